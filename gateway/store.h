@@ -1,0 +1,144 @@
+/*
+ * The directory and its outbox in one SQLite file (WAL, synchronous=FULL).
+ *
+ * One store_t is one SQLite connection and belongs to one thread (each worker and the delivery
+ * thread open their own). Writers use store_begin/store_commit so that a directory change and
+ * its outbox row commit together, before the IdP is answered (design.md, "Nothing is lost").
+ *
+ * Errors: functions return STORE_OK or a negative store_status_t and, for STORE_ERROR, put a
+ * message in the store (store_errmsg). A busy database is waited for (busy_timeout) before
+ * STORE_ERROR is returned.
+ */
+#ifndef GATEWAY_STORE_H
+#define GATEWAY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND = -1,
+    STORE_CONFLICT = -2, /** userName already taken (case-insensitively) */
+    STORE_ERROR = -3,
+} store_status_t;
+
+typedef struct store store_t;
+
+/**
+ * Opens (creating if needed) the database at `path`, sets WAL, synchronous=FULL, foreign keys and
+ * a busy timeout, and creates or migrates the schema by PRAGMA user_version. Returns NULL with a
+ * message in `err` on failure. Safe to call from several threads on the same file.
+ */
+store_t *store_open(const char *path, char *err, size_t err_len);
+void store_close(store_t *store);
+const char *store_errmsg(const store_t *store);
+
+/** BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_rollback is safe to call when no transaction is open. */
+store_status_t store_begin(store_t *store);
+store_status_t store_commit(store_t *store);
+void store_rollback(store_t *store);
+
+/**
+ * A user row. In results every pointer is owned by the struct: release with store_user_clear().
+ * As input the pointers are borrowed.
+ */
+typedef struct store_user {
+    char *id;            /** UUID v4 text */
+    char *user_name;     /** unique, case-insensitively */
+    char *external_id;   /** may be NULL */
+    char *odeus_email;   /** the email used at invite time; NULL until the first invite */
+    int active;
+    char *created;       /** RFC 3339 UTC */
+    char *last_modified;
+    int64_t version;     /** meta.version; grows with every change */
+    char *resource;      /** the canonical user as JSON text */
+    const char **emails; /** input only: the emails[].value strings, for the email index */
+    size_t n_emails;
+} store_user_t;
+
+void store_user_clear(store_user_t *user);
+
+store_status_t store_user_get(store_t *store, const char *id, store_user_t *out);
+/** STORE_CONFLICT when the userName is taken. */
+store_status_t store_user_insert(store_t *store, const store_user_t *user);
+/** Replaces every column of the row with user->id. STORE_NOT_FOUND, STORE_CONFLICT (rename onto a taken userName). */
+store_status_t store_user_update(store_t *store, const store_user_t *user);
+store_status_t store_user_delete(store_t *store, const char *id);
+
+/** Which rows a scan visits. */
+typedef enum store_index {
+    STORE_SCAN_ALL,
+    STORE_SCAN_ID,
+    STORE_SCAN_USERNAME,    /** case-insensitive */
+    STORE_SCAN_EXTERNAL_ID, /** exact */
+    STORE_SCAN_EMAIL,       /** any email value, case-insensitive */
+} store_index_t;
+
+/**
+ * Called per row in stable order (creation order); `user` is borrowed for the call only.
+ * Return 0 to go on, non-zero to stop the scan.
+ */
+typedef int (*store_user_cb)(void *ctx, const store_user_t *user);
+
+/** Visits the users matching `index` = `value` (value ignored for STORE_SCAN_ALL), in creation order. */
+store_status_t store_user_scan(store_t *store, store_index_t index, const char *value, store_user_cb cb, void *ctx);
+/** Visits at most `limit` users after skipping `offset`, in creation order. */
+store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx);
+store_status_t store_user_count(store_t *store, size_t *count);
+
+/* ---- outbox ---------------------------------------------------------------------------------- */
+
+typedef enum store_outbox_state {
+    STORE_OUTBOX_PENDING, /** waiting for (another) attempt */
+    STORE_OUTBOX_DONE,    /** Odeus reached the goal state (outcome done/already/not_member) */
+    STORE_OUTBOX_FAILED,  /** Odeus refused it permanently (outcome refused) */
+} store_outbox_state_t;
+
+/** An outbox row. In results strings are owned (store_outbox_clear); as input, borrowed. */
+typedef struct store_outbox {
+    int64_t id;
+    char *user_id;
+    char *action;        /** odeus_action_name(): invite, deactivate, update_role */
+    char *email;
+    char *role;          /** may be NULL */
+    store_outbox_state_t state;
+    int attempts;
+    int64_t created_at_ms;   /** unix ms */
+    int64_t next_attempt_ms; /** unix ms */
+    char *last_error;    /** may be NULL */
+    char *outcome;       /** odeus_outcome_name() of the last attempt, may be NULL */
+    char *prev_resource; /** the user's canonical JSON before this change; NULL when the change created the user */
+    int64_t result_version; /** the user's version this change produced (0 for DELETE) */
+} store_outbox_t;
+
+void store_outbox_clear(store_outbox_t *row);
+
+/** Inserts a pending row (id, state, attempts ignored) and returns its id. */
+store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out);
+store_status_t store_outbox_get(store_t *store, int64_t id, store_outbox_t *out);
+
+/**
+ * Fills `rows` with up to `max` pending rows due at `now_ms`, oldest first, but only the oldest
+ * pending row of each user (so one user's changes go out in commit order), skipping ids listed
+ * in `skip` (rows already in flight). *n_out is how many were filled; clear each row.
+ */
+store_status_t store_outbox_due(store_t *store, int64_t now_ms, const int64_t *skip, size_t n_skip, store_outbox_t *rows,
+                                size_t max, size_t *n_out);
+
+/** Earliest next_attempt_ms of any pending row; STORE_NOT_FOUND when none is pending. */
+store_status_t store_outbox_next_due(store_t *store, int64_t *at_ms);
+
+/** Records a failed attempt: attempts+1, next attempt time, outcome, last error. */
+store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_attempt_ms, const char *outcome,
+                                       const char *last_error);
+/** Ends the row: state DONE or FAILED, outcome, attempts+1, done time. */
+store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
+                                   const char *last_error, int64_t now_ms);
+
+/** The oldest pending row of `user_id` with `action` (NULL: any action); STORE_NOT_FOUND if none. */
+store_status_t store_outbox_pending_for_user(store_t *store, const char *user_id, const char *action, int64_t *id_out);
+
+/** Number of pending rows. */
+store_status_t store_outbox_pending_count(store_t *store, size_t *count);
+
+#endif

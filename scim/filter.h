@@ -1,0 +1,54 @@
+/*
+ * SCIM filters (RFC 7644 §3.4.2.2): parse once, match many rendered resources.
+ *
+ * Grammar: attrPath op value | attrPath "pr" | filter and/or filter | not ( filter ) |
+ * ( filter ) | attrPath[valFilter] (value paths), operators eq ne co sw ew gt ge lt le pr,
+ * case-insensitive attribute names and operators, optional schema-URN prefix on attribute
+ * paths, values: "strings", true/false/null, numbers, and bare words taken as strings
+ * (real clients send `userName sw O`). `and` binds tighter than `or`.
+ * String comparison honours caseExact of the attribute (userName, emails.value: case-insensitive;
+ * id, externalId: case-exact).
+ */
+#ifndef SCIM_FILTER_H
+#define SCIM_FILTER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "scim/error.h"
+
+/** Bounds on untrusted input; over them the parse fails with 400 invalidFilter. */
+#define SCIM_FILTER_MAX_LEN 4096
+#define SCIM_FILTER_MAX_DEPTH 32
+
+typedef struct scim_filter scim_filter_t;
+
+/**
+ * Parses `len` bytes of `text` (not necessarily NUL-terminated, already URL-decoded).
+ * Returns a filter the caller frees with scim_filter_free(), or NULL with `err` set to
+ * 400 invalidFilter and a detail that says what is wrong and where.
+ */
+scim_filter_t *scim_filter_parse(const char *text, size_t len, scim_error_t *err);
+
+void scim_filter_free(scim_filter_t *filter);
+
+/** 1 when the rendered resource (as scim_user_render produces it) matches, else 0. */
+int scim_filter_match(const scim_filter_t *filter, const json_t *resource);
+
+/** An equality the store can answer from an index instead of scanning. */
+typedef enum scim_filter_index {
+    SCIM_FILTER_INDEX_NONE,
+    SCIM_FILTER_INDEX_ID,
+    SCIM_FILTER_INDEX_USERNAME,    /** compare case-insensitively */
+    SCIM_FILTER_INDEX_EXTERNAL_ID, /** compare exactly */
+    SCIM_FILTER_INDEX_EMAIL,       /** any emails.value, case-insensitively */
+} scim_filter_index_t;
+
+/**
+ * When every match of the filter must satisfy `attr eq value` for an indexed attribute (the
+ * filter is such an eq, or an `and` with one on either side), returns that attribute and sets
+ * *value (borrowed from the filter). The caller still runs scim_filter_match on the candidates.
+ */
+scim_filter_index_t scim_filter_index_hint(const scim_filter_t *filter, const char **value);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * List requests and ListResponse (RFC 7644 §3.4.2).
+ */
+#ifndef SCIM_LIST_H
+#define SCIM_LIST_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "scim/error.h"
+
+#define SCIM_SCHEMA_LIST_RESPONSE "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+#define SCIM_LIST_DEFAULT_COUNT 100
+/** Largest page the gateway returns; a larger count is lowered to this (RFC 7644 allows it). */
+#define SCIM_LIST_MAX_COUNT 1000
+
+typedef struct scim_list_params {
+    size_t start_index; /** 1-based; values below 1 are taken as 1 */
+    size_t count;       /** 0..SCIM_LIST_MAX_COUNT; negative taken as 0 */
+    char *filter;       /** URL-decoded filter text (malloc'd) or NULL when absent */
+    size_t filter_len;
+} scim_list_params_t;
+
+/**
+ * Parses a query string (the part after '?', `len` bytes, not NUL-terminated): startIndex,
+ * count, filter (names case-insensitive; other parameters ignored). Percent-decodes and turns
+ * '+' into a space. On error (a non-integer startIndex/count, bad percent-encoding) returns -1
+ * with 400 invalidValue. Free with scim_list_params_clear() in both cases.
+ */
+int scim_list_params_parse(const char *query, size_t len, scim_list_params_t *out, scim_error_t *err);
+void scim_list_params_clear(scim_list_params_t *params);
+
+/**
+ * Builds a ListResponse. Steals `resources` (a JSON array). totalResults, startIndex and
+ * itemsPerPage (= the array's size) are JSON integers.
+ */
+json_t *scim_list_render(json_t *resources, size_t total_results, size_t start_index);
+
+#endif

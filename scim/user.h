@@ -1,0 +1,82 @@
+/*
+ * The SCIM User resource (RFC 7643 §4.1 core schema + §4.3 enterprise extension).
+ *
+ * A *canonical user* is a jansson object that holds only attributes the schemas define, under
+ * their canonical names ("userName", "name": {"givenName"...}, "emails": [...], and the
+ * enterprise extension under its full URN key). It holds no "schemas", "id" or "meta" (the
+ * gateway keeps those itself), nothing readOnly ("groups") and nothing writeOnly ("password":
+ * the gateway never stores passwords). Booleans are JSON booleans. It is what the store keeps
+ * and what PATCH operates on.
+ *
+ * Ownership: every function returning json_t * returns a new reference the caller must
+ * json_decref(); `const json_t *` arguments are borrowed; const char * results point into the
+ * borrowed object and live as long as it does.
+ */
+#ifndef SCIM_USER_H
+#define SCIM_USER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scim/error.h"
+
+#define SCIM_SCHEMA_USER "urn:ietf:params:scim:schemas:core:2.0:User"
+#define SCIM_SCHEMA_ENTERPRISE_USER "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+/**
+ * Turns a POST/PUT body (or an already canonical user, e.g. after PATCH) into a canonical user.
+ * Attribute names and schema URNs match case-insensitively; readOnly attributes (id, meta,
+ * groups, schemas) and attributes no schema defines are dropped; "True"/"False" strings are
+ * accepted for booleans; the enterprise manager may be a bare string (taken as its value).
+ * On error (400 invalidSyntax for a non-object body, 400 invalidValue for a missing or empty
+ * userName or a value of the wrong type) returns NULL and fills `err`.
+ */
+json_t *scim_user_parse(const json_t *body, scim_error_t *err);
+
+/** userName of a canonical user (never NULL for a parsed user). */
+const char *scim_user_name(const json_t *user);
+/** externalId or NULL. */
+const char *scim_user_external_id(const json_t *user);
+/** 1 when "active" is true or absent, 0 when false. */
+int scim_user_active(const json_t *user);
+
+/** Which email address Odeus sees (design.md, "Which email Odeus sees"). */
+typedef enum scim_email_source {
+    SCIM_EMAIL_PRIMARY_WORK_USERNAME, /** default: primary email, else type work, else userName if it is an email */
+    SCIM_EMAIL_WORK_PRIMARY_USERNAME, /** type work first, then primary, then userName */
+    SCIM_EMAIL_USERNAME,              /** userName only (when it is an email address) */
+} scim_email_source_t;
+
+/** The email Odeus should see, or NULL when the user has none that looks like an email address. */
+const char *scim_user_odeus_email(const json_t *user, scim_email_source_t source);
+
+/**
+ * The Odeus role: the primary "roles" value (or the only one) when it is member, editor or admin
+ * (compared case-insensitively, returned lowercase as a static string); else `default_role`.
+ */
+const char *scim_user_odeus_role(const json_t *user, const char *default_role);
+
+/** Stores up to `max` email "value" strings of the user in `out`; returns how many there are in all. */
+size_t scim_user_email_values(const json_t *user, const char **out, size_t max);
+
+/** What the gateway keeps beside the canonical user, for rendering. All borrowed. */
+typedef struct scim_user_meta {
+    const char *id;            /** UUID v4 */
+    const char *created;       /** RFC 3339 UTC, e.g. 2026-11-27T10:00:00.123Z */
+    const char *last_modified; /** same format */
+    const char *location;      /** absolute URL of the resource */
+    int64_t version;           /** rendered as meta.version W/"<version>" */
+} scim_user_meta_t;
+
+/**
+ * The resource as the IdP sees it: "schemas" (core, plus the enterprise URN when that extension
+ * has attributes), "id", every canonical attribute, "active" always present, and "meta"
+ * {resourceType "User", created, lastModified, location, version}.
+ */
+json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta);
+
+/** The weak ETag text for a version: W/"<version>", written to buf (returns buf). */
+char *scim_user_etag(int64_t version, char *buf, size_t len);
+
+#endif
