@@ -1,0 +1,421 @@
+#include "gateway/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "upstream/odeus.h"
+
+#define MIN_TOKEN_LEN 16
+#define MAX_SECRET_FILE 65536
+
+typedef int (*setter_fn)(gw_config_t *config, const char *value, char *why, size_t why_len);
+
+typedef struct option_def {
+    const char *flag; /* without the leading "--" */
+    const char *env;
+    int takes_value;
+    setter_fn set;
+    const char *help;
+} option_def_t;
+
+static int copy_string(char *dst, size_t dst_len, const char *value, char *why, size_t why_len)
+{
+    if (strlen(value) >= dst_len) {
+        snprintf(why, why_len, "too long (at most %zu characters)", dst_len - 1);
+        return -1;
+    }
+    strcpy(dst, value);
+    return 0;
+}
+
+static int parse_u64(const char *value, uint64_t min, uint64_t max, uint64_t *out, char *why, size_t why_len)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (value[0] == '\0' || value[0] == '-' || *end != '\0' || errno != 0 || v < min || v > max) {
+        snprintf(why, why_len, "must be a whole number from %llu to %llu", (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int set_listen(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    const char *colon = strrchr(value, ':');
+    uint64_t port;
+    if (colon == NULL || colon == value || (size_t)(colon - value) >= sizeof(c->listen_host)) {
+        snprintf(why, why_len, "must be HOST:PORT, e.g. 127.0.0.1:8080");
+        return -1;
+    }
+    if (parse_u64(colon + 1, 0, 65535, &port, why, why_len) != 0)
+        return -1;
+    memcpy(c->listen_host, value, (size_t)(colon - value));
+    c->listen_host[colon - value] = '\0';
+    c->listen_port = (uint16_t)port;
+    return 0;
+}
+
+static int set_base_path(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    size_t len = strlen(value);
+    while (len > 1 && value[len - 1] == '/')
+        len--;
+    if (value[0] != '/' || len >= sizeof(c->base_path) || strpbrk(value, "?#% ") != NULL) {
+        snprintf(why, why_len, "must be an absolute path such as /scim/v2");
+        return -1;
+    }
+    if (len == 1)
+        len = 0; /* "/" means the SCIM endpoints sit at the root */
+    memcpy(c->base_path, value, len);
+    c->base_path[len] = '\0';
+    return 0;
+}
+
+static int set_data_dir(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (value[0] == '\0') {
+        snprintf(why, why_len, "must not be empty");
+        return -1;
+    }
+    return copy_string(c->data_dir, sizeof(c->data_dir), value, why, why_len);
+}
+
+static int set_threads(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 1, 256, &v, why, why_len) != 0)
+        return -1;
+    c->threads = (unsigned)v;
+    return 0;
+}
+
+static int set_url(char *dst, size_t dst_len, const char *value, char *why, size_t why_len)
+{
+    if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0) {
+        snprintf(why, why_len, "must start with https:// (or http://)");
+        return -1;
+    }
+    if (copy_string(dst, dst_len, value, why, why_len) != 0)
+        return -1;
+    size_t len = strlen(dst);
+    while (len > 0 && dst[len - 1] == '/')
+        dst[--len] = '\0';
+    return 0;
+}
+
+static int set_odeus_base_url(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    return set_url(c->odeus_base_url, sizeof(c->odeus_base_url), value, why, why_len);
+}
+
+static int set_public_url(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (value[0] == '\0') {
+        c->public_url[0] = '\0';
+        return 0;
+    }
+    return set_url(c->public_url, sizeof(c->public_url), value, why, why_len);
+}
+
+static int set_odeus_ca_file(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (value[0] != '\0' && access(value, R_OK) != 0) {
+        snprintf(why, why_len, "cannot read %s", value);
+        return -1;
+    }
+    return copy_string(c->odeus_ca_file, sizeof(c->odeus_ca_file), value, why, why_len);
+}
+
+static int set_deadline(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 100, 120000, &v, why, why_len) != 0)
+        return -1;
+    c->upstream_deadline_ms = (int64_t)v;
+    return 0;
+}
+
+static int set_max_body(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 1024, 64 * 1024 * 1024, &v, why, why_len) != 0)
+        return -1;
+    c->max_body_bytes = (size_t)v;
+    return 0;
+}
+
+static int set_default_role(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    const char *role = odeus_role_normalize(value);
+    if (role == NULL) {
+        snprintf(why, why_len, "must be member, editor or admin");
+        return -1;
+    }
+    return copy_string(c->default_role, sizeof(c->default_role), role, why, why_len);
+}
+
+static int set_email_from(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (strcmp(value, "primary") == 0)
+        c->email_source = SCIM_EMAIL_PRIMARY_WORK_USERNAME;
+    else if (strcmp(value, "work") == 0)
+        c->email_source = SCIM_EMAIL_WORK_PRIMARY_USERNAME;
+    else if (strcmp(value, "userName") == 0)
+        c->email_source = SCIM_EMAIL_USERNAME;
+    else {
+        snprintf(why, why_len, "must be primary, work or userName");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_log_level(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (gw_log_level_parse(value, &c->log_level) != 0) {
+        snprintf(why, why_len, "must be debug, info, warn or error");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_dry_run(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (value == NULL || strcmp(value, "1") == 0 || strcmp(value, "true") == 0)
+        c->dry_run = 1;
+    else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || value[0] == '\0')
+        c->dry_run = 0;
+    else {
+        snprintf(why, why_len, "must be true or false");
+        return -1;
+    }
+    return 0;
+}
+
+static const option_def_t options[] = {
+    {"listen", "GATEWAY_LISTEN", 1, set_listen, "HOST:PORT to listen on (default 127.0.0.1:8080)"},
+    {"base-path", "GATEWAY_BASE_PATH", 1, set_base_path, "path of the SCIM endpoints (default /scim/v2)"},
+    {"data-dir", "GATEWAY_DATA_DIR", 1, set_data_dir, "directory of the SQLite database (default ./data)"},
+    {"threads", "GATEWAY_THREADS", 1, set_threads, "worker threads (default: number of CPUs)"},
+    {"odeus-base-url", "ODEUS_BASE_URL", 1, set_odeus_base_url, "Odeus API base URL (default https://api.odeus.ai)"},
+    {"odeus-ca-file", "ODEUS_CA_FILE", 1, set_odeus_ca_file, "CA bundle for the Odeus TLS connection (default: system)"},
+    {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS", 1, set_deadline,
+     "how long a request waits for Odeus (default 10000)"},
+    {"max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1, set_max_body, "largest request body (default 1048576)"},
+    {"default-role", "GATEWAY_DEFAULT_ROLE", 1, set_default_role, "Odeus role when roles names none (default member)"},
+    {"odeus-email-from", "GATEWAY_ODEUS_EMAIL_FROM", 1, set_email_from,
+     "which email Odeus sees: primary (default), work or userName"},
+    {"public-url", "GATEWAY_PUBLIC_URL", 1, set_public_url,
+     "external URL of the gateway for meta.location (default: from the Host header)"},
+    {"log-level", "GATEWAY_LOG_LEVEL", 1, set_log_level, "debug, info (default), warn or error"},
+    {"dry-run", "GATEWAY_DRY_RUN", 0, set_dry_run, "make no Odeus call; log each call instead"},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void print_help(void)
+{
+    printf("Usage: odeus-scim-gateway [options]\n\nA SCIM 2.0 server for Okta and Entra ID that provisions Odeus users.\n\n");
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        printf("  --%-22s %s\n  %-24s env %s\n", options[i].flag, options[i].help, "", options[i].env);
+    printf("  --%-22s %s\n  --%-22s %s\n", "help", "print this and exit", "version", "print the version and exit");
+    printf("\nSecrets, from the environment only:\n"
+           "  ODEUS_API_KEY or ODEUS_API_KEY_FILE  the Odeus API key (USER_MANAGEMENT_API scope)\n"
+           "  SCIM_TOKEN or SCIM_TOKEN_FILE        accepted bearer tokens: comma-separated, or one per line\n"
+           "                                       in the file; both may be set; each at least %d characters\n",
+           MIN_TOKEN_LEN);
+}
+
+/* Reads a secret file whole; strips trailing whitespace. Returns malloc'd text or NULL. */
+static char *read_secret_file(const char *path, char *why, size_t why_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(MAX_SECRET_FILE + 1);
+    size_t n = buf != NULL ? fread(buf, 1, MAX_SECRET_FILE + 1, f) : 0;
+    fclose(f);
+    if (buf == NULL || n > MAX_SECRET_FILE) {
+        snprintf(why, why_len, "%s is larger than %d bytes", path, MAX_SECRET_FILE);
+        free(buf);
+        return NULL;
+    }
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    return buf;
+}
+
+static int add_token(gw_config_t *c, const char *start, size_t len, const char *source, char *why, size_t why_len)
+{
+    while (len > 0 && isspace((unsigned char)*start)) {
+        start++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)start[len - 1]))
+        len--;
+    if (len == 0 || start[0] == '#')
+        return 0;
+    if (len < MIN_TOKEN_LEN) {
+        snprintf(why, why_len, "a token in %s is shorter than %d characters", source, MIN_TOKEN_LEN);
+        return -1;
+    }
+    if (c->n_tokens == GW_MAX_TOKENS) {
+        snprintf(why, why_len, "more than %d tokens", GW_MAX_TOKENS);
+        return -1;
+    }
+    SHA256((const unsigned char *)start, len, c->token_hashes[c->n_tokens++]);
+    return 0;
+}
+
+static int add_tokens(gw_config_t *c, const char *text, char separator, const char *source, char *why, size_t why_len)
+{
+    const char *p = text;
+    for (;;) {
+        const char *end = strchr(p, separator);
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (add_token(c, p, len, source, why, why_len) != 0)
+            return -1;
+        if (end == NULL)
+            return 0;
+        p = end + 1;
+    }
+}
+
+static int load_secrets(gw_config_t *c, char *why, size_t why_len)
+{
+    const char *key = getenv("ODEUS_API_KEY"), *key_file = getenv("ODEUS_API_KEY_FILE");
+    if (key != NULL && key[0] != '\0' && key_file != NULL && key_file[0] != '\0') {
+        snprintf(why, why_len, "set ODEUS_API_KEY or ODEUS_API_KEY_FILE, not both");
+        return -1;
+    }
+    if (key != NULL && key[0] != '\0') {
+        c->odeus_api_key = strdup(key);
+    } else if (key_file != NULL && key_file[0] != '\0') {
+        if ((c->odeus_api_key = read_secret_file(key_file, why, why_len)) == NULL)
+            return -1;
+    }
+    if (c->odeus_api_key != NULL && (c->odeus_api_key[0] == '\0' || strpbrk(c->odeus_api_key, "\r\n") != NULL)) {
+        snprintf(why, why_len, "the Odeus API key is empty or spans several lines");
+        return -1;
+    }
+    if (c->odeus_api_key == NULL && !c->dry_run) {
+        snprintf(why, why_len, "no Odeus API key: set ODEUS_API_KEY or ODEUS_API_KEY_FILE, or run with --dry-run");
+        return -1;
+    }
+
+    const char *tokens = getenv("SCIM_TOKEN"), *token_file = getenv("SCIM_TOKEN_FILE");
+    if (tokens != NULL && add_tokens(c, tokens, ',', "SCIM_TOKEN", why, why_len) != 0)
+        return -1;
+    if (token_file != NULL && token_file[0] != '\0') {
+        char *text = read_secret_file(token_file, why, why_len);
+        if (text == NULL)
+            return -1;
+        int rc = add_tokens(c, text, '\n', "SCIM_TOKEN_FILE", why, why_len);
+        OPENSSL_cleanse(text, strlen(text));
+        free(text);
+        if (rc != 0)
+            return -1;
+    }
+    if (c->n_tokens == 0) {
+        snprintf(why, why_len, "no SCIM token: set SCIM_TOKEN or SCIM_TOKEN_FILE (the IdP sends it as a bearer token)");
+        return -1;
+    }
+    return 0;
+}
+
+static void set_defaults(gw_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    strcpy(c->listen_host, "127.0.0.1");
+    c->listen_port = 8080;
+    strcpy(c->base_path, "/scim/v2");
+    strcpy(c->data_dir, "data");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 1;
+    strcpy(c->odeus_base_url, "https://api.odeus.ai");
+    c->upstream_deadline_ms = 10000;
+    c->max_body_bytes = 1024 * 1024;
+    strcpy(c->default_role, "member");
+    c->email_source = SCIM_EMAIL_PRIMARY_WORK_USERNAME;
+    c->log_level = GW_LOG_INFO;
+}
+
+gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)
+{
+    char why[512] = "";
+    set_defaults(c);
+
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *value = getenv(options[i].env);
+        if (value != NULL && options[i].set(c, value, why, sizeof(why)) != 0) {
+            fprintf(stderr, "odeus-scim-gateway: %s: %s\n", options[i].env, why);
+            return GW_CONFIG_EXIT_USAGE;
+        }
+    }
+
+    struct option long_options[N_OPTIONS + 3];
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        long_options[i] = (struct option){options[i].flag, options[i].takes_value ? required_argument : no_argument, NULL, (int)i};
+    long_options[N_OPTIONS] = (struct option){"help", no_argument, NULL, 'h'};
+    long_options[N_OPTIONS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+    long_options[N_OPTIONS + 2] = (struct option){NULL, 0, NULL, 0};
+
+    opterr = 0;
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+        if (opt == 'h') {
+            print_help();
+            return GW_CONFIG_EXIT_OK;
+        }
+        if (opt == 'V') {
+            printf("odeus-scim-gateway %s\n", GATEWAY_VERSION);
+            return GW_CONFIG_EXIT_OK;
+        }
+        if (opt == '?' || opt == ':') {
+            fprintf(stderr, "odeus-scim-gateway: %s %s (see --help)\n",
+                    opt == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+            return GW_CONFIG_EXIT_USAGE;
+        }
+        const option_def_t *def = &options[opt];
+        if (def->set(c, def->takes_value ? optarg : NULL, why, sizeof(why)) != 0) {
+            fprintf(stderr, "odeus-scim-gateway: --%s: %s\n", def->flag, why);
+            return GW_CONFIG_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "odeus-scim-gateway: unexpected argument %s (see --help)\n", argv[optind]);
+        return GW_CONFIG_EXIT_USAGE;
+    }
+    if ((size_t)snprintf(c->db_path, sizeof(c->db_path), "%s/gateway.db", c->data_dir) >= sizeof(c->db_path)) {
+        fprintf(stderr, "odeus-scim-gateway: --data-dir: too long\n");
+        return GW_CONFIG_EXIT_USAGE;
+    }
+    if (load_secrets(c, why, sizeof(why)) != 0) {
+        fprintf(stderr, "odeus-scim-gateway: %s\n", why);
+        gw_config_clear(c);
+        return GW_CONFIG_EXIT_USAGE;
+    }
+    return GW_CONFIG_OK;
+}
+
+void gw_config_clear(gw_config_t *c)
+{
+    if (c->odeus_api_key != NULL) {
+        OPENSSL_cleanse(c->odeus_api_key, strlen(c->odeus_api_key));
+        free(c->odeus_api_key);
+        c->odeus_api_key = NULL;
+    }
+    OPENSSL_cleanse(c->token_hashes, sizeof(c->token_hashes));
+    c->n_tokens = 0;
+}

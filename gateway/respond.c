@@ -1,0 +1,193 @@
+#include "gateway/respond.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gateway/clock.h"
+#include "gateway/log.h"
+
+static char boot_id[9];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void init_boot_id(void)
+{
+    unsigned char b[4] = {0};
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        b[0] = (unsigned char)gw_clock_mono_us();
+    snprintf(boot_id, sizeof(boot_id), "%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
+}
+
+static void on_pool_dispose(void *obj)
+{
+    gw_request_t *r = obj;
+    r->req = NULL;
+    if (r->on_dispose != NULL)
+        r->on_dispose(r);
+}
+
+gw_request_t *gw_request_create(gw_worker_t *worker, h2o_req_t *req)
+{
+    pthread_once(&boot_once, init_boot_id);
+    gw_request_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_pool_dispose);
+    *r = (gw_request_t){.req = req, .worker = worker, .route = "-", .start_us = gw_clock_mono_us()};
+    snprintf(r->request_id, sizeof(r->request_id), "%s-%u-%llu", boot_id, worker->index,
+             (unsigned long long)++worker->request_seq);
+    return r;
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+    }
+}
+
+static void log_request(const char *request_id, const char *method, size_t method_len, const char *route, int status,
+                        int64_t start_us, const char *upstream)
+{
+    double latency_ms = (double)(gw_clock_mono_us() - start_us) / 1000.0;
+    json_t *fields = json_pack("{s:s, s:s%, s:s, s:i, s:f}", "request_id", request_id, "method", method, method_len, "route",
+                               route, "status", status, "latency_ms", latency_ms);
+    if (fields != NULL)
+        json_object_set_new(fields, "upstream", upstream != NULL ? json_string(upstream) : json_null());
+    gw_log(status >= 500 ? GW_LOG_WARN : GW_LOG_INFO, "request", fields);
+}
+
+void gw_respond_header(gw_request_t *r, const h2o_token_t *token, const char *value)
+{
+    if (r->req == NULL)
+        return;
+    h2o_iovec_t v = h2o_strdup(&r->req->pool, value, SIZE_MAX);
+    h2o_add_header(&r->req->pool, &r->req->res.headers, token, NULL, v.base, v.len);
+}
+
+static void send_body(gw_request_t *r, int status, const char *body, size_t len)
+{
+    h2o_req_t *req = r->req;
+    if (req == NULL || r->answered)
+        return;
+    r->answered = 1;
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, "X-Request-Id", r->request_id,
+                          strlen(r->request_id));
+    if (body != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT(GW_SCIM_CONTENT_TYPE));
+    /* h2o_send_inline leaves content_length unset, which would make HTTP/1.1 answers chunked. */
+    req->res.content_length = len;
+    log_request(r->request_id, req->method.base, req->method.len, r->route, status, r->start_us, r->upstream);
+    h2o_send_inline(req, body != NULL ? body : "", len);
+}
+
+void gw_respond_json(gw_request_t *r, int status, json_t *body)
+{
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        static const char fallback[] = "{\"schemas\":[\"" SCIM_SCHEMA_ERROR "\"],\"status\":\"500\",\"detail\":\"out of memory\"}";
+        send_body(r, 500, fallback, sizeof(fallback) - 1);
+        return;
+    }
+    send_body(r, status, text, strlen(text)); /* h2o_send_inline copies the body */
+    free(text);
+}
+
+void gw_respond_error(gw_request_t *r, const scim_error_t *err)
+{
+    gw_respond_json(r, err->status, scim_error_to_json(err));
+}
+
+void gw_respond_errorf(gw_request_t *r, int status, const char *scim_type, const char *fmt, ...)
+{
+    scim_error_t err = {.status = status, .scim_type = scim_type};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.detail, sizeof(err.detail), fmt, ap);
+    va_end(ap);
+    gw_respond_error(r, &err);
+}
+
+void gw_respond_empty(gw_request_t *r, int status)
+{
+    send_body(r, status, NULL, 0);
+}
+
+/* ---- h2o's own errors ------------------------------------------------------------------------ */
+
+/*
+ * h2o answers some requests itself before any handler runs: 413 for a body over the limit, 400
+ * for a malformed request. Those answers are text/plain and bound to the host's fallback path;
+ * this filter on that path swaps the body for a SCIM error with the same status.
+ */
+typedef struct error_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    int sent;
+} error_ostream_t;
+
+static void error_do_send(h2o_ostream_t *_self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
+{
+    error_ostream_t *self = (void *)_self;
+    (void)bufs;
+    (void)bufcnt;
+    if (self->sent) {
+        h2o_ostream_send_next(&self->super, req, NULL, 0, state);
+        return;
+    }
+    self->sent = 1;
+    h2o_ostream_send_next(&self->super, req, &self->body, 1, state);
+}
+
+static void error_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    if (req->res.status >= 400) {
+        scim_error_t err = {.status = req->res.status};
+        snprintf(err.detail, sizeof(err.detail), "%s",
+                 req->res.status == 413 ? "request body is larger than the configured limit" : req->res.reason);
+        if (req->res.status == 400)
+            err.scim_type = SCIM_TYPE_INVALID_SYNTAX;
+        json_t *json = scim_error_to_json(&err);
+        char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
+        json_decref(json);
+        if (text != NULL) {
+            error_ostream_t *os = (void *)h2o_add_ostream(req, sizeof(*os), slot);
+            os->super.do_send = error_do_send;
+            os->body = h2o_strdup(&req->pool, text, SIZE_MAX);
+            os->sent = 0;
+            free(text);
+            memset(&req->res.headers, 0, sizeof(req->res.headers));
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT(GW_SCIM_CONTENT_TYPE));
+            req->res.content_length = os->body.len;
+            slot = &os->super.next;
+        }
+        log_request("-", req->method.base, req->method.len, "-", req->res.status, gw_clock_mono_us(), NULL);
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+void gw_respond_register_error_filter(h2o_pathconf_t *fallback)
+{
+    h2o_filter_t *filter = h2o_create_filter(fallback, sizeof(*filter));
+    filter->on_setup_ostream = error_on_setup_ostream;
+}

@@ -1,0 +1,54 @@
+/*
+ * One request as the gateway sees it, and every way of answering it. All responses carry
+ * Content-Length and, except 204/304, a SCIM JSON body; each answered request is logged once.
+ */
+#ifndef GATEWAY_RESPOND_H
+#define GATEWAY_RESPOND_H
+
+#include <h2o.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "gateway/server.h"
+#include "scim/error.h"
+
+#define GW_SCIM_CONTENT_TYPE "application/scim+json"
+
+typedef struct gw_request gw_request_t;
+
+/** Called when the request goes away (after it was answered, or when the client left first). */
+typedef void (*gw_request_dispose_cb)(gw_request_t *r);
+
+struct gw_request {
+    h2o_req_t *req;       /** NULL once h2o has freed the request */
+    gw_worker_t *worker;
+    const char *route;    /** the route pattern for logs, e.g. "/Users/{id}"; static */
+    int64_t start_us;
+    char request_id[32];
+    const char *upstream; /** outcome of the Odeus call for the log, static or NULL */
+    char *base_url;       /** absolute URL of the SCIM base path (pool memory) */
+    int answered;
+    void *pending;        /** async work of the handler; see on_dispose */
+    gw_request_dispose_cb on_dispose;
+};
+
+/** Creates the request context in req->pool (freed with it). */
+gw_request_t *gw_request_create(gw_worker_t *worker, h2o_req_t *req);
+
+/** Adds a response header; `value` is copied into the request's pool. */
+void gw_respond_header(gw_request_t *r, const h2o_token_t *token, const char *value);
+
+/** Answers with `body` as application/scim+json. Steals `body`. */
+void gw_respond_json(gw_request_t *r, int status, json_t *body);
+/** Answers with a SCIM error body (RFC 7644 §3.12). */
+void gw_respond_error(gw_request_t *r, const scim_error_t *err);
+/** Shorthand: a SCIM error from status, scimType (or NULL) and a detail. */
+void gw_respond_errorf(gw_request_t *r, int status, const char *scim_type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/** Answers with no body (204). */
+void gw_respond_empty(gw_request_t *r, int status);
+
+/** Registers the filter that turns h2o's own text/plain errors (413, 400...) into SCIM errors. */
+void gw_respond_register_error_filter(h2o_pathconf_t *fallback);
+
+#endif

@@ -1,0 +1,206 @@
+#include "gateway/router.h"
+
+#include <string.h>
+
+#include "gateway/auth.h"
+#include "gateway/respond.h"
+#include "gateway/users.h"
+#include "scim/discovery.h"
+#include "scim/list.h"
+
+#define MAX_ID_LEN 128
+
+typedef enum method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_OTHER } method_t;
+
+static method_t method_of(const h2o_req_t *req)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+        method_t m;
+    } table[] = {{H2O_STRLIT("GET"), M_GET},     {H2O_STRLIT("POST"), M_POST},     {H2O_STRLIT("PUT"), M_PUT},
+                 {H2O_STRLIT("PATCH"), M_PATCH}, {H2O_STRLIT("DELETE"), M_DELETE}};
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (h2o_memis(req->method.base, req->method.len, table[i].name, table[i].len))
+            return table[i].m;
+    return M_OTHER;
+}
+
+static void respond_not_allowed(gw_request_t *r, const char *allow)
+{
+    gw_respond_header(r, H2O_TOKEN_ALLOW, allow);
+    gw_respond_errorf(r, 405, NULL, "method %.*s is not allowed here; allowed: %s", (int)r->req->method.len,
+                      r->req->method.base, allow);
+}
+
+static void respond_unknown_path(gw_request_t *r)
+{
+    gw_respond_errorf(r, 404, NULL, "no such endpoint");
+}
+
+/* Matches `segment` (case-insensitively) at the start of `rest`; sets *tail to what follows. */
+static int match_segment(h2o_iovec_t rest, const char *segment, h2o_iovec_t *tail)
+{
+    size_t len = strlen(segment);
+    if (rest.len < len || !h2o_lcstris(rest.base, len, segment, len) || (rest.len > len && rest.base[len] != '/'))
+        return 0;
+    *tail = h2o_iovec_init(rest.base + len, rest.len - len);
+    return 1;
+}
+
+/* "/{id}" with one non-empty segment: copies the id into buf. */
+static int tail_id(h2o_iovec_t tail, char *buf, size_t buf_len)
+{
+    if (tail.len < 2 || tail.base[0] != '/' || tail.len - 1 >= buf_len || memchr(tail.base + 1, '/', tail.len - 1) != NULL)
+        return 0;
+    memcpy(buf, tail.base + 1, tail.len - 1);
+    buf[tail.len - 1] = '\0';
+    return 1;
+}
+
+static void route_users(gw_request_t *r, method_t m, h2o_iovec_t tail)
+{
+    char id[MAX_ID_LEN];
+    if (tail.len == 0 || (tail.len == 1 && tail.base[0] == '/')) {
+        r->route = "/Users";
+        if (m == M_GET)
+            gw_users_list(r);
+        else if (m == M_POST)
+            gw_users_create(r);
+        else
+            respond_not_allowed(r, "GET, POST");
+        return;
+    }
+    if (!tail_id(tail, id, sizeof(id))) {
+        respond_unknown_path(r);
+        return;
+    }
+    r->route = "/Users/{id}";
+    if (strcmp(id, ".search") == 0) {
+        r->route = "/Users/.search";
+        gw_respond_errorf(r, 501, NULL, "POST /Users/.search is not supported yet; use GET /Users?filter=...");
+        return;
+    }
+    switch (m) {
+    case M_GET:
+        gw_users_get(r, id);
+        break;
+    case M_PUT:
+        gw_users_replace(r, id);
+        break;
+    case M_PATCH:
+        gw_users_patch(r, id);
+        break;
+    case M_DELETE:
+        gw_users_delete(r, id);
+        break;
+    default:
+        respond_not_allowed(r, "GET, PUT, PATCH, DELETE");
+    }
+}
+
+/* The discovery endpoints: a list at the bare path, one document per id below it. */
+static void route_discovery(gw_request_t *r, method_t m, h2o_iovec_t tail, int schemas)
+{
+    char id[MAX_ID_LEN];
+    json_t *doc;
+    int one = tail.len > 1;
+    r->route = schemas ? (one ? "/Schemas/{id}" : "/Schemas") : (one ? "/ResourceTypes/{id}" : "/ResourceTypes");
+    if (m != M_GET) {
+        respond_not_allowed(r, "GET");
+        return;
+    }
+    if (!one) {
+        doc = schemas ? scim_discovery_schemas(r->base_url) : scim_discovery_resource_types(r->base_url);
+    } else if (!tail_id(tail, id, sizeof(id))) {
+        doc = NULL;
+    } else {
+        doc = schemas ? scim_discovery_schema(r->base_url, id) : scim_discovery_resource_type(r->base_url, id);
+    }
+    if (doc == NULL) {
+        gw_respond_errorf(r, 404, NULL, "no such %s", schemas ? "schema" : "resource type");
+        return;
+    }
+    gw_respond_json(r, 200, doc);
+}
+
+static void route_scim(gw_request_t *r, h2o_iovec_t rest)
+{
+    method_t m = method_of(r->req);
+    h2o_iovec_t tail;
+    if (match_segment(rest, "/Users", &tail)) {
+        route_users(r, m, tail);
+    } else if (match_segment(rest, "/ServiceProviderConfig", &tail) && tail.len <= 1) {
+        r->route = "/ServiceProviderConfig";
+        if (m != M_GET) {
+            respond_not_allowed(r, "GET");
+            return;
+        }
+        scim_discovery_limits_t limits = {.max_results = SCIM_LIST_MAX_COUNT, .max_payload_size = r->worker->config->max_body_bytes};
+        gw_respond_json(r, 200, scim_discovery_service_provider_config(r->base_url, &limits));
+    } else if (match_segment(rest, "/ResourceTypes", &tail)) {
+        route_discovery(r, m, tail, 0);
+    } else if (match_segment(rest, "/Schemas", &tail)) {
+        route_discovery(r, m, tail, 1);
+    } else {
+        respond_unknown_path(r);
+    }
+}
+
+static void set_base_url(gw_request_t *r)
+{
+    const gw_config_t *cfg = r->worker->config;
+    h2o_req_t *req = r->req;
+    if (cfg->public_url[0] != '\0') {
+        r->base_url = h2o_concat(&req->pool, h2o_iovec_init(cfg->public_url, strlen(cfg->public_url)),
+                                 h2o_iovec_init(cfg->base_path, strlen(cfg->base_path)))
+                          .base;
+    } else {
+        r->base_url = h2o_concat(&req->pool, req->scheme->name, h2o_iovec_init(H2O_STRLIT("://")), req->authority,
+                                 h2o_iovec_init(cfg->base_path, strlen(cfg->base_path)))
+                          .base;
+    }
+}
+
+int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
+{
+    gw_request_t *r = gw_request_create(w, req);
+    const gw_config_t *cfg = w->config;
+    h2o_iovec_t path = req->path_normalized;
+
+    /* Like Odeus, the gateway serves no browsers: no CORS, and no request that carries an Origin. */
+    if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1) != -1) {
+        gw_respond_errorf(r, 403, NULL, "requests from browsers (with an Origin header) are refused");
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
+        r->route = "/healthz";
+        gw_respond_json(r, 200, json_pack("{s:s}", "status", "ok"));
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
+        const char *why;
+        r->route = "/readyz";
+        if (gw_server_ready(w, &why))
+            gw_respond_json(r, 200, json_pack("{s:s, s:b}", "status", "ready", "dry_run", cfg->dry_run));
+        else
+            gw_respond_json(r, 503, json_pack("{s:s, s:s}", "status", "not ready", "reason", why));
+        return 0;
+    }
+
+    size_t blen = strlen(cfg->base_path);
+    if (path.len < blen || memcmp(path.base, cfg->base_path, blen) != 0 || (path.len > blen && path.base[blen] != '/')) {
+        respond_unknown_path(r);
+        return 0;
+    }
+    ssize_t auth = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (auth == -1 || !gw_auth_check(cfg, req->headers.entries[auth].value.base, req->headers.entries[auth].value.len)) {
+        gw_respond_header(r, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"odeus-scim-gateway\"");
+        gw_respond_errorf(r, 401, NULL, auth == -1 ? "authentication required: send Authorization: Bearer <token>"
+                                                   : "the bearer token is not valid");
+        return 0;
+    }
+    set_base_url(r);
+    route_scim(r, h2o_iovec_init(path.base + blen, path.len - blen));
+    return 0;
+}

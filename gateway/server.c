@@ -1,0 +1,294 @@
+#include "gateway/server.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gateway/clock.h"
+#include "gateway/log.h"
+#include "gateway/router.h"
+#include "gateway/users.h"
+
+/* h2o links a 1 s GOAWAY entry on shutdown and asserts it fired before the context is disposed. */
+#define SHUTDOWN_MIN_MS 1100
+#define SHUTDOWN_MAX_MS 5000
+#define OUTBOX_GRACE_MS 3000
+
+struct gw_server {
+    const gw_config_t *config;
+    h2o_globalconf_t globalconf;
+    gw_outbox_t *outbox;
+    gw_worker_t *workers;
+    unsigned n_workers;
+    atomic_int stopping;
+    atomic_uint started;
+};
+
+typedef struct gw_handler {
+    h2o_handler_t super;
+} gw_handler_t;
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    gw_worker_t *worker = H2O_STRUCT_FROM_MEMBER(gw_worker_t, ctx, req->conn->ctx);
+    return gw_router_handle(worker, req);
+}
+
+static void on_connection_close(void *data)
+{
+    gw_worker_t *w = data;
+    w->connections--;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    gw_worker_t *w = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 16; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            return;
+        w->connections++;
+        sock->on_close.cb = on_connection_close;
+        sock->on_close.data = w;
+        h2o_accept(&w->accept_ctx, sock);
+    }
+}
+
+int gw_server_ready(gw_worker_t *w, const char **why)
+{
+    size_t pending;
+    if (store_outbox_pending_count(w->store, &pending) != STORE_OK) {
+        *why = "the database cannot be read";
+        return 0;
+    }
+    if (gw_outbox_auth_failing(w->outbox)) {
+        *why = "Odeus rejects the API key (401/403): check ODEUS_API_KEY and its USER_MANAGEMENT_API scope";
+        return 0;
+    }
+    *why = NULL;
+    return 1;
+}
+
+static void *worker_main(void *arg)
+{
+    gw_worker_t *w = arg;
+    const gw_config_t *config = w->config;
+    char err[256];
+
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &w->server->globalconf);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->outbox_receiver, gw_users_on_outbox_messages);
+    h2o_timeout_init(w->loop, &w->deadline_timeout, (uint64_t)config->upstream_deadline_ms);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = w->server->globalconf.hosts;
+
+    if ((w->store = store_open(config->db_path, err, sizeof(err))) == NULL) {
+        gw_log(GW_LOG_ERROR, "worker_store_failed", json_pack("{s:i, s:s}", "worker", w->index, "error", err));
+        w->stopping = 1;
+    } else {
+        w->listener = h2o_evloop_socket_create(w->loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+        w->listener->data = w;
+        h2o_socket_read_start(w->listener, on_accept);
+    }
+    atomic_fetch_add(&w->server->started, 1);
+
+    /* The main thread wakes the loop with an empty message on outbox_receiver's queue. */
+    while (!w->stopping && !atomic_load(&w->server->stopping))
+        h2o_evloop_run(w->loop, INT32_MAX);
+
+    /* Stop accepting, let in-flight requests (and their Odeus waits) finish, then dispose. */
+    if (w->listener != NULL) {
+        h2o_socket_read_stop(w->listener);
+        h2o_socket_close(w->listener);
+        w->listener = NULL;
+    }
+    h2o_context_request_shutdown(&w->ctx);
+    int64_t start = gw_clock_mono_ms();
+    for (;;) {
+        int64_t elapsed = gw_clock_mono_ms() - start;
+        if (elapsed >= SHUTDOWN_MAX_MS || (elapsed >= SHUTDOWN_MIN_MS && w->connections == 0 && w->waiting == 0))
+            break;
+        h2o_evloop_run(w->loop, 50);
+    }
+    if (w->connections == 0 && w->waiting == 0) {
+        h2o_evloop_run(w->loop, 0);
+        h2o_multithread_unregister_receiver(w->ctx.queue, &w->outbox_receiver);
+        h2o_timeout_dispose(w->loop, &w->deadline_timeout);
+        h2o_context_dispose(&w->ctx);
+        h2o_evloop_destroy(w->loop);
+    } else {
+        /* h2o 2.2.5 cannot dispose a context with live connections (h2o/h2o#899): the process exits instead. */
+        gw_log(GW_LOG_WARN, "shutdown_connections_left",
+               json_pack("{s:i, s:I, s:I}", "worker", w->index, "connections", (json_int_t)w->connections, "waiting",
+                         (json_int_t)w->waiting));
+    }
+    if (w->store != NULL)
+        store_close(w->store);
+    return NULL;
+}
+
+/* Creates the parent directories too; the data directory itself is private to the gateway. */
+static int make_data_dir(const char *path, char *err, size_t err_len)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, err_len, "cannot create %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "cannot create %s: %s", buf, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int open_listener(const char *host, uint16_t port, char *err, size_t err_len)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char port_text[8];
+    snprintf(port_text, sizeof(port_text), "%u", port);
+    int rc = getaddrinfo(host, port_text, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot listen on %s: %s (give a numeric address)", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int gw_server_run(const gw_config_t *config)
+{
+    gw_server_t server = {.config = config};
+    char err[512];
+    int exit_code = 1;
+    sigset_t signals;
+
+    signal(SIGPIPE, SIG_IGN);
+    gw_log_set_level(config->log_level);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        gw_log(GW_LOG_ERROR, "start_failed", json_pack("{s:s}", "error", "curl_global_init failed"));
+        return 1;
+    }
+    if (make_data_dir(config->data_dir, err, sizeof(err)) != 0)
+        goto fail;
+    /* Open once here so that a bad file or schema stops the start with a clear reason. */
+    store_t *probe = store_open(config->db_path, err, sizeof(err));
+    if (probe == NULL)
+        goto fail;
+    size_t pending = 0;
+    (void)store_outbox_pending_count(probe, &pending);
+    store_close(probe);
+
+    server.n_workers = config->threads;
+    server.workers = calloc(server.n_workers, sizeof(*server.workers));
+    if (server.workers == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
+    }
+    uint16_t port = config->listen_port;
+    for (unsigned i = 0; i < server.n_workers; i++) {
+        server.workers[i].listen_fd = open_listener(config->listen_host, port, err, sizeof(err));
+        if (server.workers[i].listen_fd < 0)
+            goto fail_listeners;
+        port = bound_port(server.workers[i].listen_fd); /* with port 0, every worker shares the first one's */
+    }
+
+    if ((server.outbox = gw_outbox_start(config, err, sizeof(err))) == NULL)
+        goto fail_listeners;
+
+    h2o_config_init(&server.globalconf);
+    server.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("odeus-scim-gateway"));
+    server.globalconf.max_request_entity_size = config->max_body_bytes;
+    server.globalconf.http1.upgrade_to_http2 = 0;
+    h2o_hostconf_t *hostconf = h2o_config_register_host(&server.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
+    gw_handler_t *handler = (void *)h2o_create_handler(pathconf, sizeof(*handler));
+    handler->super.on_req = on_req;
+    gw_respond_register_error_filter(&hostconf->fallback_path);
+
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    for (unsigned i = 0; i < server.n_workers; i++) {
+        gw_worker_t *w = &server.workers[i];
+        w->index = i;
+        w->server = &server;
+        w->config = config;
+        w->outbox = server.outbox;
+        pthread_create(&w->thread, NULL, worker_main, w);
+    }
+    gw_log(GW_LOG_INFO, "listening",
+           json_pack("{s:s, s:i, s:s, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port, "base_path",
+                     config->base_path[0] != '\0' ? config->base_path : "/", "threads", (int)config->threads, "database",
+                     config->db_path, "dry_run", config->dry_run, "outbox_pending", (json_int_t)pending, "version",
+                     GATEWAY_VERSION));
+
+    /* A wakeup needs the worker's queue, which the worker creates: wait until every worker runs. */
+    while (atomic_load(&server.started) < server.n_workers)
+        usleep(1000);
+    int sig = 0;
+    sigwait(&signals, &sig);
+    gw_log(GW_LOG_INFO, "shutting_down", json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    atomic_store(&server.stopping, 1);
+    for (unsigned i = 0; i < server.n_workers; i++)
+        h2o_multithread_send_message(&server.workers[i].outbox_receiver, NULL);
+    for (unsigned i = 0; i < server.n_workers; i++)
+        pthread_join(server.workers[i].thread, NULL);
+    gw_outbox_stop(server.outbox, OUTBOX_GRACE_MS);
+    h2o_config_dispose(&server.globalconf);
+    free(server.workers);
+    curl_global_cleanup();
+    gw_log(GW_LOG_INFO, "stopped", NULL);
+    return 0;
+
+fail_listeners:
+    for (unsigned i = 0; i < server.n_workers; i++)
+        if (server.workers[i].listen_fd > 0)
+            close(server.workers[i].listen_fd);
+    free(server.workers);
+fail:
+    gw_log(GW_LOG_ERROR, "start_failed", json_pack("{s:s}", "error", err));
+    curl_global_cleanup();
+    return exit_code;
+}

@@ -1,0 +1,1068 @@
+/*
+ * The SQLite store: users, their email index and the outbox in one WAL database.
+ *
+ * Every statement is prepared once per store_t (lazily, on first use) and kept; a statement that is
+ * still running when it is needed again (a scan callback calling back into the store) gets a
+ * one-off copy instead, so re-entrant calls are safe.
+ */
+#include "gateway/store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/*
+ * Schema migrations: migrations[i] takes the schema from user_version i to i + 1. Append new
+ * steps; never edit a released one, since databases in the field already ran it.
+ *
+ * COLLATE NOCASE folds ASCII letters only, so userName and email comparisons are
+ * case-insensitive for A-Z; non-ASCII letters compare exactly. Good enough for identifiers and
+ * email addresses in practice, and it keeps the index usable for lookups.
+ */
+static const char *const migrations[] = {
+    /* 0 -> 1: initial schema */
+    "CREATE TABLE users ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " user_name TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+    " external_id TEXT,"
+    " odeus_email TEXT,"
+    " active INTEGER NOT NULL,"
+    " created TEXT NOT NULL,"
+    " last_modified TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " resource TEXT NOT NULL);"
+    "CREATE INDEX users_external_id ON users(external_id);"
+    "CREATE TABLE user_emails ("
+    " user_seq INTEGER NOT NULL REFERENCES users(seq) ON DELETE CASCADE,"
+    " value TEXT NOT NULL COLLATE NOCASE);"
+    "CREATE INDEX user_emails_value ON user_emails(value);"
+    /* the cascade and the delete-before-reinsert on update look rows up by user_seq */
+    "CREATE INDEX user_emails_user ON user_emails(user_seq);"
+    "CREATE TABLE outbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " user_id TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " email TEXT NOT NULL,"
+    " role TEXT,"
+    " state INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " next_attempt_at INTEGER NOT NULL,"
+    " last_error TEXT,"
+    " outcome TEXT,"
+    " done_at INTEGER,"
+    " prev_resource TEXT,"
+    " result_version INTEGER NOT NULL DEFAULT 0);"
+    /*
+     * Finished rows are kept (they are the history) and outnumber pending ones; partial indexes on
+     * state = 0 keep the delivery queries proportional to the pending rows. Every query on the
+     * outbox that should use them says "state = 0" literally, which is what lets SQLite pick them.
+     */
+    "CREATE INDEX outbox_due ON outbox(state, next_attempt_at) WHERE state = 0;"
+    "CREATE INDEX outbox_user ON outbox(user_id, state) WHERE state = 0;",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define USER_COLUMNS "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource"
+#define OUTBOX_COLUMNS                                                                                                     \
+    "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, " \
+    "result_version"
+
+typedef enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_USER_GET,
+    ST_USER_INSERT,
+    ST_USER_UPDATE,
+    ST_USER_SEQ,
+    ST_USER_DELETE,
+    ST_EMAIL_DELETE,
+    ST_EMAIL_INSERT,
+    ST_SCAN_ALL,
+    ST_SCAN_USERNAME,
+    ST_SCAN_EXTERNAL_ID,
+    ST_SCAN_EMAIL,
+    ST_USER_PAGE,
+    ST_USER_COUNT,
+    ST_OUTBOX_INSERT,
+    ST_OUTBOX_GET,
+    ST_OUTBOX_DUE,
+    ST_OUTBOX_NEXT_DUE,
+    ST_OUTBOX_RESCHEDULE,
+    ST_OUTBOX_FINISH,
+    ST_OUTBOX_PENDING_FOR_USER,
+    ST_OUTBOX_PENDING_COUNT,
+    ST__COUNT
+} stmt_id_t;
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT store_op",
+    [ST_RELEASE] = "RELEASE store_op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
+    [ST_USER_GET] = "SELECT " USER_COLUMNS " FROM users WHERE id = ?1",
+    [ST_USER_INSERT] = "INSERT INTO users (" USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_USER_UPDATE] = "UPDATE users SET user_name = ?2, external_id = ?3, odeus_email = ?4, active = ?5, created = ?6,"
+                       " last_modified = ?7, version = ?8, resource = ?9 WHERE id = ?1",
+    [ST_USER_SEQ] = "SELECT seq FROM users WHERE id = ?1",
+    [ST_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
+    [ST_EMAIL_DELETE] = "DELETE FROM user_emails WHERE user_seq = ?1",
+    [ST_EMAIL_INSERT] = "INSERT INTO user_emails (user_seq, value) VALUES (?1, ?2)",
+    [ST_SCAN_ALL] = "SELECT " USER_COLUMNS " FROM users ORDER BY seq",
+    [ST_SCAN_USERNAME] = "SELECT " USER_COLUMNS " FROM users WHERE user_name = ?1 ORDER BY seq",
+    [ST_SCAN_EXTERNAL_ID] = "SELECT " USER_COLUMNS " FROM users WHERE external_id = ?1 ORDER BY seq",
+    /* IN (subquery) rather than a join: a user with two matching emails is visited once */
+    [ST_SCAN_EMAIL] = "SELECT " USER_COLUMNS " FROM users WHERE seq IN (SELECT user_seq FROM user_emails WHERE value = ?1)"
+                      " ORDER BY seq",
+    [ST_USER_PAGE] = "SELECT " USER_COLUMNS " FROM users ORDER BY seq LIMIT ?1 OFFSET ?2",
+    [ST_USER_COUNT] = "SELECT count(*) FROM users",
+    [ST_OUTBOX_INSERT] = "INSERT INTO outbox (user_id, action, email, role, state, attempts, created_at, next_attempt_at,"
+                         " last_error, outcome, prev_resource, result_version)"
+                         " VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_OUTBOX_GET] = "SELECT " OUTBOX_COLUMNS " FROM outbox WHERE id = ?1",
+    /*
+     * Only the oldest pending row of each user qualifies, due or not: a newer change must not
+     * overtake an older one that is waiting for its retry or is in flight (the caller drops the
+     * in-flight ids from the result, which then also holds back that user's newer rows).
+     */
+    [ST_OUTBOX_DUE] = "SELECT " OUTBOX_COLUMNS " FROM outbox AS o"
+                      " WHERE o.state = 0 AND o.next_attempt_at <= ?1"
+                      " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"
+                      " ORDER BY o.id",
+    [ST_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM outbox WHERE state = 0",
+    [ST_OUTBOX_RESCHEDULE] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, outcome = ?3, last_error = ?4"
+                             " WHERE id = ?1",
+    [ST_OUTBOX_FINISH] = "UPDATE outbox SET state = ?2, outcome = ?3, last_error = ?4, attempts = attempts + 1, done_at = ?5"
+                         " WHERE id = ?1",
+    [ST_OUTBOX_PENDING_FOR_USER] = "SELECT id FROM outbox WHERE user_id = ?1 AND state = 0 AND (?2 IS NULL OR action = ?2)"
+                                   " ORDER BY id LIMIT 1",
+    [ST_OUTBOX_PENDING_COUNT] = "SELECT count(*) FROM outbox WHERE state = 0",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST__COUNT];
+    char errmsg[256];
+};
+
+/* ---- errors and statements -------------------------------------------------------------------- */
+
+static void set_error(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(store_t *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+/* Records SQLite's message for the last failed call on this connection. */
+static store_status_t db_error(store_t *s, const char *what)
+{
+    set_error(s, "%s: %s", what, sqlite3_errmsg(s->db));
+    return STORE_ERROR;
+}
+
+static store_status_t oom(store_t *s)
+{
+    set_error(s, "out of memory");
+    return STORE_ERROR;
+}
+
+/*
+ * Returns the statement `id`, prepared and ready to bind, or NULL (error recorded). The cached
+ * copy is handed out unless it is still running, in which case a one-off copy is prepared;
+ * stmt_put() tells the two apart.
+ */
+static sqlite3_stmt *stmt_get(store_t *s, stmt_id_t id)
+{
+    sqlite3_stmt *st = s->stmts[id];
+    if (st != NULL && !sqlite3_stmt_busy(st))
+        return st;
+    unsigned flags = st == NULL ? SQLITE_PREPARE_PERSISTENT : 0;
+    sqlite3_stmt *fresh = NULL;
+    if (sqlite3_prepare_v3(s->db, stmt_sql[id], -1, flags, &fresh, NULL) != SQLITE_OK) {
+        db_error(s, "prepare");
+        sqlite3_finalize(fresh);
+        return NULL;
+    }
+    if (st == NULL)
+        s->stmts[id] = fresh;
+    return fresh;
+}
+
+/* Gives a statement from stmt_get() back: the cached one is reset and unbound, a one-off is finalized. */
+static void stmt_put(store_t *s, stmt_id_t id, sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    if (st == s->stmts[id]) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } else {
+        sqlite3_finalize(st);
+    }
+}
+
+/* Binds a string or, for NULL, SQL NULL. SQLITE_TRANSIENT: the caller's buffers may go away right after. */
+static int bind_text(sqlite3_stmt *st, int idx, const char *text)
+{
+    if (text == NULL)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
+}
+
+static int64_t clamp_size(size_t n)
+{
+    return n > (size_t)INT64_MAX ? INT64_MAX : (int64_t)n;
+}
+
+/* Runs a statement that returns no rows. */
+static store_status_t exec_stmt(store_t *s, stmt_id_t id)
+{
+    sqlite3_stmt *st = stmt_get(s, id);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ret = db_error(s, stmt_sql[id]);
+    stmt_put(s, id, st);
+    return ret;
+}
+
+/*
+ * A user write touches two tables, so it must be atomic on its own. Outside a transaction it gets
+ * its own BEGIN IMMEDIATE: the ops write before they read today, but a deferred transaction that
+ * ever read first could meet SQLITE_BUSY_SNAPSHOT, which the busy handler does not retry. Inside
+ * the caller's transaction a savepoint undoes a half-done change without ending that transaction.
+ */
+typedef enum op_scope { OP_OWN_TX, OP_SAVEPOINT } op_scope_t;
+
+static store_status_t op_enter(store_t *s, op_scope_t *scope)
+{
+    *scope = sqlite3_get_autocommit(s->db) ? OP_OWN_TX : OP_SAVEPOINT;
+    return exec_stmt(s, *scope == OP_OWN_TX ? ST_BEGIN : ST_SAVEPOINT);
+}
+
+/* Ends what op_enter() began: commits when `ret` is STORE_OK (and returns the commit's status), else undoes. */
+static store_status_t op_leave(store_t *s, op_scope_t scope, store_status_t ret)
+{
+    if (ret == STORE_OK) {
+        ret = exec_stmt(s, scope == OP_OWN_TX ? ST_COMMIT : ST_RELEASE);
+        if (ret == STORE_OK)
+            return STORE_OK;
+    }
+    /* keep the first error message: the undo's own status is of no further use */
+    char saved[sizeof(s->errmsg)];
+    memcpy(saved, s->errmsg, sizeof(saved));
+    if (scope == OP_OWN_TX) {
+        store_rollback(s);
+    } else if (!sqlite3_get_autocommit(s->db)) {
+        /* some errors (e.g. SQLITE_FULL) already rolled the whole transaction back */
+        exec_stmt(s, ST_ROLLBACK_TO);
+        exec_stmt(s, ST_RELEASE);
+    }
+    memcpy(s->errmsg, saved, sizeof(saved));
+    return ret;
+}
+
+/* ---- open and close --------------------------------------------------------------------------- */
+
+static void copy_err(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void copy_err(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (err == NULL || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * Runs a one-row PRAGMA and returns its first column as text in `out` (may be NULL). Switching the
+ * journal mode can report SQLITE_BUSY without consulting the busy handler while another connection
+ * opens the same new file, so BUSY is retried here up to the busy timeout.
+ */
+static store_status_t pragma(store_t *s, const char *sql, char *out, size_t out_len)
+{
+    sqlite3_stmt *st = NULL;
+    store_status_t ret = STORE_ERROR;
+    for (long waited = 0;; waited += 10) {
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+                if (out != NULL) {
+                    const char *text = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+                    snprintf(out, out_len, "%s", text != NULL ? text : "");
+                }
+                ret = STORE_OK;
+                goto out;
+            }
+        }
+        if ((rc & 0xff) != SQLITE_BUSY || waited >= STORE_BUSY_TIMEOUT_MS) {
+            db_error(s, sql);
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        sleep_ms(10);
+    }
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static store_status_t read_user_version(store_t *s, int *version)
+{
+    char buf[32];
+    if (pragma(s, "PRAGMA user_version", buf, sizeof(buf)) != STORE_OK)
+        return STORE_ERROR;
+    *version = atoi(buf);
+    return STORE_OK;
+}
+
+static store_status_t check_version(store_t *s, int version)
+{
+    if (version > SCHEMA_VERSION) {
+        set_error(s, "database schema version %d is newer than this gateway supports (%d); upgrade the gateway", version,
+                  SCHEMA_VERSION);
+        return STORE_ERROR;
+    }
+    if (version < 0) {
+        set_error(s, "database schema version %d is invalid", version);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+/*
+ * Brings the schema to SCHEMA_VERSION in one transaction. BEGIN IMMEDIATE serializes concurrent
+ * first opens; the version is read again inside it because another connection may have migrated
+ * while this one waited.
+ */
+static store_status_t migrate(store_t *s)
+{
+    int version;
+    if (read_user_version(s, &version) != STORE_OK || check_version(s, version) != STORE_OK)
+        return STORE_ERROR;
+    if (version == SCHEMA_VERSION)
+        return STORE_OK;
+
+    store_status_t ret = STORE_ERROR;
+    if (exec_stmt(s, ST_BEGIN) != STORE_OK)
+        return STORE_ERROR;
+    if (read_user_version(s, &version) != STORE_OK || check_version(s, version) != STORE_OK)
+        goto out;
+    for (; version < SCHEMA_VERSION; version++) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->db, migrations[version], NULL, NULL, &msg) != SQLITE_OK) {
+            set_error(s, "schema migration %d -> %d: %s", version, version + 1, msg != NULL ? msg : "unknown error");
+            sqlite3_free(msg);
+            goto out;
+        }
+    }
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+    if (pragma(s, sql, NULL, 0) != STORE_OK)
+        goto out;
+    ret = exec_stmt(s, ST_COMMIT);
+out:
+    if (ret != STORE_OK) {
+        char saved[sizeof(s->errmsg)];
+        memcpy(saved, s->errmsg, sizeof(saved));
+        store_rollback(s);
+        memcpy(s->errmsg, saved, sizeof(saved));
+    }
+    return ret;
+}
+
+store_t *store_open(const char *path, char *err, size_t err_len)
+{
+    store_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        copy_err(err, err_len, "store: out of memory");
+        return NULL;
+    }
+    /* NOMUTEX needs a library built thread-safe: connections are still used from several threads */
+    if (!sqlite3_threadsafe()) {
+        copy_err(err, err_len, "store: SQLite was built without thread support");
+        goto fail;
+    }
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        copy_err(err, err_len, "store: cannot open %s: %s", path,
+                 s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    /* the timeout first: the pragmas below may already meet another connection's lock */
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+    char mode[16];
+    if (pragma(s, "PRAGMA journal_mode = WAL", mode, sizeof(mode)) != STORE_OK)
+        goto fail_msg;
+    /* an in-memory database reports "memory" and has no WAL; it is only good for one connection anyway */
+    if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
+        set_error(s, "cannot switch to WAL journal mode (got \"%s\")", mode);
+        goto fail_msg;
+    }
+    if (pragma(s, "PRAGMA synchronous = FULL", NULL, 0) != STORE_OK || pragma(s, "PRAGMA foreign_keys = ON", NULL, 0) != STORE_OK)
+        goto fail_msg;
+    if (migrate(s) != STORE_OK)
+        goto fail_msg;
+    return s;
+
+fail_msg:
+    copy_err(err, err_len, "store: %s: %s", path, s->errmsg);
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(store_t *store)
+{
+    if (store == NULL)
+        return;
+    for (size_t i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(store->stmts[i]);
+    /* every statement is finalized above, so close cannot be refused with SQLITE_BUSY */
+    sqlite3_close(store->db);
+    free(store);
+}
+
+const char *store_errmsg(const store_t *store)
+{
+    return store->errmsg;
+}
+
+/* ---- transactions ----------------------------------------------------------------------------- */
+
+store_status_t store_begin(store_t *store)
+{
+    return exec_stmt(store, ST_BEGIN);
+}
+
+/* On failure the transaction stays open; the caller rolls back. */
+store_status_t store_commit(store_t *store)
+{
+    return exec_stmt(store, ST_COMMIT);
+}
+
+void store_rollback(store_t *store)
+{
+    if (sqlite3_get_autocommit(store->db))
+        return;
+    exec_stmt(store, ST_ROLLBACK);
+}
+
+/* ---- users ------------------------------------------------------------------------------------ */
+
+void store_user_clear(store_user_t *user)
+{
+    if (user == NULL)
+        return;
+    free(user->id);
+    free(user->user_name);
+    free(user->external_id);
+    free(user->odeus_email);
+    free(user->created);
+    free(user->last_modified);
+    free(user->resource);
+    memset(user, 0, sizeof(*user));
+}
+
+/*
+ * Reads column `col` as text. A NULL from sqlite3_column_text on a non-NULL value means SQLite ran
+ * out of memory converting it; *ok is cleared then. For `nullable` columns SQL NULL is fine.
+ */
+static const char *col_text(sqlite3_stmt *st, int col, int nullable, int *ok)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        if (!nullable)
+            *ok = 0;
+        return NULL;
+    }
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    if (text == NULL)
+        *ok = 0;
+    return text;
+}
+
+/* Points `u` at the columns of the current row (USER_COLUMNS); valid until the next step or reset. */
+static int user_from_row(sqlite3_stmt *st, store_user_t *u)
+{
+    int ok = 1;
+    memset(u, 0, sizeof(*u));
+    u->id = (char *)col_text(st, 0, 0, &ok);
+    u->user_name = (char *)col_text(st, 1, 0, &ok);
+    u->external_id = (char *)col_text(st, 2, 1, &ok);
+    u->odeus_email = (char *)col_text(st, 3, 1, &ok);
+    u->active = sqlite3_column_int(st, 4) != 0;
+    u->created = (char *)col_text(st, 5, 0, &ok);
+    u->last_modified = (char *)col_text(st, 6, 0, &ok);
+    u->version = sqlite3_column_int64(st, 7);
+    u->resource = (char *)col_text(st, 8, 0, &ok);
+    return ok;
+}
+
+static int dup_str(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src == NULL)
+        return 1;
+    *dst = strdup(src);
+    return *dst != NULL;
+}
+
+/* Copies column `col` into *dst (NULL for SQL NULL when `nullable`); 0 when out of memory or an unexpected NULL. */
+static int dup_col(sqlite3_stmt *st, int col, int nullable, char **dst)
+{
+    int ok = 1;
+    const char *text = col_text(st, col, nullable, &ok);
+    return ok && dup_str(dst, text);
+}
+
+store_status_t store_user_get(store_t *store, const char *id, store_user_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = stmt_get(store, ST_USER_GET);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        ret = STORE_NOT_FOUND;
+    } else if (rc != SQLITE_ROW) {
+        ret = db_error(store, "get user");
+    } else if (!dup_col(st, 0, 0, &out->id) || !dup_col(st, 1, 0, &out->user_name) || !dup_col(st, 2, 1, &out->external_id) ||
+               !dup_col(st, 3, 1, &out->odeus_email) || !dup_col(st, 5, 0, &out->created) ||
+               !dup_col(st, 6, 0, &out->last_modified) || !dup_col(st, 8, 0, &out->resource)) {
+        store_user_clear(out);
+        ret = oom(store);
+    } else {
+        out->active = sqlite3_column_int(st, 4) != 0;
+        out->version = sqlite3_column_int64(st, 7);
+    }
+    stmt_put(store, ST_USER_GET, st);
+    return ret;
+}
+
+/* Binds ?1..?9 in USER_COLUMNS order. */
+static int bind_user(sqlite3_stmt *st, const store_user_t *u)
+{
+    int rc = bind_text(st, 1, u->id);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 2, u->user_name);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 3, u->external_id);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 4, u->odeus_email);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 5, u->active != 0);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 6, u->created);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 7, u->last_modified);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 8, u->version);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 9, u->resource);
+    return rc;
+}
+
+/*
+ * Steps an INSERT/UPDATE of a users row. A UNIQUE failure on user_name is the caller's conflict;
+ * any other constraint (an id collision, a NULL in a NOT NULL column) is an error.
+ */
+static store_status_t step_user_write(store_t *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return STORE_OK;
+    /* the message text is the only place SQLite names the violated constraint */
+    if (rc == SQLITE_CONSTRAINT_UNIQUE && strstr(sqlite3_errmsg(s->db), "users.user_name") != NULL) {
+        set_error(s, "userName already taken");
+        return STORE_CONFLICT;
+    }
+    return db_error(s, what);
+}
+
+static store_status_t insert_emails(store_t *s, int64_t seq, const store_user_t *u)
+{
+    if (u->n_emails == 0)
+        return STORE_OK;
+    sqlite3_stmt *st = stmt_get(s, ST_EMAIL_INSERT);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    for (size_t i = 0; i < u->n_emails && ret == STORE_OK; i++) {
+        if (u->emails == NULL || u->emails[i] == NULL)
+            continue;
+        sqlite3_reset(st);
+        if (sqlite3_bind_int64(st, 1, seq) != SQLITE_OK || bind_text(st, 2, u->emails[i]) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE)
+            ret = db_error(s, "insert email");
+    }
+    stmt_put(s, ST_EMAIL_INSERT, st);
+    return ret;
+}
+
+/* Writes the users row of `u` (ST_USER_INSERT or ST_USER_UPDATE); STORE_NOT_FOUND when an update matched no row. */
+static store_status_t write_user_row(store_t *s, stmt_id_t id, const store_user_t *u)
+{
+    sqlite3_stmt *st = stmt_get(s, id);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret;
+    if (bind_user(st, u) != SQLITE_OK) {
+        ret = db_error(s, "bind");
+        goto out;
+    }
+    ret = step_user_write(s, st, id == ST_USER_INSERT ? "insert user" : "update user");
+    if (ret == STORE_OK && id == ST_USER_UPDATE && sqlite3_changes(s->db) == 0) {
+        set_error(s, "no such user");
+        ret = STORE_NOT_FOUND;
+    }
+out:
+    stmt_put(s, id, st);
+    return ret;
+}
+
+static store_status_t user_seq(store_t *s, const char *id, int64_t *seq)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_USER_SEQ);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        ret = STORE_NOT_FOUND;
+    else
+        ret = db_error(s, "user seq");
+    stmt_put(s, ST_USER_SEQ, st);
+    return ret;
+}
+
+static store_status_t delete_emails(store_t *s, int64_t seq)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_EMAIL_DELETE);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    if (sqlite3_bind_int64(st, 1, seq) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        ret = db_error(s, "delete emails");
+    stmt_put(s, ST_EMAIL_DELETE, st);
+    return ret;
+}
+
+store_status_t store_user_insert(store_t *store, const store_user_t *user)
+{
+    op_scope_t scope;
+    if (op_enter(store, &scope) != STORE_OK)
+        return STORE_ERROR;
+    store_status_t ret = write_user_row(store, ST_USER_INSERT, user);
+    if (ret == STORE_OK)
+        ret = insert_emails(store, sqlite3_last_insert_rowid(store->db), user);
+    return op_leave(store, scope, ret);
+}
+
+store_status_t store_user_update(store_t *store, const store_user_t *user)
+{
+    op_scope_t scope;
+    if (op_enter(store, &scope) != STORE_OK)
+        return STORE_ERROR;
+    int64_t seq = 0;
+    /* UPDATE keeps the row's seq, so its place in listings does not move */
+    store_status_t ret = write_user_row(store, ST_USER_UPDATE, user);
+    if (ret == STORE_OK)
+        ret = user_seq(store, user->id, &seq);
+    if (ret == STORE_OK)
+        ret = delete_emails(store, seq);
+    if (ret == STORE_OK)
+        ret = insert_emails(store, seq, user);
+    return op_leave(store, scope, ret);
+}
+
+store_status_t store_user_delete(store_t *store, const char *id)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_USER_DELETE);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    /* one statement, atomic on its own; user_emails rows go with it by ON DELETE CASCADE */
+    int rc = bind_text(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        ret = db_error(store, "delete user");
+    else if (sqlite3_changes(store->db) == 0)
+        ret = STORE_NOT_FOUND;
+    stmt_put(store, ST_USER_DELETE, st);
+    return ret;
+}
+
+/* Steps a prepared, bound users query, calling `cb` per row until it asks to stop. Releases `st`. */
+static store_status_t run_user_query(store_t *s, stmt_id_t id, sqlite3_stmt *st, store_user_cb cb, void *ctx)
+{
+    store_status_t ret = STORE_OK;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            ret = db_error(s, "scan users");
+            break;
+        }
+        store_user_t row;
+        if (!user_from_row(st, &row)) {
+            ret = oom(s);
+            break;
+        }
+        if (cb(ctx, &row) != 0)
+            break;
+    }
+    stmt_put(s, id, st);
+    return ret;
+}
+
+store_status_t store_user_scan(store_t *store, store_index_t index, const char *value, store_user_cb cb, void *ctx)
+{
+    stmt_id_t id;
+    switch (index) {
+    case STORE_SCAN_ALL:
+        id = ST_SCAN_ALL;
+        break;
+    case STORE_SCAN_ID:
+        id = ST_USER_GET;
+        break;
+    case STORE_SCAN_USERNAME:
+        id = ST_SCAN_USERNAME;
+        break;
+    case STORE_SCAN_EXTERNAL_ID:
+        id = ST_SCAN_EXTERNAL_ID;
+        break;
+    case STORE_SCAN_EMAIL:
+        id = ST_SCAN_EMAIL;
+        break;
+    default:
+        set_error(store, "unknown scan index %d", (int)index);
+        return STORE_ERROR;
+    }
+    sqlite3_stmt *st = stmt_get(store, id);
+    if (st == NULL)
+        return STORE_ERROR;
+    if (id != ST_SCAN_ALL && bind_text(st, 1, value) != SQLITE_OK) {
+        store_status_t ret = db_error(store, "bind");
+        stmt_put(store, id, st);
+        return ret;
+    }
+    return run_user_query(store, id, st, cb, ctx);
+}
+
+store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_USER_PAGE);
+    if (st == NULL)
+        return STORE_ERROR;
+    if (sqlite3_bind_int64(st, 1, clamp_size(limit)) != SQLITE_OK || sqlite3_bind_int64(st, 2, clamp_size(offset)) != SQLITE_OK) {
+        store_status_t ret = db_error(store, "bind");
+        stmt_put(store, ST_USER_PAGE, st);
+        return ret;
+    }
+    return run_user_query(store, ST_USER_PAGE, st, cb, ctx);
+}
+
+/* Runs a query that yields one integer (a count); a NULL result is STORE_NOT_FOUND. */
+static store_status_t query_int64(store_t *s, stmt_id_t id, int64_t *out)
+{
+    sqlite3_stmt *st = stmt_get(s, id);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        ret = db_error(s, stmt_sql[id]);
+    else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+        ret = STORE_NOT_FOUND;
+    else
+        *out = sqlite3_column_int64(st, 0);
+    stmt_put(s, id, st);
+    return ret;
+}
+
+store_status_t store_user_count(store_t *store, size_t *count)
+{
+    int64_t n = 0;
+    store_status_t ret = query_int64(store, ST_USER_COUNT, &n);
+    if (ret == STORE_OK)
+        *count = (size_t)n;
+    return ret;
+}
+
+/* ---- outbox ----------------------------------------------------------------------------------- */
+
+void store_outbox_clear(store_outbox_t *row)
+{
+    if (row == NULL)
+        return;
+    free(row->user_id);
+    free(row->action);
+    free(row->email);
+    free(row->role);
+    free(row->last_error);
+    free(row->outcome);
+    free(row->prev_resource);
+    memset(row, 0, sizeof(*row));
+}
+
+store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_INSERT);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, row->user_id);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 2, row->action);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 3, row->email);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 4, row->role);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, row->created_at_ms);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 6, row->next_attempt_ms);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 7, row->last_error);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 8, row->outcome);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 9, row->prev_resource);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 10, row->result_version);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        ret = db_error(store, "insert outbox row");
+    else if (id_out != NULL)
+        *id_out = sqlite3_last_insert_rowid(store->db);
+    stmt_put(store, ST_OUTBOX_INSERT, st);
+    return ret;
+}
+
+/* Copies the current row (OUTBOX_COLUMNS) into `out`, which owns the strings afterwards. */
+static store_status_t outbox_from_row(store_t *s, sqlite3_stmt *st, store_outbox_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t state = sqlite3_column_int64(st, 5);
+    if (state < STORE_OUTBOX_PENDING || state > STORE_OUTBOX_FAILED) {
+        set_error(s, "outbox row %lld has unknown state %lld", (long long)sqlite3_column_int64(st, 0), (long long)state);
+        return STORE_ERROR;
+    }
+    out->id = sqlite3_column_int64(st, 0);
+    out->state = (store_outbox_state_t)state;
+    int64_t attempts = sqlite3_column_int64(st, 6);
+    out->attempts = attempts > INT32_MAX ? INT32_MAX : attempts < 0 ? 0 : (int)attempts;
+    out->created_at_ms = sqlite3_column_int64(st, 7);
+    out->next_attempt_ms = sqlite3_column_int64(st, 8);
+    out->result_version = sqlite3_column_int64(st, 12);
+    if (!dup_col(st, 1, 0, &out->user_id) || !dup_col(st, 2, 0, &out->action) || !dup_col(st, 3, 0, &out->email) ||
+        !dup_col(st, 4, 1, &out->role) || !dup_col(st, 9, 1, &out->last_error) || !dup_col(st, 10, 1, &out->outcome) ||
+        !dup_col(st, 11, 1, &out->prev_resource)) {
+        store_outbox_clear(out);
+        return oom(s);
+    }
+    return STORE_OK;
+}
+
+store_status_t store_outbox_get(store_t *store, int64_t id, store_outbox_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_GET);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret;
+    int rc = sqlite3_bind_int64(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        ret = outbox_from_row(store, st, out);
+    else if (rc == SQLITE_DONE)
+        ret = STORE_NOT_FOUND;
+    else
+        ret = db_error(store, "get outbox row");
+    stmt_put(store, ST_OUTBOX_GET, st);
+    return ret;
+}
+
+static int in_list(int64_t id, const int64_t *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == id)
+            return 1;
+    return 0;
+}
+
+store_status_t store_outbox_due(store_t *store, int64_t now_ms, const int64_t *skip, size_t n_skip, store_outbox_t *rows,
+                                size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (max == 0)
+        return STORE_OK;
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_DUE);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    size_t n = 0;
+    if (sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK) {
+        ret = db_error(store, "bind");
+        goto out;
+    }
+    /*
+     * The in-flight list is short (bounded by the delivery concurrency), so it is filtered here
+     * rather than bound into the SQL. Dropping a user's oldest row drops the user: the query never
+     * returns a newer row while an older one is pending.
+     */
+    while (n < max) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            ret = db_error(store, "due outbox rows");
+            goto out;
+        }
+        if (skip != NULL && in_list(sqlite3_column_int64(st, 0), skip, n_skip))
+            continue;
+        ret = outbox_from_row(store, st, &rows[n]);
+        if (ret != STORE_OK)
+            goto out;
+        n++;
+    }
+out:
+    stmt_put(store, ST_OUTBOX_DUE, st);
+    if (ret != STORE_OK) {
+        for (size_t i = 0; i < n; i++)
+            store_outbox_clear(&rows[i]);
+        n = 0;
+    }
+    *n_out = n;
+    return ret;
+}
+
+store_status_t store_outbox_next_due(store_t *store, int64_t *at_ms)
+{
+    return query_int64(store, ST_OUTBOX_NEXT_DUE, at_ms);
+}
+
+/* Steps an UPDATE of one outbox row by id; STORE_NOT_FOUND when there is no such row. Releases `st`. */
+static store_status_t update_outbox(store_t *s, stmt_id_t id, sqlite3_stmt *st, int rc)
+{
+    store_status_t ret = STORE_OK;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        ret = db_error(s, "update outbox row");
+    } else if (sqlite3_changes(s->db) == 0) {
+        set_error(s, "no such outbox row");
+        ret = STORE_NOT_FOUND;
+    }
+    stmt_put(s, id, st);
+    return ret;
+}
+
+store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_attempt_ms, const char *outcome,
+                                       const char *last_error)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_RESCHEDULE);
+    if (st == NULL)
+        return STORE_ERROR;
+    int rc = sqlite3_bind_int64(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, next_attempt_ms);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 3, outcome);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 4, last_error);
+    return update_outbox(store, ST_OUTBOX_RESCHEDULE, st, rc);
+}
+
+store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
+                                   const char *last_error, int64_t now_ms)
+{
+    if (state != STORE_OUTBOX_DONE && state != STORE_OUTBOX_FAILED) {
+        set_error(store, "outbox finish: state %d is not an end state", (int)state);
+        return STORE_ERROR;
+    }
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_FINISH);
+    if (st == NULL)
+        return STORE_ERROR;
+    int rc = sqlite3_bind_int64(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 2, (int)state);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 3, outcome);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 4, last_error);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, now_ms);
+    return update_outbox(store, ST_OUTBOX_FINISH, st, rc);
+}
+
+store_status_t store_outbox_pending_for_user(store_t *store, const char *user_id, const char *action, int64_t *id_out)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_PENDING_FOR_USER);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, user_id);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 2, action);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id_out = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        ret = STORE_NOT_FOUND;
+    else
+        ret = db_error(store, "pending outbox row");
+    stmt_put(store, ST_OUTBOX_PENDING_FOR_USER, st);
+    return ret;
+}
+
+store_status_t store_outbox_pending_count(store_t *store, size_t *count)
+{
+    int64_t n = 0;
+    store_status_t ret = query_int64(store, ST_OUTBOX_PENDING_COUNT, &n);
+    if (ret == STORE_OK)
+        *count = (size_t)n;
+    return ret;
+}

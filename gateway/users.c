@@ -1,0 +1,816 @@
+#include "gateway/users.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/clock.h"
+#include "gateway/log.h"
+#include "gateway/uuid.h"
+#include "scim/filter.h"
+#include "scim/list.h"
+#include "scim/patch.h"
+#include "scim/user.h"
+#include "upstream/odeus.h"
+
+#define MAX_EMAILS 64
+
+/*
+ * A request waiting for its outbox row. malloc'd, because it outlives the request when the
+ * client goes away; freed in finish_pending() only, on the worker thread.
+ */
+typedef struct pending {
+    gw_outbox_waiter_t waiter;
+    h2o_timeout_entry_t timeout;
+    gw_worker_t *worker;
+    gw_request_t *r;        /* NULL once the request went away */
+    odeus_action_t action;
+    int success_status;     /* 200, 201 or 204 */
+    json_t *success_body;   /* owned; NULL for 204 */
+    char *location;         /* owned; Location header of a 201 */
+    int64_t version;        /* for the ETag of the success answer */
+    char *user_id;          /* owned */
+    int revertible;         /* 0 when waiting on a row an earlier request committed */
+    char *snapshot;         /* owned: the row before the change, NULL when the change created the user */
+    int64_t result_version; /* the version the change produced; 0 for a DELETE */
+} pending_t;
+
+typedef struct change {
+    int call;
+    odeus_action_t action;
+    const char *email;
+    const char *role;
+} change_t;
+
+typedef enum write_op { WRITE_INSERT, WRITE_UPDATE, WRITE_DELETE } write_op_t;
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+
+static char *user_location(gw_request_t *r, const char *id)
+{
+    size_t len = strlen(r->base_url) + strlen("/Users/") + strlen(id) + 1;
+    char *loc = malloc(len);
+    if (loc != NULL)
+        snprintf(loc, len, "%s/Users/%s", r->base_url, id);
+    return loc;
+}
+
+static void set_etag(gw_request_t *r, int64_t version)
+{
+    char etag[32];
+    gw_respond_header(r, H2O_TOKEN_ETAG, scim_user_etag(version, etag, sizeof(etag)));
+}
+
+/* The rendered resource of a stored row, or NULL when its JSON is unreadable. */
+static json_t *render_row(gw_request_t *r, const store_user_t *row)
+{
+    json_t *user = json_loads(row->resource, 0, NULL);
+    char *loc = user_location(r, row->id);
+    json_t *out = NULL;
+    if (user != NULL && loc != NULL) {
+        scim_user_meta_t meta = {.id = row->id, .created = row->created, .last_modified = row->last_modified,
+                                 .location = loc, .version = row->version};
+        out = scim_user_render(user, &meta);
+    }
+    json_decref(user);
+    free(loc);
+    return out;
+}
+
+static json_t *parse_body(gw_request_t *r, scim_error_t *err)
+{
+    h2o_req_t *req = r->req;
+    if (req->entity.base == NULL || req->entity.len == 0) {
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "the request has no body");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL)
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "malformed JSON at line %d, column %d: %s", jerr.line,
+                       jerr.column, jerr.text);
+    return body;
+}
+
+static void respond_store_error(gw_request_t *r)
+{
+    gw_log(GW_LOG_ERROR, "store_failed",
+           json_pack("{s:s, s:s}", "request_id", r->request_id, "error", store_errmsg(r->worker->store)));
+    gw_respond_errorf(r, 500, NULL, "the directory could not be read or written; nothing was changed");
+}
+
+static void respond_not_found(gw_request_t *r, const char *id)
+{
+    gw_respond_errorf(r, 404, NULL, "no User with id %.64s", id);
+}
+
+/* Fills the email index of a row from the canonical user; `emails` must hold MAX_EMAILS. */
+static void row_set_emails(store_user_t *row, const json_t *user, const char **emails)
+{
+    size_t n = scim_user_email_values(user, emails, MAX_EMAILS);
+    row->emails = emails;
+    row->n_emails = n < MAX_EMAILS ? n : MAX_EMAILS;
+}
+
+/*
+ * A row snapshot, kept in the outbox row so that a change Odeus refuses can be undone.
+ * Returns malloc'd JSON text or NULL.
+ */
+static char *snapshot_encode(const store_user_t *row)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s, s:s, s:I, s:s}", "id", row->id, "userName", row->user_name,
+                          "externalId", row->external_id, "odeusEmail", row->odeus_email, "active", row->active, "created",
+                          row->created, "lastModified", row->last_modified, "version", (json_int_t)row->version,
+                          "resource", row->resource);
+    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* Decodes a snapshot into `row`, whose strings borrow from *holder (decref it after use). */
+static int snapshot_decode(const char *text, store_user_t *row, json_t **holder, json_t **user, const char **emails)
+{
+    json_int_t version = 0;
+    int active = 0;
+    memset(row, 0, sizeof(*row));
+    *holder = json_loads(text, 0, NULL);
+    *user = NULL;
+    if (*holder == NULL ||
+        json_unpack(*holder, "{s:s, s:s, s?s, s?s, s:b, s:s, s:s, s:I, s:s}", "id", &row->id, "userName", &row->user_name,
+                    "externalId", &row->external_id, "odeusEmail", &row->odeus_email, "active", &active, "created",
+                    &row->created, "lastModified", &row->last_modified, "version", &version, "resource",
+                    &row->resource) != 0 ||
+        (*user = json_loads(row->resource, 0, NULL)) == NULL) {
+        json_decref(*holder);
+        *holder = NULL;
+        return -1;
+    }
+    row->active = active;
+    row->version = version;
+    row_set_emails(row, *user, emails);
+    return 0;
+}
+
+/* Undoes a change Odeus refused, unless a later change has touched the user since. */
+static void revert_change(gw_worker_t *w, const pending_t *p)
+{
+    store_t *s = w->store;
+    store_user_t current = {0}, prev = {0};
+    json_t *holder = NULL, *prev_user = NULL;
+    const char *emails[MAX_EMAILS];
+    const char *what = "kept";
+
+    if (p->snapshot != NULL && snapshot_decode(p->snapshot, &prev, &holder, &prev_user, emails) != 0)
+        goto out;
+    if (store_begin(s) != STORE_OK)
+        goto out;
+    store_status_t got = store_user_get(s, p->user_id, &current);
+    store_status_t rc = STORE_OK;
+    if (p->result_version == 0 && got == STORE_NOT_FOUND && p->snapshot != NULL) {
+        rc = store_user_insert(s, &prev);
+        what = "restored";
+    } else if (got == STORE_OK && current.version == p->result_version) {
+        rc = p->snapshot == NULL ? store_user_delete(s, p->user_id) : store_user_update(s, &prev);
+        what = p->snapshot == NULL ? "removed" : "restored";
+    }
+    if (rc != STORE_OK || store_commit(s) != STORE_OK) {
+        store_rollback(s);
+        what = "revert_failed";
+    }
+out:
+    gw_log(GW_LOG_WARN, "change_reverted", json_pack("{s:s, s:s, s:s}", "user_id", p->user_id, "action",
+                                                     odeus_action_name(p->action), "directory", what));
+    store_user_clear(&current);
+    json_decref(holder);
+    json_decref(prev_user);
+}
+
+/* ---- waiting for the outbox ------------------------------------------------------------------- */
+
+static void on_request_dispose(gw_request_t *r)
+{
+    pending_t *p = r->pending;
+    if (p != NULL)
+        p->r = NULL; /* the outcome still gets recorded (and a refused change undone) when it comes */
+}
+
+static void pending_free(pending_t *p)
+{
+    json_decref(p->success_body);
+    free(p->location);
+    free(p->user_id);
+    free(p->snapshot);
+    free(p);
+}
+
+static void respond_success(gw_request_t *r, pending_t *p)
+{
+    if (p->location != NULL)
+        gw_respond_header(r, H2O_TOKEN_LOCATION, p->location);
+    if (p->success_body == NULL) {
+        gw_respond_empty(r, p->success_status);
+        return;
+    }
+    set_etag(r, p->version);
+    json_t *body = p->success_body;
+    p->success_body = NULL;
+    gw_respond_json(r, p->success_status, body);
+}
+
+static void finish_pending(pending_t *p)
+{
+    gw_worker_t *w = p->worker;
+    gw_request_t *r = p->r;
+    gw_outbox_waiter_t *wt = &p->waiter;
+    w->waiting--;
+
+    if (wt->settle == GW_SETTLE_REFUSED && p->revertible)
+        revert_change(w, p);
+    if (r != NULL) {
+        r->pending = NULL;
+        switch (wt->settle) {
+        case GW_SETTLE_DONE:
+            r->upstream = odeus_outcome_name(wt->result.outcome);
+            respond_success(r, p);
+            break;
+        case GW_SETTLE_PENDING:
+            r->upstream = "pending";
+            if (p->action == ODEUS_DEACTIVATE) {
+                char retry_after[24];
+                snprintf(retry_after, sizeof(retry_after), "%lld", (long long)wt->retry_after_s);
+                gw_respond_header(r, H2O_TOKEN_RETRY_AFTER, retry_after);
+                gw_respond_errorf(r, 503, NULL,
+                                  "Odeus has not confirmed the deactivation yet (%s); it stays queued and is retried "
+                                  "until it is delivered",
+                                  wt->result.message[0] != '\0' ? wt->result.message : "no answer in time");
+            } else {
+                respond_success(r, p); /* grants are lenient: committed, delivery goes on from the outbox */
+            }
+            break;
+        case GW_SETTLE_REFUSED:
+            r->upstream = "refused";
+            gw_respond_errorf(r, 400, SCIM_TYPE_INVALID_VALUE, "Odeus refused the change (%s); it was not kept",
+                              wt->result.message);
+            break;
+        }
+    }
+    pending_free(p);
+}
+
+void gw_users_on_outbox_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        gw_outbox_waiter_t *wt = H2O_STRUCT_FROM_MEMBER(gw_outbox_waiter_t, message.link, messages->next);
+        h2o_linklist_unlink(&wt->message.link);
+        pending_t *p = H2O_STRUCT_FROM_MEMBER(pending_t, waiter, wt);
+        if (h2o_timeout_is_linked(&p->timeout))
+            h2o_timeout_unlink(&p->timeout);
+        finish_pending(p);
+    }
+}
+
+static void on_pending_timeout(h2o_timeout_entry_t *entry)
+{
+    pending_t *p = H2O_STRUCT_FROM_MEMBER(pending_t, timeout, entry);
+    if (!gw_outbox_unwait(p->worker->outbox, &p->waiter))
+        return; /* the outbox settled it a moment ago: its message is on the way */
+    p->waiter.settle = GW_SETTLE_PENDING;
+    p->waiter.retry_after_s = (p->worker->config->upstream_deadline_ms + 999) / 1000;
+    finish_pending(p);
+}
+
+static pending_t *pending_new(gw_request_t *r, odeus_action_t action, const char *user_id)
+{
+    pending_t *p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->user_id = strdup(user_id)) == NULL) {
+        free(p);
+        return NULL;
+    }
+    p->worker = r->worker;
+    p->r = r;
+    p->action = action;
+    p->timeout.cb = on_pending_timeout;
+    return p;
+}
+
+/* Registers `p` for row `outbox_id`; called before the row commits so no outcome is missed. */
+static void pending_register(pending_t *p, int64_t outbox_id)
+{
+    gw_worker_t *w = p->worker;
+    p->waiter.receiver = &w->outbox_receiver;
+    p->waiter.outbox_id = outbox_id;
+    p->waiter.deadline_ms = gw_clock_mono_ms() + w->config->upstream_deadline_ms;
+    gw_outbox_wait(w->outbox, &p->waiter);
+    w->waiting++;
+}
+
+/* After the commit: the request now waits for the outbox or its deadline. */
+static void pending_start(pending_t *p)
+{
+    gw_worker_t *w = p->worker;
+    p->r->pending = p;
+    p->r->on_dispose = on_request_dispose;
+    gw_outbox_kick(w->outbox);
+    h2o_timeout_link(w->loop, &w->deadline_timeout, &p->timeout);
+}
+
+static void pending_unregister(pending_t *p)
+{
+    if (gw_outbox_unwait(p->worker->outbox, &p->waiter))
+        p->worker->waiting--;
+}
+
+/*
+ * When the user has a deactivation still queued from an earlier request, the truthful answer
+ * waits for it too. Returns 1 when `p` now waits (and owns the answer), 0 when nothing is queued.
+ */
+static int wait_for_queued_deactivation(pending_t *p)
+{
+    store_t *s = p->worker->store;
+    int64_t id;
+    store_outbox_t row = {0};
+    if (store_outbox_pending_for_user(s, p->user_id, odeus_action_name(ODEUS_DEACTIVATE), &id) != STORE_OK)
+        return 0;
+    pending_register(p, id);
+    /* It may have been delivered between the look-up and the registration. */
+    int still_pending = store_outbox_get(s, id, &row) == STORE_OK && row.state == STORE_OUTBOX_PENDING;
+    store_outbox_clear(&row);
+    if (!still_pending) {
+        pending_unregister(p);
+        return 0;
+    }
+    p->revertible = 0;
+    pending_start(p);
+    return 1;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------------- */
+
+/*
+ * Which Odeus call a change needs (design.md, "Lifecycle → Odeus"). `next` gets the Odeus email
+ * set at invite time. Fails only when an active user has no email address Odeus could use.
+ */
+static int plan_change(const gw_config_t *cfg, const store_user_t *old, const json_t *old_user, const json_t *new_user,
+                       store_user_t *next, change_t *ch, scim_error_t *err)
+{
+    int was_active = old != NULL && old->active;
+    int active = scim_user_active(new_user);
+    const char *role = scim_user_odeus_role(new_user, cfg->default_role);
+    memset(ch, 0, sizeof(*ch));
+    next->odeus_email = old != NULL ? old->odeus_email : NULL;
+
+    if (active && !was_active) {
+        /* The email used at the first invite stays the user's Odeus identity. */
+        const char *email = next->odeus_email != NULL ? next->odeus_email : scim_user_odeus_email(new_user, cfg->email_source);
+        if (email == NULL)
+            return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
+                                  "an active user needs an email address for Odeus: a primary or work email, or a "
+                                  "userName that is an email address");
+        next->odeus_email = (char *)email;
+        *ch = (change_t){1, ODEUS_INVITE, email, role};
+    } else if (!active && was_active && next->odeus_email != NULL) {
+        *ch = (change_t){1, ODEUS_DEACTIVATE, next->odeus_email, NULL};
+    } else if (active && was_active && strcmp(role, scim_user_odeus_role(old_user, cfg->default_role)) != 0) {
+        *ch = (change_t){1, ODEUS_UPDATE_ROLE, next->odeus_email, role};
+    }
+    return 0;
+}
+
+/*
+ * Writes the user change and, in the same transaction, its outbox row; registers `p` for that
+ * row. Returns 0 when committed, or -1 with `err` set and nothing changed.
+ */
+static int commit_change(gw_request_t *r, write_op_t op, const store_user_t *row, const change_t *ch, pending_t *p,
+                         scim_error_t *err)
+{
+    store_t *s = r->worker->store;
+    int registered = 0;
+    if (store_begin(s) != STORE_OK)
+        goto store_error;
+    store_status_t rc = op == WRITE_INSERT   ? store_user_insert(s, row)
+                        : op == WRITE_UPDATE ? store_user_update(s, row)
+                                             : store_user_delete(s, row->id);
+    if (rc == STORE_CONFLICT) {
+        store_rollback(s);
+        return scim_error_set(err, 409, SCIM_TYPE_UNIQUENESS, "userName %.128s is already taken", row->user_name);
+    }
+    if (rc == STORE_NOT_FOUND) {
+        store_rollback(s);
+        return scim_error_set(err, 404, NULL, "no User with id %.64s", row->id);
+    }
+    if (rc != STORE_OK)
+        goto store_error;
+    if (ch->call) {
+        int64_t now = gw_clock_unix_ms(), outbox_id;
+        store_outbox_t out = {.user_id = row->id,
+                              .action = (char *)odeus_action_name(ch->action),
+                              .email = (char *)ch->email,
+                              .role = (char *)ch->role,
+                              .created_at_ms = now,
+                              .next_attempt_ms = now,
+                              .prev_resource = p->snapshot,
+                              .result_version = p->result_version};
+        if (store_outbox_insert(s, &out, &outbox_id) != STORE_OK)
+            goto store_error;
+        pending_register(p, outbox_id);
+        registered = 1;
+    }
+    if (store_commit(s) != STORE_OK)
+        goto store_error;
+    return 0;
+
+store_error:
+    gw_log(GW_LOG_ERROR, "store_failed", json_pack("{s:s, s:s}", "request_id", r->request_id, "error", store_errmsg(s)));
+    if (registered)
+        pending_unregister(p);
+    store_rollback(s);
+    return scim_error_set(err, 500, NULL, "the directory could not be written; nothing was changed");
+}
+
+static void log_lifecycle(gw_request_t *r, const char *event, const char *user_id, const change_t *ch)
+{
+    gw_log(GW_LOG_INFO, event,
+           json_pack("{s:s, s:s, s:s?}", "request_id", r->request_id, "user_id", user_id, "odeus_call",
+                     ch->call ? odeus_action_name(ch->action) : NULL));
+}
+
+/*
+ * Answers a committed change: at once when no Odeus call is needed, else once the outbox
+ * settles (or the deadline passes). Takes `body` and `p`.
+ */
+static void answer_change(gw_request_t *r, const change_t *ch, pending_t *p, int status, json_t *body, int64_t version,
+                          int now_inactive)
+{
+    p->success_status = status;
+    p->success_body = body;
+    p->version = version;
+    if (ch->call) {
+        pending_start(p);
+        return;
+    }
+    if (now_inactive && wait_for_queued_deactivation(p))
+        return;
+    r->upstream = NULL;
+    respond_success(r, p);
+    pending_free(p);
+}
+
+/* ---- endpoints -------------------------------------------------------------------------------- */
+
+void gw_users_create(gw_request_t *r)
+{
+    const gw_config_t *cfg = r->worker->config;
+    scim_error_t err = {0};
+    json_t *body = NULL, *user = NULL, *rendered = NULL;
+    char *resource = NULL, *location = NULL;
+    pending_t *p = NULL;
+    const char *emails[MAX_EMAILS];
+    char id[GW_UUID_LEN], now[GW_RFC3339_LEN];
+    change_t ch;
+
+    if ((body = parse_body(r, &err)) == NULL || (user = scim_user_parse(body, &err)) == NULL)
+        goto fail;
+    if (gw_uuid_v4(id) != 0) {
+        scim_error_set(&err, 500, NULL, "no random source for the user id");
+        goto fail;
+    }
+    gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
+    store_user_t row = {.id = id, .user_name = (char *)scim_user_name(user), .external_id = (char *)scim_user_external_id(user),
+                        .active = scim_user_active(user), .created = now, .last_modified = now, .version = 1};
+    if (plan_change(cfg, NULL, NULL, user, &row, &ch, &err) != 0)
+        goto fail;
+    resource = json_dumps(user, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    location = user_location(r, id);
+    p = pending_new(r, ch.action, id);
+    if (resource == NULL || location == NULL || p == NULL) {
+        scim_error_set(&err, 500, NULL, "out of memory");
+        goto fail;
+    }
+    row.resource = resource;
+    row_set_emails(&row, user, emails);
+    scim_user_meta_t meta = {.id = id, .created = now, .last_modified = now, .location = location, .version = 1};
+    if ((rendered = scim_user_render(user, &meta)) == NULL) {
+        scim_error_set(&err, 500, NULL, "out of memory");
+        goto fail;
+    }
+    p->revertible = 1;
+    p->result_version = 1;
+    if (commit_change(r, WRITE_INSERT, &row, &ch, p, &err) != 0)
+        goto fail;
+    log_lifecycle(r, "user_created", id, &ch);
+    p->location = location;
+    location = NULL;
+    answer_change(r, &ch, p, 201, rendered, 1, 0);
+    p = NULL;
+    rendered = NULL;
+fail:
+    if (err.status != 0)
+        gw_respond_error(r, &err);
+    if (p != NULL)
+        pending_free(p);
+    json_decref(body);
+    json_decref(user);
+    json_decref(rendered);
+    free(resource);
+    free(location);
+}
+
+void gw_users_get(gw_request_t *r, const char *id)
+{
+    store_user_t row = {0};
+    store_status_t rc = store_user_get(r->worker->store, id, &row);
+    if (rc == STORE_NOT_FOUND) {
+        respond_not_found(r, id);
+        return;
+    }
+    json_t *rendered = rc == STORE_OK ? render_row(r, &row) : NULL;
+    if (rendered == NULL) {
+        store_user_clear(&row);
+        respond_store_error(r);
+        return;
+    }
+    set_etag(r, row.version);
+    gw_respond_json(r, 200, rendered);
+    store_user_clear(&row);
+}
+
+/*
+ * The common end of PUT and PATCH: `new_user` (canonical, taken) replaces the stored user `old`.
+ * An unchanged resource is answered without a write or an Odeus call.
+ */
+static void update_user(gw_request_t *r, const store_user_t *old, const json_t *old_user, json_t *new_user)
+{
+    const gw_config_t *cfg = r->worker->config;
+    scim_error_t err = {0};
+    char now[GW_RFC3339_LEN];
+    const char *emails[MAX_EMAILS];
+    char *resource = NULL, *location = user_location(r, old->id);
+    json_t *rendered = NULL;
+    pending_t *p = pending_new(r, ODEUS_DEACTIVATE, old->id);
+    change_t ch = {0};
+
+    if (location == NULL || p == NULL) {
+        scim_error_set(&err, 500, NULL, "out of memory");
+        goto out;
+    }
+    if (json_equal(old_user, new_user)) {
+        json_t *current = render_row(r, old);
+        if (current == NULL) {
+            scim_error_set(&err, 500, NULL, "the stored user cannot be read");
+            goto out;
+        }
+        answer_change(r, &ch, p, 200, current, old->version, !old->active);
+        p = NULL;
+        goto out;
+    }
+    gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
+    store_user_t row = {.id = old->id, .user_name = (char *)scim_user_name(new_user),
+                        .external_id = (char *)scim_user_external_id(new_user), .active = scim_user_active(new_user),
+                        .created = old->created, .last_modified = now, .version = old->version + 1};
+    if (plan_change(cfg, old, old_user, new_user, &row, &ch, &err) != 0)
+        goto out;
+    if ((resource = json_dumps(new_user, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL ||
+        (p->snapshot = snapshot_encode(old)) == NULL) {
+        scim_error_set(&err, 500, NULL, "out of memory");
+        goto out;
+    }
+    row.resource = resource;
+    row_set_emails(&row, new_user, emails);
+    scim_user_meta_t meta = {.id = old->id, .created = old->created, .last_modified = now, .location = location,
+                             .version = row.version};
+    if ((rendered = scim_user_render(new_user, &meta)) == NULL) {
+        scim_error_set(&err, 500, NULL, "out of memory");
+        goto out;
+    }
+    p->action = ch.action;
+    p->revertible = 1;
+    p->result_version = row.version;
+    if (commit_change(r, WRITE_UPDATE, &row, &ch, p, &err) != 0)
+        goto out;
+    log_lifecycle(r, !ch.call ? "user_updated" : ch.action == ODEUS_DEACTIVATE ? "user_deactivated"
+                               : ch.action == ODEUS_INVITE                 ? "user_activated"
+                                                                           : "user_role_changed",
+                  old->id, &ch);
+    answer_change(r, &ch, p, 200, rendered, row.version, !row.active);
+    p = NULL;
+    rendered = NULL;
+out:
+    if (err.status != 0)
+        gw_respond_error(r, &err);
+    if (p != NULL)
+        pending_free(p);
+    json_decref(new_user);
+    json_decref(rendered);
+    free(resource);
+    free(location);
+}
+
+/* Loads the stored user and its canonical JSON; answers 404/500 itself and returns -1. */
+static int load_user(gw_request_t *r, const char *id, store_user_t *row, json_t **user)
+{
+    store_status_t rc = store_user_get(r->worker->store, id, row);
+    if (rc == STORE_NOT_FOUND) {
+        respond_not_found(r, id);
+        return -1;
+    }
+    if (rc != STORE_OK || (*user = json_loads(row->resource, 0, NULL)) == NULL) {
+        store_user_clear(row);
+        respond_store_error(r);
+        return -1;
+    }
+    return 0;
+}
+
+void gw_users_replace(gw_request_t *r, const char *id)
+{
+    store_user_t old = {0};
+    json_t *old_user = NULL, *body = NULL, *new_user = NULL;
+    scim_error_t err = {0};
+    if (load_user(r, id, &old, &old_user) != 0)
+        return;
+    if ((body = parse_body(r, &err)) == NULL || (new_user = scim_user_parse(body, &err)) == NULL) {
+        gw_respond_error(r, &err);
+        goto out;
+    }
+    /* A PUT that leaves out "active" must not reactivate a deprovisioned user by default. */
+    if (json_object_get(new_user, "active") == NULL)
+        json_object_set_new(new_user, "active", json_boolean(old.active));
+    update_user(r, &old, old_user, new_user);
+    new_user = NULL;
+out:
+    json_decref(body);
+    json_decref(new_user);
+    json_decref(old_user);
+    store_user_clear(&old);
+}
+
+void gw_users_patch(gw_request_t *r, const char *id)
+{
+    store_user_t old = {0};
+    json_t *old_user = NULL, *body = NULL, *patched = NULL, *new_user = NULL;
+    scim_error_t err = {0};
+    if (load_user(r, id, &old, &old_user) != 0)
+        return;
+    if ((body = parse_body(r, &err)) == NULL)
+        goto fail;
+    if ((patched = json_deep_copy(old_user)) == NULL) {
+        scim_error_set(&err, 500, NULL, "out of memory");
+        goto fail;
+    }
+    if (scim_patch_apply(patched, body, &err) != 0 || (new_user = scim_user_parse(patched, &err)) == NULL)
+        goto fail;
+    update_user(r, &old, old_user, new_user);
+    goto out;
+fail:
+    gw_respond_error(r, &err);
+out:
+    json_decref(body);
+    json_decref(patched);
+    json_decref(old_user);
+    store_user_clear(&old);
+}
+
+void gw_users_delete(gw_request_t *r, const char *id)
+{
+    store_user_t old = {0};
+    scim_error_t err = {0};
+    pending_t *p = pending_new(r, ODEUS_DEACTIVATE, id);
+    if (p == NULL) {
+        gw_respond_errorf(r, 500, NULL, "out of memory");
+        return;
+    }
+    store_status_t rc = store_user_get(r->worker->store, id, &old);
+    if (rc == STORE_NOT_FOUND) {
+        /* A retried DELETE whose deactivation is still queued gets the truth, not a 404. */
+        p->success_status = 204;
+        if (!wait_for_queued_deactivation(p)) {
+            respond_not_found(r, id);
+            pending_free(p);
+        }
+        return;
+    }
+    if (rc != STORE_OK) {
+        pending_free(p);
+        respond_store_error(r);
+        return;
+    }
+    change_t ch = {0};
+    if (old.active && old.odeus_email != NULL)
+        ch = (change_t){1, ODEUS_DEACTIVATE, old.odeus_email, NULL};
+    p->revertible = 1;
+    p->result_version = 0;
+    if ((p->snapshot = snapshot_encode(&old)) == NULL) {
+        scim_error_set(&err, 500, NULL, "out of memory");
+    } else if (commit_change(r, WRITE_DELETE, &old, &ch, p, &err) == 0) {
+        log_lifecycle(r, "user_deleted", id, &ch);
+        answer_change(r, &ch, p, 204, NULL, 0, 1);
+        p = NULL;
+    }
+    if (err.status != 0)
+        gw_respond_error(r, &err);
+    if (p != NULL)
+        pending_free(p);
+    store_user_clear(&old);
+}
+
+/* ---- list ------------------------------------------------------------------------------------- */
+
+typedef struct list_ctx {
+    gw_request_t *r;
+    const scim_filter_t *filter;
+    size_t start_index, count, total;
+    json_t *resources;
+    int failed;
+} list_ctx_t;
+
+static int on_list_row(void *arg, const store_user_t *row)
+{
+    list_ctx_t *lc = arg;
+    int in_page = lc->total + 1 >= lc->start_index && json_array_size(lc->resources) < lc->count;
+    /* Without a filter every row counts; render only those on the page. */
+    if (lc->filter == NULL && !in_page) {
+        lc->total++;
+        return 0;
+    }
+    json_t *rendered = render_row(lc->r, row);
+    if (rendered == NULL) {
+        lc->failed = 1;
+        return 1;
+    }
+    if (lc->filter != NULL && !scim_filter_match(lc->filter, rendered)) {
+        json_decref(rendered);
+        return 0;
+    }
+    lc->total++;
+    if (lc->total >= lc->start_index && json_array_size(lc->resources) < lc->count)
+        json_array_append_new(lc->resources, rendered);
+    else
+        json_decref(rendered);
+    return 0;
+}
+
+static store_index_t store_index_for(scim_filter_index_t hint)
+{
+    switch (hint) {
+    case SCIM_FILTER_INDEX_ID:
+        return STORE_SCAN_ID;
+    case SCIM_FILTER_INDEX_USERNAME:
+        return STORE_SCAN_USERNAME;
+    case SCIM_FILTER_INDEX_EXTERNAL_ID:
+        return STORE_SCAN_EXTERNAL_ID;
+    case SCIM_FILTER_INDEX_EMAIL:
+        return STORE_SCAN_EMAIL;
+    case SCIM_FILTER_INDEX_NONE:
+        break;
+    }
+    return STORE_SCAN_ALL;
+}
+
+void gw_users_list(gw_request_t *r)
+{
+    h2o_req_t *req = r->req;
+    scim_list_params_t params = {0};
+    scim_error_t err = {0};
+    scim_filter_t *filter = NULL;
+    list_ctx_t lc = {.r = r};
+    const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
+    size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
+    store_status_t rc;
+
+    if (scim_list_params_parse(query, query_len, &params, &err) != 0)
+        goto fail;
+    if (params.filter != NULL && (filter = scim_filter_parse(params.filter, params.filter_len, &err)) == NULL)
+        goto fail;
+    lc.filter = filter;
+    lc.start_index = params.start_index;
+    lc.count = params.count;
+    lc.resources = json_array();
+    if (filter != NULL) {
+        const char *value = NULL;
+        store_index_t index = store_index_for(scim_filter_index_hint(filter, &value));
+        rc = store_user_scan(r->worker->store, index, value, on_list_row, &lc);
+    } else {
+        rc = store_user_count(r->worker->store, &lc.total);
+        size_t skipped = lc.start_index - 1;
+        if (rc == STORE_OK && lc.count > 0 && skipped < lc.total) {
+            size_t total = lc.total;
+            lc.total = skipped; /* the page callback counts on from the first row it sees */
+            lc.start_index = skipped + 1;
+            rc = store_user_page(r->worker->store, skipped, lc.count, on_list_row, &lc);
+            lc.total = total;
+        }
+    }
+    if (rc != STORE_OK || lc.failed) {
+        json_decref(lc.resources);
+        respond_store_error(r);
+        goto out;
+    }
+    gw_respond_json(r, 200, scim_list_render(lc.resources, lc.total, params.start_index));
+    goto out;
+fail:
+    gw_respond_error(r, &err);
+out:
+    scim_filter_free(filter);
+    scim_list_params_clear(&params);
+}

@@ -1,0 +1,12 @@
+/*
+ * Random (version 4) UUIDs for SCIM ids, from OpenSSL's CSPRNG.
+ */
+#ifndef GATEWAY_UUID_H
+#define GATEWAY_UUID_H
+
+#define GW_UUID_LEN 37 /* 36 characters and the NUL */
+
+/** Writes a lowercase UUID v4 into buf. Returns 0, or -1 when the CSPRNG failed. */
+int gw_uuid_v4(char buf[GW_UUID_LEN]);
+
+#endif

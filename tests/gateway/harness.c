@@ -1,0 +1,338 @@
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+void harness_tmpdir(char *buf, size_t len)
+{
+    snprintf(buf, len, "/tmp/gw-test-XXXXXX");
+    assert_non_null(mkdtemp(buf));
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void harness_rmdir(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void gw_read_log(gw_proc_t *p)
+{
+    char buf[8192];
+    for (;;) {
+        ssize_t n = read(p->out_fd, buf, sizeof(buf));
+        if (n <= 0)
+            return;
+        p->log = realloc(p->log, p->log_len + (size_t)n + 1);
+        memcpy(p->log + p->log_len, buf, (size_t)n);
+        p->log_len += (size_t)n;
+        p->log[p->log_len] = '\0';
+    }
+}
+
+/* The port from the "listening" log line, or 0 while there is none. */
+static int find_port(const gw_proc_t *p)
+{
+    if (p->log == NULL)
+        return 0;
+    const char *line = strstr(p->log, "\"event\":\"listening\"");
+    if (line == NULL)
+        return 0;
+    const char *port = strstr(line, "\"port\":");
+    return port != NULL ? atoi(port + 7) : 0;
+}
+
+void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *const *extra)
+{
+    const char *bin = getenv("GATEWAY_BIN");
+    assert_non_null(bin);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    memset(p, 0, sizeof(*p));
+    snprintf(p->data_dir, sizeof(p->data_dir), "%s", data_dir);
+
+    const char *argv[32];
+    size_t n = 0;
+    argv[n++] = bin;
+    argv[n++] = "--listen";
+    argv[n++] = "127.0.0.1:0";
+    argv[n++] = "--data-dir";
+    argv[n++] = data_dir;
+    argv[n++] = "--threads";
+    argv[n++] = "2";
+    argv[n++] = "--upstream-deadline-ms";
+    argv[n++] = "1500";
+    if (odeus_url != NULL) {
+        argv[n++] = "--odeus-base-url";
+        argv[n++] = odeus_url;
+    } else {
+        argv[n++] = "--dry-run";
+    }
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        setenv("SCIM_TOKEN", TEST_SCIM_TOKEN, 1);
+        if (odeus_url != NULL)
+            setenv("ODEUS_API_KEY", TEST_ODEUS_KEY, 1);
+        else
+            unsetenv("ODEUS_API_KEY");
+        unsetenv("ODEUS_API_KEY_FILE");
+        unsetenv("SCIM_TOKEN_FILE");
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    p->pid = pid;
+    p->out_fd = fds[0];
+    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 1000 && p->port == 0; i++) {
+        struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
+        poll(&pfd, 1, 10);
+        gw_read_log(p);
+        p->port = find_port(p);
+        int status;
+        if (p->port == 0 && waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "gateway exited at start; it printed:\n%s\n", p->log != NULL ? p->log : "");
+            fail();
+        }
+    }
+    if (p->port == 0)
+        fprintf(stderr, "gateway did not listen; it printed:\n%s\n", p->log != NULL ? p->log : "");
+    assert_true(p->port > 0);
+}
+
+static int wait_exit(gw_proc_t *p)
+{
+    int status = 0;
+    for (int i = 0; i < 2000; i++) { /* 20 s */
+        gw_read_log(p);
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            gw_read_log(p);
+            close(p->out_fd);
+            p->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        usleep(10000);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &status, 0);
+    close(p->out_fd);
+    p->pid = 0;
+    fail_msg("the gateway did not stop within 20 s");
+    return -1;
+}
+
+int gw_stop(gw_proc_t *p)
+{
+    if (p->pid <= 0)
+        return 0;
+    kill(p->pid, SIGTERM);
+    int rc = wait_exit(p);
+    return rc;
+}
+
+void gw_kill(gw_proc_t *p)
+{
+    kill(p->pid, SIGKILL);
+    wait_exit(p);
+}
+
+typedef struct buf {
+    char *data;
+    size_t len;
+} buf_t;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    buf_t *b = userdata;
+    size_t n = size * nmemb;
+    b->data = realloc(b->data, b->len + n + 1);
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static void copy_header_value(const char *line, size_t len, size_t name_len, char *dst, size_t dst_len)
+{
+    const char *v = line + name_len;
+    size_t vlen = len - name_len;
+    while (vlen > 0 && (*v == ' ' || *v == ':')) {
+        v++;
+        vlen--;
+    }
+    while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n'))
+        vlen--;
+    if (vlen >= dst_len)
+        vlen = dst_len - 1;
+    memcpy(dst, v, vlen);
+    dst[vlen] = '\0';
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
+{
+    http_resp_t *r = userdata;
+    size_t len = size * nmemb;
+    static const struct {
+        const char *name;
+        size_t off, cap;
+    } wanted[] = {
+        {"content-type:", offsetof(http_resp_t, content_type), sizeof(((http_resp_t *)0)->content_type)},
+        {"location:", offsetof(http_resp_t, location), sizeof(((http_resp_t *)0)->location)},
+        {"retry-after:", offsetof(http_resp_t, retry_after), sizeof(((http_resp_t *)0)->retry_after)},
+        {"www-authenticate:", offsetof(http_resp_t, www_authenticate), sizeof(((http_resp_t *)0)->www_authenticate)},
+        {"etag:", offsetof(http_resp_t, etag), sizeof(((http_resp_t *)0)->etag)},
+        {"content-length:", offsetof(http_resp_t, content_length), sizeof(((http_resp_t *)0)->content_length)},
+    };
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        size_t nl = strlen(wanted[i].name);
+        if (len >= nl && strncasecmp(line, wanted[i].name, nl) == 0)
+            copy_header_value(line, len, nl, (char *)r + wanted[i].off, wanted[i].cap);
+    }
+    return len;
+}
+
+void http_call(gw_proc_t *p, const char *method, const char *path, const char *body, const char *token,
+               const char *const *headers, http_resp_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    CURL *curl = curl_easy_init();
+    assert_non_null(curl);
+    char url[2048], auth[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", p->port, path);
+    struct curl_slist *list = NULL;
+    list = curl_slist_append(list, "Content-Type: application/scim+json");
+    list = curl_slist_append(list, "Expect:");
+    if (token != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        list = curl_slist_append(list, auth);
+    }
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+        list = curl_slist_append(list, headers[i]);
+    buf_t b = {0};
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    if (body != NULL) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(curl);
+    out->body = b.data != NULL ? b.data : strdup("");
+    out->json = json_loads(out->body, 0, NULL);
+}
+
+void http_resp_clear(http_resp_t *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+void scim(gw_proc_t *p, const char *method, const char *path, const char *body, http_resp_t *out)
+{
+    http_call(p, method, path, body, TEST_SCIM_TOKEN, NULL, out);
+}
+
+const char *url_encode(const char *s)
+{
+    static char out[2048];
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *s != '\0' && n + 4 < sizeof(out); s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.') {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+void assert_scim_error(const http_resp_t *r, long status, const char *scim_type)
+{
+    if (r->status != status)
+        fail_msg("expected status %ld, got %ld: %s", status, r->status, r->body);
+    assert_string_equal(r->content_type, "application/scim+json");
+    assert_non_null(r->json);
+    json_t *schemas = json_object_get(r->json, "schemas");
+    assert_string_equal(json_string_value(json_array_get(schemas, 0)), "urn:ietf:params:scim:api:messages:2.0:Error");
+    char text[8];
+    snprintf(text, sizeof(text), "%ld", status);
+    assert_string_equal(json_string_value(json_object_get(r->json, "status")), text);
+    json_t *type = json_object_get(r->json, "scimType");
+    if (scim_type == NULL)
+        assert_null(type);
+    else
+        assert_string_equal(json_string_value(type), scim_type);
+    assert_true(json_is_string(json_object_get(r->json, "detail")));
+}
+
+char *create_user(gw_proc_t *p, const char *body)
+{
+    http_resp_t r;
+    scim(p, "POST", "/scim/v2/Users", body, &r);
+    if (r.status != 201)
+        fail_msg("create: expected 201, got %ld: %s", r.status, r.body);
+    char *id = strdup(json_str(&r, "id"));
+    assert_true(strlen(id) == 36);
+    http_resp_clear(&r);
+    return id;
+}
+
+const char *json_str(const http_resp_t *r, const char *key)
+{
+    const char *v = json_string_value(json_object_get(r->json, key));
+    return v != NULL ? v : "";
+}
+
+long list_total(const http_resp_t *r)
+{
+    json_t *t = json_object_get(r->json, "totalResults");
+    assert_true(json_is_integer(t));
+    return (long)json_integer_value(t);
+}

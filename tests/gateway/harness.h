@@ -1,0 +1,78 @@
+/*
+ * Integration-test harness: runs the real odeus-scim-gateway binary (path in $GATEWAY_BIN) on
+ * 127.0.0.1 with an ephemeral port and a temporary data directory, and talks HTTP to it with
+ * libcurl. Test code only.
+ */
+#ifndef TESTS_GATEWAY_HARNESS_H
+#define TESTS_GATEWAY_HARNESS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define TEST_SCIM_TOKEN "test-scim-token-0123456789abcdef"
+#define TEST_ODEUS_KEY "test-odeus-key-fedcba9876543210"
+
+typedef struct gw_proc {
+    pid_t pid;
+    int port;
+    int out_fd;       /* the gateway's stdout */
+    char *log;        /* everything it printed so far (NUL-terminated) */
+    size_t log_len;
+    char data_dir[256];
+} gw_proc_t;
+
+typedef struct http_resp {
+    long status;
+    char *body;       /* NUL-terminated, malloc'd */
+    json_t *json;     /* parsed body or NULL */
+    char content_type[128];
+    char location[512];
+    char retry_after[32];
+    char www_authenticate[128];
+    char etag[64];
+    char content_length[32];
+} http_resp_t;
+
+/** Makes a fresh temporary data directory in `buf`. */
+void harness_tmpdir(char *buf, size_t len);
+/** Removes a directory tree made by harness_tmpdir. */
+void harness_rmdir(const char *dir);
+
+/**
+ * Starts the gateway. `odeus_url` may be NULL (dry-run: no key given). `extra` is a
+ * NULL-terminated list of further arguments (may be NULL). Fails the test if it does not listen
+ * within 10 s.
+ */
+void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *const *extra);
+/** SIGTERM and wait; returns the exit status (or -1 when killed by a signal). */
+int gw_stop(gw_proc_t *p);
+/** SIGKILL and wait. */
+void gw_kill(gw_proc_t *p);
+/** Reads whatever the gateway printed so far into p->log. */
+void gw_read_log(gw_proc_t *p);
+
+/**
+ * One request. `token` NULL sends no Authorization; `headers` is a NULL-terminated list of extra
+ * "Name: value" lines (may be NULL). Fills `out` (release with http_resp_clear).
+ */
+void http_call(gw_proc_t *p, const char *method, const char *path, const char *body, const char *token,
+               const char *const *headers, http_resp_t *out);
+void http_resp_clear(http_resp_t *r);
+
+/** Shorthand for an authorized call. */
+void scim(gw_proc_t *p, const char *method, const char *path, const char *body, http_resp_t *out);
+
+/** Percent-encodes a filter for a query string (static buffer, one at a time). */
+const char *url_encode(const char *s);
+
+#endif
+
+/** Asserts a SCIM error response: status, content type, schemas, "status" string, scimType (NULL: absent). */
+void assert_scim_error(const http_resp_t *r, long status, const char *scim_type);
+/** POSTs a user and asserts 201; returns the new id (malloc'd). */
+char *create_user(gw_proc_t *p, const char *body);
+/** The string member `key` of r->json, or "" when absent. */
+const char *json_str(const http_resp_t *r, const char *key);
+/** totalResults of a ListResponse (asserting it is a JSON integer). */
+long list_total(const http_resp_t *r);

@@ -1,0 +1,319 @@
+/*
+ * Delivery to Odeus under faults: strict deactivation, lenient grants, refusals undone,
+ * nothing lost across SIGKILL, dry-run.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "harness.h"
+#include "mock/mock_odeus.h"
+
+typedef struct fixture {
+    mock_odeus_t *mock;
+    gw_proc_t gw;
+    char dir[64];
+} fixture_t;
+
+static const char *const long_deadline[] = {"--upstream-deadline-ms", "4000", NULL};
+
+static int setup_with(void **state, const char *const *extra)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    harness_tmpdir(f->dir, sizeof(f->dir));
+    f->mock = mock_odeus_start();
+    assert_non_null(f->mock);
+    gw_start(&f->gw, f->dir, mock_odeus_url(f->mock), extra);
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, NULL);
+}
+
+static int setup_long(void **state)
+{
+    return setup_with(state, long_deadline);
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    int rc = gw_stop(&f->gw);
+    free(f->gw.log);
+    mock_odeus_stop(f->mock);
+    harness_rmdir(f->dir);
+    free(f);
+    assert_int_equal(rc, 0);
+    return 0;
+}
+
+static const char deactivate_patch[] = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+                                       "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}";
+
+static char *create_active(fixture_t *f, const char *email)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"userName\":\"%s\",\"active\":true}", email);
+    size_t invites = mock_odeus_count(f->mock, "/invite");
+    char *id = create_user(&f->gw, body);
+    assert_int_equal(mock_odeus_wait(f->mock, "/invite", invites + 1, 5000), 0);
+    return id;
+}
+
+/* Number of requests on `endpoint` the mock answered with `fault`. */
+static size_t answered(fixture_t *f, const char *endpoint, mock_fault_t fault)
+{
+    size_t n = 0, total = mock_odeus_count(f->mock, NULL);
+    mock_request_t req;
+    for (size_t i = 0; i < total; i++)
+        if (mock_odeus_get(f->mock, i, &req) == 0 && strstr(req.path, endpoint) != NULL && req.fault == (int)fault)
+            n++;
+    return n;
+}
+
+static size_t deactivations_answered(fixture_t *f, mock_fault_t fault)
+{
+    return answered(f, "/deactivate-user", fault);
+}
+
+static void wait_delivered(fixture_t *f, const char *endpoint, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (answered(f, endpoint, MOCK_OK) >= 1)
+            return;
+        usleep(50000);
+    }
+    fail_msg("nothing on %s ever reached Odeus successfully", endpoint);
+}
+
+static void wait_deactivation_delivered(fixture_t *f, int timeout_ms)
+{
+    wait_delivered(f, "/deactivate-user", timeout_ms);
+}
+
+static void patch_user(fixture_t *f, const char *id, const char *body, http_resp_t *r)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+    scim(&f->gw, "PATCH", path, body, r);
+}
+
+/* Odeus 404 "not found or not an active member": the goal is reached, a success. */
+static void test_deactivate_odeus_404_is_success(void **state)
+{
+    fixture_t *f = *state;
+    char *id = create_active(f, "gone@example.com");
+    mock_odeus_push_fault(f->mock, MOCK_404);
+    http_resp_t r;
+    patch_user(f, id, deactivate_patch, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_false(json_object_get(r.json, "active")));
+    http_resp_clear(&r);
+    assert_int_equal(deactivations_answered(f, MOCK_404), 1);
+    free(id);
+}
+
+/* One 503 (Retry-After: 1) inside the deadline: retried, and the IdP gets its 200. */
+static void test_deactivate_503_once_is_retried(void **state)
+{
+    fixture_t *f = *state;
+    char *id = create_active(f, "retry@example.com");
+    mock_odeus_push_fault(f->mock, MOCK_503);
+    http_resp_t r;
+    patch_user(f, id, deactivate_patch, &r);
+    assert_int_equal(r.status, 200);
+    http_resp_clear(&r);
+    assert_int_equal(deactivations_answered(f, MOCK_503), 1);
+    assert_int_equal(deactivations_answered(f, MOCK_OK), 1);
+    free(id);
+}
+
+/* Odeus down past the deadline: SCIM 503 + Retry-After, queued, delivered once Odeus is back. */
+static void test_deactivate_odeus_down(void **state)
+{
+    fixture_t *f = *state;
+    char *id = create_active(f, "down@example.com");
+    mock_odeus_set_default(f->mock, MOCK_500);
+    http_resp_t r;
+    patch_user(f, id, deactivate_patch, &r);
+    assert_scim_error(&r, 503, NULL);
+    assert_true(atoi(r.retry_after) >= 1);
+    http_resp_clear(&r);
+    assert_int_equal(deactivations_answered(f, MOCK_OK), 0);
+
+    /* The IdP's retry while Odeus is still down: the truth is still 503. */
+    patch_user(f, id, deactivate_patch, &r);
+    assert_scim_error(&r, 503, NULL);
+    http_resp_clear(&r);
+
+    mock_odeus_set_default(f->mock, MOCK_OK);
+    wait_deactivation_delivered(f, 15000);
+    /* Now the IdP's retry finds it done. */
+    patch_user(f, id, deactivate_patch, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_false(json_object_get(r.json, "active")));
+    http_resp_clear(&r);
+    free(id);
+}
+
+/* A hanging Odeus is a failure too: the request is answered at its deadline. */
+static void test_deactivate_odeus_hangs(void **state)
+{
+    fixture_t *f = *state;
+    char *id = create_active(f, "hang@example.com");
+    mock_odeus_push_fault(f->mock, MOCK_HANG);
+    mock_odeus_push_fault(f->mock, MOCK_DROP);
+    http_resp_t r;
+    patch_user(f, id, deactivate_patch, &r);
+    assert_scim_error(&r, 503, NULL);
+    http_resp_clear(&r);
+    wait_deactivation_delivered(f, 15000);
+    free(id);
+}
+
+/* The gateway killed while a deactivation is queued: delivered after restart, nothing lost. */
+static void test_sigkill_keeps_queued_deactivation(void **state)
+{
+    fixture_t *f = *state;
+    char *id = create_active(f, "crash@example.com");
+    mock_odeus_set_default(f->mock, MOCK_503);
+    http_resp_t r;
+    patch_user(f, id, deactivate_patch, &r);
+    assert_scim_error(&r, 503, NULL);
+    http_resp_clear(&r);
+    gw_kill(&f->gw);
+    free(f->gw.log);
+
+    mock_odeus_set_default(f->mock, MOCK_OK);
+    size_t before = deactivations_answered(f, MOCK_OK);
+    assert_int_equal(before, 0);
+    gw_start(&f->gw, f->dir, mock_odeus_url(f->mock), NULL);
+    wait_deactivation_delivered(f, 10000);
+    json_t *body = NULL;
+    mock_request_t req;
+    for (size_t i = 0, n = mock_odeus_count(f->mock, NULL); i < n; i++)
+        if (mock_odeus_get(f->mock, i, &req) == 0 && req.fault == MOCK_OK && strstr(req.path, "deactivate-user") != NULL)
+            body = json_loads(req.body, 0, NULL);
+    assert_non_null(body);
+    assert_string_equal(json_string_value(json_object_get(body, "email")), "crash@example.com");
+    json_decref(body);
+
+    char path[128];
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+    scim(&f->gw, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_false(json_object_get(r.json, "active")));
+    http_resp_clear(&r);
+    free(id);
+}
+
+/* Odeus lists the email in invalidEmails: SCIM 400 invalidValue and the user is not kept. */
+static void test_invite_refused_is_not_kept(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_push_fault(f->mock, MOCK_INVALID_EMAIL);
+    http_resp_t r;
+    scim(&f->gw, "POST", "/scim/v2/Users", "{\"userName\":\"bad@unreachable.example\",\"active\":true}", &r);
+    assert_scim_error(&r, 400, "invalidValue");
+    http_resp_clear(&r);
+    char path[256];
+    snprintf(path, sizeof(path), "/scim/v2/Users?filter=%s", url_encode("userName eq \"bad@unreachable.example\""));
+    scim(&f->gw, "GET", path, NULL, &r);
+    assert_int_equal(list_total(&r), 0);
+    http_resp_clear(&r);
+    /* The same user can be created once Odeus accepts it. */
+    char *id = create_user(&f->gw, "{\"userName\":\"bad@unreachable.example\",\"active\":true}");
+    free(id);
+}
+
+/* A role change Odeus refuses (400, e.g. the last admin) is undone. */
+static void test_role_change_refused_is_undone(void **state)
+{
+    fixture_t *f = *state;
+    char *id = create_user(&f->gw, "{\"userName\":\"admin@example.com\",\"active\":true,\"roles\":[{\"value\":\"admin\"}]}");
+    assert_int_equal(mock_odeus_wait(f->mock, "/invite", 1, 5000), 0);
+    mock_odeus_push_fault(f->mock, MOCK_400);
+    http_resp_t r;
+    patch_user(f, id,
+               "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"replace\","
+               "\"path\":\"roles\",\"value\":[{\"value\":\"member\"}]}]}",
+               &r);
+    assert_scim_error(&r, 400, "invalidValue");
+    http_resp_clear(&r);
+    char path[128];
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+    scim(&f->gw, "GET", path, NULL, &r);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "roles"), 0), "value")),
+                        "admin");
+    http_resp_clear(&r);
+    free(id);
+}
+
+/* Grants are lenient: Odeus down → the create still succeeds, and the invite follows later. */
+static void test_invite_when_odeus_down_is_delivered_later(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_set_default(f->mock, MOCK_500);
+    char *id = create_user(&f->gw, "{\"userName\":\"later@example.com\",\"active\":true}");
+    assert_int_equal(answered(f, "/invite", MOCK_OK), 0);
+    mock_odeus_set_default(f->mock, MOCK_OK);
+    wait_delivered(f, "/invite", 15000);
+    free(id);
+}
+
+/* Dry-run: no Odeus call, each call logged (without the key), counted as delivered. */
+static void test_dry_run(void **state)
+{
+    (void)state;
+    char dir[64];
+    harness_tmpdir(dir, sizeof(dir));
+    mock_odeus_t *mock = mock_odeus_start();
+    gw_proc_t gw;
+    gw_start(&gw, dir, NULL, NULL);
+    char *id = create_user(&gw, "{\"userName\":\"dry@example.com\",\"active\":true}");
+    http_resp_t r;
+    char path[128];
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+    scim(&gw, "PATCH", path, deactivate_patch, &r);
+    assert_int_equal(r.status, 200);
+    http_resp_clear(&r);
+    assert_int_equal(gw_stop(&gw), 0);
+    assert_non_null(strstr(gw.log, "\"event\":\"dry_run_call\""));
+    assert_non_null(strstr(gw.log, "deactivate-user"));
+    assert_non_null(strstr(gw.log, "dry@example.com"));
+    assert_null(strstr(gw.log, TEST_SCIM_TOKEN));
+    assert_int_equal(mock_odeus_count(mock, NULL), 0);
+    free(gw.log);
+    free(id);
+    mock_odeus_stop(mock);
+    harness_rmdir(dir);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_deactivate_odeus_404_is_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deactivate_503_once_is_retried, setup_long, teardown),
+        cmocka_unit_test_setup_teardown(test_deactivate_odeus_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deactivate_odeus_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigkill_keeps_queued_deactivation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invite_refused_is_not_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_role_change_refused_is_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invite_when_odeus_down_is_delivered_later, setup, teardown),
+        cmocka_unit_test(test_dry_run),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
