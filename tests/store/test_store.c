@@ -1,0 +1,856 @@
+/*
+ * Black-box tests of gateway/store.c against real SQLite files in a fresh temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway/store.h"
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/test_store.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/gateway.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static store_t *open_ok(const char *path)
+{
+    char err[256] = "";
+    store_t *s = store_open(path, err, sizeof(err));
+    if (s == NULL)
+        fail_msg("store_open(%s): %s", path, err);
+    return s;
+}
+
+/* A user with every field set; `emails` may be NULL. */
+static store_user_t make_user(const char *id, const char *user_name, const char **emails, size_t n_emails)
+{
+    store_user_t u = {
+        .id = (char *)id,
+        .user_name = (char *)user_name,
+        .external_id = "ext-1",
+        .odeus_email = "odeus@example.com",
+        .active = 1,
+        .created = "2026-01-02T03:04:05Z",
+        .last_modified = "2026-01-02T03:04:05Z",
+        .version = 1,
+        .resource = "{\"userName\":\"x\"}",
+        .emails = emails,
+        .n_emails = n_emails,
+    };
+    return u;
+}
+
+static void insert_user(store_t *s, const char *id, const char *user_name)
+{
+    store_user_t u = make_user(id, user_name, NULL, 0);
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+}
+
+/* Collects the ids a scan visits, comma-separated, for one assert_string_equal. */
+typedef struct collect {
+    char ids[1024];
+    int stop_after; /** 0: never stop */
+    int seen;
+} collect_t;
+
+static int on_user_collect(void *ctx, const store_user_t *u)
+{
+    collect_t *c = ctx;
+    if (c->ids[0] != '\0')
+        strcat(c->ids, ",");
+    strcat(c->ids, u->id);
+    c->seen++;
+    return c->stop_after != 0 && c->seen >= c->stop_after;
+}
+
+static const char *scan_ids(store_t *s, store_index_t index, const char *value, collect_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    assert_int_equal(store_user_scan(s, index, value, on_user_collect, c), STORE_OK);
+    return c->ids;
+}
+
+static const char *page_ids(store_t *s, size_t offset, size_t limit, collect_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    assert_int_equal(store_user_page(s, offset, limit, on_user_collect, c), STORE_OK);
+    return c->ids;
+}
+
+static int64_t outbox_add(store_t *s, const char *user_id, const char *action, int64_t next_attempt_ms)
+{
+    store_outbox_t row = {
+        .user_id = (char *)user_id,
+        .action = (char *)action,
+        .email = "a@example.com",
+        .created_at_ms = 1000,
+        .next_attempt_ms = next_attempt_ms,
+        .result_version = 1,
+    };
+    int64_t id = 0;
+    assert_int_equal(store_outbox_insert(s, &row, &id), STORE_OK);
+    assert_true(id > 0);
+    return id;
+}
+
+/* Calls store_outbox_due and writes the returned ids, comma-separated, into `buf`. */
+static const char *due_ids(store_t *s, int64_t now, const int64_t *skip, size_t n_skip, size_t max, char *buf, size_t len)
+{
+    store_outbox_t rows[16];
+    size_t n = 99;
+    assert_true(max <= 16);
+    assert_int_equal(store_outbox_due(s, now, skip, n_skip, rows, max, &n), STORE_OK);
+    assert_true(n <= max);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s%lld", i ? "," : "", (long long)rows[i].id);
+        assert_int_equal(rows[i].state, STORE_OUTBOX_PENDING);
+        store_outbox_clear(&rows[i]);
+    }
+    return buf;
+}
+
+static int raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static int raw_user_version(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- open ------------------------------------------------------------------------------------- */
+
+static void test_open_creates_schema_and_reopen_keeps_data(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    insert_user(s, "id-1", "alice");
+    store_close(s);
+    assert_int_equal(raw_user_version(f->path), 1);
+
+    /* a second open must not re-run the migration (it would fail on CREATE TABLE) */
+    s = open_ok(f->path);
+    store_user_t u;
+    assert_int_equal(store_user_get(s, "id-1", &u), STORE_OK);
+    assert_string_equal(u.user_name, "alice");
+    store_user_clear(&u);
+    size_t n = 0;
+    assert_int_equal(store_user_count(s, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_close(s);
+}
+
+static void test_open_newer_schema_fails(void **state)
+{
+    fixture_t *f = *state;
+    store_close(open_ok(f->path));
+    assert_int_equal(raw_exec(f->path, "PRAGMA user_version = 99"), SQLITE_OK);
+    char err[256] = "";
+    assert_null(store_open(f->path, err, sizeof(err)));
+    assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "99"));
+    /* and the database was left alone */
+    assert_int_equal(raw_user_version(f->path), 99);
+}
+
+static void test_open_bad_path_fails(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    assert_null(store_open("/nonexistent-dir/x/y.db", err, sizeof(err)));
+    assert_true(strlen(err) > 0);
+    /* a NULL buffer is allowed */
+    assert_null(store_open("/nonexistent-dir/x/y.db", NULL, 0));
+}
+
+typedef struct opener {
+    const char *path;
+    pthread_barrier_t *barrier;
+    int ok;
+    char err[256];
+} opener_t;
+
+static void *open_thread(void *arg)
+{
+    opener_t *o = arg;
+    pthread_barrier_wait(o->barrier);
+    store_t *s = store_open(o->path, o->err, sizeof(o->err));
+    o->ok = s != NULL;
+    store_close(s);
+    return NULL;
+}
+
+static void test_open_concurrent_first_open(void **state)
+{
+    fixture_t *f = *state;
+    enum { N = 8 };
+    /* several rounds on fresh files: the race is between the very first opens */
+    for (int round = 0; round < 5; round++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/fresh-%d.db", f->dir, round);
+        pthread_barrier_t barrier;
+        pthread_barrier_init(&barrier, NULL, N);
+        opener_t o[N];
+        pthread_t t[N];
+        for (int i = 0; i < N; i++) {
+            o[i] = (opener_t){.path = path, .barrier = &barrier};
+            assert_int_equal(pthread_create(&t[i], NULL, open_thread, &o[i]), 0);
+        }
+        for (int i = 0; i < N; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&barrier);
+        for (int i = 0; i < N; i++)
+            if (!o[i].ok)
+                fail_msg("round %d, opener %d: %s", round, i, o[i].err);
+        assert_int_equal(raw_user_version(path), 1);
+    }
+}
+
+/* ---- users ------------------------------------------------------------------------------------ */
+
+static void test_user_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    const char *emails[] = {"work@example.com", "home@example.com"};
+    store_user_t in = make_user("0d6f4b8e-1111-4c7a-9f00-000000000001", "Alice@Example.com", emails, 2);
+    assert_int_equal(store_user_insert(s, &in), STORE_OK);
+
+    store_user_t out;
+    assert_int_equal(store_user_get(s, in.id, &out), STORE_OK);
+    assert_string_equal(out.id, in.id);
+    assert_string_equal(out.user_name, "Alice@Example.com");
+    assert_string_equal(out.external_id, "ext-1");
+    assert_string_equal(out.odeus_email, "odeus@example.com");
+    assert_int_equal(out.active, 1);
+    assert_string_equal(out.created, in.created);
+    assert_string_equal(out.last_modified, in.last_modified);
+    assert_int_equal(out.version, 1);
+    assert_string_equal(out.resource, in.resource);
+    assert_null(out.emails);
+    store_user_clear(&out);
+    assert_null(out.id);
+
+    /* every column replaced, nullable ones set to NULL */
+    store_user_t up = {
+        .id = in.id,
+        .user_name = "alice2@example.com",
+        .external_id = NULL,
+        .odeus_email = NULL,
+        .active = 0,
+        .created = "2026-01-02T03:04:05Z",
+        .last_modified = "2026-02-03T04:05:06Z",
+        .version = 7,
+        .resource = "{\"userName\":\"alice2@example.com\",\"active\":false}",
+    };
+    assert_int_equal(store_user_update(s, &up), STORE_OK);
+    assert_int_equal(store_user_get(s, in.id, &out), STORE_OK);
+    assert_string_equal(out.user_name, "alice2@example.com");
+    assert_null(out.external_id);
+    assert_null(out.odeus_email);
+    assert_int_equal(out.active, 0);
+    assert_string_equal(out.last_modified, "2026-02-03T04:05:06Z");
+    assert_int_equal(out.version, 7);
+    assert_string_equal(out.resource, up.resource);
+    store_user_clear(&out);
+
+    /* update with no emails dropped the old ones from the index */
+    collect_t c;
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "work@example.com", &c), "");
+
+    assert_int_equal(store_user_delete(s, in.id), STORE_OK);
+    assert_int_equal(store_user_get(s, in.id, &out), STORE_NOT_FOUND);
+    assert_null(out.id);
+    assert_int_equal(store_user_delete(s, in.id), STORE_NOT_FOUND);
+    assert_int_equal(store_user_update(s, &up), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+static void test_user_delete_cascades_emails(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    const char *emails[] = {"x@example.com"};
+    store_user_t u = make_user("id-1", "x", emails, 1);
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+    assert_int_equal(store_user_delete(s, "id-1"), STORE_OK);
+    store_close(s);
+
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM user_emails", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_user_name_unique_case_insensitive(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    insert_user(s, "id-a", "Alice@Example.com");
+    insert_user(s, "id-b", "bob@example.com");
+
+    store_user_t u = make_user("id-c", "alice@EXAMPLE.COM", NULL, 0);
+    assert_int_equal(store_user_insert(s, &u), STORE_CONFLICT);
+    store_user_t got;
+    assert_int_equal(store_user_get(s, "id-c", &got), STORE_NOT_FOUND);
+
+    /* an id collision is not a userName conflict */
+    u = make_user("id-a", "carol@example.com", NULL, 0);
+    assert_int_equal(store_user_insert(s, &u), STORE_ERROR);
+    assert_true(strlen(store_errmsg(s)) > 0);
+
+    /* renaming bob onto alice in another case */
+    u = make_user("id-b", "ALICE@example.com", NULL, 0);
+    assert_int_equal(store_user_update(s, &u), STORE_CONFLICT);
+    assert_int_equal(store_user_get(s, "id-b", &got), STORE_OK);
+    assert_string_equal(got.user_name, "bob@example.com");
+    store_user_clear(&got);
+
+    /* alice changing the case of her own userName is fine */
+    u = make_user("id-a", "alice@example.com", NULL, 0);
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_int_equal(store_user_get(s, "id-a", &got), STORE_OK);
+    assert_string_equal(got.user_name, "alice@example.com");
+    store_user_clear(&got);
+
+    /* a conflict inside a transaction leaves the transaction usable and its earlier work intact */
+    assert_int_equal(store_begin(s), STORE_OK);
+    insert_user(s, "id-d", "dave");
+    const char *emails[] = {"e@example.com"};
+    u = make_user("id-e", "DAVE", emails, 1);
+    assert_int_equal(store_user_insert(s, &u), STORE_CONFLICT);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(store_user_get(s, "id-d", &got), STORE_OK);
+    store_user_clear(&got);
+    collect_t c;
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "e@example.com", &c), "");
+    store_close(s);
+}
+
+/* A write that fails after its first statement leaves nothing behind, in or out of a transaction. */
+static void test_user_write_failure_is_atomic(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    const char *good[] = {"good@example.com"};
+    store_user_t u = make_user("id-1", "alice", good, 1);
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+    /* make the email index refuse one value, so the users row is written and the emails are not */
+    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON user_emails WHEN NEW.value = 'boom'"
+                                       " BEGIN SELECT RAISE(ABORT, 'boom'); END"),
+                     SQLITE_OK);
+    const char *bad[] = {"other@example.com", "boom"};
+    collect_t c;
+    store_user_t got;
+
+    /* autocommit */
+    u = make_user("id-2", "bob", bad, 2);
+    assert_int_equal(store_user_insert(s, &u), STORE_ERROR);
+    assert_non_null(strstr(store_errmsg(s), "boom"));
+    assert_int_equal(store_user_get(s, "id-2", &got), STORE_NOT_FOUND);
+    u = make_user("id-1", "alice-renamed", bad, 2);
+    assert_int_equal(store_user_update(s, &u), STORE_ERROR);
+
+    /* inside a transaction, which stays open and keeps its earlier work */
+    assert_int_equal(store_begin(s), STORE_OK);
+    insert_user(s, "id-3", "carol");
+    u = make_user("id-2", "bob", bad, 2);
+    assert_int_equal(store_user_insert(s, &u), STORE_ERROR);
+    u = make_user("id-1", "alice-renamed", bad, 2);
+    assert_int_equal(store_user_update(s, &u), STORE_ERROR);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    assert_string_equal(scan_ids(s, STORE_SCAN_ALL, NULL, &c), "id-1,id-3");
+    assert_int_equal(store_user_get(s, "id-1", &got), STORE_OK);
+    assert_string_equal(got.user_name, "alice");
+    store_user_clear(&got);
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "good@example.com", &c), "id-1");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "other@example.com", &c), "");
+    store_close(s);
+}
+
+static void test_user_scan_by_index(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    const char *e1[] = {"one@example.com", "ONE@example.com", "shared@example.com"};
+    const char *e2[] = {"two@example.com", "Shared@Example.com"};
+    store_user_t u = make_user("id-1", "one", e1, 3);
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+    u = make_user("id-2", "two", e2, 2);
+    u.external_id = "EXT-1";
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+    u = make_user("id-3", "three", NULL, 0);
+    u.external_id = NULL;
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+
+    collect_t c;
+    assert_string_equal(scan_ids(s, STORE_SCAN_ALL, NULL, &c), "id-1,id-2,id-3");
+    assert_string_equal(scan_ids(s, STORE_SCAN_ID, "id-2", &c), "id-2");
+    assert_string_equal(scan_ids(s, STORE_SCAN_ID, "ID-2", &c), "");
+    assert_string_equal(scan_ids(s, STORE_SCAN_USERNAME, "TWO", &c), "id-2");
+    assert_string_equal(scan_ids(s, STORE_SCAN_USERNAME, "four", &c), "");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EXTERNAL_ID, "ext-1", &c), "id-1");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EXTERNAL_ID, "EXT-1", &c), "id-2");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EXTERNAL_ID, "ext", &c), "");
+    /* two matching emails of one user: the user once */
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "one@EXAMPLE.com", &c), "id-1");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "SHARED@example.COM", &c), "id-1,id-2");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "nobody@example.com", &c), "");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, NULL, &c), "");
+
+    /* the callback stops the scan */
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    assert_int_equal(store_user_scan(s, STORE_SCAN_ALL, NULL, on_user_collect, &c), STORE_OK);
+    assert_string_equal(c.ids, "id-1");
+
+    /* update replaces the email index */
+    const char *e1b[] = {"uno@example.com"};
+    u = make_user("id-1", "one", e1b, 1);
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "shared@example.com", &c), "id-2");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "UNO@example.com", &c), "id-1");
+
+    assert_int_equal(store_user_scan(s, (store_index_t)42, "x", on_user_collect, &c), STORE_ERROR);
+    store_close(s);
+}
+
+/* A callback that calls back into the store, as a handler rendering a list might. */
+typedef struct reentrant {
+    store_t *s;
+    int rows;
+    int inner_rows;
+} reentrant_t;
+
+static int on_inner(void *ctx, const store_user_t *u)
+{
+    (void)u;
+    ((reentrant_t *)ctx)->inner_rows++;
+    return 0;
+}
+
+static int on_outer(void *ctx, const store_user_t *u)
+{
+    reentrant_t *r = ctx;
+    store_user_t got;
+    assert_int_equal(store_user_get(r->s, u->id, &got), STORE_OK);
+    assert_string_equal(got.user_name, u->user_name);
+    store_user_clear(&got);
+    assert_int_equal(store_user_scan(r->s, STORE_SCAN_ALL, NULL, on_inner, r), STORE_OK);
+    r->rows++;
+    return 0;
+}
+
+static void test_user_scan_reentrant(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    insert_user(s, "id-1", "one");
+    insert_user(s, "id-2", "two");
+    reentrant_t r = {.s = s};
+    assert_int_equal(store_user_scan(s, STORE_SCAN_ALL, NULL, on_outer, &r), STORE_OK);
+    assert_int_equal(r.rows, 2);
+    assert_int_equal(r.inner_rows, 4);
+    /* and the cached statement still works afterwards */
+    collect_t c;
+    assert_string_equal(scan_ids(s, STORE_SCAN_ALL, NULL, &c), "id-1,id-2");
+    store_close(s);
+}
+
+static void test_user_page_and_count_stable(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    char id[16], name[16];
+    for (int i = 0; i < 7; i++) {
+        snprintf(id, sizeof(id), "u%d", i);
+        /* names sort opposite to creation, so an ORDER BY user_name would show */
+        snprintf(name, sizeof(name), "name-%d", 9 - i);
+        insert_user(s, id, name);
+    }
+    size_t n = 0;
+    assert_int_equal(store_user_count(s, &n), STORE_OK);
+    assert_int_equal(n, 7);
+
+    collect_t c;
+    assert_string_equal(page_ids(s, 0, 3, &c), "u0,u1,u2");
+    /* an update between pages must not move the row */
+    store_user_t u = make_user("u1", "zzz", NULL, 0);
+    u.version = 2;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    u = make_user("u4", "aaa", NULL, 0);
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_string_equal(page_ids(s, 3, 3, &c), "u3,u4,u5");
+    assert_string_equal(page_ids(s, 6, 3, &c), "u6");
+    assert_string_equal(page_ids(s, 7, 3, &c), "");
+    assert_string_equal(page_ids(s, 0, 0, &c), "");
+    assert_string_equal(page_ids(s, 0, SIZE_MAX, &c), "u0,u1,u2,u3,u4,u5,u6");
+    assert_string_equal(page_ids(s, SIZE_MAX, 3, &c), "");
+
+    assert_int_equal(store_user_delete(s, "u2"), STORE_OK);
+    insert_user(s, "u7", "name-new");
+    assert_int_equal(store_user_count(s, &n), STORE_OK);
+    assert_int_equal(n, 7);
+    assert_string_equal(page_ids(s, 0, 100, &c), "u0,u1,u3,u4,u5,u6,u7");
+    store_close(s);
+}
+
+/* ---- outbox ----------------------------------------------------------------------------------- */
+
+static void test_outbox_insert_get(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    store_outbox_t in = {
+        .id = 999,
+        .user_id = "user-1",
+        .action = "update_role",
+        .email = "a@example.com",
+        .role = "admin",
+        .state = STORE_OUTBOX_DONE,
+        .attempts = 5,
+        .created_at_ms = 1700000000123,
+        .next_attempt_ms = 1700000000456,
+        .prev_resource = "{\"old\":true}",
+        .result_version = 3,
+    };
+    int64_t id = 0;
+    assert_int_equal(store_outbox_insert(s, &in, &id), STORE_OK);
+    assert_true(id > 0 && id != 999);
+
+    store_outbox_t out;
+    assert_int_equal(store_outbox_get(s, id, &out), STORE_OK);
+    assert_int_equal(out.id, id);
+    assert_string_equal(out.user_id, "user-1");
+    assert_string_equal(out.action, "update_role");
+    assert_string_equal(out.email, "a@example.com");
+    assert_string_equal(out.role, "admin");
+    assert_int_equal(out.state, STORE_OUTBOX_PENDING);
+    assert_int_equal(out.attempts, 0);
+    assert_int_equal(out.created_at_ms, 1700000000123);
+    assert_int_equal(out.next_attempt_ms, 1700000000456);
+    assert_null(out.last_error);
+    assert_null(out.outcome);
+    assert_string_equal(out.prev_resource, "{\"old\":true}");
+    assert_int_equal(out.result_version, 3);
+    store_outbox_clear(&out);
+
+    /* NULL role and prev_resource */
+    int64_t id2 = outbox_add(s, "user-2", "invite", 5);
+    assert_true(id2 > id);
+    assert_int_equal(store_outbox_get(s, id2, &out), STORE_OK);
+    assert_null(out.role);
+    assert_null(out.prev_resource);
+    store_outbox_clear(&out);
+
+    assert_int_equal(store_outbox_get(s, 12345, &out), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+static void test_outbox_due_per_user_order_and_skip(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    char buf[256];
+    int64_t now = 10000;
+
+    assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), "");
+    int64_t a1 = outbox_add(s, "alice", "invite", 100);    /* 1 */
+    int64_t b1 = outbox_add(s, "bob", "invite", 200);      /* 2 */
+    int64_t a2 = outbox_add(s, "alice", "deactivate", 50); /* 3: due earlier, but after a1 */
+    int64_t c1 = outbox_add(s, "carol", "invite", 20000);  /* 4: not due yet */
+    int64_t c2 = outbox_add(s, "carol", "deactivate", 0);  /* 5: due, but waits for c1 */
+    int64_t d1 = outbox_add(s, "dave", "invite", 300);     /* 6 */
+    char want[128];
+
+    snprintf(want, sizeof(want), "%lld,%lld,%lld", (long long)a1, (long long)b1, (long long)d1);
+    assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), want);
+    /* max */
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)a1, (long long)b1);
+    assert_string_equal(due_ids(s, now, NULL, 0, 2, buf, sizeof(buf)), want);
+    assert_string_equal(due_ids(s, now, NULL, 0, 0, buf, sizeof(buf)), "");
+    /* not yet due */
+    snprintf(want, sizeof(want), "%lld", (long long)a1);
+    assert_string_equal(due_ids(s, 150, NULL, 0, 16, buf, sizeof(buf)), want);
+
+    /* a1 in flight: alice's a2 must wait; max counts returned rows, not skipped ones */
+    int64_t skip[] = {a1, 777};
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)b1, (long long)d1);
+    assert_string_equal(due_ids(s, now, skip, 2, 2, buf, sizeof(buf)), want);
+
+    /* a1 done: a2 is alice's oldest now */
+    assert_int_equal(store_outbox_finish(s, a1, STORE_OUTBOX_DONE, "done", NULL, now), STORE_OK);
+    snprintf(want, sizeof(want), "%lld,%lld,%lld", (long long)b1, (long long)a2, (long long)d1);
+    assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), want);
+
+    /* b1 rescheduled into the future */
+    assert_int_equal(store_outbox_reschedule(s, b1, now + 500, "retry", "HTTP 503"), STORE_OK);
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(s, b1, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_PENDING);
+    assert_int_equal(row.attempts, 1);
+    assert_int_equal(row.next_attempt_ms, now + 500);
+    assert_string_equal(row.outcome, "retry");
+    assert_string_equal(row.last_error, "HTTP 503");
+    store_outbox_clear(&row);
+    assert_int_equal(store_outbox_reschedule(s, b1, now + 1000, "network", NULL), STORE_OK);
+    assert_int_equal(store_outbox_get(s, b1, &row), STORE_OK);
+    assert_int_equal(row.attempts, 2);
+    assert_null(row.last_error);
+    store_outbox_clear(&row);
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)a2, (long long)d1);
+    assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), want);
+
+    /* next_due is the earliest pending next attempt, whoever's turn it is */
+    int64_t at = 0;
+    assert_int_equal(store_outbox_next_due(s, &at), STORE_OK);
+    assert_int_equal(at, 0);
+
+    /* pending_for_user: oldest pending, optionally by action */
+    int64_t id = 0;
+    assert_int_equal(store_outbox_pending_for_user(s, "carol", NULL, &id), STORE_OK);
+    assert_int_equal(id, c1);
+    assert_int_equal(store_outbox_pending_for_user(s, "carol", "deactivate", &id), STORE_OK);
+    assert_int_equal(id, c2);
+    assert_int_equal(store_outbox_pending_for_user(s, "alice", "invite", &id), STORE_NOT_FOUND);
+    assert_int_equal(store_outbox_pending_for_user(s, "nobody", NULL, &id), STORE_NOT_FOUND);
+
+    size_t n = 0;
+    assert_int_equal(store_outbox_pending_count(s, &n), STORE_OK);
+    assert_int_equal(n, 5);
+
+    /* FAILED ends a row too; c2 stays behind c1 until c1 ends */
+    assert_int_equal(store_outbox_finish(s, c1, STORE_OUTBOX_FAILED, "refused", "invalidEmails", now + 1), STORE_OK);
+    assert_int_equal(store_outbox_get(s, c1, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_FAILED);
+    assert_int_equal(row.attempts, 1);
+    assert_string_equal(row.outcome, "refused");
+    assert_string_equal(row.last_error, "invalidEmails");
+    store_outbox_clear(&row);
+    snprintf(want, sizeof(want), "%lld,%lld,%lld", (long long)a2, (long long)c2, (long long)d1);
+    assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), want);
+
+    assert_int_equal(store_outbox_finish(s, a2, STORE_OUTBOX_PENDING, "done", NULL, now), STORE_ERROR);
+    assert_int_equal(store_outbox_finish(s, 4242, STORE_OUTBOX_DONE, "done", NULL, now), STORE_NOT_FOUND);
+    assert_int_equal(store_outbox_reschedule(s, 4242, now, "retry", NULL), STORE_NOT_FOUND);
+
+    assert_int_equal(store_outbox_finish(s, a2, STORE_OUTBOX_DONE, "already", NULL, now), STORE_OK);
+    assert_int_equal(store_outbox_finish(s, c2, STORE_OUTBOX_DONE, "not_member", NULL, now), STORE_OK);
+    assert_int_equal(store_outbox_finish(s, d1, STORE_OUTBOX_DONE, "done", NULL, now), STORE_OK);
+    assert_int_equal(store_outbox_next_due(s, &at), STORE_OK);
+    assert_int_equal(at, now + 1000);
+    assert_int_equal(store_outbox_finish(s, b1, STORE_OUTBOX_DONE, "done", NULL, now), STORE_OK);
+    assert_int_equal(store_outbox_next_due(s, &at), STORE_NOT_FOUND);
+    assert_int_equal(store_outbox_pending_count(s, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), "");
+    store_close(s);
+}
+
+/* ---- transactions and durability -------------------------------------------------------------- */
+
+static void test_transaction_rollback_and_commit(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    store_rollback(s); /* no transaction: a no-op */
+
+    assert_int_equal(store_begin(s), STORE_OK);
+    insert_user(s, "id-1", "alice");
+    int64_t rolled = outbox_add(s, "id-1", "invite", 0);
+    store_rollback(s);
+    store_rollback(s);
+
+    store_user_t u;
+    assert_int_equal(store_user_get(s, "id-1", &u), STORE_NOT_FOUND);
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(s, rolled, &row), STORE_NOT_FOUND);
+    size_t n = 9;
+    assert_int_equal(store_outbox_pending_count(s, &n), STORE_OK);
+    assert_int_equal(n, 0);
+
+    /* nested begin is an error, and leaves the outer transaction alone */
+    assert_int_equal(store_begin(s), STORE_OK);
+    assert_int_equal(store_begin(s), STORE_ERROR);
+    assert_true(strlen(store_errmsg(s)) > 0);
+    insert_user(s, "id-2", "bob");
+    int64_t kept = outbox_add(s, "id-2", "invite", 0);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_ERROR); /* nothing open */
+    store_close(s);
+
+    /* committed rows survive close and reopen */
+    s = open_ok(f->path);
+    assert_int_equal(store_user_get(s, "id-2", &u), STORE_OK);
+    assert_string_equal(u.user_name, "bob");
+    store_user_clear(&u);
+    assert_int_equal(store_outbox_get(s, kept, &row), STORE_OK);
+    assert_string_equal(row.user_id, "id-2");
+    store_outbox_clear(&row);
+    assert_int_equal(store_user_get(s, "id-1", &u), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+/* Uncommitted work of a store closed mid-transaction is gone on reopen; committed work is not. */
+static void test_close_mid_transaction(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    insert_user(s, "id-1", "alice"); /* autocommit */
+    assert_int_equal(store_begin(s), STORE_OK);
+    insert_user(s, "id-2", "bob");
+    store_close(s);
+
+    s = open_ok(f->path);
+    collect_t c;
+    assert_string_equal(scan_ids(s, STORE_SCAN_ALL, NULL, &c), "id-1");
+    store_close(s);
+}
+
+enum { WRITERS = 2, WRITES = 200 };
+
+typedef struct writer {
+    const char *path;
+    int n;
+    int failures;
+    char err[256];
+} writer_t;
+
+static void *writer_thread(void *arg)
+{
+    writer_t *w = arg;
+    store_t *s = store_open(w->path, w->err, sizeof(w->err));
+    if (s == NULL) {
+        w->failures = WRITES;
+        return NULL;
+    }
+    for (int i = 0; i < WRITES; i++) {
+        char id[32], name[32];
+        snprintf(id, sizeof(id), "w%d-%d", w->n, i);
+        snprintf(name, sizeof(name), "user-%d-%d", w->n, i);
+        const char *emails[] = {name};
+        store_user_t u = make_user(id, name, emails, 1);
+        store_outbox_t row = {.user_id = id, .action = "invite", .email = name, .created_at_ms = i, .next_attempt_ms = i};
+        int64_t oid;
+        /* every other write goes through an explicit transaction, the rest autocommit */
+        int tx = i % 2 == 0;
+        if ((tx && store_begin(s) != STORE_OK) || store_user_insert(s, &u) != STORE_OK ||
+            store_outbox_insert(s, &row, &oid) != STORE_OK || (tx && store_commit(s) != STORE_OK)) {
+            snprintf(w->err, sizeof(w->err), "%s", store_errmsg(s));
+            store_rollback(s);
+            w->failures++;
+        }
+        /* and a read in between, as a worker would */
+        size_t n;
+        if (store_user_count(s, &n) != STORE_OK)
+            w->failures++;
+    }
+    store_close(s);
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    fixture_t *f = *state;
+    store_close(open_ok(f->path));
+    writer_t w[WRITERS];
+    pthread_t t[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        w[i] = (writer_t){.path = f->path, .n = i};
+        assert_int_equal(pthread_create(&t[i], NULL, writer_thread, &w[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < WRITERS; i++)
+        if (w[i].failures != 0)
+            fail_msg("writer %d: %d failures, last: %s", i, w[i].failures, w[i].err);
+
+    store_t *s = open_ok(f->path);
+    size_t n = 0;
+    assert_int_equal(store_user_count(s, &n), STORE_OK);
+    assert_int_equal(n, WRITERS * WRITES);
+    assert_int_equal(store_outbox_pending_count(s, &n), STORE_OK);
+    assert_int_equal(n, WRITERS * WRITES);
+    collect_t c;
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "USER-1-199", &c), "w1-199");
+    store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_creates_schema_and_reopen_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_newer_schema_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_bad_path_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_concurrent_first_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_delete_cascades_emails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_name_unique_case_insensitive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_write_failure_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_scan_by_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_scan_reentrant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_page_and_count_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_insert_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_due_per_user_order_and_skip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_mid_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,143 @@
+/*
+ * White-box: checks with EXPLAIN QUERY PLAN that the store's lookups use their indexes, so that
+ * delivery stays proportional to the pending rows however many finished rows the outbox keeps.
+ * Includes the .c (h2o's t/00unit habit) to see the statement table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+
+#include "gateway/store.c"
+
+static char dir[64];
+static store_t *store;
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/test_store_plan.XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    char path[128], err[256];
+    snprintf(path, sizeof(path), "%s/plan.db", dir);
+    store = store_open(path, err, sizeof(err));
+    if (store == NULL) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    /* enough finished rows that ANALYZE-free cost guesses would matter if an index were missing */
+    if (sqlite3_exec(store->db,
+                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)"
+                     " INSERT INTO outbox (user_id, action, email, state, created_at, next_attempt_at)"
+                     " SELECT 'u' || (i % 50), 'invite', 'a@example.com', 1, i, i FROM n",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    store_close(store);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* The plan of statement `id`, one detail per line. */
+static void plan_of(stmt_id_t id, char *buf, size_t len)
+{
+    char sql[2048];
+    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", stmt_sql[id]);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store->db, sql, -1, &st, NULL), SQLITE_OK);
+    buf[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s\n", (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+}
+
+/* Fails when any plan line scans a table without an index (a full scan). */
+static void assert_no_full_scan(stmt_id_t id)
+{
+    char plan[4096];
+    plan_of(id, plan, sizeof(plan));
+    for (char *line = plan; *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        *nl = '\0';
+        if (strncmp(line, "SCAN ", 5) == 0 && strstr(line, "INDEX") == NULL)
+            fail_msg("statement %d does a full scan: \"%s\" in\n%s", (int)id, line, stmt_sql[id]);
+        line = nl + 1;
+    }
+}
+
+static void assert_plan_uses(stmt_id_t id, const char *index)
+{
+    char plan[4096];
+    plan_of(id, plan, sizeof(plan));
+    if (strstr(plan, index) == NULL)
+        fail_msg("statement %d does not use %s; plan:\n%s", (int)id, index, plan);
+}
+
+static void test_outbox_plans(void **state)
+{
+    (void)state;
+    assert_no_full_scan(ST_OUTBOX_DUE);
+    assert_plan_uses(ST_OUTBOX_DUE, "outbox_due");
+    assert_plan_uses(ST_OUTBOX_DUE, "outbox_user");
+    assert_no_full_scan(ST_OUTBOX_NEXT_DUE);
+    assert_plan_uses(ST_OUTBOX_NEXT_DUE, "outbox_due");
+    assert_no_full_scan(ST_OUTBOX_PENDING_FOR_USER);
+    assert_plan_uses(ST_OUTBOX_PENDING_FOR_USER, "outbox_user");
+    assert_no_full_scan(ST_OUTBOX_PENDING_COUNT);
+    assert_no_full_scan(ST_OUTBOX_GET);
+    assert_no_full_scan(ST_OUTBOX_RESCHEDULE);
+    assert_no_full_scan(ST_OUTBOX_FINISH);
+}
+
+static void test_user_plans(void **state)
+{
+    (void)state;
+    assert_no_full_scan(ST_USER_GET);
+    assert_no_full_scan(ST_USER_SEQ);
+    assert_no_full_scan(ST_USER_UPDATE);
+    assert_no_full_scan(ST_USER_DELETE);
+    assert_no_full_scan(ST_EMAIL_DELETE);
+    assert_no_full_scan(ST_SCAN_USERNAME);
+    assert_no_full_scan(ST_SCAN_EXTERNAL_ID);
+    assert_plan_uses(ST_SCAN_EXTERNAL_ID, "users_external_id");
+    assert_no_full_scan(ST_SCAN_EMAIL);
+    assert_plan_uses(ST_SCAN_EMAIL, "user_emails_value");
+}
+
+/* Every cached statement prepares against the current schema. */
+static void test_all_statements_prepare(void **state)
+{
+    (void)state;
+    for (int i = 0; i < ST__COUNT; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(store->db, stmt_sql[i], -1, &st, NULL) != SQLITE_OK)
+            fail_msg("statement %d: %s", i, sqlite3_errmsg(store->db));
+        sqlite3_finalize(st);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outbox_plans),
+        cmocka_unit_test(test_user_plans),
+        cmocka_unit_test(test_all_statements_prepare),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
