@@ -46,7 +46,7 @@ void gw_log(gw_log_level_t level, const char *event, json_t *fields)
     if (fields != NULL)
         json_object_update(line, fields);
     json_decref(fields);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(line);
     if (text == NULL)
         return;

@@ -1,6 +1,7 @@
 #include "gateway/router.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "gateway/auth.h"
 #include "gateway/respond.h"
@@ -42,7 +43,7 @@ static void respond_unknown_path(gw_request_t *r)
 static int match_segment(h2o_iovec_t rest, const char *segment, h2o_iovec_t *tail)
 {
     size_t len = strlen(segment);
-    if (rest.len < len || !h2o_lcstris(rest.base, len, segment, len) || (rest.len > len && rest.base[len] != '/'))
+    if (rest.len < len || strncasecmp(rest.base, segment, len) != 0 || (rest.len > len && rest.base[len] != '/'))
         return 0;
     *tail = h2o_iovec_init(rest.base + len, rest.len - len);
     return 1;

@@ -118,7 +118,7 @@ static void row_set_emails(store_user_t *row, const json_t *user, const char **e
  */
 static char *snapshot_encode(const store_user_t *row)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s, s:s, s:I, s:s}", "id", row->id, "userName", row->user_name,
+    json_t *j = json_pack("{s:s, s:s, s:s*, s:s*, s:b, s:s, s:s, s:I, s:s}", "id", row->id, "userName", row->user_name,
                           "externalId", row->external_id, "odeusEmail", row->odeus_email, "active", row->active, "created",
                           row->created, "lastModified", row->last_modified, "version", (json_int_t)row->version,
                           "resource", row->resource);

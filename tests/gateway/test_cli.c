@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +23,7 @@ static int run(const char *const *args, const char *const *env, char *err, size_
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fds[1], STDERR_FILENO);
-        int devnull = open("/dev/null", 1);
+        int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, STDOUT_FILENO);
         close(fds[0]);
         const char *argv[16] = {bin};

@@ -55,5 +55,7 @@ size_t mock_odeus_count(mock_odeus_t *mock, const char *path_suffix);
 int mock_odeus_get(mock_odeus_t *mock, size_t i, mock_request_t *out);
 /** Waits until mock_odeus_count(path_suffix) >= n; returns 0, or -1 after timeout_ms. */
 int mock_odeus_wait(mock_odeus_t *mock, const char *path_suffix, size_t n, int timeout_ms);
+/** TCP connections accepted since start (not cleared by mock_odeus_reset): shows connection reuse. */
+size_t mock_odeus_connections(mock_odeus_t *mock);
 
 #endif

@@ -1,0 +1,689 @@
+/*
+ * A mock Odeus: an HTTP/1.1 server on 127.0.0.1 in its own thread, one poll() loop over
+ * non-blocking sockets, so that a hanging connection never holds up the others or the stop.
+ * Keep-alive and pipelining are supported because curl reuses connections; only
+ * Content-Length bodies, since curl sends POSTFIELDS that way.
+ */
+#include "mock/mock_odeus.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define HEADER_MAX (16 * 1024)
+#define BODY_MAX (4 * 1024 * 1024)
+
+typedef struct conn {
+    int fd;
+    char *in;
+    size_t in_len, in_cap;
+    char *out;
+    size_t out_len, out_off;
+    int hanging;     /* MOCK_HANG: input is read and dropped, nothing is ever answered */
+    int close_after; /* close once `out` is flushed */
+} conn_t;
+
+struct mock_odeus {
+    int listen_fd;
+    int wake[2];
+    int port;
+    char url[64];
+    pthread_t thread;
+    int thread_started;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* signalled on every recorded request */
+    /* guarded by mu */
+    int stopping;
+    mock_request_t *reqs;
+    size_t reqs_len, reqs_cap;
+    mock_fault_t *faults;
+    size_t faults_head, faults_len, faults_cap;
+    mock_fault_t fault_default;
+    size_t connections;
+
+    /* owned by the server thread */
+    conn_t **conns;
+    size_t conns_len, conns_cap;
+};
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (q == NULL) {
+        fprintf(stderr, "mock_odeus: out of memory\n");
+        abort();
+    }
+    return q;
+}
+
+static void copy_field(char *dst, size_t dst_len, const char *src, size_t src_len)
+{
+    if (src_len >= dst_len)
+        src_len = dst_len - 1;
+    memcpy(dst, src, src_len);
+    dst[src_len] = '\0';
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void conn_close(mock_odeus_t *m, size_t i)
+{
+    conn_t *c = m->conns[i];
+
+    close(c->fd);
+    free(c->in);
+    free(c->out);
+    free(c);
+    m->conns[i] = m->conns[--m->conns_len];
+}
+
+static void conn_flush(conn_t *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                /* peer gone: drop the rest */
+                c->close_after = 1;
+                c->out_off = c->out_len = 0;
+            }
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    c->out_off = c->out_len = 0;
+}
+
+static void conn_write(conn_t *c, const char *data, size_t len)
+{
+    c->out = xrealloc(c->out, c->out_len + len);
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    }
+    return "Unknown";
+}
+
+static void respond(conn_t *c, int status, const char *body, int retry_after)
+{
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s%s\r\n", status,
+                     reason_phrase(status), strlen(body), retry_after ? "Retry-After: 1\r\n" : "",
+                     c->close_after ? "Connection: close\r\n" : "");
+    conn_write(c, head, (size_t)n);
+    conn_write(c, body, strlen(body));
+    conn_flush(c);
+}
+
+static void respond_message(conn_t *c, int status, const char *message, int retry_after)
+{
+    json_t *j = json_pack("{s:s}", "message", message);
+    char *body = json_dumps(j, JSON_COMPACT);
+    respond(c, status, body, retry_after);
+    free(body);
+    json_decref(j);
+}
+
+/* The invite answer, built from the request like Odeus does; 400 when the body is malformed. */
+static void respond_invite(conn_t *c, const char *body, size_t body_len, int invalid)
+{
+    json_t *req = json_loadb(body, body_len, 0, NULL);
+    json_t *users = json_object_get(req, "users");
+    json_t *emails = json_array(), *answer = NULL, *user, *done_list, *invalid_list;
+    size_t i;
+    char *text;
+
+    if (!json_is_array(users) || json_array_size(users) == 0)
+        goto bad;
+    json_array_foreach(users, i, user)
+    {
+        json_t *email = json_object_get(user, "email");
+        json_t *role = json_object_get(user, "role");
+        if (!json_is_string(email))
+            goto bad;
+        if (role != NULL && (!json_is_string(role) || (strcmp(json_string_value(role), "member") != 0 &&
+                                                      strcmp(json_string_value(role), "editor") != 0 &&
+                                                      strcmp(json_string_value(role), "admin") != 0)))
+            goto bad;
+        json_array_append(emails, email);
+    }
+    done_list = invalid ? json_array() : json_incref(emails);
+    invalid_list = invalid ? json_incref(emails) : json_array();
+    answer = json_pack("{s:s, s:s, s:o, s:o}", "status", "success", "message", "Invitations processed",
+                       "successfulInvites", done_list, "invalidEmails", invalid_list);
+    text = json_dumps(answer, JSON_COMPACT);
+    respond(c, 200, text, 0);
+    free(text);
+    goto out;
+bad:
+    respond_message(c, 400, "Invalid request body", 0);
+out:
+    json_decref(answer);
+    json_decref(emails);
+    json_decref(req);
+}
+
+/* Answers one complete request; `body` is the whole body, r->body may be truncated. */
+static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t body_len, mock_fault_t fault)
+{
+    int invite = ends_with(r->path, "/user-management/v1/invite");
+    int deactivate = ends_with(r->path, "/user-management/v1/deactivate-user");
+    int update = ends_with(r->path, "/user-management/v1/update-user-role");
+
+    switch (fault) {
+    case MOCK_404:
+        respond_message(c, 404, "User not found or not an active member", 0);
+        return;
+    case MOCK_400:
+        respond_message(c, 400, "Invalid role or request", 0);
+        return;
+    case MOCK_401:
+        respond_message(c, 401, "Invalid API key", 0);
+        return;
+    case MOCK_500:
+        respond_message(c, 500, "Internal server error", 0);
+        return;
+    case MOCK_503:
+        respond_message(c, 503, "Service unavailable", 1);
+        return;
+    case MOCK_429:
+        respond_message(c, 429, "Too many requests", 1);
+        return;
+    case MOCK_HANG:
+        c->hanging = 1;
+        return;
+    case MOCK_DROP:
+        c->close_after = 1;
+        return;
+    case MOCK_OK:
+    case MOCK_INVALID_EMAIL:
+        break;
+    }
+
+    if (!invite && !deactivate && !update) {
+        respond_message(c, 404, "Not found", 0);
+        return;
+    }
+    if (strcmp(r->method, "POST") != 0) {
+        respond_message(c, 405, "Method not allowed", 0);
+        return;
+    }
+    if (invite) {
+        respond_invite(c, body, body_len, fault == MOCK_INVALID_EMAIL);
+        return;
+    }
+    {
+        json_t *req = json_loadb(body, body_len, 0, NULL);
+        json_t *role = json_object_get(req, "role");
+        int ok = json_is_string(json_object_get(req, "email"));
+        if (update)
+            ok = ok && json_is_string(role) &&
+                 (strcmp(json_string_value(role), "member") == 0 || strcmp(json_string_value(role), "editor") == 0 ||
+                  strcmp(json_string_value(role), "admin") == 0);
+        json_decref(req);
+        if (!ok)
+            respond_message(c, 400, "Invalid request body", 0);
+        else if (deactivate)
+            respond(c, 200, "{\"status\":\"success\",\"message\":\"User deactivated\"}", 0);
+        else
+            respond(c, 200, "{\"status\":\"success\",\"message\":\"Role updated\"}", 0);
+    }
+}
+
+static mock_fault_t next_fault(mock_odeus_t *m)
+{
+    mock_fault_t f = m->fault_default;
+    if (m->faults_len > 0) {
+        f = m->faults[m->faults_head++];
+        m->faults_len--;
+        if (m->faults_len == 0)
+            m->faults_head = 0;
+    }
+    return f;
+}
+
+/* `end` points at the blank line's "\r\n\r\n", so a line end is always found before it ends. */
+static const char *find_crlf(const char *p, const char *end)
+{
+    return memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+}
+
+static const char *find_crlf2(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 3 < len; i++)
+        if (s[i] == '\r' && s[i + 1] == '\n' && s[i + 2] == '\r' && s[i + 3] == '\n')
+            return s + i;
+    return NULL;
+}
+
+/*
+ * Handles every complete request in the connection's buffer. Returns when more input is needed,
+ * or when the connection hangs or is to be closed.
+ */
+static void conn_process(mock_odeus_t *m, conn_t *c)
+{
+    while (!c->hanging && !c->close_after) {
+        const char *end = find_crlf2(c->in, c->in_len), *p, *line_end, *sp1, *sp2;
+        size_t head_len, content_length = 0, consumed;
+        int has_length = 0, chunked = 0;
+        mock_request_t r;
+        mock_fault_t fault;
+
+        if (end == NULL) {
+            if (c->in_len > HEADER_MAX) {
+                c->close_after = 1;
+                respond_message(c, 431, "Header too large", 0);
+            }
+            return;
+        }
+        head_len = (size_t)(end - c->in) + 4;
+        memset(&r, 0, sizeof(r));
+
+        line_end = find_crlf(c->in, end);
+        sp1 = memchr(c->in, ' ', (size_t)(line_end - c->in));
+        sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', (size_t)(line_end - sp1 - 1)) : NULL;
+        if (sp1 == NULL || sp2 == NULL) {
+            c->close_after = 1;
+            respond_message(c, 400, "Bad request line", 0);
+            return;
+        }
+        copy_field(r.method, sizeof(r.method), c->in, (size_t)(sp1 - c->in));
+        copy_field(r.path, sizeof(r.path), sp1 + 1, (size_t)(sp2 - sp1 - 1));
+        if (strncmp(sp2 + 1, "HTTP/1.0", 8) == 0)
+            c->close_after = 1;
+
+        for (p = line_end + 2; p < end; p = line_end + 2) {
+            const char *colon, *v;
+            size_t name_len, v_len;
+
+            line_end = find_crlf(p, end);
+            colon = memchr(p, ':', (size_t)(line_end - p));
+            if (colon == NULL)
+                continue;
+            name_len = (size_t)(colon - p);
+            for (v = colon + 1; v < line_end && (*v == ' ' || *v == '\t'); v++)
+                ;
+            v_len = (size_t)(line_end - v);
+            while (v_len > 0 && (v[v_len - 1] == ' ' || v[v_len - 1] == '\t'))
+                v_len--;
+#define IS(name) (name_len == sizeof(name) - 1 && strncasecmp(p, name, name_len) == 0)
+            if (IS("content-length")) {
+                content_length = strtoul(v, NULL, 10);
+                has_length = 1;
+            } else if (IS("transfer-encoding")) {
+                chunked = 1;
+            } else if (IS("authorization")) {
+                copy_field(r.authorization, sizeof(r.authorization), v, v_len);
+            } else if (IS("content-type")) {
+                copy_field(r.content_type, sizeof(r.content_type), v, v_len);
+            } else if (IS("origin")) {
+                r.has_origin = 1;
+            } else if (IS("connection")) {
+                if (v_len == 5 && strncasecmp(v, "close", 5) == 0)
+                    c->close_after = 1;
+            }
+#undef IS
+        }
+        if (chunked || (!has_length && strcmp(r.method, "POST") == 0)) {
+            c->close_after = 1;
+            respond_message(c, 411, "Content-Length required", 0);
+            return;
+        }
+        if (content_length > BODY_MAX) {
+            c->close_after = 1;
+            respond_message(c, 413, "Body too large", 0);
+            return;
+        }
+        if (c->in_len < head_len + content_length)
+            return;
+        copy_field(r.body, sizeof(r.body), c->in + head_len, content_length);
+
+        pthread_mutex_lock(&m->mu);
+        fault = next_fault(m);
+        r.fault = (int)fault;
+        if (m->reqs_len == m->reqs_cap) {
+            m->reqs_cap = m->reqs_cap ? m->reqs_cap * 2 : 16;
+            m->reqs = xrealloc(m->reqs, m->reqs_cap * sizeof(*m->reqs));
+        }
+        m->reqs[m->reqs_len++] = r;
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->mu);
+
+        answer(c, &r, c->in + head_len, content_length, fault);
+        consumed = head_len + content_length;
+        memmove(c->in, c->in + consumed, c->in_len - consumed);
+        c->in_len -= consumed;
+        c->in[c->in_len] = '\0';
+    }
+}
+
+/* Returns -1 when the connection is finished (peer closed, or an error). */
+static int conn_read(mock_odeus_t *m, conn_t *c)
+{
+    for (;;) {
+        char buf[16384];
+        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+        if (n == 0)
+            return -1;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        if (c->hanging || c->close_after)
+            continue; /* nothing more will be answered on this connection */
+        if (c->in_len + (size_t)n + 1 > c->in_cap) {
+            size_t cap = c->in_cap ? c->in_cap : 4096;
+            while (cap < c->in_len + (size_t)n + 1)
+                cap *= 2;
+            if (cap > HEADER_MAX + BODY_MAX + sizeof(buf) + 1)
+                return -1;
+            c->in = xrealloc(c->in, cap);
+            c->in_cap = cap;
+        }
+        memcpy(c->in + c->in_len, buf, (size_t)n);
+        c->in_len += (size_t)n;
+        c->in[c->in_len] = '\0';
+    }
+    conn_process(m, c);
+    return 0;
+}
+
+static void accept_all(mock_odeus_t *m)
+{
+    for (;;) {
+        int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        conn_t *c;
+        if (fd < 0)
+            return;
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            close(fd);
+            return;
+        }
+        c->fd = fd;
+        if (m->conns_len == m->conns_cap) {
+            m->conns_cap = m->conns_cap ? m->conns_cap * 2 : 16;
+            m->conns = xrealloc(m->conns, m->conns_cap * sizeof(*m->conns));
+        }
+        m->conns[m->conns_len++] = c;
+        pthread_mutex_lock(&m->mu);
+        m->connections++;
+        pthread_mutex_unlock(&m->mu);
+    }
+}
+
+static void *server_main(void *arg)
+{
+    mock_odeus_t *m = arg;
+    struct pollfd *pfds = NULL;
+    size_t pfds_cap = 0;
+
+    for (;;) {
+        size_t n = m->conns_len + 2;
+        int stopping;
+
+        if (n > pfds_cap) {
+            pfds_cap = n * 2;
+            pfds = xrealloc(pfds, pfds_cap * sizeof(*pfds));
+        }
+        pfds[0] = (struct pollfd){.fd = m->wake[0], .events = POLLIN};
+        pfds[1] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
+        for (size_t i = 0; i < m->conns_len; i++) {
+            conn_t *c = m->conns[i];
+            pfds[i + 2] = (struct pollfd){.fd = c->fd, .events = POLLIN | (c->out_len > 0 ? POLLOUT : 0)};
+        }
+        if (poll(pfds, n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pfds[0].revents) {
+            char buf[64];
+            while (read(m->wake[0], buf, sizeof(buf)) > 0)
+                ;
+        }
+        pthread_mutex_lock(&m->mu);
+        stopping = m->stopping;
+        pthread_mutex_unlock(&m->mu);
+        if (stopping)
+            break;
+
+        /* back to front: conn_close moves the last connection into the freed slot, and
+         * connections accepted below have no pollfd yet */
+        for (size_t i = m->conns_len; i-- > 0;) {
+            conn_t *c = m->conns[i];
+            short rev = pfds[i + 2].revents;
+            if (rev & POLLOUT)
+                conn_flush(c);
+            if ((rev & (POLLIN | POLLHUP | POLLERR)) && conn_read(m, c) != 0) {
+                conn_close(m, i);
+                continue;
+            }
+            if (c->close_after && c->out_len == 0)
+                conn_close(m, i);
+        }
+        if (pfds[1].revents & POLLIN)
+            accept_all(m);
+    }
+    free(pfds);
+    return NULL;
+}
+
+mock_odeus_t *mock_odeus_start(void)
+{
+    mock_odeus_t *m = calloc(1, sizeof(*m));
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t addr_len = sizeof(addr);
+    pthread_condattr_t attr;
+    int one = 1;
+
+    if (m == NULL)
+        return NULL;
+    m->listen_fd = m->wake[0] = m->wake[1] = -1;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &attr);
+    pthread_condattr_destroy(&attr);
+
+    if (pipe2(m->wake, O_NONBLOCK | O_CLOEXEC) != 0)
+        goto fail;
+    m->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (m->listen_fd < 0)
+        goto fail;
+    setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(m->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(m->listen_fd, 128) != 0 ||
+        getsockname(m->listen_fd, (struct sockaddr *)&addr, &addr_len) != 0)
+        goto fail;
+    m->port = ntohs(addr.sin_port);
+    snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%d", m->port);
+    if (pthread_create(&m->thread, NULL, server_main, m) != 0)
+        goto fail;
+    m->thread_started = 1;
+    return m;
+fail:
+    mock_odeus_stop(m);
+    return NULL;
+}
+
+void mock_odeus_stop(mock_odeus_t *m)
+{
+    if (m == NULL)
+        return;
+    if (m->thread_started) {
+        pthread_mutex_lock(&m->mu);
+        m->stopping = 1;
+        pthread_mutex_unlock(&m->mu);
+        while (write(m->wake[1], "x", 1) < 0 && errno == EINTR)
+            ;
+        pthread_join(m->thread, NULL);
+    }
+    while (m->conns_len > 0)
+        conn_close(m, m->conns_len - 1);
+    free(m->conns);
+    if (m->listen_fd >= 0)
+        close(m->listen_fd);
+    if (m->wake[0] >= 0)
+        close(m->wake[0]);
+    if (m->wake[1] >= 0)
+        close(m->wake[1]);
+    pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->mu);
+    free(m->reqs);
+    free(m->faults);
+    free(m);
+}
+
+int mock_odeus_port(const mock_odeus_t *m)
+{
+    return m->port;
+}
+
+const char *mock_odeus_url(const mock_odeus_t *m)
+{
+    return m->url;
+}
+
+void mock_odeus_push_fault(mock_odeus_t *m, mock_fault_t fault)
+{
+    pthread_mutex_lock(&m->mu);
+    if (m->faults_head + m->faults_len == m->faults_cap) {
+        if (m->faults_head > 0) {
+            memmove(m->faults, m->faults + m->faults_head, m->faults_len * sizeof(*m->faults));
+            m->faults_head = 0;
+        } else {
+            m->faults_cap = m->faults_cap ? m->faults_cap * 2 : 16;
+            m->faults = xrealloc(m->faults, m->faults_cap * sizeof(*m->faults));
+        }
+    }
+    m->faults[m->faults_head + m->faults_len++] = fault;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_set_default(mock_odeus_t *m, mock_fault_t fault)
+{
+    pthread_mutex_lock(&m->mu);
+    m->fault_default = fault;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_reset(mock_odeus_t *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->reqs_len = 0;
+    m->faults_head = m->faults_len = 0;
+    m->fault_default = MOCK_OK;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static size_t count_locked(mock_odeus_t *m, const char *path_suffix)
+{
+    size_t n = 0;
+    if (path_suffix == NULL)
+        return m->reqs_len;
+    for (size_t i = 0; i < m->reqs_len; i++)
+        n += ends_with(m->reqs[i].path, path_suffix);
+    return n;
+}
+
+size_t mock_odeus_count(mock_odeus_t *m, const char *path_suffix)
+{
+    size_t n;
+    pthread_mutex_lock(&m->mu);
+    n = count_locked(m, path_suffix);
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+int mock_odeus_get(mock_odeus_t *m, size_t i, mock_request_t *out)
+{
+    int rc = -1;
+    pthread_mutex_lock(&m->mu);
+    if (i < m->reqs_len) {
+        *out = m->reqs[i];
+        rc = 0;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+int mock_odeus_wait(mock_odeus_t *m, const char *path_suffix, size_t n, int timeout_ms)
+{
+    struct timespec deadline;
+    int rc = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&m->mu);
+    while (count_locked(m, path_suffix) < n) {
+        if (pthread_cond_timedwait(&m->cond, &m->mu, &deadline) == ETIMEDOUT) {
+            rc = count_locked(m, path_suffix) >= n ? 0 : -1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+size_t mock_odeus_connections(mock_odeus_t *m)
+{
+    size_t n;
+    pthread_mutex_lock(&m->mu);
+    n = m->connections;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
