@@ -1,0 +1,43 @@
+/*
+ * Internal to scim/: attribute paths (RFC 7644 §3.5.2 "path", the attrPath of §3.4.2.2), parsed by
+ * the filter parser so that PATCH paths and filters share one grammar and one set of bugs.
+ */
+#ifndef SCIM_PATH_H
+#define SCIM_PATH_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "scim/error.h"
+#include "scim/filter.h"
+#include "scim/schema.h"
+
+/** attrPath ["[" valFilter "]"] ["." subAttr], resolved against the schema table. */
+typedef struct scim__path {
+    scim__scope_t scope;
+    int whole_extension;          /** the path is the enterprise URN itself; attr is NULL */
+    char *attr;                   /** as written (malloc'd) */
+    char *sub;                    /** as written (malloc'd), or NULL */
+    const scim__attr_t *attr_def; /** NULL when no schema defines it */
+    const scim__attr_t *sub_def;  /** NULL when absent or undefined */
+    scim_filter_t *filter;        /** the value filter, evaluated per element, or NULL */
+} scim__path_t;
+
+/**
+ * Parses a PATCH path (or a key of a path-less PATCH value). Does not check that the attribute
+ * exists (the caller decides whether an unknown name is an error). On a syntax error returns -1
+ * with 400 invalidPath. Release with scim__path_clear() in both cases.
+ */
+int scim__path_parse(const char *text, size_t len, scim__path_t *out, scim_error_t *err);
+void scim__path_clear(scim__path_t *path);
+
+/** 1 when one element of a multi-valued attribute matches a value filter from a path. */
+int scim__filter_match_element(const scim_filter_t *filter, const json_t *element);
+
+/**
+ * The element a value filter describes when it is only `eq` tests joined by `and`
+ * (`type eq "work"` → {"type":"work"}), so that add/replace can create it. New reference, or NULL.
+ */
+json_t *scim__filter_template(const scim_filter_t *filter);
+
+#endif

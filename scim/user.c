@@ -1,0 +1,307 @@
+/*
+ * The User resource: canonicalize what IdPs send, render what they read back. See user.h.
+ */
+#include "scim/user.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "scim/schema.h"
+
+/* Stores the canonical value of `attr` in `out`, or nothing when the value amounts to nothing. */
+static int put_attr(json_t *out, const scim__attr_t *attr, const json_t *v, scim_error_t *err)
+{
+    json_t *c;
+
+    /* readOnly values are the server's to set, and the password is never kept (writeOnly). */
+    if (attr->mutability == SCIM__MUT_READ_ONLY || attr->mutability == SCIM__MUT_WRITE_ONLY)
+        return 0;
+    c = scim__value_canon(attr, NULL, v, err);
+    if (c == NULL)
+        return -1;
+    if (json_is_null(c))
+        json_object_del(out, attr->name);
+    else
+        json_object_set_new(out, attr->name, c);
+    return 0;
+}
+
+static json_t *ext_object(json_t *out)
+{
+    json_t *ext = json_object_get(out, SCIM_SCHEMA_ENTERPRISE_USER);
+    if (ext == NULL) {
+        ext = json_object();
+        json_object_set_new(out, SCIM_SCHEMA_ENTERPRISE_USER, ext);
+    }
+    return ext;
+}
+
+static int put_extension(json_t *out, const json_t *v, scim_error_t *err)
+{
+    const char *k;
+    json_t *sv;
+
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an object", SCIM_SCHEMA_ENTERPRISE_USER);
+    json_object_foreach((json_t *)v, k, sv)
+    {
+        const scim__attr_t *attr = scim__attr_find_scoped(SCIM__SCOPE_ENTERPRISE, k, strlen(k));
+        if (attr != NULL && put_attr(ext_object(out), attr, sv, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One member of the body: core, common, URN-qualified, the extension object, or ignored. */
+static int put_member(json_t *out, const char *key, const json_t *v, scim_error_t *err)
+{
+    scim__scope_t scope;
+    const char *name;
+    size_t name_len;
+    const scim__attr_t *attr;
+
+    scim__split_urn(key, strlen(key), &scope, &name, &name_len);
+    if (scope == SCIM__SCOPE_ENTERPRISE && name_len == 0)
+        return put_extension(out, v, err);
+    attr = scim__attr_find_scoped(scope, name, name_len);
+    if (attr == NULL)
+        return 0;
+    if (scope == SCIM__SCOPE_ENTERPRISE)
+        return put_attr(ext_object(out), attr, v, err);
+    return put_attr(out, attr, v, err);
+}
+
+static int is_blank(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (!isspace((unsigned char)*s))
+            return 0;
+    }
+    return 1;
+}
+
+json_t *scim_user_parse(const json_t *body, scim_error_t *err)
+{
+    json_t *out = NULL;
+    json_t *ext, *user_name;
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(body)) {
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "the User resource must be a JSON object");
+        return NULL;
+    }
+    out = json_object();
+    json_object_foreach((json_t *)body, k, v)
+    {
+        if (put_member(out, k, v, err) != 0)
+            goto fail;
+    }
+    ext = json_object_get(out, SCIM_SCHEMA_ENTERPRISE_USER);
+    if (ext != NULL && json_object_size(ext) == 0)
+        json_object_del(out, SCIM_SCHEMA_ENTERPRISE_USER);
+    user_name = json_object_get(out, "userName");
+    if (!json_is_string(user_name) || is_blank(json_string_value(user_name))) {
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "userName is required and must be a non-empty string");
+        goto fail;
+    }
+    return out;
+
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+const char *scim_user_name(const json_t *user)
+{
+    return json_string_value(json_object_get(user, "userName"));
+}
+
+const char *scim_user_external_id(const json_t *user)
+{
+    return json_string_value(json_object_get(user, "externalId"));
+}
+
+int scim_user_active(const json_t *user)
+{
+    return json_is_false(json_object_get(user, "active")) ? 0 : 1;
+}
+
+/* Exactly one '@', a non-empty local part, a domain with an inner '.', no spaces or controls. */
+static int looks_like_email(const char *s)
+{
+    const char *at = NULL;
+    const char *p;
+    size_t dlen;
+
+    if (s == NULL)
+        return 0;
+    for (p = s; *p != '\0'; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return 0;
+        if (*p == '@') {
+            if (at != NULL)
+                return 0;
+            at = p;
+        }
+    }
+    if (at == NULL || at == s)
+        return 0;
+    dlen = strlen(at + 1);
+    if (dlen < 3 || at[1] == '.' || at[dlen] == '.')
+        return 0;
+    return strchr(at + 1, '.') != NULL;
+}
+
+static const char *email_where(const json_t *user, int want_primary)
+{
+    json_t *emails = json_object_get(user, "emails");
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(emails, i, e)
+    {
+        const char *value = json_string_value(json_object_get(e, "value"));
+        const char *type = json_string_value(json_object_get(e, "type"));
+        int hit = want_primary ? json_is_true(json_object_get(e, "primary"))
+                               : type != NULL && scim__str_ieq(type, "work");
+        if (hit && looks_like_email(value))
+            return value;
+    }
+    return NULL;
+}
+
+static const char *user_name_email(const json_t *user)
+{
+    const char *name = scim_user_name(user);
+    return looks_like_email(name) ? name : NULL;
+}
+
+const char *scim_user_odeus_email(const json_t *user, scim_email_source_t source)
+{
+    const char *email = NULL;
+
+    switch (source) {
+    case SCIM_EMAIL_PRIMARY_WORK_USERNAME:
+        email = email_where(user, 1);
+        if (email == NULL)
+            email = email_where(user, 0);
+        break;
+    case SCIM_EMAIL_WORK_PRIMARY_USERNAME:
+        email = email_where(user, 0);
+        if (email == NULL)
+            email = email_where(user, 1);
+        break;
+    case SCIM_EMAIL_USERNAME:
+        break;
+    }
+    return email != NULL ? email : user_name_email(user);
+}
+
+const char *scim_user_odeus_role(const json_t *user, const char *default_role)
+{
+    static const char *const odeus_roles[] = {"member", "editor", "admin"};
+    json_t *roles = json_object_get(user, "roles");
+    json_t *chosen = NULL;
+    const char *value;
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(roles, i, e)
+    {
+        if (json_is_true(json_object_get(e, "primary"))) {
+            chosen = e;
+            break;
+        }
+    }
+    if (chosen == NULL && json_array_size(roles) == 1)
+        chosen = json_array_get(roles, 0);
+    value = json_string_value(json_object_get(chosen, "value"));
+    if (value == NULL)
+        return default_role;
+    for (i = 0; i < sizeof(odeus_roles) / sizeof(odeus_roles[0]); i++) {
+        if (scim__str_ieq(value, odeus_roles[i]))
+            return odeus_roles[i];
+    }
+    return default_role;
+}
+
+size_t scim_user_email_values(const json_t *user, const char **out, size_t max)
+{
+    json_t *emails = json_object_get(user, "emails");
+    size_t n = 0;
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(emails, i, e)
+    {
+        const char *value = json_string_value(json_object_get(e, "value"));
+        if (value == NULL)
+            continue;
+        if (n < max)
+            out[n] = value;
+        n++;
+    }
+    return n;
+}
+
+char *scim_user_etag(int64_t version, char *buf, size_t len)
+{
+    snprintf(buf, len, "W/\"%" PRId64 "\"", version);
+    return buf;
+}
+
+static void set_string(json_t *obj, const char *key, const char *value)
+{
+    if (value != NULL)
+        json_object_set_new(obj, key, json_string(value));
+}
+
+static json_t *render_meta(const scim_user_meta_t *meta)
+{
+    char etag[40];
+    json_t *m = json_pack("{s:s}", "resourceType", "User");
+
+    set_string(m, "created", meta->created);
+    set_string(m, "lastModified", meta->last_modified);
+    set_string(m, "location", meta->location);
+    set_string(m, "version", scim_user_etag(meta->version, etag, sizeof(etag)));
+    return m;
+}
+
+json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta)
+{
+    json_t *out = json_object();
+    json_t *schemas = json_pack("[s]", SCIM_SCHEMA_USER);
+    json_t *ext = json_object_get(user, SCIM_SCHEMA_ENTERPRISE_USER);
+    json_t *v;
+    size_t i;
+
+    if (json_object_size(ext) > 0)
+        json_array_append_new(schemas, json_string(SCIM_SCHEMA_ENTERPRISE_USER));
+    json_object_set_new(out, "schemas", schemas);
+    set_string(out, "id", meta->id);
+    v = json_object_get(user, "externalId");
+    if (v != NULL)
+        json_object_set_new(out, "externalId", json_deep_copy(v));
+    /* Deep copies: the caller may trim or extend the rendering without touching the stored user.
+     * Schema order, so that two renders of one user are byte-identical. */
+    for (i = 0; i < scim__schema_user.n_attrs; i++) {
+        const scim__attr_t *attr = &scim__schema_user.attrs[i];
+        if (attr->returned == SCIM__RET_NEVER)
+            continue;
+        v = json_object_get(user, attr->name);
+        if (v != NULL)
+            json_object_set_new(out, attr->name, json_deep_copy(v));
+    }
+    if (json_object_get(out, "active") == NULL)
+        json_object_set_new(out, "active", json_true());
+    if (json_object_size(ext) > 0)
+        json_object_set_new(out, SCIM_SCHEMA_ENTERPRISE_USER, json_deep_copy(ext));
+    json_object_set_new(out, "meta", render_meta(meta));
+    return out;
+}

@@ -1,0 +1,527 @@
+/*
+ * scim/filter.c: the RFC 7644 §3.4.2.2 grammar, matching semantics, IdP query shapes and bounds.
+ */
+#include "scim_test.h"
+
+#include "scim/filter.h"
+#include "scim/user.h"
+
+#define ENT "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+static const char RESOURCE[] =
+    "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\",\"" ENT "\"],"
+    "\"id\":\"2819c223-7f76-453a-919d-413861904646\",\"externalId\":\"ExtID-1\","
+    "\"userName\":\"Alice.Smith@Example.com\",\"name\":{\"familyName\":\"Employee\",\"givenName\":\"Ollie\"},"
+    "\"displayName\":\"Ollie Employee\",\"title\":\"Engineer\",\"active\":true,"
+    "\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\",\"primary\":true},"
+    "{\"value\":\"alice@home.example\",\"type\":\"home\"}],"
+    "\"roles\":[{\"value\":\"admin\"}],"
+    "\"" ENT "\":{\"department\":\"R&D\",\"employeeNumber\":\"12345\",\"manager\":{\"value\":\"m-1\"}},"
+    "\"meta\":{\"resourceType\":\"User\",\"created\":\"2026-11-27T10:00:00.000Z\","
+    "\"lastModified\":\"2026-11-27T12:00:00.000Z\","
+    "\"location\":\"https://scim.example.com/Users/2819c223-7f76-453a-919d-413861904646\",\"version\":\"W/\\\"1\\\"\"}}";
+
+static json_t *resource;
+
+static int setup(void **state)
+{
+    (void)state;
+    resource = J(RESOURCE);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    json_decref(resource);
+    return 0;
+}
+
+static int matches_on(const char *text, const json_t *r)
+{
+    scim_error_t err = {0};
+    scim_filter_t *f = scim_filter_parse(text, strlen(text), &err);
+    int m;
+    if (f == NULL)
+        fail_msg("parse of [%s] failed: %s", text, err.detail);
+    m = scim_filter_match(f, r);
+    scim_filter_free(f);
+    return m;
+}
+
+static int matches(const char *text)
+{
+    return matches_on(text, resource);
+}
+
+#define MATCH(t) assert_true(matches(t))
+#define NO_MATCH(t) assert_false(matches(t))
+
+static void bad_n(const char *text, size_t len)
+{
+    scim_error_t err = {0};
+    scim_filter_t *f = scim_filter_parse(text, len, &err);
+    if (f != NULL) {
+        scim_filter_free(f);
+        fail_msg("[%.*s] should not parse", (int)len, text);
+    }
+    assert_scim_error(err, 400, SCIM_TYPE_INVALID_FILTER);
+    /* Every parse error says where. */
+    assert_non_null(strstr(err.detail, "position "));
+}
+
+static void bad(const char *text)
+{
+    bad_n(text, strlen(text));
+}
+
+static void test_eq_ne(void **state)
+{
+    (void)state;
+    MATCH("userName eq \"Alice.Smith@Example.com\"");
+    MATCH("userName eq \"alice.smith@example.com\""); /* caseExact false */
+    NO_MATCH("userName eq \"alice\"");
+    MATCH("userName ne \"bob@example.com\"");
+    NO_MATCH("userName ne \"ALICE.SMITH@EXAMPLE.COM\"");
+    MATCH("nickName ne \"x\""); /* absent: no value equals */
+}
+
+static void test_substring_ops(void **state)
+{
+    (void)state;
+    MATCH("userName co \"smith\"");
+    NO_MATCH("userName co \"jones\"");
+    MATCH("userName sw \"ALICE\"");
+    NO_MATCH("userName sw \"smith\"");
+    MATCH("userName ew \"example.COM\"");
+    NO_MATCH("userName ew \"example\"");
+    MATCH("title co \"\"");
+}
+
+static void test_ordering_ops(void **state)
+{
+    (void)state;
+    MATCH("title gt \"Emperor\"");
+    NO_MATCH("title gt \"engineer\"");
+    MATCH("title ge \"engineer\"");
+    MATCH("title lt \"Fisher\"");
+    NO_MATCH("title lt \"ENGINEER\"");
+    MATCH("title le \"ENGINEER\"");
+    /* RFC 3339 UTC timestamps order lexicographically. */
+    MATCH("meta.lastModified gt \"2026-11-27T11:00:00Z\"");
+    NO_MATCH("meta.lastModified gt \"2026-11-27T12:00:00.001Z\"");
+    MATCH("meta.created lt \"2027-01-01T00:00:00Z\" and meta.created ge \"2026-11-27T10:00:00.000Z\"");
+}
+
+static void test_numbers(void **state)
+{
+    json_t *r = J("{\"n\":5,\"x\":2.5,\"s\":\"12345\"}");
+    (void)state;
+    assert_true(matches_on("n eq 5", r));
+    assert_true(matches_on("n gt 4", r));
+    assert_false(matches_on("n gt 5", r));
+    assert_true(matches_on("n le 5.0", r));
+    assert_true(matches_on("x lt 3", r));
+    assert_true(matches_on("x ge -1e3", r));
+    assert_false(matches_on("n eq \"5\"", r));
+    /* A number literal still compares with a string attribute by its text. */
+    assert_true(matches_on("s eq 12345", r));
+    json_decref(r);
+    MATCH("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq 12345");
+}
+
+static void test_booleans_and_null(void **state)
+{
+    (void)state;
+    MATCH("active eq true");
+    NO_MATCH("active eq false");
+    MATCH("active ne false");
+    MATCH("active eq \"True\"");
+    MATCH("emails[primary eq true].value eq \"alice@corp.example\"");
+    MATCH("nickName eq null");
+    NO_MATCH("title eq null");
+    MATCH("title ne null");
+    bad("active gt true");
+    bad("active co false");
+    bad("title sw null");
+}
+
+static void test_present(void **state)
+{
+    (void)state;
+    MATCH("title pr");
+    MATCH("emails pr");
+    MATCH("name pr");
+    MATCH("name.givenName pr");
+    MATCH("emails.type pr");
+    NO_MATCH("nickName pr");
+    NO_MATCH("name.middleName pr");
+    NO_MATCH("phoneNumbers pr");
+    MATCH("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager pr");
+}
+
+static void test_logic_precedence(void **state)
+{
+    (void)state;
+    /* `and` binds tighter: true or (false and false) = true; (true or false) and false would be false. */
+    MATCH("title pr or nickName pr and userName eq \"nobody\"");
+    NO_MATCH("(title pr or nickName pr) and userName eq \"nobody\"");
+    NO_MATCH("userName eq \"nobody\" and title pr or nickName pr");
+    MATCH("userName eq \"nobody\" or title pr and displayName pr");
+    MATCH("title pr and displayName pr and userName pr");
+    NO_MATCH("title pr and displayName pr and nickName pr");
+}
+
+static void test_not_and_parens(void **state)
+{
+    (void)state;
+    MATCH("not (userName eq \"bob\")");
+    NO_MATCH("not (userName co \"alice\")");
+    MATCH("not(title eq \"x\") and (userName sw \"a\" or title eq \"x\")");
+    MATCH("((((title pr))))");
+    MATCH("not (not (title pr))");
+    MATCH("title pr and not (emails[type eq \"other\"])");
+}
+
+static void test_keywords_case_insensitive(void **state)
+{
+    (void)state;
+    MATCH("USERNAME EQ \"alice.smith@example.com\" AND Title PR");
+    MATCH("title Eq \"x\" Or NOT (title eq \"x\")");
+    MATCH("userName eq \"x\" or title eq TRUE or title pr");
+}
+
+static void test_value_paths(void **state)
+{
+    (void)state;
+    MATCH("emails[type eq \"work\" and value co \"@corp\"]");
+    NO_MATCH("emails[type eq \"home\" and value co \"@corp\"]");
+    MATCH("emails[TYPE eq \"WORK\"]");
+    MATCH("emails[not (type eq \"work\")]");
+    NO_MATCH("phoneNumbers[type eq \"work\"]");
+    MATCH("emails[value ew \"home.example\" or primary eq true] and title pr");
+    MATCH("roles[value eq \"ADMIN\"]");
+}
+
+static void test_value_path_with_sub_attribute(void **state)
+{
+    (void)state;
+    /* Entra's matching query. */
+    MATCH("emails[type eq \"work\"].value eq \"alice@corp.example\"");
+    MATCH("emails[type eq \"work\"].value eq \"ALICE@corp.example\"");
+    NO_MATCH("emails[type eq \"work\"].value eq \"alice@home.example\"");
+    MATCH("emails[type eq \"home\"].value eq \"alice@home.example\"");
+    MATCH("emails[type eq \"work\"].primary eq true");
+    MATCH("emails[type eq \"work\"].value pr");
+    MATCH("emails[type eq \"work\"].value eq \"alice@corp.example\" and userName pr");
+}
+
+static void test_sub_attributes(void **state)
+{
+    (void)state;
+    MATCH("name.familyName eq \"employee\"");
+    MATCH("NAME.FAMILYNAME eq \"Employee\"");
+    NO_MATCH("name.familyName eq \"Ollie\"");
+    /* Multi-valued: any element. */
+    MATCH("emails.value eq \"alice@home.example\"");
+    MATCH("emails.type eq \"work\"");
+    NO_MATCH("emails.value eq \"bob@corp.example\"");
+    MATCH("emails co \"home.example\""); /* a complex value compares by its "value" */
+    MATCH("meta.resourceType eq \"user\"");
+}
+
+static void test_urn_paths(void **state)
+{
+    (void)state;
+    MATCH("urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"alice.smith@example.com\"");
+    MATCH("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:name.givenName eq \"ollie\"");
+    MATCH("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"r&d\"");
+    MATCH("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"m-1\"");
+    MATCH("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \"m-1\"");
+    NO_MATCH("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"Sales\"");
+    NO_MATCH("department eq \"R&D\""); /* unqualified: a core attribute, which does not exist */
+    NO_MATCH("urn:example:custom:1.0:User:department eq \"R&D\"");
+    bad("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User eq \"x\"");
+}
+
+static void test_bare_words(void **state)
+{
+    (void)state;
+    MATCH("userName sw A");
+    MATCH("userName sw O or userName sw a");
+    MATCH("name.familyName eq Employee");
+    MATCH("(name.familyName eq Employee)");
+    MATCH("userName eq Alice.Smith@Example.com");
+    NO_MATCH("userName sw O");
+    MATCH("title eq and or title pr"); /* "and" in value position is a word */
+}
+
+static void test_case_exact(void **state)
+{
+    (void)state;
+    MATCH("externalId eq \"ExtID-1\"");
+    NO_MATCH("externalId eq \"extid-1\"");
+    NO_MATCH("externalId sw \"ext\"");
+    MATCH("externalId sw \"Ext\"");
+    MATCH("id eq \"2819c223-7f76-453a-919d-413861904646\"");
+    NO_MATCH("id eq \"2819C223-7F76-453A-919D-413861904646\"");
+    MATCH("meta.location co \"/Users/\"");
+    NO_MATCH("meta.location co \"/USERS/\"");
+    MATCH("emails.value eq \"ALICE@CORP.EXAMPLE\"");
+    MATCH("unknownAttr eq \"x\" or schemas eq \"URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER\"");
+}
+
+static void test_string_escapes(void **state)
+{
+    json_t *r = J("{\"userName\":\"a\\\"b\\\\c\",\"title\":\"caf\\u00e9\"}");
+    (void)state;
+    assert_true(matches_on("userName eq \"a\\\"b\\\\c\"", r));
+    assert_true(matches_on("userName eq \"\\u0061\\\"b\\\\c\"", r));
+    assert_true(matches_on("title eq \"caf\xc3\xa9\"", r));
+    assert_true(matches_on("title eq caf\xc3\xa9", r));
+    assert_true(matches_on("userName eq \"a\\\"b\\\\c\" and title pr", r));
+    json_decref(r);
+    bad("userName eq \"a\\qb\"");
+    bad("userName eq \"\\u00\"");
+    bad("userName eq caf\xc3");
+}
+
+static void test_random_guid_lookup(void **state)
+{
+    const char *v = NULL;
+    scim_error_t err = {0};
+    const char *text = "userName eq \"3b9a1c2e-5d4f-4e6a-8b7c-9d0e1f2a3b4c\"";
+    scim_filter_t *f = scim_filter_parse(text, strlen(text), &err);
+    (void)state;
+    assert_non_null(f);
+    assert_false(scim_filter_match(f, resource));
+    assert_int_equal(scim_filter_index_hint(f, &v), SCIM_FILTER_INDEX_USERNAME);
+    assert_string_equal(v, "3b9a1c2e-5d4f-4e6a-8b7c-9d0e1f2a3b4c");
+    scim_filter_free(f);
+    /* Bare GUIDs that start with digits are words, not numbers. */
+    MATCH("userName ne 3b9a1c2e-5d4f-4e6a-8b7c-9d0e1f2a3b4c");
+}
+
+static void test_not_nul_terminated(void **state)
+{
+    scim_error_t err = {0};
+    const char text[] = "title pr GARBAGE";
+    scim_filter_t *f = scim_filter_parse(text, 8, &err);
+    (void)state;
+    assert_non_null(f);
+    assert_true(scim_filter_match(f, resource));
+    scim_filter_free(f);
+}
+
+static void test_bad_filters(void **state)
+{
+    scim_error_t err = {0};
+    scim_filter_t *f;
+    (void)state;
+    bad("");
+    bad("   ");
+    bad("userName");
+    bad("userName eq");
+    bad("userName xx \"a\"");
+    bad("userName eq \"a\" title pr");
+    bad("(userName eq \"a\"");
+    bad("userName eq \"a\")");
+    bad("userName eq \"abc");
+    bad("emails[type eq \"work\"");
+    bad("emails[type eq \"work\"]]");
+    bad("emails[type eq \"work\"] eq \"x\"");
+    bad("emails[type[value eq 1] pr]");
+    bad("emails.value[type eq \"work\"]");
+    bad("emails[value.x eq 1]");
+    bad("not userName eq \"a\"");
+    bad("not (userName eq \"a\"");
+    bad("userName eq \"a\" and");
+    bad("or userName eq \"a\"");
+    bad("1userName eq \"a\"");
+    bad("name.givenName.x eq \"a\"");
+    bad("userName eq ()");
+    bad("userName eq \"a\" \x01");
+    bad_n("userName eq \"a\0\"", 16);
+    bad("emails[type eq \"work\"].1bad pr");
+    bad("emails[type eq \"work\"] .value pr");
+    /* The detail says where. */
+    f = scim_filter_parse("userName zz \"a\"", 15, &err);
+    assert_null(f);
+    assert_non_null(strstr(err.detail, "position 10"));
+}
+
+static void test_length_bound(void **state)
+{
+    size_t n = SCIM_FILTER_MAX_LEN + 1;
+    char *text = malloc(n + 1);
+    scim_error_t err = {0};
+    scim_filter_t *f;
+    (void)state;
+    memset(text, ' ', n);
+    memcpy(text, "title pr", 8);
+    text[n] = '\0';
+    bad_n(text, n);
+    f = scim_filter_parse(text, n - 1, &err); /* exactly at the limit: fine */
+    assert_non_null(f);
+    scim_filter_free(f);
+    free(text);
+}
+
+static char *nested(int depth, const char *open, const char *core, const char *close)
+{
+    size_t n = (size_t)depth * (strlen(open) + strlen(close)) + strlen(core) + 1;
+    char *s = malloc(n);
+    int i;
+    s[0] = '\0';
+    for (i = 0; i < depth; i++)
+        strcat(s, open);
+    strcat(s, core);
+    for (i = 0; i < depth; i++)
+        strcat(s, close);
+    return s;
+}
+
+static void test_depth_bound(void **state)
+{
+    scim_error_t err = {0};
+    char *ok = nested(SCIM_FILTER_MAX_DEPTH, "(", "title pr", ")");
+    char *deep = nested(SCIM_FILTER_MAX_DEPTH + 1, "(", "title pr", ")");
+    char *deep_not = nested(SCIM_FILTER_MAX_DEPTH + 1, "not (", "title pr", ")");
+    char *very_deep = nested(2000, "(", "", "");
+    scim_filter_t *f = scim_filter_parse(ok, strlen(ok), &err);
+    (void)state;
+    assert_non_null(f);
+    assert_true(scim_filter_match(f, resource));
+    scim_filter_free(f);
+    bad(deep);
+    bad(deep_not);
+    bad(very_deep);
+    f = scim_filter_parse(deep, strlen(deep), &err);
+    assert_non_null(strstr(err.detail, "deep"));
+    free(ok);
+    free(deep);
+    free(deep_not);
+    free(very_deep);
+}
+
+static void test_long_chain(void **state)
+{
+    /* A long flat and-chain is no nesting: it parses and evaluates. */
+    char *text = malloc(SCIM_FILTER_MAX_LEN + 1);
+    scim_error_t err = {0};
+    scim_filter_t *f;
+    (void)state;
+    strcpy(text, "title pr");
+    while (strlen(text) + 13 < SCIM_FILTER_MAX_LEN)
+        strcat(text, " and title pr");
+    f = scim_filter_parse(text, strlen(text), &err);
+    assert_non_null(f);
+    assert_true(scim_filter_match(f, resource));
+    scim_filter_free(f);
+    free(text);
+}
+
+static void hint_is(const char *text, scim_filter_index_t want, const char *want_value)
+{
+    scim_error_t err = {0};
+    const char *v = "unset";
+    scim_filter_t *f = scim_filter_parse(text, strlen(text), &err);
+    if (f == NULL)
+        fail_msg("parse of [%s] failed: %s", text, err.detail);
+    assert_int_equal(scim_filter_index_hint(f, &v), want);
+    if (want_value == NULL)
+        assert_null(v);
+    else
+        assert_string_equal(v, want_value);
+    scim_filter_free(f);
+}
+
+static void test_index_hints(void **state)
+{
+    (void)state;
+    hint_is("userName eq \"Alice@X.com\"", SCIM_FILTER_INDEX_USERNAME, "Alice@X.com");
+    hint_is("USERNAME EQ bob", SCIM_FILTER_INDEX_USERNAME, "bob");
+    hint_is("urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"u\"", SCIM_FILTER_INDEX_USERNAME, "u");
+    hint_is("externalId eq \"E-1\"", SCIM_FILTER_INDEX_EXTERNAL_ID, "E-1");
+    hint_is("id eq \"2819c223\"", SCIM_FILTER_INDEX_ID, "2819c223");
+    hint_is("emails.value eq \"a@b.co\"", SCIM_FILTER_INDEX_EMAIL, "a@b.co");
+    hint_is("emails[type eq \"work\"].value eq \"a@b.co\"", SCIM_FILTER_INDEX_EMAIL, "a@b.co");
+    hint_is("emails[value eq \"a@b.co\"]", SCIM_FILTER_INDEX_EMAIL, "a@b.co");
+    hint_is("emails[type eq \"work\" and value eq \"a@b.co\"]", SCIM_FILTER_INDEX_EMAIL, "a@b.co");
+    hint_is("userName eq \"u\" and externalId eq \"e\"", SCIM_FILTER_INDEX_USERNAME, "u");
+    hint_is("title pr and externalId eq \"e\"", SCIM_FILTER_INDEX_EXTERNAL_ID, "e");
+    hint_is("userName eq \"u\" or externalId eq \"e\"", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("not (userName eq \"u\")", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("userName ne \"u\"", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("userName sw \"u\"", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("displayName eq \"u\"", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("emails[type eq \"work\"]", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("emails[type eq \"work\" or value eq \"a@b.co\"]", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("emails.type eq \"work\"", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("userName eq null", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("name.userName eq \"x\"", SCIM_FILTER_INDEX_NONE, NULL);
+    hint_is("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName eq \"x\"", SCIM_FILTER_INDEX_NONE,
+            NULL);
+}
+
+static void test_match_rendered_user(void **state)
+{
+    /* End to end with what scim_user_render produces: the shape the gateway matches against. */
+    scim_error_t err = {0};
+    json_t *body = J("{\"userName\":\"ann@corp.example\",\"externalId\":\"X\",\"emails\":[{\"value\":\"ann@corp.example\",\"type\":\"work\"}]}");
+    json_t *u = scim_user_parse(body, &err);
+    scim_user_meta_t meta = {"id-1", "2026-11-27T10:00:00Z", "2026-11-27T10:00:00Z", "https://h/Users/id-1", 1};
+    json_t *r = scim_user_render(u, &meta);
+    (void)state;
+    assert_true(matches_on("active eq true and emails[type eq \"work\"].value eq \"Ann@Corp.Example\"", r));
+    assert_true(matches_on("meta.resourceType eq \"User\" and id eq \"id-1\"", r));
+    assert_false(matches_on("externalId eq \"x\"", r));
+    json_decref(r);
+    json_decref(u);
+    json_decref(body);
+}
+
+static void test_null_arguments(void **state)
+{
+    scim_error_t err = {0};
+    scim_filter_t *f = scim_filter_parse("title pr", 8, &err);
+    (void)state;
+    assert_null(scim_filter_parse(NULL, 0, &err));
+    assert_false(scim_filter_match(f, NULL));
+    assert_false(scim_filter_match(NULL, resource));
+    assert_int_equal(scim_filter_index_hint(NULL, NULL), SCIM_FILTER_INDEX_NONE);
+    scim_filter_free(f);
+    scim_filter_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eq_ne),
+        cmocka_unit_test(test_substring_ops),
+        cmocka_unit_test(test_ordering_ops),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_booleans_and_null),
+        cmocka_unit_test(test_present),
+        cmocka_unit_test(test_logic_precedence),
+        cmocka_unit_test(test_not_and_parens),
+        cmocka_unit_test(test_keywords_case_insensitive),
+        cmocka_unit_test(test_value_paths),
+        cmocka_unit_test(test_value_path_with_sub_attribute),
+        cmocka_unit_test(test_sub_attributes),
+        cmocka_unit_test(test_urn_paths),
+        cmocka_unit_test(test_bare_words),
+        cmocka_unit_test(test_case_exact),
+        cmocka_unit_test(test_string_escapes),
+        cmocka_unit_test(test_random_guid_lookup),
+        cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_bad_filters),
+        cmocka_unit_test(test_length_bound),
+        cmocka_unit_test(test_depth_bound),
+        cmocka_unit_test(test_long_chain),
+        cmocka_unit_test(test_index_hints),
+        cmocka_unit_test(test_match_rendered_user),
+        cmocka_unit_test(test_null_arguments),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

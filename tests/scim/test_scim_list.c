@@ -1,0 +1,173 @@
+/*
+ * scim/list.c: query parameters of GET /Users and the ListResponse.
+ */
+#include "scim_test.h"
+
+#include "scim/list.h"
+
+static scim_list_params_t parse_ok(const char *q)
+{
+    scim_list_params_t p;
+    scim_error_t err = {0};
+    if (scim_list_params_parse(q, strlen(q), &p, &err) != 0)
+        fail_msg("[%s] failed: %s", q, err.detail);
+    return p;
+}
+
+static void parse_bad(const char *q)
+{
+    scim_list_params_t p;
+    scim_error_t err = {0};
+    int rc = scim_list_params_parse(q, strlen(q), &p, &err);
+    scim_list_params_clear(&p);
+    if (rc == 0)
+        fail_msg("[%s] should fail", q);
+    assert_scim_error(err, 400, SCIM_TYPE_INVALID_VALUE);
+}
+
+static void test_defaults(void **state)
+{
+    scim_list_params_t p = parse_ok("");
+    scim_error_t err = {0};
+    (void)state;
+    assert_int_equal(p.start_index, 1);
+    assert_int_equal(p.count, SCIM_LIST_DEFAULT_COUNT);
+    assert_null(p.filter);
+    scim_list_params_clear(&p);
+    assert_int_equal(scim_list_params_parse(NULL, 0, &p, &err), 0);
+    assert_int_equal(p.start_index, 1);
+    scim_list_params_clear(&p);
+}
+
+static void test_okta_paging(void **state)
+{
+    scim_list_params_t p = parse_ok("startIndex=101&count=100");
+    (void)state;
+    assert_int_equal(p.start_index, 101);
+    assert_int_equal(p.count, 100);
+    scim_list_params_clear(&p);
+    p = parse_ok("startIndex=1&count=2");
+    assert_int_equal(p.count, 2);
+    scim_list_params_clear(&p);
+}
+
+static void test_names_case_insensitive_others_ignored(void **state)
+{
+    scim_list_params_t p = parse_ok("STARTINDEX=3&Count=7&FILTER=title+pr&attributes=userName&excludedAttributes=members&x");
+    (void)state;
+    assert_int_equal(p.start_index, 3);
+    assert_int_equal(p.count, 7);
+    assert_string_equal(p.filter, "title pr");
+    assert_int_equal(p.filter_len, 8);
+    scim_list_params_clear(&p);
+}
+
+static void test_clamping(void **state)
+{
+    scim_list_params_t p = parse_ok("startIndex=0&count=-5");
+    (void)state;
+    assert_int_equal(p.start_index, 1);
+    assert_int_equal(p.count, 0);
+    scim_list_params_clear(&p);
+    p = parse_ok("startIndex=-7&count=100000");
+    assert_int_equal(p.start_index, 1);
+    assert_int_equal(p.count, SCIM_LIST_MAX_COUNT);
+    scim_list_params_clear(&p);
+    p = parse_ok("count=0");
+    assert_int_equal(p.count, 0);
+    scim_list_params_clear(&p);
+    p = parse_ok("startIndex=99999999999999999999999&count=%2B5");
+    assert_true(p.start_index >= 2147483647u);
+    assert_int_equal(p.count, 5);
+    scim_list_params_clear(&p);
+}
+
+static void test_filter_decoding(void **state)
+{
+    scim_list_params_t p = parse_ok("filter=userName%20eq%20%22alice%40example.com%22&startIndex=1&count=100");
+    (void)state;
+    assert_string_equal(p.filter, "userName eq \"alice@example.com\"");
+    scim_list_params_clear(&p);
+    p = parse_ok("filter=userName+eq+%223b9a%2B1%22");
+    assert_string_equal(p.filter, "userName eq \"3b9a+1\"");
+    scim_list_params_clear(&p);
+    p = parse_ok("filter=emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22a%40b.c%22");
+    assert_string_equal(p.filter, "emails[type eq \"work\"].value eq \"a@b.c\"");
+    scim_list_params_clear(&p);
+    p = parse_ok("filter=caf%C3%A9&filter=second");
+    assert_string_equal(p.filter, "second"); /* the last one wins, the first is not leaked */
+    scim_list_params_clear(&p);
+    p = parse_ok("filter=");
+    assert_string_equal(p.filter, "");
+    assert_int_equal(p.filter_len, 0);
+    scim_list_params_clear(&p);
+}
+
+static void test_not_nul_terminated(void **state)
+{
+    const char q[] = "count=12&count=99";
+    scim_list_params_t p;
+    scim_error_t err = {0};
+    (void)state;
+    assert_int_equal(scim_list_params_parse(q, 8, &p, &err), 0);
+    assert_int_equal(p.count, 12);
+    scim_list_params_clear(&p);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    parse_bad("count=ten");
+    parse_bad("count=");
+    parse_bad("count");
+    parse_bad("startIndex=1.5");
+    parse_bad("startIndex=0x10");
+    parse_bad("count=1%");
+    parse_bad("filter=a%2");
+    parse_bad("filter=a%zz");
+    parse_bad("filter=a%00b");
+    parse_bad("filter=title+pr&count=x");
+    parse_bad("count=+5"); /* "+" is a space */
+}
+
+static void test_render(void **state)
+{
+    json_t *res = J("[{\"id\":\"1\"},{\"id\":\"2\"}]");
+    json_t *lr = scim_list_render(res, 250, 101);
+    (void)state;
+    assert_json_equal(lr, "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:ListResponse\"],"
+                          "\"totalResults\":250,\"startIndex\":101,\"itemsPerPage\":2,"
+                          "\"Resources\":[{\"id\":\"1\"},{\"id\":\"2\"}]}");
+    assert_true(json_is_integer(json_object_get(lr, "totalResults")));
+    json_decref(lr);
+}
+
+static void test_render_empty(void **state)
+{
+    json_t *lr = scim_list_render(json_array(), 0, 1);
+    json_t *lr2 = scim_list_render(NULL, 0, 1);
+    (void)state;
+    /* No match is an empty list, never 404 (Entra's connection test). */
+    assert_json_equal(lr, "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:ListResponse\"],"
+                          "\"totalResults\":0,\"startIndex\":1,\"itemsPerPage\":0,\"Resources\":[]}");
+    assert_json_equal(lr2, "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:ListResponse\"],"
+                           "\"totalResults\":0,\"startIndex\":1,\"itemsPerPage\":0,\"Resources\":[]}");
+    json_decref(lr);
+    json_decref(lr2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_okta_paging),
+        cmocka_unit_test(test_names_case_insensitive_others_ignored),
+        cmocka_unit_test(test_clamping),
+        cmocka_unit_test(test_filter_decoding),
+        cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_render),
+        cmocka_unit_test(test_render_empty),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

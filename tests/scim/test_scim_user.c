@@ -1,0 +1,385 @@
+/*
+ * scim/user.c: canonicalization of what IdPs POST/PUT, rendering, and the Odeus mappings.
+ */
+#include "scim_test.h"
+
+#include "scim/user.h"
+
+#define ENT "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+/* Parses `body` and asserts the canonical result equals `expected`. */
+static void parses_to(const char *body, const char *expected)
+{
+    scim_error_t err = {0};
+    json_t *in = J(body);
+    json_t *out = scim_user_parse(in, &err);
+    if (out == NULL)
+        fail_msg("parse failed: %d %s %s", err.status, err.scim_type, err.detail);
+    assert_json_equal(out, expected);
+    json_decref(out);
+    json_decref(in);
+}
+
+static void parse_fails(const char *body, int status, const char *type)
+{
+    scim_error_t err = {0};
+    json_t *in = J(body);
+    json_t *out = scim_user_parse(in, &err);
+    if (out != NULL) {
+        json_decref(out);
+        json_decref(in);
+        fail_msg("expected %s for %s", type, body);
+    }
+    assert_scim_error(err, status, type);
+    json_decref(in);
+}
+
+static json_t *parse_ok(const char *body)
+{
+    scim_error_t err = {0};
+    json_t *in = J(body);
+    json_t *out = scim_user_parse(in, &err);
+    json_decref(in);
+    if (out == NULL)
+        fail_msg("parse failed: %s", err.detail);
+    return out;
+}
+
+static void test_parse_minimal(void **state)
+{
+    (void)state;
+    parses_to("{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"alice@example.com\"}",
+              "{\"userName\":\"alice@example.com\"}");
+}
+
+static void test_parse_case_insensitive_names(void **state)
+{
+    (void)state;
+    parses_to("{\"USERNAME\":\"a@b.co\",\"Name\":{\"GivenName\":\"Ann\",\"familyname\":\"Lee\"},"
+              "\"EMAILS\":[{\"VALUE\":\"a@b.co\",\"Type\":\"work\",\"PRIMARY\":true}],\"ExternalID\":\"x1\","
+              "\"URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER\":{\"Department\":\"R&D\"}}",
+              "{\"userName\":\"a@b.co\",\"name\":{\"givenName\":\"Ann\",\"familyName\":\"Lee\"},"
+              "\"emails\":[{\"value\":\"a@b.co\",\"type\":\"work\",\"primary\":true}],\"externalId\":\"x1\","
+              "\"" ENT "\":{\"department\":\"R&D\"}}");
+}
+
+static void test_parse_drops_unknown(void **state)
+{
+    (void)state;
+    parses_to("{\"userName\":\"a\",\"foo\":1,\"name\":{\"givenName\":\"x\",\"bar\":2},"
+              "\"emails\":[{\"value\":\"a@b.co\",\"label\":\"x\"}],\"urn:example:custom:1.0:User\":{\"a\":1},"
+              "\"" ENT "\":{\"shoeSize\":44,\"costCenter\":\"c1\"}}",
+              "{\"userName\":\"a\",\"name\":{\"givenName\":\"x\"},\"emails\":[{\"value\":\"a@b.co\"}],"
+              "\"" ENT "\":{\"costCenter\":\"c1\"}}");
+}
+
+static void test_parse_drops_read_only_and_password(void **state)
+{
+    (void)state;
+    parses_to("{\"userName\":\"a\",\"id\":\"forged\",\"meta\":{\"version\":\"W/\\\"9\\\"\"},"
+              "\"groups\":[{\"value\":\"g1\"}],\"schemas\":[\"x\"],\"password\":\"hunter2\","
+              "\"" ENT "\":{\"manager\":{\"value\":\"m1\",\"displayName\":\"Boss\"}}}",
+              "{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m1\"}}}");
+}
+
+static void test_parse_string_booleans(void **state)
+{
+    (void)state;
+    parses_to("{\"userName\":\"a\",\"active\":\"False\"}", "{\"userName\":\"a\",\"active\":false}");
+    parses_to("{\"userName\":\"a\",\"active\":\"True\"}", "{\"userName\":\"a\",\"active\":true}");
+    parses_to("{\"userName\":\"a\",\"active\":\"false\"}", "{\"userName\":\"a\",\"active\":false}");
+    parses_to("{\"userName\":\"a\",\"active\":true}", "{\"userName\":\"a\",\"active\":true}");
+    parses_to("{\"userName\":\"a\",\"emails\":[{\"value\":\"a@b.co\",\"primary\":\"True\"}]}",
+              "{\"userName\":\"a\",\"emails\":[{\"value\":\"a@b.co\",\"primary\":true}]}");
+}
+
+static void test_parse_manager_forms(void **state)
+{
+    (void)state;
+    /* Entra sends the manager as a bare string. */
+    parses_to("{\"userName\":\"a\",\"" ENT "\":{\"manager\":\"m-42\"}}",
+              "{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-42\"}}}");
+    parses_to("{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-42\"}}}",
+              "{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-42\"}}}");
+    /* URN-qualified key at the top level. */
+    parses_to("{\"userName\":\"a\",\"" ENT ":department\":\"Ops\",\"urn:ietf:params:scim:schemas:core:2.0:User:title\":\"CTO\"}",
+              "{\"userName\":\"a\",\"title\":\"CTO\",\"" ENT "\":{\"department\":\"Ops\"}}");
+}
+
+static void test_parse_lenient_single_object(void **state)
+{
+    (void)state;
+    parses_to("{\"userName\":\"a\",\"emails\":{\"value\":\"a@b.co\",\"type\":\"work\"}}",
+              "{\"userName\":\"a\",\"emails\":[{\"value\":\"a@b.co\",\"type\":\"work\"}]}");
+}
+
+static void test_parse_drops_nothing_values(void **state)
+{
+    (void)state;
+    parses_to("{\"userName\":\"a\",\"title\":null,\"emails\":[],\"name\":{},\"phoneNumbers\":[null,{}],\"" ENT "\":{}}",
+              "{\"userName\":\"a\"}");
+}
+
+static void test_parse_primary_first_wins(void **state)
+{
+    (void)state;
+    parses_to("{\"userName\":\"a\",\"emails\":[{\"value\":\"1@b.co\",\"primary\":true},"
+              "{\"value\":\"2@b.co\",\"primary\":\"True\"},{\"value\":\"3@b.co\",\"primary\":false}]}",
+              "{\"userName\":\"a\",\"emails\":[{\"value\":\"1@b.co\",\"primary\":true},"
+              "{\"value\":\"2@b.co\",\"primary\":false},{\"value\":\"3@b.co\",\"primary\":false}]}");
+}
+
+static void test_parse_user_name_required(void **state)
+{
+    (void)state;
+    parse_fails("{}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"\"}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"   \"}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":null}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":42}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":[\"a\"]}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"name\":{\"givenName\":\"x\"}}", 400, SCIM_TYPE_INVALID_VALUE);
+}
+
+static void test_parse_user_name_error_detail(void **state)
+{
+    scim_error_t err = {0};
+    json_t *in = J("{\"displayName\":\"x\"}");
+    (void)state;
+    assert_null(scim_user_parse(in, &err));
+    assert_non_null(strstr(err.detail, "userName"));
+    json_decref(in);
+}
+
+static void test_parse_non_object(void **state)
+{
+    scim_error_t err = {0};
+    (void)state;
+    parse_fails("[]", 400, SCIM_TYPE_INVALID_SYNTAX);
+    parse_fails("\"alice\"", 400, SCIM_TYPE_INVALID_SYNTAX);
+    parse_fails("null", 400, SCIM_TYPE_INVALID_SYNTAX);
+    assert_null(scim_user_parse(NULL, &err));
+    assert_scim_error(err, 400, SCIM_TYPE_INVALID_SYNTAX);
+}
+
+static void test_parse_wrong_types(void **state)
+{
+    (void)state;
+    parse_fails("{\"userName\":\"a\",\"emails\":\"a@b.co\"}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"emails\":[\"a@b.co\"]}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"active\":1}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"active\":\"yes\"}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"name\":\"Ann Lee\"}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"displayName\":{\"x\":1}}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"emails\":[{\"value\":\"a@b.co\",\"primary\":1}]}", 400,
+                SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"emails\":[{\"value\":5}]}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"" ENT "\":\"x\"}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"" ENT "\":{\"manager\":7}}", 400, SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"externalId\":12}", 400, SCIM_TYPE_INVALID_VALUE);
+}
+
+static void test_parse_idempotent(void **state)
+{
+    scim_error_t err = {0};
+    json_t *once = parse_ok("{\"userName\":\"a\",\"Emails\":[{\"Value\":\"1@b.co\",\"primary\":\"true\"},"
+                            "{\"value\":\"2@b.co\",\"primary\":true}],\"" ENT "\":{\"manager\":\"m\"},\"active\":\"False\"}");
+    json_t *twice = scim_user_parse(once, &err);
+    (void)state;
+    assert_non_null(twice);
+    assert_true(json_equal(once, twice));
+    json_decref(once);
+    json_decref(twice);
+}
+
+static void test_accessors(void **state)
+{
+    json_t *u = parse_ok("{\"userName\":\"Alice\",\"externalId\":\"E1\",\"active\":false}");
+    json_t *v = parse_ok("{\"userName\":\"Bob\"}");
+    (void)state;
+    assert_string_equal(scim_user_name(u), "Alice");
+    assert_string_equal(scim_user_external_id(u), "E1");
+    assert_int_equal(scim_user_active(u), 0);
+    assert_null(scim_user_external_id(v));
+    assert_int_equal(scim_user_active(v), 1);
+    json_decref(u);
+    json_decref(v);
+}
+
+static const scim_user_meta_t META = {"2819c223-7f76-453a-919d-413861904646", "2026-11-27T10:00:00.123Z",
+                                      "2026-11-27T11:00:00.000Z",
+                                      "https://scim.example.com/scim/v2/Users/2819c223-7f76-453a-919d-413861904646", 3};
+
+static void test_render_core_only(void **state)
+{
+    json_t *u = parse_ok("{\"userName\":\"a@b.co\",\"externalId\":\"e1\",\"password\":\"p\"}");
+    json_t *r = scim_user_render(u, &META);
+    (void)state;
+    assert_json_equal(r, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],"
+                         "\"id\":\"2819c223-7f76-453a-919d-413861904646\",\"externalId\":\"e1\","
+                         "\"userName\":\"a@b.co\",\"active\":true,"
+                         "\"meta\":{\"resourceType\":\"User\",\"created\":\"2026-11-27T10:00:00.123Z\","
+                         "\"lastModified\":\"2026-11-27T11:00:00.000Z\","
+                         "\"location\":\"https://scim.example.com/scim/v2/Users/2819c223-7f76-453a-919d-413861904646\","
+                         "\"version\":\"W/\\\"3\\\"\"}}");
+    json_decref(r);
+    json_decref(u);
+}
+
+static void test_render_enterprise_and_inactive(void **state)
+{
+    json_t *u = parse_ok("{\"userName\":\"a\",\"active\":false,\"" ENT "\":{\"department\":\"Ops\"}}");
+    json_t *r = scim_user_render(u, &META);
+    json_t *schemas = json_object_get(r, "schemas");
+    (void)state;
+    assert_int_equal(json_array_size(schemas), 2);
+    assert_string_equal(json_string_value(json_array_get(schemas, 0)), "urn:ietf:params:scim:schemas:core:2.0:User");
+    assert_string_equal(json_string_value(json_array_get(schemas, 1)), ENT);
+    assert_true(json_is_false(json_object_get(r, "active")));
+    assert_json_equal(json_object_get(r, ENT), "{\"department\":\"Ops\"}");
+    assert_null(json_object_get(r, "externalId"));
+    /* The rendering is a copy: changing it leaves the stored user alone. */
+    json_object_set_new(json_object_get(r, ENT), "department", json_string("changed"));
+    assert_json_equal(json_object_get(u, ENT), "{\"department\":\"Ops\"}");
+    json_decref(r);
+    json_decref(u);
+}
+
+static void test_etag(void **state)
+{
+    char buf[32];
+    (void)state;
+    assert_string_equal(scim_user_etag(0, buf, sizeof(buf)), "W/\"0\"");
+    assert_string_equal(scim_user_etag(1234567890123LL, buf, sizeof(buf)), "W/\"1234567890123\"");
+}
+
+static void email_is(const char *body, scim_email_source_t source, const char *expected)
+{
+    json_t *u = parse_ok(body);
+    const char *got = scim_user_odeus_email(u, source);
+    if (expected == NULL) {
+        if (got != NULL)
+            fail_msg("expected no email, got %s", got);
+    } else {
+        assert_non_null(got);
+        assert_string_equal(got, expected);
+    }
+    json_decref(u);
+}
+
+#define TWO_EMAILS                                                                                                 \
+    "{\"userName\":\"un@corp.example\",\"emails\":[{\"value\":\"work@corp.example\",\"type\":\"WORK\"},"          \
+    "{\"value\":\"home@mail.example\",\"type\":\"home\",\"primary\":true}]}"
+
+static void test_odeus_email_default(void **state)
+{
+    (void)state;
+    email_is(TWO_EMAILS, SCIM_EMAIL_PRIMARY_WORK_USERNAME, "home@mail.example");
+    email_is("{\"userName\":\"un@corp.example\",\"emails\":[{\"value\":\"h@m.example\",\"type\":\"home\"},"
+             "{\"value\":\"w@corp.example\",\"type\":\"Work\"}]}",
+             SCIM_EMAIL_PRIMARY_WORK_USERNAME, "w@corp.example");
+    email_is("{\"userName\":\"un@corp.example\",\"emails\":[{\"value\":\"h@m.example\",\"type\":\"home\"}]}",
+             SCIM_EMAIL_PRIMARY_WORK_USERNAME, "un@corp.example");
+    email_is("{\"userName\":\"un@corp.example\"}", SCIM_EMAIL_PRIMARY_WORK_USERNAME, "un@corp.example");
+    email_is("{\"userName\":\"alice\"}", SCIM_EMAIL_PRIMARY_WORK_USERNAME, NULL);
+    /* A primary that is not an address is skipped. */
+    email_is("{\"userName\":\"alice\",\"emails\":[{\"value\":\"not-an-email\",\"primary\":true},"
+             "{\"value\":\"w@corp.example\",\"type\":\"work\"}]}",
+             SCIM_EMAIL_PRIMARY_WORK_USERNAME, "w@corp.example");
+}
+
+static void test_odeus_email_other_orders(void **state)
+{
+    (void)state;
+    email_is(TWO_EMAILS, SCIM_EMAIL_WORK_PRIMARY_USERNAME, "work@corp.example");
+    email_is("{\"userName\":\"un@corp.example\",\"emails\":[{\"value\":\"p@m.example\",\"primary\":true}]}",
+             SCIM_EMAIL_WORK_PRIMARY_USERNAME, "p@m.example");
+    email_is(TWO_EMAILS, SCIM_EMAIL_USERNAME, "un@corp.example");
+    email_is("{\"userName\":\"alice\",\"emails\":[{\"value\":\"p@m.example\",\"primary\":true}]}",
+             SCIM_EMAIL_USERNAME, NULL);
+}
+
+static void test_odeus_email_validation(void **state)
+{
+    (void)state;
+    email_is("{\"userName\":\"a@localhost\"}", SCIM_EMAIL_PRIMARY_WORK_USERNAME, NULL);
+    email_is("{\"userName\":\"@corp.example\"}", SCIM_EMAIL_PRIMARY_WORK_USERNAME, NULL);
+    email_is("{\"userName\":\"a@b@corp.example\"}", SCIM_EMAIL_PRIMARY_WORK_USERNAME, NULL);
+    email_is("{\"userName\":\"a b@corp.example\"}", SCIM_EMAIL_PRIMARY_WORK_USERNAME, NULL);
+    email_is("{\"userName\":\"a@corp.\"}", SCIM_EMAIL_PRIMARY_WORK_USERNAME, NULL);
+    email_is("{\"userName\":\"a@b.c\"}", SCIM_EMAIL_PRIMARY_WORK_USERNAME, "a@b.c");
+}
+
+static void role_is(const char *roles, const char *expected)
+{
+    char body[512];
+    json_t *u;
+    snprintf(body, sizeof(body), "{\"userName\":\"a\"%s%s}", roles[0] ? ",\"roles\":" : "", roles);
+    u = parse_ok(body);
+    assert_string_equal(scim_user_odeus_role(u, "member"), expected);
+    json_decref(u);
+}
+
+static void test_odeus_role(void **state)
+{
+    (void)state;
+    role_is("[{\"value\":\"member\"},{\"value\":\"Admin\",\"primary\":true}]", "admin");
+    role_is("[{\"value\":\"EDITOR\"}]", "editor");
+    role_is("{\"value\":\"editor\"}", "editor");
+    role_is("[{\"value\":\"admin\"},{\"value\":\"editor\"}]", "member");
+    role_is("[{\"value\":\"owner\",\"primary\":true},{\"value\":\"admin\"}]", "member");
+    role_is("[{\"value\":\"owner\"}]", "member");
+    role_is("", "member");
+}
+
+static void test_odeus_role_default_passthrough(void **state)
+{
+    json_t *u = parse_ok("{\"userName\":\"a\"}");
+    (void)state;
+    assert_string_equal(scim_user_odeus_role(u, "viewer"), "viewer");
+    assert_null(scim_user_odeus_role(u, NULL));
+    json_decref(u);
+}
+
+static void test_email_values(void **state)
+{
+    const char *out[2];
+    json_t *u = parse_ok("{\"userName\":\"a\",\"emails\":[{\"value\":\"1@b.co\"},{\"type\":\"x\"},"
+                         "{\"value\":\"2@b.co\"},{\"value\":\"3@b.co\"}]}");
+    (void)state;
+    assert_int_equal(scim_user_email_values(u, out, 2), 3);
+    assert_string_equal(out[0], "1@b.co");
+    assert_string_equal(out[1], "2@b.co");
+    json_decref(u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_minimal),
+        cmocka_unit_test(test_parse_case_insensitive_names),
+        cmocka_unit_test(test_parse_drops_unknown),
+        cmocka_unit_test(test_parse_drops_read_only_and_password),
+        cmocka_unit_test(test_parse_string_booleans),
+        cmocka_unit_test(test_parse_manager_forms),
+        cmocka_unit_test(test_parse_lenient_single_object),
+        cmocka_unit_test(test_parse_drops_nothing_values),
+        cmocka_unit_test(test_parse_primary_first_wins),
+        cmocka_unit_test(test_parse_user_name_required),
+        cmocka_unit_test(test_parse_user_name_error_detail),
+        cmocka_unit_test(test_parse_non_object),
+        cmocka_unit_test(test_parse_wrong_types),
+        cmocka_unit_test(test_parse_idempotent),
+        cmocka_unit_test(test_accessors),
+        cmocka_unit_test(test_render_core_only),
+        cmocka_unit_test(test_render_enterprise_and_inactive),
+        cmocka_unit_test(test_etag),
+        cmocka_unit_test(test_odeus_email_default),
+        cmocka_unit_test(test_odeus_email_other_orders),
+        cmocka_unit_test(test_odeus_email_validation),
+        cmocka_unit_test(test_odeus_role),
+        cmocka_unit_test(test_odeus_role_default_passthrough),
+        cmocka_unit_test(test_email_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
