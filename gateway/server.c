@@ -149,13 +149,13 @@ static int make_data_dir(const char *path, char *err, size_t err_len)
             continue;
         *p = '\0';
         if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-            snprintf(err, err_len, "cannot create %s: %s", buf, strerror(errno));
+            snprintf(err, err_len, "cannot create %.256s: %s", buf, strerror(errno));
             return -1;
         }
         *p = '/';
     }
     if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, err_len, "cannot create %s: %s", buf, strerror(errno));
+        snprintf(err, err_len, "cannot create %.256s: %s", buf, strerror(errno));
         return -1;
     }
     return 0;
