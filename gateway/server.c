@@ -204,6 +204,12 @@ int gw_server_run(const gw_config_t *config)
     sigset_t signals;
 
     signal(SIGPIPE, SIG_IGN);
+    /* Blocked before any thread starts (the delivery thread, curl's resolver, the workers), so
+     * that only sigwait below receives them. */
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
     gw_log_set_level(config->log_level);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         gw_log(GW_LOG_ERROR, "start_failed", json_pack("{s:s}", "error", "curl_global_init failed"));
@@ -246,10 +252,6 @@ int gw_server_run(const gw_config_t *config)
     handler->super.on_req = on_req;
     gw_respond_register_error_filter(&hostconf->fallback_path);
 
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
     for (unsigned i = 0; i < server.n_workers; i++) {
         gw_worker_t *w = &server.workers[i];
         w->index = i;

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "mock/mock_odeus.h"
+
 void harness_tmpdir(char *buf, size_t len)
 {
     snprintf(buf, len, "/tmp/gw-test-XXXXXX");
@@ -139,6 +141,9 @@ static int wait_exit(gw_proc_t *p)
             gw_read_log(p);
             close(p->out_fd);
             p->pid = 0;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fprintf(stderr, "gateway ended with %s %d; it printed:\n%s\n", WIFEXITED(status) ? "exit code" : "signal",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), p->log != NULL ? p->log : "");
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
         usleep(10000);
@@ -335,4 +340,31 @@ long list_total(const http_resp_t *r)
     json_t *t = json_object_get(r->json, "totalResults");
     assert_true(json_is_integer(t));
     return (long)json_integer_value(t);
+}
+
+int gw_fixture_setup(void **state, const char *const *extra)
+{
+    gw_fixture_t *f = calloc(1, sizeof(*f));
+    harness_tmpdir(f->dir, sizeof(f->dir));
+    f->mock = mock_odeus_start();
+    assert_non_null(f->mock);
+    gw_start(&f->gw, f->dir, mock_odeus_url(f->mock), extra);
+    *state = f;
+    return 0;
+}
+
+int gw_fixture_teardown(void **state)
+{
+    gw_fixture_t *f = *state;
+    int rc = gw_stop(&f->gw);
+    /* Secrets never reach the log, and neither do query strings (filters carry emails). */
+    assert_null(strstr(f->gw.log, TEST_SCIM_TOKEN));
+    assert_null(strstr(f->gw.log, TEST_ODEUS_KEY));
+    assert_null(strstr(f->gw.log, "filter="));
+    free(f->gw.log);
+    mock_odeus_stop(f->mock);
+    harness_rmdir(f->dir);
+    free(f);
+    assert_int_equal(rc, 0);
+    return 0;
 }

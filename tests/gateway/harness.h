@@ -76,3 +76,19 @@ char *create_user(gw_proc_t *p, const char *body);
 const char *json_str(const http_resp_t *r, const char *key);
 /** totalResults of a ListResponse (asserting it is a JSON integer). */
 long list_total(const http_resp_t *r);
+
+/* A test fixture shared by the integration tests: a mock Odeus and a gateway pointed at it. */
+struct mock_odeus;
+typedef struct gw_fixture {
+    struct mock_odeus *mock;
+    gw_proc_t gw;
+    char dir[64];
+} gw_fixture_t;
+
+/** cmocka setup: fresh data dir, mock Odeus, gateway with `extra` arguments (may be NULL). */
+int gw_fixture_setup(void **state, const char *const *extra);
+/**
+ * cmocka teardown: stops the gateway (which must exit 0, i.e. clean under LeakSanitizer too),
+ * checks that no secret and no query string reached its log, then frees everything.
+ */
+int gw_fixture_teardown(void **state);

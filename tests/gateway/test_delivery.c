@@ -16,46 +16,20 @@
 #include "harness.h"
 #include "mock/mock_odeus.h"
 
-typedef struct fixture {
-    mock_odeus_t *mock;
-    gw_proc_t gw;
-    char dir[64];
-} fixture_t;
+typedef gw_fixture_t fixture_t;
 
 static const char *const long_deadline[] = {"--upstream-deadline-ms", "4000", NULL};
 
-static int setup_with(void **state, const char *const *extra)
-{
-    fixture_t *f = calloc(1, sizeof(*f));
-    harness_tmpdir(f->dir, sizeof(f->dir));
-    f->mock = mock_odeus_start();
-    assert_non_null(f->mock);
-    gw_start(&f->gw, f->dir, mock_odeus_url(f->mock), extra);
-    *state = f;
-    return 0;
-}
-
 static int setup(void **state)
 {
-    return setup_with(state, NULL);
+    return gw_fixture_setup(state, NULL);
 }
 
 static int setup_long(void **state)
 {
-    return setup_with(state, long_deadline);
+    return gw_fixture_setup(state, long_deadline);
 }
 
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    int rc = gw_stop(&f->gw);
-    free(f->gw.log);
-    mock_odeus_stop(f->mock);
-    harness_rmdir(f->dir);
-    free(f);
-    assert_int_equal(rc, 0);
-    return 0;
-}
 
 static const char deactivate_patch[] = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
                                        "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}";
@@ -303,14 +277,14 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_deactivate_odeus_404_is_success, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deactivate_503_once_is_retried, setup_long, teardown),
-        cmocka_unit_test_setup_teardown(test_deactivate_odeus_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deactivate_odeus_hangs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigkill_keeps_queued_deactivation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invite_refused_is_not_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_role_change_refused_is_undone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invite_when_odeus_down_is_delivered_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deactivate_odeus_404_is_success, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deactivate_503_once_is_retried, setup_long, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deactivate_odeus_down, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deactivate_odeus_hangs, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sigkill_keeps_queued_deactivation, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_invite_refused_is_not_kept, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_role_change_refused_is_undone, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_invite_when_odeus_down_is_delivered_later, setup, gw_fixture_teardown),
         cmocka_unit_test(test_dry_run),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

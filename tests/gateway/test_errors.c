@@ -14,34 +14,13 @@
 #include "harness.h"
 #include "mock/mock_odeus.h"
 
-typedef struct fixture {
-    mock_odeus_t *mock;
-    gw_proc_t gw;
-    char dir[64];
-} fixture_t;
+typedef gw_fixture_t fixture_t;
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    harness_tmpdir(f->dir, sizeof(f->dir));
-    f->mock = mock_odeus_start();
-    assert_non_null(f->mock);
-    gw_start(&f->gw, f->dir, mock_odeus_url(f->mock), NULL);
-    *state = f;
-    return 0;
+    return gw_fixture_setup(state, NULL);
 }
 
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    int rc = gw_stop(&f->gw);
-    free(f->gw.log);
-    mock_odeus_stop(f->mock);
-    harness_rmdir(f->dir);
-    free(f);
-    assert_int_equal(rc, 0);
-    return 0;
-}
 
 static void assert_still_serving(gw_proc_t *p)
 {
@@ -263,12 +242,12 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_origin_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_filters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oversized_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_origin_refused, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_bodies, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_filters, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_routes, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_body, setup, gw_fixture_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -15,39 +15,13 @@
 #include "harness.h"
 #include "mock/mock_odeus.h"
 
-typedef struct fixture {
-    mock_odeus_t *mock;
-    gw_proc_t gw;
-    char dir[64];
-} fixture_t;
+typedef gw_fixture_t fixture_t;
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    harness_tmpdir(f->dir, sizeof(f->dir));
-    f->mock = mock_odeus_start();
-    assert_non_null(f->mock);
-    gw_start(&f->gw, f->dir, mock_odeus_url(f->mock), NULL);
-    *state = f;
-    return 0;
+    return gw_fixture_setup(state, NULL);
 }
 
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    int rc = gw_stop(&f->gw);
-    gw_read_log(&f->gw);
-    /* Secrets never reach the log, and neither do query strings (filters carry emails). */
-    assert_null(strstr(f->gw.log, TEST_SCIM_TOKEN));
-    assert_null(strstr(f->gw.log, TEST_ODEUS_KEY));
-    assert_null(strstr(f->gw.log, "filter="));
-    free(f->gw.log);
-    mock_odeus_stop(f->mock);
-    harness_rmdir(f->dir);
-    free(f);
-    assert_int_equal(rc, 0);
-    return 0;
-}
 
 /* The i-th request the mock saw on `suffix`, asserting the common Odeus call shape. */
 static json_t *odeus_call(fixture_t *f, const char *suffix, size_t nth)
@@ -332,8 +306,8 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_okta_lifecycle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_entra_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_okta_lifecycle, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_entra_lifecycle, setup, gw_fixture_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
