@@ -3,7 +3,8 @@
 #   bench/run.sh [N_USERS] [SECONDS]
 # Builds a Release binary into build-bench, seeds N users through POST /Users (each an invite),
 # then runs wrk for GET by `userName eq` filter and for PATCH deactivate/reactivate in Okta's shape
-# (every request a real state change that reaches the mock Odeus). Prints a Markdown table with
+# (every request a real state change that reaches the mock Odeus). The inbound rate limit and the
+# Odeus pacing are switched off: this measures the gateway, not its throttles. Prints a Markdown table with
 # req/s, p50, p99 and the gateway's peak RSS. Bounded in time; loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,8 @@ mock_pid=$!
 for _ in $(seq 50); do [ -s "$work/mock.url" ] && break; sleep 0.1; done
 token=bench-token-0123456789abcdef
 SCIM_TOKEN=$token ODEUS_API_KEY=bench-key build-bench/odeus-scim-gateway --listen 127.0.0.1:0 \
-  --data-dir "$work/data" --odeus-base-url "$(head -1 "$work/mock.url")" >"$work/gw.log" &
+  --data-dir "$work/data" --odeus-base-url "$(head -1 "$work/mock.url")" \
+  --rate-limit 0 --odeus-rate-per-sec 0 --odeus-max-concurrency 64 >"$work/gw.log" &
 gw_pid=$!
 port=
 for _ in $(seq 100); do

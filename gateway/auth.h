@@ -1,19 +1,48 @@
 /*
- * Inbound authentication: `Authorization: Bearer <token>` against the configured tokens.
+ * Inbound authentication and source-address checks for the SCIM endpoints.
+ *
+ * Credentials: `Authorization: Bearer <token>`, or `Authorization: Basic base64(name:token)`
+ * (Okta's "Basic Auth" option: the user name is the token's configured name, the password the
+ * token). Only SHA-256 digests of the tokens are kept (config.h).
  */
 #ifndef GATEWAY_AUTH_H
 #define GATEWAY_AUTH_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 
 #include "gateway/config.h"
 
+typedef enum gw_auth_result {
+    GW_AUTH_OK,
+    GW_AUTH_MISSING, /** no Authorization header, or a scheme other than Bearer/Basic */
+    GW_AUTH_INVALID, /** no configured token matches */
+    GW_AUTH_EXPIRED, /** it matches a token whose expiry has passed */
+} gw_auth_result_t;
+
 /**
- * 1 when `header` (the Authorization value, `len` bytes, not NUL-terminated; NULL when absent)
- * carries one of the configured tokens, else 0. The comparison is of SHA-256 digests with
- * CRYPTO_memcmp over every configured token, so its time depends on neither the token nor
- * which one matched.
+ * Checks the Authorization value `header` (`len` bytes, not NUL-terminated; NULL when absent) at
+ * unix time `now_s`. On GW_AUTH_OK and GW_AUTH_EXPIRED *token_index is the matching entry of
+ * config->tokens. Digests are compared with CRYPTO_memcmp against every configured token, so the
+ * time taken depends on neither the token nor which one matched.
  */
-int gw_auth_check(const gw_config_t *config, const char *header, size_t len);
+gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, size_t len, int64_t now_s,
+                               size_t *token_index);
+
+/** Reads one request header: returns the value and sets *len, or NULL when absent. */
+typedef const char *(*gw_auth_header_fn)(void *ctx, const char *name, size_t *len);
+
+/**
+ * The client address of a request whose TCP peer is `peer`: the peer itself, unless the peer is
+ * in config->trusted_proxies and config->proxy_header is set, in which case the header names the
+ * client (for X-Forwarded-For the right-most address that is not itself a trusted proxy).
+ * A missing or malformed header leaves the peer as the client. Writes `out`.
+ */
+void gw_auth_client_address(const gw_config_t *config, const struct sockaddr *peer, gw_auth_header_fn get_header,
+                            void *ctx, struct sockaddr_storage *out);
+
+/** 1 when `client` may call the SCIM endpoints (an empty allow-list allows everyone). */
+int gw_auth_address_allowed(const gw_config_t *config, const struct sockaddr *client);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "upstream/odeus.h"
@@ -144,6 +146,51 @@ static int set_deadline(gw_config_t *c, const char *value, char *why, size_t why
     return 0;
 }
 
+static int set_odeus_rate(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 0, 100000, &v, why, why_len) != 0)
+        return -1;
+    c->odeus_rate_per_sec = (unsigned)v;
+    return 0;
+}
+
+static int set_odeus_concurrency(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 1, 256, &v, why, why_len) != 0)
+        return -1;
+    c->odeus_max_concurrency = (unsigned)v;
+    return 0;
+}
+
+static int set_retry_max_delay(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 1000, 24 * 3600 * 1000ULL, &v, why, why_len) != 0)
+        return -1;
+    c->odeus_retry_max_delay_ms = (int64_t)v;
+    return 0;
+}
+
+static int set_recheck_interval(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 1, 7 * 24 * 3600, &v, why, why_len) != 0)
+        return -1;
+    c->invitee_recheck_interval_ms = (int64_t)v * 1000;
+    return 0;
+}
+
+static int set_recheck_for(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 0, 365 * 24 * 3600, &v, why, why_len) != 0)
+        return -1;
+    c->invitee_recheck_for_ms = (int64_t)v * 1000;
+    return 0;
+}
+
 static int set_max_body(gw_config_t *c, const char *value, char *why, size_t why_len)
 {
     uint64_t v;
@@ -200,6 +247,91 @@ static int set_dry_run(gw_config_t *c, const char *value, char *why, size_t why_
     return 0;
 }
 
+static int set_file(char *dst, size_t dst_len, const char *value, char *why, size_t why_len)
+{
+    if (value[0] != '\0' && access(value, R_OK) != 0) {
+        snprintf(why, why_len, "cannot read %s", value);
+        return -1;
+    }
+    return copy_string(dst, dst_len, value, why, why_len);
+}
+
+static int set_tls_cert(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    return set_file(c->tls_cert, sizeof(c->tls_cert), value, why, why_len);
+}
+
+static int set_tls_key(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    return set_file(c->tls_key, sizeof(c->tls_key), value, why, why_len);
+}
+
+static int set_tls_client_ca(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    return set_file(c->tls_client_ca, sizeof(c->tls_client_ca), value, why, why_len);
+}
+
+static int set_allow_cidrs(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    return gw_cidr_parse_list(value, &c->allow_cidrs, why, why_len);
+}
+
+static int set_trusted_proxies(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    return gw_cidr_parse_list(value, &c->trusted_proxies, why, why_len);
+}
+
+static int set_proxy_header(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (value[0] == '\0' || strcmp(value, "none") == 0)
+        c->proxy_header = GW_PROXY_HEADER_NONE;
+    else if (strcasecmp(value, "x-forwarded-for") == 0)
+        c->proxy_header = GW_PROXY_HEADER_X_FORWARDED_FOR;
+    else if (strcasecmp(value, "x-real-ip") == 0)
+        c->proxy_header = GW_PROXY_HEADER_X_REAL_IP;
+    else {
+        snprintf(why, why_len, "must be none, x-forwarded-for or x-real-ip");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_rate_limit(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 0, 1000000, &v, why, why_len) != 0)
+        return -1;
+    c->rate_limit_per_min = (unsigned)v;
+    return 0;
+}
+
+static int set_rate_limit_burst(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 1, 1000000, &v, why, why_len) != 0)
+        return -1;
+    c->rate_limit_burst = (unsigned)v;
+    return 0;
+}
+
+static int set_audit_log(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (value[0] == '\0') {
+        snprintf(why, why_len, "must not be empty");
+        return -1;
+    }
+    return copy_string(c->audit_log, sizeof(c->audit_log), value, why, why_len);
+}
+
+static int set_shutdown_grace(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 1100, 600000, &v, why, why_len) != 0)
+        return -1;
+    c->shutdown_grace_ms = (int64_t)v;
+    return 0;
+}
+
 static const option_def_t options[] = {
     {"listen", "GATEWAY_LISTEN", 1, set_listen, "HOST:PORT to listen on (default 127.0.0.1:8080)"},
     {"base-path", "GATEWAY_BASE_PATH", 1, set_base_path, "path of the SCIM endpoints (default /scim/v2)"},
@@ -209,6 +341,14 @@ static const option_def_t options[] = {
     {"odeus-ca-file", "ODEUS_CA_FILE", 1, set_odeus_ca_file, "CA bundle for the Odeus TLS connection (default: system)"},
     {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS", 1, set_deadline,
      "how long a request waits for Odeus (default 10000)"},
+    {"odeus-rate-per-sec", "ODEUS_RATE_PER_SEC", 1, set_odeus_rate, "Odeus calls per second at most, 0 = no limit (default 20)"},
+    {"odeus-max-concurrency", "ODEUS_MAX_CONCURRENCY", 1, set_odeus_concurrency, "Odeus calls in flight at most (default 8)"},
+    {"odeus-retry-max-delay-ms", "ODEUS_RETRY_MAX_DELAY_MS", 1, set_retry_max_delay,
+     "longest wait between two attempts of one change (default 300000)"},
+    {"pending-invitee-recheck-interval", "GATEWAY_PENDING_INVITEE_RECHECK_INTERVAL", 1, set_recheck_interval,
+     "seconds between re-sent deactivations of invitees who never joined (default 900)"},
+    {"pending-invitee-recheck-for", "GATEWAY_PENDING_INVITEE_RECHECK_FOR", 1, set_recheck_for,
+     "seconds such re-sends go on, 0 = none (default 2592000, 30 days)"},
     {"max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1, set_max_body, "largest request body (default 1048576)"},
     {"default-role", "GATEWAY_DEFAULT_ROLE", 1, set_default_role, "Odeus role when roles names none (default member)"},
     {"odeus-email-from", "GATEWAY_ODEUS_EMAIL_FROM", 1, set_email_from,
@@ -217,6 +357,22 @@ static const option_def_t options[] = {
      "external URL of the gateway for meta.location (default: from the Host header)"},
     {"log-level", "GATEWAY_LOG_LEVEL", 1, set_log_level, "debug, info (default), warn or error"},
     {"dry-run", "GATEWAY_DRY_RUN", 0, set_dry_run, "make no Odeus call; log each call instead"},
+    {"tls-cert", "GATEWAY_TLS_CERT", 1, set_tls_cert, "PEM certificate chain: serve HTTPS (re-read on SIGHUP)"},
+    {"tls-key", "GATEWAY_TLS_KEY", 1, set_tls_key, "PEM private key of --tls-cert (re-read on SIGHUP)"},
+    {"tls-client-ca", "GATEWAY_TLS_CLIENT_CA", 1, set_tls_client_ca,
+     "PEM CA file: require client certificates it signed (mTLS)"},
+    {"allow-cidrs", "GATEWAY_ALLOW_CIDRS", 1, set_allow_cidrs,
+     "comma-separated ranges allowed to call the SCIM endpoints (default: any)"},
+    {"trusted-proxies", "GATEWAY_TRUSTED_PROXIES", 1, set_trusted_proxies,
+     "comma-separated ranges of proxies whose --proxy-header is believed"},
+    {"proxy-header", "GATEWAY_PROXY_HEADER", 1, set_proxy_header,
+     "none (default), x-forwarded-for or x-real-ip: where trusted proxies name the client"},
+    {"rate-limit", "GATEWAY_RATE_LIMIT", 1, set_rate_limit, "requests per minute per token (default 1200; 0 = off)"},
+    {"rate-limit-burst", "GATEWAY_RATE_LIMIT_BURST", 1, set_rate_limit_burst,
+     "requests a token may send at once above the rate (default 300)"},
+    {"audit-log", "GATEWAY_AUDIT_LOG", 1, set_audit_log, "hash-chained JSON Lines audit log (default DATA_DIR/audit.jsonl)"},
+    {"shutdown-grace-ms", "GATEWAY_SHUTDOWN_GRACE_MS", 1, set_shutdown_grace,
+     "on SIGTERM, how long in-flight work may take (default 20000)"},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -228,8 +384,12 @@ static void print_help(void)
     printf("  --%-22s %s\n  --%-22s %s\n", "help", "print this and exit", "version", "print the version and exit");
     printf("\nSecrets, from the environment only:\n"
            "  ODEUS_API_KEY or ODEUS_API_KEY_FILE  the Odeus API key (USER_MANAGEMENT_API scope)\n"
-           "  SCIM_TOKEN or SCIM_TOKEN_FILE        accepted bearer tokens: comma-separated, or one per line\n"
-           "                                       in the file; both may be set; each at least %d characters\n",
+           "  SCIM_TOKEN or SCIM_TOKEN_FILE        accepted tokens: comma-separated, or one per line in the\n"
+           "                                       file; both may be set. Each entry is a plain token (at least\n"
+           "                                       %d characters) or NAME:plain:TOKEN or NAME:sha256:HEX, either\n"
+           "                                       optionally followed by :expires=YYYY-MM-DDTHH:MM:SSZ\n"
+           "\nSubcommands:\n"
+           "  audit verify FILE                    check the audit log's hash chain\n",
            MIN_TOKEN_LEN);
 }
 
@@ -255,8 +415,61 @@ static char *read_secret_file(const char *path, char *why, size_t why_len)
     return buf;
 }
 
+/* "2027-01-31T00:00:00Z" (UTC only) to unix seconds; -1 when malformed. */
+static int64_t parse_utc(const char *text, size_t len)
+{
+    char buf[32];
+    struct tm tm = {0};
+    if (len != 20 || text[19] != 'Z')
+        return -1;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    char *end = strptime(buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end == NULL || *end != '\0')
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
+static int hex_digest(const char *hex, size_t len, unsigned char out[GW_SHA256_LEN])
+{
+    if (len != 2 * GW_SHA256_LEN)
+        return -1;
+    for (size_t i = 0; i < GW_SHA256_LEN; i++) {
+        unsigned v = 0;
+        for (size_t j = 0; j < 2; j++) {
+            char ch = hex[2 * i + j];
+            v <<= 4;
+            if (ch >= '0' && ch <= '9')
+                v |= (unsigned)(ch - '0');
+            else if (ch >= 'a' && ch <= 'f')
+                v |= (unsigned)(ch - 'a' + 10);
+            else if (ch >= 'A' && ch <= 'F')
+                v |= (unsigned)(ch - 'A' + 10);
+            else
+                return -1;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+/* Length of a token name at the start of `s` followed by ':', or 0 when `s` has no such prefix. */
+static size_t name_prefix(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && i < GW_TOKEN_NAME_LEN && (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+        i++;
+    return i > 0 && i < len && s[i] == ':' ? i : 0;
+}
+
+/*
+ * One entry: a plain token (named "token-N"), or NAME:plain:TOKEN, or NAME:sha256:HEX, each
+ * optionally ending in ":expires=YYYY-MM-DDTHH:MM:SSZ". An entry is structured only when it
+ * starts with a name and one of the two kinds, so plain tokens that contain ':' still work.
+ */
 static int add_token(gw_config_t *c, const char *start, size_t len, const char *source, char *why, size_t why_len)
 {
+    static const char expires[] = ":expires=";
     while (len > 0 && isspace((unsigned char)*start)) {
         start++;
         len--;
@@ -265,15 +478,54 @@ static int add_token(gw_config_t *c, const char *start, size_t len, const char *
         len--;
     if (len == 0 || start[0] == '#')
         return 0;
-    if (len < MIN_TOKEN_LEN) {
-        snprintf(why, why_len, "a token in %s is shorter than %d characters", source, MIN_TOKEN_LEN);
-        return -1;
-    }
     if (c->n_tokens == GW_MAX_TOKENS) {
         snprintf(why, why_len, "more than %d tokens", GW_MAX_TOKENS);
         return -1;
     }
-    SHA256((const unsigned char *)start, len, c->token_hashes[c->n_tokens++]);
+    gw_token_t *t = &c->tokens[c->n_tokens];
+    memset(t, 0, sizeof(*t));
+    size_t name_len = name_prefix(start, len);
+    const char *kind = start + name_len + 1;
+    size_t rest = name_len > 0 ? len - name_len - 1 : 0;
+    int hashed = rest > 7 && strncmp(kind, "sha256:", 7) == 0, plain = rest > 6 && strncmp(kind, "plain:", 6) == 0;
+    if (name_len > 0 && (hashed || plain)) {
+        const char *secret = kind + (hashed ? 7 : 6);
+        size_t secret_len = rest - (hashed ? 7 : 6);
+        if (secret_len > 20 + sizeof(expires) - 1 &&
+            memcmp(secret + secret_len - 20 - (sizeof(expires) - 1), expires, sizeof(expires) - 1) == 0) {
+            if ((t->expires_s = parse_utc(secret + secret_len - 20, 20)) <= 0) {
+                snprintf(why, why_len, "token \"%.*s\" in %s: expires= must be like 2027-01-31T00:00:00Z", (int)name_len,
+                         start, source);
+                return -1;
+            }
+            secret_len -= 20 + sizeof(expires) - 1;
+        }
+        memcpy(t->name, start, name_len);
+        for (size_t i = 0; i < c->n_tokens; i++) {
+            if (strcmp(c->tokens[i].name, t->name) == 0) {
+                snprintf(why, why_len, "token name \"%s\" is used twice", t->name);
+                return -1;
+            }
+        }
+        if (hashed) {
+            if (hex_digest(secret, secret_len, t->hash) != 0) {
+                snprintf(why, why_len, "token \"%s\" in %s: sha256: must be followed by 64 hex digits", t->name, source);
+                return -1;
+            }
+            c->n_tokens++;
+            return 0;
+        }
+        start = secret;
+        len = secret_len;
+    } else {
+        snprintf(t->name, sizeof(t->name), "token-%zu", c->n_tokens + 1);
+    }
+    if (len < MIN_TOKEN_LEN) {
+        snprintf(why, why_len, "a token in %s is shorter than %d characters", source, MIN_TOKEN_LEN);
+        return -1;
+    }
+    SHA256((const unsigned char *)start, len, t->hash);
+    c->n_tokens++;
     return 0;
 }
 
@@ -344,10 +596,18 @@ static void set_defaults(gw_config_t *c)
     c->threads = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 1;
     strcpy(c->odeus_base_url, "https://api.odeus.ai");
     c->upstream_deadline_ms = 10000;
+    c->odeus_rate_per_sec = 20;
+    c->odeus_max_concurrency = 8;
+    c->odeus_retry_max_delay_ms = 5 * 60 * 1000;
+    c->invitee_recheck_interval_ms = 15 * 60 * 1000;
+    c->invitee_recheck_for_ms = 30LL * 24 * 3600 * 1000;
     c->max_body_bytes = 1024 * 1024;
     strcpy(c->default_role, "member");
     c->email_source = SCIM_EMAIL_PRIMARY_WORK_USERNAME;
     c->log_level = GW_LOG_INFO;
+    c->rate_limit_per_min = 1200;
+    c->rate_limit_burst = 300;
+    c->shutdown_grace_ms = 20000;
 }
 
 gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)
@@ -401,6 +661,23 @@ gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)
         fprintf(stderr, "odeus-scim-gateway: --data-dir: too long\n");
         return GW_CONFIG_EXIT_USAGE;
     }
+    if (c->audit_log[0] == '\0' &&
+        (size_t)snprintf(c->audit_log, sizeof(c->audit_log), "%s/audit.jsonl", c->data_dir) >= sizeof(c->audit_log)) {
+        fprintf(stderr, "odeus-scim-gateway: --data-dir: too long\n");
+        return GW_CONFIG_EXIT_USAGE;
+    }
+    if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
+        fprintf(stderr, "odeus-scim-gateway: --tls-cert and --tls-key go together\n");
+        return GW_CONFIG_EXIT_USAGE;
+    }
+    if (c->tls_client_ca[0] != '\0' && c->tls_cert[0] == '\0') {
+        fprintf(stderr, "odeus-scim-gateway: --tls-client-ca needs --tls-cert and --tls-key\n");
+        return GW_CONFIG_EXIT_USAGE;
+    }
+    if (c->proxy_header != GW_PROXY_HEADER_NONE && c->trusted_proxies.n == 0) {
+        fprintf(stderr, "odeus-scim-gateway: --proxy-header needs --trusted-proxies (which peers may set it)\n");
+        return GW_CONFIG_EXIT_USAGE;
+    }
     if (load_secrets(c, why, sizeof(why)) != 0) {
         fprintf(stderr, "odeus-scim-gateway: %s\n", why);
         gw_config_clear(c);
@@ -416,6 +693,6 @@ void gw_config_clear(gw_config_t *c)
         free(c->odeus_api_key);
         c->odeus_api_key = NULL;
     }
-    OPENSSL_cleanse(c->token_hashes, sizeof(c->token_hashes));
+    OPENSSL_cleanse(c->tokens, sizeof(c->tokens));
     c->n_tokens = 0;
 }

@@ -8,23 +8,36 @@
 
 #include "gateway/clock.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/store.h"
+#include "upstream/breaker.h"
 #include "upstream/client.h"
+#include "upstream/ratelimit.h"
 #include "upstream/retry.h"
 
-/* Rows taken per scan; the rest wait for the next scan, which a completion triggers. */
+/* Rows read per scan; the rest wait for the next scan, which a completion triggers. */
 #define DUE_BATCH 64
-/* A scan runs at least this often even without kicks, so that nothing due waits longer. */
+/* A scan runs at least this often even without kicks, so that nothing due waits longer (and an
+ * operator's `outbox retry` from another process is seen within a second). */
 #define IDLE_SCAN_MS 1000
+/* Consecutive 5xx / network failures that open the breaker, and its pauses. */
+#define BREAKER_THRESHOLD 5
+#define BREAKER_BASE_MS 1000
+#define BREAKER_MAX_MS 60000
+/* Superseded rows followed per settle; a user's queue rarely holds more than a few. */
+#define MAX_SUPERSEDED 64
 
 typedef struct job {
     gw_outbox_t *outbox;
-    int64_t id;
+    int64_t id;      /* outbox row, or for a re-send the deactivation row it repeats */
+    int recheck;     /* 1: a pending-invitee re-send (invitee_recheck), not an outbox row */
+    int probe;       /* the breaker's half-open probe */
     odeus_action_t action;
     char *user_id;
     char *email;
     char *role;
     int attempts; /* before this one */
+    int64_t recheck_until;
     struct job *next;
 } job_t;
 
@@ -43,6 +56,8 @@ struct gw_outbox {
     size_t n_inflight;
     int completed;
     uint64_t rng;
+    upstream_breaker_t breaker;
+    upstream_ratelimit_t pacer;
 };
 
 static uint64_t next_random(gw_outbox_t *ob)
@@ -73,31 +88,65 @@ static void inflight_remove(gw_outbox_t *ob, job_t *job)
     }
 }
 
-/* Hands the waiter of row `id` (if any) back to its worker, when `take` says so. */
+/* 1 when a call for `user_id` is on the wire: a user's calls go out one at a time, in order. */
+static int user_in_flight(const gw_outbox_t *ob, const char *user_id)
+{
+    for (const job_t *j = ob->inflight; j != NULL; j = j->next)
+        if (strcmp(j->user_id, user_id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Hands the waiter of row `id` (if any) back to its worker, unless a retry before its deadline remains. */
+static void settle_one(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result, int64_t next_attempt_mono)
+{
+    for (;;) {
+        gw_outbox_waiter_t *found = NULL;
+        pthread_mutex_lock(&ob->waiters_lock);
+        for (gw_outbox_waiter_t **p = &ob->waiters; *p != NULL; p = &(*p)->_next) {
+            gw_outbox_waiter_t *w = *p;
+            if (w->outbox_id != id)
+                continue;
+            /* A retry that will still happen before the deadline keeps the waiter waiting. */
+            if (settle == GW_SETTLE_PENDING && next_attempt_mono < w->deadline_ms)
+                continue;
+            *p = w->_next;
+            found = w;
+            break;
+        }
+        pthread_mutex_unlock(&ob->waiters_lock);
+        if (found == NULL)
+            return;
+        found->settle = settle;
+        found->result = *result;
+        int64_t wait_ms = next_attempt_mono - gw_clock_mono_ms();
+        found->retry_after_s = wait_ms > 1000 ? (wait_ms + 999) / 1000 : 1;
+        h2o_multithread_send_message(found->receiver, &found->message);
+    }
+}
+
+/*
+ * Settles the waiters of row `id` and of every row it superseded. A request waiting on a
+ * superseded row is answered by the row that replaced it, which carries the same or a newer
+ * intent of the same user: a deactivation waiter whose row was folded into a newer deactivation
+ * learns whether that one reached Odeus; a grant waiter is answered by the deactivation that made
+ * it moot (grants are lenient, so it gets its success either way). See README, "Outbox".
+ */
 static void settle_waiter(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result,
                           int64_t next_attempt_mono)
 {
-    gw_outbox_waiter_t *found = NULL;
     pthread_mutex_lock(&ob->waiters_lock);
-    for (gw_outbox_waiter_t **p = &ob->waiters; *p != NULL; p = &(*p)->_next) {
-        gw_outbox_waiter_t *w = *p;
-        if (w->outbox_id != id)
-            continue;
-        /* A retry that will still happen before the deadline keeps the waiter waiting. */
-        if (settle == GW_SETTLE_PENDING && next_attempt_mono < w->deadline_ms)
-            break;
-        *p = w->_next;
-        found = w;
-        break;
-    }
+    int any = ob->waiters != NULL;
     pthread_mutex_unlock(&ob->waiters_lock);
-    if (found == NULL)
+    if (!any)
         return;
-    found->settle = settle;
-    found->result = *result;
-    int64_t wait_ms = next_attempt_mono - gw_clock_mono_ms();
-    found->retry_after_s = wait_ms > 1000 ? (wait_ms + 999) / 1000 : 1;
-    h2o_multithread_send_message(found->receiver, &found->message);
+    settle_one(ob, id, settle, result, next_attempt_mono);
+    int64_t ids[MAX_SUPERSEDED];
+    size_t n = 0;
+    if (store_outbox_superseded_by(ob->store, id, ids, MAX_SUPERSEDED, &n) != STORE_OK)
+        return; /* their own deadline answers them: PENDING, which stays true */
+    for (size_t i = 0; i < n; i++)
+        settle_one(ob, ids[i], settle, result, next_attempt_mono);
 }
 
 static const char *event_name(odeus_action_t action, odeus_outcome_t outcome)
@@ -115,43 +164,148 @@ static const char *event_name(odeus_action_t action, odeus_outcome_t outcome)
     return "odeus_call";
 }
 
+static void log_store_failure(gw_outbox_t *ob, int64_t id)
+{
+    gw_log(GW_LOG_ERROR, "outbox_store_failed", json_pack("{s:I, s:s}", "outbox_id", (json_int_t)id, "error", store_errmsg(ob->store)));
+}
+
+/* The breaker's state for /metrics, whenever it may have changed. */
+static void publish_breaker_state(const gw_outbox_t *ob, upstream_breaker_state_t before)
+{
+    if (ob->breaker.state != before)
+        gw_metrics_circuit(upstream_breaker_state_name(ob->breaker.state));
+}
+
+/* Feeds the answer to the breaker and the pacer: 429 and 5xx/no answer slow the whole client down. */
+static void pace_result(gw_outbox_t *ob, const job_t *job, const odeus_result_t *result)
+{
+    int64_t now = gw_clock_mono_ms();
+    upstream_breaker_result_t kind = UPSTREAM_BREAKER_SUCCESS;
+    if (result->http_status == 429) {
+        kind = UPSTREAM_BREAKER_THROTTLED;
+        upstream_ratelimit_throttled(&ob->pacer, now);
+    } else if (result->outcome == ODEUS_OUTCOME_RETRY && (result->http_status == 0 || result->http_status >= 500)) {
+        /* only a call that really failed; a dry-run call (no HTTP status) completes as done */
+        kind = UPSTREAM_BREAKER_FAILURE;
+    } else {
+        upstream_ratelimit_succeeded(&ob->pacer);
+    }
+    upstream_breaker_state_t before = ob->breaker.state;
+    if (upstream_breaker_record(&ob->breaker, now, kind, result->retry_after_ms, job->probe))
+        gw_log(GW_LOG_WARN, "odeus_breaker_open",
+               json_pack("{s:s, s:I, s:I, s:f}", "reason", kind == UPSTREAM_BREAKER_THROTTLED ? "throttled" : "failing",
+                         "http_status", (json_int_t)result->http_status, "pause_ms",
+                         (json_int_t)(ob->breaker.open_until_ms - now), "rate_per_sec", ob->pacer.rate));
+    else if (before != UPSTREAM_BREAKER_CLOSED && ob->breaker.state == UPSTREAM_BREAKER_CLOSED)
+        gw_log(GW_LOG_INFO, "odeus_breaker_closed", json_pack("{s:f}", "rate_per_sec", ob->pacer.rate));
+    publish_breaker_state(ob, before);
+}
+
+/*
+ * A deactivation Odeus answered 404 for a user the gateway had invited: the invitation may still
+ * be pending, and Odeus cannot revoke it, so the deactivation is sent again on a schedule to
+ * remove a late acceptance. Runs inside the transaction that finishes the row.
+ */
+static void maybe_schedule_recheck(gw_outbox_t *ob, const job_t *job, int64_t now)
+{
+    const gw_config_t *c = ob->config;
+    int invited = 0;
+    if (c->invitee_recheck_for_ms <= 0 || store_outbox_invite_delivered(ob->store, job->user_id, &invited) != STORE_OK ||
+        !invited)
+        return;
+    if (store_recheck_schedule(ob->store, job->user_id, job->email, job->id, now, now + c->invitee_recheck_interval_ms,
+                               now + c->invitee_recheck_for_ms) != STORE_OK) {
+        log_store_failure(ob, job->id);
+        return;
+    }
+    gw_log(GW_LOG_INFO, "invitee_recheck_scheduled",
+           json_pack("{s:I, s:s, s:I, s:I}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id, "interval_ms",
+                     (json_int_t)c->invitee_recheck_interval_ms, "for_ms", (json_int_t)c->invitee_recheck_for_ms));
+}
+
+/* The end of one re-send: a 200 means the invitee had joined after all and is now removed. */
+static void recheck_done(gw_outbox_t *ob, job_t *job, const odeus_result_t *result, int64_t now)
+{
+    const gw_config_t *c = ob->config;
+    json_t *fields = json_pack("{s:I, s:s, s:s, s:I, s:s}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id,
+                               "outcome", odeus_outcome_name(result->outcome), "http_status", (json_int_t)result->http_status,
+                               "message", result->message);
+    store_status_t rc;
+    if (result->outcome == ODEUS_OUTCOME_DONE) {
+        rc = store_recheck_remove(ob->store, job->user_id);
+        gw_log(GW_LOG_WARN, "late_invitee_removed", fields);
+    } else if (result->outcome == ODEUS_OUTCOME_REFUSED) {
+        rc = store_recheck_remove(ob->store, job->user_id);
+        gw_log(GW_LOG_ERROR, "invitee_recheck_refused", fields);
+    } else if (result->outcome == ODEUS_OUTCOME_ALREADY && now + c->invitee_recheck_interval_ms > job->recheck_until) {
+        rc = store_recheck_remove(ob->store, job->user_id);
+        gw_log(GW_LOG_INFO, "invitee_recheck_ended", fields);
+    } else {
+        int64_t next = now + c->invitee_recheck_interval_ms;
+        if (!odeus_outcome_is_final(result->outcome)) {
+            int64_t delay = upstream_retry_delay_capped_ms((unsigned)job->attempts + 1, result->outcome, result->retry_after_ms,
+                                                           next_random(ob), c->invitee_recheck_interval_ms);
+            next = now + delay;
+        }
+        rc = store_recheck_reschedule(ob->store, job->user_id, next, result->message);
+        gw_log(odeus_outcome_is_final(result->outcome) ? GW_LOG_DEBUG : GW_LOG_WARN, "invitee_recheck_sent", fields);
+    }
+    if (rc != STORE_OK)
+        log_store_failure(ob, job->id);
+}
+
 static void on_call_done(void *user, const odeus_result_t *result)
 {
     job_t *job = user;
     gw_outbox_t *ob = job->outbox;
     int attempts = job->attempts + 1;
     int64_t now = gw_clock_unix_ms();
-    json_t *fields = json_pack("{s:I, s:s, s:s, s:s, s:I, s:i, s:s}", "outbox_id", (json_int_t)job->id, "user_id",
-                               job->user_id, "action", odeus_action_name(job->action), "outcome",
-                               odeus_outcome_name(result->outcome), "http_status", (json_int_t)result->http_status,
-                               "attempts", attempts, "message", result->message);
 
     if (result->outcome == ODEUS_OUTCOME_AUTH)
         atomic_store(&ob->auth_failing, 1);
     else if (result->http_status != 0)
         atomic_store(&ob->auth_failing, 0);
+    pace_result(ob, job, result);
+    gw_metrics_odeus_call(job->action, result->outcome);
 
+    if (job->recheck) {
+        recheck_done(ob, job, result, now);
+        goto out;
+    }
+
+    json_t *fields = json_pack("{s:I, s:s, s:s, s:s, s:I, s:i, s:s}", "outbox_id", (json_int_t)job->id, "user_id",
+                               job->user_id, "action", odeus_action_name(job->action), "outcome",
+                               odeus_outcome_name(result->outcome), "http_status", (json_int_t)result->http_status,
+                               "attempts", attempts, "message", result->message);
     if (odeus_outcome_is_final(result->outcome)) {
         int refused = result->outcome == ODEUS_OUTCOME_REFUSED;
+        int tx = store_begin(ob->store) == STORE_OK;
         if (store_outbox_finish(ob->store, job->id, refused ? STORE_OUTBOX_FAILED : STORE_OUTBOX_DONE,
                                 odeus_outcome_name(result->outcome), refused ? result->message : NULL, now) != STORE_OK) {
             /* The row stays pending and is sent again: harmless, Odeus calls are idempotent in effect. */
-            gw_log(GW_LOG_ERROR, "outbox_store_failed",
-                   json_pack("{s:I, s:s}", "outbox_id", (json_int_t)job->id, "error", store_errmsg(ob->store)));
+            log_store_failure(ob, job->id);
+        } else if (job->action == ODEUS_DEACTIVATE && result->outcome == ODEUS_OUTCOME_ALREADY) {
+            maybe_schedule_recheck(ob, job, now);
+        }
+        if (tx && store_commit(ob->store) != STORE_OK) {
+            log_store_failure(ob, job->id);
+            store_rollback(ob->store);
         }
         gw_log(refused ? GW_LOG_ERROR : GW_LOG_INFO, event_name(job->action, result->outcome), fields);
         settle_waiter(ob, job->id, refused ? GW_SETTLE_REFUSED : GW_SETTLE_DONE, result, 0);
     } else {
-        int64_t delay = upstream_retry_delay_ms((unsigned)attempts, result->outcome, result->retry_after_ms, next_random(ob));
+        int64_t delay = upstream_retry_delay_capped_ms((unsigned)attempts, result->outcome, result->retry_after_ms,
+                                                       next_random(ob), ob->config->odeus_retry_max_delay_ms);
         json_object_set_new(fields, "retry_in_ms", json_integer(delay));
         if (store_outbox_reschedule(ob->store, job->id, now + delay, odeus_outcome_name(result->outcome), result->message) !=
             STORE_OK)
-            gw_log(GW_LOG_ERROR, "outbox_store_failed",
-                   json_pack("{s:I, s:s}", "outbox_id", (json_int_t)job->id, "error", store_errmsg(ob->store)));
+            log_store_failure(ob, job->id);
+        /* 401/403: nothing is dropped, the row waits for a fixed key; said loudly every time */
         gw_log(result->outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR : GW_LOG_WARN,
                result->outcome == ODEUS_OUTCOME_AUTH ? "odeus_auth_failed" : "odeus_retry", fields);
         settle_waiter(ob, job->id, GW_SETTLE_PENDING, result, gw_clock_mono_ms() + delay);
     }
+out:
     inflight_remove(ob, job);
     job_free(job);
     ob->completed = 1;
@@ -168,58 +322,152 @@ static void log_dry_run(gw_outbox_t *ob, const job_t *job)
     free(body);
 }
 
-static void submit_row(gw_outbox_t *ob, const store_outbox_t *row)
+/*
+ * May one more call start now? Checks the concurrency cap, the token bucket and the breaker, in
+ * that order (the breaker last: a half-open probe is only claimed when a call really starts).
+ * Returns 1 and sets *probe, or 0 and lowers *wake_mono to when it is worth asking again.
+ */
+static int may_start(gw_outbox_t *ob, int *probe, int64_t *wake_mono)
 {
-    job_t *job = calloc(1, sizeof(*job));
-    if (job == NULL)
-        return;
-    job->outbox = ob;
-    job->id = row->id;
-    job->attempts = row->attempts;
-    job->user_id = strdup(row->user_id);
-    job->email = strdup(row->email);
-    job->role = row->role != NULL ? strdup(row->role) : NULL;
-    if (job->user_id == NULL || job->email == NULL || (row->role != NULL && job->role == NULL) ||
-        odeus_action_parse(row->action, &job->action) != 0) {
-        gw_log(GW_LOG_ERROR, "outbox_bad_row", json_pack("{s:I, s:s}", "outbox_id", (json_int_t)row->id, "action", row->action));
-        job_free(job);
-        return;
+    int64_t now = gw_clock_mono_ms();
+    if (ob->n_inflight >= ob->config->odeus_max_concurrency)
+        return 0; /* a completion wakes the loop */
+    int64_t wait = upstream_ratelimit_wait_ms(&ob->pacer, now);
+    if (wait == 0) {
+        upstream_breaker_state_t before = ob->breaker.state;
+        upstream_breaker_allow_t allow = upstream_breaker_allow(&ob->breaker, now);
+        publish_breaker_state(ob, before);
+        if (allow != UPSTREAM_BREAKER_DENY) {
+            (void)upstream_ratelimit_take(&ob->pacer, now);
+            *probe = allow == UPSTREAM_BREAKER_PROBE;
+            return 1;
+        }
+        wait = upstream_breaker_wait_ms(&ob->breaker, now);
+        if (wait < 0)
+            return 0; /* the probe's completion wakes the loop */
     }
+    if (now + wait < *wake_mono)
+        *wake_mono = now + wait;
+    return 0;
+}
+
+static int submit_job(gw_outbox_t *ob, job_t *job)
+{
     if (ob->config->dry_run)
         log_dry_run(ob, job);
     if (upstream_client_submit(ob->client, job->action, job->email, job->role, on_call_done, job) != 0) {
         job_free(job);
-        return;
+        return -1;
     }
     job->next = ob->inflight;
     ob->inflight = job;
     ob->n_inflight++;
+    return 0;
 }
 
-/* Submits every due row that is not in flight; returns when the next scan is needed (unix ms). */
+static job_t *job_new(gw_outbox_t *ob, int64_t id, const char *user_id, const char *email, const char *role)
+{
+    job_t *job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        return NULL;
+    job->outbox = ob;
+    job->id = id;
+    job->user_id = strdup(user_id);
+    job->email = strdup(email);
+    job->role = role != NULL ? strdup(role) : NULL;
+    if (job->user_id == NULL || job->email == NULL || (role != NULL && job->role == NULL)) {
+        job_free(job);
+        return NULL;
+    }
+    return job;
+}
+
+static void submit_row(gw_outbox_t *ob, const store_outbox_t *row, int probe)
+{
+    job_t *job = job_new(ob, row->id, row->user_id, row->email, row->role);
+    if (job == NULL)
+        return;
+    job->attempts = row->attempts;
+    job->probe = probe;
+    if (odeus_action_parse(row->action, &job->action) != 0) {
+        gw_log(GW_LOG_ERROR, "outbox_bad_row", json_pack("{s:I, s:s}", "outbox_id", (json_int_t)row->id, "action", row->action));
+        job_free(job);
+        return;
+    }
+    (void)submit_job(ob, job);
+}
+
+static void submit_recheck(gw_outbox_t *ob, const store_recheck_t *rc, int probe)
+{
+    job_t *job = job_new(ob, rc->outbox_id, rc->user_id, rc->email, NULL);
+    if (job == NULL)
+        return;
+    job->recheck = 1;
+    job->probe = probe;
+    job->action = ODEUS_DEACTIVATE;
+    job->attempts = rc->sends;
+    job->recheck_until = rc->until_ms;
+    (void)submit_job(ob, job);
+}
+
+/*
+ * Submits due rows (deactivations first, one call per user at a time) and then due re-sends,
+ * as far as pacing allows. Returns when the next scan is needed (monotonic ms).
+ */
 static int64_t scan_due(gw_outbox_t *ob)
 {
-    int64_t now = gw_clock_unix_ms();
+    int64_t now = gw_clock_unix_ms(), mono = gw_clock_mono_ms();
+    int64_t wake = mono + IDLE_SCAN_MS;
+    int paced = 0, probe = 0;
+
+    if (ob->n_inflight >= ob->config->odeus_max_concurrency)
+        return wake; /* a completion wakes the loop */
+
     int64_t skip[DUE_BATCH * 4];
     size_t n_skip = 0;
     for (job_t *j = ob->inflight; j != NULL && n_skip < sizeof(skip) / sizeof(skip[0]); j = j->next)
         skip[n_skip++] = j->id;
-
     store_outbox_t rows[DUE_BATCH];
-    size_t n = 0;
+    size_t n = 0, used = 0;
     if (n_skip < sizeof(skip) / sizeof(skip[0]) &&
         store_outbox_due(ob->store, now, skip, n_skip, rows, DUE_BATCH, &n) == STORE_OK) {
         for (size_t i = 0; i < n; i++) {
-            submit_row(ob, &rows[i]);
+            if (!paced && !user_in_flight(ob, rows[i].user_id)) {
+                if (may_start(ob, &probe, &wake)) {
+                    submit_row(ob, &rows[i], probe);
+                    used++;
+                } else {
+                    paced = 1;
+                }
+            }
             store_outbox_clear(&rows[i]);
         }
     }
-    int64_t next = now + IDLE_SCAN_MS, due;
-    if (n == DUE_BATCH)
-        next = now; /* more are waiting */
-    else if (store_outbox_next_due(ob->store, &due) == STORE_OK && due > now && due < next)
-        next = due;
-    return next;
+    if (n == DUE_BATCH && !paced && used > 0)
+        wake = mono; /* more may be waiting */
+
+    if (!paced && n < DUE_BATCH) {
+        store_recheck_t rc[8];
+        size_t m = 0;
+        if (store_recheck_due(ob->store, now, rc, 8, &m) == STORE_OK) {
+            for (size_t i = 0; i < m; i++) {
+                if (!paced && !user_in_flight(ob, rc[i].user_id)) {
+                    if (may_start(ob, &probe, &wake))
+                        submit_recheck(ob, &rc[i], probe);
+                    else
+                        paced = 1;
+                }
+                store_recheck_clear(&rc[i]);
+            }
+        }
+    }
+
+    int64_t due;
+    if (store_outbox_next_due(ob->store, &due) == STORE_OK && due > now && mono + (due - now) < wake)
+        wake = mono + (due - now);
+    if (store_recheck_next_due(ob->store, &due) == STORE_OK && due > now && mono + (due - now) < wake)
+        wake = mono + (due - now);
+    return wake;
 }
 
 static void *delivery_main(void *arg)
@@ -227,11 +475,11 @@ static void *delivery_main(void *arg)
     gw_outbox_t *ob = arg;
     int64_t next_scan = 0;
     while (!atomic_load(&ob->stop)) {
-        int64_t now = gw_clock_unix_ms();
+        int64_t now = gw_clock_mono_ms();
         if (atomic_exchange(&ob->kicked, 0) || ob->completed || now >= next_scan) {
             ob->completed = 0;
             next_scan = scan_due(ob);
-            now = gw_clock_unix_ms();
+            now = gw_clock_mono_ms();
         }
         int64_t wait = next_scan - now;
         upstream_client_poll(ob->client, wait < 0 ? 0 : wait > IDLE_SCAN_MS ? IDLE_SCAN_MS : (int)wait);
@@ -250,15 +498,19 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
     pthread_mutex_init(&ob->waiters_lock, NULL);
     if (RAND_bytes((unsigned char *)&ob->rng, sizeof(ob->rng)) != 1)
         ob->rng = (uint64_t)gw_clock_mono_us();
+    upstream_breaker_init(&ob->breaker, BREAKER_THRESHOLD, BREAKER_BASE_MS, BREAKER_MAX_MS);
+    gw_metrics_circuit(upstream_breaker_state_name(ob->breaker.state));
+    upstream_ratelimit_init(&ob->pacer, config->odeus_rate_per_sec, gw_clock_mono_ms());
     if ((ob->store = store_open(config->db_path, err, err_len)) == NULL)
         goto fail;
+    unsigned conns = config->odeus_max_concurrency > 0 ? config->odeus_max_concurrency : 8;
     upstream_config_t uc = {
         .base_url = config->odeus_base_url,
         .api_key = config->odeus_api_key != NULL ? config->odeus_api_key : "",
         .dry_run = config->dry_run,
         .timeout_ms = config->upstream_deadline_ms,
         .connect_timeout_ms = config->upstream_deadline_ms < 5000 ? config->upstream_deadline_ms : 5000,
-        .max_connections = 32,
+        .max_connections = conns,
         .ca_file = config->odeus_ca_file[0] != '\0' ? config->odeus_ca_file : NULL,
     };
     if ((ob->client = upstream_client_create(&uc, err, err_len)) == NULL)

@@ -8,6 +8,7 @@
 
 #include "gateway/clock.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 
 static char boot_id[9];
 static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
@@ -63,13 +64,17 @@ static const char *reason_phrase(int status)
 }
 
 static void log_request(const char *request_id, const char *method, size_t method_len, const char *route, int status,
-                        int64_t start_us, const char *upstream)
+                        int64_t start_us, const char *upstream, const char *token)
 {
-    double latency_ms = (double)(gw_clock_mono_us() - start_us) / 1000.0;
+    int64_t latency_us = gw_clock_mono_us() - start_us;
+    gw_metrics_request(route, method, method_len, status, latency_us);
     json_t *fields = json_pack("{s:s, s:s%, s:s, s:i, s:f}", "request_id", request_id, "method", method, method_len, "route",
-                               route, "status", status, "latency_ms", latency_ms);
-    if (fields != NULL)
+                               route, "status", status, "latency_ms", (double)latency_us / 1000.0);
+    if (fields != NULL) {
         json_object_set_new(fields, "upstream", upstream != NULL ? json_string(upstream) : json_null());
+        if (token != NULL)
+            json_object_set_new(fields, "token", json_string(token));
+    }
     gw_log(status >= 500 ? GW_LOG_WARN : GW_LOG_INFO, "request", fields);
 }
 
@@ -81,7 +86,7 @@ void gw_respond_header(gw_request_t *r, const h2o_token_t *token, const char *va
     h2o_add_header(&r->req->pool, &r->req->res.headers, token, NULL, v.base, v.len);
 }
 
-static void send_body(gw_request_t *r, int status, const char *body, size_t len)
+static void send_typed(gw_request_t *r, int status, const char *content_type, const char *body, size_t len)
 {
     h2o_req_t *req = r->req;
     if (req == NULL || r->answered)
@@ -92,11 +97,21 @@ static void send_body(gw_request_t *r, int status, const char *body, size_t len)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, "X-Request-Id", r->request_id,
                           strlen(r->request_id));
     if (body != NULL)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT(GW_SCIM_CONTENT_TYPE));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     /* h2o_send_inline leaves content_length unset, which would make HTTP/1.1 answers chunked. */
     req->res.content_length = len;
-    log_request(r->request_id, req->method.base, req->method.len, r->route, status, r->start_us, r->upstream);
+    log_request(r->request_id, req->method.base, req->method.len, r->route, status, r->start_us, r->upstream, r->token_name);
     h2o_send_inline(req, body != NULL ? body : "", len);
+}
+
+static void send_body(gw_request_t *r, int status, const char *body, size_t len)
+{
+    send_typed(r, status, GW_SCIM_CONTENT_TYPE, body, len);
+}
+
+void gw_respond_text(gw_request_t *r, int status, const char *content_type, const char *body, size_t len)
+{
+    send_typed(r, status, content_type, body, len);
 }
 
 void gw_respond_json(gw_request_t *r, int status, json_t *body)
@@ -181,7 +196,7 @@ static void error_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostre
             req->res.content_length = os->body.len;
             slot = &os->super.next;
         }
-        log_request("-", req->method.base, req->method.len, "-", req->res.status, gw_clock_mono_us(), NULL);
+        log_request("-", req->method.base, req->method.len, "-", req->res.status, gw_clock_mono_us(), NULL, NULL);
     }
     h2o_setup_next_ostream(req, slot);
 }

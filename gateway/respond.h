@@ -1,6 +1,7 @@
 /*
  * One request as the gateway sees it, and every way of answering it. All responses carry
- * Content-Length and, except 204/304, a SCIM JSON body; each answered request is logged once.
+ * Content-Length and, except 204/304, a SCIM JSON body; each answered request is logged once and
+ * counted once in the metrics.
  */
 #ifndef GATEWAY_RESPOND_H
 #define GATEWAY_RESPOND_H
@@ -26,6 +27,7 @@ struct gw_request {
     int64_t start_us;
     char request_id[32];
     const char *upstream; /** outcome of the Odeus call for the log, static or NULL */
+    const char *token_name; /** the authenticated token's configured name (config memory), or NULL */
     char *base_url;       /** absolute URL of the SCIM base path (pool memory) */
     int answered;
     void *pending;        /** async work of the handler; see on_dispose */
@@ -45,6 +47,8 @@ void gw_respond_error(gw_request_t *r, const scim_error_t *err);
 /** Shorthand: a SCIM error from status, scimType (or NULL) and a detail. */
 void gw_respond_errorf(gw_request_t *r, int status, const char *scim_type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/** Answers with a non-SCIM body (e.g. /metrics); `content_type` static, `body` copied. */
+void gw_respond_text(gw_request_t *r, int status, const char *content_type, const char *body, size_t len);
 /** Answers with no body (204). */
 void gw_respond_empty(gw_request_t *r, int status);
 

@@ -4,6 +4,10 @@
 #include <strings.h>
 
 #include "gateway/auth.h"
+#include "gateway/clock.h"
+#include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/ratelimit.h"
 #include "gateway/respond.h"
 #include "gateway/users.h"
 #include "scim/discovery.h"
@@ -79,7 +83,10 @@ static void route_users(gw_request_t *r, method_t m, h2o_iovec_t tail)
     r->route = "/Users/{id}";
     if (strcmp(id, ".search") == 0) {
         r->route = "/Users/.search";
-        gw_respond_errorf(r, 501, NULL, "POST /Users/.search is not supported yet; use GET /Users?filter=...");
+        if (m == M_POST)
+            gw_users_search(r);
+        else
+            respond_not_allowed(r, "POST");
         return;
     }
     switch (m) {
@@ -163,6 +170,99 @@ static void set_base_url(gw_request_t *r)
     }
 }
 
+static const char *find_header(void *ctx, const char *name, size_t *len)
+{
+    h2o_req_t *req = ctx;
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    if (i == -1)
+        return NULL;
+    *len = req->headers.entries[i].value.len;
+    return req->headers.entries[i].value.base;
+}
+
+/* Prometheus text format; outside the base path and without a token, like the probes. */
+static void respond_metrics(gw_request_t *r)
+{
+    gw_worker_t *w = r->worker;
+    r->route = "/metrics";
+    if (method_of(r->req) != M_GET) {
+        respond_not_allowed(r, "GET");
+        return;
+    }
+    gw_metrics_state_t state = {.config = w->config, .store = w->store, .odeus_auth_failing = gw_outbox_auth_failing(w->outbox),
+                                .now_ms = gw_clock_unix_ms()};
+    size_t len = 0;
+    char *text = gw_metrics_render(&state, &len);
+    if (text == NULL) {
+        gw_respond_errorf(r, 500, NULL, "out of memory");
+        return;
+    }
+    gw_respond_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+}
+
+/*
+ * The gate in front of the SCIM endpoints, in order: source address, credentials, token expiry,
+ * rate limit. Returns 1 when the request may go on (r->token_name set), else it was answered.
+ */
+static int admit(gw_request_t *r)
+{
+    gw_worker_t *w = r->worker;
+    const gw_config_t *cfg = w->config;
+    h2o_req_t *req = r->req;
+
+    if (cfg->allow_cidrs.n > 0) {
+        struct sockaddr_storage peer, client;
+        socklen_t plen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&peer);
+        if (plen == 0 || (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)) {
+            gw_metrics_auth_failure(GW_METRICS_AUTH_ADDRESS);
+            gw_respond_errorf(r, 403, NULL, "the source address cannot be determined");
+            return 0;
+        }
+        gw_auth_client_address(cfg, (struct sockaddr *)&peer, find_header, req, &client);
+        if (!gw_auth_address_allowed(cfg, (struct sockaddr *)&client)) {
+            char addr[64];
+            gw_cidr_format_addr((struct sockaddr *)&client, addr, sizeof(addr));
+            gw_log(GW_LOG_WARN, "address_refused", json_pack("{s:s, s:s}", "request_id", r->request_id, "client", addr));
+            gw_metrics_auth_failure(GW_METRICS_AUTH_ADDRESS);
+            gw_respond_errorf(r, 403, NULL, "this source address may not call the SCIM endpoints");
+            return 0;
+        }
+    }
+
+    ssize_t auth = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    size_t index = 0;
+    gw_auth_result_t result =
+        auth == -1 ? GW_AUTH_MISSING
+                   : gw_auth_check(cfg, req->headers.entries[auth].value.base, req->headers.entries[auth].value.len,
+                                   gw_clock_unix_ms() / 1000, &index);
+    if (result != GW_AUTH_OK) {
+        if (result == GW_AUTH_EXPIRED)
+            gw_log(GW_LOG_WARN, "token_expired", json_pack("{s:s, s:s}", "request_id", r->request_id, "token", cfg->tokens[index].name));
+        gw_metrics_auth_failure(result == GW_AUTH_MISSING   ? GW_METRICS_AUTH_MISSING
+                                : result == GW_AUTH_EXPIRED ? GW_METRICS_AUTH_EXPIRED
+                                                            : GW_METRICS_AUTH_INVALID);
+        gw_respond_header(r, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"odeus-scim-gateway\"");
+        gw_respond_errorf(r, 401, NULL,
+                          result == GW_AUTH_MISSING ? "authentication required: send Authorization: Bearer <token>"
+                          : result == GW_AUTH_EXPIRED ? "the token has expired"
+                                                      : "the token is not valid");
+        return 0;
+    }
+    r->token_name = cfg->tokens[index].name;
+
+    int64_t wait_s = gw_ratelimit_take(w->ratelimit, index, gw_clock_mono_ms());
+    if (wait_s > 0) {
+        char retry_after[24];
+        snprintf(retry_after, sizeof(retry_after), "%lld", (long long)wait_s);
+        gw_metrics_rate_limited(index);
+        gw_respond_header(r, H2O_TOKEN_RETRY_AFTER, retry_after);
+        gw_respond_errorf(r, 429, NULL, "too many requests for token %s; retry after %lld s", r->token_name, (long long)wait_s);
+        return 0;
+    }
+    return 1;
+}
+
 int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
 {
     gw_request_t *r = gw_request_create(w, req);
@@ -189,18 +289,18 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
         return 0;
     }
 
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        respond_metrics(r);
+        return 0;
+    }
+
     size_t blen = strlen(cfg->base_path);
     if (path.len < blen || memcmp(path.base, cfg->base_path, blen) != 0 || (path.len > blen && path.base[blen] != '/')) {
         respond_unknown_path(r);
         return 0;
     }
-    ssize_t auth = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (auth == -1 || !gw_auth_check(cfg, req->headers.entries[auth].value.base, req->headers.entries[auth].value.len)) {
-        gw_respond_header(r, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"odeus-scim-gateway\"");
-        gw_respond_errorf(r, 401, NULL, auth == -1 ? "authentication required: send Authorization: Bearer <token>"
-                                                   : "the bearer token is not valid");
+    if (!admit(r))
         return 0;
-    }
     set_base_url(r);
     route_scim(r, h2o_iovec_init(path.base + blen, path.len - blen));
     return 0;

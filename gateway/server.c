@@ -13,15 +13,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/audit.h"
 #include "gateway/clock.h"
 #include "gateway/log.h"
+#include "gateway/ratelimit.h"
 #include "gateway/router.h"
+#include "gateway/tls.h"
 #include "gateway/users.h"
 
 /* h2o links a 1 s GOAWAY entry on shutdown and asserts it fired before the context is disposed. */
 #define SHUTDOWN_MIN_MS 1100
-#define SHUTDOWN_MAX_MS 5000
-#define OUTBOX_GRACE_MS 3000
+/*
+ * Once no request waits for Odeus any more, what still holds a connection is an idle keep-alive
+ * client (h2o 2.2.5 closes those only at http1.req_timeout, 10 s) or one sending a request:
+ * give those this long, not the whole grace period.
+ */
+#define SHUTDOWN_IDLE_MS 5000
+/* The outbox always gets at least this long to finish calls in flight. */
+#define OUTBOX_MIN_GRACE_MS 1000
 
 struct gw_server {
     const gw_config_t *config;
@@ -31,6 +40,7 @@ struct gw_server {
     unsigned n_workers;
     atomic_int stopping;
     atomic_uint started;
+    int64_t shutdown_deadline_ms; /* monotonic; written before `stopping` is set */
 };
 
 typedef struct gw_handler {
@@ -55,6 +65,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     gw_worker_t *w = listener->data;
     if (err != NULL)
         return;
+    gw_tls_refresh(w->tls, &w->accept_ctx.ssl_ctx, &w->tls_generation);
     for (int i = 0; i < 16; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
@@ -115,10 +126,13 @@ static void *worker_main(void *arg)
         w->listener = NULL;
     }
     h2o_context_request_shutdown(&w->ctx);
-    int64_t start = gw_clock_mono_ms();
+    int64_t start = gw_clock_mono_ms(), deadline = w->server->shutdown_deadline_ms;
+    if (deadline < start + SHUTDOWN_MIN_MS)
+        deadline = start + SHUTDOWN_MIN_MS;
     for (;;) {
-        int64_t elapsed = gw_clock_mono_ms() - start;
-        if (elapsed >= SHUTDOWN_MAX_MS || (elapsed >= SHUTDOWN_MIN_MS && w->connections == 0 && w->waiting == 0))
+        int64_t now = gw_clock_mono_ms(), elapsed = now - start;
+        if (now >= deadline || (elapsed >= SHUTDOWN_MIN_MS && w->connections == 0 && w->waiting == 0) ||
+            (elapsed >= SHUTDOWN_IDLE_MS && w->waiting == 0))
             break;
         h2o_evloop_run(w->loop, 50);
     }
@@ -136,6 +150,7 @@ static void *worker_main(void *arg)
     }
     if (w->store != NULL)
         store_close(w->store);
+    SSL_CTX_free(w->accept_ctx.ssl_ctx); /* connections still open hold their own references */
     return NULL;
 }
 
@@ -202,6 +217,9 @@ int gw_server_run(const gw_config_t *config)
     char err[512];
     int exit_code = 1;
     sigset_t signals;
+    gw_tls_t *tls = NULL;
+    gw_audit_t *audit = NULL;
+    gw_ratelimit_t *ratelimit = NULL;
 
     signal(SIGPIPE, SIG_IGN);
     /* Blocked before any thread starts (the delivery thread, curl's resolver, the workers), so
@@ -209,6 +227,7 @@ int gw_server_run(const gw_config_t *config)
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     gw_log_set_level(config->log_level);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -239,6 +258,15 @@ int gw_server_run(const gw_config_t *config)
         port = bound_port(server.workers[i].listen_fd); /* with port 0, every worker shares the first one's */
     }
 
+    ratelimit = gw_ratelimit_create(config->n_tokens, config->rate_limit_per_min, config->rate_limit_burst);
+    if (ratelimit == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail_listeners;
+    }
+    if (config->tls_cert[0] != '\0' && (tls = gw_tls_create(config, err, sizeof(err))) == NULL)
+        goto fail_listeners;
+    if ((audit = gw_audit_open(config->audit_log, err, sizeof(err))) == NULL)
+        goto fail_listeners;
     if ((server.outbox = gw_outbox_start(config, err, sizeof(err))) == NULL)
         goto fail_listeners;
 
@@ -258,28 +286,45 @@ int gw_server_run(const gw_config_t *config)
         w->server = &server;
         w->config = config;
         w->outbox = server.outbox;
+        w->audit = audit;
+        w->ratelimit = ratelimit;
+        w->tls = tls;
+        gw_tls_refresh(tls, &w->accept_ctx.ssl_ctx, &w->tls_generation);
         pthread_create(&w->thread, NULL, worker_main, w);
     }
     gw_log(GW_LOG_INFO, "listening",
-           json_pack("{s:s, s:i, s:s, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port, "base_path",
-                     config->base_path[0] != '\0' ? config->base_path : "/", "threads", (int)config->threads, "database",
-                     config->db_path, "dry_run", config->dry_run, "outbox_pending", (json_int_t)pending, "version",
-                     GATEWAY_VERSION));
+           json_pack("{s:s, s:i, s:s, s:s, s:b, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port,
+                     "scheme", tls != NULL ? "https" : "http", "base_path",
+                     config->base_path[0] != '\0' ? config->base_path : "/", "client_certificates",
+                     config->tls_client_ca[0] != '\0', "threads", (int)config->threads, "database", config->db_path,
+                     "dry_run", config->dry_run, "outbox_pending", (json_int_t)pending, "version", GATEWAY_VERSION));
 
     /* A wakeup needs the worker's queue, which the worker creates: wait until every worker runs. */
     while (atomic_load(&server.started) < server.n_workers)
         usleep(1000);
     int sig = 0;
-    sigwait(&signals, &sig);
-    gw_log(GW_LOG_INFO, "shutting_down", json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+        if (tls == NULL) {
+            gw_log(GW_LOG_INFO, "sighup_ignored", json_pack("{s:s}", "reason", "no TLS certificate configured"));
+        } else if (gw_tls_reload(tls, err, sizeof(err)) != 0) {
+            gw_log(GW_LOG_ERROR, "tls_reload_failed", json_pack("{s:s, s:s}", "error", err, "serving", "the previous certificate"));
+        }
+    }
+    gw_log(GW_LOG_INFO, "shutting_down", json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "grace_ms",
+                                                  (json_int_t)config->shutdown_grace_ms));
+    server.shutdown_deadline_ms = gw_clock_mono_ms() + config->shutdown_grace_ms;
     atomic_store(&server.stopping, 1);
     for (unsigned i = 0; i < server.n_workers; i++)
         h2o_multithread_send_message(&server.workers[i].outbox_receiver, NULL);
     for (unsigned i = 0; i < server.n_workers; i++)
         pthread_join(server.workers[i].thread, NULL);
-    gw_outbox_stop(server.outbox, OUTBOX_GRACE_MS);
+    int64_t left = server.shutdown_deadline_ms - gw_clock_mono_ms();
+    gw_outbox_stop(server.outbox, left > OUTBOX_MIN_GRACE_MS ? left : OUTBOX_MIN_GRACE_MS);
     h2o_config_dispose(&server.globalconf);
     free(server.workers);
+    gw_audit_close(audit);
+    gw_ratelimit_free(ratelimit);
+    gw_tls_free(tls);
     curl_global_cleanup();
     gw_log(GW_LOG_INFO, "stopped", NULL);
     return 0;
@@ -289,6 +334,9 @@ fail_listeners:
         if (server.workers[i].listen_fd > 0)
             close(server.workers[i].listen_fd);
     free(server.workers);
+    gw_audit_close(audit);
+    gw_ratelimit_free(ratelimit);
+    gw_tls_free(tls);
 fail:
     gw_log(GW_LOG_ERROR, "start_failed", json_pack("{s:s}", "error", err));
     curl_global_cleanup();

@@ -1,5 +1,6 @@
 /*
- * The h2o front end: listeners, one event loop per worker thread, shutdown on SIGTERM/SIGINT.
+ * The h2o front end: listeners (HTTP or HTTPS), one event loop per worker thread, certificate
+ * reload on SIGHUP, graceful shutdown on SIGTERM/SIGINT.
  */
 #ifndef GATEWAY_SERVER_H
 #define GATEWAY_SERVER_H
@@ -12,6 +13,10 @@
 #include "gateway/outbox.h"
 #include "gateway/store.h"
 
+struct gw_audit;
+struct gw_ratelimit;
+struct gw_tls;
+
 typedef struct gw_server gw_server_t;
 
 /** One worker thread: its loop, its h2o context, its store connection. Touched only by its thread. */
@@ -20,6 +25,10 @@ typedef struct gw_worker {
     gw_server_t *server;
     const gw_config_t *config;
     gw_outbox_t *outbox;
+    struct gw_audit *audit;         /** shared, thread-safe */
+    struct gw_ratelimit *ratelimit; /** shared, thread-safe */
+    struct gw_tls *tls;             /** shared; NULL without TLS */
+    unsigned tls_generation;        /** of the SSL_CTX in accept_ctx.ssl_ctx */
     store_t *store;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
@@ -36,8 +45,9 @@ typedef struct gw_worker {
 } gw_worker_t;
 
 /**
- * Runs the gateway until SIGTERM or SIGINT: opens the store (creating the data directory),
- * starts outbox delivery and the workers, and shuts down in order. Returns the process exit
+ * Runs the gateway until SIGTERM or SIGINT: opens the store (creating the data directory) and
+ * the audit log, loads the TLS certificate, starts outbox delivery and the workers, and shuts
+ * down in order within config->shutdown_grace_ms. SIGHUP re-reads the TLS certificate and key. Returns the process exit
  * code (0 after a clean stop, 1 when start-up failed; the reason has been logged).
  */
 int gw_server_run(const gw_config_t *config);

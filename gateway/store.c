@@ -68,13 +68,34 @@ static const char *const migrations[] = {
      */
     "CREATE INDEX outbox_due ON outbox(state, next_attempt_at) WHERE state = 0;"
     "CREATE INDEX outbox_user ON outbox(user_id, state) WHERE state = 0;",
+    /*
+     * 1 -> 2: coalescing and pending-invitee re-sends. superseded_by points a superseded row
+     * (state 3) at the live row that replaced it, so that a request waiting on the old row can
+     * follow the new one. invitee_recheck holds the deactivations that Odeus answered 404 for a
+     * user the gateway had invited: they are sent again until the invitation could no longer be
+     * accepted (README, "Invitees who never joined").
+     */
+    "ALTER TABLE outbox ADD COLUMN superseded_by INTEGER;"
+    "CREATE INDEX outbox_superseded ON outbox(superseded_by) WHERE superseded_by IS NOT NULL;"
+    "CREATE TABLE invitee_recheck ("
+    " user_id TEXT PRIMARY KEY,"
+    " email TEXT NOT NULL,"
+    " outbox_id INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL,"
+    " until_at INTEGER NOT NULL,"
+    " sends INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT);"
+    "CREATE INDEX invitee_recheck_due ON invitee_recheck(next_at);"
+    /* "did Odeus ever accept an invite for this user", asked when a deactivation meets a 404 */
+    "CREATE INDEX outbox_user_done ON outbox(user_id, action) WHERE state = 1;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define USER_COLUMNS "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource"
 #define OUTBOX_COLUMNS                                                                                                     \
     "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, " \
-    "result_version"
+    "result_version, superseded_by"
 
 typedef enum stmt_id {
     ST_BEGIN,
@@ -104,6 +125,23 @@ typedef enum stmt_id {
     ST_OUTBOX_FINISH,
     ST_OUTBOX_PENDING_FOR_USER,
     ST_OUTBOX_PENDING_COUNT,
+    ST_OUTBOX_REPOINT,
+    ST_OUTBOX_SUPERSEDE_ALL,
+    ST_OUTBOX_SUPERSEDE_ROLE,
+    ST_OUTBOX_SUPERSEDED_BY,
+    ST_OUTBOX_DELIVERED_INVITE,
+    ST_OUTBOX_STATE_COUNTS,
+    ST_OUTBOX_PENDING_STATS,
+    ST_OUTBOX_RETRY,
+    ST_OUTBOX_RETRY_FAILED,
+    ST_OUTBOX_DROP,
+    ST_RECHECK_CANCEL,
+    ST_RECHECK_SCHEDULE,
+    ST_RECHECK_DUE,
+    ST_RECHECK_NEXT_DUE,
+    ST_RECHECK_RESCHEDULE,
+    ST_RECHECK_REMOVE,
+    ST_RECHECK_COUNT,
     ST__COUNT
 } stmt_id_t;
 
@@ -139,18 +177,52 @@ static const char *const stmt_sql[ST__COUNT] = {
      * overtake an older one that is waiting for its retry or is in flight (the caller drops the
      * in-flight ids from the result, which then also holds back that user's newer rows).
      */
+    /*
+     * Deactivations first: when Odeus is the bottleneck (a mass offboarding, a rate limit), access
+     * removal must not queue behind grants. Within a kind, commit order.
+     */
     [ST_OUTBOX_DUE] = "SELECT " OUTBOX_COLUMNS " FROM outbox AS o"
                       " WHERE o.state = 0 AND o.next_attempt_at <= ?1"
                       " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"
-                      " ORDER BY o.id",
+                      " ORDER BY o.action <> 'deactivate', o.id",
     [ST_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM outbox WHERE state = 0",
     [ST_OUTBOX_RESCHEDULE] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, outcome = ?3, last_error = ?4"
                              " WHERE id = ?1",
-    [ST_OUTBOX_FINISH] = "UPDATE outbox SET state = ?2, outcome = ?3, last_error = ?4, attempts = attempts + 1, done_at = ?5"
-                         " WHERE id = ?1",
+    /* A row superseded while its call was in flight stays superseded; its outcome is still recorded. */
+    [ST_OUTBOX_FINISH] = "UPDATE outbox SET state = CASE WHEN state = 0 THEN ?2 ELSE state END, outcome = ?3,"
+                         " last_error = ?4, attempts = attempts + 1, done_at = coalesce(done_at, ?5) WHERE id = ?1",
     [ST_OUTBOX_PENDING_FOR_USER] = "SELECT id FROM outbox WHERE user_id = ?1 AND state = 0 AND (?2 IS NULL OR action = ?2)"
                                    " ORDER BY id LIMIT 1",
     [ST_OUTBOX_PENDING_COUNT] = "SELECT count(*) FROM outbox WHERE state = 0",
+    /* rows already superseded by a row that is superseded now follow the newest one */
+    [ST_OUTBOX_REPOINT] = "UPDATE outbox SET superseded_by = ?2 WHERE state = 3 AND superseded_by IN"
+                          " (SELECT id FROM outbox WHERE user_id = ?1 AND state = 0 AND id < ?2 AND (?3 IS NULL OR action = ?3))",
+    [ST_OUTBOX_SUPERSEDE_ALL] = "UPDATE outbox SET state = 3, outcome = 'superseded', superseded_by = ?2, done_at = ?3"
+                                " WHERE user_id = ?1 AND state = 0 AND id < ?2",
+    [ST_OUTBOX_SUPERSEDE_ROLE] = "UPDATE outbox SET state = 3, outcome = 'superseded', superseded_by = ?2, done_at = ?3"
+                                 " WHERE user_id = ?1 AND state = 0 AND id < ?2 AND action = 'update_role'",
+    [ST_OUTBOX_SUPERSEDED_BY] = "SELECT id FROM outbox WHERE superseded_by = ?1",
+    [ST_OUTBOX_DELIVERED_INVITE] = "SELECT 1 FROM outbox WHERE user_id = ?1 AND action = 'invite' AND state = 1"
+                                   " AND outcome = 'done' LIMIT 1",
+    [ST_OUTBOX_STATE_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
+    [ST_OUTBOX_PENDING_STATS] = "SELECT min(created_at), min(next_attempt_at), max(attempts),"
+                                " sum(outcome = 'auth'), sum(action = 'deactivate') FROM outbox WHERE state = 0",
+    [ST_OUTBOX_RETRY] = "UPDATE outbox SET state = 0, next_attempt_at = ?2, done_at = NULL WHERE id = ?1 AND state IN (0, 2)",
+    [ST_OUTBOX_RETRY_FAILED] = "UPDATE outbox SET state = 0, next_attempt_at = ?1, done_at = NULL WHERE state = 2",
+    [ST_OUTBOX_DROP] = "UPDATE outbox SET state = 2, outcome = 'dropped', last_error = 'dropped by an operator', done_at = ?2"
+                       " WHERE id = ?1 AND state = 0",
+    [ST_RECHECK_CANCEL] = "DELETE FROM invitee_recheck WHERE user_id = ?1",
+    [ST_RECHECK_SCHEDULE] = "INSERT OR REPLACE INTO invitee_recheck (user_id, email, outbox_id, created_at, next_at, until_at,"
+                            " sends) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+    /* a user with a newer change queued is that change's business, not the re-send's */
+    [ST_RECHECK_DUE] = "SELECT user_id, email, outbox_id, created_at, next_at, until_at, sends, last_error"
+                       " FROM invitee_recheck AS r WHERE r.next_at <= ?1"
+                       " AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.user_id = r.user_id AND o.state = 0)"
+                       " ORDER BY r.next_at LIMIT ?2",
+    [ST_RECHECK_NEXT_DUE] = "SELECT min(next_at) FROM invitee_recheck",
+    [ST_RECHECK_RESCHEDULE] = "UPDATE invitee_recheck SET next_at = ?2, sends = sends + 1, last_error = ?3 WHERE user_id = ?1",
+    [ST_RECHECK_REMOVE] = "DELETE FROM invitee_recheck WHERE user_id = ?1",
+    [ST_RECHECK_COUNT] = "SELECT count(*) FROM invitee_recheck",
 };
 
 struct store {
@@ -844,7 +916,7 @@ void store_outbox_clear(store_outbox_t *row)
     memset(row, 0, sizeof(*row));
 }
 
-store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out)
+static store_status_t insert_outbox_row(store_t *store, const store_outbox_t *row, int64_t *id_out)
 {
     sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_INSERT);
     if (st == NULL)
@@ -879,12 +951,74 @@ store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, in
     return ret;
 }
 
+/* Runs a statement bound with (user_id, id[, action|now]) that changes rows. */
+static store_status_t exec_user_update(store_t *s, stmt_id_t id, const char *user_id, int64_t new_id, const char *text3,
+                                       int64_t int3, int has_int3)
+{
+    sqlite3_stmt *st = stmt_get(s, id);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, user_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, new_id);
+    if (rc == SQLITE_OK)
+        rc = has_int3 ? sqlite3_bind_int64(st, 3, int3) : bind_text(st, 3, text3);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        ret = db_error(s, stmt_sql[id]);
+    stmt_put(s, id, st);
+    return ret;
+}
+
+static store_status_t exec_by_user(store_t *s, stmt_id_t id, const char *user_id)
+{
+    sqlite3_stmt *st = stmt_get(s, id);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, user_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        ret = db_error(s, stmt_sql[id]);
+    stmt_put(s, id, st);
+    return ret;
+}
+
+store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out)
+{
+    op_scope_t scope;
+    int64_t id = 0;
+    if (row->action == NULL || row->user_id == NULL) {
+        set_error(store, "outbox row without user or action");
+        return STORE_ERROR;
+    }
+    if (op_enter(store, &scope) != STORE_OK)
+        return STORE_ERROR;
+    store_status_t ret = insert_outbox_row(store, row, &id);
+    int deactivate = strcmp(row->action, "deactivate") == 0, role = strcmp(row->action, "update_role") == 0;
+    if (ret == STORE_OK && (deactivate || role)) {
+        ret = exec_user_update(store, ST_OUTBOX_REPOINT, row->user_id, id, deactivate ? NULL : "update_role", 0, 0);
+        if (ret == STORE_OK)
+            ret = exec_user_update(store, deactivate ? ST_OUTBOX_SUPERSEDE_ALL : ST_OUTBOX_SUPERSEDE_ROLE, row->user_id, id,
+                                   NULL, row->created_at_ms, 1);
+    }
+    if (ret == STORE_OK)
+        ret = exec_by_user(store, ST_RECHECK_CANCEL, row->user_id);
+    ret = op_leave(store, scope, ret);
+    if (ret == STORE_OK && id_out != NULL)
+        *id_out = id;
+    return ret;
+}
+
 /* Copies the current row (OUTBOX_COLUMNS) into `out`, which owns the strings afterwards. */
 static store_status_t outbox_from_row(store_t *s, sqlite3_stmt *st, store_outbox_t *out)
 {
     memset(out, 0, sizeof(*out));
     int64_t state = sqlite3_column_int64(st, 5);
-    if (state < STORE_OUTBOX_PENDING || state > STORE_OUTBOX_FAILED) {
+    if (state < STORE_OUTBOX_PENDING || state > STORE_OUTBOX_SUPERSEDED) {
         set_error(s, "outbox row %lld has unknown state %lld", (long long)sqlite3_column_int64(st, 0), (long long)state);
         return STORE_ERROR;
     }
@@ -895,6 +1029,7 @@ static store_status_t outbox_from_row(store_t *s, sqlite3_stmt *st, store_outbox
     out->created_at_ms = sqlite3_column_int64(st, 7);
     out->next_attempt_ms = sqlite3_column_int64(st, 8);
     out->result_version = sqlite3_column_int64(st, 12);
+    out->superseded_by = sqlite3_column_int64(st, 13);
     if (!dup_col(st, 1, 0, &out->user_id) || !dup_col(st, 2, 0, &out->action) || !dup_col(st, 3, 0, &out->email) ||
         !dup_col(st, 4, 1, &out->role) || !dup_col(st, 9, 1, &out->last_error) || !dup_col(st, 10, 1, &out->outcome) ||
         !dup_col(st, 11, 1, &out->prev_resource)) {
@@ -1062,6 +1197,314 @@ store_status_t store_outbox_pending_count(store_t *store, size_t *count)
 {
     int64_t n = 0;
     store_status_t ret = query_int64(store, ST_OUTBOX_PENDING_COUNT, &n);
+    if (ret == STORE_OK)
+        *count = (size_t)n;
+    return ret;
+}
+
+/* Prepared per call rather than cached: it runs once per metrics scrape, not per request. */
+store_status_t store_outbox_stats(store_t *s, store_outbox_stat_cb cb, void *ctx)
+{
+    static const char sql[] = "SELECT action, count(*), min(created_at) FROM outbox WHERE state = 0 GROUP BY action";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, sql);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
+    store_status_t ret = rc == SQLITE_DONE ? STORE_OK : db_error(s, sql);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+store_status_t store_outbox_superseded_by(store_t *store, int64_t id, int64_t *ids, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_SUPERSEDED_BY);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        ret = db_error(store, "bind");
+        goto out;
+    }
+    while (*n_out < max) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            ret = db_error(store, "superseded rows");
+            break;
+        }
+        ids[(*n_out)++] = sqlite3_column_int64(st, 0);
+    }
+out:
+    stmt_put(store, ST_OUTBOX_SUPERSEDED_BY, st);
+    return ret;
+}
+
+store_status_t store_outbox_invite_delivered(store_t *store, const char *user_id, int *yes)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_DELIVERED_INVITE);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, user_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        *yes = rc == SQLITE_ROW;
+    else
+        ret = db_error(store, "delivered invite");
+    stmt_put(store, ST_OUTBOX_DELIVERED_INVITE, st);
+    return ret;
+}
+
+store_status_t store_outbox_get_stats(store_t *store, store_outbox_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_STATE_COUNTS);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t state = sqlite3_column_int64(st, 0);
+        if (state >= 0 && state < 4)
+            out->by_state[state] = sqlite3_column_int64(st, 1);
+    }
+    if (rc != SQLITE_DONE)
+        ret = db_error(store, "outbox counts");
+    stmt_put(store, ST_OUTBOX_STATE_COUNTS, st);
+    if (ret != STORE_OK)
+        return ret;
+    if ((st = stmt_get(store, ST_OUTBOX_PENDING_STATS)) == NULL)
+        return STORE_ERROR;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        out->oldest_pending_ms = sqlite3_column_int64(st, 0);
+        out->next_attempt_ms = sqlite3_column_int64(st, 1);
+        out->max_attempts = sqlite3_column_int64(st, 2);
+        out->pending_auth = sqlite3_column_int64(st, 3);
+        out->pending_deactivations = sqlite3_column_int64(st, 4);
+    } else {
+        ret = db_error(store, "outbox pending stats");
+    }
+    stmt_put(store, ST_OUTBOX_PENDING_STATS, st);
+    if (ret == STORE_OK)
+        ret = query_int64(store, ST_RECHECK_COUNT, &out->rechecks);
+    return ret;
+}
+
+store_status_t store_outbox_list(store_t *store, int state, size_t limit, store_outbox_cb cb, void *ctx)
+{
+    /* built per call: operator commands run once, and the order depends on the state asked for */
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT " OUTBOX_COLUMNS " FROM outbox%s ORDER BY id %s LIMIT ?1",
+             state < 0 ? "" : " WHERE state = ?2", state == STORE_OUTBOX_PENDING ? "ASC" : "DESC");
+    sqlite3_stmt *st = NULL;
+    store_status_t ret = STORE_OK;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        ret = db_error(store, "prepare");
+        goto out;
+    }
+    if (sqlite3_bind_int64(st, 1, clamp_size(limit)) != SQLITE_OK || (state >= 0 && sqlite3_bind_int(st, 2, state) != SQLITE_OK)) {
+        ret = db_error(store, "bind");
+        goto out;
+    }
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            ret = db_error(store, "list outbox");
+            break;
+        }
+        store_outbox_t row;
+        if ((ret = outbox_from_row(store, st, &row)) != STORE_OK)
+            break;
+        int stop = cb(ctx, &row);
+        store_outbox_clear(&row);
+        if (stop)
+            break;
+    }
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Changes one row by id and tells "no such row" from "not in a state this applies to". */
+static store_status_t change_row(store_t *s, stmt_id_t id, int64_t row_id, int64_t now_ms)
+{
+    sqlite3_stmt *st = stmt_get(s, id);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = sqlite3_bind_int64(st, 1, row_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, now_ms);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int changed = sqlite3_changes(s->db);
+    if (rc != SQLITE_DONE)
+        ret = db_error(s, stmt_sql[id]);
+    stmt_put(s, id, st);
+    if (ret != STORE_OK || changed > 0)
+        return ret;
+    store_outbox_t row;
+    ret = store_outbox_get(s, row_id, &row);
+    if (ret == STORE_OK) {
+        set_error(s, "outbox row %lld is not in a state this applies to", (long long)row_id);
+        ret = STORE_CONFLICT;
+    } else if (ret == STORE_NOT_FOUND) {
+        set_error(s, "no outbox row %lld", (long long)row_id);
+    }
+    store_outbox_clear(&row);
+    return ret;
+}
+
+store_status_t store_outbox_retry(store_t *store, int64_t id, int64_t now_ms)
+{
+    return change_row(store, ST_OUTBOX_RETRY, id, now_ms);
+}
+
+store_status_t store_outbox_drop(store_t *store, int64_t id, int64_t now_ms)
+{
+    return change_row(store, ST_OUTBOX_DROP, id, now_ms);
+}
+
+store_status_t store_outbox_retry_failed(store_t *store, int64_t now_ms, size_t *count)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_RETRY_FAILED);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = sqlite3_bind_int64(st, 1, now_ms);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        ret = db_error(store, "retry failed rows");
+    else
+        *count = (size_t)sqlite3_changes(store->db);
+    stmt_put(store, ST_OUTBOX_RETRY_FAILED, st);
+    return ret;
+}
+
+/* ---- pending-invitee re-sends ----------------------------------------------------------------- */
+
+void store_recheck_clear(store_recheck_t *row)
+{
+    if (row == NULL)
+        return;
+    free(row->user_id);
+    free(row->email);
+    free(row->last_error);
+    memset(row, 0, sizeof(*row));
+}
+
+store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id,
+                                      int64_t now_ms, int64_t first_ms, int64_t until_ms)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_RECHECK_SCHEDULE);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, user_id);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 2, email);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, outbox_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 4, now_ms);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, first_ms);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 6, until_ms);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        ret = db_error(store, "schedule re-send");
+    stmt_put(store, ST_RECHECK_SCHEDULE, st);
+    return ret;
+}
+
+store_status_t store_recheck_due(store_t *store, int64_t now_ms, store_recheck_t *rows, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *st = stmt_get(store, ST_RECHECK_DUE);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    size_t n = 0;
+    if (sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK || sqlite3_bind_int64(st, 2, clamp_size(max)) != SQLITE_OK) {
+        ret = db_error(store, "bind");
+        goto out;
+    }
+    while (n < max) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            ret = db_error(store, "due re-sends");
+            break;
+        }
+        store_recheck_t *r = &rows[n];
+        memset(r, 0, sizeof(*r));
+        r->outbox_id = sqlite3_column_int64(st, 2);
+        r->created_at_ms = sqlite3_column_int64(st, 3);
+        r->next_at_ms = sqlite3_column_int64(st, 4);
+        r->until_ms = sqlite3_column_int64(st, 5);
+        r->sends = (int)sqlite3_column_int64(st, 6);
+        if (!dup_col(st, 0, 0, &r->user_id) || !dup_col(st, 1, 0, &r->email) || !dup_col(st, 7, 1, &r->last_error)) {
+            store_recheck_clear(r);
+            ret = oom(store);
+            break;
+        }
+        n++;
+    }
+out:
+    stmt_put(store, ST_RECHECK_DUE, st);
+    if (ret != STORE_OK) {
+        for (size_t i = 0; i < n; i++)
+            store_recheck_clear(&rows[i]);
+        n = 0;
+    }
+    *n_out = n;
+    return ret;
+}
+
+store_status_t store_recheck_next_due(store_t *store, int64_t *at_ms)
+{
+    return query_int64(store, ST_RECHECK_NEXT_DUE, at_ms);
+}
+
+store_status_t store_recheck_reschedule(store_t *store, const char *user_id, int64_t next_ms, const char *last_error)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_RECHECK_RESCHEDULE);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, user_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, next_ms);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 3, last_error);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        ret = db_error(store, "reschedule re-send");
+    stmt_put(store, ST_RECHECK_RESCHEDULE, st);
+    return ret;
+}
+
+store_status_t store_recheck_remove(store_t *store, const char *user_id)
+{
+    return exec_by_user(store, ST_RECHECK_REMOVE, user_id);
+}
+
+store_status_t store_recheck_count(store_t *store, size_t *count)
+{
+    int64_t n = 0;
+    store_status_t ret = query_int64(store, ST_RECHECK_COUNT, &n);
     if (ret == STORE_OK)
         *count = (size_t)n;
     return ret;

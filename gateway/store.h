@@ -91,7 +91,8 @@ store_status_t store_user_count(store_t *store, size_t *count);
 typedef enum store_outbox_state {
     STORE_OUTBOX_PENDING, /** waiting for (another) attempt */
     STORE_OUTBOX_DONE,    /** Odeus reached the goal state (outcome done/already/not_member) */
-    STORE_OUTBOX_FAILED,  /** Odeus refused it permanently (outcome refused) */
+    STORE_OUTBOX_FAILED,  /** Odeus refused it permanently (outcome refused), or an operator dropped it (outcome dropped) */
+    STORE_OUTBOX_SUPERSEDED, /** a newer change for the user made it moot before it was delivered (superseded_by) */
 } store_outbox_state_t;
 
 /** An outbox row. In results strings are owned (store_outbox_clear); as input, borrowed. */
@@ -109,11 +110,23 @@ typedef struct store_outbox {
     char *outcome;       /** odeus_outcome_name() of the last attempt, may be NULL */
     char *prev_resource; /** the user's canonical JSON before this change; NULL when the change created the user */
     int64_t result_version; /** the user's version this change produced (0 for DELETE) */
+    int64_t superseded_by;  /** results only: the row that superseded this one, 0 when none */
 } store_outbox_t;
 
 void store_outbox_clear(store_outbox_t *row);
 
-/** Inserts a pending row (id, state, attempts ignored) and returns its id. */
+/**
+ * Inserts a pending row (id, state, attempts ignored) and returns its id. Atomic on its own, and
+ * inside the caller's transaction part of it. In the same step it coalesces the user's queue:
+ * - a deactivate supersedes every older pending row of the user (an invite or role change that
+ *   has not gone out yet must never go out after the deactivation);
+ * - an update_role supersedes older pending update_role rows (the newest role is what counts);
+ * - an invite supersedes nothing: Odeus skips invites of active members, so a deactivation it
+ *   follows must still go out first or the invite's role would be lost.
+ * Superseded rows get state STORE_OUTBOX_SUPERSEDED, outcome "superseded" and superseded_by = the
+ * new id (rows they had superseded are re-pointed too). Any pending-invitee re-send of the user is
+ * cancelled: the new change is the user's current intent.
+ */
 store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out);
 store_status_t store_outbox_get(store_t *store, int64_t id, store_outbox_t *out);
 
@@ -131,7 +144,10 @@ store_status_t store_outbox_next_due(store_t *store, int64_t *at_ms);
 /** Records a failed attempt: attempts+1, next attempt time, outcome, last error. */
 store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_attempt_ms, const char *outcome,
                                        const char *last_error);
-/** Ends the row: state DONE or FAILED, outcome, attempts+1, done time. */
+/**
+ * Ends the row: state DONE or FAILED, outcome, attempts+1, done time. A row that was superseded
+ * while its call was in flight keeps STORE_OUTBOX_SUPERSEDED (the outcome is still recorded).
+ */
 store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
                                    const char *last_error, int64_t now_ms);
 
@@ -140,5 +156,77 @@ store_status_t store_outbox_pending_for_user(store_t *store, const char *user_id
 
 /** Number of pending rows. */
 store_status_t store_outbox_pending_count(store_t *store, size_t *count);
+
+/** Called once per action that has pending rows: how many, and the oldest one's created_at (unix ms). */
+typedef void (*store_outbox_stat_cb)(void *ctx, const char *action, size_t count, int64_t oldest_created_ms);
+/** Pending rows grouped by action (for metrics). */
+store_status_t store_outbox_stats(store_t *store, store_outbox_stat_cb cb, void *ctx);
+
+/** Ids of the rows superseded by row `id` (up to `max`; *n_out how many). */
+store_status_t store_outbox_superseded_by(store_t *store, int64_t id, int64_t *ids, size_t max, size_t *n_out);
+
+/** *yes = 1 when Odeus accepted an invite for `user_id` (a row invite/done/done), else 0. */
+store_status_t store_outbox_invite_delivered(store_t *store, const char *user_id, int *yes);
+
+/* ---- operator view (outbox_cli) ---- */
+
+typedef struct store_outbox_stats {
+    int64_t by_state[4];          /** indexed by store_outbox_state_t */
+    int64_t oldest_pending_ms;    /** created_at of the oldest pending row; 0 when none */
+    int64_t next_attempt_ms;      /** earliest next attempt; 0 when none */
+    int64_t max_attempts;         /** of pending rows */
+    int64_t pending_auth;         /** pending rows whose last attempt met 401/403 */
+    int64_t pending_deactivations;
+    int64_t rechecks;             /** pending-invitee re-sends scheduled */
+} store_outbox_stats_t;
+
+store_status_t store_outbox_get_stats(store_t *store, store_outbox_stats_t *out);
+
+/**
+ * Visits up to `limit` rows in state `state` (-1: any), pending rows in queue order (oldest first),
+ * the others newest first. `row` is borrowed for the call; return non-zero to stop.
+ */
+typedef int (*store_outbox_cb)(void *ctx, const store_outbox_t *row);
+store_status_t store_outbox_list(store_t *store, int state, size_t limit, store_outbox_cb cb, void *ctx);
+
+/** Makes a pending row due at `now_ms`, or puts a failed row back in the queue. STORE_NOT_FOUND: no such row;
+ * STORE_CONFLICT: the row is done or superseded. */
+store_status_t store_outbox_retry(store_t *store, int64_t id, int64_t now_ms);
+/** Puts every failed row back in the queue, due at `now_ms`; *count how many. */
+store_status_t store_outbox_retry_failed(store_t *store, int64_t now_ms, size_t *count);
+/** Takes a pending row out of the queue for good (state FAILED, outcome "dropped"). STORE_NOT_FOUND / STORE_CONFLICT
+ * (not pending) as for store_outbox_retry. */
+store_status_t store_outbox_drop(store_t *store, int64_t id, int64_t now_ms);
+
+/* ---- pending-invitee re-sends ---------------------------------------------------------------- */
+
+/**
+ * A scheduled re-send of deactivate-user for a user Odeus answered 404 for while the gateway had
+ * invited them: the invitation may still be accepted later. Strings owned (store_recheck_clear).
+ */
+typedef struct store_recheck {
+    char *user_id;
+    char *email;
+    int64_t outbox_id;   /** the deactivation that met the 404 */
+    int64_t created_at_ms;
+    int64_t next_at_ms;
+    int64_t until_ms;    /** no re-send after this */
+    int sends;
+    char *last_error;    /** may be NULL */
+} store_recheck_t;
+
+void store_recheck_clear(store_recheck_t *row);
+/** Schedules (or restarts) the re-sends of `user_id`: first at `first_ms`, none after `until_ms`. */
+store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id,
+                                      int64_t now_ms, int64_t first_ms, int64_t until_ms);
+/** Up to `max` re-sends due at `now_ms`, skipping users with a pending outbox row. */
+store_status_t store_recheck_due(store_t *store, int64_t now_ms, store_recheck_t *rows, size_t max, size_t *n_out);
+/** Earliest next re-send; STORE_NOT_FOUND when none is scheduled. */
+store_status_t store_recheck_next_due(store_t *store, int64_t *at_ms);
+/** Records a send (sends+1) and the next time. */
+store_status_t store_recheck_reschedule(store_t *store, const char *user_id, int64_t next_ms, const char *last_error);
+/** Ends the re-sends of `user_id` (STORE_OK also when there were none). */
+store_status_t store_recheck_remove(store_t *store, const char *user_id);
+store_status_t store_recheck_count(store_t *store, size_t *count);
 
 #endif

@@ -4,12 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/audit.h"
 #include "gateway/clock.h"
 #include "gateway/log.h"
 #include "gateway/uuid.h"
 #include "scim/filter.h"
 #include "scim/list.h"
 #include "scim/patch.h"
+#include "scim/select.h"
+#include "scim/sort.h"
 #include "scim/user.h"
 #include "upstream/odeus.h"
 
@@ -102,6 +105,58 @@ static void respond_store_error(gw_request_t *r)
 static void respond_not_found(gw_request_t *r, const char *id)
 {
     gw_respond_errorf(r, 404, NULL, "no User with id %.64s", id);
+}
+
+/* The query string of the request (after '?'), possibly empty. */
+static void request_query(gw_request_t *r, const char **query, size_t *len)
+{
+    h2o_req_t *req = r->req;
+    *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
+    *len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
+}
+
+/*
+ * The attributes / excludedAttributes of the query string, for single-resource answers (GET and
+ * the answers to POST, PUT, PATCH). NULL with `err` set when they are malformed.
+ */
+static scim_select_t *request_select(gw_request_t *r, scim_error_t *err)
+{
+    scim_list_params_t params;
+    const char *query;
+    size_t len;
+    scim_select_t *sel = NULL;
+
+    request_query(r, &query, &len);
+    if (scim_list_params_parse(query, len, &params, err) == 0)
+        sel = scim_select_parse(params.attributes, params.excluded_attributes, err);
+    scim_list_params_clear(&params);
+    return sel;
+}
+
+/* The value of request header `name` (NUL-terminated, pool memory), or NULL when absent. */
+static const char *request_header(gw_request_t *r, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&r->req->headers, token, -1);
+    return i == -1 ? NULL : h2o_strdup(&r->req->pool, r->req->headers.entries[i].value.base,
+                                       r->req->headers.entries[i].value.len).base;
+}
+
+/*
+ * If-Match (RFC 7644 §3.14) on PUT, PATCH and DELETE: returns the version the request may change,
+ * 0 when it sent no If-Match, or -1 after answering 412 because the stored version differs.
+ */
+static int64_t check_if_match(gw_request_t *r, const store_user_t *row)
+{
+    const char *h = request_header(r, H2O_TOKEN_IF_MATCH);
+    if (h == NULL)
+        return 0;
+    if (!scim_etag_matches(h, strlen(h), row->version)) {
+        set_etag(r, row->version);
+        gw_respond_errorf(r, 412, NULL, "the User was changed since that version (If-Match: %.40s); read it again",
+                          h);
+        return -1;
+    }
+    return row->version;
 }
 
 /* Fills the email index of a row from the canonical user; `emails` must hold MAX_EMAILS. */
@@ -223,6 +278,7 @@ static void finish_pending(pending_t *p)
     gw_request_t *r = p->r;
     gw_outbox_waiter_t *wt = &p->waiter;
     w->waiting--;
+    gw_audit_settled(w, r, p->user_id, p->action, wt);
 
     if (wt->settle == GW_SETTLE_REFUSED && p->revertible)
         revert_change(w, p);
@@ -379,15 +435,29 @@ static int plan_change(const gw_config_t *cfg, const store_user_t *old, const js
 
 /*
  * Writes the user change and, in the same transaction, its outbox row; registers `p` for that
- * row. Returns 0 when committed, or -1 with `err` set and nothing changed.
+ * row. `if_version` (from If-Match; 0 when none) must still be the stored version inside the
+ * transaction, else 412: another request may have changed the user since it was read.
+ * Returns 0 when committed, or -1 with `err` set and nothing changed.
  */
 static int commit_change(gw_request_t *r, write_op_t op, const store_user_t *row, const change_t *ch, pending_t *p,
-                         scim_error_t *err)
+                         int64_t if_version, scim_error_t *err)
 {
     store_t *s = r->worker->store;
     int registered = 0;
     if (store_begin(s) != STORE_OK)
         goto store_error;
+    if (if_version > 0) {
+        store_user_t current = {0};
+        store_status_t got = store_user_get(s, row->id, &current);
+        int64_t version = current.version;
+        store_user_clear(&current);
+        if (got == STORE_ERROR)
+            goto store_error;
+        if (got == STORE_NOT_FOUND || version != if_version) {
+            store_rollback(s);
+            return scim_error_set(err, 412, NULL, "the User was changed by another request; read it again");
+        }
+    }
     store_status_t rc = op == WRITE_INSERT   ? store_user_insert(s, row)
                         : op == WRITE_UPDATE ? store_user_update(s, row)
                                              : store_user_delete(s, row->id);
@@ -430,6 +500,7 @@ store_error:
 
 static void log_lifecycle(gw_request_t *r, const char *event, const char *user_id, const change_t *ch)
 {
+    gw_audit_lifecycle(r, event, user_id, ch->call ? odeus_action_name(ch->action) : NULL, ch->role);
     gw_log(GW_LOG_INFO, event,
            json_pack("{s:s, s:s, s:s?}", "request_id", r->request_id, "user_id", user_id, "odeus_call",
                      ch->call ? odeus_action_name(ch->action) : NULL));
@@ -469,7 +540,8 @@ void gw_users_create(gw_request_t *r)
     char id[GW_UUID_LEN], now[GW_RFC3339_LEN];
     change_t ch;
 
-    if ((body = parse_body(r, &err)) == NULL || (user = scim_user_parse(body, &err)) == NULL)
+    scim_select_t *sel = request_select(r, &err);
+    if (sel == NULL || (body = parse_body(r, &err)) == NULL || (user = scim_user_parse(body, &err)) == NULL)
         goto fail;
     if (gw_uuid_v4(id) != 0) {
         scim_error_set(&err, 500, NULL, "no random source for the user id");
@@ -494,9 +566,10 @@ void gw_users_create(gw_request_t *r)
         scim_error_set(&err, 500, NULL, "out of memory");
         goto fail;
     }
+    scim_select_apply(sel, rendered);
     p->revertible = 1;
     p->result_version = 1;
-    if (commit_change(r, WRITE_INSERT, &row, &ch, p, &err) != 0)
+    if (commit_change(r, WRITE_INSERT, &row, &ch, p, 0, &err) != 0)
         goto fail;
     log_lifecycle(r, "user_created", id, &ch);
     p->location = location;
@@ -509,6 +582,7 @@ fail:
         gw_respond_error(r, &err);
     if (p != NULL)
         pending_free(p);
+    scim_select_free(sel);
     json_decref(body);
     json_decref(user);
     json_decref(rendered);
@@ -519,19 +593,30 @@ fail:
 void gw_users_get(gw_request_t *r, const char *id)
 {
     store_user_t row = {0};
+    scim_error_t err = {0};
+    scim_select_t *sel = request_select(r, &err);
+    if (sel == NULL) {
+        gw_respond_error(r, &err);
+        return;
+    }
     store_status_t rc = store_user_get(r->worker->store, id, &row);
+    json_t *rendered = NULL;
+    const char *inm;
     if (rc == STORE_NOT_FOUND) {
         respond_not_found(r, id);
-        return;
-    }
-    json_t *rendered = rc == STORE_OK ? render_row(r, &row) : NULL;
-    if (rendered == NULL) {
-        store_user_clear(&row);
+    } else if (rc == STORE_OK && (inm = request_header(r, H2O_TOKEN_IF_NONE_MATCH)) != NULL &&
+               scim_etag_matches(inm, strlen(inm), row.version)) {
+        /* RFC 7644 §3.14, RFC 7232 §4.1: the client's copy is current; no body. */
+        set_etag(r, row.version);
+        gw_respond_empty(r, 304);
+    } else if (rc != STORE_OK || (rendered = render_row(r, &row)) == NULL) {
         respond_store_error(r);
-        return;
+    } else {
+        scim_select_apply(sel, rendered);
+        set_etag(r, row.version);
+        gw_respond_json(r, 200, rendered);
     }
-    set_etag(r, row.version);
-    gw_respond_json(r, 200, rendered);
+    scim_select_free(sel);
     store_user_clear(&row);
 }
 
@@ -539,7 +624,8 @@ void gw_users_get(gw_request_t *r, const char *id)
  * The common end of PUT and PATCH: `new_user` (canonical, taken) replaces the stored user `old`.
  * An unchanged resource is answered without a write or an Odeus call.
  */
-static void update_user(gw_request_t *r, const store_user_t *old, const json_t *old_user, json_t *new_user)
+static void update_user(gw_request_t *r, const store_user_t *old, const json_t *old_user, json_t *new_user,
+                        const scim_select_t *sel, int64_t if_version)
 {
     const gw_config_t *cfg = r->worker->config;
     scim_error_t err = {0};
@@ -560,6 +646,7 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
             scim_error_set(&err, 500, NULL, "the stored user cannot be read");
             goto out;
         }
+        scim_select_apply(sel, current);
         answer_change(r, &ch, p, 200, current, old->version, !old->active);
         p = NULL;
         goto out;
@@ -583,10 +670,11 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
         scim_error_set(&err, 500, NULL, "out of memory");
         goto out;
     }
+    scim_select_apply(sel, rendered);
     p->action = ch.action;
     p->revertible = 1;
     p->result_version = row.version;
-    if (commit_change(r, WRITE_UPDATE, &row, &ch, p, &err) != 0)
+    if (commit_change(r, WRITE_UPDATE, &row, &ch, p, if_version, &err) != 0)
         goto out;
     log_lifecycle(r, !ch.call ? "user_updated" : ch.action == ODEUS_DEACTIVATE ? "user_deactivated"
                                : ch.action == ODEUS_INVITE                 ? "user_activated"
@@ -627,8 +715,18 @@ void gw_users_replace(gw_request_t *r, const char *id)
     store_user_t old = {0};
     json_t *old_user = NULL, *body = NULL, *new_user = NULL;
     scim_error_t err = {0};
-    if (load_user(r, id, &old, &old_user) != 0)
+    scim_select_t *sel = request_select(r, &err);
+    int64_t if_version;
+    if (sel == NULL) {
+        gw_respond_error(r, &err);
         return;
+    }
+    if (load_user(r, id, &old, &old_user) != 0) {
+        scim_select_free(sel);
+        return;
+    }
+    if ((if_version = check_if_match(r, &old)) < 0)
+        goto out;
     if ((body = parse_body(r, &err)) == NULL || (new_user = scim_user_parse(body, &err)) == NULL) {
         gw_respond_error(r, &err);
         goto out;
@@ -636,9 +734,10 @@ void gw_users_replace(gw_request_t *r, const char *id)
     /* A PUT that leaves out "active" must not reactivate a deprovisioned user by default. */
     if (json_object_get(new_user, "active") == NULL)
         json_object_set_new(new_user, "active", json_boolean(old.active));
-    update_user(r, &old, old_user, new_user);
+    update_user(r, &old, old_user, new_user, sel, if_version);
     new_user = NULL;
 out:
+    scim_select_free(sel);
     json_decref(body);
     json_decref(new_user);
     json_decref(old_user);
@@ -650,8 +749,18 @@ void gw_users_patch(gw_request_t *r, const char *id)
     store_user_t old = {0};
     json_t *old_user = NULL, *body = NULL, *patched = NULL, *new_user = NULL;
     scim_error_t err = {0};
-    if (load_user(r, id, &old, &old_user) != 0)
+    scim_select_t *sel = request_select(r, &err);
+    int64_t if_version;
+    if (sel == NULL) {
+        gw_respond_error(r, &err);
         return;
+    }
+    if (load_user(r, id, &old, &old_user) != 0) {
+        scim_select_free(sel);
+        return;
+    }
+    if ((if_version = check_if_match(r, &old)) < 0)
+        goto out;
     if ((body = parse_body(r, &err)) == NULL)
         goto fail;
     if ((patched = json_deep_copy(old_user)) == NULL) {
@@ -660,11 +769,12 @@ void gw_users_patch(gw_request_t *r, const char *id)
     }
     if (scim_patch_apply(patched, body, &err) != 0 || (new_user = scim_user_parse(patched, &err)) == NULL)
         goto fail;
-    update_user(r, &old, old_user, new_user);
+    update_user(r, &old, old_user, new_user, sel, if_version);
     goto out;
 fail:
     gw_respond_error(r, &err);
 out:
+    scim_select_free(sel);
     json_decref(body);
     json_decref(patched);
     json_decref(old_user);
@@ -695,6 +805,12 @@ void gw_users_delete(gw_request_t *r, const char *id)
         respond_store_error(r);
         return;
     }
+    int64_t if_version = check_if_match(r, &old);
+    if (if_version < 0) {
+        pending_free(p);
+        store_user_clear(&old);
+        return;
+    }
     change_t ch = {0};
     if (old.active && old.odeus_email != NULL)
         ch = (change_t){1, ODEUS_DEACTIVATE, old.odeus_email, NULL};
@@ -702,7 +818,7 @@ void gw_users_delete(gw_request_t *r, const char *id)
     p->result_version = 0;
     if ((p->snapshot = snapshot_encode(&old)) == NULL) {
         scim_error_set(&err, 500, NULL, "out of memory");
-    } else if (commit_change(r, WRITE_DELETE, &old, &ch, p, &err) == 0) {
+    } else if (commit_change(r, WRITE_DELETE, &old, &ch, p, if_version, &err) == 0) {
         log_lifecycle(r, "user_deleted", id, &ch);
         answer_change(r, &ch, p, 204, NULL, 0, 1);
         p = NULL;
@@ -714,12 +830,13 @@ void gw_users_delete(gw_request_t *r, const char *id)
     store_user_clear(&old);
 }
 
-/* ---- list ------------------------------------------------------------------------------------- */
+/* ---- list ----------------------------------------------------------------------------------- */
 
 typedef struct list_ctx {
     gw_request_t *r;
     const scim_filter_t *filter;
     size_t start_index, count, total;
+    int collect_all; /* sorting: keep every match, the page is cut after the sort */
     json_t *resources;
     int failed;
 } list_ctx_t;
@@ -727,7 +844,8 @@ typedef struct list_ctx {
 static int on_list_row(void *arg, const store_user_t *row)
 {
     list_ctx_t *lc = arg;
-    int in_page = lc->total + 1 >= lc->start_index && json_array_size(lc->resources) < lc->count;
+    int in_page = lc->collect_all ||
+                  (lc->total + 1 >= lc->start_index && json_array_size(lc->resources) < lc->count);
     /* Without a filter every row counts; render only those on the page. */
     if (lc->filter == NULL && !in_page) {
         lc->total++;
@@ -743,7 +861,7 @@ static int on_list_row(void *arg, const store_user_t *row)
         return 0;
     }
     lc->total++;
-    if (lc->total >= lc->start_index && json_array_size(lc->resources) < lc->count)
+    if (lc->collect_all || (lc->total >= lc->start_index && json_array_size(lc->resources) < lc->count))
         json_array_append_new(lc->resources, rendered);
     else
         json_decref(rendered);
@@ -767,26 +885,42 @@ static store_index_t store_index_for(scim_filter_index_t hint)
     return STORE_SCAN_ALL;
 }
 
-void gw_users_list(gw_request_t *r)
+/* The page [start_index, start_index + count) of a sorted array of every match, in place. */
+static void cut_page(json_t *all, size_t start_index, size_t count)
 {
-    h2o_req_t *req = r->req;
-    scim_list_params_t params = {0};
+    size_t skip = start_index - 1 < json_array_size(all) ? start_index - 1 : json_array_size(all);
+    while (skip-- > 0)
+        json_array_remove(all, 0);
+    while (json_array_size(all) > count)
+        json_array_remove(all, json_array_size(all) - 1);
+}
+
+/*
+ * GET /Users and POST /Users/.search: filter (from an index when the filter allows), sort, page,
+ * then trim each resource to the requested attributes.
+ */
+static void list_users(gw_request_t *r, const scim_list_params_t *params)
+{
     scim_error_t err = {0};
     scim_filter_t *filter = NULL;
+    scim_sort_t *sort = NULL;
+    scim_select_t *sel = NULL;
     list_ctx_t lc = {.r = r};
-    const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
-    size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
     store_status_t rc;
+    size_t i;
 
-    if (scim_list_params_parse(query, query_len, &params, &err) != 0)
+    if (params->filter != NULL && (filter = scim_filter_parse(params->filter, params->filter_len, &err)) == NULL)
         goto fail;
-    if (params.filter != NULL && (filter = scim_filter_parse(params.filter, params.filter_len, &err)) == NULL)
+    if ((sort = scim_sort_parse(params->sort_by, params->sort_order, &err)) == NULL && err.status != 0)
+        goto fail;
+    if ((sel = scim_select_parse(params->attributes, params->excluded_attributes, &err)) == NULL)
         goto fail;
     lc.filter = filter;
-    lc.start_index = params.start_index;
-    lc.count = params.count;
+    lc.start_index = params->start_index;
+    lc.count = params->count;
+    lc.collect_all = sort != NULL;
     lc.resources = json_array();
-    if (filter != NULL) {
+    if (filter != NULL || sort != NULL) {
         const char *value = NULL;
         store_index_t index = store_index_for(scim_filter_index_hint(filter, &value));
         rc = store_user_scan(r->worker->store, index, value, on_list_row, &lc);
@@ -806,11 +940,47 @@ void gw_users_list(gw_request_t *r)
         respond_store_error(r);
         goto out;
     }
-    gw_respond_json(r, 200, scim_list_render(lc.resources, lc.total, params.start_index));
+    if (sort != NULL) {
+        scim_sort_apply(sort, lc.resources);
+        cut_page(lc.resources, params->start_index, params->count);
+    }
+    for (i = 0; i < json_array_size(lc.resources); i++)
+        scim_select_apply(sel, json_array_get(lc.resources, i));
+    gw_respond_json(r, 200, scim_list_render(lc.resources, lc.total, params->start_index));
     goto out;
 fail:
     gw_respond_error(r, &err);
 out:
     scim_filter_free(filter);
+    scim_sort_free(sort);
+    scim_select_free(sel);
+}
+
+void gw_users_list(gw_request_t *r)
+{
+    scim_list_params_t params;
+    scim_error_t err = {0};
+    const char *query;
+    size_t query_len;
+
+    request_query(r, &query, &query_len);
+    if (scim_list_params_parse(query, query_len, &params, &err) != 0)
+        gw_respond_error(r, &err);
+    else
+        list_users(r, &params);
     scim_list_params_clear(&params);
+}
+
+void gw_users_search(gw_request_t *r)
+{
+    scim_list_params_t params = {0};
+    scim_error_t err = {0};
+    json_t *body = parse_body(r, &err);
+
+    if (body == NULL || scim_list_params_from_search(body, &params, &err) != 0)
+        gw_respond_error(r, &err);
+    else
+        list_users(r, &params);
+    scim_list_params_clear(&params);
+    json_decref(body);
 }

@@ -13,6 +13,8 @@
 #include "gateway/respond.h"
 
 void gw_users_list(gw_request_t *r);
+/** POST /Users/.search: a SearchRequest body (RFC 7644 §3.4.3), answered as GET /Users would be. */
+void gw_users_search(gw_request_t *r);
 void gw_users_create(gw_request_t *r);
 void gw_users_get(gw_request_t *r, const char *id);
 void gw_users_replace(gw_request_t *r, const char *id);

@@ -55,7 +55,7 @@ json_t *scim_discovery_service_provider_config(const char *base_url, const scim_
                      "schemas", SCHEMA_SPC, "documentationUri", "https://datatracker.ietf.org/doc/html/rfc7644",
                      "patch", "supported", 1, "bulk", "supported", 0, "maxOperations", 0, "maxPayloadSize",
                      (json_int_t)max_payload, "filter", "supported", 1, "maxResults", (json_int_t)max_results,
-                     "changePassword", "supported", 0, "sort", "supported", 0, "etag", "supported", 0,
+                     "changePassword", "supported", 0, "sort", "supported", 1, "etag", "supported", 1,
                      "authenticationSchemes", "type", "oauthbearertoken", "name", "Bearer token", "description",
                      "A bearer token in the Authorization header (RFC 6750).", "primary", 1, "meta",
                      meta("ServiceProviderConfig", location(base_url, "ServiceProviderConfig", NULL)));

@@ -56,6 +56,8 @@ struct scim_filter {
     json_t *value;  /* cmp: the literal as typed (string, number, boolean, null); NULL for pr */
     char *text;     /* cmp: the literal as a string (NULL for null and pr) */
     int case_exact;
+    int is_datetime;     /* cmp on a dateTime attribute (meta.created...): compares instants */
+    scim__datetime_t dt; /* the literal as an instant, when is_datetime and op is eq ne gt ge lt le */
 };
 
 typedef struct parser {
@@ -386,6 +388,13 @@ static int parse_value(parser_t *p, scim_filter_t *f)
     consume(p, t);
     if ((json_is_boolean(f->value) || json_is_null(f->value)) && f->op != OP_EQ && f->op != OP_NE)
         return fail(p, t.start, "booleans and null compare only with eq and ne");
+    /* co/sw/ew on a dateTime stay text tests; order and equality compare instants, so that
+     * "2026-11-27T11:00:00+01:00" equals "2026-11-27T10:00:00Z" and fractions sort right. */
+    if (!json_is_string(f->value))
+        f->is_datetime = 0;
+    if (f->is_datetime && f->op != OP_CO && f->op != OP_SW && f->op != OP_EW && json_is_string(f->value) &&
+        scim__datetime_parse(json_string_value(f->value), json_string_length(f->value), &f->dt) != 0)
+        return fail(p, t.start, "expected a dateTime such as \"2026-11-27T10:00:00Z\"");
     return 0;
 }
 
@@ -399,6 +408,7 @@ static scim_filter_t *parse_comparison(parser_t *p, attr_ref_t *ref)
     memset(ref, 0, sizeof(*ref));
     def = f->ref.sub != NULL ? f->ref.sub_def : f->ref.attr_def;
     f->case_exact = def != NULL && def->case_exact;
+    f->is_datetime = def != NULL && def->type == SCIM__TYPE_DATETIME;
     if (parse_op(p, &f->op) != 0)
         goto fail;
     if (f->op != OP_PR && parse_value(p, f) != 0)
@@ -683,6 +693,11 @@ static int match_number(const scim_filter_t *f, const json_t *v)
 /* One scalar attribute value against eq/co/sw/ew/gt/ge/lt/le (ne is handled as "not eq"). */
 static int match_scalar(const scim_filter_t *f, const json_t *v)
 {
+    if (json_is_string(v) && f->is_datetime && f->op != OP_CO && f->op != OP_SW && f->op != OP_EW) {
+        scim__datetime_t dt;
+        return scim__datetime_parse(json_string_value(v), json_string_length(v), &dt) == 0 &&
+               order_holds(f->op, scim__datetime_cmp(&dt, &f->dt));
+    }
     if (json_is_string(v))
         return f->text != NULL && match_string(f, json_string_value(v), json_string_length(v));
     if (json_is_number(v))

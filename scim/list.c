@@ -77,14 +77,45 @@ static int parse_int(const char *s, long long *out)
     return 0;
 }
 
+/* The string parameters: where each is kept. */
+static char **string_param(scim_list_params_t *out, const char *name)
+{
+    if (scim__str_ieq(name, "attributes"))
+        return &out->attributes;
+    if (scim__str_ieq(name, "excludedAttributes"))
+        return &out->excluded_attributes;
+    if (scim__str_ieq(name, "sortBy"))
+        return &out->sort_by;
+    if (scim__str_ieq(name, "sortOrder"))
+        return &out->sort_order;
+    return NULL;
+}
+
+static void set_count(scim_list_params_t *out, int is_start, long long n)
+{
+    if (n > (long long)LIST_MAX_START_INDEX)
+        n = (long long)LIST_MAX_START_INDEX;
+    if (is_start)
+        out->start_index = n < 1 ? 1 : (size_t)n;
+    else
+        out->count = n < 0 ? 0 : n > SCIM_LIST_MAX_COUNT ? SCIM_LIST_MAX_COUNT : (size_t)n;
+}
+
 static int set_param(scim_list_params_t *out, const char *name, char *value, size_t value_len, scim_error_t *err)
 {
     long long n;
+    char **slot;
 
     if (scim__str_ieq(name, "filter")) {
         free(out->filter);
         out->filter = value;
         out->filter_len = value_len;
+        return 0;
+    }
+    if ((slot = string_param(out, name)) != NULL) {
+        /* Decoded text ends at its first NUL (url_decode refuses %00), so strlen is its length. */
+        free(*slot);
+        *slot = value;
         return 0;
     }
     if (scim__str_ieq(name, "startIndex") || scim__str_ieq(name, "count")) {
@@ -94,10 +125,7 @@ static int set_param(scim_list_params_t *out, const char *name, char *value, siz
             free(value);
             return -1;
         }
-        if (is_start)
-            out->start_index = n < 1 ? 1 : (size_t)n;
-        else
-            out->count = n < 0 ? 0 : n > SCIM_LIST_MAX_COUNT ? SCIM_LIST_MAX_COUNT : (size_t)n;
+        set_count(out, is_start, n);
     }
     free(value);
     return 0;
@@ -144,8 +172,102 @@ int scim_list_params_parse(const char *query, size_t len, scim_list_params_t *ou
 void scim_list_params_clear(scim_list_params_t *params)
 {
     free(params->filter);
-    params->filter = NULL;
-    params->filter_len = 0;
+    free(params->attributes);
+    free(params->excluded_attributes);
+    free(params->sort_by);
+    free(params->sort_order);
+    memset(params, 0, sizeof(*params));
+}
+
+static char *dup_string(const json_t *v)
+{
+    char *s = malloc(json_string_length(v) + 1);
+    if (s == NULL)
+        abort();
+    memcpy(s, json_string_value(v), json_string_length(v) + 1);
+    return s;
+}
+
+/* An array of attribute names, joined with ','. */
+static int join_names(const json_t *v, const char *what, char **out, scim_error_t *err)
+{
+    size_t i, len = 0;
+    json_t *e;
+    char *s;
+
+    if (!json_is_array(v))
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an array of strings", what);
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e) || json_string_length(e) == 0 ||
+            memchr(json_string_value(e), ',', json_string_length(e)) != NULL ||
+            strlen(json_string_value(e)) != json_string_length(e))
+            return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an array of attribute names", what);
+        len += json_string_length(e) + 1;
+    }
+    if (len == 0)
+        return 0;
+    if ((s = malloc(len)) == NULL)
+        abort();
+    s[0] = '\0';
+    json_array_foreach(v, i, e)
+    {
+        if (i > 0)
+            strcat(s, ",");
+        strcat(s, json_string_value(e));
+    }
+    free(*out);
+    *out = s;
+    return 0;
+}
+
+int scim_list_params_from_search(const json_t *body, scim_list_params_t *out, scim_error_t *err)
+{
+    const char *k;
+    json_t *v, *schemas;
+    size_t i;
+    int found = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->start_index = 1;
+    out->count = SCIM_LIST_DEFAULT_COUNT;
+    if (!json_is_object(body))
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "the body must be a SearchRequest object");
+    schemas = scim__obj_get_ci(body, "schemas", 7, NULL);
+    json_array_foreach(schemas, i, v)
+    {
+        if (json_is_string(v) && scim__str_ieq(json_string_value(v), SCIM_SCHEMA_SEARCH_REQUEST))
+            found = 1;
+    }
+    if (!found)
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "schemas must list %s", SCIM_SCHEMA_SEARCH_REQUEST);
+    json_object_foreach((json_t *)body, k, v)
+    {
+        char **slot = string_param(out, k);
+        int is_start = scim__str_ieq(k, "startIndex");
+        if (json_is_null(v) || scim__str_ieq(k, "schemas"))
+            continue;
+        if (is_start || scim__str_ieq(k, "count")) {
+            if (!json_is_integer(v))
+                return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an integer", is_start ? "startIndex" : "count");
+            set_count(out, is_start, json_integer_value(v));
+        } else if (scim__str_ieq(k, "attributes") || scim__str_ieq(k, "excludedAttributes")) {
+            if (join_names(v, k, slot, err) != 0)
+                return -1;
+        } else if (scim__str_ieq(k, "filter") || slot != NULL) {
+            if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be a string", k);
+            if (slot != NULL) {
+                free(*slot);
+                *slot = dup_string(v);
+            } else {
+                free(out->filter);
+                out->filter = dup_string(v);
+                out->filter_len = json_string_length(v);
+            }
+        }
+    }
+    return 0;
 }
 
 json_t *scim_list_render(json_t *resources, size_t total_results, size_t start_index)

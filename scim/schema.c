@@ -461,3 +461,78 @@ json_t *scim__value_canon(const scim__attr_t *attr, const scim__attr_t *parent, 
     bad_type(attr, parent, err);
     return NULL;
 }
+
+/* ---- dateTime ---- */
+
+/* `n` decimal digits at s; -1 when one is not a digit. */
+static long digits(const char *s, size_t n)
+{
+    long v = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (Howard Hinnant's algorithm). */
+static long long days_from_civil(long y, long m, long d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (long long)era * 146097 + doe - 719468;
+}
+
+int scim__datetime_parse(const char *s, size_t len, scim__datetime_t *out)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    long y, mo, d, h, mi, sec, nanos = 0, scale = 100000000;
+    size_t i = 19;
+
+    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+        return -1;
+    y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+    h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
+        sec > 60)
+        return -1;
+    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return -1;
+    if (i < len && s[i] == '.') {
+        if (++i >= len || s[i] < '0' || s[i] > '9')
+            return -1;
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            nanos += (s[i] - '0') * scale; /* digits past nanoseconds are dropped */
+            scale /= 10;
+        }
+    }
+    long long t = days_from_civil(y, mo, d) * 86400LL + h * 3600 + mi * 60 + sec;
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        long oh, om;
+        if (len - i != 6 || s[i + 3] != ':' || (oh = digits(s + i + 1, 2)) < 0 || (om = digits(s + i + 4, 2)) < 0 ||
+            oh > 14 || om > 59)
+            return -1;
+        /* local time = UTC + offset */
+        t -= (s[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+        i = len;
+    }
+    if (i != len)
+        return -1;
+    out->seconds = t;
+    out->nanos = nanos;
+    return 0;
+}
+
+int scim__datetime_cmp(const scim__datetime_t *a, const scim__datetime_t *b)
+{
+    if (a->seconds != b->seconds)
+        return a->seconds < b->seconds ? -1 : 1;
+    return a->nanos < b->nanos ? -1 : a->nanos > b->nanos;
+}

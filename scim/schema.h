@@ -128,6 +128,20 @@ json_t *scim__value_canon_one(const scim__attr_t *attr, const scim__attr_t *pare
 json_t *scim__value_canon(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v,
                           scim_error_t *err);
 
+/** An xsd:dateTime as an instant: seconds since 1970-01-01T00:00:00Z and nanoseconds. */
+typedef struct scim__datetime {
+    long long seconds;
+    long nanos;
+} scim__datetime_t;
+
+/**
+ * Parses `len` bytes of an xsd:dateTime (RFC 7643 §2.3.5): YYYY-MM-DDTHH:MM:SS[.fraction]
+ * [Z|±HH:MM]; without a zone it is taken as UTC. Returns 0, or -1 when it is not one.
+ */
+int scim__datetime_parse(const char *s, size_t len, scim__datetime_t *out);
+/** -1, 0 or 1 as `a` is before, at or after `b`. */
+int scim__datetime_cmp(const scim__datetime_t *a, const scim__datetime_t *b);
+
 /** Sets "primary" false on every element of `array` that has it true, except `keep`. */
 void scim__primary_keep_only(json_t *array, const json_t *keep);
 

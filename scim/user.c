@@ -255,6 +255,33 @@ char *scim_user_etag(int64_t version, char *buf, size_t len)
     return buf;
 }
 
+int scim_etag_matches(const char *h, size_t len, int64_t version)
+{
+    char want[32];
+    size_t i = 0, wlen = (size_t)snprintf(want, sizeof(want), "%" PRId64, version);
+
+    for (;;) {
+        while (i < len && (h[i] == ' ' || h[i] == '\t' || h[i] == ','))
+            i++;
+        if (i >= len)
+            return 0;
+        if (h[i] == '*')
+            return 1;
+        if (i + 1 < len && h[i] == 'W' && h[i + 1] == '/')
+            i += 2;
+        if (i >= len || h[i] != '"')
+            return 0;
+        size_t start = ++i;
+        while (i < len && h[i] != '"')
+            i++;
+        if (i >= len)
+            return 0;
+        if (i - start == wlen && memcmp(h + start, want, wlen) == 0)
+            return 1;
+        i++;
+    }
+}
+
 static void set_string(json_t *obj, const char *key, const char *value)
 {
     if (value != NULL)

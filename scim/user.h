@@ -79,4 +79,11 @@ json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta);
 /** The weak ETag text for a version: W/"<version>", written to buf (returns buf). */
 char *scim_user_etag(int64_t version, char *buf, size_t len);
 
+/**
+ * 1 when an If-Match / If-None-Match header value (`len` bytes: "*" or a comma-separated list of
+ * entity-tags) names `version`, else 0. Tags compare weakly (RFC 7232 §2.3.2: W/ is ignored),
+ * since every SCIM version is a weak ETag (RFC 7644 §3.14). A malformed list matches nothing.
+ */
+int scim_etag_matches(const char *header, size_t len, int64_t version);
+
 #endif

@@ -245,6 +245,73 @@ static void test_invite_when_odeus_down_is_delivered_later(void **state)
     free(id);
 }
 
+static const char *const recheck_fast[] = {"--pending-invitee-recheck-interval", "1", "--pending-invitee-recheck-for", "60",
+                                           NULL};
+
+static int setup_recheck(void **state)
+{
+    return gw_fixture_setup(state, recheck_fast);
+}
+
+/*
+ * An invitee who never joined: deactivate-user gets 404 (the IdP still gets its success), the
+ * gateway keeps re-sending it, and when the invitee accepts late they are removed and it is logged.
+ */
+static void test_pending_invitee_removed_after_late_acceptance(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_set_stateful(f->mock, 1);
+    mock_odeus_set_invites_pending(f->mock, 1);
+    char *id = create_active(f, "late@example.com");
+    assert_int_equal(mock_odeus_member(f->mock, "late@example.com", NULL, 0), MOCK_MEMBER_INVITED);
+    http_resp_t r;
+    patch_user(f, id, deactivate_patch, &r);
+    assert_int_equal(r.status, 200);
+    http_resp_clear(&r);
+    /* re-sent while the invitation is pending: still 404 each time */
+    assert_int_equal(mock_odeus_wait(f->mock, "/deactivate-user", 3, 20000), 0);
+    assert_int_equal(mock_odeus_member(f->mock, "late@example.com", NULL, 0), MOCK_MEMBER_INVITED);
+    /* the invitee accepts late: the next re-send removes them */
+    assert_int_equal(mock_odeus_accept(f->mock, "late@example.com"), 0);
+    for (int i = 0; i < 200 && mock_odeus_member(f->mock, "late@example.com", NULL, 0) != MOCK_MEMBER_INACTIVE; i++)
+        usleep(100000);
+    assert_int_equal(mock_odeus_member(f->mock, "late@example.com", NULL, 0), MOCK_MEMBER_INACTIVE);
+    for (int i = 0; i < 100; i++) {
+        gw_read_log(&f->gw);
+        if (strstr(f->gw.log, "\"event\":\"late_invitee_removed\"") != NULL)
+            break;
+        usleep(100000);
+    }
+    assert_non_null(strstr(f->gw.log, "\"event\":\"late_invitee_removed\""));
+    /* and the re-sends stop */
+    size_t n = mock_odeus_count(f->mock, "/deactivate-user");
+    usleep(2500000);
+    assert_int_equal(mock_odeus_count(f->mock, "/deactivate-user"), n);
+    free(id);
+}
+
+/* Coalescing: an invite still queued when the deactivation comes is never sent after it. */
+static void test_deactivation_supersedes_queued_invite(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_set_default(f->mock, MOCK_500);
+    char *id = create_user(&f->gw, "{\"userName\":\"moot@example.com\",\"active\":true}");
+    http_resp_t r;
+    patch_user(f, id, deactivate_patch, &r);
+    assert_scim_error(&r, 503, NULL);
+    http_resp_clear(&r);
+    size_t before = mock_odeus_count(f->mock, NULL);
+    mock_odeus_set_default(f->mock, MOCK_OK);
+    wait_deactivation_delivered(f, 20000);
+    /* after the outage: only the deactivation went out, no invite */
+    mock_request_t req;
+    for (size_t i = before, n = mock_odeus_count(f->mock, NULL); i < n; i++) {
+        assert_int_equal(mock_odeus_get(f->mock, i, &req), 0);
+        assert_null(strstr(req.path, "/invite"));
+    }
+    free(id);
+}
+
 /* Dry-run: no Odeus call, each call logged (without the key), counted as delivered. */
 static void test_dry_run(void **state)
 {
@@ -286,6 +353,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_role_change_refused_is_undone, setup, gw_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_invite_when_odeus_down_is_delivered_later, setup, gw_fixture_teardown),
         cmocka_unit_test(test_dry_run),
+        cmocka_unit_test_setup_teardown(test_pending_invitee_removed_after_late_acceptance, setup_recheck, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deactivation_supersedes_queued_invite, setup, gw_fixture_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

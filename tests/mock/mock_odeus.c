@@ -7,6 +7,7 @@
 #include "mock/mock_odeus.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,6 +25,13 @@
 
 #define HEADER_MAX (16 * 1024)
 #define BODY_MAX (4 * 1024 * 1024)
+
+typedef struct member {
+    char email[128];
+    char role[16];
+    mock_member_t state;
+    int invited; /* an invite was accepted by the mock at some point */
+} member_t;
 
 typedef struct conn {
     int fd;
@@ -53,6 +61,17 @@ struct mock_odeus {
     size_t faults_head, faults_len, faults_cap;
     mock_fault_t fault_default;
     size_t connections;
+    /* rate-limited mode */
+    unsigned rate_per_sec, rate_retry_after;
+    double rate_tokens;
+    struct timespec rate_last;
+    int recording, stateful, invites_pending;
+    mock_odeus_counts_t counts;
+    /* member model: parallel arrays, linear search is fine for tests (hashing below keeps 10k fast) */
+    member_t *members;
+    size_t members_len, members_cap;
+    size_t *buckets; /* open addressing into members (index + 1), size buckets_cap */
+    size_t buckets_cap;
 
     /* owned by the server thread */
     conn_t **conns;
@@ -151,11 +170,12 @@ static const char *reason_phrase(int status)
 
 static void respond(conn_t *c, int status, const char *body, int retry_after)
 {
-    char head[512];
+    char head[512], ra[48] = "";
+    if (retry_after > 0)
+        snprintf(ra, sizeof(ra), "Retry-After: %d\r\n", retry_after);
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-                     reason_phrase(status), strlen(body), retry_after ? "Retry-After: 1\r\n" : "",
-                     c->close_after ? "Connection: close\r\n" : "");
+                     reason_phrase(status), strlen(body), ra, c->close_after ? "Connection: close\r\n" : "");
     conn_write(c, head, (size_t)n);
     conn_write(c, body, strlen(body));
     conn_flush(c);
@@ -209,8 +229,126 @@ out:
     json_decref(req);
 }
 
+/* ---- member model (guarded by mu) ---- */
+
+static size_t email_hash(const char *e)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *e != '\0'; e++)
+        h = (h ^ (unsigned char)tolower((unsigned char)*e)) * 1099511628211ULL;
+    return h;
+}
+
+static member_t *member_find(mock_odeus_t *m, const char *email, int create)
+{
+    if (m->buckets_cap > 0) {
+        for (size_t i = email_hash(email) & (m->buckets_cap - 1);; i = (i + 1) & (m->buckets_cap - 1)) {
+            if (m->buckets[i] == 0)
+                break;
+            member_t *x = &m->members[m->buckets[i] - 1];
+            if (strcasecmp(x->email, email) == 0)
+                return x;
+        }
+    }
+    if (!create)
+        return NULL;
+    if (m->members_len == m->members_cap) {
+        m->members_cap = m->members_cap ? m->members_cap * 2 : 64;
+        m->members = xrealloc(m->members, m->members_cap * sizeof(*m->members));
+    }
+    if ((m->members_len + 1) * 2 > m->buckets_cap) {
+        /* rehash at half load */
+        size_t cap = m->buckets_cap ? m->buckets_cap * 2 : 128;
+        free(m->buckets);
+        m->buckets = xrealloc(NULL, cap * sizeof(*m->buckets));
+        memset(m->buckets, 0, cap * sizeof(*m->buckets));
+        m->buckets_cap = cap;
+        for (size_t k = 0; k < m->members_len; k++) {
+            size_t i = email_hash(m->members[k].email) & (cap - 1);
+            while (m->buckets[i] != 0)
+                i = (i + 1) & (cap - 1);
+            m->buckets[i] = k + 1;
+        }
+    }
+    member_t *x = &m->members[m->members_len];
+    memset(x, 0, sizeof(*x));
+    copy_field(x->email, sizeof(x->email), email, strlen(email));
+    strcpy(x->role, "member");
+    size_t i = email_hash(x->email) & (m->buckets_cap - 1);
+    while (m->buckets[i] != 0)
+        i = (i + 1) & (m->buckets_cap - 1);
+    m->buckets[i] = ++m->members_len;
+    return x;
+}
+
+/*
+ * Applies a request the mock accepts (MOCK_OK) to the member model. Returns 1 when, in stateful
+ * mode, Odeus would answer 404 (not an active member), else 0.
+ */
+static int model_apply(mock_odeus_t *m, const char *path, const char *body, size_t body_len)
+{
+    int not_member = 0;
+    json_t *req = json_loadb(body, body_len, 0, NULL);
+    if (ends_with(path, "/user-management/v1/invite")) {
+        json_t *users = json_object_get(req, "users"), *user;
+        size_t i;
+        json_array_foreach(users, i, user)
+        {
+            const char *email = json_string_value(json_object_get(user, "email"));
+            const char *role = json_string_value(json_object_get(user, "role"));
+            if (email == NULL)
+                continue;
+            member_t *x = member_find(m, email, 1);
+            x->invited = 1;
+            if (x->state == MOCK_MEMBER_ACTIVE)
+                continue; /* already an active member: silently skipped */
+            x->state = m->invites_pending ? MOCK_MEMBER_INVITED : MOCK_MEMBER_ACTIVE;
+            copy_field(x->role, sizeof(x->role), role != NULL ? role : "member", strlen(role != NULL ? role : "member"));
+        }
+        m->counts.invite_ok++;
+    } else {
+        const char *email = json_string_value(json_object_get(req, "email"));
+        const char *role = json_string_value(json_object_get(req, "role"));
+        member_t *x = email != NULL ? member_find(m, email, 0) : NULL;
+        int active = x != NULL && x->state == MOCK_MEMBER_ACTIVE;
+        if (ends_with(path, "/user-management/v1/deactivate-user")) {
+            if (active)
+                x->state = MOCK_MEMBER_INACTIVE; /* a pending invitation is not revoked: Odeus cannot */
+            if (active || !m->stateful)
+                m->counts.deactivate_ok++;
+        } else if (ends_with(path, "/user-management/v1/update-user-role")) {
+            if (active && role != NULL)
+                copy_field(x->role, sizeof(x->role), role, strlen(role));
+            if (active || !m->stateful)
+                m->counts.update_ok++;
+        }
+        not_member = m->stateful && !active;
+    }
+    json_decref(req);
+    return not_member;
+}
+
+/* 1 when the rate-limited mode has no token left for this request. */
+static int rate_exceeded(mock_odeus_t *m)
+{
+    if (m->rate_per_sec == 0)
+        return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double dt = (double)(now.tv_sec - m->rate_last.tv_sec) + (double)(now.tv_nsec - m->rate_last.tv_nsec) / 1e9;
+    m->rate_last = now;
+    m->rate_tokens += dt * m->rate_per_sec;
+    if (m->rate_tokens > m->rate_per_sec)
+        m->rate_tokens = m->rate_per_sec;
+    if (m->rate_tokens < 1.0)
+        return 1;
+    m->rate_tokens -= 1.0;
+    return 0;
+}
+
 /* Answers one complete request; `body` is the whole body, r->body may be truncated. */
-static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t body_len, mock_fault_t fault)
+static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t body_len, mock_fault_t fault,
+                   int retry_after_s, int not_member)
 {
     int invite = ends_with(r->path, "/user-management/v1/invite");
     int deactivate = ends_with(r->path, "/user-management/v1/deactivate-user");
@@ -233,7 +371,7 @@ static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t 
         respond_message(c, 503, "Service unavailable", 1);
         return;
     case MOCK_429:
-        respond_message(c, 429, "Too many requests", 1);
+        respond_message(c, 429, "Too many requests", retry_after_s);
         return;
     case MOCK_HANG:
         c->hanging = 1;
@@ -256,6 +394,10 @@ static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t 
     }
     if (invite) {
         respond_invite(c, body, body_len, fault == MOCK_INVALID_EMAIL);
+        return;
+    }
+    if (not_member) {
+        respond_message(c, 404, "User not found or not an active member", 0);
         return;
     }
     {
@@ -385,17 +527,32 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
         copy_field(r.body, sizeof(r.body), c->in + head_len, content_length);
 
         pthread_mutex_lock(&m->mu);
+        int retry_after_s = 1, not_member = 0;
         fault = next_fault(m);
-        r.fault = (int)fault;
-        if (m->reqs_len == m->reqs_cap) {
-            m->reqs_cap = m->reqs_cap ? m->reqs_cap * 2 : 16;
-            m->reqs = xrealloc(m->reqs, m->reqs_cap * sizeof(*m->reqs));
+        if (fault == MOCK_OK && rate_exceeded(m)) {
+            fault = MOCK_429;
+            retry_after_s = (int)m->rate_retry_after;
         }
-        m->reqs[m->reqs_len++] = r;
+        r.fault = (int)fault;
+        m->counts.requests++;
+        if (fault == MOCK_429)
+            m->counts.throttled++;
+        if (fault == MOCK_OK && strcmp(r.method, "POST") == 0) {
+            not_member = model_apply(m, r.path, c->in + head_len, content_length);
+            if (!not_member)
+                m->counts.ok++;
+        }
+        if (m->recording) {
+            if (m->reqs_len == m->reqs_cap) {
+                m->reqs_cap = m->reqs_cap ? m->reqs_cap * 2 : 16;
+                m->reqs = xrealloc(m->reqs, m->reqs_cap * sizeof(*m->reqs));
+            }
+            m->reqs[m->reqs_len++] = r;
+        }
         pthread_cond_broadcast(&m->cond);
         pthread_mutex_unlock(&m->mu);
 
-        answer(c, &r, c->in + head_len, content_length, fault);
+        answer(c, &r, c->in + head_len, content_length, fault, retry_after_s, not_member);
         consumed = head_len + content_length;
         memmove(c->in, c->in + consumed, c->in_len - consumed);
         c->in_len -= consumed;
@@ -529,6 +686,7 @@ mock_odeus_t *mock_odeus_start(void)
     if (m == NULL)
         return NULL;
     m->listen_fd = m->wake[0] = m->wake[1] = -1;
+    m->recording = 1;
     pthread_mutex_init(&m->mu, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -580,6 +738,8 @@ void mock_odeus_stop(mock_odeus_t *m)
     pthread_mutex_destroy(&m->mu);
     free(m->reqs);
     free(m->faults);
+    free(m->members);
+    free(m->buckets);
     free(m);
 }
 
@@ -686,4 +846,86 @@ size_t mock_odeus_connections(mock_odeus_t *m)
     n = m->connections;
     pthread_mutex_unlock(&m->mu);
     return n;
+}
+
+void mock_odeus_set_rate_limit(mock_odeus_t *m, unsigned per_sec, unsigned retry_after_s)
+{
+    pthread_mutex_lock(&m->mu);
+    m->rate_per_sec = per_sec;
+    m->rate_retry_after = retry_after_s;
+    m->rate_tokens = per_sec;
+    clock_gettime(CLOCK_MONOTONIC, &m->rate_last);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_set_recording(mock_odeus_t *m, int on)
+{
+    pthread_mutex_lock(&m->mu);
+    m->recording = on;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_set_stateful(mock_odeus_t *m, int on)
+{
+    pthread_mutex_lock(&m->mu);
+    m->stateful = on;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_set_invites_pending(mock_odeus_t *m, int on)
+{
+    pthread_mutex_lock(&m->mu);
+    m->invites_pending = on;
+    pthread_mutex_unlock(&m->mu);
+}
+
+int mock_odeus_accept(mock_odeus_t *m, const char *email)
+{
+    int rc = -1;
+    pthread_mutex_lock(&m->mu);
+    member_t *x = member_find(m, email, 0);
+    if (x != NULL && x->invited) {
+        x->state = MOCK_MEMBER_ACTIVE;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+void mock_odeus_add_member(mock_odeus_t *m, const char *email, const char *role)
+{
+    pthread_mutex_lock(&m->mu);
+    member_t *x = member_find(m, email, 1);
+    x->state = MOCK_MEMBER_ACTIVE;
+    x->invited = 1;
+    copy_field(x->role, sizeof(x->role), role != NULL ? role : "member", strlen(role != NULL ? role : "member"));
+    pthread_mutex_unlock(&m->mu);
+}
+
+mock_member_t mock_odeus_member(mock_odeus_t *m, const char *email, char *role, size_t role_len)
+{
+    pthread_mutex_lock(&m->mu);
+    member_t *x = member_find(m, email, 0);
+    mock_member_t st = x != NULL ? x->state : MOCK_MEMBER_NONE;
+    if (role != NULL && role_len > 0)
+        copy_field(role, role_len, x != NULL ? x->role : "", x != NULL ? strlen(x->role) : 0);
+    pthread_mutex_unlock(&m->mu);
+    return st;
+}
+
+size_t mock_odeus_active_count(mock_odeus_t *m)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->members_len; i++)
+        n += m->members[i].state == MOCK_MEMBER_ACTIVE;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+void mock_odeus_counts(mock_odeus_t *m, mock_odeus_counts_t *out)
+{
+    pthread_mutex_lock(&m->mu);
+    *out = m->counts;
+    pthread_mutex_unlock(&m->mu);
 }

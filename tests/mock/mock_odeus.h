@@ -58,4 +58,47 @@ int mock_odeus_wait(mock_odeus_t *mock, const char *path_suffix, size_t n, int t
 /** TCP connections accepted since start (not cleared by mock_odeus_reset): shows connection reuse. */
 size_t mock_odeus_connections(mock_odeus_t *mock);
 
+/*
+ * Rate-limited mode: at most `per_sec` requests per second (a token bucket, burst `per_sec`) get
+ * their normal answer; beyond that 429 with "Retry-After: <retry_after_s>". Pushed faults still
+ * come first. per_sec 0 turns it off (the default). Throttled requests are recorded with
+ * fault MOCK_429.
+ */
+void mock_odeus_set_rate_limit(mock_odeus_t *mock, unsigned per_sec, unsigned retry_after_s);
+
+/** 0: stop recording each request (counters and the member model go on); for long runs. Default 1. */
+void mock_odeus_set_recording(mock_odeus_t *mock, int on);
+
+/*
+ * The member model: what Odeus would hold after the requests answered MOCK_OK so far. Always
+ * kept; it changes the answers only in stateful mode (deactivate/update-role of someone who is
+ * not an active member: 404, as Odeus does). Emails compare case-insensitively.
+ */
+typedef enum mock_member {
+    MOCK_MEMBER_NONE,     /** never invited */
+    MOCK_MEMBER_INVITED,  /** invited, has not joined (only with invites_pending) */
+    MOCK_MEMBER_ACTIVE,
+    MOCK_MEMBER_INACTIVE, /** deactivated */
+} mock_member_t;
+
+/** Stateful answers on/off (default off: the canned answers above). */
+void mock_odeus_set_stateful(mock_odeus_t *mock, int on);
+/** 1: an invite leaves the user invited-but-not-joined until mock_odeus_accept (default 0: active at once). */
+void mock_odeus_set_invites_pending(mock_odeus_t *mock, int on);
+/** The invitee accepts their invitation: INVITED (or, as a late acceptance, INACTIVE after an invite) becomes ACTIVE. -1 if never invited. */
+int mock_odeus_accept(mock_odeus_t *mock, const char *email);
+/** Makes `email` an active member with `role` (NULL: member), as if invited and joined earlier. */
+void mock_odeus_add_member(mock_odeus_t *mock, const char *email, const char *role);
+/** The member state of `email`; `role` (>= 16 bytes, may be NULL) gets the role of an active member. */
+mock_member_t mock_odeus_member(mock_odeus_t *mock, const char *email, char *role, size_t role_len);
+/** Number of active members. */
+size_t mock_odeus_active_count(mock_odeus_t *mock);
+
+/** Counters that survive mock_odeus_set_recording(0): requests per endpoint and how many answered 200. */
+typedef struct mock_odeus_counts {
+    size_t requests, ok, throttled;
+    size_t invite_ok, deactivate_ok, update_ok;
+} mock_odeus_counts_t;
+void mock_odeus_counts(mock_odeus_t *mock, mock_odeus_counts_t *out);
+
 #endif

@@ -34,8 +34,8 @@ static void test_service_provider_config(void **state)
     assert_json_equal(json_object_get(spc, "bulk"), "{\"supported\":false,\"maxOperations\":0,\"maxPayloadSize\":1048576}");
     assert_json_equal(json_object_get(spc, "filter"), "{\"supported\":true,\"maxResults\":200}");
     assert_json_equal(json_object_get(spc, "changePassword"), "{\"supported\":false}");
-    assert_json_equal(json_object_get(spc, "sort"), "{\"supported\":false}");
-    assert_json_equal(json_object_get(spc, "etag"), "{\"supported\":false}");
+    assert_json_equal(json_object_get(spc, "sort"), "{\"supported\":true}");
+    assert_json_equal(json_object_get(spc, "etag"), "{\"supported\":true}");
     auth = json_object_get(spc, "authenticationSchemes");
     assert_int_equal(json_array_size(auth), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(auth, 0), "type")), "oauthbearertoken");

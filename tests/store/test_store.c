@@ -177,7 +177,7 @@ static void test_open_creates_schema_and_reopen_keeps_data(void **state)
     store_t *s = open_ok(f->path);
     insert_user(s, "id-1", "alice");
     store_close(s);
-    assert_int_equal(raw_user_version(f->path), 1);
+    assert_int_equal(raw_user_version(f->path), 2);
 
     /* a second open must not re-run the migration (it would fail on CREATE TABLE) */
     s = open_ok(f->path);
@@ -253,7 +253,7 @@ static void test_open_concurrent_first_open(void **state)
         for (int i = 0; i < N; i++)
             if (!o[i].ok)
                 fail_msg("round %d, opener %d: %s", round, i, o[i].err);
-        assert_int_equal(raw_user_version(path), 1);
+        assert_int_equal(raw_user_version(path), 2);
     }
 }
 
@@ -603,6 +603,194 @@ static void test_outbox_insert_get(void **state)
     store_close(s);
 }
 
+static int64_t state_of(store_t *s, int64_t id, int64_t *superseded_by)
+{
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(s, id, &row), STORE_OK);
+    int64_t st = row.state;
+    if (superseded_by != NULL)
+        *superseded_by = row.superseded_by;
+    if (row.state == STORE_OUTBOX_SUPERSEDED)
+        assert_string_equal(row.outcome, "superseded");
+    store_outbox_clear(&row);
+    return st;
+}
+
+/* Coalescing: a deactivation supersedes everything older; a role change older role changes; an invite nothing. */
+static void test_outbox_coalescing(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    int64_t by = 0;
+    int64_t i1 = outbox_add(s, "alice", "invite", 0);
+    int64_t r1 = outbox_add(s, "alice", "update_role", 0);
+    int64_t r2 = outbox_add(s, "alice", "update_role", 0);
+    assert_int_equal(state_of(s, i1, NULL), STORE_OUTBOX_PENDING);
+    assert_int_equal(state_of(s, r1, &by), STORE_OUTBOX_SUPERSEDED);
+    assert_int_equal(by, r2);
+    int64_t other = outbox_add(s, "bob", "invite", 0);
+    int64_t d1 = outbox_add(s, "alice", "deactivate", 0);
+    /* the invite never goes out after the deactivation; the earlier superseded row follows the newest */
+    assert_int_equal(state_of(s, i1, &by), STORE_OUTBOX_SUPERSEDED);
+    assert_int_equal(by, d1);
+    assert_int_equal(state_of(s, r2, &by), STORE_OUTBOX_SUPERSEDED);
+    assert_int_equal(by, d1);
+    assert_int_equal(state_of(s, r1, &by), STORE_OUTBOX_SUPERSEDED);
+    assert_int_equal(by, d1);
+    assert_int_equal(state_of(s, other, NULL), STORE_OUTBOX_PENDING);
+    int64_t ids[8];
+    size_t n = 0;
+    assert_int_equal(store_outbox_superseded_by(s, d1, ids, 8, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    /* an invite after the deactivation supersedes nothing: both go out, in order */
+    int64_t i2 = outbox_add(s, "alice", "invite", 0);
+    assert_int_equal(state_of(s, d1, NULL), STORE_OUTBOX_PENDING);
+    char buf[128], want[64];
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)d1, (long long)other);
+    assert_string_equal(due_ids(s, 10, NULL, 0, 16, buf, sizeof(buf)), want);
+    /* a superseded row finished by a call that was in flight keeps its state, records its outcome */
+    assert_int_equal(store_outbox_finish(s, i1, STORE_OUTBOX_DONE, "done", NULL, 5), STORE_OK);
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(s, i1, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_SUPERSEDED);
+    assert_string_equal(row.outcome, "done");
+    store_outbox_clear(&row);
+    /* inside a transaction that rolls back, nothing is superseded */
+    assert_int_equal(store_begin(s), STORE_OK);
+    outbox_add(s, "alice", "deactivate", 0);
+    store_rollback(s);
+    assert_int_equal(state_of(s, d1, NULL), STORE_OUTBOX_PENDING);
+    assert_int_equal(state_of(s, i2, NULL), STORE_OUTBOX_PENDING);
+    store_close(s);
+}
+
+/* Deactivations go first when several users wait; one user's rows stay in commit order. */
+static void test_outbox_due_deactivations_first(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    int64_t a = outbox_add(s, "alice", "invite", 0);
+    int64_t b = outbox_add(s, "bob", "update_role", 0);
+    int64_t c = outbox_add(s, "carol", "deactivate", 0);
+    int64_t d = outbox_add(s, "dave", "deactivate", 0);
+    char buf[128], want[96];
+    snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld", (long long)c, (long long)d, (long long)a, (long long)b);
+    assert_string_equal(due_ids(s, 10, NULL, 0, 16, buf, sizeof(buf)), want);
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)c, (long long)d);
+    assert_string_equal(due_ids(s, 10, NULL, 0, 2, buf, sizeof(buf)), want);
+    store_close(s);
+}
+
+/* Pending-invitee re-sends: scheduled, due, rescheduled, cancelled by a newer change. */
+static void test_recheck(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    int yes = -1;
+    int64_t inv = outbox_add(s, "alice", "invite", 0);
+    assert_int_equal(store_outbox_invite_delivered(s, "alice", &yes), STORE_OK);
+    assert_int_equal(yes, 0);
+    assert_int_equal(store_outbox_finish(s, inv, STORE_OUTBOX_DONE, "done", NULL, 1), STORE_OK);
+    assert_int_equal(store_outbox_invite_delivered(s, "alice", &yes), STORE_OK);
+    assert_int_equal(yes, 1);
+
+    store_recheck_t rows[4];
+    size_t n = 9;
+    int64_t at = 0;
+    assert_int_equal(store_recheck_next_due(s, &at), STORE_NOT_FOUND);
+    assert_int_equal(store_recheck_schedule(s, "alice", "a@example.com", 7, 100, 1000, 5000), STORE_OK);
+    assert_int_equal(store_recheck_schedule(s, "bob", "b@example.com", 8, 100, 2000, 5000), STORE_OK);
+    assert_int_equal(store_recheck_next_due(s, &at), STORE_OK);
+    assert_int_equal(at, 1000);
+    assert_int_equal(store_recheck_due(s, 999, rows, 4, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_recheck_due(s, 2000, rows, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].user_id, "alice");
+    assert_string_equal(rows[0].email, "a@example.com");
+    assert_int_equal(rows[0].outbox_id, 7);
+    assert_int_equal(rows[0].until_ms, 5000);
+    assert_int_equal(rows[0].sends, 0);
+    for (size_t i = 0; i < n; i++)
+        store_recheck_clear(&rows[i]);
+    assert_int_equal(store_recheck_reschedule(s, "alice", 3000, "HTTP 404"), STORE_OK);
+    assert_int_equal(store_recheck_due(s, 2000, rows, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].user_id, "bob");
+    store_recheck_clear(&rows[0]);
+    /* a user with a pending change is skipped; a new change cancels the re-sends */
+    int64_t pending = outbox_add(s, "bob", "invite", 999999);
+    assert_int_equal(store_recheck_due(s, 4000, rows, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].user_id, "alice");
+    assert_int_equal(rows[0].sends, 1);
+    assert_string_equal(rows[0].last_error, "HTTP 404");
+    store_recheck_clear(&rows[0]);
+    size_t count = 0;
+    assert_int_equal(store_recheck_count(s, &count), STORE_OK);
+    assert_int_equal(count, 1);
+    (void)pending;
+    assert_int_equal(store_recheck_remove(s, "alice"), STORE_OK);
+    assert_int_equal(store_recheck_remove(s, "alice"), STORE_OK);
+    assert_int_equal(store_recheck_count(s, &count), STORE_OK);
+    assert_int_equal(count, 0);
+    store_close(s);
+}
+
+static int count_row(void *ctx, const store_outbox_t *row)
+{
+    (void)row;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Operator commands: stats, list, retry, drop. */
+static void test_outbox_operator(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    int64_t a = outbox_add(s, "alice", "invite", 50);
+    int64_t b = outbox_add(s, "bob", "deactivate", 60);
+    int64_t c = outbox_add(s, "carol", "invite", 70);
+    assert_int_equal(store_outbox_finish(s, c, STORE_OUTBOX_FAILED, "refused", "invalidEmails", 80), STORE_OK);
+    assert_int_equal(store_outbox_reschedule(s, b, 100000, "auth", "HTTP 401"), STORE_OK);
+    store_outbox_stats_t st;
+    assert_int_equal(store_outbox_get_stats(s, &st), STORE_OK);
+    assert_int_equal(st.by_state[STORE_OUTBOX_PENDING], 2);
+    assert_int_equal(st.by_state[STORE_OUTBOX_FAILED], 1);
+    assert_int_equal(st.pending_auth, 1);
+    assert_int_equal(st.pending_deactivations, 1);
+    assert_int_equal(st.max_attempts, 1);
+    assert_int_equal(st.next_attempt_ms, 50);
+    int seen = 0;
+    assert_int_equal(store_outbox_list(s, STORE_OUTBOX_PENDING, 10, count_row, &seen), STORE_OK);
+    assert_int_equal(seen, 2);
+    seen = 0;
+    assert_int_equal(store_outbox_list(s, -1, 2, count_row, &seen), STORE_OK);
+    assert_int_equal(seen, 2);
+
+    assert_int_equal(store_outbox_retry(s, b, 5), STORE_OK);
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(s, b, &row), STORE_OK);
+    assert_int_equal(row.next_attempt_ms, 5);
+    store_outbox_clear(&row);
+    size_t n = 0;
+    assert_int_equal(store_outbox_retry_failed(s, 6, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(state_of(s, c, NULL), STORE_OUTBOX_PENDING);
+    assert_int_equal(store_outbox_drop(s, a, 7), STORE_OK);
+    assert_int_equal(store_outbox_get(s, a, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_FAILED);
+    assert_string_equal(row.outcome, "dropped");
+    store_outbox_clear(&row);
+    assert_int_equal(store_outbox_drop(s, a, 7), STORE_CONFLICT);
+    assert_int_equal(store_outbox_drop(s, 999, 7), STORE_NOT_FOUND);
+    assert_int_equal(store_outbox_finish(s, b, STORE_OUTBOX_DONE, "done", NULL, 8), STORE_OK);
+    assert_int_equal(store_outbox_retry(s, b, 9), STORE_CONFLICT);
+    assert_int_equal(store_outbox_retry(s, 999, 9), STORE_NOT_FOUND);
+    store_close(s);
+}
+
 static void test_outbox_due_per_user_order_and_skip(void **state)
 {
     fixture_t *f = *state;
@@ -613,9 +801,9 @@ static void test_outbox_due_per_user_order_and_skip(void **state)
     assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), "");
     int64_t a1 = outbox_add(s, "alice", "invite", 100);    /* 1 */
     int64_t b1 = outbox_add(s, "bob", "invite", 200);      /* 2 */
-    int64_t a2 = outbox_add(s, "alice", "deactivate", 50); /* 3: due earlier, but after a1 */
+    int64_t a2 = outbox_add(s, "alice", "update_role", 50); /* 3: due earlier, but after a1 */
     int64_t c1 = outbox_add(s, "carol", "invite", 20000);  /* 4: not due yet */
-    int64_t c2 = outbox_add(s, "carol", "deactivate", 0);  /* 5: due, but waits for c1 */
+    int64_t c2 = outbox_add(s, "carol", "update_role", 0); /* 5: due, but waits for c1 */
     int64_t d1 = outbox_add(s, "dave", "invite", 300);     /* 6 */
     char want[128];
 
@@ -666,7 +854,7 @@ static void test_outbox_due_per_user_order_and_skip(void **state)
     int64_t id = 0;
     assert_int_equal(store_outbox_pending_for_user(s, "carol", NULL, &id), STORE_OK);
     assert_int_equal(id, c1);
-    assert_int_equal(store_outbox_pending_for_user(s, "carol", "deactivate", &id), STORE_OK);
+    assert_int_equal(store_outbox_pending_for_user(s, "carol", "update_role", &id), STORE_OK);
     assert_int_equal(id, c2);
     assert_int_equal(store_outbox_pending_for_user(s, "alice", "invite", &id), STORE_NOT_FOUND);
     assert_int_equal(store_outbox_pending_for_user(s, "nobody", NULL, &id), STORE_NOT_FOUND);
@@ -848,6 +1036,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_page_and_count_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_insert_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_due_per_user_order_and_skip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_coalescing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_due_deactivations_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_mid_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),

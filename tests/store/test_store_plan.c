@@ -103,6 +103,14 @@ static void test_outbox_plans(void **state)
     assert_no_full_scan(ST_OUTBOX_GET);
     assert_no_full_scan(ST_OUTBOX_RESCHEDULE);
     assert_no_full_scan(ST_OUTBOX_FINISH);
+    assert_no_full_scan(ST_OUTBOX_SUPERSEDE_ALL);
+    assert_plan_uses(ST_OUTBOX_SUPERSEDE_ALL, "outbox_user");
+    assert_no_full_scan(ST_OUTBOX_SUPERSEDE_ROLE);
+    assert_no_full_scan(ST_OUTBOX_SUPERSEDED_BY);
+    assert_plan_uses(ST_OUTBOX_SUPERSEDED_BY, "outbox_superseded");
+    assert_plan_uses(ST_OUTBOX_DELIVERED_INVITE, "outbox_user_done");
+    assert_no_full_scan(ST_RECHECK_NEXT_DUE);
+    assert_plan_uses(ST_RECHECK_DUE, "outbox_user");
 }
 
 static void test_user_plans(void **state)

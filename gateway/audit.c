@@ -1,0 +1,293 @@
+#include "gateway/audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gateway/clock.h"
+#include "gateway/log.h"
+#include "gateway/metrics.h"
+
+#define HASH_HEX (2 * SHA256_DIGEST_LENGTH + 1)
+#define TAIL_BYTES 65536
+#define MAX_LINE (1024 * 1024)
+
+struct gw_audit {
+    pthread_mutex_t lock;
+    int fd;
+    char path[600];
+    long long seq;       /* of the last entry written */
+    char head[HASH_HEX]; /* hash of the last line */
+};
+
+static void hash_hex(const char *data, size_t len, char out[HASH_HEX])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)data, len, d);
+    for (size_t i = 0; i < sizeof(d); i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void zero_hash(char out[HASH_HEX])
+{
+    memset(out, '0', HASH_HEX - 1);
+    out[HASH_HEX - 1] = '\0';
+}
+
+/* Seq of one entry line, or -1 when the line is not an entry. */
+static long long entry_seq(const char *line, size_t len, json_t **out_json)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(line, len, 0, &jerr);
+    json_t *seq = json_object_get(j, "seq");
+    long long v = json_is_integer(seq) && json_is_string(json_object_get(j, "prev")) ? (long long)json_integer_value(seq) : -1;
+    if (out_json != NULL && v >= 0)
+        *out_json = j;
+    else
+        json_decref(j);
+    return v;
+}
+
+/* Reads the file's last line to continue the chain. */
+static int load_tail(gw_audit_t *a, char *err, size_t err_len)
+{
+    struct stat st;
+    if (fstat(a->fd, &st) != 0) {
+        snprintf(err, err_len, "audit log %s: %s", a->path, strerror(errno));
+        return -1;
+    }
+    a->seq = 0;
+    zero_hash(a->head);
+    if (st.st_size == 0)
+        return 0;
+    off_t from = st.st_size > TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
+    size_t n = (size_t)(st.st_size - from);
+    char *buf = malloc(n);
+    if (buf == NULL || pread(a->fd, buf, n, from) != (ssize_t)n) {
+        snprintf(err, err_len, "audit log %s: cannot read its end", a->path);
+        free(buf);
+        return -1;
+    }
+    int rc = -1;
+    if (buf[n - 1] != '\n') {
+        snprintf(err, err_len,
+                 "audit log %s ends in a partial entry (a crash or a full disk?): check it with `audit verify` and move "
+                 "it aside",
+                 a->path);
+        goto out;
+    }
+    size_t end = n - 1, start = end;
+    while (start > 0 && buf[start - 1] != '\n')
+        start--;
+    if (start == 0 && from > 0) {
+        snprintf(err, err_len, "audit log %s: its last line is longer than %d bytes", a->path, TAIL_BYTES);
+        goto out;
+    }
+    long long seq = entry_seq(buf + start, end - start, NULL);
+    if (seq <= 0) {
+        snprintf(err, err_len, "audit log %s: its last line is not an audit entry", a->path);
+        goto out;
+    }
+    a->seq = seq;
+    hash_hex(buf + start, end - start, a->head);
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+gw_audit_t *gw_audit_open(const char *path, char *err, size_t err_len)
+{
+    gw_audit_t *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    snprintf(a->path, sizeof(a->path), "%s", path);
+    a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (a->fd < 0) {
+        snprintf(err, err_len, "cannot open the audit log %s: %s", path, strerror(errno));
+        free(a);
+        return NULL;
+    }
+    /* O_WRONLY cannot pread: read the tail through a second descriptor. */
+    int rfd = open(path, O_RDONLY | O_CLOEXEC);
+    int wfd = a->fd;
+    a->fd = rfd;
+    int rc = rfd >= 0 ? load_tail(a, err, err_len) : -1;
+    if (rfd < 0)
+        snprintf(err, err_len, "cannot read the audit log %s: %s", path, strerror(errno));
+    else
+        close(rfd);
+    a->fd = wfd;
+    if (rc != 0) {
+        close(wfd);
+        free(a);
+        return NULL;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    gw_log(GW_LOG_INFO, "audit_head", json_pack("{s:s, s:I, s:s}", "file", path, "seq", (json_int_t)a->seq, "head", a->head));
+    return a;
+}
+
+void gw_audit_close(gw_audit_t *a)
+{
+    if (a == NULL)
+        return;
+    gw_log(GW_LOG_INFO, "audit_head", json_pack("{s:s, s:I, s:s}", "file", a->path, "seq", (json_int_t)a->seq, "head", a->head));
+    close(a->fd);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)
+{
+    char now[GW_RFC3339_LEN];
+    int rc = -1;
+    gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
+    json_t *entry = json_object();
+    if (a == NULL || entry == NULL)
+        goto out;
+    pthread_mutex_lock(&a->lock);
+    json_object_set_new(entry, "seq", json_integer((json_int_t)(a->seq + 1)));
+    json_object_set_new(entry, "time", json_string(now));
+    json_object_set_new(entry, "event", json_string(event));
+    if (fields != NULL)
+        json_object_update(entry, fields);
+    json_object_set_new(entry, "prev", json_string(a->head));
+    char *line = json_dumps(entry, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (line != NULL) {
+        size_t len = strlen(line);
+        line[len] = '\n'; /* replaces the NUL: the buffer is written by length */
+        ssize_t w = write(a->fd, line, len + 1);
+        if (w == (ssize_t)(len + 1) && fdatasync(a->fd) == 0) {
+            a->seq++;
+            hash_hex(line, len, a->head);
+            rc = 0;
+        } else if (w > 0 && w != (ssize_t)(len + 1)) {
+            /* A short write left a partial line: end it so later entries stay parseable; verify flags it. */
+            (void)!write(a->fd, "\n", 1);
+        }
+        free(line);
+    }
+    pthread_mutex_unlock(&a->lock);
+out:
+    gw_metrics_audit(event, rc == 0);
+    if (rc != 0)
+        gw_log(GW_LOG_ERROR, "audit_write_failed",
+               json_pack("{s:s, s:s}", "event", event, "error", errno != 0 ? strerror(errno) : "out of memory"));
+    json_decref(entry);
+    json_decref(fields);
+    return rc;
+}
+
+static json_t *request_fields(gw_request_t *r, const char *user_id)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "token", r != NULL && r->token_name != NULL ? json_string(r->token_name) : json_null());
+    json_object_set_new(f, "request_id", r != NULL ? json_string(r->request_id) : json_null());
+    json_object_set_new(f, "user_id", json_string(user_id));
+    return f;
+}
+
+void gw_audit_lifecycle(gw_request_t *r, const char *event, const char *user_id, const char *odeus_call, const char *role)
+{
+    json_t *f = request_fields(r, user_id);
+    json_object_set_new(f, "odeus_call", odeus_call != NULL ? json_string(odeus_call) : json_null());
+    if (odeus_call != NULL && role != NULL)
+        json_object_set_new(f, "role", json_string(role));
+    if (r->worker->config->dry_run)
+        json_object_set_new(f, "dry_run", json_true());
+    gw_audit_append(r->worker->audit, event, f);
+}
+
+void gw_audit_settled(gw_worker_t *w, gw_request_t *r, const char *user_id, odeus_action_t action,
+                      const gw_outbox_waiter_t *waiter)
+{
+    static const char *const settles[] = {"confirmed", "refused", "pending"};
+    json_t *f = request_fields(r, user_id);
+    json_object_set_new(f, "odeus_call", json_string(odeus_action_name(action)));
+    json_object_set_new(f, "result", json_string(settles[waiter->settle]));
+    if (waiter->settle != GW_SETTLE_PENDING || waiter->result.http_status != 0)
+        json_object_set_new(f, "odeus_outcome", json_string(odeus_outcome_name(waiter->result.outcome)));
+    if (waiter->result.http_status != 0)
+        json_object_set_new(f, "odeus_status", json_integer(waiter->result.http_status));
+    if (w->config->dry_run)
+        json_object_set_new(f, "dry_run", json_true());
+    gw_audit_append(w->audit, "odeus_result", f);
+}
+
+/* ---- verify ----------------------------------------------------------------------------------- */
+
+int gw_audit_verify(const char *path, const char *expect_head, FILE *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(out, "cannot read %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long long lineno = 0, expect_seq = 1;
+    char prev[HASH_HEX];
+    zero_hash(prev);
+    int rc = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        if (line[n - 1] != '\n') {
+            fprintf(out, "line %lld: partial entry (no newline at the end of the file)\n", lineno);
+            rc = 1;
+            break;
+        }
+        size_t len = (size_t)n - 1;
+        json_t *j = NULL;
+        long long seq = len < MAX_LINE ? entry_seq(line, len, &j) : -1;
+        if (seq < 0) {
+            fprintf(out, "line %lld: not an audit entry\n", lineno);
+            rc = 1;
+            break;
+        }
+        const char *p = json_string_value(json_object_get(j, "prev"));
+        int chained = strcmp(p, prev) == 0;
+        json_decref(j);
+        if (seq != expect_seq) {
+            fprintf(out, "line %lld: seq %lld where %lld was expected (an entry was deleted, inserted or moved)\n", lineno,
+                    seq, expect_seq);
+            rc = 1;
+            break;
+        }
+        if (!chained) {
+            fprintf(out, "line %lld (seq %lld): prev does not match the previous line (it was edited, or this one was)\n",
+                    lineno, seq);
+            rc = 1;
+            break;
+        }
+        hash_hex(line, len, prev);
+        expect_seq++;
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0 && expect_head != NULL && strcmp(expect_head, prev) != 0) {
+        fprintf(out, "head is %s, expected %s (entries at the end were removed or edited)\n", prev, expect_head);
+        rc = 1;
+    }
+    if (rc == 0)
+        fprintf(out, "ok: %lld entries, head %s\n", expect_seq - 1, prev);
+    return rc;
+}
+
+int gw_audit_cli(int argc, char **argv)
+{
+    if (argc < 3 || argc > 4 || strcmp(argv[1], "verify") != 0) {
+        fprintf(stderr, "usage: odeus-scim-gateway audit verify FILE [HEAD]\n");
+        return 2;
+    }
+    int rc = gw_audit_verify(argv[2], argc == 4 ? argv[3] : NULL, stdout);
+    return rc;
+}

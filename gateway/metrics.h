@@ -1,0 +1,56 @@
+/*
+ * Process-wide metrics in the Prometheus text format (version 0.0.4), served at /metrics.
+ *
+ * Recording is lock-free: counters are atomics. A (route, method, status) series is created
+ * once under a mutex the first time it is seen and then only incremented; routes are the static
+ * route patterns of router.c, so the number of series is small and bounded (extra series beyond
+ * the table size are counted in one overflow series instead of being dropped silently).
+ */
+#ifndef GATEWAY_METRICS_H
+#define GATEWAY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/config.h"
+#include "gateway/store.h"
+#include "upstream/odeus.h"
+
+typedef enum gw_metrics_auth_failure {
+    GW_METRICS_AUTH_MISSING,
+    GW_METRICS_AUTH_INVALID,
+    GW_METRICS_AUTH_EXPIRED,
+    GW_METRICS_AUTH_ADDRESS, /** source address not in the allow-list */
+    GW_METRICS_AUTH_N
+} gw_metrics_auth_failure_t;
+
+/** One answered request. `route` must be a static string (the route pattern). */
+void gw_metrics_request(const char *route, const char *method, size_t method_len, int status, int64_t latency_us);
+/** One finished Odeus call; a non-final outcome also counts as a retry. */
+void gw_metrics_odeus_call(odeus_action_t action, odeus_outcome_t outcome);
+void gw_metrics_auth_failure(gw_metrics_auth_failure_t why);
+void gw_metrics_rate_limited(size_t token_index);
+/** One audit entry written (ok = 1) or lost (ok = 0), by lifecycle event name (static string). */
+void gw_metrics_audit(const char *event, int ok);
+/** A TLS certificate was (re)loaded (ok = 1, with its notAfter in unix seconds) or failed to. */
+void gw_metrics_tls_loaded(int ok, int64_t not_after_s);
+
+/**
+ * The Odeus circuit breaker's state, by name (a static string such as
+ * upstream_breaker_state_name() returns); exported as gateway_odeus_circuit_state{state} 1 once
+ * it has been set. For the delivery thread: one call wherever the state changes.
+ */
+void gw_metrics_circuit(const char *state_name);
+
+/** What the renderer needs from the running server. */
+typedef struct gw_metrics_state {
+    const gw_config_t *config;
+    store_t *store;       /** for the outbox gauges; may be NULL */
+    int odeus_auth_failing;
+    int64_t now_ms;       /** unix ms, for ages */
+} gw_metrics_state_t;
+
+/** Renders every metric; returns malloc'd text (free()) and its length, or NULL when out of memory. */
+char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len);
+
+#endif

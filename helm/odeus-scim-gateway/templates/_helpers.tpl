@@ -1,0 +1,146 @@
+{{- define "gw.name" -}}{{ .Release.Name }}-odeus-scim-gateway{{- end -}}
+{{- define "gw.labels" -}}
+app.kubernetes.io/name: odeus-scim-gateway
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+{{- define "gw.selector" -}}
+app.kubernetes.io/name: odeus-scim-gateway
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+{{- define "gw.apiKeySecret" -}}{{ .Values.secrets.existingOdeusApiKeySecret | default (printf "%s-odeus" (include "gw.name" .)) }}{{- end -}}
+{{- define "gw.apiKeySecretKey" -}}{{ if .Values.secrets.existingOdeusApiKeySecret }}{{ .Values.secrets.existingOdeusApiKeySecretKey }}{{ else }}api-key{{ end }}{{- end -}}
+{{- define "gw.tokensSecret" -}}{{ .Values.secrets.existingScimTokensSecret | default (printf "%s-tokens" (include "gw.name" .)) }}{{- end -}}
+{{- define "gw.tokensSecretKey" -}}{{ if .Values.secrets.existingScimTokensSecret }}{{ .Values.secrets.existingScimTokensSecretKey }}{{ else }}tokens{{ end }}{{- end -}}
+{{- define "gw.scheme" -}}{{ if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end }}{{- end -}}
+
+{{/* The gateway container, shared by the Deployment and the sidecar snippet. */}}
+{{- define "gw.container" -}}
+- name: gateway
+  image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  env:
+    - name: GATEWAY_LISTEN
+      value: "{{ if eq .Values.mode "sidecar" }}127.0.0.1{{ else }}0.0.0.0{{ end }}:{{ .Values.gateway.port }}"
+    - name: GATEWAY_DATA_DIR
+      value: /data
+    - name: GATEWAY_BASE_PATH
+      value: {{ .Values.gateway.basePath | quote }}
+    - name: GATEWAY_PUBLIC_URL
+      value: {{ .Values.gateway.publicUrl | quote }}
+    - name: GATEWAY_THREADS
+      value: {{ .Values.gateway.threads | quote }}
+    - name: GATEWAY_LOG_LEVEL
+      value: {{ .Values.gateway.logLevel | quote }}
+    - name: GATEWAY_DRY_RUN
+      value: {{ .Values.gateway.dryRun | quote }}
+    - name: GATEWAY_DEFAULT_ROLE
+      value: {{ .Values.gateway.defaultRole | quote }}
+    - name: ODEUS_BASE_URL
+      value: {{ .Values.gateway.odeusBaseUrl | quote }}
+    - name: GATEWAY_UPSTREAM_DEADLINE_MS
+      value: {{ .Values.gateway.upstreamDeadlineMs | quote }}
+    - name: GATEWAY_SHUTDOWN_GRACE_MS
+      value: {{ .Values.gateway.shutdownGraceMs | quote }}
+    - name: GATEWAY_RATE_LIMIT
+      value: {{ .Values.gateway.rateLimit.perMinute | quote }}
+    - name: GATEWAY_RATE_LIMIT_BURST
+      value: {{ .Values.gateway.rateLimit.burst | quote }}
+    - name: GATEWAY_ALLOW_CIDRS
+      value: {{ join "," .Values.gateway.allowCidrs | quote }}
+    - name: GATEWAY_TRUSTED_PROXIES
+      value: {{ join "," .Values.gateway.trustedProxies | quote }}
+    - name: GATEWAY_PROXY_HEADER
+      value: {{ .Values.gateway.proxyHeader | quote }}
+    - name: ODEUS_API_KEY_FILE
+      value: /secrets/odeus/{{ include "gw.apiKeySecretKey" . }}
+    - name: SCIM_TOKEN_FILE
+      value: /secrets/scim/{{ include "gw.tokensSecretKey" . }}
+    {{- if .Values.tls.enabled }}
+    - name: GATEWAY_TLS_CERT
+      value: /tls/tls.crt
+    - name: GATEWAY_TLS_KEY
+      value: /tls/tls.key
+    {{- if .Values.tls.clientCaSecretName }}
+    - name: GATEWAY_TLS_CLIENT_CA
+      value: /tls-client-ca/ca.crt
+    {{- end }}
+    {{- end }}
+    {{- with .Values.gateway.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - name: http
+      containerPort: {{ .Values.gateway.port }}
+  {{- if not .Values.tls.clientCaSecretName }}
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: http
+      scheme: {{ include "gw.scheme" . }}
+    periodSeconds: 10
+    failureThreshold: 3
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: http
+      scheme: {{ include "gw.scheme" . }}
+    periodSeconds: 10
+    failureThreshold: 2
+  {{- else }}
+  {{- /* with mTLS the kubelet has no client certificate: probe the port only */}}
+  livenessProbe:
+    tcpSocket:
+      port: http
+    periodSeconds: 10
+  readinessProbe:
+    tcpSocket:
+      port: http
+    periodSeconds: 10
+  {{- end }}
+  resources:
+    {{- toYaml .Values.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: data
+      mountPath: /data
+    - name: odeus-api-key
+      mountPath: /secrets/odeus
+      readOnly: true
+    - name: scim-tokens
+      mountPath: /secrets/scim
+      readOnly: true
+    {{- if .Values.tls.enabled }}
+    - name: tls
+      mountPath: /tls
+      readOnly: true
+    {{- if .Values.tls.clientCaSecretName }}
+    - name: tls-client-ca
+      mountPath: /tls-client-ca
+      readOnly: true
+    {{- end }}
+    {{- end }}
+{{- end -}}
+
+{{- define "gw.volumes" -}}
+- name: data
+  persistentVolumeClaim:
+    claimName: {{ .Values.persistence.existingClaim | default (printf "%s-data" (include "gw.name" .)) }}
+- name: odeus-api-key
+  secret:
+    secretName: {{ include "gw.apiKeySecret" . }}
+- name: scim-tokens
+  secret:
+    secretName: {{ include "gw.tokensSecret" . }}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+{{- if .Values.tls.clientCaSecretName }}
+- name: tls-client-ca
+  secret:
+    secretName: {{ .Values.tls.clientCaSecretName }}
+{{- end }}
+{{- end }}
+{{- end -}}

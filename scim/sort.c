@@ -1,0 +1,175 @@
+/*
+ * sortBy / sortOrder. See sort.h.
+ */
+#include "scim/sort.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "scim/schema.h"
+#include "scim/user.h"
+
+struct scim_sort {
+    scim__scope_t scope;
+    const scim__attr_t *attr_def;
+    const scim__attr_t *sub_def; /* the sub-attribute compared, or NULL for a simple attribute */
+    const scim__attr_t *key_def; /* the attribute whose type and caseExact decide the comparison */
+    int descending;
+};
+
+typedef struct item {
+    json_t *resource;
+    const json_t *key; /* borrowed from resource; NULL when it has no value */
+    size_t index;
+    const scim_sort_t *sort;
+} item_t;
+
+scim_sort_t *scim_sort_parse(const char *sort_by, const char *sort_order, scim_error_t *err)
+{
+    scim_sort_t s = {0};
+    const char *rest, *dot;
+    size_t rest_len, len;
+
+    if (sort_by == NULL || *sort_by == '\0')
+        return NULL;
+    if (sort_order != NULL && *sort_order != '\0') {
+        if (scim__str_ieq(sort_order, "descending"))
+            s.descending = 1;
+        else if (!scim__str_ieq(sort_order, "ascending")) {
+            scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "sortOrder must be \"ascending\" or \"descending\"");
+            return NULL;
+        }
+    }
+    len = strlen(sort_by);
+    scim__split_urn(sort_by, len, &s.scope, &rest, &rest_len);
+    dot = memchr(rest, '.', rest_len);
+    if (s.scope != SCIM__SCOPE_UNKNOWN)
+        s.attr_def = scim__attr_find_scoped(s.scope, rest, dot != NULL ? (size_t)(dot - rest) : rest_len);
+    if (s.attr_def != NULL && dot != NULL)
+        s.sub_def = scim__sub_attr_find(s.attr_def, dot + 1, rest_len - (size_t)(dot - rest) - 1);
+    else if (s.attr_def != NULL && s.attr_def->type == SCIM__TYPE_COMPLEX)
+        s.sub_def = scim__sub_attr_find(s.attr_def, "value", 5);
+    s.key_def = s.attr_def != NULL && s.attr_def->type == SCIM__TYPE_COMPLEX ? s.sub_def : s.attr_def;
+    if (s.key_def == NULL || (dot != NULL && s.attr_def->type != SCIM__TYPE_COMPLEX) ||
+        s.key_def->returned == SCIM__RET_NEVER) {
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "sortBy '%.64s' names no attribute the gateway can sort by",
+                       sort_by);
+        return NULL;
+    }
+    scim_sort_t *out = malloc(sizeof(*out));
+    if (out == NULL)
+        abort();
+    *out = s;
+    return out;
+}
+
+void scim_sort_free(scim_sort_t *sort)
+{
+    free(sort);
+}
+
+static const json_t *sort_key(const scim_sort_t *s, const json_t *resource)
+{
+    const json_t *c = resource, *v;
+    size_t i;
+    json_t *e;
+
+    if (s->scope == SCIM__SCOPE_ENTERPRISE)
+        c = scim__obj_get_ci(resource, SCIM_SCHEMA_ENTERPRISE_USER, strlen(SCIM_SCHEMA_ENTERPRISE_USER), NULL);
+    v = scim__obj_get_ci(c, s->attr_def->name, strlen(s->attr_def->name), NULL);
+    if (json_is_array(v)) {
+        /* RFC 7644 §3.4.2.3: a multi-valued attribute sorts by its primary value, else the first. */
+        const json_t *pick = json_array_get(v, 0);
+        json_array_foreach(v, i, e)
+        {
+            if (json_is_true(json_object_get(e, "primary"))) {
+                pick = e;
+                break;
+            }
+        }
+        v = pick;
+    }
+    if (s->sub_def != NULL)
+        v = scim__obj_get_ci(v, s->sub_def->name, strlen(s->sub_def->name), NULL);
+    return json_is_string(v) || json_is_number(v) || json_is_boolean(v) ? v : NULL;
+}
+
+static int type_rank(const json_t *v)
+{
+    return json_is_boolean(v) ? 0 : json_is_number(v) ? 1 : 2;
+}
+
+static int lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+static int compare_strings(const scim_sort_t *s, const json_t *a, const json_t *b)
+{
+    const char *x = json_string_value(a), *y = json_string_value(b);
+    size_t xl = json_string_length(a), yl = json_string_length(b), i;
+    scim__datetime_t dx, dy;
+
+    if (s->key_def->type == SCIM__TYPE_DATETIME && scim__datetime_parse(x, xl, &dx) == 0 &&
+        scim__datetime_parse(y, yl, &dy) == 0)
+        return scim__datetime_cmp(&dx, &dy);
+    for (i = 0; i < xl && i < yl; i++) {
+        int cx = (unsigned char)x[i], cy = (unsigned char)y[i];
+        if (!s->key_def->case_exact)
+            cx = lower(cx), cy = lower(cy);
+        if (cx != cy)
+            return cx < cy ? -1 : 1;
+    }
+    return xl == yl ? 0 : xl < yl ? -1 : 1;
+}
+
+static int compare_values(const scim_sort_t *s, const json_t *a, const json_t *b)
+{
+    if (type_rank(a) != type_rank(b))
+        return type_rank(a) < type_rank(b) ? -1 : 1;
+    if (json_is_string(a))
+        return compare_strings(s, a, b);
+    if (json_is_number(a)) {
+        double x = json_number_value(a), y = json_number_value(b);
+        return x < y ? -1 : x > y;
+    }
+    return json_is_true(a) - json_is_true(b);
+}
+
+static int compare_items(const void *pa, const void *pb)
+{
+    const item_t *a = pa, *b = pb;
+    int c = 0;
+
+    if (a->key == NULL || b->key == NULL)
+        c = (a->key == NULL) - (b->key == NULL); /* no value: last, in either order */
+    else
+        c = a->sort->descending ? compare_values(a->sort, b->key, a->key) : compare_values(a->sort, a->key, b->key);
+    if (c == 0)
+        c = a->index < b->index ? -1 : a->index > b->index;
+    return c;
+}
+
+void scim_sort_apply(const scim_sort_t *sort, json_t *resources)
+{
+    size_t n = json_array_size(resources), i;
+    item_t *items;
+
+    if (sort == NULL || n < 2)
+        return;
+    items = malloc(n * sizeof(*items));
+    if (items == NULL)
+        abort();
+    for (i = 0; i < n; i++) {
+        items[i].resource = json_incref(json_array_get(resources, i));
+        items[i].key = sort_key(sort, items[i].resource);
+        items[i].index = i;
+        items[i].sort = sort;
+    }
+    /* The index tie-break makes qsort's order total, hence stable. */
+    qsort(items, n, sizeof(*items), compare_items);
+    json_array_clear(resources);
+    for (i = 0; i < n; i++)
+        json_array_append_new(resources, items[i].resource);
+    free(items);
+}

@@ -1,0 +1,445 @@
+/*
+ * The data-driven conformance cases: every tests/cases/NNNN-name.json runs against its own fresh
+ * gateway and mock Odeus (one cmocka test per file, so one case's state never leaks into another).
+ *
+ * A case file:
+ *   {"description": "...", "args": ["--flag", "value"],          (extra gateway arguments, optional)
+ *    "steps": [ {
+ *      "name": "...",
+ *      "request": {"method": "PATCH", "path": "/scim/v2/Users/${id}", "headers": ["If-Match: ${etag}"],
+ *                  "body": {...} | "raw_body": "text", "token": false (send no Authorization)},
+ *      "odeus_fault": "404",            (the mock's answer to the next Odeus call: mock_fault_t name)
+ *      "odeus": [{"path": "/user-management/v1/deactivate-user", "body": {"email": "a@x"}}],
+ *                                       (the Odeus calls this step causes, in order; absent or [] = none)
+ *      "response": {"status": 200, "headers": {"ETag": "W/\"2\"", "Location": "*", "Retry-After": null},
+ *                   "body": {...subset...}, "absent": ["password", "meta.version"], "empty": true},
+ *      "save": {"id": "id", "etag": "meta.version"}   (variables from the response body, by dotted path)
+ *    } ]}
+ * Strings anywhere in a step may use ${name} for a saved variable. In expected bodies, objects
+ * match as subsets, arrays element by element with the same length, and the string "*" matches
+ * any present value. Every step must declare its Odeus calls: a step that declares none is
+ * checked to have caused none, and after the gateway stops the mock must have seen exactly the
+ * declared calls, so a late, unexpected call fails the case too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway/harness.h"
+#include "mock/mock_odeus.h"
+
+#define MAX_CASES 256
+#define MAX_VARS 32
+#define MAX_ARGS 16
+#define ODEUS_WAIT_MS 20000
+
+typedef struct var {
+    char name[32];
+    char *value;
+} var_t;
+
+typedef struct case_state {
+    char path[512];
+    json_t *doc;
+    const char *extra[MAX_ARGS + 1];
+    gw_fixture_t *fx;
+    var_t vars[MAX_VARS];
+    size_t n_vars;
+    size_t odeus_seen; /* Odeus calls declared so far */
+} case_state_t;
+
+static const char *var_get(case_state_t *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->n_vars; i++)
+        if (strlen(c->vars[i].name) == len && strncmp(c->vars[i].name, name, len) == 0)
+            return c->vars[i].value;
+    fail_msg("%s: variable ${%.*s} was never saved", c->path, (int)len, name);
+    return "";
+}
+
+static void var_set(case_state_t *c, const char *name, const char *value)
+{
+    for (size_t i = 0; i < c->n_vars; i++)
+        if (strcmp(c->vars[i].name, name) == 0) {
+            free(c->vars[i].value);
+            c->vars[i].value = strdup(value);
+            return;
+        }
+    assert_true(c->n_vars < MAX_VARS && strlen(name) < sizeof(c->vars[0].name));
+    strcpy(c->vars[c->n_vars].name, name);
+    c->vars[c->n_vars++].value = strdup(value);
+}
+
+/* `s` with every ${name} replaced (malloc'd). */
+static char *expand(case_state_t *c, const char *s)
+{
+    size_t cap = strlen(s) + 1, n = 0;
+    char *out = malloc(cap);
+    while (*s != '\0') {
+        const char *add = s;
+        size_t add_len = 1;
+        const char *end;
+        if (s[0] == '$' && s[1] == '{' && (end = strchr(s + 2, '}')) != NULL) {
+            add = var_get(c, s + 2, (size_t)(end - s - 2));
+            add_len = strlen(add);
+            s = end + 1;
+        } else {
+            s++;
+        }
+        if (n + add_len + 1 > cap) {
+            cap = (n + add_len + 1) * 2;
+            out = realloc(out, cap);
+        }
+        memcpy(out + n, add, add_len);
+        n += add_len;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* A deep copy of `v` with ${name} expanded in every string (keys too). */
+static json_t *expand_json(case_state_t *c, const json_t *v)
+{
+    if (json_is_string(v)) {
+        char *s = expand(c, json_string_value(v));
+        json_t *out = json_string(s);
+        free(s);
+        return out;
+    }
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) json_array_append_new(out, expand_json(c, e));
+        return out;
+    }
+    if (json_is_object(v)) {
+        json_t *out = json_object();
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e)
+        {
+            char *key = expand(c, k);
+            json_object_set_new(out, key, expand_json(c, e));
+            free(key);
+        }
+        return out;
+    }
+    return json_deep_copy(v);
+}
+
+/* NULL when `got` matches the expected subset `want`, else a static description of where not. */
+static const char *subset_mismatch(const json_t *want, const json_t *got, char *where, size_t where_len)
+{
+    if (json_is_string(want) && strcmp(json_string_value(want), "*") == 0)
+        return got != NULL ? NULL : "missing";
+    if (got == NULL)
+        return "missing";
+    if (json_is_object(want)) {
+        const char *k;
+        json_t *w;
+        if (!json_is_object(got))
+            return "not an object";
+        json_object_foreach((json_t *)want, k, w)
+        {
+            size_t len = strlen(where);
+            snprintf(where + len, where_len - len, ".%s", k);
+            const char *m = subset_mismatch(w, json_object_get(got, k), where, where_len);
+            if (m != NULL)
+                return m;
+            where[len] = '\0';
+        }
+        return NULL;
+    }
+    if (json_is_array(want)) {
+        size_t i;
+        json_t *w;
+        if (!json_is_array(got) || json_array_size(got) != json_array_size(want))
+            return "not an array of the same length";
+        json_array_foreach(want, i, w)
+        {
+            size_t len = strlen(where);
+            snprintf(where + len, where_len - len, "[%zu]", i);
+            const char *m = subset_mismatch(w, json_array_get(got, i), where, where_len);
+            if (m != NULL)
+                return m;
+            where[len] = '\0';
+        }
+        return NULL;
+    }
+    /* integers and reals compare by value; everything else exactly */
+    if (json_is_number(want) && json_is_number(got))
+        return json_number_value(want) == json_number_value(got) ? NULL : "different number";
+    return json_equal((json_t *)want, (json_t *)got) ? NULL : "different value";
+}
+
+static void assert_subset(case_state_t *c, const char *step, const char *what, const json_t *want, const json_t *got)
+{
+    char where[512] = "";
+    const char *m = subset_mismatch(want, got, where, sizeof(where));
+    if (m != NULL) {
+        char *w = json_dumps(want, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *g = got != NULL ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        fail_msg("%s, step \"%s\": %s%s: %s\n  want: %s\n  got:  %s", c->path, step, what, where, m, w,
+                 g != NULL ? g : "(nothing)");
+    }
+}
+
+/* The member at a dotted path ("meta.version", "Resources.0.id"), or NULL. */
+static json_t *dig(json_t *v, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *save = NULL, *part = strtok_r(buf, ".", &save); part != NULL && v != NULL;
+         part = strtok_r(NULL, ".", &save)) {
+        char *end;
+        unsigned long i = strtoul(part, &end, 10);
+        v = json_is_array(v) && *end == '\0' ? json_array_get(v, i) : json_object_get(v, part);
+    }
+    return v;
+}
+
+static const char *resp_header(const http_resp_t *r, const char *name)
+{
+    if (strcasecmp(name, "ETag") == 0)
+        return r->etag;
+    if (strcasecmp(name, "Location") == 0)
+        return r->location;
+    if (strcasecmp(name, "Content-Type") == 0)
+        return r->content_type;
+    if (strcasecmp(name, "Retry-After") == 0)
+        return r->retry_after;
+    if (strcasecmp(name, "WWW-Authenticate") == 0)
+        return r->www_authenticate;
+    if (strcasecmp(name, "Content-Length") == 0)
+        return r->content_length;
+    fail_msg("the harness does not capture the header %s", name);
+    return "";
+}
+
+static mock_fault_t fault_named(const char *s)
+{
+    static const struct {
+        const char *name;
+        mock_fault_t f;
+    } t[] = {{"ok", MOCK_OK},     {"404", MOCK_404}, {"400", MOCK_400},   {"invalid_email", MOCK_INVALID_EMAIL},
+             {"401", MOCK_401},   {"500", MOCK_500}, {"503", MOCK_503},   {"429", MOCK_429},
+             {"hang", MOCK_HANG}, {"drop", MOCK_DROP}};
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (strcasecmp(s, t[i].name) == 0)
+            return t[i].f;
+    fail_msg("unknown odeus_fault %s", s);
+    return MOCK_OK;
+}
+
+static void check_odeus(case_state_t *c, const char *step, const json_t *want)
+{
+    mock_odeus_t *mock = c->fx->mock;
+    size_t n = json_array_size(want), i;
+    json_t *w;
+
+    if (n > 0 && mock_odeus_wait(mock, NULL, c->odeus_seen + n, ODEUS_WAIT_MS) != 0)
+        fail_msg("%s, step \"%s\": expected %zu Odeus call(s), the mock saw %zu", c->path, step, n,
+                 mock_odeus_count(mock, NULL) - c->odeus_seen);
+    json_array_foreach(want, i, w)
+    {
+        mock_request_t got;
+        assert_int_equal(mock_odeus_get(mock, c->odeus_seen + i, &got), 0);
+        json_t *path = json_object_get(w, "path");
+        if (path != NULL && strcmp(json_string_value(path), got.path) != 0)
+            fail_msg("%s, step \"%s\": Odeus call %zu went to %s, want %s", c->path, step, i, got.path,
+                     json_string_value(path));
+        json_t *body = json_loads(got.body, 0, NULL);
+        json_t *want_body = expand_json(c, json_object_get(w, "body"));
+        if (json_object_get(w, "body") != NULL)
+            assert_subset(c, step, "Odeus body", want_body, body);
+        json_decref(want_body);
+        json_decref(body);
+    }
+    c->odeus_seen += n;
+    size_t now = mock_odeus_count(mock, NULL);
+    if (now != c->odeus_seen) {
+        mock_request_t last;
+        mock_odeus_get(mock, now - 1, &last);
+        fail_msg("%s, step \"%s\": %zu Odeus call(s) more than declared (the last to %s)", c->path, step,
+                 now - c->odeus_seen, last.path);
+    }
+}
+
+static void run_step(case_state_t *c, const json_t *step_in)
+{
+    json_t *step = expand_json(c, step_in);
+    const char *name = json_string_value(json_object_get(step, "name"));
+    json_t *req = json_object_get(step, "request"), *resp = json_object_get(step, "response");
+    const char *headers[16] = {0};
+    char *body = NULL;
+    http_resp_t out;
+    size_t i;
+    json_t *v;
+
+    if (name == NULL)
+        name = "(unnamed)";
+    if (req == NULL || resp == NULL)
+        fail_msg("%s, step \"%s\": needs request and response", c->path, name);
+    json_array_foreach(json_object_get(req, "headers"), i, v)
+    {
+        assert_true(i < 15);
+        headers[i] = json_string_value(v);
+    }
+    if (json_object_get(req, "raw_body") != NULL)
+        body = strdup(json_string_value(json_object_get(req, "raw_body")));
+    else if (json_object_get(req, "body") != NULL)
+        body = json_dumps(json_object_get(req, "body"), JSON_COMPACT | JSON_ENCODE_ANY);
+    if ((v = json_object_get(step, "odeus_fault")) != NULL)
+        mock_odeus_push_fault(c->fx->mock, fault_named(json_string_value(v)));
+
+    http_call(&c->fx->gw, json_string_value(json_object_get(req, "method")), json_string_value(json_object_get(req, "path")),
+              body, json_is_false(json_object_get(req, "token")) ? NULL : TEST_SCIM_TOKEN, headers, &out);
+
+    long want_status = (long)json_integer_value(json_object_get(resp, "status"));
+    if (out.status != want_status)
+        fail_msg("%s, step \"%s\": status %ld, want %ld; body: %s", c->path, name, out.status, want_status, out.body);
+    if (json_is_true(json_object_get(resp, "empty")) && out.body[0] != '\0')
+        fail_msg("%s, step \"%s\": want no body, got %s", c->path, name, out.body);
+    if (out.body[0] != '\0' && strcmp(out.content_type, "application/scim+json") != 0)
+        fail_msg("%s, step \"%s\": Content-Type %s", c->path, name, out.content_type);
+    const char *hk;
+    json_object_foreach(json_object_get(resp, "headers"), hk, v)
+    {
+        const char *got = resp_header(&out, hk);
+        if (json_is_null(v) ? got[0] != '\0'
+                            : (got[0] == '\0' || (strcmp(json_string_value(v), "*") != 0 && strcmp(json_string_value(v), got) != 0)))
+            fail_msg("%s, step \"%s\": header %s is \"%s\", want %s", c->path, name, hk, got,
+                     json_is_null(v) ? "absent" : json_string_value(v));
+    }
+    if ((v = json_object_get(resp, "body")) != NULL)
+        assert_subset(c, name, "body", v, out.json);
+    json_array_foreach(json_object_get(resp, "absent"), i, v)
+    {
+        if (dig(out.json, json_string_value(v)) != NULL)
+            fail_msg("%s, step \"%s\": %s should be absent; body: %s", c->path, name, json_string_value(v), out.body);
+    }
+    json_t *want_odeus = json_object_get(step, "odeus");
+    json_t *none = json_array();
+    check_odeus(c, name, want_odeus != NULL ? want_odeus : none);
+    json_decref(none);
+    json_object_foreach(json_object_get(step, "save"), hk, v)
+    {
+        json_t *got = dig(out.json, json_string_value(v));
+        if (!json_is_string(got))
+            fail_msg("%s, step \"%s\": cannot save %s from %s", c->path, name, hk, out.body);
+        var_set(c, hk, json_string_value(got));
+    }
+    http_resp_clear(&out);
+    free(body);
+    json_decref(step);
+}
+
+static int case_setup(void **state)
+{
+    case_state_t *c = *state;
+    json_error_t e;
+    size_t i;
+    json_t *v;
+
+    c->doc = json_load_file(c->path, JSON_REJECT_DUPLICATES, &e);
+    if (c->doc == NULL)
+        fail_msg("%s:%d: %s", c->path, e.line, e.text);
+    json_array_foreach(json_object_get(c->doc, "args"), i, v)
+    {
+        assert_true(i < MAX_ARGS);
+        c->extra[i] = json_string_value(v);
+    }
+    return gw_fixture_setup((void **)&c->fx, c->extra);
+}
+
+static int case_teardown(void **state)
+{
+    case_state_t *c = *state;
+    mock_odeus_t *mock = c->fx->mock;
+    size_t seen = c->odeus_seen;
+    /* Stop the gateway without freeing the mock first: then nothing more can call it. */
+    int stopped = gw_stop(&c->fx->gw);
+    size_t calls = mock_odeus_count(mock, NULL);
+    /* as gw_fixture_teardown: no secret and no query string in the log */
+    int leaked = strstr(c->fx->gw.log, TEST_SCIM_TOKEN) != NULL || strstr(c->fx->gw.log, TEST_ODEUS_KEY) != NULL ||
+                 strstr(c->fx->gw.log, "filter=") != NULL;
+    free(c->fx->gw.log);
+    mock_odeus_stop(mock);
+    harness_rmdir(c->fx->dir);
+    free(c->fx);
+    c->fx = NULL;
+    for (size_t i = 0; i < c->n_vars; i++)
+        free(c->vars[i].value);
+    c->n_vars = 0;
+    json_decref(c->doc);
+    assert_int_equal(stopped, 0);
+    assert_false(leaked);
+    if (calls != seen)
+        fail_msg("%s: the mock saw %zu Odeus call(s), the steps declared %zu", c->path, calls, seen);
+    return 0;
+}
+
+static void run_case(void **state)
+{
+    case_state_t *c = *state;
+    size_t i;
+    json_t *step;
+    json_array_foreach(json_object_get(c->doc, "steps"), i, step) run_step(c, step);
+    if (json_array_size(json_object_get(c->doc, "steps")) == 0)
+        fail_msg("%s has no steps", c->path);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int main(void)
+{
+    const char *dir = getenv("CASES_DIR");
+    static char *names[MAX_CASES];
+    static case_state_t states[MAX_CASES];
+    static struct CMUnitTest tests[MAX_CASES];
+    size_t n = 0;
+    struct dirent *de;
+    DIR *d;
+
+    if (dir == NULL || (d = opendir(dir)) == NULL) {
+        fprintf(stderr, "CASES_DIR is not set or not a directory\n");
+        return 1;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > 5 && strcmp(de->d_name + len - 5, ".json") == 0 && n < MAX_CASES)
+            names[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof(names[0]), by_name);
+    const char *only = getenv("CASE"); /* run one case: CASE=0012 */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (only != NULL && strstr(names[i], only) == NULL)
+            continue;
+        snprintf(states[m].path, sizeof(states[m].path), "%s/%s", dir, names[i]);
+        tests[m] = (struct CMUnitTest){names[i], run_case, case_setup, case_teardown, &states[m]};
+        m++;
+    }
+    if (m == 0) {
+        fprintf(stderr, "no cases in %s\n", dir);
+        return 1;
+    }
+    int rc = _cmocka_run_group_tests("conformance cases", tests, m, NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    return rc;
+}

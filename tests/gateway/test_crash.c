@@ -1,0 +1,295 @@
+/*
+ * Crash safety: a burst of mixed lifecycle changes (create, deactivate, reactivate, role change)
+ * from several IdP connections while the gateway is SIGKILLed and restarted at random moments.
+ * Afterwards: every change the IdP got a success for is in the directory (the last answered
+ * change of each user wins), nothing is left queued, and the mock Odeus' member model equals
+ * the directory's intent: active users active with their role, everyone else not active.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "harness.h"
+#include "mock/mock_odeus.h"
+
+#define WORKERS 4
+#define USERS_PER_WORKER 40
+#define OPS_PER_WORKER 600
+#define KILLS 5
+
+static const char *const roles[] = {"member", "editor", "admin"};
+
+typedef struct user {
+    char id[40];
+    char email[64];
+    int known_active; /* the last change the IdP got a success for: -1 unknown */
+    int known_role;   /* index into roles, -1 unknown */
+    int last_ok;      /* 1 when the last request for this user got a 2xx */
+} user_t;
+
+typedef struct worker {
+    gw_proc_t *gw;
+    pthread_mutex_t *gw_lock; /* the port changes on restart */
+    int index;
+    user_t users[USERS_PER_WORKER];
+    unsigned seed;
+    size_t successes, failures;
+} worker_t;
+
+static atomic_int stop_workers;
+static atomic_int workers_done;
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    char **buf = arg;
+    size_t old = *buf != NULL ? strlen(*buf) : 0, add = size * n;
+    char *grown = realloc(*buf, old + add + 1);
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + old, data, add);
+    grown[old + add] = '\0';
+    *buf = grown;
+    return add;
+}
+
+/*
+ * One SCIM call that tolerates a gateway killed under it (status 0: the outcome is unknown to
+ * the IdP, as after a real crash); harness.c's http_call fails the test on that.
+ */
+static void call(worker_t *w, const char *method, const char *path, const char *body, http_resp_t *r)
+{
+    pthread_mutex_lock(w->gw_lock);
+    int port = w->gw->port;
+    pthread_mutex_unlock(w->gw_lock);
+    memset(r, 0, sizeof(*r));
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    CURL *e = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
+    h = curl_slist_append(h, "Content-Type: application/scim+json");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->body);
+    if (body != NULL)
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    else
+        r->status = 0;
+    if (r->body != NULL)
+        r->json = json_loads(r->body, 0, NULL);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+}
+
+/* Finds a user created by a request whose answer was lost. */
+static void find_id(worker_t *w, user_t *u)
+{
+    char path[256];
+    http_resp_t r;
+    snprintf(path, sizeof(path), "/scim/v2/Users?filter=userName%%20eq%%20%%22%s%%22", u->email);
+    call(w, "GET", path, NULL, &r);
+    json_t *res = json_array_get(json_object_get(r.json, "Resources"), 0);
+    if (r.status == 200 && res != NULL)
+        snprintf(u->id, sizeof(u->id), "%s", json_string_value(json_object_get(res, "id")));
+    http_resp_clear(&r);
+}
+
+static void *work(void *arg)
+{
+    worker_t *w = arg;
+    for (int op = 0; op < OPS_PER_WORKER && !atomic_load(&stop_workers); op++) {
+        user_t *u = &w->users[rand_r(&w->seed) % USERS_PER_WORKER];
+        http_resp_t r;
+        char body[512], path[96];
+        int role = (int)(rand_r(&w->seed) % 3), active = -1;
+        if (u->id[0] == '\0') {
+            snprintf(body, sizeof(body), "{\"userName\":\"%s\",\"active\":true,\"roles\":[{\"value\":\"%s\"}]}", u->email,
+                     roles[role]);
+            call(w, "POST", "/scim/v2/Users", body, &r);
+            if (r.status == 201) {
+                snprintf(u->id, sizeof(u->id), "%s", json_str(&r, "id"));
+                u->known_active = 1;
+                u->known_role = role;
+            } else if (r.status == 409) {
+                find_id(w, u);
+            }
+        } else {
+            snprintf(path, sizeof(path), "/scim/v2/Users/%s", u->id);
+            int kind = (int)(rand_r(&w->seed) % 3);
+            if (kind == 0) {
+                active = 0;
+                snprintf(body, sizeof(body), "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+                                             "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}");
+            } else if (kind == 1) {
+                active = 1;
+                snprintf(body, sizeof(body), "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+                                             "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":true}}]}");
+            } else {
+                snprintf(body, sizeof(body),
+                         "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":"
+                         "\"replace\",\"path\":\"roles\",\"value\":[{\"value\":\"%s\"}]}]}",
+                         roles[role]);
+            }
+            call(w, "PATCH", path, body, &r);
+            if (r.status == 200) {
+                if (active >= 0)
+                    u->known_active = active;
+                else
+                    u->known_role = role;
+            }
+        }
+        u->last_ok = r.status >= 200 && r.status < 300;
+        if (u->last_ok)
+            w->successes++;
+        else
+            w->failures++;
+        http_resp_clear(&r);
+    }
+    atomic_fetch_add(&workers_done, 1);
+    return NULL;
+}
+
+static void test_crash_burst(void **state)
+{
+    (void)state;
+    char dir[64];
+    harness_tmpdir(dir, sizeof(dir));
+    mock_odeus_t *mock = mock_odeus_start();
+    assert_non_null(mock);
+    mock_odeus_set_recording(mock, 0);
+    gw_proc_t gw;
+    pthread_mutex_t gw_lock = PTHREAD_MUTEX_INITIALIZER;
+    const char *const extra[] = {"--upstream-deadline-ms", "1000", "--odeus-rate-per-sec", "0", "--rate-limit", "0", NULL};
+    gw_start(&gw, dir, mock_odeus_url(mock), extra);
+
+    static worker_t w[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        w[i] = (worker_t){.gw = &gw, .gw_lock = &gw_lock, .index = i, .seed = 1234u + (unsigned)i};
+        for (int k = 0; k < USERS_PER_WORKER; k++) {
+            snprintf(w[i].users[k].email, sizeof(w[i].users[k].email), "crash-%d-%d@example.com", i, k);
+            w[i].users[k].known_active = w[i].users[k].known_role = -1;
+        }
+    }
+    pthread_t t[WORKERS];
+    for (int i = 0; i < WORKERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+    unsigned seed = 99;
+    for (int k = 0; k < KILLS; k++) {
+        /* the gateway's log is a pipe: keep draining it, or the gateway blocks writing */
+        for (int64_t waited = 0, pause = 300 + rand_r(&seed) % 1200; waited < pause; waited += 20) {
+            pthread_mutex_lock(&gw_lock);
+            gw_read_log(&gw);
+            pthread_mutex_unlock(&gw_lock);
+            usleep(20000);
+        }
+        pthread_mutex_lock(&gw_lock);
+        gw_kill(&gw);
+        free(gw.log);
+        gw_start(&gw, dir, mock_odeus_url(mock), extra);
+        pthread_mutex_unlock(&gw_lock);
+    }
+    while (atomic_load(&workers_done) < WORKERS) {
+        pthread_mutex_lock(&gw_lock);
+        gw_read_log(&gw);
+        pthread_mutex_unlock(&gw_lock);
+        usleep(20000);
+    }
+    for (int i = 0; i < WORKERS; i++)
+        pthread_join(t[i], NULL);
+    size_t ok = 0, failed = 0;
+    for (int i = 0; i < WORKERS; i++) {
+        ok += w[i].successes;
+        failed += w[i].failures;
+    }
+
+    /* let the outbox drain: a restart delivers what the kills left queued */
+    gw_stop(&gw);
+    free(gw.log);
+    gw_start(&gw, dir, mock_odeus_url(mock), extra);
+    size_t checked = 0, mismatches = 0;
+    for (int pass = 0; pass < 600; pass++) {
+        mismatches = checked = 0;
+        for (int i = 0; i < WORKERS; i++) {
+            for (int k = 0; k < USERS_PER_WORKER; k++) {
+                user_t *u = &w[i].users[k];
+                if (u->id[0] == '\0')
+                    find_id(&w[i], u);
+                char role[16] = "";
+                mock_member_t m = mock_odeus_member(mock, u->email, role, sizeof(role));
+                if (u->id[0] == '\0') {
+                    mismatches += m == MOCK_MEMBER_ACTIVE;
+                    continue;
+                }
+                char path[96];
+                http_resp_t r;
+                snprintf(path, sizeof(path), "/scim/v2/Users/%s", u->id);
+                call(&w[i], "GET", path, NULL, &r);
+                assert_int_equal(r.status, 200);
+                int active = json_is_true(json_object_get(r.json, "active"));
+                const char *dir_role =
+                    json_string_value(json_object_get(json_array_get(json_object_get(r.json, "roles"), 0), "value"));
+                /* what the IdP was told succeeded is what the directory holds */
+                if (u->last_ok && u->known_active >= 0)
+                    assert_int_equal(active, u->known_active);
+                if (u->last_ok && u->known_role >= 0 && dir_role != NULL && active)
+                    assert_string_equal(dir_role, roles[u->known_role]);
+                /* and Odeus holds the directory's intent */
+                if (active != (m == MOCK_MEMBER_ACTIVE) || (active && dir_role != NULL && strcmp(role, dir_role) != 0))
+                    mismatches++;
+                checked++;
+                http_resp_clear(&r);
+            }
+        }
+        if (mismatches == 0)
+            break;
+        gw_read_log(&gw);
+        usleep(200000);
+    }
+    mock_odeus_counts_t c;
+    mock_odeus_counts(mock, &c);
+    print_message("crash: %zu changes answered 2xx, %zu not (kills, 503s); %zu users checked; Odeus saw %zu requests\n", ok,
+                  failed, checked, c.requests);
+    assert_int_equal(mismatches, 0);
+    assert_true(ok > 1000);
+
+    /* nothing left queued */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s outbox stats --json --data-dir %s", getenv("GATEWAY_BIN"), dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_t *stats = json_loadf(p, 0, NULL);
+    assert_int_equal(pclose(p), 0);
+    assert_non_null(stats);
+    assert_int_equal(json_integer_value(json_object_get(stats, "pending")), 0);
+    json_decref(stats);
+
+    assert_int_equal(gw_stop(&gw), 0);
+    free(gw.log);
+    mock_odeus_stop(mock);
+    harness_rmdir(dir);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crash_burst),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
