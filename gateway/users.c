@@ -710,23 +710,40 @@ static int load_user(gw_request_t *r, const char *id, store_user_t *row, json_t 
     return 0;
 }
 
+/*
+ * What PUT and PATCH share before they look at the body: the attribute selection, the stored user
+ * and the If-Match precondition. Returns 0, or -1 once it has answered (and released everything).
+ */
+static int begin_update(gw_request_t *r, const char *id, scim_select_t **sel, store_user_t *old, json_t **old_user,
+                        int64_t *if_version)
+{
+    scim_error_t err = {0};
+    if ((*sel = request_select(r, &err)) == NULL) {
+        gw_respond_error(r, &err);
+        return -1;
+    }
+    if (load_user(r, id, old, old_user) != 0) {
+        scim_select_free(*sel);
+        return -1;
+    }
+    if ((*if_version = check_if_match(r, old)) < 0) {
+        scim_select_free(*sel);
+        json_decref(*old_user);
+        store_user_clear(old);
+        return -1;
+    }
+    return 0;
+}
+
 void gw_users_replace(gw_request_t *r, const char *id)
 {
     store_user_t old = {0};
     json_t *old_user = NULL, *body = NULL, *new_user = NULL;
     scim_error_t err = {0};
-    scim_select_t *sel = request_select(r, &err);
+    scim_select_t *sel;
     int64_t if_version;
-    if (sel == NULL) {
-        gw_respond_error(r, &err);
+    if (begin_update(r, id, &sel, &old, &old_user, &if_version) != 0)
         return;
-    }
-    if (load_user(r, id, &old, &old_user) != 0) {
-        scim_select_free(sel);
-        return;
-    }
-    if ((if_version = check_if_match(r, &old)) < 0)
-        goto out;
     if ((body = parse_body(r, &err)) == NULL || (new_user = scim_user_parse(body, &err)) == NULL) {
         gw_respond_error(r, &err);
         goto out;
@@ -749,18 +766,10 @@ void gw_users_patch(gw_request_t *r, const char *id)
     store_user_t old = {0};
     json_t *old_user = NULL, *body = NULL, *patched = NULL, *new_user = NULL;
     scim_error_t err = {0};
-    scim_select_t *sel = request_select(r, &err);
+    scim_select_t *sel;
     int64_t if_version;
-    if (sel == NULL) {
-        gw_respond_error(r, &err);
+    if (begin_update(r, id, &sel, &old, &old_user, &if_version) != 0)
         return;
-    }
-    if (load_user(r, id, &old, &old_user) != 0) {
-        scim_select_free(sel);
-        return;
-    }
-    if ((if_version = check_if_match(r, &old)) < 0)
-        goto out;
     if ((body = parse_body(r, &err)) == NULL)
         goto fail;
     if ((patched = json_deep_copy(old_user)) == NULL) {

@@ -69,6 +69,14 @@ static int find_port(const gw_proc_t *p)
 
 void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *const *extra)
 {
+    gw_start_ex(p, data_dir, odeus_url, NULL, 1500, extra);
+}
+
+void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *token_file, int deadline_ms,
+                 const char *const *extra)
+{
+    char deadline[16];
+    snprintf(deadline, sizeof(deadline), "%d", deadline_ms);
     const char *bin = getenv("GATEWAY_BIN");
     assert_non_null(bin);
     int fds[2];
@@ -76,7 +84,7 @@ void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const c
     memset(p, 0, sizeof(*p));
     snprintf(p->data_dir, sizeof(p->data_dir), "%s", data_dir);
 
-    const char *argv[32];
+    const char *argv[48];
     size_t n = 0;
     argv[n++] = bin;
     argv[n++] = "--listen";
@@ -86,14 +94,14 @@ void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const c
     argv[n++] = "--threads";
     argv[n++] = "2";
     argv[n++] = "--upstream-deadline-ms";
-    argv[n++] = "1500";
+    argv[n++] = deadline;
     if (odeus_url != NULL) {
         argv[n++] = "--odeus-base-url";
         argv[n++] = odeus_url;
     } else {
         argv[n++] = "--dry-run";
     }
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 46; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
 
@@ -105,13 +113,18 @@ void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const c
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
-        setenv("SCIM_TOKEN", TEST_SCIM_TOKEN, 1);
+        if (token_file != NULL) {
+            unsetenv("SCIM_TOKEN");
+            setenv("SCIM_TOKEN_FILE", token_file, 1);
+        } else {
+            setenv("SCIM_TOKEN", TEST_SCIM_TOKEN, 1);
+            unsetenv("SCIM_TOKEN_FILE");
+        }
         if (odeus_url != NULL)
             setenv("ODEUS_API_KEY", TEST_ODEUS_KEY, 1);
         else
             unsetenv("ODEUS_API_KEY");
         unsetenv("ODEUS_API_KEY_FILE");
-        unsetenv("SCIM_TOKEN_FILE");
         execv(bin, (char *const *)argv);
         _exit(127);
     }

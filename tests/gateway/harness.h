@@ -45,6 +45,9 @@ void harness_rmdir(const char *dir);
  * within 10 s.
  */
 void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *const *extra);
+/** The same with `token_file` as SCIM_TOKEN_FILE (NULL: SCIM_TOKEN=TEST_SCIM_TOKEN) and a request deadline. */
+void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *token_file, int deadline_ms,
+                 const char *const *extra);
 /** SIGTERM and wait; returns the exit status (or -1 when killed by a signal). */
 int gw_stop(gw_proc_t *p);
 /** SIGKILL and wait. */

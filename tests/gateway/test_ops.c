@@ -34,78 +34,10 @@ static const char deactivate_patch[] = "{\"schemas\":[\"urn:ietf:params:scim:api
 
 /* ---- launching with chosen secrets ------------------------------------------------------------- */
 
-/*
- * Like gw_start, but with SCIM tokens from a file when `token_file` is given, and a longer
- * upstream deadline (the shutdown test waits on a retried call).
- */
+/* A gateway with TLS and token files in play: longer deadline, tokens from a file when given. */
 static void ops_start(gw_proc_t *p, const char *dir, const char *odeus_url, const char *token_file, const char *const *extra)
 {
-    const char *bin = getenv("GATEWAY_BIN");
-    assert_non_null(bin);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    memset(p, 0, sizeof(*p));
-    snprintf(p->data_dir, sizeof(p->data_dir), "%s", dir);
-    const char *argv[40];
-    size_t n = 0;
-    argv[n++] = bin;
-    argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
-    argv[n++] = "--data-dir";
-    argv[n++] = dir;
-    argv[n++] = "--threads";
-    argv[n++] = "2";
-    argv[n++] = "--upstream-deadline-ms";
-    argv[n++] = "8000";
-    if (odeus_url != NULL) {
-        argv[n++] = "--odeus-base-url";
-        argv[n++] = odeus_url;
-    } else {
-        argv[n++] = "--dry-run";
-    }
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 38; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* The gateway dies with the test: a failed assertion must not leave it holding ctest's pipe. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        if (token_file != NULL) {
-            unsetenv("SCIM_TOKEN");
-            setenv("SCIM_TOKEN_FILE", token_file, 1);
-        } else {
-            setenv("SCIM_TOKEN", TEST_SCIM_TOKEN, 1);
-            unsetenv("SCIM_TOKEN_FILE");
-        }
-        if (odeus_url != NULL)
-            setenv("ODEUS_API_KEY", TEST_ODEUS_KEY, 1);
-        else
-            unsetenv("ODEUS_API_KEY");
-        unsetenv("ODEUS_API_KEY_FILE");
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    p->pid = pid;
-    p->out_fd = fds[0];
-    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-    for (int i = 0; i < 1000 && p->port == 0; i++) {
-        struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
-        poll(&pfd, 1, 10);
-        gw_read_log(p);
-        const char *line = p->log != NULL ? strstr(p->log, "\"event\":\"listening\"") : NULL;
-        const char *port = line != NULL ? strstr(line, "\"port\":") : NULL;
-        if (port != NULL)
-            p->port = atoi(port + 7);
-        int status;
-        if (p->port == 0 && waitpid(pid, &status, WNOHANG) == pid)
-            fail_msg("gateway exited at start; it printed:\n%s", p->log != NULL ? p->log : "");
-    }
-    assert_true(p->port > 0);
+    gw_start_ex(p, dir, odeus_url, token_file, 8000, extra);
 }
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
