@@ -207,7 +207,7 @@ static void cli_log(const char *event, json_t *fields)
 {
     char ts[GW_RFC3339_LEN];
     gw_clock_rfc3339(gw_clock_unix_ms(), ts, sizeof(ts));
-    json_t *line = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", "warn", "event", event);
+    json_t *line = json_pack("{s:s, s:s, s:s}", "time", ts, "level", "warn", "event", event);
     if (line != NULL && fields != NULL)
         json_object_update(line, fields);
     char *text = line != NULL ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -255,7 +255,7 @@ int gw_outbox_cli_main(int argc, char **argv)
         rc = store_outbox_retry_failed(s, now, &n) == STORE_OK ? 0 : 1;
         if (rc == 0) {
             printf("%zu failed row(s) queued again\n", n);
-            cli_log("outbox_operator_retry", json_pack("{s:s, s:I}", "rows", "all_failed", (json_int_t)n));
+            cli_log("outbox_operator_retry", json_pack("{s:s, s:I}", "rows", "all_failed", "count", (json_int_t)n));
         }
     } else if (strcmp(a.command, "retry") == 0) {
         rc = report_change(s, store_outbox_retry(s, a.id, now), "cannot retry row", a.id);

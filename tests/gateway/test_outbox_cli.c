@@ -1,0 +1,137 @@
+/*
+ * The operator commands `odeus-scim-gateway outbox list|stats|retry|drop` against a real data
+ * directory the gateway left rows in.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "harness.h"
+#include "mock/mock_odeus.h"
+
+/* Runs the binary with `args` (a shell fragment); stdout into out (may be NULL). Returns the exit code. */
+static int run_cli(char *out, size_t out_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run_cli(char *out, size_t out_len, const char *fmt, ...)
+{
+    char args[1024], cmd[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", getenv("GATEWAY_BIN"), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char sink[4096];
+    size_t n = fread(out != NULL ? out : sink, 1, (out != NULL ? out_len : sizeof(sink)) - 1, p);
+    (out != NULL ? out : sink)[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static json_t *cli_json(const char *dir, const char *what)
+{
+    static char out[65536];
+    assert_int_equal(run_cli(out, sizeof(out), "outbox %s --json --data-dir %s", what, dir), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    if (j == NULL)
+        fail_msg("outbox %s --json printed no JSON: %s", what, out);
+    return j;
+}
+
+static json_int_t stat_of(const char *dir, const char *key)
+{
+    json_t *stats = cli_json(dir, "stats");
+    json_int_t v = json_integer_value(json_object_get(stats, key));
+    json_decref(stats);
+    return v;
+}
+
+static void test_outbox_commands(void **state)
+{
+    gw_fixture_t *f = *state;
+    const char *dir = f->dir;
+    http_resp_t r;
+
+    /* Odeus is down: the invite and then the deactivation stay queued. */
+    mock_odeus_set_default(f->mock, MOCK_500);
+    char *id = create_user(&f->gw, "{\"userName\":\"queued@example.com\",\"active\":true}");
+    char path[128];
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+    scim(&f->gw, "PATCH", path,
+         "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+         "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}",
+         &r);
+    assert_scim_error(&r, 503, NULL);
+    http_resp_clear(&r);
+    assert_int_equal(gw_stop(&f->gw), 0);
+
+    /* The newer deactivation superseded the undelivered invite. */
+    assert_int_equal(stat_of(dir, "pending"), 1);
+    assert_int_equal(stat_of(dir, "pending_deactivations"), 1);
+    assert_int_equal(stat_of(dir, "superseded"), 1);
+    json_t *rows = cli_json(dir, "list --state pending");
+    assert_int_equal(json_array_size(rows), 1);
+    json_t *row = json_array_get(rows, 0);
+    assert_string_equal(json_string_value(json_object_get(row, "action")), "deactivate");
+    assert_string_equal(json_string_value(json_object_get(row, "user_id")), id);
+    assert_true(json_integer_value(json_object_get(row, "attempts")) >= 1);
+    json_int_t row_id = json_integer_value(json_object_get(row, "id"));
+    json_decref(rows);
+    char text[4096];
+    assert_int_equal(run_cli(text, sizeof(text), "outbox list --data-dir %s", dir), 0);
+    assert_non_null(strstr(text, "deactivate"));
+
+    /* drop needs --yes: a dropped deactivation means a person keeps access. */
+    assert_int_equal(run_cli(NULL, 0, "outbox drop %lld --data-dir %s", (long long)row_id, dir), 2);
+    assert_int_equal(stat_of(dir, "pending"), 1);
+    assert_int_equal(run_cli(NULL, 0, "outbox drop 999999 --yes --data-dir %s", dir), 1);
+    assert_int_equal(run_cli(NULL, 0, "outbox frobnicate --data-dir %s", dir), 2);
+    assert_int_equal(run_cli(NULL, 0, "outbox retry %lld --data-dir %s", (long long)row_id, dir), 0);
+    assert_int_equal(run_cli(NULL, 0, "outbox drop %lld --yes --data-dir %s", (long long)row_id, dir), 0);
+    assert_int_equal(stat_of(dir, "pending"), 0);
+    assert_int_equal(stat_of(dir, "failed"), 1);
+    rows = cli_json(dir, "list --state failed");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "outcome")), "dropped");
+    json_decref(rows);
+
+    /* retry brings a failed row back, and a running gateway delivers it. */
+    assert_int_equal(run_cli(NULL, 0, "outbox retry --all-failed --data-dir %s", dir), 0);
+    assert_int_equal(stat_of(dir, "pending"), 1);
+    mock_odeus_set_default(f->mock, MOCK_OK);
+    gw_start(&f->gw, dir, mock_odeus_url(f->mock), NULL);
+    for (int waited = 0; stat_of(dir, "pending") != 0; waited += 100) {
+        if (waited > 20000)
+            fail_msg("the retried deactivation was not delivered");
+        gw_read_log(&f->gw);
+        usleep(100000);
+    }
+    assert_true(mock_odeus_count(f->mock, "/deactivate-user") >= 1);
+
+    /* A wrong data directory is refused, not silently created. */
+    assert_int_equal(run_cli(NULL, 0, "outbox stats --data-dir %s/nope", dir), 1);
+    free(id);
+}
+
+static int setup(void **state)
+{
+    return gw_fixture_setup(state, NULL);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_outbox_commands, setup, gw_fixture_teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
