@@ -1,65 +1,177 @@
 #!/usr/bin/env bash
-# A first, reproducible benchmark of the gateway against the mock Odeus on 127.0.0.1:
-#   bench/run.sh [N_USERS] [SECONDS]
-# Builds a Release binary into build-bench, seeds N users through POST /Users (each an invite),
-# then runs wrk for GET by `userName eq` filter and for PATCH deactivate/reactivate in Okta's shape
-# (every request a real state change that reaches the mock Odeus). The inbound rate limit and the
-# Odeus pacing are switched off: this measures the gateway, not its throttles. Prints a Markdown table with
-# req/s, p50, p99 and the gateway's peak RSS. Bounded in time; loopback only.
+# The gateway's benchmark, one command, loopback only, bounded in time:
+#   bench/run.sh [-n N_USERS] [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS]
+# (defaults: 1000 users, 3 rounds, 5 s per run, 64 connections; env LOG_LEVEL=warn, THREADS=1).
+#
+# 1. Builds the Release binary (build-bench) and installs the bench-only packages (nginx-light, wrk).
+# 2. Starts one nginx (one worker) that is at once the fake Odeus (the three endpoints answer fixed
+#    JSON, 401 without the right key, every call logged so that the calls it really received are
+#    counted) and the two reference servers: "direct" serves a fixed copy of the gateway's own
+#    filter answer, "proxy" forwards each PATCH to the fake Odeus (one upstream hop).
+# 3. Starts the gateway on a fresh data directory with the throttles off (inbound rate limit, Odeus
+#    pacing), seeds N users through POST /Users (bench/seed.py, CONNS keep-alive connections), then runs ROUNDS alternating
+#    rounds of: direct nginx GET, gateway GET by userName eq filter, nginx proxy PATCH, gateway PATCH
+#    deactivate/reactivate (Okta's shape; every request a real state change that reaches Odeus),
+#    gateway POST create. Then an Okta-style import over one connection (startIndex=k&count=100 over
+#    the whole directory) and a restart on the full directory (start-up time).
+# The gateway and nginx are pinned to CPU 0, wrk to CPU 1 (taskset). Every answer is checked (status
+# and body); the table gives medians over the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-1000}
-SECS=${2:-5}
-CONNS=${CONNS:-32}
+N=1000 ROUNDS=3 SECS=5 CONNS=64
+while getopts "n:r:d:c:" o; do
+  case $o in
+    n) N=$OPTARG ;; r) ROUNDS=$OPTARG ;; d) SECS=$OPTARG ;; c) CONNS=$OPTARG ;;
+    *) echo "usage: $0 [-n users] [-r rounds] [-d seconds] [-c connections]" >&2; exit 2 ;;
+  esac
+done
+LOG_LEVEL=${LOG_LEVEL:-warn}
+THREADS=${THREADS:-1}
+GW_CPU=0 WRK_CPU=1
+[ "$(nproc)" -ge 2 ] || { GW_CPU=0 WRK_CPU=0; echo "warning: one CPU only, wrk shares it" >&2; }
 
-scripts/install-deps.sh
-command -v wrk >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; }
-BUILD_DIR=build-bench BUILD_TYPE=Release scripts/build.sh -DGATEWAY_TESTS=ON >/dev/null
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "bench needs: ${need[*]} (apt-get install ${need[*]})" >&2; exit 1; }
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+scripts/install-deps.sh >/dev/null
+BUILD_DIR=build-bench BUILD_TYPE=Release scripts/build.sh -DGATEWAY_TESTS=OFF >/dev/null
+GW=build-bench/odeus-scim-gateway
 
 work=$(mktemp -d /tmp/gw-bench-XXXXXX)
-cleanup() { kill "$gw_pid" "$mock_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+gw_pid= ngx_pid=
+cleanup() {
+  [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null
+  [ -n "$ngx_pid" ] && kill "$ngx_pid" 2>/dev/null
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
-build-bench/tests/upstream/mock-odeus >"$work/mock.url" 2>/dev/null &
-mock_pid=$!
-for _ in $(seq 50); do [ -s "$work/mock.url" ] && break; sleep 0.1; done
+free_port() { # a port nobody listens on, from a range above the usual fixed services
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+}
+ODEUS_PORT=$(free_port) DIRECT_PORT=$(free_port) PROXY_PORT=$(free_port) GW_PORT=$(free_port)
 token=bench-token-0123456789abcdef
-SCIM_TOKEN=$token ODEUS_API_KEY=bench-key build-bench/odeus-scim-gateway --listen 127.0.0.1:0 \
-  --data-dir "$work/data" --odeus-base-url "$(head -1 "$work/mock.url")" \
-  --rate-limit 0 --odeus-rate-per-sec 0 --odeus-max-concurrency 64 >"$work/gw.log" &
-gw_pid=$!
-port=
-for _ in $(seq 100); do
-  port=$(grep -o '"port":[0-9]*' "$work/gw.log" 2>/dev/null | head -1 | cut -d: -f2 || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "the gateway did not start:"; cat "$work/gw.log"; exit 1; }
-base="http://127.0.0.1:$port/scim/v2"
+key=bench-odeus-key
+auth="Authorization: Bearer $token"
 
-cat >"$work/create.lua" <<LUA
-local i = 0
-request = function()
-  i = i + 1
-  local body = string.format('{"userName":"bench%d_%d@example.com","active":true}', math.random(1e9), i)
-  return wrk.format("POST", "/scim/v2/Users", {["Authorization"]="Bearer $token", ["Content-Type"]="application/scim+json"}, body)
+# ---- nginx: fake Odeus + the two reference servers ----------------------------------------------
+mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
+chmod 755 "$work" "$work/nginx" # nginx workers run unprivileged
+cat >"$work/nginx/nginx.conf" <<NGX
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/tmp;
+  proxy_temp_path $work/nginx/tmp;
+  keepalive_requests 1000000;
+  log_format calls '\$uri';
+  upstream odeus { server 127.0.0.1:$ODEUS_PORT; keepalive 128; }
+  server {
+    listen 127.0.0.1:$ODEUS_PORT;
+    default_type application/json;
+    access_log $work/nginx/logs/odeus.log calls buffer=64k flush=200ms;
+    if (\$http_authorization != "Bearer $key") { return 401 '{"message":"API key missing or invalid"}'; }
+    location = /user-management/v1/deactivate-user { return 200 '{"status":"success","message":"User deactivated"}'; }
+    location = /user-management/v1/invite {
+      return 200 '{"status":"success","message":"Invitations processed","successfulInvites":[],"invalidEmails":[]}';
+    }
+    location = /user-management/v1/update-user-role { return 200 '{"status":"success","message":"Role updated"}'; }
+    location / { return 404 '{"message":"not found"}'; }
+  }
+  server {
+    listen 127.0.0.1:$DIRECT_PORT;
+    location /scim/v2/Users { default_type application/scim+json; alias $work/nginx/list.json; }
+  }
+  server {
+    listen 127.0.0.1:$PROXY_PORT;
+    location /scim/v2/Users/ {
+      rewrite ^ /user-management/v1/deactivate-user break;
+      proxy_pass http://odeus;
+      proxy_method POST;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer $key";
+      proxy_set_header Content-Type application/json;
+    }
+  }
+}
+NGX
+echo '{}' >"$work/nginx/list.json"
+taskset -c "$GW_CPU" "$NGINX" -p "$work/nginx" -e "$work/nginx/logs/error.log" -c "$work/nginx/nginx.conf" \
+  -g 'daemon off;' &
+ngx_pid=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$ODEUS_PORT/" && break; sleep 0.05; done
+ngx_worker() { pgrep -P "$ngx_pid" | head -1; }
+odeus_calls() { sleep 0.4; wc -l <"$work/nginx/logs/odeus.log"; } # after the log buffer's flush
+# the key is checked: a wrong one is refused
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$ODEUS_PORT/user-management/v1/invite")" = 401 ]
+
+# ---- the gateway ----------------------------------------------------------------------------------
+start_gateway() {
+  : >"$work/gw.log"
+  t0=$(date +%s%N)
+  SCIM_TOKEN=$token ODEUS_API_KEY=$key taskset -c "$GW_CPU" "$GW" --listen "127.0.0.1:$GW_PORT" --threads "$THREADS" \
+    --data-dir "$work/data" --odeus-base-url "http://127.0.0.1:$ODEUS_PORT" --log-level "$LOG_LEVEL" \
+    --rate-limit 0 --odeus-rate-per-sec 0 --odeus-max-concurrency "$CONNS" >>"$work/gw.log" 2>&1 &
+  gw_pid=$!
+  local up=0
+  for _ in $(seq 20000); do # a connect attempt every ~1 ms, up to ~20 s
+    if (exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null; then up=1; break; fi
+    kill -0 "$gw_pid" 2>/dev/null || break
+    sleep 0.001
+  done
+  t1=$(date +%s%N)
+  [ $up = 1 ] || { echo "the gateway did not start:"; cat "$work/gw.log"; exit 1; }
+  startup_ms=$(((t1 - t0) / 1000000))
+  url="http://127.0.0.1:$GW_PORT"
+}
+start_gateway
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# ---- wrk scripts ------------------------------------------------------------------------------------
+# Shared: count answers that fail the check, print them in done() for the runner to parse.
+cat >"$work/common.lua" <<'LUA'
+bad = 0
+threads = {}
+setup = function(t) table.insert(threads, t) end
+done = function(summary, latency, requests)
+  local b = 0
+  for _, t in ipairs(threads) do b = b + t:get("bad") end
+  io.write(string.format("BAD %d\nREQS %d\nP50 %.3f\nP99 %.3f\n", b, summary.requests,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 LUA
-# Seeding: N creates, one connection at a time so that the count is exact.
-seed_start=$(date +%s.%N)
-for i in $(seq "$N"); do
-  printf '{"userName":"user%d@example.com","active":true}' "$i"
-  printf '\n'
-done | while read -r body; do
-  curl -s -o /dev/null -X POST -H "Authorization: Bearer $token" -d "$body" "$base/Users"
-done
-seed_end=$(date +%s.%N)
-
-ids=$(curl -s -H "Authorization: Bearer $token" "$base/Users?startIndex=1&count=1000" | grep -o '"id":"[^"]*"' | cut -d'"' -f4)
-{
-  echo "local ids = {"; for id in $ids; do echo "\"$id\","; done; echo "}"
-  cat <<LUA
-local i = 0
+cat >"$work/filter.lua" <<LUA
+dofile("$work/common.lua")
+local n = $N
+request = function()
+  local q = string.format('userName%%20eq%%20%%22user%d@example.com%%22', math.random(n))
+  return wrk.format("GET", "/scim/v2/Users?filter=" .. q, {["Authorization"]="Bearer $token"})
+end
+response = function(status, headers, body)
+  if status ~= 200 or not body:find('"totalResults":1,', 1, true) then bad = bad + 1 end
+end
+LUA
+# PATCH: user k gets deactivate, later reactivate, ... The position in the cycle is kept in a file between
+# runs so that every request of every round is a real state change.
+cat >"$work/patch.lua" <<LUA
+dofile("$work/common.lua")
+dofile("$work/ids.lua")
+local f = io.open("$work/patch.pos"); i = f and tonumber(f:read("*l")) or 0; if f then f:close() end
 local off = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}'
 local on  = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":true}}]}'
 request = function()
@@ -69,37 +181,182 @@ request = function()
   i = i + 1
   return wrk.format("PATCH", "/scim/v2/Users/" .. id, {["Authorization"]="Bearer $token", ["Content-Type"]="application/scim+json"}, body)
 end
-done = function(summary, latency, requests) end
+response = function(status, headers, body)
+  if status ~= 200 or not body:find('"active":', 1, true) then bad = bad + 1 end
+end
+local base_done = done
+done = function(summary, latency, requests)
+  base_done(summary, latency, requests)
+  if POS_FILE then
+    local f = io.open(POS_FILE, "w"); f:write(tostring(threads[1]:get("i"))); f:close()
+  end
+end
+POS_FILE = os.getenv("POS_FILE")
 LUA
-} >"$work/patch.lua"
-cat >"$work/filter.lua" <<LUA
+# The reference proxy answers the fake Odeus' JSON.
+cat >"$work/proxy.lua" <<LUA
+dofile("$work/common.lua")
+local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}'
+request = function()
+  return wrk.format("PATCH", "/scim/v2/Users/" .. math.random(1e6), {["Authorization"]="Bearer $token", ["Content-Type"]="application/scim+json"}, body)
+end
+response = function(status, headers, body)
+  if status ~= 200 or not body:find('"success"', 1, true) then
+    bad = bad + 1
+    if bad == 1 then local f = io.open("$work/proxy.bad", "w"); f:write(status .. " " .. body); f:close() end
+  end
+end
+LUA
+cat >"$work/direct.lua" <<LUA
+dofile("$work/common.lua")
 local n = $N
 request = function()
   local q = string.format('userName%%20eq%%20%%22user%d@example.com%%22', math.random(n))
   return wrk.format("GET", "/scim/v2/Users?filter=" .. q, {["Authorization"]="Bearer $token"})
 end
+response = function(status, headers, body)
+  if status ~= 200 or not body:find('"totalResults":1,', 1, true) then bad = bad + 1 end
+end
+LUA
+# Create: PREFIX (env) keeps the names of the runs apart. Seeding: exactly N creates user1..userN, then
+# cheap GETs until the thread stops itself on the Nth answer.
+cat >"$work/create.lua" <<LUA
+dofile("$work/common.lua")
+local prefix = os.getenv("PREFIX") or "new"
+local limit = tonumber(os.getenv("LIMIT") or "0")
+local i, answered = 0, 0
+request = function()
+  i = i + 1
+  if limit > 0 and i > limit then
+    return wrk.format("GET", "/scim/v2/ServiceProviderConfig", {["Authorization"]="Bearer $token"})
+  end
+  local name = limit > 0 and string.format("user%d@example.com", i) or string.format("%s%d_%d@example.com", prefix, math.random(1e9), i)
+  local body = string.format('{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"%s","active":true,"emails":[{"value":"%s","primary":true}]}', name, name)
+  return wrk.format("POST", "/scim/v2/Users", {["Authorization"]="Bearer $token", ["Content-Type"]="application/scim+json"}, body)
+end
+response = function(status, headers, body)
+  if status == 201 then
+    if not body:find('"id":"', 1, true) then bad = bad + 1 end
+    answered = answered + 1
+  elseif status ~= 200 then
+    bad = bad + 1
+    answered = answered + 1
+  end
+  if limit > 0 and answered >= limit then wrk.thread:stop() end
+end
 LUA
 
-row() { # name, wrk output
-  local rps p50 p99
-  rps=$(grep 'Requests/sec' <<<"$2" | awk '{print $2}')
-  p50=$(grep -E '^ +50%' <<<"$2" | awk '{print $2}')
-  p99=$(grep -E '^ +99%' <<<"$2" | awk '{print $2}')
-  errs=$(grep -E 'Non-2xx' <<<"$2" | awk '{print $NF}' || true)
-  echo "| $1 | $rps | $p50 | $p99 | ${errs:-0} |"
+# run_wrk NAME PID_FOR_CPU SCRIPT TARGET_URL [CONNS] [SECONDS]: appends "name rps p50 p99 cpu_per_10k bad" to results
+run_wrk() {
+  local name=$1 pid=$2 script=$3 target=$4 c=${5:-$CONNS} d=${6:-$SECS} out c0 c1 reqs rps
+  c0=$(cpu_ticks "$pid")
+  out=$(taskset -c "$WRK_CPU" wrk -t1 -c"$c" -d"${d}s" --latency -s "$script" "$target")
+  c1=$(cpu_ticks "$pid")
+  reqs=$(awk '/^REQS/{print $2}' <<<"$out")
+  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  local p50 p99 bad cpu
+  p50=$(awk '/^P50/{print $2}' <<<"$out")
+  p99=$(awk '/^P99/{print $2}' <<<"$out")
+  bad=$(awk '/^BAD/{print $2}' <<<"$out")
+  cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v r="$reqs" 'BEGIN{printf "%.2f", (r > 0 ? t / hz * 10000 / r : 0)}')
+  echo "$name ${rps:-0} ${p50:-0} ${p99:-0} ${cpu:-0} ${bad:-0} ${reqs:-0}" >>"$work/results"
+  if grep -q 'Socket errors' <<<"$out"; then echo "$name: $(grep 'Socket errors' <<<"$out")" >>"$work/notes"; fi
 }
-filter_out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$work/filter.lua" "http://127.0.0.1:$port")
-patch_out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$work/patch.lua" "http://127.0.0.1:$port")
-create_out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$work/create.lua" "http://127.0.0.1:$port")
-rss=$(grep VmHWM /proc/"$gw_pid"/status | awk '{print $2}')
 
+# ---- seeding ---------------------------------------------------------------------------------------
+echo "seeding $N users through POST /Users..." >&2
+s0=$(date +%s%N)
+calls0=$(odeus_calls)
+seed_bad=$(taskset -c "$WRK_CPU" python3 bench/seed.py "$GW_PORT" "$token" "$N" "$CONNS" || true)
+s1=$(date +%s%N)
+seed_s=$(awk -v a="$s0" -v b="$s1" 'BEGIN{printf "%.1f", (b - a) / 1e9}')
+total=$(curl -s -H "$auth" "$url/scim/v2/Users?count=0" | grep -o '"totalResults":[0-9]*' | cut -d: -f2)
+[ "$total" = "$N" ] && [ "$seed_bad" = 0 ] || { echo "seeding failed: $total users, $seed_bad bad answers"; exit 1; }
+seed_calls=$(($(odeus_calls) - calls0))
+echo "seeded in $seed_s s; Odeus received $seed_calls invites" >&2
+
+# The PATCH targets: up to 10,000 users (enough that no user is in two requests at once).
+m=$((N < 10000 ? N : 10000))
+{
+  echo "ids = {"
+  for start in $(seq 1 1000 "$m"); do
+    curl -s -H "$auth" "$url/scim/v2/Users?startIndex=$start&count=1000&attributes=id" | grep -o '"id":"[^"]*"' | cut -d'"' -f4 |
+      sed 's/.*/"&",/'
+  done
+  echo "}"
+} >"$work/ids.lua"
+# The direct reference serves byte for byte what the gateway answers for one filter.
+curl -s -H "$auth" "$url/scim/v2/Users?filter=userName%20eq%20%22user1@example.com%22" >"$work/nginx/list.json"
+grep -q '"totalResults":1,' "$work/nginx/list.json"
+
+# ---- rounds ----------------------------------------------------------------------------------------
+: >"$work/results"
+: >"$work/notes"
+patch_calls_ok=1
+for r in $(seq "$ROUNDS"); do
+  echo "round $r/$ROUNDS" >&2
+  run_wrk direct_get "$(ngx_worker)" "$work/direct.lua" "http://127.0.0.1:$DIRECT_PORT"
+  run_wrk gw_get "$gw_pid" "$work/filter.lua" "$url"
+  run_wrk proxy_patch "$(ngx_worker)" "$work/proxy.lua" "http://127.0.0.1:$PROXY_PORT"
+  c0=$(odeus_calls)
+  POS_FILE=$work/patch.pos run_wrk gw_patch "$gw_pid" "$work/patch.lua" "$url"
+  sleep 0.5 # requests wrk gave up on at the end still finish
+  got=$(($(odeus_calls) - c0))
+  sent=$(tail -1 "$work/results" | awk '{print $7}')
+  echo "round $r: gateway PATCH answered $sent, Odeus received $got calls" >>"$work/notes"
+  # every answered PATCH reached Odeus; at most CONNS more were cut off by wrk's stop
+  [ "$got" -ge "$sent" ] && [ "$got" -le $((sent + CONNS)) ] || patch_calls_ok=0
+  PREFIX=r$r run_wrk gw_post "$gw_pid" "$work/create.lua" "$url"
+done
+
+# ---- Okta import: every page of 100 over one connection ---------------------------------------------
+total=$(curl -s -H "$auth" "$url/scim/v2/Users?count=0" | grep -o '"totalResults":[0-9]*' | cut -d: -f2)
+c0=$(cpu_ticks "$gw_pid")
+i0=$(date +%s%N)
+taskset -c "$WRK_CPU" curl -s -H "$auth" "$url/scim/v2/Users?startIndex=[1-$total:100]&count=100" >"$work/import.json"
+i1=$(date +%s%N)
+c1=$(cpu_ticks "$gw_pid")
+import_s=$(awk -v a="$i0" -v b="$i1" 'BEGIN{printf "%.2f", (b - a) / 1e9}')
+import_cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.2f", t / hz}')
+import_ids=$(grep -o '"id":"[^"]*"' "$work/import.json" | sort -u | wc -l)
+[ "$import_ids" = "$total" ] || echo "import: $import_ids distinct users of $total" >>"$work/notes"
+
+rss_kib=$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")
+kill "$gw_pid"
+wait "$gw_pid" 2>/dev/null || true
+start_gateway
+startup_full_ms=$startup_ms
+rss_restart_kib=$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")
+
+# ---- report ----------------------------------------------------------------------------------------
+med() { # median of column $2 for rows named $1
+  awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+}
+sum() { awk -v n="$1" -v c="$2" '$1 == n {s += $c} END {print s + 0}' "$work/results"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}'; }
+fmt() { printf "%'.0f" "$1"; }
+line() { # label name ref_name
+  local rps
+  rps=$(med "$2" 2)
+  echo "| $1 | $(fmt "$rps") | ${3:+$(ratio "$rps" "$(med "$3" 2)")} | $(med "$2" 3) ms | $(med "$2" 4) ms | $(med "$2" 5) | $(sum "$2" 6) |"
+}
 echo
-echo "gateway $(build-bench/odeus-scim-gateway --version | awk '{print $2}'), $N users seeded in $(echo "$seed_end - $seed_start" | bc) s (one curl per user), wrk -t1 -c$CONNS -d${SECS}s, $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+echo "\`bench/run.sh -n $N -r $ROUNDS -d $SECS -c $CONNS\` — gateway $($GW --version | awk '{print $2}'), Release, --threads $THREADS," \
+  "log level $LOG_LEVEL; gateway and nginx on CPU $GW_CPU, wrk on CPU $WRK_CPU of $(nproc); wrk -t1 -c$CONNS -d${SECS}s;" \
+  "medians of $ROUNDS alternating rounds; $(date -u +%Y-%m-%d)"
 echo
-echo "| scenario | req/s | p50 | p99 | non-2xx |"
-echo "|---|---|---|---|---|"
-row "GET /Users?filter=userName eq (random user)" "$filter_out"
-row "PATCH active false/true (Okta shape, each reaches Odeus)" "$patch_out"
-row "POST /Users (each an invite)" "$create_out"
+echo "| scenario | req/s | × reference | p50 | p99 | CPU s / 10k req | bad answers |"
+echo "|---|---|---|---|---|---|---|"
+line "nginx direct: fixed JSON (reference)" direct_get
+line "gateway GET /Users?filter=userName eq (random of $N)" gw_get direct_get
+line "nginx proxy: PATCH → fake Odeus (reference)" proxy_patch
+line "gateway PATCH active false/true, Okta shape (durable commit + Odeus call)" gw_patch proxy_patch
+line "gateway POST /Users (durable commit + invite)" gw_post
 echo
-echo "peak RSS of the gateway: $((rss / 1024)) MiB"
+echo "- seeding: $N users through POST /Users in $seed_s s ($CONNS connections); Odeus received $seed_calls invites"
+echo "- Okta import: $total users, pages of 100 over one connection: $import_s s (gateway CPU $import_cpu s), $import_ids distinct users"
+echo "- peak RSS of the gateway over the whole run: $((rss_kib / 1024)) MiB; after a restart on the full directory: $((rss_restart_kib / 1024)) MiB"
+echo "- start-up on the full directory (process start to listening): $startup_full_ms ms"
+echo "- Odeus calls: every answered PATCH reached Odeus: $([ $patch_calls_ok = 1 ] && echo yes || echo NO)"
+[ -f "$work/proxy.bad" ] && echo "  - first bad proxy answer: $(head -c 300 "$work/proxy.bad")"
+sed 's/^/  - /' "$work/notes"

@@ -13,9 +13,10 @@
  * No secrets and no emails are written: users are named by their SCIM id, callers by their
  * token's name.
  *
- * Durability: each entry is one write(2) to a file opened O_APPEND, followed by fdatasync(2),
- * under a mutex, so entries from all workers are in chain order and on disk before the IdP is
- * answered. A failed write is logged (audit_write_failed) and counted in metrics; the request
+ * Durability: each entry is one write(2), under a mutex, to a file opened O_APPEND, so entries
+ * from all workers are in chain order; gw_audit_append returns once an fdatasync(2) begun after
+ * that write has finished (writers at the same moment share one: group sync), so the entry is on
+ * disk before the IdP is answered. A failed write is logged (audit_write_failed) and counted in metrics; the request
  * itself is not failed, because its change is already committed.
  */
 #ifndef GATEWAY_AUDIT_H
@@ -47,6 +48,14 @@ int gw_audit_append(gw_audit_t *audit, const char *event, json_t *fields);
 /** Users.c hook: a committed change. `odeus_call` (an action name) and `role` may be NULL. */
 void gw_audit_lifecycle(gw_request_t *r, const char *event, const char *user_id, const char *odeus_call,
                         const char *role);
+/**
+ * Between gw_audit_batch_begin() and gw_audit_batch_end() (same thread, may nest) gw_audit_append
+ * writes without waiting for the disk; the outermost _end waits once for every entry of the batch
+ * (one fdatasync for all of them) and returns 0, or -1 when that failed (already logged and
+ * counted). Callers answer the IdP only after _end.
+ */
+void gw_audit_batch_begin(void);
+int gw_audit_batch_end(void);
 /** Users.c hook: how the Odeus call a request waited for ended. `r` is NULL when the client left. */
 void gw_audit_settled(gw_worker_t *worker, gw_request_t *r, const char *user_id, odeus_action_t action,
                       const gw_outbox_waiter_t *waiter);

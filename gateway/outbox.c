@@ -503,6 +503,11 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
     upstream_ratelimit_init(&ob->pacer, config->odeus_rate_per_sec, gw_clock_mono_ms());
     if ((ob->store = store_open(config->db_path, err, err_len)) == NULL)
         goto fail;
+    /* Outcome records need no fsync of their own (a lost one is re-sent): one fsync per change, not two. */
+    if (store_relax_sync(ob->store) != STORE_OK) {
+        snprintf(err, err_len, "%s", store_errmsg(ob->store));
+        goto fail;
+    }
     unsigned conns = config->odeus_max_concurrency > 0 ? config->odeus_max_concurrency : 8;
     upstream_config_t uc = {
         .base_url = config->odeus_base_url,

@@ -8,6 +8,7 @@
 #include "gateway/store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,8 @@ typedef enum stmt_id {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
+    ST_SYNC_NORMAL,
+    ST_SYNC_FULL,
     ST_USER_GET,
     ST_USER_INSERT,
     ST_USER_UPDATE,
@@ -116,7 +119,9 @@ typedef enum stmt_id {
     ST_SCAN_EXTERNAL_ID,
     ST_SCAN_EMAIL,
     ST_USER_PAGE,
+    ST_USER_PAGE_AFTER,
     ST_USER_COUNT,
+    ST_DATA_VERSION,
     ST_OUTBOX_INSERT,
     ST_OUTBOX_GET,
     ST_OUTBOX_DUE,
@@ -149,6 +154,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [ST_SAVEPOINT] = "SAVEPOINT store_op",
     [ST_RELEASE] = "RELEASE store_op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
@@ -166,8 +173,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     /* IN (subquery) rather than a join: a user with two matching emails is visited once */
     [ST_SCAN_EMAIL] = "SELECT " USER_COLUMNS " FROM users WHERE seq IN (SELECT user_seq FROM user_emails WHERE value = ?1)"
                       " ORDER BY seq",
-    [ST_USER_PAGE] = "SELECT " USER_COLUMNS " FROM users ORDER BY seq LIMIT ?1 OFFSET ?2",
+    [ST_USER_PAGE] = "SELECT " USER_COLUMNS ", seq FROM users ORDER BY seq LIMIT ?1 OFFSET ?2",
+    [ST_USER_PAGE_AFTER] = "SELECT " USER_COLUMNS ", seq FROM users WHERE seq > ?2 ORDER BY seq LIMIT ?1",
     [ST_USER_COUNT] = "SELECT count(*) FROM users",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_OUTBOX_INSERT] = "INSERT INTO outbox (user_id, action, email, role, state, attempts, created_at, next_attempt_at,"
                          " last_error, outcome, prev_resource, result_version)"
                          " VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -227,6 +236,23 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 struct store {
     sqlite3 *db;
+    int writing;    /* holds write_lock (see write_lock_take) */
+    int relaxed;    /* store_relax_sync(): synchronous=NORMAL for good, no group sync */
+    int grouped;    /* the open transaction runs at synchronous=NORMAL and commits through group_sync() */
+    struct sync_group *group; /* NULL for an in-memory database */
+    /*
+     * Paging a whole directory (an IdP's import: startIndex=1, 101, 201, ...) with OFFSET costs
+     * O(offset) per page, O(n^2) in all. The connection remembers where its last page ended (the
+     * offset after it and that row's seq) and the user count, valid while the database is unchanged
+     * (same data_version for other connections' commits, same total_changes for its own).
+     */
+    struct {
+        int64_t data_version, changes;
+        int valid;
+    } page_at, count_at;
+    size_t page_next_offset;
+    int64_t page_last_seq;
+    size_t count;
     sqlite3_stmt *stmts[ST__COUNT];
     char errmsg[256];
 };
@@ -303,8 +329,170 @@ static int64_t clamp_size(size_t n)
     return n > (size_t)INT64_MAX ? INT64_MAX : (int64_t)n;
 }
 
-/* Runs a statement that returns no rows. */
+/*
+ * Writers of this process take turns on a mutex before BEGIN IMMEDIATE instead of meeting SQLite's
+ * lock: SQLite's busy handler polls with sleeps of 1 to 100 ms, which made a loaded gateway's write
+ * latency a lottery (p99 of PATCH ~250 ms); a mutex hands over as soon as the holder commits. SQLite's
+ * busy timeout still covers other processes (the outbox CLI). A thread that already holds the mutex
+ * through another connection (tests open several) does not wait for itself: it falls back to the
+ * busy handler. Released once the connection is back in autocommit (commit, rollback, or an error
+ * that rolled back on its own).
+ */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local int write_lock_held;
+
+static void write_lock_take(store_t *s)
+{
+    if (s->writing || write_lock_held)
+        return;
+    pthread_mutex_lock(&write_lock);
+    write_lock_held = 1;
+    s->writing = 1;
+}
+
+static store_status_t exec_stmt_raw(store_t *s, stmt_id_t id);
+
+/*
+ * Group commit. A transaction commits at synchronous=NORMAL (its WAL frames are written, not yet
+ * fsynced), releases the write lock, and then waits in group_sync() until one fsync of the WAL
+ * taken after its commit has finished: whoever finds no fsync running becomes the leader and syncs
+ * for every commit made so far; the others wait for it. Concurrent commits thus share one fsync,
+ * and store_commit still returns only once the commit is durable, as with synchronous=FULL. Every
+ * other write (autocommit statements) keeps synchronous=FULL. One group per database file, shared
+ * by the connections of this process (fsync of the WAL covers frames written by any of them).
+ */
+typedef struct sync_group {
+    struct sync_group *next;
+    int refs;
+    uint64_t committed; /* commits whose frames are written */
+    uint64_t synced;    /* commits known durable */
+    int syncing;        /* a leader's fsync is under way */
+    char path[];
+} sync_group_t;
+
+static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t group_cond = PTHREAD_COND_INITIALIZER;
+static sync_group_t *groups;
+
+static sync_group_t *group_join(const char *path)
+{
+    pthread_mutex_lock(&group_lock);
+    sync_group_t *g = groups;
+    while (g != NULL && strcmp(g->path, path) != 0)
+        g = g->next;
+    if (g == NULL && (g = calloc(1, sizeof(*g) + strlen(path) + 1)) != NULL) {
+        strcpy(g->path, path);
+        g->next = groups;
+        groups = g;
+    }
+    if (g != NULL)
+        g->refs++;
+    pthread_mutex_unlock(&group_lock);
+    return g;
+}
+
+static void group_leave(sync_group_t *g)
+{
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&group_lock);
+    if (--g->refs == 0) {
+        sync_group_t **pp = &groups;
+        while (*pp != g)
+            pp = &(*pp)->next;
+        *pp = g->next;
+        free(g);
+    }
+    pthread_mutex_unlock(&group_lock);
+}
+
+/* fsyncs this connection's WAL file the way synchronous=FULL does at commit */
+static store_status_t wal_sync(store_t *s)
+{
+    sqlite3_file *wal = NULL;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK || wal == NULL ||
+        wal->pMethods == NULL) {
+        set_error(s, "cannot reach the WAL file to sync it");
+        return STORE_ERROR;
+    }
+    int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+    if (rc != SQLITE_OK) {
+        set_error(s, "fsync of the WAL failed: %s", sqlite3_errstr(rc));
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+/* Called right after a COMMIT at synchronous=NORMAL; returns once that commit is durable. */
+static store_status_t group_sync(store_t *s)
+{
+    sync_group_t *g = s->group;
+    store_status_t ret = STORE_OK;
+    pthread_mutex_lock(&group_lock);
+    uint64_t ticket = ++g->committed;
+    while (g->synced < ticket) {
+        if (g->syncing) {
+            pthread_cond_wait(&group_cond, &group_lock);
+            continue;
+        }
+        g->syncing = 1;
+        uint64_t upto = g->committed;
+        pthread_mutex_unlock(&group_lock);
+        ret = wal_sync(s);
+        pthread_mutex_lock(&group_lock);
+        g->syncing = 0;
+        if (ret == STORE_OK && upto > g->synced)
+            g->synced = upto;
+        pthread_cond_broadcast(&group_cond);
+        if (ret != STORE_OK)
+            break; /* the commit stands but is not known durable: reported as an error */
+    }
+    pthread_mutex_unlock(&group_lock);
+    return ret;
+}
+
+/* After the transaction ended (commit, rollback, or an error that rolled back on its own). */
+static store_status_t tx_over(store_t *s, int committed)
+{
+    store_status_t ret = STORE_OK;
+    if (s->writing) {
+        s->writing = 0;
+        write_lock_held = 0;
+        pthread_mutex_unlock(&write_lock);
+    }
+    if (s->grouped) {
+        s->grouped = 0;
+        if (committed)
+            ret = group_sync(s);
+        if (exec_stmt_raw(s, ST_SYNC_FULL) != STORE_OK && ret == STORE_OK)
+            ret = STORE_ERROR;
+    }
+    return ret;
+}
+
 static store_status_t exec_stmt(store_t *s, stmt_id_t id)
+{
+    if (id == ST_BEGIN) {
+        write_lock_take(s);
+        if (s->group != NULL && !s->relaxed && !s->grouped) {
+            if (exec_stmt_raw(s, ST_SYNC_NORMAL) != STORE_OK) {
+                tx_over(s, 0);
+                return STORE_ERROR;
+            }
+            s->grouped = 1;
+        }
+    }
+    store_status_t ret = exec_stmt_raw(s, id);
+    if ((id == ST_BEGIN || id == ST_COMMIT || id == ST_ROLLBACK) && sqlite3_get_autocommit(s->db)) {
+        store_status_t over = tx_over(s, id == ST_COMMIT && ret == STORE_OK);
+        if (ret == STORE_OK)
+            ret = over;
+    }
+    return ret;
+}
+
+/* Runs a statement that returns no rows. */
+static store_status_t exec_stmt_raw(store_t *s, stmt_id_t id)
 {
     sqlite3_stmt *st = stmt_get(s, id);
     if (st == NULL)
@@ -503,6 +691,10 @@ store_t *store_open(const char *path, char *err, size_t err_len)
     }
     if (pragma(s, "PRAGMA synchronous = FULL", NULL, 0) != STORE_OK || pragma(s, "PRAGMA foreign_keys = ON", NULL, 0) != STORE_OK)
         goto fail_msg;
+    if (strcmp(mode, "wal") == 0 && (s->group = group_join(sqlite3_db_filename(s->db, "main"))) == NULL) {
+        set_error(s, "out of memory");
+        goto fail_msg;
+    }
     if (migrate(s) != STORE_OK)
         goto fail_msg;
     return s;
@@ -518,11 +710,22 @@ void store_close(store_t *store)
 {
     if (store == NULL)
         return;
+    if (store->db != NULL && !sqlite3_get_autocommit(store->db))
+        exec_stmt(store, ST_ROLLBACK);
     for (size_t i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(store->stmts[i]);
     /* every statement is finalized above, so close cannot be refused with SQLITE_BUSY */
     sqlite3_close(store->db);
+    group_leave(store->group);
     free(store);
+}
+
+store_status_t store_relax_sync(store_t *store)
+{
+    store_status_t ret = pragma(store, "PRAGMA synchronous = NORMAL", NULL, 0);
+    if (ret == STORE_OK)
+        store->relaxed = 1;
+    return ret;
 }
 
 const char *store_errmsg(const store_t *store)
@@ -545,8 +748,10 @@ store_status_t store_commit(store_t *store)
 
 void store_rollback(store_t *store)
 {
-    if (sqlite3_get_autocommit(store->db))
+    if (sqlite3_get_autocommit(store->db)) {
+        tx_over(store, 0);
         return;
+    }
     exec_stmt(store, ST_ROLLBACK);
 }
 
@@ -860,17 +1065,71 @@ store_status_t store_user_scan(store_t *store, store_index_t index, const char *
     return run_user_query(store, id, st, cb, ctx);
 }
 
-store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx)
+/* The database's change marks: PRAGMA data_version (other connections) and total_changes (this one). */
+static store_status_t change_marks(store_t *s, int64_t *data_version, int64_t *changes)
 {
-    sqlite3_stmt *st = stmt_get(store, ST_USER_PAGE);
+    sqlite3_stmt *st = stmt_get(s, ST_DATA_VERSION);
     if (st == NULL)
         return STORE_ERROR;
-    if (sqlite3_bind_int64(st, 1, clamp_size(limit)) != SQLITE_OK || sqlite3_bind_int64(st, 2, clamp_size(offset)) != SQLITE_OK) {
+    store_status_t ret = STORE_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *data_version = sqlite3_column_int64(st, 0);
+    else
+        ret = db_error(s, "data_version");
+    stmt_put(s, ST_DATA_VERSION, st);
+    *changes = sqlite3_total_changes64(s->db);
+    return ret;
+}
+
+store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx)
+{
+    int64_t version = 0, changes = 0;
+    if (change_marks(store, &version, &changes) != STORE_OK)
+        return STORE_ERROR;
+    /* the page that follows the last one, on an unchanged database: go on from its last row */
+    int follows = store->page_at.valid && store->page_at.data_version == version && store->page_at.changes == changes &&
+                  offset == store->page_next_offset;
+    stmt_id_t id = follows ? ST_USER_PAGE_AFTER : ST_USER_PAGE;
+    sqlite3_stmt *st = stmt_get(store, id);
+    if (st == NULL)
+        return STORE_ERROR;
+    if (sqlite3_bind_int64(st, 1, clamp_size(limit)) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, follows ? store->page_last_seq : clamp_size(offset)) != SQLITE_OK) {
         store_status_t ret = db_error(store, "bind");
-        stmt_put(store, ST_USER_PAGE, st);
+        stmt_put(store, id, st);
         return ret;
     }
-    return run_user_query(store, ST_USER_PAGE, st, cb, ctx);
+    store->page_at.valid = 0;
+    store_status_t ret = STORE_OK;
+    size_t seen = 0;
+    int64_t last_seq = 0;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            ret = db_error(store, "page users");
+            break;
+        }
+        store_user_t row;
+        if (!user_from_row(st, &row)) {
+            ret = oom(store);
+            break;
+        }
+        last_seq = sqlite3_column_int64(st, 9);
+        seen++;
+        if (cb(ctx, &row) != 0)
+            break;
+    }
+    stmt_put(store, id, st);
+    if (ret == STORE_OK && seen > 0) {
+        store->page_at.data_version = version;
+        store->page_at.changes = changes;
+        store->page_at.valid = 1;
+        store->page_next_offset = offset + seen;
+        store->page_last_seq = last_seq;
+    }
+    return ret;
 }
 
 /* Runs a query that yields one integer (a count); a NULL result is STORE_NOT_FOUND. */
@@ -893,10 +1152,21 @@ static store_status_t query_int64(store_t *s, stmt_id_t id, int64_t *out)
 
 store_status_t store_user_count(store_t *store, size_t *count)
 {
+    int64_t version = 0, changes = 0;
+    if (change_marks(store, &version, &changes) != STORE_OK)
+        return STORE_ERROR;
+    if (store->count_at.valid && store->count_at.data_version == version && store->count_at.changes == changes) {
+        *count = store->count;
+        return STORE_OK;
+    }
     int64_t n = 0;
     store_status_t ret = query_int64(store, ST_USER_COUNT, &n);
-    if (ret == STORE_OK)
-        *count = (size_t)n;
+    if (ret == STORE_OK) {
+        *count = store->count = (size_t)n;
+        store->count_at.data_version = version;
+        store->count_at.changes = changes;
+        store->count_at.valid = 1;
+    }
     return ret;
 }
 

@@ -31,9 +31,23 @@ typedef struct store store_t;
  */
 store_t *store_open(const char *path, char *err, size_t err_len);
 void store_close(store_t *store);
+/**
+ * Switches this connection to synchronous=NORMAL: its commits survive a crash of the process but
+ * not of the machine until the next synchronous=FULL commit of any connection (which makes the
+ * whole WAL durable, theirs included). Only for writes whose loss is harmless: the delivery
+ * thread's outcome records (a lost one means the row is sent again, and Odeus calls are idempotent
+ * in effect). STORE_ERROR on failure.
+ */
+store_status_t store_relax_sync(store_t *store);
 const char *store_errmsg(const store_t *store);
 
-/** BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_rollback is safe to call when no transaction is open. */
+/**
+ * BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_rollback is safe to call when no transaction is open.
+ * Writers of one process take turns on a mutex (no busy-wait sleeps between them). store_commit
+ * returns once the commit is durable, as with synchronous=FULL, but concurrent commits share one
+ * fsync of the WAL (group commit); STORE_ERROR if that fsync fails (the commit then stands but may
+ * not survive a power loss). Other writes outside a transaction stay synchronous=FULL.
+ */
 store_status_t store_begin(store_t *store);
 store_status_t store_commit(store_t *store);
 void store_rollback(store_t *store);

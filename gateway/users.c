@@ -36,6 +36,7 @@ typedef struct pending {
     int revertible;         /* 0 when waiting on a row an earlier request committed */
     char *snapshot;         /* owned: the row before the change, NULL when the change created the user */
     int64_t result_version; /* the version the change produced; 0 for a DELETE */
+    int audited;            /* the settle entry is written already (gw_users_on_outbox_messages) */
 } pending_t;
 
 typedef struct change {
@@ -278,7 +279,8 @@ static void finish_pending(pending_t *p)
     gw_request_t *r = p->r;
     gw_outbox_waiter_t *wt = &p->waiter;
     w->waiting--;
-    gw_audit_settled(w, r, p->user_id, p->action, wt);
+    if (!p->audited)
+        gw_audit_settled(w, r, p->user_id, p->action, wt);
 
     if (wt->settle == GW_SETTLE_REFUSED && p->revertible)
         revert_change(w, p);
@@ -316,6 +318,15 @@ static void finish_pending(pending_t *p)
 void gw_users_on_outbox_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     (void)receiver;
+    /* The audit entries of all the settled requests first, on disk with one fdatasync, then the answers. */
+    gw_audit_batch_begin();
+    for (h2o_linklist_t *node = messages->next; node != messages; node = node->next) {
+        gw_outbox_waiter_t *wt = H2O_STRUCT_FROM_MEMBER(gw_outbox_waiter_t, message.link, node);
+        pending_t *p = H2O_STRUCT_FROM_MEMBER(pending_t, waiter, wt);
+        gw_audit_settled(p->worker, p->r, p->user_id, p->action, wt);
+        p->audited = 1;
+    }
+    gw_audit_batch_end();
     while (!h2o_linklist_is_empty(messages)) {
         gw_outbox_waiter_t *wt = H2O_STRUCT_FROM_MEMBER(gw_outbox_waiter_t, message.link, messages->next);
         h2o_linklist_unlink(&wt->message.link);

@@ -106,6 +106,7 @@ static void test_outbox_commands(void **state)
     assert_int_equal(run_cli(NULL, 0, "outbox retry --all-failed --data-dir %s", dir), 0);
     assert_int_equal(stat_of(dir, "pending"), 1);
     mock_odeus_set_default(f->mock, MOCK_OK);
+    free(f->gw.log); /* gw_start starts a fresh gw_proc_t */
     gw_start(&f->gw, dir, mock_odeus_url(f->mock), NULL);
     for (int waited = 0; stat_of(dir, "pending") != 0; waited += 100) {
         if (waited > 20000)

@@ -551,6 +551,49 @@ static void test_user_page_and_count_stable(void **state)
     store_close(s);
 }
 
+/* A page that follows the previous one continues from its last row, but only while nothing changed. */
+static void test_user_page_continues_across_changes(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path), *other = open_ok(f->path);
+    char id[16], name[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "u%d", i);
+        snprintf(name, sizeof(name), "name-%d", i);
+        insert_user(s, id, name);
+    }
+    collect_t c;
+    assert_string_equal(page_ids(s, 0, 3, &c), "u0,u1,u2");
+    assert_string_equal(page_ids(s, 3, 3, &c), "u3,u4,u5");
+    /* another connection deletes a row before the position: offsets shift by one */
+    assert_int_equal(store_user_delete(other, "u1"), STORE_OK);
+    assert_string_equal(page_ids(s, 6, 3, &c), "u7,u8,u9");
+    assert_string_equal(page_ids(s, 3, 3, &c), "u4,u5,u6");
+    assert_string_equal(page_ids(s, 6, 3, &c), "u7,u8,u9");
+    /* so does a delete on the same connection */
+    assert_string_equal(page_ids(s, 3, 3, &c), "u4,u5,u6");
+    assert_int_equal(store_user_delete(s, "u4"), STORE_OK);
+    assert_string_equal(page_ids(s, 6, 3, &c), "u8,u9");
+    /* a page cut short by the callback continues after the last row it saw */
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 2;
+    assert_int_equal(store_user_page(s, 0, 5, on_user_collect, &c), STORE_OK);
+    assert_string_equal(c.ids, "u0,u2");
+    assert_string_equal(page_ids(s, 2, 2, &c), "u3,u5");
+
+    size_t n = 0;
+    assert_int_equal(store_user_count(s, &n), STORE_OK);
+    assert_int_equal(n, 8);
+    insert_user(other, "u10", "name-10");
+    assert_int_equal(store_user_count(s, &n), STORE_OK);
+    assert_int_equal(n, 9);
+    assert_int_equal(store_user_delete(s, "u0"), STORE_OK);
+    assert_int_equal(store_user_count(s, &n), STORE_OK);
+    assert_int_equal(n, 8);
+    store_close(other);
+    store_close(s);
+}
+
 /* ---- outbox ----------------------------------------------------------------------------------- */
 
 static void test_outbox_insert_get(void **state)
@@ -1034,6 +1077,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_scan_by_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_scan_reentrant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_page_and_count_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_page_continues_across_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_insert_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_due_per_user_order_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_coalescing, setup, teardown),
