@@ -91,14 +91,28 @@ static int set_data_dir(gw_config_t *c, const char *value, char *why, size_t why
     return copy_string(c->data_dir, sizeof(c->data_dir), value, why, why_len);
 }
 
-static int set_threads(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 1, 256, &v, why, why_len) != 0)
-        return -1;
-    c->threads = (unsigned)v;
-    return 0;
-}
+/* Whole-number options: parse within [min, max], scale (e.g. seconds to ms), store. */
+#define NUMBER_SETTER(name, field, type, min, max, scale)                                                       \
+    static int name(gw_config_t *c, const char *value, char *why, size_t why_len)                            \
+    {                                                                                                          \
+        uint64_t v;                                                                                            \
+        if (parse_u64(value, min, max, &v, why, why_len) != 0)                                                 \
+            return -1;                                                                                         \
+        c->field = (type)v * (scale);                                                                          \
+        return 0;                                                                                              \
+    }
+
+NUMBER_SETTER(set_threads, threads, unsigned, 1, 256, 1)
+NUMBER_SETTER(set_deadline, upstream_deadline_ms, int64_t, 100, 120000, 1)
+NUMBER_SETTER(set_odeus_rate, odeus_rate_per_sec, unsigned, 0, 100000, 1)
+NUMBER_SETTER(set_odeus_concurrency, odeus_max_concurrency, unsigned, 1, 256, 1)
+NUMBER_SETTER(set_retry_max_delay, odeus_retry_max_delay_ms, int64_t, 1000, 24 * 3600 * 1000ULL, 1)
+NUMBER_SETTER(set_recheck_interval, invitee_recheck_interval_ms, int64_t, 1, 7 * 24 * 3600, 1000)
+NUMBER_SETTER(set_recheck_for, invitee_recheck_for_ms, int64_t, 0, 365 * 24 * 3600, 1000)
+NUMBER_SETTER(set_max_body, max_body_bytes, size_t, 1024, 64 * 1024 * 1024, 1)
+NUMBER_SETTER(set_rate_limit, rate_limit_per_min, unsigned, 0, 1000000, 1)
+NUMBER_SETTER(set_rate_limit_burst, rate_limit_burst, unsigned, 1, 1000000, 1)
+NUMBER_SETTER(set_shutdown_grace, shutdown_grace_ms, int64_t, 1100, 600000, 1)
 
 static int set_url(char *dst, size_t dst_len, const char *value, char *why, size_t why_len)
 {
@@ -135,69 +149,6 @@ static int set_odeus_ca_file(gw_config_t *c, const char *value, char *why, size_
         return -1;
     }
     return copy_string(c->odeus_ca_file, sizeof(c->odeus_ca_file), value, why, why_len);
-}
-
-static int set_deadline(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 100, 120000, &v, why, why_len) != 0)
-        return -1;
-    c->upstream_deadline_ms = (int64_t)v;
-    return 0;
-}
-
-static int set_odeus_rate(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 0, 100000, &v, why, why_len) != 0)
-        return -1;
-    c->odeus_rate_per_sec = (unsigned)v;
-    return 0;
-}
-
-static int set_odeus_concurrency(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 1, 256, &v, why, why_len) != 0)
-        return -1;
-    c->odeus_max_concurrency = (unsigned)v;
-    return 0;
-}
-
-static int set_retry_max_delay(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 1000, 24 * 3600 * 1000ULL, &v, why, why_len) != 0)
-        return -1;
-    c->odeus_retry_max_delay_ms = (int64_t)v;
-    return 0;
-}
-
-static int set_recheck_interval(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 1, 7 * 24 * 3600, &v, why, why_len) != 0)
-        return -1;
-    c->invitee_recheck_interval_ms = (int64_t)v * 1000;
-    return 0;
-}
-
-static int set_recheck_for(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 0, 365 * 24 * 3600, &v, why, why_len) != 0)
-        return -1;
-    c->invitee_recheck_for_ms = (int64_t)v * 1000;
-    return 0;
-}
-
-static int set_max_body(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 1024, 64 * 1024 * 1024, &v, why, why_len) != 0)
-        return -1;
-    c->max_body_bytes = (size_t)v;
-    return 0;
 }
 
 static int set_default_role(gw_config_t *c, const char *value, char *why, size_t why_len)
@@ -296,24 +247,6 @@ static int set_proxy_header(gw_config_t *c, const char *value, char *why, size_t
     return 0;
 }
 
-static int set_rate_limit(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 0, 1000000, &v, why, why_len) != 0)
-        return -1;
-    c->rate_limit_per_min = (unsigned)v;
-    return 0;
-}
-
-static int set_rate_limit_burst(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 1, 1000000, &v, why, why_len) != 0)
-        return -1;
-    c->rate_limit_burst = (unsigned)v;
-    return 0;
-}
-
 static int set_audit_log(gw_config_t *c, const char *value, char *why, size_t why_len)
 {
     if (value[0] == '\0') {
@@ -321,15 +254,6 @@ static int set_audit_log(gw_config_t *c, const char *value, char *why, size_t wh
         return -1;
     }
     return copy_string(c->audit_log, sizeof(c->audit_log), value, why, why_len);
-}
-
-static int set_shutdown_grace(gw_config_t *c, const char *value, char *why, size_t why_len)
-{
-    uint64_t v;
-    if (parse_u64(value, 1100, 600000, &v, why, why_len) != 0)
-        return -1;
-    c->shutdown_grace_ms = (int64_t)v;
-    return 0;
 }
 
 static const option_def_t options[] = {
