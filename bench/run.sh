@@ -52,14 +52,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { # a port nobody listens on, from a range above the usual fixed services
+taken=" "
+free_port() { # a port nobody listens on and not handed out before, above the usual fixed services
   local p
   while :; do
     p=$((20000 + RANDOM % 20000))
-    ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
+    case $taken in *" $p "*) continue ;; esac
+    ss -ltnH "sport = :$p" | grep -q . || { taken="$taken$p "; port=$p; return; }
   done
 }
-ODEUS_PORT=$(free_port) DIRECT_PORT=$(free_port) PROXY_PORT=$(free_port) GW_PORT=$(free_port)
+free_port; ODEUS_PORT=$port
+free_port; DIRECT_PORT=$port
+free_port; PROXY_PORT=$port
+free_port; GW_PORT=$port
 token=bench-token-0123456789abcdef
 key=bench-odeus-key
 auth="Authorization: Bearer $token"

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +9,12 @@
 #include <unistd.h>
 
 #include "gateway/clock.h"
+#include "gateway/digest.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
+#include "scim/json.h"
 
-#define HASH_HEX (2 * SHA256_DIGEST_LENGTH + 1)
+#define HASH_HEX GW_DIGEST_HEX_LEN
 #define TAIL_BYTES 65536
 #define MAX_LINE (1024 * 1024)
 
@@ -29,16 +30,20 @@ struct gw_audit {
      * everyone written so far, with the lock released, so concurrent workers share one fdatasync.
      */
     pthread_cond_t synced_cond;
-    unsigned long long written, synced; /* entries written / known on disk */
+    unsigned long long written, synced; /* seq of the last entry written / known on disk */
     int syncing;
+    /*
+     * Entries appended in a batch wait here, in chain order, until someone needs them on disk:
+     * then one write(2) takes all of them (usually a whole event-loop pass of a worker).
+     */
+    scim_json_buf_t pending;
+    long long file_seq;       /* seq and head of the last entry in the file: the chain */
+    char file_head[HASH_HEX]; /* goes on from here if a pending write fails */
 };
 
 static void hash_hex(const char *data, size_t len, char out[HASH_HEX])
 {
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)data, len, d);
-    for (size_t i = 0; i < sizeof(d); i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    gw_digest_hex(data, len, out);
 }
 
 static void zero_hash(char out[HASH_HEX])
@@ -138,17 +143,27 @@ gw_audit_t *gw_audit_open(const char *path, char *err, size_t err_len)
         free(a);
         return NULL;
     }
+    a->written = a->synced = (unsigned long long)a->seq; /* what the file holds is on disk */
+    a->file_seq = a->seq;
+    memcpy(a->file_head, a->head, HASH_HEX);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->synced_cond, NULL);
     gw_log(GW_LOG_INFO, "audit_head", json_pack("{s:s, s:I, s:s}", "file", path, "seq", (json_int_t)a->seq, "head", a->head));
     return a;
 }
 
+static int wait_synced(gw_audit_t *a, unsigned long long ticket);
+
 void gw_audit_close(gw_audit_t *a)
 {
     if (a == NULL)
         return;
+    pthread_mutex_lock(&a->lock);
+    if (wait_synced(a, (unsigned long long)a->seq) != 0)
+        gw_log(GW_LOG_ERROR, "audit_write_failed", json_pack("{s:s, s:s}", "event", "close", "error", strerror(errno)));
+    pthread_mutex_unlock(&a->lock);
     gw_log(GW_LOG_INFO, "audit_head", json_pack("{s:s, s:I, s:s}", "file", a->path, "seq", (json_int_t)a->seq, "head", a->head));
+    scim_json_buf_free(&a->pending);
     close(a->fd);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->synced_cond);
@@ -160,15 +175,51 @@ static _Thread_local int batch_depth;
 static _Thread_local unsigned long long batch_ticket;
 static _Thread_local gw_audit_t *batch_audit;
 
-/* With a->lock held: returns once entry `ticket` is on disk (0), or -1 with errno when fdatasync failed. */
+/* With a->lock held: writes the pending entries. -1 (errno set) when they could not be: then they are dropped. */
+static int write_pending(gw_audit_t *a)
+{
+    if (a->pending.len == 0)
+        return 0;
+    ssize_t w = write(a->fd, a->pending.p, a->pending.len);
+    int ok = w == (ssize_t)a->pending.len;
+    if (ok) {
+        a->written = (unsigned long long)a->seq;
+        a->file_seq = a->seq;
+        memcpy(a->file_head, a->head, HASH_HEX);
+    } else {
+        int saved = w < 0 ? errno : EIO;
+        /* A short write left a partial line: end it so later entries stay parseable; verify flags it. */
+        if (w > 0)
+            (void)!write(a->fd, "\n", 1);
+        a->seq = a->file_seq; /* the chain goes on from what the file holds */
+        memcpy(a->head, a->file_head, HASH_HEX);
+        errno = saved;
+    }
+    a->pending.len = 0;
+    return ok ? 0 : -1;
+}
+
+/*
+ * With a->lock held: returns once entry `ticket` is on disk (0), or -1 with errno when it could
+ * not be written or fdatasync failed.
+ */
 static int wait_synced(gw_audit_t *a, unsigned long long ticket)
 {
+    if (a->written < ticket && write_pending(a) != 0)
+        return -1;
     while (a->synced < ticket) {
+        if (a->written < ticket)
+            return -1; /* dropped by a failed write of another thread */
         if (a->syncing) {
             pthread_cond_wait(&a->synced_cond, &a->lock);
             continue;
         }
         a->syncing = 1;
+        if (write_pending(a) != 0) {
+            a->syncing = 0;
+            pthread_cond_broadcast(&a->synced_cond);
+            return -1;
+        }
         unsigned long long upto = a->written;
         pthread_mutex_unlock(&a->lock);
         int failed = fdatasync(a->fd) != 0;
@@ -213,76 +264,94 @@ int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)
 {
     char now[GW_RFC3339_LEN];
     int rc = -1;
-    gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
-    json_t *entry = json_object();
-    if (a == NULL || entry == NULL)
+    errno = 0;
+    if (a == NULL)
         goto out;
+    /* Everything but seq and prev is written before the lock is taken. */
+    gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
+    scim_json_buf_t mid = {0};
+    scim_json_buf_put(&mid, "\"time\":", 7);
+    scim_json_buf_string(&mid, now, strlen(now));
+    scim_json_buf_put(&mid, ",\"event\":", 9);
+    scim_json_buf_string(&mid, event, strlen(event));
+    if (json_object_size(fields) > 0) {
+        size_t at = mid.len;
+        scim_json_buf_value(&mid, fields);
+        if (!mid.failed)
+            mid.p[at] = ','; /* the object's '{' becomes the separator; its '}' is dropped below */
+        mid.len--;
+    }
+    if (mid.failed) {
+        scim_json_buf_free(&mid);
+        goto out;
+    }
+
     pthread_mutex_lock(&a->lock);
-    json_object_set_new(entry, "seq", json_integer((json_int_t)(a->seq + 1)));
-    json_object_set_new(entry, "time", json_string(now));
-    json_object_set_new(entry, "event", json_string(event));
-    if (fields != NULL)
-        json_object_update(entry, fields);
-    json_object_set_new(entry, "prev", json_string(a->head));
-    char *line = json_dumps(entry, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (line != NULL) {
-        size_t len = strlen(line);
-        line[len] = '\n'; /* replaces the NUL: the buffer is written by length */
-        ssize_t w = write(a->fd, line, len + 1);
-        if (w == (ssize_t)(len + 1)) {
-            /* the line is in the file: the chain goes on from it whatever the sync below says */
-            a->seq++;
-            hash_hex(line, len, a->head);
-            unsigned long long ticket = ++a->written;
-            if (batch_depth > 0) { /* gw_audit_batch_end waits */
-                batch_ticket = ticket;
-                batch_audit = a;
-                rc = 0;
-            } else {
-                rc = wait_synced(a, ticket);
-            }
-        } else if (w > 0) {
-            /* A short write left a partial line: end it so later entries stay parseable; verify flags it. */
-            (void)!write(a->fd, "\n", 1);
+    char seq[24];
+    int seq_len = snprintf(seq, sizeof(seq), "%lld", a->seq + 1);
+    scim_json_buf_t *p = &a->pending;
+    size_t start = p->len;
+    scim_json_buf_put(p, "{\"seq\":", 7);
+    scim_json_buf_put(p, seq, (size_t)seq_len);
+    scim_json_buf_put(p, ",", 1);
+    scim_json_buf_put(p, mid.p, mid.len);
+    scim_json_buf_put(p, ",\"prev\":\"", 9);
+    scim_json_buf_put(p, a->head, HASH_HEX - 1);
+    scim_json_buf_put(p, "\"}\n", 3);
+    if (p->failed) {
+        /* out of memory: the pending entries before this one are lost with the buffer */
+        scim_json_buf_free(p);
+        a->seq = a->file_seq;
+        memcpy(a->head, a->file_head, HASH_HEX);
+    } else {
+        a->seq++;
+        hash_hex(p->p + start, p->len - start - 1, a->head);
+        unsigned long long ticket = (unsigned long long)a->seq;
+        if (batch_depth > 0) { /* gw_audit_batch_end writes and waits */
+            batch_ticket = ticket;
+            batch_audit = a;
+            rc = 0;
+        } else {
+            rc = wait_synced(a, ticket);
         }
-        free(line);
     }
     pthread_mutex_unlock(&a->lock);
+    scim_json_buf_free(&mid);
 out:
     gw_metrics_audit(event, rc == 0);
     if (rc != 0)
         gw_log(GW_LOG_ERROR, "audit_write_failed",
                json_pack("{s:s, s:s}", "event", event, "error", errno != 0 ? strerror(errno) : "out of memory"));
-    json_decref(entry);
     json_decref(fields);
     return rc;
 }
 
-static json_t *request_fields(gw_request_t *r, const char *user_id)
+static json_t *request_fields(const char *request_id, const char *token_name, const char *user_id)
 {
     json_t *f = json_object();
-    json_object_set_new(f, "token", r != NULL && r->token_name != NULL ? json_string(r->token_name) : json_null());
-    json_object_set_new(f, "request_id", r != NULL ? json_string(r->request_id) : json_null());
+    json_object_set_new(f, "token", token_name != NULL ? json_string(token_name) : json_null());
+    json_object_set_new(f, "request_id", request_id != NULL ? json_string(request_id) : json_null());
     json_object_set_new(f, "user_id", json_string(user_id));
     return f;
 }
 
-void gw_audit_lifecycle(gw_request_t *r, const char *event, const char *user_id, const char *odeus_call, const char *role)
+void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *token_name, const char *event,
+                        const char *user_id, const char *odeus_call, const char *role)
 {
-    json_t *f = request_fields(r, user_id);
+    json_t *f = request_fields(request_id, token_name, user_id);
     json_object_set_new(f, "odeus_call", odeus_call != NULL ? json_string(odeus_call) : json_null());
     if (odeus_call != NULL && role != NULL)
         json_object_set_new(f, "role", json_string(role));
-    if (r->worker->config->dry_run)
+    if (w->config->dry_run)
         json_object_set_new(f, "dry_run", json_true());
-    gw_audit_append(r->worker->audit, event, f);
+    gw_audit_append(w->audit, event, f);
 }
 
-void gw_audit_settled(gw_worker_t *w, gw_request_t *r, const char *user_id, odeus_action_t action,
-                      const gw_outbox_waiter_t *waiter)
+void gw_audit_settled(gw_worker_t *w, const char *request_id, const char *token_name, const char *user_id,
+                      odeus_action_t action, const gw_outbox_waiter_t *waiter)
 {
     static const char *const settles[] = {"confirmed", "refused", "pending"};
-    json_t *f = request_fields(r, user_id);
+    json_t *f = request_fields(request_id, token_name, user_id);
     json_object_set_new(f, "odeus_call", json_string(odeus_action_name(action)));
     json_object_set_new(f, "result", json_string(settles[waiter->settle]));
     if (waiter->settle != GW_SETTLE_PENDING || waiter->result.http_status != 0)

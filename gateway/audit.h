@@ -45,9 +45,12 @@ void gw_audit_close(gw_audit_t *audit);
  */
 int gw_audit_append(gw_audit_t *audit, const char *event, json_t *fields);
 
-/** Users.c hook: a committed change. `odeus_call` (an action name) and `role` may be NULL. */
-void gw_audit_lifecycle(gw_request_t *r, const char *event, const char *user_id, const char *odeus_call,
-                        const char *role);
+/**
+ * Users.c hook: a committed change, by the request `request_id` made with the token `token_name`
+ * (either may be NULL). `odeus_call` (an action name) and `role` may be NULL.
+ */
+void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *token_name, const char *event,
+                        const char *user_id, const char *odeus_call, const char *role);
 /**
  * Between gw_audit_batch_begin() and gw_audit_batch_end() (same thread, may nest) gw_audit_append
  * writes without waiting for the disk; the outermost _end waits once for every entry of the batch
@@ -56,9 +59,9 @@ void gw_audit_lifecycle(gw_request_t *r, const char *event, const char *user_id,
  */
 void gw_audit_batch_begin(void);
 int gw_audit_batch_end(void);
-/** Users.c hook: how the Odeus call a request waited for ended. `r` is NULL when the client left. */
-void gw_audit_settled(gw_worker_t *worker, gw_request_t *r, const char *user_id, odeus_action_t action,
-                      const gw_outbox_waiter_t *waiter);
+/** Users.c hook: how the Odeus call a request waited for ended (the request is named as above). */
+void gw_audit_settled(gw_worker_t *worker, const char *request_id, const char *token_name, const char *user_id,
+                      odeus_action_t action, const gw_outbox_waiter_t *waiter);
 
 /**
  * Verifies a whole file: JSON per line, seq 1, 2, 3..., each prev the hash of the line before.

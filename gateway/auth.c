@@ -3,7 +3,7 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
+#include "gateway/digest.h"
 #include <string.h>
 #include <strings.h>
 
@@ -39,7 +39,7 @@ gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, si
                                size_t *token_index)
 {
     static const char bearer[] = "bearer ", basic[] = "basic ";
-    unsigned char digest[SHA256_DIGEST_LENGTH];
+    unsigned char digest[GW_DIGEST_LEN];
     long found;
     if (header == NULL)
         return GW_AUTH_MISSING;
@@ -47,7 +47,7 @@ gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, si
         const char *token = header + sizeof(bearer) - 1;
         size_t token_len = len - (sizeof(bearer) - 1);
         trim(&token, &token_len);
-        SHA256((const unsigned char *)token, token_len, digest);
+        gw_digest(token, token_len, digest);
         found = match_digest(config, digest, NULL, 0);
     } else if (len > sizeof(basic) - 1 && strncasecmp(header, basic, sizeof(basic) - 1) == 0) {
         const char *b64 = header + sizeof(basic) - 1;
@@ -70,7 +70,7 @@ gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, si
             return GW_AUTH_INVALID;
         }
         size_t name_len = (size_t)(colon - decoded);
-        SHA256(colon + 1, (size_t)n - name_len - 1, digest);
+        gw_digest(colon + 1, (size_t)n - name_len - 1, digest);
         found = match_digest(config, digest, (const char *)decoded, name_len);
         OPENSSL_cleanse(decoded, sizeof(decoded));
     } else {

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include "gateway/digest.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,7 +448,7 @@ static int add_token(gw_config_t *c, const char *start, size_t len, const char *
         snprintf(why, why_len, "a token in %s is shorter than %d characters", source, MIN_TOKEN_LEN);
         return -1;
     }
-    SHA256((const unsigned char *)start, len, t->hash);
+    gw_digest(start, len, t->hash);
     c->n_tokens++;
     return 0;
 }

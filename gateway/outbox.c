@@ -27,6 +27,14 @@
 /* Superseded rows followed per settle; a user's queue rarely holds more than a few. */
 #define MAX_SUPERSEDED 64
 
+/* An outcome whose waiters hear of it once the poll's transaction has committed. */
+typedef struct settle_rec {
+    int64_t id;
+    gw_settle_t settle;
+    odeus_result_t result;
+    int64_t next_attempt_mono;
+} settle_rec_t;
+
 typedef struct job {
     gw_outbox_t *outbox;
     int64_t id;      /* outbox row, or for a re-send the deactivation row it repeats */
@@ -55,9 +63,18 @@ struct gw_outbox {
     job_t *inflight;
     size_t n_inflight;
     int completed;
+    /* The last scan may have left due rows unstarted (a full batch, pacing, concurrency, a user
+     * already on the wire), or an outcome may have made a hidden row due: a completion then
+     * triggers a scan. Otherwise only kicks (new rows) and the timer do, since a scan reads and
+     * sorts every pending row, those in flight included. */
+    int rescan;
     uint64_t rng;
     upstream_breaker_t breaker;
     upstream_ratelimit_t pacer;
+    /* The outcomes of one poll are recorded in one transaction (records_begin/records_commit). */
+    int tx_open;
+    settle_rec_t *settles;
+    size_t n_settles, cap_settles;
 };
 
 static uint64_t next_random(gw_outbox_t *ob)
@@ -123,6 +140,52 @@ static void settle_one(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const od
         found->retry_after_s = wait_ms > 1000 ? (wait_ms + 999) / 1000 : 1;
         h2o_multithread_send_message(found->receiver, &found->message);
     }
+}
+
+/* Opens the poll's transaction at its first outcome; without one the writes autocommit. */
+static void records_begin(gw_outbox_t *ob)
+{
+    if (!ob->tx_open && store_begin(ob->store) == STORE_OK)
+        ob->tx_open = 1;
+}
+
+static void queue_settle(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result,
+                         int64_t next_attempt_mono)
+{
+    if (ob->n_settles == ob->cap_settles) {
+        size_t cap = ob->cap_settles ? ob->cap_settles * 2 : 64;
+        settle_rec_t *grown = realloc(ob->settles, cap * sizeof(*grown));
+        if (grown == NULL)
+            return; /* the waiter's own deadline answers it: PENDING, which stays true */
+        ob->settles = grown;
+        ob->cap_settles = cap;
+    }
+    ob->settles[ob->n_settles++] = (settle_rec_t){id, settle, *result, next_attempt_mono};
+}
+
+static void settle_waiter(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result,
+                          int64_t next_attempt_mono);
+static void log_store_failure(gw_outbox_t *ob, int64_t id);
+
+/*
+ * Ends the poll's transaction (synchronous=NORMAL: no fsync; a record lost to a machine crash
+ * means a harmless resend), then tells the waiters: a worker that hears of an outcome may act on
+ * the row (undo a refused change), so the row must say so first.
+ */
+static void records_commit(gw_outbox_t *ob)
+{
+    if (ob->tx_open) {
+        ob->tx_open = 0;
+        if (store_commit(ob->store) != STORE_OK) {
+            log_store_failure(ob, 0);
+            store_rollback(ob->store);
+        }
+    }
+    for (size_t i = 0; i < ob->n_settles; i++) {
+        settle_rec_t *sr = &ob->settles[i];
+        settle_waiter(ob, sr->id, sr->settle, &sr->result, sr->next_attempt_mono);
+    }
+    ob->n_settles = 0;
 }
 
 /*
@@ -268,18 +331,20 @@ static void on_call_done(void *user, const odeus_result_t *result)
     pace_result(ob, job, result);
     gw_metrics_odeus_call(job->action, result->outcome);
 
+    records_begin(ob);
     if (job->recheck) {
         recheck_done(ob, job, result, now);
+        ob->rescan = 1;
         goto out;
     }
 
-    json_t *fields = json_pack("{s:I, s:s, s:s, s:s, s:I, s:i, s:s}", "outbox_id", (json_int_t)job->id, "user_id",
+    int final = odeus_outcome_is_final(result->outcome), refused = result->outcome == ODEUS_OUTCOME_REFUSED;
+    gw_log_level_t level = refused ? GW_LOG_ERROR : final ? GW_LOG_INFO : result->outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR : GW_LOG_WARN;
+    json_t *fields = !gw_log_enabled(level) ? NULL : json_pack("{s:I, s:s, s:s, s:s, s:I, s:i, s:s}", "outbox_id", (json_int_t)job->id, "user_id",
                                job->user_id, "action", odeus_action_name(job->action), "outcome",
                                odeus_outcome_name(result->outcome), "http_status", (json_int_t)result->http_status,
                                "attempts", attempts, "message", result->message);
-    if (odeus_outcome_is_final(result->outcome)) {
-        int refused = result->outcome == ODEUS_OUTCOME_REFUSED;
-        int tx = store_begin(ob->store) == STORE_OK;
+    if (final) {
         if (store_outbox_finish(ob->store, job->id, refused ? STORE_OUTBOX_FAILED : STORE_OUTBOX_DONE,
                                 odeus_outcome_name(result->outcome), refused ? result->message : NULL, now) != STORE_OK) {
             /* The row stays pending and is sent again: harmless, Odeus calls are idempotent in effect. */
@@ -287,23 +352,24 @@ static void on_call_done(void *user, const odeus_result_t *result)
         } else if (job->action == ODEUS_DEACTIVATE && result->outcome == ODEUS_OUTCOME_ALREADY) {
             maybe_schedule_recheck(ob, job, now);
         }
-        if (tx && store_commit(ob->store) != STORE_OK) {
-            log_store_failure(ob, job->id);
-            store_rollback(ob->store);
-        }
-        gw_log(refused ? GW_LOG_ERROR : GW_LOG_INFO, event_name(job->action, result->outcome), fields);
-        settle_waiter(ob, job->id, refused ? GW_SETTLE_REFUSED : GW_SETTLE_DONE, result, 0);
+        gw_log(level, event_name(job->action, result->outcome), fields);
+        queue_settle(ob, job->id, refused ? GW_SETTLE_REFUSED : GW_SETTLE_DONE, result, 0);
+        /* the user's next change was hidden behind this one: it is due now */
+        int more = 0;
+        if (!ob->rescan && (store_outbox_user_pending(ob->store, job->user_id, &more) != STORE_OK || more))
+            ob->rescan = 1;
     } else {
         int64_t delay = upstream_retry_delay_capped_ms((unsigned)attempts, result->outcome, result->retry_after_ms,
                                                        next_random(ob), ob->config->odeus_retry_max_delay_ms);
-        json_object_set_new(fields, "retry_in_ms", json_integer(delay));
+        if (fields != NULL)
+            json_object_set_new(fields, "retry_in_ms", json_integer(delay));
         if (store_outbox_reschedule(ob->store, job->id, now + delay, odeus_outcome_name(result->outcome), result->message) !=
             STORE_OK)
             log_store_failure(ob, job->id);
         /* 401/403: nothing is dropped, the row waits for a fixed key; said loudly every time */
-        gw_log(result->outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR : GW_LOG_WARN,
-               result->outcome == ODEUS_OUTCOME_AUTH ? "odeus_auth_failed" : "odeus_retry", fields);
-        settle_waiter(ob, job->id, GW_SETTLE_PENDING, result, gw_clock_mono_ms() + delay);
+        gw_log(level, result->outcome == ODEUS_OUTCOME_AUTH ? "odeus_auth_failed" : "odeus_retry", fields);
+        queue_settle(ob, job->id, GW_SETTLE_PENDING, result, gw_clock_mono_ms() + delay);
+        ob->rescan = 1; /* the wake-up time must take the new attempt time into account */
     }
 out:
     inflight_remove(ob, job);
@@ -420,9 +486,11 @@ static int64_t scan_due(gw_outbox_t *ob)
     int64_t wake = mono + IDLE_SCAN_MS;
     int paced = 0, probe = 0;
 
+    ob->rescan = 1; /* until this scan shows it took everything due */
     if (ob->n_inflight >= ob->config->odeus_max_concurrency)
         return wake; /* a completion wakes the loop */
 
+    int held_back = 0;
     int64_t skip[DUE_BATCH * 4];
     size_t n_skip = 0;
     for (job_t *j = ob->inflight; j != NULL && n_skip < sizeof(skip) / sizeof(skip[0]); j = j->next)
@@ -439,6 +507,8 @@ static int64_t scan_due(gw_outbox_t *ob)
                 } else {
                     paced = 1;
                 }
+            } else if (!paced) {
+                held_back = 1;
             }
             store_outbox_clear(&rows[i]);
         }
@@ -462,6 +532,7 @@ static int64_t scan_due(gw_outbox_t *ob)
         }
     }
 
+    ob->rescan = paced || held_back || n == DUE_BATCH || n_skip >= sizeof(skip) / sizeof(skip[0]);
     int64_t due;
     if (store_outbox_next_due(ob->store, &due) == STORE_OK && due > now && mono + (due - now) < wake)
         wake = mono + (due - now);
@@ -476,13 +547,14 @@ static void *delivery_main(void *arg)
     int64_t next_scan = 0;
     while (!atomic_load(&ob->stop)) {
         int64_t now = gw_clock_mono_ms();
-        if (atomic_exchange(&ob->kicked, 0) || ob->completed || now >= next_scan) {
+        if (atomic_exchange(&ob->kicked, 0) || (ob->completed && ob->rescan) || now >= next_scan) {
             ob->completed = 0;
             next_scan = scan_due(ob);
             now = gw_clock_mono_ms();
         }
         int64_t wait = next_scan - now;
         upstream_client_poll(ob->client, wait < 0 ? 0 : wait > IDLE_SCAN_MS ? IDLE_SCAN_MS : (int)wait);
+        records_commit(ob);
     }
     return NULL;
 }
@@ -542,8 +614,10 @@ void gw_outbox_stop(gw_outbox_t *ob, int64_t grace_ms)
     pthread_join(ob->thread, NULL);
     /* Let calls already on the wire finish so their outcome is recorded; the rest stay pending. */
     int64_t until = gw_clock_mono_ms() + grace_ms;
-    while (ob->n_inflight > 0 && gw_clock_mono_ms() < until)
+    while (ob->n_inflight > 0 && gw_clock_mono_ms() < until) {
         upstream_client_poll(ob->client, 50);
+        records_commit(ob);
+    }
     upstream_client_destroy(ob->client);
     while (ob->inflight != NULL) {
         job_t *next = ob->inflight->next;
@@ -552,13 +626,16 @@ void gw_outbox_stop(gw_outbox_t *ob, int64_t grace_ms)
     }
     store_close(ob->store);
     pthread_mutex_destroy(&ob->waiters_lock);
+    free(ob->settles);
     free(ob);
 }
 
 void gw_outbox_kick(gw_outbox_t *ob)
 {
-    atomic_store(&ob->kicked, 1);
-    upstream_client_wakeup(ob->client);
+    /* A kick not yet taken up already woke the thread (or it has not slept since): one wake-up,
+     * one syscall, however many requests commit in between. */
+    if (atomic_exchange(&ob->kicked, 1) == 0)
+        upstream_client_wakeup(ob->client);
 }
 
 void gw_outbox_wait(gw_outbox_t *ob, gw_outbox_waiter_t *w)

@@ -5,10 +5,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gateway/clock.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
+#include "scim/json.h"
 
 static char boot_id[9];
 static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
@@ -24,6 +26,8 @@ static void init_boot_id(void)
 static void on_pool_dispose(void *obj)
 {
     gw_request_t *r = obj;
+    if (h2o_linklist_is_linked(&r->held))
+        h2o_linklist_unlink(&r->held);
     r->req = NULL;
     if (r->on_dispose != NULL)
         r->on_dispose(r);
@@ -68,6 +72,9 @@ static void log_request(const char *request_id, const char *method, size_t metho
 {
     int64_t latency_us = gw_clock_mono_us() - start_us;
     gw_metrics_request(route, method, method_len, status, latency_us);
+    gw_log_level_t level = status >= 500 ? GW_LOG_WARN : GW_LOG_INFO;
+    if (!gw_log_enabled(level))
+        return; /* building the line costs more than answering a lookup */
     json_t *fields = json_pack("{s:s, s:s%, s:s, s:i, s:f}", "request_id", request_id, "method", method, method_len, "route",
                                route, "status", status, "latency_ms", (double)latency_us / 1000.0);
     if (fields != NULL) {
@@ -75,7 +82,7 @@ static void log_request(const char *request_id, const char *method, size_t metho
         if (token != NULL)
             json_object_set_new(fields, "token", json_string(token));
     }
-    gw_log(status >= 500 ? GW_LOG_WARN : GW_LOG_INFO, "request", fields);
+    gw_log(level, "request", fields);
 }
 
 void gw_respond_header(gw_request_t *r, const h2o_token_t *token, const char *value)
@@ -100,8 +107,29 @@ static void send_typed(gw_request_t *r, int status, const char *content_type, co
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     /* h2o_send_inline leaves content_length unset, which would make HTTP/1.1 answers chunked. */
     req->res.content_length = len;
+    if (r->worker->hold_answers) {
+        /* The pass's write batch is not durable yet (gateway/batch.h): keep the answer until it is. */
+        r->held_body = h2o_mem_alloc_pool(&req->pool, len + 1);
+        if (len > 0)
+            memcpy(r->held_body, body, len);
+        r->held_len = len;
+        h2o_linklist_insert(&r->worker->held_answers, &r->held);
+        return;
+    }
     log_request(r->request_id, req->method.base, req->method.len, r->route, status, r->start_us, r->upstream, r->token_name);
     h2o_send_inline(req, body != NULL ? body : "", len);
+}
+
+void gw_respond_release_held(gw_worker_t *w)
+{
+    while (!h2o_linklist_is_empty(&w->held_answers)) {
+        gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, held, w->held_answers.next);
+        h2o_linklist_unlink(&r->held);
+        h2o_req_t *req = r->req;
+        log_request(r->request_id, req->method.base, req->method.len, r->route, req->res.status, r->start_us, r->upstream,
+                    r->token_name);
+        h2o_send_inline(req, r->held_body, r->held_len);
+    }
 }
 
 static void send_body(gw_request_t *r, int status, const char *body, size_t len)
@@ -116,15 +144,21 @@ void gw_respond_text(gw_request_t *r, int status, const char *content_type, cons
 
 void gw_respond_json(gw_request_t *r, int status, json_t *body)
 {
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    size_t len = 0;
+    char *text = body != NULL ? scim_json_dumps(body, &len) : NULL;
     json_decref(body);
     if (text == NULL) {
         static const char fallback[] = "{\"schemas\":[\"" SCIM_SCHEMA_ERROR "\"],\"status\":\"500\",\"detail\":\"out of memory\"}";
         send_body(r, 500, fallback, sizeof(fallback) - 1);
         return;
     }
-    send_body(r, status, text, strlen(text)); /* h2o_send_inline copies the body */
+    send_body(r, status, text, len); /* h2o_send_inline copies the body */
     free(text);
+}
+
+void gw_respond_json_text(gw_request_t *r, int status, const char *body, size_t len)
+{
+    send_body(r, status, body, len);
 }
 
 void gw_respond_error(gw_request_t *r, const scim_error_t *err)

@@ -32,6 +32,9 @@ struct gw_request {
     int answered;
     void *pending;        /** async work of the handler; see on_dispose */
     gw_request_dispose_cb on_dispose;
+    h2o_linklist_t held;  /** in worker->held_answers while the answer waits for a commit */
+    char *held_body;      /** pool memory */
+    size_t held_len;
 };
 
 /** Creates the request context in req->pool (freed with it). */
@@ -42,6 +45,8 @@ void gw_respond_header(gw_request_t *r, const h2o_token_t *token, const char *va
 
 /** Answers with `body` as application/scim+json. Steals `body`. */
 void gw_respond_json(gw_request_t *r, int status, json_t *body);
+/** Answers with `body`, JSON text already serialised, as application/scim+json; `body` is copied. */
+void gw_respond_json_text(gw_request_t *r, int status, const char *body, size_t len);
 /** Answers with a SCIM error body (RFC 7644 §3.12). */
 void gw_respond_error(gw_request_t *r, const scim_error_t *err);
 /** Shorthand: a SCIM error from status, scimType (or NULL) and a detail. */
@@ -51,6 +56,13 @@ void gw_respond_errorf(gw_request_t *r, int status, const char *scim_type, const
 void gw_respond_text(gw_request_t *r, int status, const char *content_type, const char *body, size_t len);
 /** Answers with no body (204). */
 void gw_respond_empty(gw_request_t *r, int status);
+
+/**
+ * While worker->hold_answers is set, answers are prepared (status, headers, a copy of the body in
+ * the request's pool) but not sent; this sends them, in the order they were given, and logs them.
+ * A request that went away meanwhile is skipped.
+ */
+void gw_respond_release_held(gw_worker_t *w);
 
 /** Registers the filter that turns h2o's own text/plain errors (413, 400...) into SCIM errors. */
 void gw_respond_register_error_filter(h2o_pathconf_t *fallback);

@@ -102,6 +102,7 @@ static void *worker_main(void *arg)
     h2o_context_init(&w->ctx, w->loop, &w->server->globalconf);
     h2o_multithread_register_receiver(w->ctx.queue, &w->outbox_receiver, gw_users_on_outbox_messages);
     h2o_timeout_init(w->loop, &w->deadline_timeout, (uint64_t)config->upstream_deadline_ms);
+    gw_batch_init(w);
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = w->server->globalconf.hosts;
 
@@ -138,12 +139,14 @@ static void *worker_main(void *arg)
     }
     if (w->connections == 0 && w->waiting == 0) {
         h2o_evloop_run(w->loop, 0);
+        gw_batch_dispose(w);
         h2o_multithread_unregister_receiver(w->ctx.queue, &w->outbox_receiver);
         h2o_timeout_dispose(w->loop, &w->deadline_timeout);
         h2o_context_dispose(&w->ctx);
         h2o_evloop_destroy(w->loop);
     } else {
         /* h2o 2.2.5 cannot dispose a context with live connections (h2o/h2o#899): the process exits instead. */
+        gw_batch_flush(w);
         gw_log(GW_LOG_WARN, "shutdown_connections_left",
                json_pack("{s:i, s:I, s:I}", "worker", w->index, "connections", (json_int_t)w->connections, "waiting",
                          (json_int_t)w->waiting));

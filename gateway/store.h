@@ -51,6 +51,16 @@ const char *store_errmsg(const store_t *store);
 store_status_t store_begin(store_t *store);
 store_status_t store_commit(store_t *store);
 void store_rollback(store_t *store);
+/** 1 while a transaction is open on this connection. */
+int store_in_transaction(const store_t *store);
+/**
+ * A savepoint inside the open transaction, for one request's writes among others (gateway/batch.h):
+ * store_mark sets it, store_mark_keep folds its writes into the transaction, store_mark_undo undoes
+ * them alone and leaves the transaction open. Marks do not nest.
+ */
+store_status_t store_mark(store_t *store);
+store_status_t store_mark_keep(store_t *store);
+void store_mark_undo(store_t *store);
 
 /**
  * A user row. In results every pointer is owned by the struct: release with store_user_clear().
@@ -66,6 +76,9 @@ typedef struct store_user {
     char *last_modified;
     int64_t version;     /** meta.version; grows with every change */
     char *resource;      /** the canonical user as JSON text */
+    char *rendered;      /** scim_user_render_text() of resource and id: the rendering without "meta". May be
+                             NULL (rows written before schema 3, or out of memory): readers then render from
+                             resource. Writers must give the one of this resource (or NULL), never a stale one. */
     const char **emails; /** input only: the emails[].value strings, for the email index */
     size_t n_emails;
 } store_user_t;
@@ -166,6 +179,8 @@ store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_stat
                                    const char *last_error, int64_t now_ms);
 
 /** The oldest pending row of `user_id` with `action` (NULL: any action); STORE_NOT_FOUND if none. */
+/** *any = 1 when the user has a pending outbox row (of any kind). */
+store_status_t store_outbox_user_pending(store_t *store, const char *user_id, int *any);
 store_status_t store_outbox_pending_for_user(store_t *store, const char *user_id, const char *action, int64_t *id_out);
 
 /** Number of pending rows. */

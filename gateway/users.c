@@ -9,6 +9,7 @@
 #include "gateway/log.h"
 #include "gateway/uuid.h"
 #include "scim/filter.h"
+#include "scim/json.h"
 #include "scim/list.h"
 #include "scim/patch.h"
 #include "scim/select.h"
@@ -19,14 +20,23 @@
 #define MAX_EMAILS 64
 
 /*
- * A request waiting for its outbox row. malloc'd, because it outlives the request when the
- * client goes away; freed in finish_pending() only, on the worker thread.
+ * A change on its way to its answer: written into the worker's batch, then (after the commit)
+ * audited and answered, or waiting for its outbox row. malloc'd, because it outlives the request
+ * when the client goes away; freed with pending_free() on the worker thread, by whoever ends it.
  */
 typedef struct pending {
     gw_outbox_waiter_t waiter;
     h2o_timeout_entry_t timeout;
+    gw_batch_item_t committed; /* on_change_committed */
     gw_worker_t *worker;
     gw_request_t *r;        /* NULL once the request went away */
+    char request_id[32];    /* the request's, kept for the audit log after it went away */
+    const char *token_name; /* config memory */
+    const char *event;      /* static: user_created, user_deactivated... */
+    int call;               /* the change needs an Odeus call (`action`) */
+    int registered;         /* the waiter is registered with the outbox */
+    int now_inactive;       /* the user is inactive or gone after the change */
+    char *role;             /* owned: the role sent with an invite or role change, or NULL */
     odeus_action_t action;
     int success_status;     /* 200, 201 or 204 */
     json_t *success_body;   /* owned; NULL for 204 */
@@ -36,7 +46,6 @@ typedef struct pending {
     int revertible;         /* 0 when waiting on a row an earlier request committed */
     char *snapshot;         /* owned: the row before the change, NULL when the change created the user */
     int64_t result_version; /* the version the change produced; 0 for a DELETE */
-    int audited;            /* the settle entry is written already (gw_users_on_outbox_messages) */
 } pending_t;
 
 typedef struct change {
@@ -79,6 +88,77 @@ static json_t *render_row(gw_request_t *r, const store_user_t *row)
     json_decref(user);
     free(loc);
     return out;
+}
+
+/* The meta.location of the rows of one request: base_url + "/Users/" once, the id per row. */
+typedef struct loc_buf {
+    char *p;
+    size_t prefix, cap;
+    char stack[512];
+} loc_buf_t;
+
+static int loc_init(loc_buf_t *l, gw_request_t *r)
+{
+    size_t base = strlen(r->base_url);
+    l->p = l->stack;
+    l->cap = sizeof(l->stack);
+    l->prefix = base + strlen("/Users/");
+    if (l->prefix + 64 > l->cap) {
+        l->cap = l->prefix + 64;
+        if ((l->p = malloc(l->cap)) == NULL)
+            return -1;
+    }
+    memcpy(l->p, r->base_url, base);
+    memcpy(l->p + base, "/Users/", strlen("/Users/"));
+    return 0;
+}
+
+static void loc_free(loc_buf_t *l)
+{
+    if (l->p != l->stack)
+        free(l->p);
+}
+
+/* The location of `id` (valid until the next call), or NULL when out of memory. */
+static const char *loc_for(loc_buf_t *l, const char *id)
+{
+    size_t n = strlen(id);
+    if (l->prefix + n + 1 > l->cap) {
+        size_t cap = l->prefix + n + 1;
+        char *p = l->p == l->stack ? malloc(cap) : realloc(l->p, cap);
+        if (p == NULL)
+            return NULL;
+        if (l->p == l->stack)
+            memcpy(p, l->stack, l->prefix);
+        l->p = p;
+        l->cap = cap;
+    }
+    memcpy(l->p + l->prefix, id, n + 1);
+    return l->p;
+}
+
+/*
+ * Appends the JSON text of the rendered resource of `row` to `b`, byte for byte what
+ * json_dumps(render_row(r, row), JSON_COMPACT | JSON_PRESERVE_ORDER) gives: from the stored
+ * rendering with meta spliced in, or, for a row without one, rendered the slow way.
+ * -1 when the row is unreadable or memory ran out.
+ */
+static int append_row_text(gw_request_t *r, loc_buf_t *l, const store_user_t *row, scim_json_buf_t *b)
+{
+    const char *loc;
+    if (row->rendered != NULL && (loc = loc_for(l, row->id)) != NULL) {
+        scim_user_meta_t meta = {.id = row->id, .created = row->created, .last_modified = row->last_modified,
+                                 .location = loc, .version = row->version};
+        if (scim_user_splice_meta(b, row->rendered, strlen(row->rendered), &meta) == 0)
+            return 0;
+        if (b->failed)
+            return -1;
+        /* not an object's text: render it from the resource instead */
+    }
+    json_t *rendered = render_row(r, row);
+    int rc = rendered != NULL ? scim_json_buf_value(b, rendered) : -1;
+    json_decref(rendered);
+    return rc;
 }
 
 static json_t *parse_body(gw_request_t *r, scim_error_t *err)
@@ -213,13 +293,17 @@ static void revert_change(gw_worker_t *w, const pending_t *p)
     store_t *s = w->store;
     store_user_t current = {0}, prev = {0};
     json_t *holder = NULL, *prev_user = NULL;
+    char *prev_rendered = NULL;
     const char *emails[MAX_EMAILS];
     const char *what = "kept";
 
     if (p->snapshot != NULL && snapshot_decode(p->snapshot, &prev, &holder, &prev_user, emails) != 0)
         goto out;
-    if (store_begin(s) != STORE_OK)
+    prev.rendered = prev_rendered = prev_user != NULL ? scim_user_render_text(prev_user, prev.id) : NULL;
+    if (gw_batch_join(w) != 0) {
+        what = "revert_failed";
         goto out;
+    }
     store_status_t got = store_user_get(s, p->user_id, &current);
     store_status_t rc = STORE_OK;
     if (p->result_version == 0 && got == STORE_NOT_FOUND && p->snapshot != NULL) {
@@ -229,8 +313,10 @@ static void revert_change(gw_worker_t *w, const pending_t *p)
         rc = p->snapshot == NULL ? store_user_delete(s, p->user_id) : store_user_update(s, &prev);
         what = p->snapshot == NULL ? "removed" : "restored";
     }
-    if (rc != STORE_OK || store_commit(s) != STORE_OK) {
-        store_rollback(s);
+    if (rc != STORE_OK) {
+        gw_batch_drop(w);
+        what = "revert_failed";
+    } else if (gw_batch_keep(w) != 0) {
         what = "revert_failed";
     }
 out:
@@ -239,6 +325,7 @@ out:
     store_user_clear(&current);
     json_decref(holder);
     json_decref(prev_user);
+    free(prev_rendered);
 }
 
 /* ---- waiting for the outbox ------------------------------------------------------------------- */
@@ -253,6 +340,7 @@ static void on_request_dispose(gw_request_t *r)
 static void pending_free(pending_t *p)
 {
     json_decref(p->success_body);
+    free(p->role);
     free(p->location);
     free(p->user_id);
     free(p->snapshot);
@@ -279,8 +367,10 @@ static void finish_pending(pending_t *p)
     gw_request_t *r = p->r;
     gw_outbox_waiter_t *wt = &p->waiter;
     w->waiting--;
-    if (!p->audited)
-        gw_audit_settled(w, r, p->user_id, p->action, wt);
+    p->registered = 0;
+    /* The entry and the answer leave together at the end of the pass, one fdatasync for all. */
+    gw_batch_hold(w);
+    gw_audit_settled(w, p->request_id, p->token_name, p->user_id, p->action, wt);
 
     if (wt->settle == GW_SETTLE_REFUSED && p->revertible)
         revert_change(w, p);
@@ -318,15 +408,6 @@ static void finish_pending(pending_t *p)
 void gw_users_on_outbox_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     (void)receiver;
-    /* The audit entries of all the settled requests first, on disk with one fdatasync, then the answers. */
-    gw_audit_batch_begin();
-    for (h2o_linklist_t *node = messages->next; node != messages; node = node->next) {
-        gw_outbox_waiter_t *wt = H2O_STRUCT_FROM_MEMBER(gw_outbox_waiter_t, message.link, node);
-        pending_t *p = H2O_STRUCT_FROM_MEMBER(pending_t, waiter, wt);
-        gw_audit_settled(p->worker, p->r, p->user_id, p->action, wt);
-        p->audited = 1;
-    }
-    gw_audit_batch_end();
     while (!h2o_linklist_is_empty(messages)) {
         gw_outbox_waiter_t *wt = H2O_STRUCT_FROM_MEMBER(gw_outbox_waiter_t, message.link, messages->next);
         h2o_linklist_unlink(&wt->message.link);
@@ -356,6 +437,8 @@ static pending_t *pending_new(gw_request_t *r, odeus_action_t action, const char
     }
     p->worker = r->worker;
     p->r = r;
+    snprintf(p->request_id, sizeof(p->request_id), "%s", r->request_id);
+    p->token_name = r->token_name;
     p->action = action;
     p->timeout.cb = on_pending_timeout;
     return p;
@@ -370,14 +453,23 @@ static void pending_register(pending_t *p, int64_t outbox_id)
     p->waiter.deadline_ms = gw_clock_mono_ms() + w->config->upstream_deadline_ms;
     gw_outbox_wait(w->outbox, &p->waiter);
     w->waiting++;
+    p->registered = 1;
+}
+
+/* Ties `p` to its request: when the client goes away, p->r becomes NULL. */
+static void pending_attach(pending_t *p)
+{
+    if (p->r != NULL) {
+        p->r->pending = p;
+        p->r->on_dispose = on_request_dispose;
+    }
 }
 
 /* After the commit: the request now waits for the outbox or its deadline. */
 static void pending_start(pending_t *p)
 {
     gw_worker_t *w = p->worker;
-    p->r->pending = p;
-    p->r->on_dispose = on_request_dispose;
+    pending_attach(p);
     gw_outbox_kick(w->outbox);
     h2o_timeout_link(w->loop, &w->deadline_timeout, &p->timeout);
 }
@@ -386,6 +478,7 @@ static void pending_unregister(pending_t *p)
 {
     if (gw_outbox_unwait(p->worker->outbox, &p->waiter))
         p->worker->waiting--;
+    p->registered = 0;
 }
 
 /*
@@ -445,17 +538,18 @@ static int plan_change(const gw_config_t *cfg, const store_user_t *old, const js
 }
 
 /*
- * Writes the user change and, in the same transaction, its outbox row; registers `p` for that
- * row. `if_version` (from If-Match; 0 when none) must still be the stored version inside the
- * transaction, else 412: another request may have changed the user since it was read.
- * Returns 0 when committed, or -1 with `err` set and nothing changed.
+ * Writes the user change and, in the same transaction, its outbox row into the worker's batch
+ * (gateway/batch.h); registers `p` for that row. `if_version` (from If-Match; 0 when none) must
+ * still be the stored version inside the transaction, else 412: another request may have changed
+ * the user since it was read. Returns 0 when the change is in the batch (it commits at the end of
+ * the pass: answer through answer_after_commit), or -1 with `err` set and nothing changed.
  */
 static int commit_change(gw_request_t *r, write_op_t op, const store_user_t *row, const change_t *ch, pending_t *p,
                          int64_t if_version, scim_error_t *err)
 {
-    store_t *s = r->worker->store;
-    int registered = 0;
-    if (store_begin(s) != STORE_OK)
+    gw_worker_t *w = r->worker;
+    store_t *s = w->store;
+    if (gw_batch_join(w) != 0)
         goto store_error;
     if (if_version > 0) {
         store_user_t current = {0};
@@ -465,7 +559,7 @@ static int commit_change(gw_request_t *r, write_op_t op, const store_user_t *row
         if (got == STORE_ERROR)
             goto store_error;
         if (got == STORE_NOT_FOUND || version != if_version) {
-            store_rollback(s);
+            gw_batch_drop(w);
             return scim_error_set(err, 412, NULL, "the User was changed by another request; read it again");
         }
     }
@@ -473,11 +567,11 @@ static int commit_change(gw_request_t *r, write_op_t op, const store_user_t *row
                         : op == WRITE_UPDATE ? store_user_update(s, row)
                                              : store_user_delete(s, row->id);
     if (rc == STORE_CONFLICT) {
-        store_rollback(s);
+        gw_batch_drop(w);
         return scim_error_set(err, 409, SCIM_TYPE_UNIQUENESS, "userName %.128s is already taken", row->user_name);
     }
     if (rc == STORE_NOT_FOUND) {
-        store_rollback(s);
+        gw_batch_drop(w);
         return scim_error_set(err, 404, NULL, "no User with id %.64s", row->id);
     }
     if (rc != STORE_OK)
@@ -495,47 +589,80 @@ static int commit_change(gw_request_t *r, write_op_t op, const store_user_t *row
         if (store_outbox_insert(s, &out, &outbox_id) != STORE_OK)
             goto store_error;
         pending_register(p, outbox_id);
-        registered = 1;
     }
-    if (store_commit(s) != STORE_OK)
+    if (gw_batch_keep(w) != 0)
         goto store_error;
     return 0;
 
 store_error:
     gw_log(GW_LOG_ERROR, "store_failed", json_pack("{s:s, s:s}", "request_id", r->request_id, "error", store_errmsg(s)));
-    if (registered)
+    if (p->registered)
         pending_unregister(p);
-    store_rollback(s);
+    gw_batch_drop(w);
     return scim_error_set(err, 500, NULL, "the directory could not be written; nothing was changed");
 }
 
-static void log_lifecycle(gw_request_t *r, const char *event, const char *user_id, const change_t *ch)
-{
-    gw_audit_lifecycle(r, event, user_id, ch->call ? odeus_action_name(ch->action) : NULL, ch->role);
-    gw_log(GW_LOG_INFO, event,
-           json_pack("{s:s, s:s, s:s?}", "request_id", r->request_id, "user_id", user_id, "odeus_call",
-                     ch->call ? odeus_action_name(ch->action) : NULL));
-}
-
 /*
- * Answers a committed change: at once when no Odeus call is needed, else once the outbox
- * settles (or the deadline passes). Takes `body` and `p`.
+ * The answer of a change that needs no write, or whose write has committed: at once when no
+ * Odeus call is needed, else once the outbox settles (or the deadline passes). Takes `p`.
  */
-static void answer_change(gw_request_t *r, const change_t *ch, pending_t *p, int status, json_t *body, int64_t version,
-                          int now_inactive)
+static void answer_change(pending_t *p)
 {
-    p->success_status = status;
-    p->success_body = body;
-    p->version = version;
-    if (ch->call) {
+    gw_request_t *r = p->r;
+    if (p->call) {
         pending_start(p);
         return;
     }
-    if (now_inactive && wait_for_queued_deactivation(p))
+    if (p->now_inactive && wait_for_queued_deactivation(p))
         return;
-    r->upstream = NULL;
-    respond_success(r, p);
+    if (r != NULL) {
+        r->pending = NULL;
+        r->upstream = NULL;
+        respond_success(r, p);
+    }
     pending_free(p);
+}
+
+static void on_change_committed(gw_batch_item_t *item, int committed)
+{
+    pending_t *p = H2O_STRUCT_FROM_MEMBER(pending_t, committed, item);
+    gw_request_t *r = p->r;
+    if (!committed) {
+        if (p->registered)
+            pending_unregister(p);
+        if (r != NULL) {
+            r->pending = NULL;
+            gw_respond_errorf(r, 500, NULL, "the directory could not be written; nothing was changed");
+        }
+        pending_free(p);
+        return;
+    }
+    /* Inside the batch's audit batch: the entry is on disk before any answer of the pass goes out. */
+    const char *call = p->call ? odeus_action_name(p->action) : NULL;
+    gw_audit_lifecycle(p->worker, p->request_id, p->token_name, p->event, p->user_id, call, p->role);
+    if (gw_log_enabled(GW_LOG_INFO))
+        gw_log(GW_LOG_INFO, p->event,
+               json_pack("{s:s, s:s, s:s?}", "request_id", p->request_id, "user_id", p->user_id, "odeus_call", call));
+    answer_change(p);
+}
+
+/*
+ * A change is in the batch: its audit entry and answer follow the commit. Takes `body` (the
+ * success answer, NULL for 204) and `p`.
+ */
+static void answer_after_commit(gw_request_t *r, const char *event, const change_t *ch, pending_t *p, int status,
+                                json_t *body, int64_t version, int now_inactive)
+{
+    p->event = event;
+    p->call = ch->call;
+    p->action = ch->call ? ch->action : p->action;
+    p->role = ch->call && ch->role != NULL ? strdup(ch->role) : NULL;
+    p->success_status = status;
+    p->success_body = body;
+    p->version = version;
+    p->now_inactive = now_inactive;
+    pending_attach(p);
+    gw_batch_after_commit(r->worker, &p->committed, on_change_committed);
 }
 
 /* ---- endpoints -------------------------------------------------------------------------------- */
@@ -545,7 +672,7 @@ void gw_users_create(gw_request_t *r)
     const gw_config_t *cfg = r->worker->config;
     scim_error_t err = {0};
     json_t *body = NULL, *user = NULL, *rendered = NULL;
-    char *resource = NULL, *location = NULL;
+    char *resource = NULL, *location = NULL, *stored_text = NULL;
     pending_t *p = NULL;
     const char *emails[MAX_EMAILS];
     char id[GW_UUID_LEN], now[GW_RFC3339_LEN];
@@ -571,6 +698,7 @@ void gw_users_create(gw_request_t *r)
         goto fail;
     }
     row.resource = resource;
+    row.rendered = stored_text = scim_user_render_text(user, id); /* NULL: readers render from resource */
     row_set_emails(&row, user, emails);
     scim_user_meta_t meta = {.id = id, .created = now, .last_modified = now, .location = location, .version = 1};
     if ((rendered = scim_user_render(user, &meta)) == NULL) {
@@ -582,10 +710,9 @@ void gw_users_create(gw_request_t *r)
     p->result_version = 1;
     if (commit_change(r, WRITE_INSERT, &row, &ch, p, 0, &err) != 0)
         goto fail;
-    log_lifecycle(r, "user_created", id, &ch);
     p->location = location;
     location = NULL;
-    answer_change(r, &ch, p, 201, rendered, 1, 0);
+    answer_after_commit(r, "user_created", &ch, p, 201, rendered, 1, 0);
     p = NULL;
     rendered = NULL;
 fail:
@@ -598,6 +725,7 @@ fail:
     json_decref(user);
     json_decref(rendered);
     free(resource);
+    free(stored_text);
     free(location);
 }
 
@@ -620,6 +748,18 @@ void gw_users_get(gw_request_t *r, const char *id)
         /* RFC 7644 §3.14, RFC 7232 §4.1: the client's copy is current; no body. */
         set_etag(r, row.version);
         gw_respond_empty(r, 304);
+    } else if (rc == STORE_OK && scim_select_is_identity(sel)) {
+        /* Nothing to trim: the stored rendering with meta spliced in, no JSON tree. */
+        scim_json_buf_t text = {0};
+        loc_buf_t loc;
+        if (loc_init(&loc, r) != 0 || append_row_text(r, &loc, &row, &text) != 0) {
+            respond_store_error(r);
+        } else {
+            set_etag(r, row.version);
+            gw_respond_json_text(r, 200, text.p, text.len);
+        }
+        loc_free(&loc);
+        scim_json_buf_free(&text);
     } else if (rc != STORE_OK || (rendered = render_row(r, &row)) == NULL) {
         respond_store_error(r);
     } else {
@@ -642,7 +782,7 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
     scim_error_t err = {0};
     char now[GW_RFC3339_LEN];
     const char *emails[MAX_EMAILS];
-    char *resource = NULL, *location = user_location(r, old->id);
+    char *resource = NULL, *stored_text = NULL, *location = user_location(r, old->id);
     json_t *rendered = NULL;
     pending_t *p = pending_new(r, ODEUS_DEACTIVATE, old->id);
     change_t ch = {0};
@@ -658,7 +798,11 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
             goto out;
         }
         scim_select_apply(sel, current);
-        answer_change(r, &ch, p, 200, current, old->version, !old->active);
+        p->success_status = 200;
+        p->success_body = current;
+        p->version = old->version;
+        p->now_inactive = !old->active;
+        answer_change(p);
         p = NULL;
         goto out;
     }
@@ -674,6 +818,7 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
         goto out;
     }
     row.resource = resource;
+    row.rendered = stored_text = scim_user_render_text(new_user, old->id); /* NULL: readers render from resource */
     row_set_emails(&row, new_user, emails);
     scim_user_meta_t meta = {.id = old->id, .created = old->created, .last_modified = now, .location = location,
                              .version = row.version};
@@ -687,11 +832,12 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
     p->result_version = row.version;
     if (commit_change(r, WRITE_UPDATE, &row, &ch, p, if_version, &err) != 0)
         goto out;
-    log_lifecycle(r, !ch.call ? "user_updated" : ch.action == ODEUS_DEACTIVATE ? "user_deactivated"
-                               : ch.action == ODEUS_INVITE                 ? "user_activated"
-                                                                           : "user_role_changed",
-                  old->id, &ch);
-    answer_change(r, &ch, p, 200, rendered, row.version, !row.active);
+    answer_after_commit(r,
+                        !ch.call                        ? "user_updated"
+                        : ch.action == ODEUS_DEACTIVATE ? "user_deactivated"
+                        : ch.action == ODEUS_INVITE     ? "user_activated"
+                                                        : "user_role_changed",
+                        &ch, p, 200, rendered, row.version, !row.active);
     p = NULL;
     rendered = NULL;
 out:
@@ -702,6 +848,7 @@ out:
     json_decref(new_user);
     json_decref(rendered);
     free(resource);
+    free(stored_text);
     free(location);
 }
 
@@ -839,8 +986,7 @@ void gw_users_delete(gw_request_t *r, const char *id)
     if ((p->snapshot = snapshot_encode(&old)) == NULL) {
         scim_error_set(&err, 500, NULL, "out of memory");
     } else if (commit_change(r, WRITE_DELETE, &old, &ch, p, if_version, &err) == 0) {
-        log_lifecycle(r, "user_deleted", id, &ch);
-        answer_change(r, &ch, p, 204, NULL, 0, 1);
+        answer_after_commit(r, "user_deleted", &ch, p, 204, NULL, 0, 1);
         p = NULL;
     }
     if (err.status != 0)
@@ -854,20 +1000,35 @@ void gw_users_delete(gw_request_t *r, const char *id)
 
 typedef struct list_ctx {
     gw_request_t *r;
-    const scim_filter_t *filter;
+    const scim_filter_t *filter; /* NULL also when every row the store visits is a match (text) */
     size_t start_index, count, total;
     int collect_all; /* sorting: keep every match, the page is cut after the sort */
     json_t *resources;
     int failed;
+    /* The text path (no sort, nothing to trim, every visited row a match): the page as JSON text. */
+    scim_json_buf_t *text;
+    loc_buf_t *loc;
+    size_t items; /* resources in `text` */
 } list_ctx_t;
 
 static int on_list_row(void *arg, const store_user_t *row)
 {
     list_ctx_t *lc = arg;
-    int in_page = lc->collect_all ||
-                  (lc->total + 1 >= lc->start_index && json_array_size(lc->resources) < lc->count);
+    size_t on_page = lc->text != NULL ? lc->items : json_array_size(lc->resources);
+    int in_page = lc->collect_all || (lc->total + 1 >= lc->start_index && on_page < lc->count);
     /* Without a filter every row counts; render only those on the page. */
     if (lc->filter == NULL && !in_page) {
+        lc->total++;
+        return 0;
+    }
+    if (lc->text != NULL) {
+        if (lc->items > 0)
+            scim_json_buf_put(lc->text, ",", 1);
+        if (lc->text->failed || append_row_text(lc->r, lc->loc, row, lc->text) != 0) {
+            lc->failed = 1;
+            return 1;
+        }
+        lc->items++;
         lc->total++;
         return 0;
     }
@@ -915,9 +1076,56 @@ static void cut_page(json_t *all, size_t start_index, size_t count)
         json_array_remove(all, json_array_size(all) - 1);
 }
 
+/* Room kept before the resources of the text path for the ListResponse members that precede them. */
+#define LIST_HEAD_ROOM 256
+
+/* Writes `v` in decimal ending just before `end`; returns where it starts. */
+static char *decimal_before(char *end, unsigned long long v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return end;
+}
+
+/*
+ * Answers the text path's page: the ListResponse members written in front of the resources, as
+ * gw_respond_json(scim_list_render(...)) would write them, byte for byte (json_int_t values).
+ */
+static void respond_list_text(gw_request_t *r, scim_json_buf_t *text, size_t total, size_t start_index, size_t items)
+{
+    static const char schemas[] = "{\"schemas\":[\"" SCIM_SCHEMA_LIST_RESPONSE "\"],\"totalResults\":";
+    json_int_t values[3] = {(json_int_t)total, (json_int_t)start_index, (json_int_t)items};
+    static const char *const keys[3] = {"", ",\"startIndex\":", ",\"itemsPerPage\":"};
+    scim_json_buf_put(text, "]}", 2);
+    if (text->failed) {
+        gw_respond_errorf(r, 500, NULL, "out of memory");
+        return;
+    }
+    /* backwards from the resources: "Resources":[ then each number after its key */
+    char *start = text->p + LIST_HEAD_ROOM;
+    start -= sizeof(",\"Resources\":[") - 1;
+    memcpy(start, ",\"Resources\":[", sizeof(",\"Resources\":[") - 1);
+    for (int i = 2; i >= 0; i--) {
+        json_int_t v = values[i];
+        start = decimal_before(start, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+        if (v < 0)
+            *--start = '-';
+        size_t klen = strlen(keys[i]);
+        start -= klen;
+        memcpy(start, keys[i], klen);
+    }
+    start -= sizeof(schemas) - 1;
+    memcpy(start, schemas, sizeof(schemas) - 1);
+    gw_respond_json_text(r, 200, start, text->len - (size_t)(start - text->p));
+}
+
 /*
  * GET /Users and POST /Users/.search: filter (from an index when the filter allows), sort, page,
- * then trim each resource to the requested attributes.
+ * then trim each resource to the requested attributes. Without a sort, with nothing to trim and
+ * with every row the store visits a match (no filter, or one the index answers exactly), the
+ * page is written as text from the stored renderings (the text path: no JSON tree per row).
  */
 static void list_users(gw_request_t *r, const scim_list_params_t *params)
 {
@@ -926,8 +1134,12 @@ static void list_users(gw_request_t *r, const scim_list_params_t *params)
     scim_sort_t *sort = NULL;
     scim_select_t *sel = NULL;
     list_ctx_t lc = {.r = r};
+    scim_json_buf_t text = {0};
+    loc_buf_t loc;
     store_status_t rc;
     size_t i;
+
+    loc.p = loc.stack;
 
     if (params->filter != NULL && (filter = scim_filter_parse(params->filter, params->filter_len, &err)) == NULL)
         goto fail;
@@ -939,7 +1151,19 @@ static void list_users(gw_request_t *r, const scim_list_params_t *params)
     lc.start_index = params->start_index;
     lc.count = params->count;
     lc.collect_all = sort != NULL;
-    lc.resources = json_array();
+    if (sort == NULL && scim_select_is_identity(sel) && (filter == NULL || scim_filter_index_exact(filter))) {
+        static const char head_room[LIST_HEAD_ROOM];
+        scim_json_buf_put(&text, head_room, LIST_HEAD_ROOM);
+        if (loc_init(&loc, r) != 0 || text.failed) {
+            gw_respond_errorf(r, 500, NULL, "out of memory");
+            goto out;
+        }
+        lc.text = &text;
+        lc.loc = &loc;
+        lc.filter = NULL; /* the index visits exactly the matches */
+    } else {
+        lc.resources = json_array();
+    }
     if (filter != NULL || sort != NULL) {
         const char *value = NULL;
         store_index_t index = store_index_for(scim_filter_index_hint(filter, &value));
@@ -960,6 +1184,10 @@ static void list_users(gw_request_t *r, const scim_list_params_t *params)
         respond_store_error(r);
         goto out;
     }
+    if (lc.text != NULL) {
+        respond_list_text(r, &text, lc.total, params->start_index, lc.items);
+        goto out;
+    }
     if (sort != NULL) {
         scim_sort_apply(sort, lc.resources);
         cut_page(lc.resources, params->start_index, params->count);
@@ -974,6 +1202,8 @@ out:
     scim_filter_free(filter);
     scim_sort_free(sort);
     scim_select_free(sel);
+    loc_free(&loc);
+    scim_json_buf_free(&text);
 }
 
 void gw_users_list(gw_request_t *r)

@@ -952,3 +952,22 @@ scim_filter_index_t scim_filter_index_hint(const scim_filter_t *filter, const ch
         *value = h != SCIM_FILTER_INDEX_NONE ? v : NULL;
     return h;
 }
+
+int scim_filter_index_exact(const scim_filter_t *f)
+{
+    const scim__attr_t *def;
+
+    if (f == NULL || !is_eq_literal(f) || f->ref.scope != SCIM__SCOPE_CORE || f->ref.sub != NULL)
+        return 0;
+    def = f->ref.attr_def;
+    /*
+     * The store compares user_name with COLLATE NOCASE (ASCII letters folded, like lower() above)
+     * and id / external_id exactly; the filter compares by the attribute's caseExact. Only where
+     * the two agree is the index's answer the filter's answer.
+     */
+    if (def_is(def, "userName"))
+        return !f->case_exact;
+    if (def_is(def, "id") || def_is(def, "externalId"))
+        return f->case_exact;
+    return 0;
+}

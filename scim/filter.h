@@ -51,4 +51,13 @@ typedef enum scim_filter_index {
  */
 scim_filter_index_t scim_filter_index_hint(const scim_filter_t *filter, const char **value);
 
+/**
+ * 1 when the store's index lookup for scim_filter_index_hint() returns exactly the filter's
+ * matches, so that scim_filter_match can be skipped: the whole filter is one `eq` with a string
+ * or number value (no and/or/not, no value path, no sub-attribute) on core userName compared
+ * case-insensitively (the index folds ASCII like the filter), or on id or externalId compared
+ * case-exactly. 0 otherwise, and for NULL.
+ */
+int scim_filter_index_exact(const scim_filter_t *filter);
+
 #endif

@@ -3,6 +3,7 @@
  */
 #include "scim/select.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -293,4 +294,42 @@ void scim_select_apply(const scim_select_t *sel, json_t *resource)
             }
         }
     }
+}
+
+/* 1 when no attribute of `attrs` (nor a sub-attribute) could be trimmed by a selection that names nothing. */
+static int attrs_untouched(const scim__attr_t *attrs, size_t n, int top_never_ok)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const scim__attr_t *a = &attrs[i];
+        if (a->returned == SCIM__RET_REQUEST || (a->returned == SCIM__RET_NEVER && !top_never_ok))
+            return 0;
+        if (a->sub_attrs != NULL && !attrs_untouched(a->sub_attrs, a->n_sub_attrs, 0))
+            return 0;
+    }
+    return 1;
+}
+
+int scim_select_is_identity(const scim_select_t *sel)
+{
+    /* what the (constant) schema table says, worked out once: -1 until then */
+    static atomic_int table_untouched = -1;
+    int untouched;
+
+    if (sel != NULL && (sel->has_attributes || sel->attrs.n > 0 || sel->excluded.n > 0))
+        return 0;
+    untouched = atomic_load_explicit(&table_untouched, memory_order_relaxed);
+    if (untouched < 0) {
+        /*
+         * Without names, scim_select_apply drops only returned=request attributes and
+         * returned=never ones. scim_user_render leaves out the top-level core attributes that are
+         * never returned (password); never ones anywhere else (sub-attributes, the extension,
+         * common attributes) would be copied and then trimmed, so they too make the selection matter.
+         */
+        untouched = attrs_untouched(scim__schema_user.attrs, scim__schema_user.n_attrs, 1) &&
+                    attrs_untouched(scim__schema_enterprise.attrs, scim__schema_enterprise.n_attrs, 0) &&
+                    attrs_untouched(scim__common_attrs, scim__n_common_attrs, 0);
+        atomic_store_explicit(&table_untouched, untouched, memory_order_relaxed);
+    }
+    return untouched;
 }

@@ -48,4 +48,12 @@ void scim_select_free(scim_select_t *sel);
  */
 void scim_select_apply(const scim_select_t *sel, json_t *resource);
 
+/**
+ * 1 when scim_select_apply(sel, r) can never change a rendering r of scim_user_render: neither
+ * list names anything (NULL counts as such) and the schema table has no attribute that a
+ * selection without names would drop (returned=request, or returned=never where
+ * scim_user_render does not already leave it out).
+ */
+int scim_select_is_identity(const scim_select_t *sel);
+
 #endif

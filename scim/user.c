@@ -300,7 +300,21 @@ static json_t *render_meta(const scim_user_meta_t *meta)
     return m;
 }
 
-json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta)
+/* Adds `v` to `out` under `key`: a deep copy, or (`share`) a new reference to the same value. */
+static void put_value(json_t *out, const char *key, json_t *v, int share)
+{
+    json_object_set_new(out, key, share ? json_incref(v) : json_deep_copy(v));
+}
+
+/*
+ * The rendering without "meta". `share` makes the members references into `user` instead of deep
+ * copies: only for a rendering that is dumped and released at once, never modified.
+ *
+ * The store keeps this text (scim_user_render_text) beside each user and reads answer from it: a
+ * change to what is written here must come with a store migration that clears users.rendered
+ * (UPDATE users SET rendered = NULL), or old rows keep answering with the old rendering.
+ */
+static json_t *render_body(const json_t *user, const char *id, int share)
 {
     json_t *out = json_object();
     json_t *schemas = json_pack("[s]", SCIM_SCHEMA_USER);
@@ -311,24 +325,163 @@ json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta)
     if (json_object_size(ext) > 0)
         json_array_append_new(schemas, json_string(SCIM_SCHEMA_ENTERPRISE_USER));
     json_object_set_new(out, "schemas", schemas);
-    set_string(out, "id", meta->id);
+    set_string(out, "id", id);
     v = json_object_get(user, "externalId");
     if (v != NULL)
-        json_object_set_new(out, "externalId", json_deep_copy(v));
-    /* Deep copies: the caller may trim or extend the rendering without touching the stored user.
-     * Schema order, so that two renders of one user are byte-identical. */
+        put_value(out, "externalId", v, share);
+    /* Deep copies (unless `share`): the caller may trim or extend the rendering without touching
+     * the stored user. Schema order, so that two renders of one user are byte-identical. */
     for (i = 0; i < scim__schema_user.n_attrs; i++) {
         const scim__attr_t *attr = &scim__schema_user.attrs[i];
         if (attr->returned == SCIM__RET_NEVER)
             continue;
         v = json_object_get(user, attr->name);
         if (v != NULL)
-            json_object_set_new(out, attr->name, json_deep_copy(v));
+            put_value(out, attr->name, v, share);
     }
     if (json_object_get(out, "active") == NULL)
         json_object_set_new(out, "active", json_true());
     if (json_object_size(ext) > 0)
-        json_object_set_new(out, SCIM_SCHEMA_ENTERPRISE_USER, json_deep_copy(ext));
+        put_value(out, SCIM_SCHEMA_ENTERPRISE_USER, ext, share);
+    return out;
+}
+
+json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta)
+{
+    json_t *out = render_body(user, meta->id, 0);
     json_object_set_new(out, "meta", render_meta(meta));
     return out;
+}
+
+char *scim_user_render_text(const json_t *user, const char *id)
+{
+    json_t *body = render_body(user, id, 1);
+    char *text = body != NULL ? scim_json_dumps(body, NULL) : NULL;
+    json_decref(body);
+    return text;
+}
+
+/* ---- splicing "meta" into a stored rendering ---- */
+
+/*
+ * 1 when `s` is a string json_string() accepts: valid UTF-8 as jansson's utf8_check_string sees
+ * it (no overlong forms, no surrogates, nothing above U+10FFFF). jansson renders no member for a
+ * string it refuses (json_string() returns NULL and json_object_set_new() stores nothing).
+ */
+static int valid_utf8(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char u = s[i];
+        size_t n;
+        uint32_t cp;
+        if (u < 0x80) {
+            i++;
+            continue;
+        }
+        if (u >= 0xC2 && u <= 0xDF)
+            n = 2, cp = u & 0x1F;
+        else if (u >= 0xE0 && u <= 0xEF)
+            n = 3, cp = u & 0x0F;
+        else if (u >= 0xF0 && u <= 0xF4)
+            n = 4, cp = u & 0x07;
+        else
+            return 0;
+        if (n > len - i)
+            return 0;
+        for (size_t k = 1; k < n; k++) {
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+/*
+ * 1 when some byte of `s` needs more than a copy: a control character, '"' or '\\' (escaped), or a
+ * byte >= 0x80 (the string must then be checked as UTF-8). Eight bytes at a time: meta strings are
+ * almost always plain ASCII.
+ */
+static int needs_care(const char *s, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w, q, b;
+        memcpy(&w, s + i, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        /* per byte: below 0x20, equal to '"', equal to '\\' (each exact), or the high bit set */
+        if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & highs)
+            return 1;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * `head` (,"key":") then the value and its closing quote; nothing at all when the value is NULL or a
+ * string jansson would refuse.
+ */
+static void out_member(scim_json_buf_t *o, const char *head, size_t head_len, const char *value)
+{
+    size_t len;
+    if (value == NULL)
+        return;
+    len = strlen(value);
+    if (!needs_care(value, len)) {
+        scim_json_buf_put(o, head, head_len);
+        scim_json_buf_put(o, value, len);
+        scim_json_buf_put(o, "\"", 1);
+        return;
+    }
+    if (!valid_utf8((const unsigned char *)value, len))
+        return;
+    scim_json_buf_put(o, head, head_len - 1); /* the string comes with its opening quote */
+    scim_json_buf_string(o, value, len);
+}
+
+#define OUT_LIT(o, lit) scim_json_buf_put((o), (lit), sizeof(lit) - 1)
+#define OUT_MEMBER(o, key, value) out_member((o), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (value))
+
+/* meta.version: W/"<version>" as a JSON string, W/\"<version>\", as scim_user_etag and jansson write it. */
+static void out_version(scim_json_buf_t *o, int64_t version)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    uint64_t v = version < 0 ? (uint64_t)0 - (uint64_t)version : (uint64_t)version;
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (version < 0)
+        digits[--n] = '-';
+    OUT_LIT(o, ",\"version\":\"W/\\\"");
+    scim_json_buf_put(o, digits + n, sizeof(digits) - n);
+    OUT_LIT(o, "\\\"\"");
+}
+
+int scim_user_splice_meta(scim_json_buf_t *out, const char *stored, size_t stored_len, const scim_user_meta_t *meta)
+{
+    if (stored_len < 2 || stored[0] != '{' || stored[stored_len - 1] != '}')
+        return -1;
+    scim_json_buf_put(out, stored, stored_len - 1);
+    if (stored_len > 2)
+        OUT_LIT(out, ",");
+    /* render_meta's members, in its order; resourceType is first, so the others start with ',' */
+    OUT_LIT(out, "\"meta\":{\"resourceType\":\"User\"");
+    OUT_MEMBER(out, "created", meta->created);
+    OUT_MEMBER(out, "lastModified", meta->last_modified);
+    OUT_MEMBER(out, "location", meta->location);
+    out_version(out, meta->version);
+    OUT_LIT(out, "}}");
+    return out->failed ? -1 : 0;
 }

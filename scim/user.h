@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "scim/error.h"
+#include "scim/json.h"
 
 #define SCIM_SCHEMA_USER "urn:ietf:params:scim:schemas:core:2.0:User"
 #define SCIM_SCHEMA_ENTERPRISE_USER "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -75,6 +76,24 @@ typedef struct scim_user_meta {
  * {resourceType "User", created, lastModified, location, version}.
  */
 json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta);
+
+/**
+ * The compact JSON text (JSON_COMPACT | JSON_PRESERVE_ORDER) of scim_user_render(user, meta)
+ * without its "meta" member, for a meta whose id is `id`: what the store keeps beside the
+ * canonical user so that reads need not parse and render it. malloc'd; NULL when out of memory.
+ */
+char *scim_user_render_text(const json_t *user, const char *id);
+
+/**
+ * Writes the full rendering from a scim_user_render_text() text (`stored`, `stored_len` bytes):
+ * `stored` with its closing '}' replaced by ,"meta":{...}}. The result is byte-identical to
+ * json_dumps(scim_user_render(user, meta), JSON_COMPACT | JSON_PRESERVE_ORDER), meta strings
+ * escaped as jansson escapes them (a NULL string, or one that is not valid UTF-8 and that
+ * json_string() would refuse, gives no member, as in scim_user_render).
+ * Appends it to `out`; -1 when `stored` is not the text of a JSON object (nothing appended) or
+ * memory ran out (out->failed).
+ */
+int scim_user_splice_meta(scim_json_buf_t *out, const char *stored, size_t stored_len, const scim_user_meta_t *meta);
 
 /** The weak ETag text for a version: W/"<version>", written to buf (returns buf). */
 char *scim_user_etag(int64_t version, char *buf, size_t len);

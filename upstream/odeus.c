@@ -14,6 +14,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "scim/json.h"
+
 /* A Retry-After beyond this is a misconfigured server, not a plan: waiting longer than an hour
  * would only stall the outbox. */
 #define RETRY_AFTER_MAX_MS (3600 * 1000LL)
@@ -69,24 +71,11 @@ const char *odeus_role_normalize(const char *role)
     return NULL;
 }
 
-/* Serialised into memory from malloc rather than jansson's allocator, so that the caller's
- * free() stays right even if someone installs json_set_alloc_funcs. */
+/* Serialised into memory from malloc (scim/json.h), so that the caller's free() stays right even
+ * if someone installs json_set_alloc_funcs. */
 static char *dump_malloc(const json_t *json)
 {
-    size_t need = json_dumpb(json, NULL, 0, JSON_COMPACT);
-    char *out;
-
-    if (need == 0)
-        return NULL;
-    out = malloc(need + 1);
-    if (out == NULL)
-        return NULL;
-    if (json_dumpb(json, out, need, JSON_COMPACT) != need) {
-        free(out);
-        return NULL;
-    }
-    out[need] = '\0';
-    return out;
+    return scim_json_dumps(json, NULL);
 }
 
 /*

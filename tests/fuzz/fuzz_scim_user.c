@@ -1,7 +1,8 @@
 /*
  * Fuzzes scim_user_parse with arbitrary JSON, and everything the gateway then does with a parsed
- * user: render, the Odeus email and role, the email list. Checks two invariants: parsing is a
- * fixed point (parse(parse(x)) == parse(x)) and a rendering parses back to the same user.
+ * user: render, the Odeus email and role, the email list. Checks three invariants: parsing is a
+ * fixed point (parse(parse(x)) == parse(x)), a rendering parses back to the same user, and
+ * scim_json_dumps writes exactly what json_dumps writes for any document.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "scim/json.h"
 #include "scim/user.h"
 
 static void check_user(const json_t *u)
@@ -50,6 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (body == NULL)
         return 0;
+    if (json_is_object(body) || json_is_array(body)) {
+        char *want = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        size_t len = 0;
+        char *got = scim_json_dumps(body, &len);
+        if ((want == NULL) != (got == NULL) || (want != NULL && (strcmp(want, got) != 0 || len != strlen(want))))
+            abort();
+        free(want);
+        free(got);
+    }
     u = scim_user_parse(body, &err);
     if (u != NULL)
         check_user(u);

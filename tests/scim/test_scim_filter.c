@@ -464,6 +464,53 @@ static void test_index_hints(void **state)
             NULL);
 }
 
+static void exact_is(const char *text, int want)
+{
+    scim_error_t err = {0};
+    scim_filter_t *f = scim_filter_parse(text, strlen(text), &err);
+    if (f == NULL)
+        fail_msg("parse of [%s] failed: %s", text, err.detail);
+    if (scim_filter_index_exact(f) != want)
+        fail_msg("scim_filter_index_exact([%s]) != %d", text, want);
+    /* exact implies an index the store can answer from */
+    if (want)
+        assert_int_not_equal(scim_filter_index_hint(f, NULL), SCIM_FILTER_INDEX_NONE);
+    scim_filter_free(f);
+}
+
+static void test_index_exact(void **state)
+{
+    (void)state;
+    /* the index returns precisely the matches */
+    exact_is("userName eq \"x\"", 1);
+    exact_is("USERNAME EQ \"x\"", 1);
+    exact_is("username eq Bob", 1);
+    exact_is("userName eq 123", 1);
+    exact_is("urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"u\"", 1);
+    exact_is("(userName eq \"x\")", 1);
+    exact_is("id eq \"2819c223\"", 1);
+    exact_is("externalId eq \"E-1\"", 1);
+    exact_is("EXTERNALID eq \"E-1\"", 1);
+    /* the filter says more than the index, or something else */
+    exact_is("userName eq \"x\" and active eq true", 0);
+    exact_is("active eq true and userName eq \"x\"", 0);
+    exact_is("userName eq \"x\" or userName eq \"y\"", 0);
+    exact_is("not (userName eq \"x\")", 0);
+    exact_is("emails.value eq \"a@b.co\"", 0);
+    exact_is("emails[value eq \"a@b.co\"]", 0);
+    exact_is("userName co \"x\"", 0);
+    exact_is("userName sw \"x\"", 0);
+    exact_is("userName ne \"x\"", 0);
+    exact_is("userName pr", 0);
+    exact_is("userName eq null", 0);
+    exact_is("userName eq true", 0);
+    exact_is("name.givenName eq \"x\"", 0);
+    exact_is("displayName eq \"x\"", 0);
+    exact_is("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName eq \"x\"", 0);
+    exact_is("urn:example:other:1.0:User:userName eq \"x\"", 0);
+    assert_int_equal(scim_filter_index_exact(NULL), 0);
+}
+
 static void test_match_rendered_user(void **state)
 {
     /* End to end with what scim_user_render produces: the shape the gateway matches against. */
@@ -520,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_depth_bound),
         cmocka_unit_test(test_long_chain),
         cmocka_unit_test(test_index_hints),
+        cmocka_unit_test(test_index_exact),
         cmocka_unit_test(test_match_rendered_user),
         cmocka_unit_test(test_null_arguments),
     };

@@ -108,6 +108,54 @@ static void test_never_returned(void **state)
     json_decref(r);
 }
 
+static void identity_is(const char *attributes, const char *excluded, int want)
+{
+    scim_error_t err = {0};
+    scim_select_t *sel = scim_select_parse(attributes, excluded, &err);
+    if (sel == NULL)
+        fail_msg("select [%s] [%s]: %s", attributes, excluded, err.detail);
+    if (scim_select_is_identity(sel) != want)
+        fail_msg("scim_select_is_identity([%s] [%s]) != %d", attributes, excluded, want);
+    if (want) {
+        /* and it really changes nothing */
+        json_t *r = J(RESOURCE);
+        scim_select_apply(sel, r);
+        assert_json_equal(r, RESOURCE);
+        json_decref(r);
+    }
+    scim_select_free(sel);
+}
+
+static void test_select_identity(void **state)
+{
+    scim_error_t err = {0};
+    (void)state;
+    assert_true(scim_select_is_identity(NULL));
+    identity_is(NULL, NULL, 1);
+    identity_is("", "", 1);
+    /* names no schema defines select nothing to exclude */
+    identity_is(NULL, "urn:example:other:1.0:User:foo", 1);
+    identity_is(NULL, "userName", 0);
+    identity_is(NULL, "emails.type", 0);
+    identity_is("userName", NULL, 0);
+    /* attributes naming only unknown names returns only the always ones */
+    identity_is("urn:example:other:1.0:User:foo", NULL, 0);
+    /* SearchRequest bodies */
+    scim_select_t *sel = scim_select_from_json(NULL, NULL, &err);
+    assert_non_null(sel);
+    assert_true(scim_select_is_identity(sel));
+    scim_select_free(sel);
+    json_t *empty = J("[]"), *names = J("[\"title\"]");
+    sel = scim_select_from_json(empty, empty, &err);
+    assert_true(scim_select_is_identity(sel));
+    scim_select_free(sel);
+    sel = scim_select_from_json(NULL, names, &err);
+    assert_false(scim_select_is_identity(sel));
+    scim_select_free(sel);
+    json_decref(empty);
+    json_decref(names);
+}
+
 static void test_select_bad(void **state)
 {
     scim_error_t err = {0};
@@ -314,6 +362,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attributes),    cmocka_unit_test(test_excluded),     cmocka_unit_test(test_never_returned),
+        cmocka_unit_test(test_select_identity),
         cmocka_unit_test(test_select_bad),    cmocka_unit_test(test_sort),         cmocka_unit_test(test_sort_bad),
         cmocka_unit_test(test_query_params),  cmocka_unit_test(test_search_body),  cmocka_unit_test(test_etag_matches),
         cmocka_unit_test(test_datetime_filters),

@@ -253,6 +253,146 @@ static void test_etag(void **state)
     assert_string_equal(scim_user_etag(1234567890123LL, buf, sizeof(buf)), "W/\"1234567890123\"");
 }
 
+/* ---- stored renderings: scim_user_render_text + scim_user_splice_meta ---- */
+
+/* What the gateway sent before there were stored renderings: the reference. */
+static char *dumped_render(const json_t *u, const scim_user_meta_t *meta)
+{
+    json_t *r = scim_user_render(u, meta);
+    char *text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(r);
+    assert_non_null(text);
+    return text;
+}
+
+/* Splices `meta` into the stored text of `u` and asserts the bytes equal json_dumps of the rendering. */
+static void splice_matches(const json_t *u, const scim_user_meta_t *meta)
+{
+    char *want = dumped_render(u, meta);
+    char *stored = scim_user_render_text(u, meta->id);
+    size_t want_len = strlen(want), stored_len;
+    assert_non_null(stored);
+    stored_len = strlen(stored);
+
+    scim_json_buf_t out = {.p = NULL};
+    scim_json_buf_put(&out, "[", 1); /* appends after what the buffer holds */
+    assert_int_equal(scim_user_splice_meta(&out, stored, stored_len, meta), 0);
+    char *text = scim_json_buf_take(&out, NULL);
+    assert_non_null(text);
+    if (text[0] != '[' || strcmp(text + 1, want) != 0)
+        fail_msg("spliced:\n%s\njansson:\n%s", text + 1, want);
+    assert_int_equal(strlen(text), want_len + 1);
+    free(text);
+    free(stored);
+    free(want);
+}
+
+static void test_render_text_has_no_meta(void **state)
+{
+    json_t *u = parse_ok("{\"userName\":\"a@b.co\",\"externalId\":\"e1\",\"" ENT "\":{\"department\":\"Ops\"}}");
+    char *text = scim_user_render_text(u, META.id);
+    json_t *full = scim_user_render(u, &META);
+    (void)state;
+    assert_non_null(text);
+    assert_null(strstr(text, "\"meta\""));
+    /* exactly the rendering without meta, in the same order */
+    json_object_del(full, "meta");
+    char *want = json_dumps(full, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(text, want);
+    /* the stored user is untouched (the text rendering shares its values) */
+    assert_json_equal(u, "{\"userName\":\"a@b.co\",\"externalId\":\"e1\",\"" ENT "\":{\"department\":\"Ops\"}}");
+    free(want);
+    free(text);
+    json_decref(full);
+    json_decref(u);
+}
+
+static void test_splice_meta_byte_identical(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"userName\":\"a@b.co\"}",
+        "{\"userName\":\"a@b.co\",\"externalId\":\"e1\",\"active\":false}",
+        "{\"userName\":\"ann@corp.example\",\"name\":{\"givenName\":\"Ann\",\"familyName\":\"Lee\"},"
+        "\"emails\":[{\"value\":\"ann@corp.example\",\"type\":\"work\",\"primary\":true},{\"value\":\"a@home.example\"}],"
+        "\"roles\":[{\"value\":\"admin\",\"primary\":true}],\"title\":\"Eng\","
+        "\"" ENT "\":{\"department\":\"R&D\",\"employeeNumber\":\"42\",\"manager\":\"m-1\"}}",
+        /* unicode (BMP and beyond), escapes and '/' inside the stored part */
+        "{\"userName\":\"J\\u00f6rg \\u6f22\\ud83d\\ude00 \\\"q\\\" back\\\\slash a/b \\u0001\\u001f\\u007f\","
+        "\"displayName\":\"tab\\there\\nnl\"}",
+    };
+    const char *locations[] = {
+        "https://scim.example.com/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
+        "http://h\"o\\st:80/a/b/Users/x",                                  /* quote and backslash */
+        "http://\x01\b\f\n\r\t\x1f\x7f/Users/x",                           /* every kind of control */
+        "http://h\xc3\xb6st.example/\xe6\xbc\xa2/\xf0\x9f\x98\x80/Users/x", /* valid UTF-8 */
+        "http://bad\xff\xfe/Users/x",                                       /* not UTF-8: jansson drops it */
+        "http://overlong\xc0\xaf/Users/x",
+        "http://surrogate\xed\xa0\x80/Users/x",
+        "http://short\xe6\xbc/Users/x",
+        "",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        json_t *u = parse_ok(bodies[i]);
+        for (size_t k = 0; k < sizeof(locations) / sizeof(locations[0]); k++) {
+            scim_user_meta_t meta = META;
+            meta.location = locations[k];
+            meta.version = (int64_t)k * 1000003;
+            splice_matches(u, &meta);
+        }
+        /* members that are absent */
+        scim_user_meta_t meta = {META.id, NULL, NULL, NULL, 0};
+        splice_matches(u, &meta);
+        meta = (scim_user_meta_t){META.id, "created\"\\", "\xff", "loc", -5};
+        splice_matches(u, &meta);
+        meta = (scim_user_meta_t){META.id, "", "", "", INT64_MAX};
+        splice_matches(u, &meta);
+        meta.version = INT64_MIN;
+        splice_matches(u, &meta);
+        json_decref(u);
+    }
+}
+
+/* Each kind of byte that needs care, at every position of a string (the scan goes 8 bytes at a time). */
+static void test_splice_meta_every_position(void **state)
+{
+    static const char *const specials[] = {"\"", "\\", "\x1f", "\x01", "\n", "\x7f", "/", "\xc3\xb6", "\xe6\xbc\xa2",
+                                           "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xed\xa0\x80", "\x80", "~", " "};
+    json_t *u = parse_ok("{\"userName\":\"a@b.co\"}");
+    char loc[64];
+    (void)state;
+    for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+        for (size_t pos = 0; pos <= 24; pos++) {
+            memset(loc, 'a', pos);
+            snprintf(loc + pos, sizeof(loc) - pos, "%s%.*s", specials[k], (int)(24 - pos), "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+            scim_user_meta_t meta = META;
+            meta.location = loc;
+            meta.created = loc + pos; /* the special first */
+            splice_matches(u, &meta);
+        }
+    }
+    json_decref(u);
+}
+
+static void test_splice_meta_rejects_non_objects(void **state)
+{
+    scim_json_buf_t buf = {0};
+    (void)state;
+    assert_int_equal(scim_user_splice_meta(&buf, "[1]", 3, &META), -1);
+    assert_int_equal(scim_user_splice_meta(&buf, "}", 1, &META), -1);
+    assert_int_equal(scim_user_splice_meta(&buf, "", 0, &META), -1);
+    assert_int_equal(buf.len, 0); /* nothing appended */
+    /* an empty object gets meta without a leading comma */
+    assert_int_equal(scim_user_splice_meta(&buf, "{}", 2, &META), 0);
+    char *out = scim_json_buf_take(&buf, NULL);
+    assert_non_null(out);
+    assert_true(strncmp(out, "{\"meta\":{\"resourceType\":\"User\",", 31) == 0);
+    json_t *j = J(out);
+    assert_non_null(json_object_get(j, "meta"));
+    json_decref(j);
+    free(out);
+}
+
 static void email_is(const char *body, scim_email_source_t source, const char *expected)
 {
     json_t *u = parse_ok(body);
@@ -374,6 +514,10 @@ int main(void)
         cmocka_unit_test(test_render_core_only),
         cmocka_unit_test(test_render_enterprise_and_inactive),
         cmocka_unit_test(test_etag),
+        cmocka_unit_test(test_render_text_has_no_meta),
+        cmocka_unit_test(test_splice_meta_byte_identical),
+        cmocka_unit_test(test_splice_meta_every_position),
+        cmocka_unit_test(test_splice_meta_rejects_non_objects),
         cmocka_unit_test(test_odeus_email_default),
         cmocka_unit_test(test_odeus_email_other_orders),
         cmocka_unit_test(test_odeus_email_validation),

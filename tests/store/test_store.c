@@ -70,6 +70,7 @@ static store_user_t make_user(const char *id, const char *user_name, const char 
         .last_modified = "2026-01-02T03:04:05Z",
         .version = 1,
         .resource = "{\"userName\":\"x\"}",
+        .rendered = "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"x\",\"active\":true}",
         .emails = emails,
         .n_emails = n_emails,
     };
@@ -177,7 +178,7 @@ static void test_open_creates_schema_and_reopen_keeps_data(void **state)
     store_t *s = open_ok(f->path);
     insert_user(s, "id-1", "alice");
     store_close(s);
-    assert_int_equal(raw_user_version(f->path), 2);
+    assert_int_equal(raw_user_version(f->path), 3);
 
     /* a second open must not re-run the migration (it would fail on CREATE TABLE) */
     s = open_ok(f->path);
@@ -253,7 +254,7 @@ static void test_open_concurrent_first_open(void **state)
         for (int i = 0; i < N; i++)
             if (!o[i].ok)
                 fail_msg("round %d, opener %d: %s", round, i, o[i].err);
-        assert_int_equal(raw_user_version(path), 2);
+        assert_int_equal(raw_user_version(path), 3);
     }
 }
 
@@ -278,6 +279,7 @@ static void test_user_round_trip(void **state)
     assert_string_equal(out.last_modified, in.last_modified);
     assert_int_equal(out.version, 1);
     assert_string_equal(out.resource, in.resource);
+    assert_string_equal(out.rendered, in.rendered);
     assert_null(out.emails);
     store_user_clear(&out);
     assert_null(out.id);
@@ -303,6 +305,7 @@ static void test_user_round_trip(void **state)
     assert_string_equal(out.last_modified, "2026-02-03T04:05:06Z");
     assert_int_equal(out.version, 7);
     assert_string_equal(out.resource, up.resource);
+    assert_null(out.rendered); /* not left stale */
     store_user_clear(&out);
 
     /* update with no emails dropped the old ones from the index */
@@ -314,6 +317,106 @@ static void test_user_round_trip(void **state)
     assert_null(out.id);
     assert_int_equal(store_user_delete(s, in.id), STORE_NOT_FOUND);
     assert_int_equal(store_user_update(s, &up), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+/* Remembers the rendered column of the rows a scan or page visits. */
+typedef struct collect_rendered {
+    char rendered[4][128];
+    int null[4];
+    int seen;
+} collect_rendered_t;
+
+static int on_user_rendered(void *ctx, const store_user_t *u)
+{
+    collect_rendered_t *c = ctx;
+    if (c->seen < 4) {
+        c->null[c->seen] = u->rendered == NULL;
+        snprintf(c->rendered[c->seen], sizeof(c->rendered[0]), "%s", u->rendered != NULL ? u->rendered : "");
+    }
+    c->seen++;
+    return 0;
+}
+
+/* Schema 3: the rendering without meta round-trips through every read, and every write sets it. */
+static void test_user_rendered_column(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    store_user_t u = make_user("id-r", "rita", NULL, 0);
+    u.rendered = "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"id\":\"id-r\",\"userName\":\"rita\"}";
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+
+    store_user_t out;
+    assert_int_equal(store_user_get(s, "id-r", &out), STORE_OK);
+    assert_string_equal(out.rendered, u.rendered);
+    store_user_clear(&out);
+    assert_null(out.rendered);
+
+    collect_rendered_t c = {0};
+    assert_int_equal(store_user_scan(s, STORE_SCAN_USERNAME, "RITA", on_user_rendered, &c), STORE_OK);
+    assert_int_equal(c.seen, 1);
+    assert_string_equal(c.rendered[0], u.rendered);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_user_page(s, 0, 10, on_user_rendered, &c), STORE_OK);
+    assert_int_equal(c.seen, 1);
+    assert_string_equal(c.rendered[0], u.rendered);
+
+    /* an update that gives no rendering clears the old one: it would describe the old resource */
+    u.rendered = NULL;
+    u.resource = "{\"userName\":\"rita\",\"active\":false}";
+    u.version = 2;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_int_equal(store_user_get(s, "id-r", &out), STORE_OK);
+    assert_null(out.rendered);
+    assert_string_equal(out.resource, u.resource);
+    store_user_clear(&out);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_user_scan(s, STORE_SCAN_ID, "id-r", on_user_rendered, &c), STORE_OK);
+    assert_int_equal(c.seen, 1);
+    assert_true(c.null[0]);
+
+    /* and one that gives a rendering sets it again */
+    u.rendered = "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"id\":\"id-r\",\"active\":false}";
+    u.version = 3;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_user_page(s, 0, 10, on_user_rendered, &c), STORE_OK);
+    assert_int_equal(c.seen, 1);
+    assert_string_equal(c.rendered[0], u.rendered);
+    store_close(s);
+}
+
+/* A schema 2 database (before the rendered column) migrates: its rows read with rendered NULL. */
+static void test_open_migrates_v2(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    insert_user(s, "id-old", "olga");
+    store_close(s);
+    /* take it back to schema 2: the one difference is the column */
+    assert_int_equal(raw_exec(f->path, "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"), SQLITE_OK);
+    assert_int_equal(raw_user_version(f->path), 2);
+    assert_int_not_equal(raw_exec(f->path, "SELECT rendered FROM users"), SQLITE_OK);
+
+    s = open_ok(f->path);
+    assert_int_equal(raw_user_version(f->path), 3);
+    store_user_t out;
+    assert_int_equal(store_user_get(s, "id-old", &out), STORE_OK);
+    assert_string_equal(out.user_name, "olga");
+    assert_null(out.rendered);
+    store_user_clear(&out);
+    collect_rendered_t c = {0};
+    assert_int_equal(store_user_page(s, 0, 10, on_user_rendered, &c), STORE_OK);
+    assert_int_equal(c.seen, 1);
+    assert_true(c.null[0]);
+
+    /* rows written after the migration carry it */
+    store_user_t u = make_user("id-new", "nina", NULL, 0);
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+    assert_int_equal(store_user_get(s, "id-new", &out), STORE_OK);
+    assert_string_equal(out.rendered, u.rendered);
+    store_user_clear(&out);
     store_close(s);
 }
 
@@ -1071,6 +1174,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_bad_path_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_concurrent_first_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_rendered_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_migrates_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_delete_cascades_emails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_name_unique_case_insensitive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_write_failure_is_atomic, setup, teardown),

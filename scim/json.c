@@ -1,0 +1,180 @@
+#include "scim/json.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int reserve(scim_json_buf_t *b, size_t n)
+{
+    if (b->failed)
+        return -1;
+    if (b->cap - b->len > n)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len <= n)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->failed = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void scim_json_buf_put(scim_json_buf_t *b, const char *s, size_t n)
+{
+    if (n == 0 || reserve(b, n) != 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+void scim_json_buf_string(scim_json_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t run = 0;
+    /* the common case, nothing to escape, costs one reserve and one copy */
+    if (reserve(b, n + 2) != 0)
+        return;
+    b->p[b->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        scim_json_buf_put(b, s + run, i - run);
+        run = i + 1;
+        char esc[6] = {'\\', 0, '0', '0', hex[c >> 4], hex[c & 15]};
+        size_t len = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default: esc[1] = 'u'; len = 6; break;
+        }
+        scim_json_buf_put(b, esc, len);
+    }
+    scim_json_buf_put(b, s + run, n - run);
+    scim_json_buf_put(b, "\"", 1);
+}
+
+static void put_integer(scim_json_buf_t *b, json_int_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    /* unsigned arithmetic: -INT64_MIN does not fit */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        tmp[--i] = '-';
+    scim_json_buf_put(b, tmp + i, sizeof(tmp) - i);
+}
+
+int scim_json_buf_value(scim_json_buf_t *b, const json_t *v)
+{
+    size_t i;
+    const char *key;
+    json_t *member;
+    void *iter;
+
+    if (b->failed)
+        return -1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        scim_json_buf_put(b, "{", 1);
+        i = 0;
+        for (iter = json_object_iter((json_t *)v); iter != NULL; iter = json_object_iter_next((json_t *)v, iter)) {
+            key = json_object_iter_key(iter);
+            member = json_object_iter_value(iter);
+            if (i++ > 0)
+                scim_json_buf_put(b, ",", 1);
+            scim_json_buf_string(b, key, json_object_iter_key_len(iter));
+            scim_json_buf_put(b, ":", 1);
+            if (scim_json_buf_value(b, member) != 0)
+                return -1;
+        }
+        scim_json_buf_put(b, "}", 1);
+        break;
+    case JSON_ARRAY:
+        scim_json_buf_put(b, "[", 1);
+        for (i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                scim_json_buf_put(b, ",", 1);
+            if (scim_json_buf_value(b, json_array_get(v, i)) != 0)
+                return -1;
+        }
+        scim_json_buf_put(b, "]", 1);
+        break;
+    case JSON_STRING:
+        scim_json_buf_string(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        put_integer(b, json_integer_value(v));
+        break;
+    case JSON_REAL: {
+        /* rare here (log latencies): jansson's own formatting keeps the output identical */
+        size_t flags = JSON_ENCODE_ANY | JSON_COMPACT;
+        if (b->real_precision > 0)
+            flags |= JSON_REAL_PRECISION(b->real_precision);
+        char *text = json_dumps(v, flags);
+        if (text == NULL) {
+            b->failed = 1;
+            return -1;
+        }
+        scim_json_buf_put(b, text, strlen(text));
+        free(text);
+        break;
+    }
+    case JSON_TRUE:
+        scim_json_buf_put(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        scim_json_buf_put(b, "false", 5);
+        break;
+    case JSON_NULL:
+        scim_json_buf_put(b, "null", 4);
+        break;
+    default:
+        b->failed = 1;
+        return -1;
+    }
+    return b->failed ? -1 : 0;
+}
+
+char *scim_json_buf_take(scim_json_buf_t *b, size_t *len)
+{
+    char *out = NULL;
+    if (!b->failed && reserve(b, 1) == 0) {
+        b->p[b->len] = '\0';
+        out = b->p;
+        if (len != NULL)
+            *len = b->len;
+        b->p = NULL;
+    }
+    scim_json_buf_free(b);
+    return out;
+}
+
+void scim_json_buf_free(scim_json_buf_t *b)
+{
+    int precision = b->real_precision;
+    free(b->p);
+    *b = (scim_json_buf_t){.real_precision = precision};
+}
+
+char *scim_json_dumps(const json_t *v, size_t *len)
+{
+    scim_json_buf_t b = {0};
+    if (v == NULL || (!json_is_object(v) && !json_is_array(v)))
+        return NULL; /* json_dumps refuses other roots without JSON_ENCODE_ANY */
+    scim_json_buf_value(&b, v);
+    return scim_json_buf_take(&b, len);
+}
