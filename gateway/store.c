@@ -120,7 +120,9 @@ typedef enum stmt_id {
     ST_USER_GET,
     ST_USER_INSERT,
     ST_USER_UPDATE,
-    ST_USER_SEQ,
+    ST_USER_KEYS,
+    ST_USER_UPDATE_BODY,
+    ST_EMAIL_LIST,
     ST_USER_DELETE,
     ST_EMAIL_DELETE,
     ST_EMAIL_INSERT,
@@ -177,7 +179,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_USER_INSERT] = "INSERT INTO users (" USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_USER_UPDATE] = "UPDATE users SET user_name = ?2, external_id = ?3, odeus_email = ?4, active = ?5, created = ?6,"
                        " last_modified = ?7, version = ?8, resource = ?9, rendered = ?10 WHERE id = ?1",
-    [ST_USER_SEQ] = "SELECT seq FROM users WHERE id = ?1",
+    [ST_USER_KEYS] = "SELECT seq, user_name, external_id FROM users WHERE id = ?1",
+    /* ?2 and ?3 (userName, externalId) are bound but unchanged: their indexes are left alone */
+    [ST_USER_UPDATE_BODY] = "UPDATE users SET odeus_email = ?4, active = ?5, created = ?6, last_modified = ?7,"
+                            " version = ?8, resource = ?9, rendered = ?10 WHERE id = ?1",
+    [ST_EMAIL_LIST] = "SELECT value FROM user_emails WHERE user_seq = ?1 ORDER BY rowid",
     [ST_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
     [ST_EMAIL_DELETE] = "DELETE FROM user_emails WHERE user_seq = ?1",
     [ST_EMAIL_INSERT] = "INSERT INTO user_emails (user_seq, value) VALUES (?1, ?2)",
@@ -970,31 +976,12 @@ static store_status_t write_user_row(store_t *s, stmt_id_t id, const store_user_
         goto out;
     }
     ret = step_user_write(s, st, id == ST_USER_INSERT ? "insert user" : "update user");
-    if (ret == STORE_OK && id == ST_USER_UPDATE && sqlite3_changes(s->db) == 0) {
+    if (ret == STORE_OK && id != ST_USER_INSERT && sqlite3_changes(s->db) == 0) {
         set_error(s, "no such user");
         ret = STORE_NOT_FOUND;
     }
 out:
     stmt_put(s, id, st);
-    return ret;
-}
-
-static store_status_t user_seq(store_t *s, const char *id, int64_t *seq)
-{
-    sqlite3_stmt *st = stmt_get(s, ST_USER_SEQ);
-    if (st == NULL)
-        return STORE_ERROR;
-    store_status_t ret = STORE_OK;
-    int rc = bind_text(st, 1, id);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *seq = sqlite3_column_int64(st, 0);
-    else if (rc == SQLITE_DONE)
-        ret = STORE_NOT_FOUND;
-    else
-        ret = db_error(s, "user seq");
-    stmt_put(s, ST_USER_SEQ, st);
     return ret;
 }
 
@@ -1021,19 +1008,82 @@ store_status_t store_user_insert(store_t *store, const store_user_t *user)
     return op_leave(store, scope, ret);
 }
 
+static int same_text(const unsigned char *stored, const char *given)
+{
+    return stored == NULL ? given == NULL : given != NULL && strcmp((const char *)stored, given) == 0;
+}
+
+/* The row's seq, and whether its userName and externalId are byte for byte those of `u`. */
+static store_status_t user_keys(store_t *s, const store_user_t *u, int64_t *seq, int *same)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_USER_KEYS);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, u->id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        *same = same_text(sqlite3_column_text(st, 1), u->user_name) && same_text(sqlite3_column_text(st, 2), u->external_id);
+    } else if (rc == SQLITE_DONE) {
+        set_error(s, "no such user");
+        ret = STORE_NOT_FOUND;
+    } else {
+        ret = db_error(s, "user keys");
+    }
+    stmt_put(s, ST_USER_KEYS, st);
+    return ret;
+}
+
+/* Whether the email index already holds exactly u's emails, in order. */
+static store_status_t emails_same(store_t *s, int64_t seq, const store_user_t *u, int *same)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_EMAIL_LIST);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    size_t i = 0;
+    int rc = sqlite3_bind_int64(st, 1, seq);
+    *same = 1;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while (i < u->n_emails && (u->emails == NULL || u->emails[i] == NULL))
+            i++; /* insert_emails skips these too */
+        if (i >= u->n_emails || !same_text(sqlite3_column_text(st, 0), u->emails[i]))
+            *same = 0;
+        i++;
+        rc = SQLITE_OK;
+    }
+    while (i < u->n_emails && (u->emails == NULL || u->emails[i] == NULL))
+        i++;
+    if (rc != SQLITE_DONE)
+        ret = db_error(s, "user emails");
+    else if (i < u->n_emails)
+        *same = 0;
+    stmt_put(s, ST_EMAIL_LIST, st);
+    return ret;
+}
+
 store_status_t store_user_update(store_t *store, const store_user_t *user)
 {
     op_scope_t scope;
     if (op_enter(store, &scope) != STORE_OK)
         return STORE_ERROR;
     int64_t seq = 0;
-    /* UPDATE keeps the row's seq, so its place in listings does not move */
-    store_status_t ret = write_user_row(store, ST_USER_UPDATE, user);
+    int keys_same = 0, mails_same = 0;
+    /*
+     * UPDATE keeps the row's seq, so its place in listings does not move. Most updates (a
+     * deactivation, a role, a name) leave userName, externalId and the emails as they are: then
+     * their index entries are not rewritten, and a batch of commits dirties a third of the pages.
+     */
+    store_status_t ret = user_keys(store, user, &seq, &keys_same);
     if (ret == STORE_OK)
-        ret = user_seq(store, user->id, &seq);
+        ret = write_user_row(store, keys_same ? ST_USER_UPDATE_BODY : ST_USER_UPDATE, user);
     if (ret == STORE_OK)
+        ret = emails_same(store, seq, user, &mails_same);
+    if (ret == STORE_OK && !mails_same)
         ret = delete_emails(store, seq);
-    if (ret == STORE_OK)
+    if (ret == STORE_OK && !mails_same)
         ret = insert_emails(store, seq, user);
     return op_leave(store, scope, ret);
 }

@@ -39,7 +39,9 @@ typedef struct pending {
     char *role;             /* owned: the role sent with an invite or role change, or NULL */
     odeus_action_t action;
     int success_status;     /* 200, 201 or 204 */
-    json_t *success_body;   /* owned; NULL for 204 */
+    json_t *success_body;   /* owned; NULL for 204 or when success_text holds the answer */
+    char *success_text;     /* owned: the answer as JSON text (success_answer_text), or NULL */
+    size_t success_len;
     char *location;         /* owned; Location header of a 201 */
     int64_t version;        /* for the ETag of the success answer */
     char *user_id;          /* owned */
@@ -258,7 +260,7 @@ static char *snapshot_encode(const store_user_t *row)
                           "externalId", row->external_id, "odeusEmail", row->odeus_email, "active", row->active, "created",
                           row->created, "lastModified", row->last_modified, "version", (json_int_t)row->version,
                           "resource", row->resource);
-    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j != NULL ? scim_json_dumps(j, NULL) : NULL;
     json_decref(j);
     return text;
 }
@@ -340,6 +342,7 @@ static void on_request_dispose(gw_request_t *r)
 static void pending_free(pending_t *p)
 {
     json_decref(p->success_body);
+    free(p->success_text);
     free(p->role);
     free(p->location);
     free(p->user_id);
@@ -347,10 +350,32 @@ static void pending_free(pending_t *p)
     free(p);
 }
 
+/*
+ * The success answer of a change as text when nothing is to be trimmed: the stored rendering
+ * (`stored`) with meta spliced in, no JSON tree. 0 with p->success_text set, or -1: render instead.
+ */
+static int success_answer_text(pending_t *p, const scim_select_t *sel, const char *stored, const scim_user_meta_t *meta)
+{
+    if (stored == NULL || !scim_select_is_identity(sel))
+        return -1;
+    scim_json_buf_t b = {0};
+    if (scim_user_splice_meta(&b, stored, strlen(stored), meta) != 0) {
+        scim_json_buf_free(&b);
+        return -1;
+    }
+    p->success_text = scim_json_buf_take(&b, &p->success_len);
+    return p->success_text != NULL ? 0 : -1;
+}
+
 static void respond_success(gw_request_t *r, pending_t *p)
 {
     if (p->location != NULL)
         gw_respond_header(r, H2O_TOKEN_LOCATION, p->location);
+    if (p->success_text != NULL) {
+        set_etag(r, p->version);
+        gw_respond_json_text(r, p->success_status, p->success_text, p->success_len);
+        return;
+    }
     if (p->success_body == NULL) {
         gw_respond_empty(r, p->success_status);
         return;
@@ -690,7 +715,7 @@ void gw_users_create(gw_request_t *r)
                         .active = scim_user_active(user), .created = now, .last_modified = now, .version = 1};
     if (plan_change(cfg, NULL, NULL, user, &row, &ch, &err) != 0)
         goto fail;
-    resource = json_dumps(user, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    resource = scim_json_dumps(user, NULL);
     location = user_location(r, id);
     p = pending_new(r, ch.action, id);
     if (resource == NULL || location == NULL || p == NULL) {
@@ -701,11 +726,13 @@ void gw_users_create(gw_request_t *r)
     row.rendered = stored_text = scim_user_render_text(user, id); /* NULL: readers render from resource */
     row_set_emails(&row, user, emails);
     scim_user_meta_t meta = {.id = id, .created = now, .last_modified = now, .location = location, .version = 1};
-    if ((rendered = scim_user_render(user, &meta)) == NULL) {
-        scim_error_set(&err, 500, NULL, "out of memory");
-        goto fail;
+    if (success_answer_text(p, sel, stored_text, &meta) != 0) {
+        if ((rendered = scim_user_render(user, &meta)) == NULL) {
+            scim_error_set(&err, 500, NULL, "out of memory");
+            goto fail;
+        }
+        scim_select_apply(sel, rendered);
     }
-    scim_select_apply(sel, rendered);
     p->revertible = 1;
     p->result_version = 1;
     if (commit_change(r, WRITE_INSERT, &row, &ch, p, 0, &err) != 0)
@@ -812,7 +839,7 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
                         .created = old->created, .last_modified = now, .version = old->version + 1};
     if (plan_change(cfg, old, old_user, new_user, &row, &ch, &err) != 0)
         goto out;
-    if ((resource = json_dumps(new_user, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL ||
+    if ((resource = scim_json_dumps(new_user, NULL)) == NULL ||
         (p->snapshot = snapshot_encode(old)) == NULL) {
         scim_error_set(&err, 500, NULL, "out of memory");
         goto out;
@@ -822,11 +849,13 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
     row_set_emails(&row, new_user, emails);
     scim_user_meta_t meta = {.id = old->id, .created = old->created, .last_modified = now, .location = location,
                              .version = row.version};
-    if ((rendered = scim_user_render(new_user, &meta)) == NULL) {
-        scim_error_set(&err, 500, NULL, "out of memory");
-        goto out;
+    if (success_answer_text(p, sel, stored_text, &meta) != 0) {
+        if ((rendered = scim_user_render(new_user, &meta)) == NULL) {
+            scim_error_set(&err, 500, NULL, "out of memory");
+            goto out;
+        }
+        scim_select_apply(sel, rendered);
     }
-    scim_select_apply(sel, rendered);
     p->action = ch.action;
     p->revertible = 1;
     p->result_version = row.version;

@@ -320,6 +320,58 @@ static void test_user_round_trip(void **state)
     store_close(s);
 }
 
+/*
+ * An update that keeps userName, externalId or the emails skips rewriting their index entries;
+ * every lookup must still find exactly what the row now says.
+ */
+static void test_user_update_index_entries(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    const char *two[] = {"a@example.com", "b@example.com"}, *one[] = {"b@example.com"}, *sparse[] = {NULL, "c@example.com"};
+    store_user_t u = make_user("u1", "Ann@example.com", two, 2);
+    collect_t c;
+    assert_int_equal(store_user_insert(s, &u), STORE_OK);
+
+    u.active = 0; /* keys and emails as they are */
+    u.version = 2;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    store_user_t out;
+    assert_int_equal(store_user_get(s, "u1", &out), STORE_OK);
+    assert_int_equal(out.active, 0);
+    assert_int_equal(out.version, 2);
+    store_user_clear(&out);
+    assert_string_equal(scan_ids(s, STORE_SCAN_USERNAME, "ann@example.com", &c), "u1");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EXTERNAL_ID, "ext-1", &c), "u1");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "a@example.com", &c), "u1");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "b@example.com", &c), "u1");
+
+    u.emails = one; /* one email fewer */
+    u.n_emails = 1;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "a@example.com", &c), "");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "b@example.com", &c), "u1");
+
+    u.emails = sparse; /* NULL entries are skipped, as on insert */
+    u.n_emails = 2;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "b@example.com", &c), "");
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "c@example.com", &c), "u1");
+    assert_int_equal(store_user_update(s, &u), STORE_OK); /* the same again: nothing to rewrite */
+    assert_string_equal(scan_ids(s, STORE_SCAN_EMAIL, "c@example.com", &c), "u1");
+
+    u.user_name = "ANN@example.com"; /* only the case changes: the stored spelling follows */
+    u.external_id = NULL;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_int_equal(store_user_get(s, "u1", &out), STORE_OK);
+    assert_string_equal(out.user_name, "ANN@example.com");
+    assert_null(out.external_id);
+    store_user_clear(&out);
+    assert_string_equal(scan_ids(s, STORE_SCAN_EXTERNAL_ID, "ext-1", &c), "");
+    assert_string_equal(scan_ids(s, STORE_SCAN_USERNAME, "ann@EXAMPLE.com", &c), "u1");
+    store_close(s);
+}
+
 /* Remembers the rendered column of the rows a scan or page visits. */
 typedef struct collect_rendered {
     char rendered[4][128];
@@ -1175,6 +1227,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_concurrent_first_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_rendered_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_update_index_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_migrates_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_delete_cascades_emails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_name_unique_case_insensitive, setup, teardown),

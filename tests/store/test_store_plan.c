@@ -105,6 +105,8 @@ static void test_outbox_plans(void **state)
     assert_no_full_scan(ST_OUTBOX_FINISH);
     assert_no_full_scan(ST_OUTBOX_SUPERSEDE_ALL);
     assert_plan_uses(ST_OUTBOX_SUPERSEDE_ALL, "outbox_user");
+    assert_no_full_scan(ST_OUTBOX_OLDER_PENDING);
+    assert_plan_uses(ST_OUTBOX_OLDER_PENDING, "outbox_user");
     assert_no_full_scan(ST_OUTBOX_SUPERSEDE_ROLE);
     assert_no_full_scan(ST_OUTBOX_SUPERSEDED_BY);
     assert_plan_uses(ST_OUTBOX_SUPERSEDED_BY, "outbox_superseded");
@@ -117,8 +119,11 @@ static void test_user_plans(void **state)
 {
     (void)state;
     assert_no_full_scan(ST_USER_GET);
-    assert_no_full_scan(ST_USER_SEQ);
+    assert_no_full_scan(ST_USER_KEYS);
     assert_no_full_scan(ST_USER_UPDATE);
+    assert_no_full_scan(ST_USER_UPDATE_BODY);
+    assert_no_full_scan(ST_EMAIL_LIST);
+    assert_plan_uses(ST_EMAIL_LIST, "user_emails_user");
     assert_no_full_scan(ST_USER_DELETE);
     assert_no_full_scan(ST_EMAIL_DELETE);
     assert_no_full_scan(ST_SCAN_USERNAME);
