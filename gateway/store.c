@@ -121,6 +121,7 @@ typedef enum stmt_id {
     ST_USER_INSERT,
     ST_USER_UPDATE,
     ST_USER_KEYS,
+    ST_USER_VERSION,
     ST_USER_UPDATE_BODY,
     ST_EMAIL_LIST,
     ST_USER_DELETE,
@@ -180,6 +181,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_USER_UPDATE] = "UPDATE users SET user_name = ?2, external_id = ?3, odeus_email = ?4, active = ?5, created = ?6,"
                        " last_modified = ?7, version = ?8, resource = ?9, rendered = ?10 WHERE id = ?1",
     [ST_USER_KEYS] = "SELECT seq, user_name, external_id FROM users WHERE id = ?1",
+    [ST_USER_VERSION] = "SELECT version FROM users WHERE id = ?1",
     /* ?2 and ?3 (userName, externalId) are bound but unchanged: their indexes are left alone */
     [ST_USER_UPDATE_BODY] = "UPDATE users SET odeus_email = ?4, active = ?5, created = ?6, last_modified = ?7,"
                             " version = ?8, resource = ?9, rendered = ?10 WHERE id = ?1",
@@ -1006,6 +1008,25 @@ store_status_t store_user_insert(store_t *store, const store_user_t *user)
     if (ret == STORE_OK)
         ret = insert_emails(store, sqlite3_last_insert_rowid(store->db), user);
     return op_leave(store, scope, ret);
+}
+
+store_status_t store_user_version(store_t *store, const char *id, int64_t *version)
+{
+    sqlite3_stmt *st = stmt_get(store, ST_USER_VERSION);
+    if (st == NULL)
+        return STORE_ERROR;
+    store_status_t ret = STORE_OK;
+    int rc = bind_text(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        ret = STORE_NOT_FOUND;
+    else
+        ret = db_error(store, "user version");
+    stmt_put(store, ST_USER_VERSION, st);
+    return ret;
 }
 
 static int same_text(const unsigned char *stored, const char *given)

@@ -86,6 +86,8 @@ typedef struct store_user {
 void store_user_clear(store_user_t *user);
 
 store_status_t store_user_get(store_t *store, const char *id, store_user_t *out);
+/** Only the version (meta.version) of the user: STORE_OK, STORE_NOT_FOUND. */
+store_status_t store_user_version(store_t *store, const char *id, int64_t *version);
 /** STORE_CONFLICT when the userName is taken. */
 store_status_t store_user_insert(store_t *store, const store_user_t *user);
 /** Replaces every column of the row with user->id. STORE_NOT_FOUND, STORE_CONFLICT (rename onto a taken userName). */

@@ -566,26 +566,32 @@ static int plan_change(const gw_config_t *cfg, const store_user_t *old, const js
  * Writes the user change and, in the same transaction, its outbox row into the worker's batch
  * (gateway/batch.h); registers `p` for that row. `if_version` (from If-Match; 0 when none) must
  * still be the stored version inside the transaction, else 412: another request may have changed
- * the user since it was read. Returns 0 when the change is in the batch (it commits at the end of
- * the pass: answer through answer_after_commit), or -1 with `err` set and nothing changed.
+ * the user since it was read. Without If-Match, `read_version` (the version the request built its
+ * change on; 0 for a new user) must be: else another worker thread committed a change of the same
+ * user in between, and the request is run again on the new state rather than overwriting it.
+ * Returns 0 when the change is in the batch (it commits at the end of the pass: answer through
+ * answer_after_commit), 1 for "run again" (nothing changed, `err` untouched), or -1 with `err` set
+ * and nothing changed.
  */
 static int commit_change(gw_request_t *r, write_op_t op, const store_user_t *row, const change_t *ch, pending_t *p,
-                         int64_t if_version, scim_error_t *err)
+                         int64_t if_version, int64_t read_version, scim_error_t *err)
 {
     gw_worker_t *w = r->worker;
     store_t *s = w->store;
     if (gw_batch_join(w) != 0)
         goto store_error;
-    if (if_version > 0) {
-        store_user_t current = {0};
-        store_status_t got = store_user_get(s, row->id, &current);
-        int64_t version = current.version;
-        store_user_clear(&current);
+    if (if_version > 0 || read_version > 0) {
+        int64_t version = 0;
+        store_status_t got = store_user_version(s, row->id, &version);
         if (got == STORE_ERROR)
             goto store_error;
-        if (got == STORE_NOT_FOUND || version != if_version) {
+        if (if_version > 0 && (got == STORE_NOT_FOUND || version != if_version)) {
             gw_batch_drop(w);
             return scim_error_set(err, 412, NULL, "the User was changed by another request; read it again");
+        }
+        if (got == STORE_NOT_FOUND || version != read_version) {
+            gw_batch_drop(w);
+            return 1;
         }
     }
     store_status_t rc = op == WRITE_INSERT   ? store_user_insert(s, row)
@@ -735,7 +741,7 @@ void gw_users_create(gw_request_t *r)
     }
     p->revertible = 1;
     p->result_version = 1;
-    if (commit_change(r, WRITE_INSERT, &row, &ch, p, 0, &err) != 0)
+    if (commit_change(r, WRITE_INSERT, &row, &ch, p, 0, 0, &err) != 0)
         goto fail;
     p->location = location;
     location = NULL;
@@ -800,11 +806,13 @@ void gw_users_get(gw_request_t *r, const char *id)
 
 /*
  * The common end of PUT and PATCH: `new_user` (canonical, taken) replaces the stored user `old`.
- * An unchanged resource is answered without a write or an Odeus call.
+ * An unchanged resource is answered without a write or an Odeus call. Returns 1 (unanswered) when
+ * `old` is no longer current and the request must run again, else 0.
  */
-static void update_user(gw_request_t *r, const store_user_t *old, const json_t *old_user, json_t *new_user,
-                        const scim_select_t *sel, int64_t if_version)
+static int update_user(gw_request_t *r, const store_user_t *old, const json_t *old_user, json_t *new_user,
+                       const scim_select_t *sel, int64_t if_version)
 {
+    int stale = 0;
     const gw_config_t *cfg = r->worker->config;
     scim_error_t err = {0};
     char now[GW_RFC3339_LEN];
@@ -859,8 +867,11 @@ static void update_user(gw_request_t *r, const store_user_t *old, const json_t *
     p->action = ch.action;
     p->revertible = 1;
     p->result_version = row.version;
-    if (commit_change(r, WRITE_UPDATE, &row, &ch, p, if_version, &err) != 0)
+    int committed = commit_change(r, WRITE_UPDATE, &row, &ch, p, if_version, old->version, &err);
+    if (committed != 0) {
+        stale = committed == 1;
         goto out;
+    }
     answer_after_commit(r,
                         !ch.call                        ? "user_updated"
                         : ch.action == ODEUS_DEACTIVATE ? "user_deactivated"
@@ -879,6 +890,7 @@ out:
     free(resource);
     free(stored_text);
     free(location);
+    return stale;
 }
 
 /* Loads the stored user and its canonical JSON; answers 404/500 itself and returns -1. */
@@ -922,15 +934,29 @@ static int begin_update(gw_request_t *r, const char *id, scim_select_t **sel, st
     return 0;
 }
 
-void gw_users_replace(gw_request_t *r, const char *id)
+/* How often a request whose read went stale (another worker changed the user first) runs again. */
+#define STALE_RUNS 4
+
+/* Runs `once` until it did not meet a stale read; a user changed under it every time gets a 503. */
+static void run_on_current_state(gw_request_t *r, const char *id, int (*once)(gw_request_t *, const char *))
 {
+    for (int i = 0; i < STALE_RUNS; i++)
+        if (!once(r, id))
+            return;
+    gw_respond_header(r, H2O_TOKEN_RETRY_AFTER, "1");
+    gw_respond_errorf(r, 503, NULL, "the User is being changed by other requests at this moment; try again");
+}
+
+static int replace_once(gw_request_t *r, const char *id)
+{
+    int stale = 0;
     store_user_t old = {0};
     json_t *old_user = NULL, *body = NULL, *new_user = NULL;
     scim_error_t err = {0};
     scim_select_t *sel;
     int64_t if_version;
     if (begin_update(r, id, &sel, &old, &old_user, &if_version) != 0)
-        return;
+        return 0;
     if ((body = parse_body(r, &err)) == NULL || (new_user = scim_user_parse(body, &err)) == NULL) {
         gw_respond_error(r, &err);
         goto out;
@@ -938,7 +964,7 @@ void gw_users_replace(gw_request_t *r, const char *id)
     /* A PUT that leaves out "active" must not reactivate a deprovisioned user by default. */
     if (json_object_get(new_user, "active") == NULL)
         json_object_set_new(new_user, "active", json_boolean(old.active));
-    update_user(r, &old, old_user, new_user, sel, if_version);
+    stale = update_user(r, &old, old_user, new_user, sel, if_version);
     new_user = NULL;
 out:
     scim_select_free(sel);
@@ -946,17 +972,24 @@ out:
     json_decref(new_user);
     json_decref(old_user);
     store_user_clear(&old);
+    return stale;
 }
 
-void gw_users_patch(gw_request_t *r, const char *id)
+void gw_users_replace(gw_request_t *r, const char *id)
 {
+    run_on_current_state(r, id, replace_once);
+}
+
+static int patch_once(gw_request_t *r, const char *id)
+{
+    int stale = 0;
     store_user_t old = {0};
     json_t *old_user = NULL, *body = NULL, *patched = NULL, *new_user = NULL;
     scim_error_t err = {0};
     scim_select_t *sel;
     int64_t if_version;
     if (begin_update(r, id, &sel, &old, &old_user, &if_version) != 0)
-        return;
+        return 0;
     if ((body = parse_body(r, &err)) == NULL)
         goto fail;
     if ((patched = json_deep_copy(old_user)) == NULL) {
@@ -965,7 +998,7 @@ void gw_users_patch(gw_request_t *r, const char *id)
     }
     if (scim_patch_apply(patched, body, &err) != 0 || (new_user = scim_user_parse(patched, &err)) == NULL)
         goto fail;
-    update_user(r, &old, old_user, new_user, sel, if_version);
+    stale = update_user(r, &old, old_user, new_user, sel, if_version);
     goto out;
 fail:
     gw_respond_error(r, &err);
@@ -975,16 +1008,23 @@ out:
     json_decref(patched);
     json_decref(old_user);
     store_user_clear(&old);
+    return stale;
 }
 
-void gw_users_delete(gw_request_t *r, const char *id)
+void gw_users_patch(gw_request_t *r, const char *id)
 {
+    run_on_current_state(r, id, patch_once);
+}
+
+static int delete_once(gw_request_t *r, const char *id)
+{
+    int stale = 0;
     store_user_t old = {0};
     scim_error_t err = {0};
     pending_t *p = pending_new(r, ODEUS_DEACTIVATE, id);
     if (p == NULL) {
         gw_respond_errorf(r, 500, NULL, "out of memory");
-        return;
+        return 0;
     }
     store_status_t rc = store_user_get(r->worker->store, id, &old);
     if (rc == STORE_NOT_FOUND) {
@@ -994,18 +1034,18 @@ void gw_users_delete(gw_request_t *r, const char *id)
             respond_not_found(r, id);
             pending_free(p);
         }
-        return;
+        return 0;
     }
     if (rc != STORE_OK) {
         pending_free(p);
         respond_store_error(r);
-        return;
+        return 0;
     }
     int64_t if_version = check_if_match(r, &old);
     if (if_version < 0) {
         pending_free(p);
         store_user_clear(&old);
-        return;
+        return 0;
     }
     change_t ch = {0};
     if (old.active && old.odeus_email != NULL)
@@ -1014,7 +1054,7 @@ void gw_users_delete(gw_request_t *r, const char *id)
     p->result_version = 0;
     if ((p->snapshot = snapshot_encode(&old)) == NULL) {
         scim_error_set(&err, 500, NULL, "out of memory");
-    } else if (commit_change(r, WRITE_DELETE, &old, &ch, p, if_version, &err) == 0) {
+    } else if ((stale = commit_change(r, WRITE_DELETE, &old, &ch, p, if_version, old.version, &err)) == 0) {
         answer_after_commit(r, "user_deleted", &ch, p, 204, NULL, 0, 1);
         p = NULL;
     }
@@ -1023,6 +1063,12 @@ void gw_users_delete(gw_request_t *r, const char *id)
     if (p != NULL)
         pending_free(p);
     store_user_clear(&old);
+    return stale == 1;
+}
+
+void gw_users_delete(gw_request_t *r, const char *id)
+{
+    run_on_current_state(r, id, delete_once);
 }
 
 /* ---- list ----------------------------------------------------------------------------------- */

@@ -120,6 +120,7 @@ static void test_user_plans(void **state)
     (void)state;
     assert_no_full_scan(ST_USER_GET);
     assert_no_full_scan(ST_USER_KEYS);
+    assert_no_full_scan(ST_USER_VERSION);
     assert_no_full_scan(ST_USER_UPDATE);
     assert_no_full_scan(ST_USER_UPDATE_BODY);
     assert_no_full_scan(ST_EMAIL_LIST);
