@@ -68,6 +68,7 @@ struct gw_outbox {
      * triggers a scan. Otherwise only kicks (new rows) and the timer do, since a scan reads and
      * sorts every pending row, those in flight included. */
     int rescan;
+    int64_t seen_id; /* the newest row a scan has returned: a kick's scan looks only above it */
     uint64_t rng;
     upstream_breaker_t breaker;
     upstream_ratelimit_t pacer;
@@ -480,11 +481,17 @@ static void submit_recheck(gw_outbox_t *ob, const store_recheck_t *rc, int probe
  * Submits due rows (deactivations first, one call per user at a time) and then due re-sends,
  * as far as pacing allows. Returns when the next scan is needed (monotonic ms).
  */
-static int64_t scan_due(gw_outbox_t *ob)
+/*
+ * Starts what is due. A full scan looks at every pending row; a kick's scan (`full` 0) only at the
+ * rows committed since the last scan, which is all a kick can have added: the rows an earlier scan
+ * left (pacing, a user on the wire, a full batch) keep `rescan` set until a full scan takes them.
+ */
+static int64_t scan_due(gw_outbox_t *ob, int full)
 {
     int64_t now = gw_clock_unix_ms(), mono = gw_clock_mono_ms();
     int64_t wake = mono + IDLE_SCAN_MS;
     int paced = 0, probe = 0;
+    int left_before = full ? 0 : ob->rescan;
 
     ob->rescan = 1; /* until this scan shows it took everything due */
     if (ob->n_inflight >= ob->config->odeus_max_concurrency)
@@ -498,8 +505,10 @@ static int64_t scan_due(gw_outbox_t *ob)
     store_outbox_t rows[DUE_BATCH];
     size_t n = 0, used = 0;
     if (n_skip < sizeof(skip) / sizeof(skip[0]) &&
-        store_outbox_due(ob->store, now, skip, n_skip, rows, DUE_BATCH, &n) == STORE_OK) {
+        store_outbox_due_after(ob->store, now, full ? 0 : ob->seen_id, skip, n_skip, rows, DUE_BATCH, &n) == STORE_OK) {
         for (size_t i = 0; i < n; i++) {
+            if (rows[i].id > ob->seen_id)
+                ob->seen_id = rows[i].id;
             if (!paced && !user_in_flight(ob, rows[i].user_id)) {
                 if (may_start(ob, &probe, &wake)) {
                     submit_row(ob, &rows[i], probe);
@@ -532,7 +541,7 @@ static int64_t scan_due(gw_outbox_t *ob)
         }
     }
 
-    ob->rescan = paced || held_back || n == DUE_BATCH || n_skip >= sizeof(skip) / sizeof(skip[0]);
+    ob->rescan = left_before || paced || held_back || n == DUE_BATCH || n_skip >= sizeof(skip) / sizeof(skip[0]);
     int64_t due;
     if (store_outbox_next_due(ob->store, &due) == STORE_OK && due > now && mono + (due - now) < wake)
         wake = mono + (due - now);
@@ -547,9 +556,13 @@ static void *delivery_main(void *arg)
     int64_t next_scan = 0;
     while (!atomic_load(&ob->stop)) {
         int64_t now = gw_clock_mono_ms();
-        if (atomic_exchange(&ob->kicked, 0) || (ob->completed && ob->rescan) || now >= next_scan) {
+        int kicked = atomic_exchange(&ob->kicked, 0);
+        int full = now >= next_scan || (ob->rescan && (kicked || ob->completed));
+        if (full || kicked) {
             ob->completed = 0;
-            next_scan = scan_due(ob);
+            int64_t wake = scan_due(ob, full);
+            /* a kick's scan must not postpone the full one (rows an operator re-queued, say) */
+            next_scan = full || wake < next_scan ? wake : next_scan;
             now = gw_clock_mono_ms();
         }
         int64_t wait = next_scan - now;

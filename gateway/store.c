@@ -138,6 +138,7 @@ typedef enum stmt_id {
     ST_OUTBOX_INSERT,
     ST_OUTBOX_GET,
     ST_OUTBOX_DUE,
+    ST_OUTBOX_DUE_AFTER,
     ST_OUTBOX_NEXT_DUE,
     ST_OUTBOX_RESCHEDULE,
     ST_OUTBOX_FINISH,
@@ -216,6 +217,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                       " WHERE o.state = 0 AND o.next_attempt_at <= ?1"
                       " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"
                       " ORDER BY o.action <> 'deactivate', o.id",
+    /* The same for rows newer than ?2 only: a range of the rowid, whatever the history's size. */
+    [ST_OUTBOX_DUE_AFTER] = "SELECT " OUTBOX_COLUMNS " FROM outbox AS o"
+                            " WHERE o.id > ?2 AND o.state = 0 AND o.next_attempt_at <= ?1"
+                            " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"
+                            " ORDER BY o.action <> 'deactivate', o.id",
     [ST_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM outbox WHERE state = 0",
     [ST_OUTBOX_RESCHEDULE] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, outcome = ?3, last_error = ?4"
                              " WHERE id = ?1",
@@ -1487,15 +1493,22 @@ static int in_list(int64_t id, const int64_t *list, size_t n)
 store_status_t store_outbox_due(store_t *store, int64_t now_ms, const int64_t *skip, size_t n_skip, store_outbox_t *rows,
                                 size_t max, size_t *n_out)
 {
+    return store_outbox_due_after(store, now_ms, 0, skip, n_skip, rows, max, n_out);
+}
+
+store_status_t store_outbox_due_after(store_t *store, int64_t now_ms, int64_t after_id, const int64_t *skip, size_t n_skip,
+                                      store_outbox_t *rows, size_t max, size_t *n_out)
+{
     *n_out = 0;
     if (max == 0)
         return STORE_OK;
-    sqlite3_stmt *st = stmt_get(store, ST_OUTBOX_DUE);
+    stmt_id_t id = after_id > 0 ? ST_OUTBOX_DUE_AFTER : ST_OUTBOX_DUE;
+    sqlite3_stmt *st = stmt_get(store, id);
     if (st == NULL)
         return STORE_ERROR;
     store_status_t ret = STORE_OK;
     size_t n = 0;
-    if (sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK) {
+    if (sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK || (after_id > 0 && sqlite3_bind_int64(st, 2, after_id) != SQLITE_OK)) {
         ret = db_error(store, "bind");
         goto out;
     }
@@ -1520,7 +1533,7 @@ store_status_t store_outbox_due(store_t *store, int64_t now_ms, const int64_t *s
         n++;
     }
 out:
-    stmt_put(store, ST_OUTBOX_DUE, st);
+    stmt_put(store, id, st);
     if (ret != STORE_OK) {
         for (size_t i = 0; i < n; i++)
             store_outbox_clear(&rows[i]);

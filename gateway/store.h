@@ -164,6 +164,9 @@ store_status_t store_outbox_get(store_t *store, int64_t id, store_outbox_t *out)
  * pending row of each user (so one user's changes go out in commit order), skipping ids listed
  * in `skip` (rows already in flight). *n_out is how many were filled; clear each row.
  */
+/** The same among the rows with an id above `after_id` only (0: all): the rows committed since a scan. */
+store_status_t store_outbox_due_after(store_t *store, int64_t now_ms, int64_t after_id, const int64_t *skip, size_t n_skip,
+                                      store_outbox_t *rows, size_t max, size_t *n_out);
 store_status_t store_outbox_due(store_t *store, int64_t now_ms, const int64_t *skip, size_t n_skip, store_outbox_t *rows,
                                 size_t max, size_t *n_out);
 

@@ -106,6 +106,7 @@ static void test_outbox_plans(void **state)
     assert_no_full_scan(ST_OUTBOX_SUPERSEDE_ALL);
     assert_plan_uses(ST_OUTBOX_SUPERSEDE_ALL, "outbox_user");
     assert_no_full_scan(ST_OUTBOX_OLDER_PENDING);
+    assert_no_full_scan(ST_OUTBOX_DUE_AFTER);
     assert_plan_uses(ST_OUTBOX_OLDER_PENDING, "outbox_user");
     assert_no_full_scan(ST_OUTBOX_SUPERSEDE_ROLE);
     assert_no_full_scan(ST_OUTBOX_SUPERSEDED_BY);
