@@ -2,7 +2,8 @@
  * Fuzzes scim_user_parse with arbitrary JSON, and everything the gateway then does with a parsed
  * user: render, the Odeus email and role, the email list. Checks three invariants: parsing is a
  * fixed point (parse(parse(x)) == parse(x)), a rendering parses back to the same user, and
- * scim_json_dumps writes exactly what json_dumps writes for any document.
+ * scim_json_dumps writes exactly what json_dumps writes for any document (and a stored rendering
+ * with meta spliced in, exactly the rendering's json_dumps).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,18 @@ static void check_user(const json_t *u)
         json_object_set_new(expect, "active", json_true());
     if (back == NULL || !json_equal(back, expect))
         abort();
+    /* the stored rendering with meta spliced in is byte for byte the rendering's json_dumps */
+    char *stored = scim_user_render_text(u, meta.id);
+    char *want = json_dumps(rendered, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    scim_json_buf_t spliced = {0};
+    if (stored == NULL || want == NULL || scim_user_splice_meta(&spliced, stored, strlen(stored), &meta) != 0)
+        abort();
+    char *got = scim_json_buf_take(&spliced, NULL);
+    if (got == NULL || strcmp(got, want) != 0)
+        abort();
+    free(got);
+    free(want);
+    free(stored);
     (void)scim_user_odeus_email(u, SCIM_EMAIL_PRIMARY_WORK_USERNAME);
     (void)scim_user_odeus_email(u, SCIM_EMAIL_WORK_PRIMARY_USERNAME);
     (void)scim_user_odeus_role(u, "member");
