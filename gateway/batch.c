@@ -84,7 +84,6 @@ void gw_batch_after_commit(gw_worker_t *w, gw_batch_item_t *item, gw_batch_cb cb
 {
     item->cb = cb;
     h2o_linklist_insert(&w->batch.items, &item->link);
-    w->batch.n_items++;
 }
 
 void gw_batch_flush(gw_worker_t *w)
@@ -103,7 +102,6 @@ void gw_batch_flush(gw_worker_t *w)
         h2o_linklist_t items;
         h2o_linklist_init_anchor(&items);
         h2o_linklist_insert_list(&items, &b->items);
-        b->n_items = 0;
         while (!h2o_linklist_is_empty(&items)) {
             gw_batch_item_t *item = H2O_STRUCT_FROM_MEMBER(gw_batch_item_t, link, items.next);
             h2o_linklist_unlink(&item->link);

@@ -340,11 +340,14 @@ static void on_call_done(void *user, const odeus_result_t *result)
     }
 
     int final = odeus_outcome_is_final(result->outcome), refused = result->outcome == ODEUS_OUTCOME_REFUSED;
-    gw_log_level_t level = refused ? GW_LOG_ERROR : final ? GW_LOG_INFO : result->outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR : GW_LOG_WARN;
-    json_t *fields = !gw_log_enabled(level) ? NULL : json_pack("{s:I, s:s, s:s, s:s, s:I, s:i, s:s}", "outbox_id", (json_int_t)job->id, "user_id",
-                               job->user_id, "action", odeus_action_name(job->action), "outcome",
-                               odeus_outcome_name(result->outcome), "http_status", (json_int_t)result->http_status,
-                               "attempts", attempts, "message", result->message);
+    gw_log_level_t level = refused || result->outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR
+                           : final                                          ? GW_LOG_INFO
+                                                                            : GW_LOG_WARN;
+    json_t *fields = NULL; /* built only for a line that is written: this runs once per call */
+    if (gw_log_enabled(level))
+        fields = json_pack("{s:I, s:s, s:s, s:s, s:I, s:i, s:s}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id,
+                           "action", odeus_action_name(job->action), "outcome", odeus_outcome_name(result->outcome),
+                           "http_status", (json_int_t)result->http_status, "attempts", attempts, "message", result->message);
     if (final) {
         if (store_outbox_finish(ob->store, job->id, refused ? STORE_OUTBOX_FAILED : STORE_OUTBOX_DONE,
                                 odeus_outcome_name(result->outcome), refused ? result->message : NULL, now) != STORE_OK) {
