@@ -312,13 +312,13 @@ static void test_splice_meta_byte_identical(void **state)
     static const char *const bodies[] = {
         "{\"userName\":\"a@b.co\"}",
         "{\"userName\":\"a@b.co\",\"externalId\":\"e1\",\"active\":false}",
-        "{\"userName\":\"ann@corp.example\",\"name\":{\"givenName\":\"Ann\",\"familyName\":\"Lee\"},"
-        "\"emails\":[{\"value\":\"ann@corp.example\",\"type\":\"work\",\"primary\":true},{\"value\":\"a@home.example\"}],"
-        "\"roles\":[{\"value\":\"admin\",\"primary\":true}],\"title\":\"Eng\","
-        "\"" ENT "\":{\"department\":\"R&D\",\"employeeNumber\":\"42\",\"manager\":\"m-1\"}}",
+        ("{\"userName\":\"ann@corp.example\",\"name\":{\"givenName\":\"Ann\",\"familyName\":\"Lee\"},"
+         "\"emails\":[{\"value\":\"ann@corp.example\",\"type\":\"work\",\"primary\":true},{\"value\":\"a@home.example\"}],"
+         "\"roles\":[{\"value\":\"admin\",\"primary\":true}],\"title\":\"Eng\","
+         "\"" ENT "\":{\"department\":\"R&D\",\"employeeNumber\":\"42\",\"manager\":\"m-1\"}}"),
         /* unicode (BMP and beyond), escapes and '/' inside the stored part */
-        "{\"userName\":\"J\\u00f6rg \\u6f22\\ud83d\\ude00 \\\"q\\\" back\\\\slash a/b \\u0001\\u001f\\u007f\","
-        "\"displayName\":\"tab\\there\\nnl\"}",
+        ("{\"userName\":\"J\\u00f6rg \\u6f22\\ud83d\\ude00 \\\"q\\\" back\\\\slash a/b \\u0001\\u001f\\u007f\","
+         "\"displayName\":\"tab\\there\\nnl\"}"),
     };
     const char *locations[] = {
         "https://scim.example.com/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
