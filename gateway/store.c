@@ -101,6 +101,11 @@ static const char *const migrations[] = {
 
 #define USER_COLUMNS                                                                                               \
     "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered"
+/* Due rows (?1: now), only the oldest pending one of each user, deactivations first (ST_OUTBOX_DUE). */
+#define OUTBOX_DUE_WHERE                                                                                                  \
+    "o.state = 0 AND o.next_attempt_at <= ?1"                                                                             \
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"           \
+    " ORDER BY o.action <> 'deactivate', o.id"
 #define OUTBOX_COLUMNS                                                                                                     \
     "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, " \
     "result_version, superseded_by"
@@ -213,15 +218,9 @@ static const char *const stmt_sql[ST__COUNT] = {
      * Deactivations first: when Odeus is the bottleneck (a mass offboarding, a rate limit), access
      * removal must not queue behind grants. Within a kind, commit order.
      */
-    [ST_OUTBOX_DUE] = "SELECT " OUTBOX_COLUMNS " FROM outbox AS o"
-                      " WHERE o.state = 0 AND o.next_attempt_at <= ?1"
-                      " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"
-                      " ORDER BY o.action <> 'deactivate', o.id",
+    [ST_OUTBOX_DUE] = "SELECT " OUTBOX_COLUMNS " FROM outbox AS o WHERE " OUTBOX_DUE_WHERE,
     /* The same for rows newer than ?2 only: a range of the rowid, whatever the history's size. */
-    [ST_OUTBOX_DUE_AFTER] = "SELECT " OUTBOX_COLUMNS " FROM outbox AS o"
-                            " WHERE o.id > ?2 AND o.state = 0 AND o.next_attempt_at <= ?1"
-                            " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"
-                            " ORDER BY o.action <> 'deactivate', o.id",
+    [ST_OUTBOX_DUE_AFTER] = "SELECT " OUTBOX_COLUMNS " FROM outbox AS o WHERE o.id > ?2 AND " OUTBOX_DUE_WHERE,
     [ST_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM outbox WHERE state = 0",
     [ST_OUTBOX_RESCHEDULE] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, outcome = ?3, last_error = ?4"
                              " WHERE id = ?1",
@@ -780,11 +779,6 @@ store_status_t store_begin(store_t *store)
 store_status_t store_commit(store_t *store)
 {
     return exec_stmt(store, ST_COMMIT);
-}
-
-int store_in_transaction(const store_t *store)
-{
-    return !sqlite3_get_autocommit(store->db);
 }
 
 store_status_t store_mark(store_t *store)

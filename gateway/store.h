@@ -51,8 +51,6 @@ const char *store_errmsg(const store_t *store);
 store_status_t store_begin(store_t *store);
 store_status_t store_commit(store_t *store);
 void store_rollback(store_t *store);
-/** 1 while a transaction is open on this connection. */
-int store_in_transaction(const store_t *store);
 /**
  * A savepoint inside the open transaction, for one request's writes among others (gateway/batch.h):
  * store_mark sets it, store_mark_keep folds its writes into the transaction, store_mark_undo undoes

@@ -63,7 +63,7 @@ void scim_json_buf_string(scim_json_buf_t *b, const char *s, size_t n)
     scim_json_buf_put(b, "\"", 1);
 }
 
-static void put_integer(scim_json_buf_t *b, json_int_t v)
+void scim_json_buf_integer(scim_json_buf_t *b, json_int_t v)
 {
     char tmp[24];
     size_t i = sizeof(tmp);
@@ -117,7 +117,7 @@ int scim_json_buf_value(scim_json_buf_t *b, const json_t *v)
         scim_json_buf_string(b, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        put_integer(b, json_integer_value(v));
+        scim_json_buf_integer(b, json_integer_value(v));
         break;
     case JSON_REAL: {
         /* rare here (log latencies): jansson's own formatting keeps the output identical */

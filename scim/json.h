@@ -24,6 +24,8 @@ typedef struct scim_json_buf {
 void scim_json_buf_put(scim_json_buf_t *b, const char *s, size_t n);
 /** Writes `s` (n bytes, valid UTF-8) as a quoted, escaped JSON string. */
 void scim_json_buf_string(scim_json_buf_t *b, const char *s, size_t n);
+/** Writes an integer in decimal, as jansson does. */
+void scim_json_buf_integer(scim_json_buf_t *b, json_int_t v);
 /** Writes `v`; -1 (and `failed` set) for what json_dumps would refuse (NaN, an invalid value). */
 int scim_json_buf_value(scim_json_buf_t *b, const json_t *v);
 /** The NUL-terminated text, now the caller's to free(); NULL when anything failed. Resets `b`. */

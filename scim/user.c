@@ -455,17 +455,8 @@ static void out_member(scim_json_buf_t *o, const char *head, size_t head_len, co
 /* meta.version: W/"<version>" as a JSON string, W/\"<version>\", as scim_user_etag and jansson write it. */
 static void out_version(scim_json_buf_t *o, int64_t version)
 {
-    char digits[24];
-    size_t n = sizeof(digits);
-    uint64_t v = version < 0 ? (uint64_t)0 - (uint64_t)version : (uint64_t)version;
-    do {
-        digits[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    if (version < 0)
-        digits[--n] = '-';
     OUT_LIT(o, ",\"version\":\"W/\\\"");
-    scim_json_buf_put(o, digits + n, sizeof(digits) - n);
+    scim_json_buf_integer(o, (json_int_t)version);
     OUT_LIT(o, "\\\"\"");
 }
 
