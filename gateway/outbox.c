@@ -33,6 +33,7 @@ typedef struct settle_rec {
     gw_settle_t settle;
     odeus_result_t result;
     int64_t next_attempt_mono;
+    size_t sup_off, n_sup; /* the rows `id` superseded: gw_outbox.sup_ids[sup_off ...] */
 } settle_rec_t;
 
 typedef struct job {
@@ -76,6 +77,8 @@ struct gw_outbox {
     int tx_open;
     settle_rec_t *settles;
     size_t n_settles, cap_settles;
+    int64_t *sup_ids; /* looked up inside the poll's transaction, whose pages are at hand */
+    size_t n_sup_ids, cap_sup_ids;
 };
 
 static uint64_t next_random(gw_outbox_t *ob)
@@ -150,6 +153,20 @@ static void records_begin(gw_outbox_t *ob)
         ob->tx_open = 1;
 }
 
+/* 1 when some request waits for an outcome: only then are superseded rows looked up. */
+static int any_waiter(gw_outbox_t *ob)
+{
+    pthread_mutex_lock(&ob->waiters_lock);
+    int any = ob->waiters != NULL;
+    pthread_mutex_unlock(&ob->waiters_lock);
+    return any;
+}
+
+/*
+ * Notes an outcome for the waiters, told once the poll's records are committed. The rows it
+ * superseded are looked up now, inside the transaction, rather than in one read transaction each
+ * after it (each of which would re-read the pages a worker's commit invalidated).
+ */
 static void queue_settle(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result,
                          int64_t next_attempt_mono)
 {
@@ -161,11 +178,24 @@ static void queue_settle(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const 
         ob->settles = grown;
         ob->cap_settles = cap;
     }
-    ob->settles[ob->n_settles++] = (settle_rec_t){id, settle, *result, next_attempt_mono};
+    settle_rec_t *sr = &ob->settles[ob->n_settles++];
+    *sr = (settle_rec_t){id, settle, *result, next_attempt_mono, ob->n_sup_ids, 0};
+    if (!any_waiter(ob))
+        return;
+    if (ob->cap_sup_ids - ob->n_sup_ids < MAX_SUPERSEDED) {
+        size_t cap = ob->cap_sup_ids * 2 + MAX_SUPERSEDED;
+        int64_t *grown = realloc(ob->sup_ids, cap * sizeof(*grown));
+        if (grown == NULL)
+            return; /* their own deadline answers them: PENDING, which stays true */
+        ob->sup_ids = grown;
+        ob->cap_sup_ids = cap;
+    }
+    if (store_outbox_superseded_by(ob->store, id, ob->sup_ids + ob->n_sup_ids, MAX_SUPERSEDED, &sr->n_sup) != STORE_OK)
+        sr->n_sup = 0;
+    ob->n_sup_ids += sr->n_sup;
 }
 
-static void settle_waiter(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result,
-                          int64_t next_attempt_mono);
+static void settle_waiter(gw_outbox_t *ob, const settle_rec_t *sr);
 static void log_store_failure(gw_outbox_t *ob, int64_t id);
 
 /*
@@ -182,11 +212,10 @@ static void records_commit(gw_outbox_t *ob)
             store_rollback(ob->store);
         }
     }
-    for (size_t i = 0; i < ob->n_settles; i++) {
-        settle_rec_t *sr = &ob->settles[i];
-        settle_waiter(ob, sr->id, sr->settle, &sr->result, sr->next_attempt_mono);
-    }
+    for (size_t i = 0; i < ob->n_settles; i++)
+        settle_waiter(ob, &ob->settles[i]);
     ob->n_settles = 0;
+    ob->n_sup_ids = 0;
 }
 
 /*
@@ -196,21 +225,13 @@ static void records_commit(gw_outbox_t *ob)
  * learns whether that one reached Odeus; a grant waiter is answered by the deactivation that made
  * it moot (grants are lenient, so it gets its success either way). See README, "Outbox".
  */
-static void settle_waiter(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result,
-                          int64_t next_attempt_mono)
+static void settle_waiter(gw_outbox_t *ob, const settle_rec_t *sr)
 {
-    pthread_mutex_lock(&ob->waiters_lock);
-    int any = ob->waiters != NULL;
-    pthread_mutex_unlock(&ob->waiters_lock);
-    if (!any)
+    if (!any_waiter(ob))
         return;
-    settle_one(ob, id, settle, result, next_attempt_mono);
-    int64_t ids[MAX_SUPERSEDED];
-    size_t n = 0;
-    if (store_outbox_superseded_by(ob->store, id, ids, MAX_SUPERSEDED, &n) != STORE_OK)
-        return; /* their own deadline answers them: PENDING, which stays true */
-    for (size_t i = 0; i < n; i++)
-        settle_one(ob, ids[i], settle, result, next_attempt_mono);
+    settle_one(ob, sr->id, sr->settle, &sr->result, sr->next_attempt_mono);
+    for (size_t i = 0; i < sr->n_sup; i++)
+        settle_one(ob, ob->sup_ids[sr->sup_off + i], sr->settle, &sr->result, sr->next_attempt_mono);
 }
 
 static const char *event_name(odeus_action_t action, odeus_outcome_t outcome)
@@ -528,7 +549,9 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
     if (n == DUE_BATCH && !paced && used > 0)
         wake = mono; /* more may be waiting */
 
-    if (!paced && n < DUE_BATCH) {
+    /* A kick's scan is for the rows just committed, which are due at once: re-sends and the times
+     * of later attempts are the full scan's business (they change only with time and outcomes). */
+    if (full && !paced && n < DUE_BATCH) {
         store_recheck_t rc[8];
         size_t m = 0;
         if (store_recheck_due(ob->store, now, rc, 8, &m) == STORE_OK) {
@@ -546,6 +569,8 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
 
     ob->rescan = left_before || paced || held_back || n == DUE_BATCH || n_skip >= sizeof(skip) / sizeof(skip[0]);
     int64_t due;
+    if (!full)
+        return wake;
     if (store_outbox_next_due(ob->store, &due) == STORE_OK && due > now && mono + (due - now) < wake)
         wake = mono + (due - now);
     if (store_recheck_next_due(ob->store, &due) == STORE_OK && due > now && mono + (due - now) < wake)
@@ -643,6 +668,7 @@ void gw_outbox_stop(gw_outbox_t *ob, int64_t grace_ms)
     store_close(ob->store);
     pthread_mutex_destroy(&ob->waiters_lock);
     free(ob->settles);
+    free(ob->sup_ids);
     free(ob);
 }
 
