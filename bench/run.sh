@@ -9,11 +9,12 @@
 #    counted) and the two reference servers: "direct" serves a fixed copy of the gateway's own
 #    filter answer, "proxy" forwards each PATCH to the fake Odeus (one upstream hop).
 # 3. Starts the gateway on a fresh data directory with the throttles off (inbound rate limit, Odeus
-#    pacing), seeds N users through POST /Users (bench/seed.py, CONNS keep-alive connections), then runs ROUNDS alternating
-#    rounds of: direct nginx GET, gateway GET by userName eq filter, nginx proxy PATCH, gateway PATCH
-#    deactivate/reactivate (Okta's shape; every request a real state change that reaches Odeus),
-#    gateway POST create. Then an Okta-style import over one connection (startIndex=k&count=100 over
-#    the whole directory) and a restart on the full directory (start-up time).
+#    pacing), seeds N users through POST /Users (bench/seed.py, CONNS keep-alive connections), then
+#    runs ROUNDS alternating rounds of: direct nginx GET, gateway GET by userName eq filter, nginx
+#    proxy PATCH, gateway PATCH deactivate/reactivate (Okta's shape; every request a real state change
+#    that reaches Odeus), gateway PATCH displayName (a durable change with no Odeus call), gateway POST
+#    create. Then an Okta-style import over one connection (startIndex=k&count=100 over the whole
+#    directory) and a restart on the full directory (start-up time).
 # The gateway and nginx are pinned to CPU 0, wrk to CPU 1 (taskset). Every answer is checked (status
 # and body); the table gives medians over the rounds.
 set -euo pipefail
@@ -199,6 +200,21 @@ done = function(summary, latency, requests)
 end
 POS_FILE = os.getenv("POS_FILE")
 LUA
+# The commit path alone: a PATCH of displayName is a durable change like the one above but needs no
+# Odeus call, so the difference between the two rows is what the Odeus leg (outbox row, call, outcome) costs.
+cat >"$work/patch_local.lua" <<LUA
+dofile("$work/common.lua")
+dofile("$work/ids.lua")
+local i = 0
+request = function()
+  i = i + 1
+  local body = string.format('{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"bench %d"}]}', i)
+  return wrk.format("PATCH", "/scim/v2/Users/" .. ids[(i % #ids) + 1], {["Authorization"]="Bearer $token", ["Content-Type"]="application/scim+json"}, body)
+end
+response = function(status, headers, body)
+  if status ~= 200 or not body:find('"displayName":"bench ', 1, true) then bad = bad + 1 end
+end
+LUA
 # The reference proxy answers the fake Odeus' JSON.
 cat >"$work/proxy.lua" <<LUA
 dofile("$work/common.lua")
@@ -301,6 +317,10 @@ for r in $(seq "$ROUNDS"); do
   echo "round $r: gateway PATCH answered $sent, Odeus received $got calls" >>"$work/notes"
   # every answered PATCH reached Odeus; at most CONNS more were cut off by wrk's stop
   [ "$got" -ge "$sent" ] && [ "$got" -le $((sent + CONNS)) ] || patch_calls_ok=0
+  c0=$(odeus_calls)
+  run_wrk gw_patch_local "$gw_pid" "$work/patch_local.lua" "$url"
+  got=$(($(odeus_calls) - c0))
+  [ "$got" = 0 ] || echo "round $r: the displayName PATCH run made $got Odeus calls" >>"$work/notes"
   PREFIX=r$r run_wrk gw_post "$gw_pid" "$work/create.lua" "$url"
 done
 
@@ -346,6 +366,7 @@ line "nginx direct: fixed JSON (reference)" direct_get
 line "gateway GET /Users?filter=userName eq (random of $N)" gw_get direct_get
 line "nginx proxy: PATCH → fake Odeus (reference)" proxy_patch
 line "gateway PATCH active false/true, Okta shape (durable commit + Odeus call)" gw_patch proxy_patch
+line "gateway PATCH displayName (durable commit, no Odeus call: the commit path alone)" gw_patch_local proxy_patch
 line "gateway POST /Users (durable commit + invite)" gw_post
 echo
 echo "- seeding: $N users through POST /Users in $seed_s s ($CONNS connections); Odeus received $seed_calls invites"
