@@ -1,6 +1,5 @@
 #include "gateway/users.h"
 
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +250,15 @@ static void row_set_emails(store_user_t *row, const json_t *user, const char **e
     row->n_emails = n < MAX_EMAILS ? n : MAX_EMAILS;
 }
 
+/* `,"key":"value"` (key given with its leading separator and quotes); nothing when value is NULL. */
+static void snapshot_field(scim_json_buf_t *b, const char *key, const char *value)
+{
+    if (value == NULL)
+        return;
+    scim_json_buf_put(b, key, strlen(key));
+    scim_json_buf_string(b, value, strlen(value));
+}
+
 /*
  * A row snapshot, kept in the outbox row so that a change Odeus refuses can be undone.
  * Returns malloc'd JSON text or NULL.
@@ -258,32 +266,19 @@ static void row_set_emails(store_user_t *row, const json_t *user, const char **e
 static char *snapshot_encode(const store_user_t *row)
 {
     /* Written directly (it runs once per change that reaches Odeus); read back by json_loads. */
+    if (row->id == NULL || row->user_name == NULL || row->created == NULL || row->last_modified == NULL ||
+        row->resource == NULL)
+        return NULL;
     scim_json_buf_t b = {0};
-    static const struct {
-        const char *key;
-        size_t off;
-        int optional; /* left out when NULL, as the decoder's "s?" expects */
-    } fields[] = {
-        {"{\"id\":", offsetof(store_user_t, id), 0},
-        {",\"userName\":", offsetof(store_user_t, user_name), 0},
-        {",\"externalId\":", offsetof(store_user_t, external_id), 1},
-        {",\"odeusEmail\":", offsetof(store_user_t, odeus_email), 1},
-        {",\"created\":", offsetof(store_user_t, created), 0},
-        {",\"lastModified\":", offsetof(store_user_t, last_modified), 0},
-        {",\"resource\":", offsetof(store_user_t, resource), 0},
-    };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        const char *v = *(const char *const *)((const char *)row + fields[i].off);
-        if (v == NULL) {
-            if (fields[i].optional)
-                continue;
-            scim_json_buf_free(&b);
-            return NULL;
-        }
-        scim_json_buf_put(&b, fields[i].key, strlen(fields[i].key));
-        scim_json_buf_string(&b, v, strlen(v));
-    }
-    scim_json_buf_put(&b, row->active ? ",\"active\":true,\"version\":" : ",\"active\":false,\"version\":", row->active ? 25 : 26);
+    snapshot_field(&b, "{\"id\":", row->id);
+    snapshot_field(&b, ",\"userName\":", row->user_name);
+    snapshot_field(&b, ",\"externalId\":", row->external_id); /* optional: "s?" in the decoder */
+    snapshot_field(&b, ",\"odeusEmail\":", row->odeus_email);
+    snapshot_field(&b, ",\"created\":", row->created);
+    snapshot_field(&b, ",\"lastModified\":", row->last_modified);
+    snapshot_field(&b, ",\"resource\":", row->resource);
+    const char *active = row->active ? ",\"active\":true,\"version\":" : ",\"active\":false,\"version\":";
+    scim_json_buf_put(&b, active, strlen(active));
     scim_json_buf_integer(&b, (json_int_t)row->version);
     scim_json_buf_put(&b, "}", 1);
     return scim_json_buf_take(&b, NULL);
