@@ -23,9 +23,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
-COPY gateway/ gateway/
+COPY common/ common/
 COPY scim/ scim/
+COPY store/ store/
 COPY upstream/ upstream/
+COPY gateway/ gateway/
+COPY cli/ cli/
 # The image carries the gateway only: tests run in CI (scripts/test.sh), not in the image build.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGATEWAY_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" \

@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gateway/clock.h"
-#include "gateway/digest.h"
-#include "gateway/log.h"
+#include "common/clock.h"
+#include "common/digest.h"
+#include "common/log.h"
 #include "gateway/metrics.h"
-#include "scim/json.h"
+#include "common/json.h"
 
 #define HASH_HEX GW_DIGEST_HEX_LEN
 #define TAIL_BYTES 65536
@@ -36,7 +36,7 @@ struct gw_audit {
      * Entries appended in a batch wait here, in chain order, until someone needs them on disk:
      * then one write(2) takes all of them (usually a whole event-loop pass of a worker).
      */
-    scim_json_buf_t pending;
+    gw_json_buf_t pending;
     long long file_seq;       /* seq and head of the last entry in the file: the chain */
     char file_head[HASH_HEX]; /* goes on from here if a pending write fails */
 };
@@ -163,7 +163,7 @@ void gw_audit_close(gw_audit_t *a)
         gw_log(GW_LOG_ERROR, "audit_write_failed", json_pack("{s:s, s:s}", "event", "close", "error", strerror(errno)));
     pthread_mutex_unlock(&a->lock);
     gw_log(GW_LOG_INFO, "audit_head", json_pack("{s:s, s:I, s:s}", "file", a->path, "seq", (json_int_t)a->seq, "head", a->head));
-    scim_json_buf_free(&a->pending);
+    gw_json_buf_free(&a->pending);
     close(a->fd);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->synced_cond);
@@ -269,38 +269,38 @@ int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)
         goto out;
     /* Everything but seq and prev is written before the lock is taken. */
     gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
-    scim_json_buf_t mid = {0};
-    scim_json_buf_put(&mid, "\"time\":", 7);
-    scim_json_buf_string(&mid, now, strlen(now));
-    scim_json_buf_put(&mid, ",\"event\":", 9);
-    scim_json_buf_string(&mid, event, strlen(event));
+    gw_json_buf_t mid = {0};
+    gw_json_buf_put(&mid, "\"time\":", 7);
+    gw_json_buf_string(&mid, now, strlen(now));
+    gw_json_buf_put(&mid, ",\"event\":", 9);
+    gw_json_buf_string(&mid, event, strlen(event));
     if (json_object_size(fields) > 0) {
         size_t at = mid.len;
-        scim_json_buf_value(&mid, fields);
+        gw_json_buf_value(&mid, fields);
         if (!mid.failed)
             mid.p[at] = ','; /* the object's '{' becomes the separator; its '}' is dropped below */
         mid.len--;
     }
     if (mid.failed) {
-        scim_json_buf_free(&mid);
+        gw_json_buf_free(&mid);
         goto out;
     }
 
     pthread_mutex_lock(&a->lock);
     char seq[24];
     int seq_len = snprintf(seq, sizeof(seq), "%lld", a->seq + 1);
-    scim_json_buf_t *p = &a->pending;
+    gw_json_buf_t *p = &a->pending;
     size_t start = p->len;
-    scim_json_buf_put(p, "{\"seq\":", 7);
-    scim_json_buf_put(p, seq, (size_t)seq_len);
-    scim_json_buf_put(p, ",", 1);
-    scim_json_buf_put(p, mid.p, mid.len);
-    scim_json_buf_put(p, ",\"prev\":\"", 9);
-    scim_json_buf_put(p, a->head, HASH_HEX - 1);
-    scim_json_buf_put(p, "\"}\n", 3);
+    gw_json_buf_put(p, "{\"seq\":", 7);
+    gw_json_buf_put(p, seq, (size_t)seq_len);
+    gw_json_buf_put(p, ",", 1);
+    gw_json_buf_put(p, mid.p, mid.len);
+    gw_json_buf_put(p, ",\"prev\":\"", 9);
+    gw_json_buf_put(p, a->head, HASH_HEX - 1);
+    gw_json_buf_put(p, "\"}\n", 3);
     if (p->failed) {
         /* out of memory: the pending entries before this one are lost with the buffer */
-        scim_json_buf_free(p);
+        gw_json_buf_free(p);
         a->seq = a->file_seq;
         memcpy(a->head, a->file_head, HASH_HEX);
     } else {
@@ -316,7 +316,7 @@ int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)
         }
     }
     pthread_mutex_unlock(&a->lock);
-    scim_json_buf_free(&mid);
+    gw_json_buf_free(&mid);
 out:
     gw_metrics_audit(event, rc == 0);
     if (rc != 0)

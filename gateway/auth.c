@@ -3,7 +3,7 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include "gateway/digest.h"
+#include "common/digest.h"
 #include <string.h>
 #include <strings.h>
 

@@ -1,7 +1,7 @@
 #include "gateway/batch.h"
 
 #include "gateway/audit.h"
-#include "gateway/log.h"
+#include "common/log.h"
 #include "gateway/respond.h"
 #include "gateway/server.h"
 

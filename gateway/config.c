@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
-#include "gateway/digest.h"
+#include "common/digest.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

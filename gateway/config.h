@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/cidr.h"
-#include "gateway/log.h"
+#include "common/cidr.h"
+#include "common/log.h"
 #include "scim/user.h"
 
 #define GW_SHA256_LEN 32

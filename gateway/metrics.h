@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "gateway/config.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "upstream/odeus.h"
 
 typedef enum gw_metrics_auth_failure {

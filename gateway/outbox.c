@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/clock.h"
-#include "gateway/log.h"
+#include "common/clock.h"
+#include "common/log.h"
 #include "gateway/metrics.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "upstream/breaker.h"
 #include "upstream/client.h"
-#include "upstream/ratelimit.h"
+#include "upstream/pacer.h"
 #include "upstream/retry.h"
 
 /* Rows read per scan; the rest wait for the next scan, which a completion triggers. */
@@ -72,7 +72,7 @@ struct gw_outbox {
     int64_t seen_id; /* the newest row a scan has returned: a kick's scan looks only above it */
     uint64_t rng;
     upstream_breaker_t breaker;
-    upstream_ratelimit_t pacer;
+    upstream_pacer_t pacer;
     /* The outcomes of one poll are recorded in one transaction (records_begin/records_commit). */
     int tx_open;
     settle_rec_t *settles;
@@ -268,12 +268,12 @@ static void pace_result(gw_outbox_t *ob, const job_t *job, const odeus_result_t 
     upstream_breaker_result_t kind = UPSTREAM_BREAKER_SUCCESS;
     if (result->http_status == 429) {
         kind = UPSTREAM_BREAKER_THROTTLED;
-        upstream_ratelimit_throttled(&ob->pacer, now);
+        upstream_pacer_throttled(&ob->pacer, now);
     } else if (result->outcome == ODEUS_OUTCOME_RETRY && (result->http_status == 0 || result->http_status >= 500)) {
         /* only a call that really failed; a dry-run call (no HTTP status) completes as done */
         kind = UPSTREAM_BREAKER_FAILURE;
     } else {
-        upstream_ratelimit_succeeded(&ob->pacer);
+        upstream_pacer_succeeded(&ob->pacer);
     }
     upstream_breaker_state_t before = ob->breaker.state;
     if (upstream_breaker_record(&ob->breaker, now, kind, result->retry_after_ms, job->probe))
@@ -423,13 +423,13 @@ static int may_start(gw_outbox_t *ob, int *probe, int64_t *wake_mono)
     int64_t now = gw_clock_mono_ms();
     if (ob->n_inflight >= ob->config->odeus_max_concurrency)
         return 0; /* a completion wakes the loop */
-    int64_t wait = upstream_ratelimit_wait_ms(&ob->pacer, now);
+    int64_t wait = upstream_pacer_wait_ms(&ob->pacer, now);
     if (wait == 0) {
         upstream_breaker_state_t before = ob->breaker.state;
         upstream_breaker_allow_t allow = upstream_breaker_allow(&ob->breaker, now);
         publish_breaker_state(ob, before);
         if (allow != UPSTREAM_BREAKER_DENY) {
-            (void)upstream_ratelimit_take(&ob->pacer, now);
+            (void)upstream_pacer_take(&ob->pacer, now);
             *probe = allow == UPSTREAM_BREAKER_PROBE;
             return 1;
         }
@@ -613,7 +613,7 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
         ob->rng = (uint64_t)gw_clock_mono_us();
     upstream_breaker_init(&ob->breaker, BREAKER_THRESHOLD, BREAKER_BASE_MS, BREAKER_MAX_MS);
     gw_metrics_circuit(upstream_breaker_state_name(ob->breaker.state));
-    upstream_ratelimit_init(&ob->pacer, config->odeus_rate_per_sec, gw_clock_mono_ms());
+    upstream_pacer_init(&ob->pacer, config->odeus_rate_per_sec, gw_clock_mono_ms());
     if ((ob->store = store_open(config->db_path, err, err_len)) == NULL)
         goto fail;
     /* Outcome records need no fsync of their own (a lost one is re-sent): one fsync per change, not two. */

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/clock.h"
-#include "gateway/log.h"
+#include "common/clock.h"
+#include "common/log.h"
 #include "gateway/metrics.h"
-#include "scim/json.h"
+#include "common/json.h"
 
 static char boot_id[9];
 static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
@@ -145,7 +145,7 @@ void gw_respond_text(gw_request_t *r, int status, const char *content_type, cons
 void gw_respond_json(gw_request_t *r, int status, json_t *body)
 {
     size_t len = 0;
-    char *text = body != NULL ? scim_json_dumps(body, &len) : NULL;
+    char *text = body != NULL ? gw_json_dumps(body, &len) : NULL;
     json_decref(body);
     if (text == NULL) {
         static const char fallback[] = "{\"schemas\":[\"" SCIM_SCHEMA_ERROR "\"],\"status\":\"500\",\"detail\":\"out of memory\"}";

@@ -4,8 +4,8 @@
 #include <strings.h>
 
 #include "gateway/auth.h"
-#include "gateway/clock.h"
-#include "gateway/log.h"
+#include "common/clock.h"
+#include "common/log.h"
 #include "gateway/metrics.h"
 #include "gateway/ratelimit.h"
 #include "gateway/respond.h"

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "gateway/audit.h"
-#include "gateway/clock.h"
-#include "gateway/log.h"
+#include "common/clock.h"
+#include "common/log.h"
 #include "gateway/ratelimit.h"
 #include "gateway/router.h"
 #include "gateway/tls.h"

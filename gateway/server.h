@@ -12,7 +12,7 @@
 #include "gateway/batch.h"
 #include "gateway/config.h"
 #include "gateway/outbox.h"
-#include "gateway/store.h"
+#include "store/store.h"
 
 struct gw_audit;
 struct gw_ratelimit;

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/log.h"
+#include "common/log.h"
 #include "gateway/metrics.h"
 
 /* TLS 1.2 suites: forward secrecy (ECDHE) and AEAD only. Entra ID's client offers the GCM ones. */

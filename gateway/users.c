@@ -5,11 +5,11 @@
 #include <string.h>
 
 #include "gateway/audit.h"
-#include "gateway/clock.h"
-#include "gateway/log.h"
-#include "gateway/uuid.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/uuid.h"
 #include "scim/filter.h"
-#include "scim/json.h"
+#include "common/json.h"
 #include "scim/list.h"
 #include "scim/patch.h"
 #include "scim/select.h"
@@ -145,7 +145,7 @@ static const char *loc_for(loc_buf_t *l, const char *id)
  * rendering with meta spliced in, or, for a row without one, rendered the slow way.
  * -1 when the row is unreadable or memory ran out.
  */
-static int append_row_text(gw_request_t *r, loc_buf_t *l, const store_user_t *row, scim_json_buf_t *b)
+static int append_row_text(gw_request_t *r, loc_buf_t *l, const store_user_t *row, gw_json_buf_t *b)
 {
     const char *loc;
     if (row->rendered != NULL && (loc = loc_for(l, row->id)) != NULL) {
@@ -158,7 +158,7 @@ static int append_row_text(gw_request_t *r, loc_buf_t *l, const store_user_t *ro
         /* not an object's text: render it from the resource instead */
     }
     json_t *rendered = render_row(r, row);
-    int rc = rendered != NULL ? scim_json_buf_value(b, rendered) : -1;
+    int rc = rendered != NULL ? gw_json_buf_value(b, rendered) : -1;
     json_decref(rendered);
     return rc;
 }
@@ -251,12 +251,12 @@ static void row_set_emails(store_user_t *row, const json_t *user, const char **e
 }
 
 /* `,"key":"value"` (key given with its leading separator and quotes); nothing when value is NULL. */
-static void snapshot_field(scim_json_buf_t *b, const char *key, const char *value)
+static void snapshot_field(gw_json_buf_t *b, const char *key, const char *value)
 {
     if (value == NULL)
         return;
-    scim_json_buf_put(b, key, strlen(key));
-    scim_json_buf_string(b, value, strlen(value));
+    gw_json_buf_put(b, key, strlen(key));
+    gw_json_buf_string(b, value, strlen(value));
 }
 
 /*
@@ -269,7 +269,7 @@ static char *snapshot_encode(const store_user_t *row)
     if (row->id == NULL || row->user_name == NULL || row->created == NULL || row->last_modified == NULL ||
         row->resource == NULL)
         return NULL;
-    scim_json_buf_t b = {0};
+    gw_json_buf_t b = {0};
     snapshot_field(&b, "{\"id\":", row->id);
     snapshot_field(&b, ",\"userName\":", row->user_name);
     snapshot_field(&b, ",\"externalId\":", row->external_id); /* optional: "s?" in the decoder */
@@ -278,10 +278,10 @@ static char *snapshot_encode(const store_user_t *row)
     snapshot_field(&b, ",\"lastModified\":", row->last_modified);
     snapshot_field(&b, ",\"resource\":", row->resource);
     const char *active = row->active ? ",\"active\":true,\"version\":" : ",\"active\":false,\"version\":";
-    scim_json_buf_put(&b, active, strlen(active));
-    scim_json_buf_integer(&b, (json_int_t)row->version);
-    scim_json_buf_put(&b, "}", 1);
-    return scim_json_buf_take(&b, NULL);
+    gw_json_buf_put(&b, active, strlen(active));
+    gw_json_buf_integer(&b, (json_int_t)row->version);
+    gw_json_buf_put(&b, "}", 1);
+    return gw_json_buf_take(&b, NULL);
 }
 
 /* Decodes a snapshot into `row`, whose strings borrow from *holder (decref it after use). */
@@ -377,12 +377,12 @@ static int success_answer_text(pending_t *p, const scim_select_t *sel, const cha
 {
     if (stored == NULL || !scim_select_is_identity(sel))
         return -1;
-    scim_json_buf_t b = {0};
+    gw_json_buf_t b = {0};
     if (scim_user_splice_meta(&b, stored, strlen(stored), meta) != 0) {
-        scim_json_buf_free(&b);
+        gw_json_buf_free(&b);
         return -1;
     }
-    p->success_text = scim_json_buf_take(&b, &p->success_len);
+    p->success_text = gw_json_buf_take(&b, &p->success_len);
     return p->success_text != NULL ? 0 : -1;
 }
 
@@ -740,7 +740,7 @@ void gw_users_create(gw_request_t *r)
                         .active = scim_user_active(user), .created = now, .last_modified = now, .version = 1};
     if (plan_change(cfg, NULL, NULL, user, &row, &ch, &err) != 0)
         goto fail;
-    resource = scim_json_dumps(user, NULL);
+    resource = gw_json_dumps(user, NULL);
     location = user_location(r, id);
     p = pending_new(r, ch.action, id);
     if (resource == NULL || location == NULL || p == NULL) {
@@ -802,7 +802,7 @@ void gw_users_get(gw_request_t *r, const char *id)
         gw_respond_empty(r, 304);
     } else if (rc == STORE_OK && scim_select_is_identity(sel)) {
         /* Nothing to trim: the stored rendering with meta spliced in, no JSON tree. */
-        scim_json_buf_t text = {0};
+        gw_json_buf_t text = {0};
         loc_buf_t loc;
         if (loc_init(&loc, r) != 0 || append_row_text(r, &loc, &row, &text) != 0) {
             respond_store_error(r);
@@ -811,7 +811,7 @@ void gw_users_get(gw_request_t *r, const char *id)
             gw_respond_json_text(r, 200, text.p, text.len);
         }
         loc_free(&loc);
-        scim_json_buf_free(&text);
+        gw_json_buf_free(&text);
     } else if (rc != STORE_OK || (rendered = render_row(r, &row)) == NULL) {
         respond_store_error(r);
     } else {
@@ -866,7 +866,7 @@ static int update_user(gw_request_t *r, const store_user_t *old, const json_t *o
                         .created = old->created, .last_modified = now, .version = old->version + 1};
     if (plan_change(cfg, old, old_user, new_user, &row, &ch, &err) != 0)
         goto out;
-    if ((resource = scim_json_dumps(new_user, NULL)) == NULL ||
+    if ((resource = gw_json_dumps(new_user, NULL)) == NULL ||
         (p->snapshot = snapshot_encode(old)) == NULL) {
         scim_error_set(&err, 500, NULL, "out of memory");
         goto out;
@@ -1100,7 +1100,7 @@ typedef struct list_ctx {
     json_t *resources;
     int failed;
     /* The text path (no sort, nothing to trim, every visited row a match): the page as JSON text. */
-    scim_json_buf_t *text;
+    gw_json_buf_t *text;
     loc_buf_t *loc;
     size_t items; /* resources in `text` */
 } list_ctx_t;
@@ -1117,7 +1117,7 @@ static int on_list_row(void *arg, const store_user_t *row)
     }
     if (lc->text != NULL) {
         if (lc->items > 0)
-            scim_json_buf_put(lc->text, ",", 1);
+            gw_json_buf_put(lc->text, ",", 1);
         if (lc->text->failed || append_row_text(lc->r, lc->loc, row, lc->text) != 0) {
             lc->failed = 1;
             return 1;
@@ -1187,12 +1187,12 @@ static char *decimal_before(char *end, unsigned long long v)
  * Answers the text path's page: the ListResponse members written in front of the resources, as
  * gw_respond_json(scim_list_render(...)) would write them, byte for byte (json_int_t values).
  */
-static void respond_list_text(gw_request_t *r, scim_json_buf_t *text, size_t total, size_t start_index, size_t items)
+static void respond_list_text(gw_request_t *r, gw_json_buf_t *text, size_t total, size_t start_index, size_t items)
 {
     static const char schemas[] = "{\"schemas\":[\"" SCIM_SCHEMA_LIST_RESPONSE "\"],\"totalResults\":";
     json_int_t values[3] = {(json_int_t)total, (json_int_t)start_index, (json_int_t)items};
     static const char *const keys[3] = {"", ",\"startIndex\":", ",\"itemsPerPage\":"};
-    scim_json_buf_put(text, "]}", 2);
+    gw_json_buf_put(text, "]}", 2);
     if (text->failed) {
         gw_respond_errorf(r, 500, NULL, "out of memory");
         return;
@@ -1228,7 +1228,7 @@ static void list_users(gw_request_t *r, const scim_list_params_t *params)
     scim_sort_t *sort = NULL;
     scim_select_t *sel = NULL;
     list_ctx_t lc = {.r = r};
-    scim_json_buf_t text = {0};
+    gw_json_buf_t text = {0};
     loc_buf_t loc;
     store_status_t rc;
     size_t i;
@@ -1247,7 +1247,7 @@ static void list_users(gw_request_t *r, const scim_list_params_t *params)
     lc.collect_all = sort != NULL;
     if (sort == NULL && scim_select_is_identity(sel) && (filter == NULL || scim_filter_index_exact(filter))) {
         static const char head_room[LIST_HEAD_ROOM];
-        scim_json_buf_put(&text, head_room, LIST_HEAD_ROOM);
+        gw_json_buf_put(&text, head_room, LIST_HEAD_ROOM);
         if (loc_init(&loc, r) != 0 || text.failed) {
             gw_respond_errorf(r, 500, NULL, "out of memory");
             goto out;
@@ -1297,7 +1297,7 @@ out:
     scim_sort_free(sort);
     scim_select_free(sel);
     loc_free(&loc);
-    scim_json_buf_free(&text);
+    gw_json_buf_free(&text);
 }
 
 void gw_users_list(gw_request_t *r)

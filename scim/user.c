@@ -356,7 +356,7 @@ json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta)
 char *scim_user_render_text(const json_t *user, const char *id)
 {
     json_t *body = render_body(user, id, 1);
-    char *text = body != NULL ? scim_json_dumps(body, NULL) : NULL;
+    char *text = body != NULL ? gw_json_dumps(body, NULL) : NULL;
     json_decref(body);
     return text;
 }
@@ -431,40 +431,40 @@ static int needs_care(const char *s, size_t len)
  * `head` (,"key":") then the value and its closing quote; nothing at all when the value is NULL or a
  * string jansson would refuse.
  */
-static void out_member(scim_json_buf_t *o, const char *head, size_t head_len, const char *value)
+static void out_member(gw_json_buf_t *o, const char *head, size_t head_len, const char *value)
 {
     size_t len;
     if (value == NULL)
         return;
     len = strlen(value);
     if (!needs_care(value, len)) {
-        scim_json_buf_put(o, head, head_len);
-        scim_json_buf_put(o, value, len);
-        scim_json_buf_put(o, "\"", 1);
+        gw_json_buf_put(o, head, head_len);
+        gw_json_buf_put(o, value, len);
+        gw_json_buf_put(o, "\"", 1);
         return;
     }
     if (!valid_utf8((const unsigned char *)value, len))
         return;
-    scim_json_buf_put(o, head, head_len - 1); /* the string comes with its opening quote */
-    scim_json_buf_string(o, value, len);
+    gw_json_buf_put(o, head, head_len - 1); /* the string comes with its opening quote */
+    gw_json_buf_string(o, value, len);
 }
 
-#define OUT_LIT(o, lit) scim_json_buf_put((o), (lit), sizeof(lit) - 1)
+#define OUT_LIT(o, lit) gw_json_buf_put((o), (lit), sizeof(lit) - 1)
 #define OUT_MEMBER(o, key, value) out_member((o), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (value))
 
 /* meta.version: W/"<version>" as a JSON string, W/\"<version>\", as scim_user_etag and jansson write it. */
-static void out_version(scim_json_buf_t *o, int64_t version)
+static void out_version(gw_json_buf_t *o, int64_t version)
 {
     OUT_LIT(o, ",\"version\":\"W/\\\"");
-    scim_json_buf_integer(o, (json_int_t)version);
+    gw_json_buf_integer(o, (json_int_t)version);
     OUT_LIT(o, "\\\"\"");
 }
 
-int scim_user_splice_meta(scim_json_buf_t *out, const char *stored, size_t stored_len, const scim_user_meta_t *meta)
+int scim_user_splice_meta(gw_json_buf_t *out, const char *stored, size_t stored_len, const scim_user_meta_t *meta)
 {
     if (stored_len < 2 || stored[0] != '{' || stored[stored_len - 1] != '}')
         return -1;
-    scim_json_buf_put(out, stored, stored_len - 1);
+    gw_json_buf_put(out, stored, stored_len - 1);
     if (stored_len > 2)
         OUT_LIT(out, ",");
     /* render_meta's members, in its order; resourceType is first, so the others start with ',' */

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "scim/error.h"
-#include "scim/json.h"
+#include "common/json.h"
 
 #define SCIM_SCHEMA_USER "urn:ietf:params:scim:schemas:core:2.0:User"
 #define SCIM_SCHEMA_ENTERPRISE_USER "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -93,7 +93,7 @@ char *scim_user_render_text(const json_t *user, const char *id);
  * Appends it to `out`; -1 when `stored` is not the text of a JSON object (nothing appended) or
  * memory ran out (out->failed).
  */
-int scim_user_splice_meta(scim_json_buf_t *out, const char *stored, size_t stored_len, const scim_user_meta_t *meta);
+int scim_user_splice_meta(gw_json_buf_t *out, const char *stored, size_t stored_len, const scim_user_meta_t *meta);
 
 /** The weak ETag text for a version: W/"<version>", written to buf (returns buf). */
 char *scim_user_etag(int64_t version, char *buf, size_t len);

@@ -14,7 +14,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "scim/json.h"
+#include "common/json.h"
 
 /* A Retry-After beyond this is a misconfigured server, not a plan: waiting longer than an hour
  * would only stall the outbox. */
@@ -71,11 +71,11 @@ const char *odeus_role_normalize(const char *role)
     return NULL;
 }
 
-/* Serialised into memory from malloc (scim/json.h), so that the caller's free() stays right even
+/* Serialised into memory from malloc (common/json.h), so that the caller's free() stays right even
  * if someone installs json_set_alloc_funcs. */
 static char *dump_malloc(const json_t *json)
 {
-    return scim_json_dumps(json, NULL);
+    return gw_json_dumps(json, NULL);
 }
 
 /*

@@ -2,7 +2,7 @@
  * Fuzzes scim_user_parse with arbitrary JSON, and everything the gateway then does with a parsed
  * user: render, the Odeus email and role, the email list. Checks three invariants: parsing is a
  * fixed point (parse(parse(x)) == parse(x)), a rendering parses back to the same user, and
- * scim_json_dumps writes exactly what json_dumps writes for any document (and a stored rendering
+ * gw_json_dumps writes exactly what json_dumps writes for any document (and a stored rendering
  * with meta spliced in, exactly the rendering's json_dumps).
  */
 #include <stddef.h>
@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "scim/json.h"
+#include "common/json.h"
 #include "scim/user.h"
 
 static void check_user(const json_t *u)
@@ -35,10 +35,10 @@ static void check_user(const json_t *u)
     /* the stored rendering with meta spliced in is byte for byte the rendering's json_dumps */
     char *stored = scim_user_render_text(u, meta.id);
     char *want = json_dumps(rendered, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    scim_json_buf_t spliced = {0};
+    gw_json_buf_t spliced = {0};
     if (stored == NULL || want == NULL || scim_user_splice_meta(&spliced, stored, strlen(stored), &meta) != 0)
         abort();
-    char *got = scim_json_buf_take(&spliced, NULL);
+    char *got = gw_json_buf_take(&spliced, NULL);
     if (got == NULL || strcmp(got, want) != 0)
         abort();
     free(got);
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (json_is_object(body) || json_is_array(body)) {
         char *want = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         size_t len = 0;
-        char *got = scim_json_dumps(body, &len);
+        char *got = gw_json_dumps(body, &len);
         if ((want == NULL) != (got == NULL) || (want != NULL && (strcmp(want, got) != 0 || len != strlen(want))))
             abort();
         free(want);

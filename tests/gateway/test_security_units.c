@@ -20,7 +20,7 @@
 
 #include "gateway/audit.h"
 #include "gateway/auth.h"
-#include "gateway/cidr.h"
+#include "common/cidr.h"
 #include "gateway/config.h"
 #include "gateway/ratelimit.h"
 

@@ -274,10 +274,10 @@ static void splice_matches(const json_t *u, const scim_user_meta_t *meta)
     assert_non_null(stored);
     stored_len = strlen(stored);
 
-    scim_json_buf_t out = {.p = NULL};
-    scim_json_buf_put(&out, "[", 1); /* appends after what the buffer holds */
+    gw_json_buf_t out = {.p = NULL};
+    gw_json_buf_put(&out, "[", 1); /* appends after what the buffer holds */
     assert_int_equal(scim_user_splice_meta(&out, stored, stored_len, meta), 0);
-    char *text = scim_json_buf_take(&out, NULL);
+    char *text = gw_json_buf_take(&out, NULL);
     assert_non_null(text);
     if (text[0] != '[' || strcmp(text + 1, want) != 0)
         fail_msg("spliced:\n%s\njansson:\n%s", text + 1, want);
@@ -376,7 +376,7 @@ static void test_splice_meta_every_position(void **state)
 
 static void test_splice_meta_rejects_non_objects(void **state)
 {
-    scim_json_buf_t buf = {0};
+    gw_json_buf_t buf = {0};
     (void)state;
     assert_int_equal(scim_user_splice_meta(&buf, "[1]", 3, &META), -1);
     assert_int_equal(scim_user_splice_meta(&buf, "}", 1, &META), -1);
@@ -384,7 +384,7 @@ static void test_splice_meta_rejects_non_objects(void **state)
     assert_int_equal(buf.len, 0); /* nothing appended */
     /* an empty object gets meta without a leading comma */
     assert_int_equal(scim_user_splice_meta(&buf, "{}", 2, &META), 0);
-    char *out = scim_json_buf_take(&buf, NULL);
+    char *out = gw_json_buf_take(&buf, NULL);
     assert_non_null(out);
     assert_true(strncmp(out, "{\"meta\":{\"resourceType\":\"User\",", 31) == 0);
     json_t *j = J(out);

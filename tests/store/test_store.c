@@ -1,5 +1,5 @@
 /*
- * Black-box tests of gateway/store.c against real SQLite files in a fresh temporary directory.
+ * Black-box tests of store/store.c against real SQLite files in a fresh temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/store.h"
+#include "store/store.h"
 
 typedef struct fixture {
     char dir[64];

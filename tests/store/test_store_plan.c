@@ -12,7 +12,7 @@
 
 #include <ftw.h>
 
-#include "gateway/store.c"
+#include "store/store.c"
 
 static char dir[64];
 static store_t *store;

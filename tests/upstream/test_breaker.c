@@ -1,5 +1,5 @@
 /*
- * upstream/breaker.c and upstream/ratelimit.c: the pacing state machines, driven with explicit times.
+ * upstream/breaker.c and upstream/pacer.c: the pacing state machines, driven with explicit times.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "upstream/breaker.h"
-#include "upstream/ratelimit.h"
+#include "upstream/pacer.h"
 
 static void test_closed_until_threshold(void **state)
 {
@@ -106,50 +106,50 @@ static void test_init_defaults(void **state)
 static void test_token_bucket(void **state)
 {
     (void)state;
-    upstream_ratelimit_t rl;
-    upstream_ratelimit_init(&rl, 40, 0);
+    upstream_pacer_t rl;
+    upstream_pacer_init(&rl, 40, 0);
     /* the burst is a quarter second's worth */
     int taken = 0;
-    while (upstream_ratelimit_take(&rl, 0))
+    while (upstream_pacer_take(&rl, 0))
         taken++;
     assert_int_equal(taken, 10);
-    assert_int_equal(upstream_ratelimit_wait_ms(&rl, 0), 26);
-    assert_int_equal(upstream_ratelimit_take(&rl, 24), 0);
-    assert_int_equal(upstream_ratelimit_take(&rl, 25), 1);
+    assert_int_equal(upstream_pacer_wait_ms(&rl, 0), 26);
+    assert_int_equal(upstream_pacer_take(&rl, 24), 0);
+    assert_int_equal(upstream_pacer_take(&rl, 25), 1);
     /* over a long run the rate holds: 40/s for 10 s gives 400 (+ the burst), not more */
     taken = 0;
     for (int64_t t = 25; t <= 10025; t++)
-        while (upstream_ratelimit_take(&rl, t))
+        while (upstream_pacer_take(&rl, t))
             taken++;
     assert_in_range(taken, 399, 401);
     /* unlimited */
-    upstream_ratelimit_init(&rl, 0, 0);
+    upstream_pacer_init(&rl, 0, 0);
     for (int i = 0; i < 100000; i++)
-        assert_int_equal(upstream_ratelimit_take(&rl, 0), 1);
-    assert_int_equal(upstream_ratelimit_wait_ms(&rl, 0), 0);
+        assert_int_equal(upstream_pacer_take(&rl, 0), 1);
+    assert_int_equal(upstream_pacer_wait_ms(&rl, 0), 0);
 }
 
 static void test_aimd(void **state)
 {
     (void)state;
-    upstream_ratelimit_t rl;
-    upstream_ratelimit_init(&rl, 100, 0);
-    upstream_ratelimit_throttled(&rl, 0);
+    upstream_pacer_t rl;
+    upstream_pacer_init(&rl, 100, 0);
+    upstream_pacer_throttled(&rl, 0);
     assert_true(rl.rate == 50);
-    assert_int_equal(upstream_ratelimit_take(&rl, 0), 0);
-    upstream_ratelimit_throttled(&rl, 0);
-    upstream_ratelimit_throttled(&rl, 0);
-    upstream_ratelimit_throttled(&rl, 0);
-    upstream_ratelimit_throttled(&rl, 0);
+    assert_int_equal(upstream_pacer_take(&rl, 0), 0);
+    upstream_pacer_throttled(&rl, 0);
+    upstream_pacer_throttled(&rl, 0);
+    upstream_pacer_throttled(&rl, 0);
+    upstream_pacer_throttled(&rl, 0);
     /* the floor: a tenth of the configured rate */
     assert_true(rl.rate == 10);
     for (int i = 0; i < 10000; i++)
-        upstream_ratelimit_succeeded(&rl);
+        upstream_pacer_succeeded(&rl);
     assert_true(rl.rate == 100);
     /* a slow configured rate never falls below 1/s */
-    upstream_ratelimit_init(&rl, 2, 0);
+    upstream_pacer_init(&rl, 2, 0);
     for (int i = 0; i < 10; i++)
-        upstream_ratelimit_throttled(&rl, 0);
+        upstream_pacer_throttled(&rl, 0);
     assert_true(rl.rate == 1);
 }
 

@@ -8,8 +8,8 @@
  * own connection, so they are safe while the server runs (WAL, busy timeout, single-statement
  * changes); the delivery thread sees a retry within a second.
  */
-#ifndef GATEWAY_OUTBOX_CLI_H
-#define GATEWAY_OUTBOX_CLI_H
+#ifndef CLI_OUTBOX_CLI_H
+#define CLI_OUTBOX_CLI_H
 
 /**
  * Runs `outbox ...`; argv[0] is "outbox". Output on stdout, errors on stderr. Returns the process

@@ -1,10 +1,10 @@
-#include "scim/json.h"
+#include "common/json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int reserve(scim_json_buf_t *b, size_t n)
+static int reserve(gw_json_buf_t *b, size_t n)
 {
     if (b->failed)
         return -1;
@@ -23,7 +23,7 @@ static int reserve(scim_json_buf_t *b, size_t n)
     return 0;
 }
 
-void scim_json_buf_put(scim_json_buf_t *b, const char *s, size_t n)
+void gw_json_buf_put(gw_json_buf_t *b, const char *s, size_t n)
 {
     if (n == 0 || reserve(b, n) != 0)
         return;
@@ -31,7 +31,7 @@ void scim_json_buf_put(scim_json_buf_t *b, const char *s, size_t n)
     b->len += n;
 }
 
-void scim_json_buf_string(scim_json_buf_t *b, const char *s, size_t n)
+void gw_json_buf_string(gw_json_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t run = 0;
@@ -43,7 +43,7 @@ void scim_json_buf_string(scim_json_buf_t *b, const char *s, size_t n)
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        scim_json_buf_put(b, s + run, i - run);
+        gw_json_buf_put(b, s + run, i - run);
         run = i + 1;
         char esc[6] = {'\\', 0, '0', '0', hex[c >> 4], hex[c & 15]};
         size_t len = 2;
@@ -57,13 +57,13 @@ void scim_json_buf_string(scim_json_buf_t *b, const char *s, size_t n)
         case '\t': esc[1] = 't'; break;
         default: esc[1] = 'u'; len = 6; break;
         }
-        scim_json_buf_put(b, esc, len);
+        gw_json_buf_put(b, esc, len);
     }
-    scim_json_buf_put(b, s + run, n - run);
-    scim_json_buf_put(b, "\"", 1);
+    gw_json_buf_put(b, s + run, n - run);
+    gw_json_buf_put(b, "\"", 1);
 }
 
-void scim_json_buf_integer(scim_json_buf_t *b, json_int_t v)
+void gw_json_buf_integer(gw_json_buf_t *b, json_int_t v)
 {
     char tmp[24];
     size_t i = sizeof(tmp);
@@ -75,10 +75,10 @@ void scim_json_buf_integer(scim_json_buf_t *b, json_int_t v)
     } while (u != 0);
     if (v < 0)
         tmp[--i] = '-';
-    scim_json_buf_put(b, tmp + i, sizeof(tmp) - i);
+    gw_json_buf_put(b, tmp + i, sizeof(tmp) - i);
 }
 
-int scim_json_buf_value(scim_json_buf_t *b, const json_t *v)
+int gw_json_buf_value(gw_json_buf_t *b, const json_t *v)
 {
     size_t i;
     const char *key;
@@ -89,35 +89,35 @@ int scim_json_buf_value(scim_json_buf_t *b, const json_t *v)
         return -1;
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        scim_json_buf_put(b, "{", 1);
+        gw_json_buf_put(b, "{", 1);
         i = 0;
         for (iter = json_object_iter((json_t *)v); iter != NULL; iter = json_object_iter_next((json_t *)v, iter)) {
             key = json_object_iter_key(iter);
             member = json_object_iter_value(iter);
             if (i++ > 0)
-                scim_json_buf_put(b, ",", 1);
-            scim_json_buf_string(b, key, json_object_iter_key_len(iter));
-            scim_json_buf_put(b, ":", 1);
-            if (scim_json_buf_value(b, member) != 0)
+                gw_json_buf_put(b, ",", 1);
+            gw_json_buf_string(b, key, json_object_iter_key_len(iter));
+            gw_json_buf_put(b, ":", 1);
+            if (gw_json_buf_value(b, member) != 0)
                 return -1;
         }
-        scim_json_buf_put(b, "}", 1);
+        gw_json_buf_put(b, "}", 1);
         break;
     case JSON_ARRAY:
-        scim_json_buf_put(b, "[", 1);
+        gw_json_buf_put(b, "[", 1);
         for (i = 0; i < json_array_size(v); i++) {
             if (i > 0)
-                scim_json_buf_put(b, ",", 1);
-            if (scim_json_buf_value(b, json_array_get(v, i)) != 0)
+                gw_json_buf_put(b, ",", 1);
+            if (gw_json_buf_value(b, json_array_get(v, i)) != 0)
                 return -1;
         }
-        scim_json_buf_put(b, "]", 1);
+        gw_json_buf_put(b, "]", 1);
         break;
     case JSON_STRING:
-        scim_json_buf_string(b, json_string_value(v), json_string_length(v));
+        gw_json_buf_string(b, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        scim_json_buf_integer(b, json_integer_value(v));
+        gw_json_buf_integer(b, json_integer_value(v));
         break;
     case JSON_REAL: {
         /* rare here (log latencies): jansson's own formatting keeps the output identical */
@@ -129,18 +129,18 @@ int scim_json_buf_value(scim_json_buf_t *b, const json_t *v)
             b->failed = 1;
             return -1;
         }
-        scim_json_buf_put(b, text, strlen(text));
+        gw_json_buf_put(b, text, strlen(text));
         free(text);
         break;
     }
     case JSON_TRUE:
-        scim_json_buf_put(b, "true", 4);
+        gw_json_buf_put(b, "true", 4);
         break;
     case JSON_FALSE:
-        scim_json_buf_put(b, "false", 5);
+        gw_json_buf_put(b, "false", 5);
         break;
     case JSON_NULL:
-        scim_json_buf_put(b, "null", 4);
+        gw_json_buf_put(b, "null", 4);
         break;
     default:
         b->failed = 1;
@@ -149,7 +149,7 @@ int scim_json_buf_value(scim_json_buf_t *b, const json_t *v)
     return b->failed ? -1 : 0;
 }
 
-char *scim_json_buf_take(scim_json_buf_t *b, size_t *len)
+char *gw_json_buf_take(gw_json_buf_t *b, size_t *len)
 {
     char *out = NULL;
     if (!b->failed && reserve(b, 1) == 0) {
@@ -159,22 +159,22 @@ char *scim_json_buf_take(scim_json_buf_t *b, size_t *len)
             *len = b->len;
         b->p = NULL;
     }
-    scim_json_buf_free(b);
+    gw_json_buf_free(b);
     return out;
 }
 
-void scim_json_buf_free(scim_json_buf_t *b)
+void gw_json_buf_free(gw_json_buf_t *b)
 {
     int precision = b->real_precision;
     free(b->p);
-    *b = (scim_json_buf_t){.real_precision = precision};
+    *b = (gw_json_buf_t){.real_precision = precision};
 }
 
-char *scim_json_dumps(const json_t *v, size_t *len)
+char *gw_json_dumps(const json_t *v, size_t *len)
 {
-    scim_json_buf_t b = {0};
+    gw_json_buf_t b = {0};
     if (v == NULL || (!json_is_object(v) && !json_is_array(v)))
         return NULL; /* json_dumps refuses other roots without JSON_ENCODE_ANY */
-    scim_json_buf_value(&b, v);
-    return scim_json_buf_take(&b, len);
+    gw_json_buf_value(&b, v);
+    return gw_json_buf_take(&b, len);
 }

@@ -3,8 +3,8 @@
  * fetches the algorithm from the provider on each call, which costs more than hashing a token;
  * this fetches it once per process.
  */
-#ifndef GATEWAY_DIGEST_H
-#define GATEWAY_DIGEST_H
+#ifndef COMMON_DIGEST_H
+#define COMMON_DIGEST_H
 
 #include <stddef.h>
 

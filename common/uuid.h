@@ -1,8 +1,8 @@
 /*
  * Random (version 4) UUIDs for SCIM ids, from OpenSSL's CSPRNG.
  */
-#ifndef GATEWAY_UUID_H
-#define GATEWAY_UUID_H
+#ifndef COMMON_UUID_H
+#define COMMON_UUID_H
 
 #define GW_UUID_LEN 37 /* 36 characters and the NUL */
 

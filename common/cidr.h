@@ -2,8 +2,8 @@
  * Address ranges (CIDR) for the source-address allow-list and the trusted-proxy list. Pure:
  * no I/O, no allocation.
  */
-#ifndef GATEWAY_CIDR_H
-#define GATEWAY_CIDR_H
+#ifndef COMMON_CIDR_H
+#define COMMON_CIDR_H
 
 #include <stddef.h>
 #include <sys/socket.h>

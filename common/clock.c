@@ -1,4 +1,4 @@
-#include "gateway/clock.h"
+#include "common/clock.h"
 
 #include <stdio.h>
 #include <string.h>

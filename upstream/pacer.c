@@ -1,8 +1,8 @@
 /*
- * Token bucket with AIMD rate (see ratelimit.h). The burst is a fraction of a second's worth of
+ * Token bucket with AIMD rate (see pacer.h). The burst is a fraction of a second's worth of
  * calls so that a full bucket after a quiet spell cannot trip a limit Odeus enforces per second.
  */
-#include "upstream/ratelimit.h"
+#include "upstream/pacer.h"
 
 static double burst_for(double rate)
 {
@@ -10,14 +10,14 @@ static double burst_for(double rate)
     return b < 1 ? 1 : b;
 }
 
-void upstream_ratelimit_init(upstream_ratelimit_t *rl, double per_sec, int64_t now_ms)
+void upstream_pacer_init(upstream_pacer_t *rl, double per_sec, int64_t now_ms)
 {
-    *rl = (upstream_ratelimit_t){.max_rate = per_sec > 0 ? per_sec : 0, .rate = per_sec > 0 ? per_sec : 0, .last_ms = now_ms};
+    *rl = (upstream_pacer_t){.max_rate = per_sec > 0 ? per_sec : 0, .rate = per_sec > 0 ? per_sec : 0, .last_ms = now_ms};
     rl->burst = burst_for(rl->rate);
     rl->tokens = rl->burst;
 }
 
-static void refill(upstream_ratelimit_t *rl, int64_t now_ms)
+static void refill(upstream_pacer_t *rl, int64_t now_ms)
 {
     if (now_ms > rl->last_ms) {
         rl->tokens += (double)(now_ms - rl->last_ms) * rl->rate / 1000.0;
@@ -27,7 +27,7 @@ static void refill(upstream_ratelimit_t *rl, int64_t now_ms)
     rl->last_ms = now_ms;
 }
 
-int upstream_ratelimit_take(upstream_ratelimit_t *rl, int64_t now_ms)
+int upstream_pacer_take(upstream_pacer_t *rl, int64_t now_ms)
 {
     if (rl->max_rate <= 0)
         return 1;
@@ -38,7 +38,7 @@ int upstream_ratelimit_take(upstream_ratelimit_t *rl, int64_t now_ms)
     return 1;
 }
 
-int64_t upstream_ratelimit_wait_ms(upstream_ratelimit_t *rl, int64_t now_ms)
+int64_t upstream_pacer_wait_ms(upstream_pacer_t *rl, int64_t now_ms)
 {
     if (rl->max_rate <= 0)
         return 0;
@@ -49,7 +49,7 @@ int64_t upstream_ratelimit_wait_ms(upstream_ratelimit_t *rl, int64_t now_ms)
     return (int64_t)ms + 1;
 }
 
-void upstream_ratelimit_throttled(upstream_ratelimit_t *rl, int64_t now_ms)
+void upstream_pacer_throttled(upstream_pacer_t *rl, int64_t now_ms)
 {
     if (rl->max_rate <= 0)
         return;
@@ -62,7 +62,7 @@ void upstream_ratelimit_throttled(upstream_ratelimit_t *rl, int64_t now_ms)
     rl->tokens = 0;
 }
 
-void upstream_ratelimit_succeeded(upstream_ratelimit_t *rl)
+void upstream_pacer_succeeded(upstream_pacer_t *rl)
 {
     if (rl->max_rate <= 0 || rl->rate >= rl->max_rate)
         return;

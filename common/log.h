@@ -2,8 +2,8 @@
  * Structured logs: one JSON object per line on stdout, written whole (lines from different
  * threads never interleave). Never pass secrets or query strings in.
  */
-#ifndef GATEWAY_LOG_H
-#define GATEWAY_LOG_H
+#ifndef COMMON_LOG_H
+#define COMMON_LOG_H
 
 #include <jansson.h>
 

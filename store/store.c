@@ -5,7 +5,7 @@
  * still running when it is needed again (a scan callback calling back into the store) gets a
  * one-off copy instead, so re-entrant calls are safe.
  */
-#include "gateway/store.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <pthread.h>

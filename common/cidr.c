@@ -1,4 +1,4 @@
-#include "gateway/cidr.h"
+#include "common/cidr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

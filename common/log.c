@@ -1,11 +1,11 @@
-#include "gateway/log.h"
+#include "common/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/clock.h"
-#include "scim/json.h"
+#include "common/clock.h"
+#include "common/json.h"
 
 static gw_log_level_t log_level = GW_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -47,9 +47,9 @@ void gw_log(gw_log_level_t level, const char *event, json_t *fields)
     if (fields != NULL)
         json_object_update(line, fields);
     json_decref(fields);
-    scim_json_buf_t buf = {.real_precision = 6};
-    scim_json_buf_value(&buf, line);
-    char *text = scim_json_buf_take(&buf, NULL);
+    gw_json_buf_t buf = {.real_precision = 6};
+    gw_json_buf_value(&buf, line);
+    char *text = gw_json_buf_take(&buf, NULL);
     json_decref(line);
     if (text == NULL)
         return;

@@ -9,8 +9,8 @@
  * message in the store (store_errmsg). A busy database is waited for (busy_timeout) before
  * STORE_ERROR is returned.
  */
-#ifndef GATEWAY_STORE_H
-#define GATEWAY_STORE_H
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /*
  * Time for the gateway: wall clock for records and logs, monotonic for deadlines.
  */
-#ifndef GATEWAY_CLOCK_H
-#define GATEWAY_CLOCK_H
+#ifndef COMMON_CLOCK_H
+#define COMMON_CLOCK_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "gateway/digest.h"
+#include "common/digest.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>

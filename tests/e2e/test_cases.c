@@ -34,7 +34,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "gateway/harness.h"
+#include "e2e/harness.h"
 #include "mock/mock_odeus.h"
 
 #define MAX_CASES 256

@@ -1,4 +1,4 @@
-#include "gateway/uuid.h"
+#include "common/uuid.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>

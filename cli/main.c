@@ -5,7 +5,7 @@
 
 #include "gateway/audit.h"
 #include "gateway/config.h"
-#include "gateway/outbox_cli.h"
+#include "cli/outbox_cli.h"
 #include "gateway/server.h"
 
 int main(int argc, char **argv)

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gateway/harness.h"
+#include "e2e/harness.h"
 #include "mock/mock_odeus.h"
 
 static const char user_body[] = "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"ops@example.com\","

@@ -1,4 +1,4 @@
-/* scim_json_dumps must write exactly what json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) writes. */
+/* gw_json_dumps must write exactly what json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) writes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,13 +8,13 @@
 
 #include <cmocka.h>
 
-#include "scim/json.h"
+#include "common/json.h"
 
 static void assert_same(json_t *v)
 {
     char *want = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
     size_t len = 0;
-    char *got = scim_json_dumps(v, &len);
+    char *got = gw_json_dumps(v, &len);
     assert_non_null(want);
     assert_non_null(got);
     assert_string_equal(got, want);
@@ -62,19 +62,19 @@ static void test_refuses_what_jansson_refuses(void **state)
 {
     (void)state;
     json_t *s = json_string("scalar");
-    assert_null(scim_json_dumps(s, NULL)); /* a root must be an object or an array */
+    assert_null(gw_json_dumps(s, NULL)); /* a root must be an object or an array */
     json_decref(s);
 }
 
 static void test_buffer_string_and_take(void **state)
 {
     (void)state;
-    scim_json_buf_t b = {0};
-    scim_json_buf_put(&b, "{\"k\":", 5);
-    scim_json_buf_string(&b, "v\n\"", 3);
-    scim_json_buf_put(&b, "}", 1);
+    gw_json_buf_t b = {0};
+    gw_json_buf_put(&b, "{\"k\":", 5);
+    gw_json_buf_string(&b, "v\n\"", 3);
+    gw_json_buf_put(&b, "}", 1);
     size_t len;
-    char *text = scim_json_buf_take(&b, &len);
+    char *text = gw_json_buf_take(&b, &len);
     assert_string_equal(text, "{\"k\":\"v\\n\\\"\"}");
     assert_int_equal(len, strlen(text));
     assert_null(b.p);

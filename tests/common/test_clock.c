@@ -1,4 +1,4 @@
-/* gateway/clock: the hand-written RFC 3339 formatter agrees with gmtime_r + snprintf. */
+/* common/clock: the hand-written RFC 3339 formatter agrees with gmtime_r + snprintf. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "gateway/clock.h"
+#include "common/clock.h"
 
 static void reference(int64_t unix_ms, char *buf, size_t len)
 {

@@ -1,4 +1,4 @@
-#include "gateway/outbox_cli.h"
+#include "cli/outbox_cli.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/clock.h"
-#include "gateway/store.h"
+#include "common/clock.h"
+#include "store/store.h"
 
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 100000
