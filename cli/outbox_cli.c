@@ -12,7 +12,7 @@
 #include "store/store.h"
 
 #define LIST_LIMIT_DEFAULT 50
-#define LIST_LIMIT_MAX 100000
+#define LIST_LIMIT_MAX     100000
 
 static const char *const state_names[] = {"pending", "done", "failed", "superseded"};
 
@@ -54,8 +54,8 @@ static int parse_id(const char *s, int64_t *out)
 static int parse_args(int argc, char **argv, cli_args_t *a)
 {
     const char *env = getenv("GATEWAY_DATA_DIR");
-    *a = (cli_args_t){.data_dir = env != NULL && env[0] != '\0' ? env : "data", .state = STORE_OUTBOX_PENDING,
-                      .limit = LIST_LIMIT_DEFAULT};
+    *a = (cli_args_t){
+        .data_dir = env != NULL && env[0] != '\0' ? env : "data", .state = STORE_OUTBOX_PENDING, .limit = LIST_LIMIT_DEFAULT};
     if (argc < 2)
         return usage("which command? list, stats, retry or drop");
     a->command = argv[1];
@@ -122,10 +122,10 @@ static json_t *row_json(const store_outbox_t *r)
     char created[GW_RFC3339_LEN], next[GW_RFC3339_LEN];
     fmt_time(r->created_at_ms, created, sizeof(created));
     fmt_time(r->next_attempt_ms, next, sizeof(next));
-    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s*, s:s, s:i, s:s, s:s, s:s*, s:s*}", "id", (json_int_t)r->id, "user_id",
-                          r->user_id, "action", r->action, "email", r->email, "role", r->role, "state",
-                          state_names[r->state], "attempts", r->attempts, "created", created, "next_attempt", next,
-                          "outcome", r->outcome, "last_error", r->last_error);
+    json_t *j =
+        json_pack("{s:I, s:s, s:s, s:s, s:s*, s:s, s:i, s:s, s:s, s:s*, s:s*}", "id", (json_int_t)r->id, "user_id", r->user_id,
+                  "action", r->action, "email", r->email, "role", r->role, "state", state_names[r->state], "attempts", r->attempts,
+                  "created", created, "next_attempt", next, "outcome", r->outcome, "last_error", r->last_error);
     if (j != NULL && r->superseded_by > 0)
         json_object_set_new(j, "superseded_by", json_integer(r->superseded_by));
     return j;
@@ -149,7 +149,9 @@ static int on_row(void *arg, const store_outbox_t *r)
     fmt_time(r->next_attempt_ms, next, sizeof(next));
     printf("%-8" PRId64 " %-10s %-11s %-8d %-24s %-36s %-32s %s\n", r->id, state_names[r->state], r->action, r->attempts,
            r->state == STORE_OUTBOX_PENDING ? next : "-", r->user_id, r->email,
-           r->last_error != NULL ? r->last_error : r->outcome != NULL ? r->outcome : "");
+           r->last_error != NULL ? r->last_error
+           : r->outcome != NULL  ? r->outcome
+                                 : "");
     return 0;
 }
 
@@ -157,8 +159,8 @@ static int cmd_list(store_t *s, const cli_args_t *a)
 {
     list_ctx_t ctx = {.json = a->json, .rows = a->json ? json_array() : NULL};
     if (!a->json)
-        printf("%-8s %-10s %-11s %-8s %-24s %-36s %-32s %s\n", "ID", "STATE", "ACTION", "ATTEMPTS", "NEXT ATTEMPT", "USER",
-               "EMAIL", "LAST ERROR / OUTCOME");
+        printf("%-8s %-10s %-11s %-8s %-24s %-36s %-32s %s\n", "ID", "STATE", "ACTION", "ATTEMPTS", "NEXT ATTEMPT", "USER", "EMAIL",
+               "LAST ERROR / OUTCOME");
     store_status_t rc = store_outbox_list(s, a->state, a->limit, on_row, &ctx);
     if (rc == STORE_OK && a->json) {
         json_dumpf(ctx.rows, stdout, JSON_INDENT(2));
@@ -178,13 +180,12 @@ static int cmd_stats(store_t *s, const cli_args_t *a)
     char next[GW_RFC3339_LEN];
     fmt_time(st.next_attempt_ms, next, sizeof(next));
     if (a->json) {
-        json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "pending",
-                              (json_int_t)st.by_state[STORE_OUTBOX_PENDING], "done", (json_int_t)st.by_state[STORE_OUTBOX_DONE],
-                              "failed", (json_int_t)st.by_state[STORE_OUTBOX_FAILED], "superseded",
-                              (json_int_t)st.by_state[STORE_OUTBOX_SUPERSEDED], "pending_deactivations",
-                              (json_int_t)st.pending_deactivations, "pending_auth_failed", (json_int_t)st.pending_auth,
-                              "oldest_pending_age_s", (json_int_t)oldest_age_s, "max_attempts", (json_int_t)st.max_attempts,
-                              "next_attempt", next, "invitee_rechecks", (json_int_t)st.rechecks);
+        json_t *j = json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "pending", (json_int_t)st.by_state[STORE_OUTBOX_PENDING], "done",
+            (json_int_t)st.by_state[STORE_OUTBOX_DONE], "failed", (json_int_t)st.by_state[STORE_OUTBOX_FAILED], "superseded",
+            (json_int_t)st.by_state[STORE_OUTBOX_SUPERSEDED], "pending_deactivations", (json_int_t)st.pending_deactivations,
+            "pending_auth_failed", (json_int_t)st.pending_auth, "oldest_pending_age_s", (json_int_t)oldest_age_s, "max_attempts",
+            (json_int_t)st.max_attempts, "next_attempt", next, "invitee_rechecks", (json_int_t)st.rechecks);
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
         json_decref(j);

@@ -11,9 +11,9 @@
 #define GW_MAX_CIDRS 32
 
 typedef struct gw_cidr {
-    int family;              /** AF_INET or AF_INET6 */
-    unsigned char addr[16];  /** network address, host bits cleared */
-    unsigned prefix;         /** 0..32 or 0..128 */
+    int family;             /** AF_INET or AF_INET6 */
+    unsigned char addr[16]; /** network address, host bits cleared */
+    unsigned prefix;        /** 0..32 or 0..128 */
 } gw_cidr_t;
 
 typedef struct gw_cidr_list {

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define GW_DIGEST_LEN 32
+#define GW_DIGEST_LEN     32
 #define GW_DIGEST_HEX_LEN (2 * GW_DIGEST_LEN + 1)
 
 /** out = SHA-256(data). Thread-safe. Aborts if OpenSSL has no SHA-256 (a broken installation). */

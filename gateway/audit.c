@@ -14,9 +14,9 @@
 #include "gateway/metrics.h"
 #include "common/json.h"
 
-#define HASH_HEX GW_DIGEST_HEX_LEN
+#define HASH_HEX   GW_DIGEST_HEX_LEN
 #define TAIL_BYTES 65536
-#define MAX_LINE (1024 * 1024)
+#define MAX_LINE   (1024 * 1024)
 
 struct gw_audit {
     pthread_mutex_t lock;
@@ -335,8 +335,8 @@ static json_t *request_fields(const char *request_id, const char *token_name, co
     return f;
 }
 
-void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *token_name, const char *event,
-                        const char *user_id, const char *odeus_call, const char *role)
+void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *token_name, const char *event, const char *user_id,
+                        const char *odeus_call, const char *role)
 {
     json_t *f = request_fields(request_id, token_name, user_id);
     json_object_set_new(f, "odeus_call", odeus_call != NULL ? json_string(odeus_call) : json_null());
@@ -347,8 +347,8 @@ void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *toke
     gw_audit_append(w->audit, event, f);
 }
 
-void gw_audit_settled(gw_worker_t *w, const char *request_id, const char *token_name, const char *user_id,
-                      odeus_action_t action, const gw_outbox_waiter_t *waiter)
+void gw_audit_settled(gw_worker_t *w, const char *request_id, const char *token_name, const char *user_id, odeus_action_t action,
+                      const gw_outbox_waiter_t *waiter)
 {
     static const char *const settles[] = {"confirmed", "refused", "pending"};
     json_t *f = request_fields(request_id, token_name, user_id);
@@ -398,14 +398,14 @@ int gw_audit_verify(const char *path, const char *expect_head, FILE *out)
         int chained = strcmp(p, prev) == 0;
         json_decref(j);
         if (seq != expect_seq) {
-            fprintf(out, "line %lld: seq %lld where %lld was expected (an entry was deleted, inserted or moved)\n", lineno,
-                    seq, expect_seq);
+            fprintf(out, "line %lld: seq %lld where %lld was expected (an entry was deleted, inserted or moved)\n", lineno, seq,
+                    expect_seq);
             rc = 1;
             break;
         }
         if (!chained) {
-            fprintf(out, "line %lld (seq %lld): prev does not match the previous line (it was edited, or this one was)\n",
-                    lineno, seq);
+            fprintf(out, "line %lld (seq %lld): prev does not match the previous line (it was edited, or this one was)\n", lineno,
+                    seq);
             rc = 1;
             break;
         }

@@ -49,8 +49,8 @@ int gw_audit_append(gw_audit_t *audit, const char *event, json_t *fields);
  * Users.c hook: a committed change, by the request `request_id` made with the token `token_name`
  * (either may be NULL). `odeus_call` (an action name) and `role` may be NULL.
  */
-void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *token_name, const char *event,
-                        const char *user_id, const char *odeus_call, const char *role);
+void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *token_name, const char *event, const char *user_id,
+                        const char *odeus_call, const char *role);
 /**
  * Between gw_audit_batch_begin() and gw_audit_batch_end() (same thread, may nest) gw_audit_append
  * writes without waiting for the disk; the outermost _end waits once for every entry of the batch

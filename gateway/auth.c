@@ -20,8 +20,7 @@ static void trim(const char **s, size_t *len)
 }
 
 /* Index of the token whose digest matches (every token is compared), or -1. */
-static long match_digest(const gw_config_t *config, const unsigned char digest[GW_SHA256_LEN], const char *name,
-                         size_t name_len)
+static long match_digest(const gw_config_t *config, const unsigned char digest[GW_SHA256_LEN], const char *name, size_t name_len)
 {
     long found = -1;
     for (size_t i = 0; i < config->n_tokens; i++) {
@@ -35,8 +34,7 @@ static long match_digest(const gw_config_t *config, const unsigned char digest[G
     return found;
 }
 
-gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, size_t len, int64_t now_s,
-                               size_t *token_index)
+gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, size_t len, int64_t now_s, size_t *token_index)
 {
     static const char bearer[] = "bearer ", basic[] = "basic ";
     unsigned char digest[GW_DIGEST_LEN];
@@ -83,8 +81,8 @@ gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, si
     return t->expires_s != 0 && now_s >= t->expires_s ? GW_AUTH_EXPIRED : GW_AUTH_OK;
 }
 
-void gw_auth_client_address(const gw_config_t *config, const struct sockaddr *peer, gw_auth_header_fn get_header,
-                            void *ctx, struct sockaddr_storage *out)
+void gw_auth_client_address(const gw_config_t *config, const struct sockaddr *peer, gw_auth_header_fn get_header, void *ctx,
+                            struct sockaddr_storage *out)
 {
     memset(out, 0, sizeof(*out));
     memcpy(out, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));

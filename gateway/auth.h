@@ -27,8 +27,7 @@ typedef enum gw_auth_result {
  * config->tokens. Digests are compared with CRYPTO_memcmp against every configured token, so the
  * time taken depends on neither the token nor which one matched.
  */
-gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, size_t len, int64_t now_s,
-                               size_t *token_index);
+gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, size_t len, int64_t now_s, size_t *token_index);
 
 /** Reads one request header: returns the value and sets *len, or NULL when absent. */
 typedef const char *(*gw_auth_header_fn)(void *ctx, const char *name, size_t *len);
@@ -39,8 +38,8 @@ typedef const char *(*gw_auth_header_fn)(void *ctx, const char *name, size_t *le
  * client (for X-Forwarded-For the right-most address that is not itself a trusted proxy).
  * A missing or malformed header leaves the peer as the client. Writes `out`.
  */
-void gw_auth_client_address(const gw_config_t *config, const struct sockaddr *peer, gw_auth_header_fn get_header,
-                            void *ctx, struct sockaddr_storage *out);
+void gw_auth_client_address(const gw_config_t *config, const struct sockaddr *peer, gw_auth_header_fn get_header, void *ctx,
+                            struct sockaddr_storage *out);
 
 /** 1 when `client` may call the SCIM endpoints (an empty allow-list allows everyone). */
 int gw_auth_address_allowed(const gw_config_t *config, const struct sockaddr *client);

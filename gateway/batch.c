@@ -29,8 +29,8 @@ void gw_batch_dispose(gw_worker_t *w)
 
 static void log_store_error(gw_worker_t *w, const char *what)
 {
-    gw_log(GW_LOG_ERROR, "store_failed", json_pack("{s:s, s:i, s:s}", "step", what, "worker", w->index, "error",
-                                                   store_errmsg(w->store)));
+    gw_log(GW_LOG_ERROR, "store_failed",
+           json_pack("{s:s, s:i, s:s}", "step", what, "worker", w->index, "error", store_errmsg(w->store)));
 }
 
 void gw_batch_hold(gw_worker_t *w)

@@ -34,12 +34,12 @@ struct gw_batch_item {
 };
 
 typedef struct gw_batch {
-    int open;                /* the transaction is open */
-    int marked;              /* a request's savepoint is open */
-    int holding;             /* answers and audit entries of this pass wait for its end */
+    int open;                  /* the transaction is open */
+    int marked;                /* a request's savepoint is open */
+    int holding;               /* answers and audit entries of this pass wait for its end */
     h2o_timeout_t end_of_pass; /* a 0 ms timeout: h2o runs it after the pass's I/O callbacks */
     h2o_timeout_entry_t flush_entry;
-    h2o_linklist_t items;    /* gw_batch_item_t, run after the commit */
+    h2o_linklist_t items; /* gw_batch_item_t, run after the commit */
 } gw_batch_t;
 
 void gw_batch_init(struct gw_worker *w);

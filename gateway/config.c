@@ -14,7 +14,7 @@
 
 #include "upstream/odeus.h"
 
-#define MIN_TOKEN_LEN 16
+#define MIN_TOKEN_LEN   16
 #define MAX_SECRET_FILE 65536
 
 typedef int (*setter_fn)(gw_config_t *config, const char *value, char *why, size_t why_len);
@@ -92,14 +92,14 @@ static int set_data_dir(gw_config_t *c, const char *value, char *why, size_t why
 }
 
 /* Whole-number options: parse within [min, max], scale (e.g. seconds to ms), store. */
-#define NUMBER_SETTER(name, field, type, min, max, scale)                                                       \
-    static int name(gw_config_t *c, const char *value, char *why, size_t why_len)                            \
-    {                                                                                                          \
-        uint64_t v;                                                                                            \
-        if (parse_u64(value, min, max, &v, why, why_len) != 0)                                                 \
-            return -1;                                                                                         \
-        c->field = (type)v * (scale);                                                                          \
-        return 0;                                                                                              \
+#define NUMBER_SETTER(name, field, type, min, max, scale)                                                                          \
+    static int name(gw_config_t *c, const char *value, char *why, size_t why_len)                                                  \
+    {                                                                                                                              \
+        uint64_t v;                                                                                                                \
+        if (parse_u64(value, min, max, &v, why, why_len) != 0)                                                                     \
+            return -1;                                                                                                             \
+        c->field = (type)v * (scale);                                                                                              \
+        return 0;                                                                                                                  \
     }
 
 NUMBER_SETTER(set_threads, threads, unsigned, 1, 256, 1)
@@ -263,8 +263,7 @@ static const option_def_t options[] = {
     {"threads", "GATEWAY_THREADS", 1, set_threads, "worker threads (default: number of CPUs)"},
     {"odeus-base-url", "ODEUS_BASE_URL", 1, set_odeus_base_url, "Odeus API base URL (default https://api.odeus.ai)"},
     {"odeus-ca-file", "ODEUS_CA_FILE", 1, set_odeus_ca_file, "CA bundle for the Odeus TLS connection (default: system)"},
-    {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS", 1, set_deadline,
-     "how long a request waits for Odeus (default 10000)"},
+    {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS", 1, set_deadline, "how long a request waits for Odeus (default 10000)"},
     {"odeus-rate-per-sec", "ODEUS_RATE_PER_SEC", 1, set_odeus_rate, "Odeus calls per second at most, 0 = no limit (default 20)"},
     {"odeus-max-concurrency", "ODEUS_MAX_CONCURRENCY", 1, set_odeus_concurrency, "Odeus calls in flight at most (default 8)"},
     {"odeus-retry-max-delay-ms", "ODEUS_RETRY_MAX_DELAY_MS", 1, set_retry_max_delay,
@@ -283,8 +282,7 @@ static const option_def_t options[] = {
     {"dry-run", "GATEWAY_DRY_RUN", 0, set_dry_run, "make no Odeus call; log each call instead"},
     {"tls-cert", "GATEWAY_TLS_CERT", 1, set_tls_cert, "PEM certificate chain: serve HTTPS (re-read on SIGHUP)"},
     {"tls-key", "GATEWAY_TLS_KEY", 1, set_tls_key, "PEM private key of --tls-cert (re-read on SIGHUP)"},
-    {"tls-client-ca", "GATEWAY_TLS_CLIENT_CA", 1, set_tls_client_ca,
-     "PEM CA file: require client certificates it signed (mTLS)"},
+    {"tls-client-ca", "GATEWAY_TLS_CLIENT_CA", 1, set_tls_client_ca, "PEM CA file: require client certificates it signed (mTLS)"},
     {"allow-cidrs", "GATEWAY_ALLOW_CIDRS", 1, set_allow_cidrs,
      "comma-separated ranges allowed to call the SCIM endpoints (default: any)"},
     {"trusted-proxies", "GATEWAY_TRUSTED_PROXIES", 1, set_trusted_proxies,
@@ -418,8 +416,8 @@ static int add_token(gw_config_t *c, const char *start, size_t len, const char *
         if (secret_len > 20 + sizeof(expires) - 1 &&
             memcmp(secret + secret_len - 20 - (sizeof(expires) - 1), expires, sizeof(expires) - 1) == 0) {
             if ((t->expires_s = parse_utc(secret + secret_len - 20, 20)) <= 0) {
-                snprintf(why, why_len, "token \"%.*s\" in %s: expires= must be like 2027-01-31T00:00:00Z", (int)name_len,
-                         start, source);
+                snprintf(why, why_len, "token \"%.*s\" in %s: expires= must be like 2027-01-31T00:00:00Z", (int)name_len, start,
+                         source);
                 return -1;
             }
             secret_len -= 20 + sizeof(expires) - 1;
@@ -567,8 +565,8 @@ gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)
             return GW_CONFIG_EXIT_OK;
         }
         if (opt == '?' || opt == ':') {
-            fprintf(stderr, "odeus-scim-gateway: %s %s (see --help)\n",
-                    opt == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+            fprintf(stderr, "odeus-scim-gateway: %s %s (see --help)\n", opt == ':' ? "missing value for" : "unknown option",
+                    argv[optind - 1]);
             return GW_CONFIG_EXIT_USAGE;
         }
         const option_def_t *def = &options[opt];

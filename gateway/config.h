@@ -12,8 +12,8 @@
 #include "common/log.h"
 #include "scim/user.h"
 
-#define GW_SHA256_LEN 32
-#define GW_MAX_TOKENS 16
+#define GW_SHA256_LEN     32
+#define GW_MAX_TOKENS     16
 #define GW_TOKEN_NAME_LEN 64
 
 /** One accepted SCIM token: its name (logs, audit, metrics, Basic user) and only its digest. */
@@ -33,35 +33,35 @@ typedef enum gw_proxy_header {
 typedef struct gw_config {
     char listen_host[64];
     uint16_t listen_port;
-    char base_path[128];       /** no trailing slash, e.g. "/scim/v2" */
+    char base_path[128]; /** no trailing slash, e.g. "/scim/v2" */
     char data_dir[512];
-    char db_path[600];         /** data_dir + "/gateway.db" */
+    char db_path[600]; /** data_dir + "/gateway.db" */
     unsigned threads;
     char odeus_base_url[512];
-    char odeus_ca_file[512];   /** "" for the system bundle */
-    char *odeus_api_key;       /** malloc'd; NULL in dry-run without a key */
+    char odeus_ca_file[512];          /** "" for the system bundle */
+    char *odeus_api_key;              /** malloc'd; NULL in dry-run without a key */
     gw_token_t tokens[GW_MAX_TOKENS]; /** the accepted SCIM tokens (digests only) */
     size_t n_tokens;
-    char tls_cert[512];        /** "" = plain HTTP; else PEM chain served (re-read on SIGHUP) */
+    char tls_cert[512]; /** "" = plain HTTP; else PEM chain served (re-read on SIGHUP) */
     char tls_key[512];
-    char tls_client_ca[512];   /** "" = no client certificates; else they are required and checked */
+    char tls_client_ca[512];        /** "" = no client certificates; else they are required and checked */
     gw_cidr_list_t allow_cidrs;     /** empty = any source address may call the SCIM endpoints */
     gw_cidr_list_t trusted_proxies; /** peers whose proxy_header is believed */
     gw_proxy_header_t proxy_header;
-    unsigned rate_limit_per_min;    /** per token; 0 = no limit */
+    unsigned rate_limit_per_min; /** per token; 0 = no limit */
     unsigned rate_limit_burst;
-    char audit_log[600];       /** data_dir + "/audit.jsonl" unless set */
+    char audit_log[600]; /** data_dir + "/audit.jsonl" unless set */
     int64_t shutdown_grace_ms;
     int64_t upstream_deadline_ms;
-    unsigned odeus_rate_per_sec;        /** Odeus calls per second at most; 0 = no limit (default 20) */
-    unsigned odeus_max_concurrency;     /** Odeus calls in flight at most (default 8) */
-    int64_t odeus_retry_max_delay_ms;   /** cap of one retry delay (default 300000) */
+    unsigned odeus_rate_per_sec;         /** Odeus calls per second at most; 0 = no limit (default 20) */
+    unsigned odeus_max_concurrency;      /** Odeus calls in flight at most (default 8) */
+    int64_t odeus_retry_max_delay_ms;    /** cap of one retry delay (default 300000) */
     int64_t invitee_recheck_interval_ms; /** pending-invitee re-send period (default 15 min) */
     int64_t invitee_recheck_for_ms;      /** how long re-sends go on (default 30 days; 0 = none) */
     size_t max_body_bytes;
-    char default_role[16];     /** member, editor or admin */
+    char default_role[16]; /** member, editor or admin */
     scim_email_source_t email_source;
-    char public_url[512];      /** "" = derived from each request's Host */
+    char public_url[512]; /** "" = derived from each request's Host */
     gw_log_level_t log_level;
     int dry_run;
 } gw_config_t;

@@ -8,8 +8,8 @@
 
 #define MAX_SERIES 256
 #define MAX_ROUTES 64
-#define N_METHODS 6
-#define N_ACTIONS 3
+#define N_METHODS  6
+#define N_ACTIONS  3
 #define N_OUTCOMES 6
 
 static const char *const method_names[N_METHODS] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OTHER"};
@@ -325,7 +325,8 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
             fprintf(f, "gateway_outbox_pending{kind=\"%s\"} %zu\n", odeus_action_name((odeus_action_t)a), st.count[a]);
         head(f, "gateway_outbox_oldest_pending_age_seconds", "gauge", "Age of the oldest undelivered change by kind (0: none).");
         for (int a = 0; a < N_ACTIONS; a++) {
-            double age = st.count[a] > 0 && state->now_ms > st.oldest_ms[a] ? (double)(state->now_ms - st.oldest_ms[a]) / 1000.0 : 0;
+            double age =
+                st.count[a] > 0 && state->now_ms > st.oldest_ms[a] ? (double)(state->now_ms - st.oldest_ms[a]) / 1000.0 : 0;
             fprintf(f, "gateway_outbox_oldest_pending_age_seconds{kind=\"%s\"} %.3f\n", odeus_action_name((odeus_action_t)a), age);
         }
         head(f, "gateway_deprovisioning_lag_seconds", "gauge",

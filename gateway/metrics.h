@@ -45,9 +45,9 @@ void gw_metrics_circuit(const char *state_name);
 /** What the renderer needs from the running server. */
 typedef struct gw_metrics_state {
     const gw_config_t *config;
-    store_t *store;       /** for the outbox gauges; may be NULL */
+    store_t *store; /** for the outbox gauges; may be NULL */
     int odeus_auth_failing;
-    int64_t now_ms;       /** unix ms, for ages */
+    int64_t now_ms; /** unix ms, for ages */
 } gw_metrics_state_t;
 
 /** Renders every metric; returns malloc'd text (free()) and its length, or NULL when out of memory. */

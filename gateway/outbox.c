@@ -22,8 +22,8 @@
 #define IDLE_SCAN_MS 1000
 /* Consecutive 5xx / network failures that open the breaker, and its pauses. */
 #define BREAKER_THRESHOLD 5
-#define BREAKER_BASE_MS 1000
-#define BREAKER_MAX_MS 60000
+#define BREAKER_BASE_MS   1000
+#define BREAKER_MAX_MS    60000
 /* Superseded rows followed per settle; a user's queue rarely holds more than a few. */
 #define MAX_SUPERSEDED 64
 
@@ -38,9 +38,9 @@ typedef struct settle_rec {
 
 typedef struct job {
     gw_outbox_t *outbox;
-    int64_t id;      /* outbox row, or for a re-send the deactivation row it repeats */
-    int recheck;     /* 1: a pending-invitee re-send (invitee_recheck), not an outbox row */
-    int probe;       /* the breaker's half-open probe */
+    int64_t id;  /* outbox row, or for a re-send the deactivation row it repeats */
+    int recheck; /* 1: a pending-invitee re-send (invitee_recheck), not an outbox row */
+    int probe;   /* the breaker's half-open probe */
     odeus_action_t action;
     char *user_id;
     char *email;
@@ -167,8 +167,7 @@ static int any_waiter(gw_outbox_t *ob)
  * superseded are looked up now, inside the transaction, rather than in one read transaction each
  * after it (each of which would re-read the pages a worker's commit invalidated).
  */
-static void queue_settle(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result,
-                         int64_t next_attempt_mono)
+static void queue_settle(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const odeus_result_t *result, int64_t next_attempt_mono)
 {
     if (ob->n_settles == ob->cap_settles) {
         size_t cap = ob->cap_settles ? ob->cap_settles * 2 : 64;
@@ -251,7 +250,8 @@ static const char *event_name(odeus_action_t action, odeus_outcome_t outcome)
 
 static void log_store_failure(gw_outbox_t *ob, int64_t id)
 {
-    gw_log(GW_LOG_ERROR, "outbox_store_failed", json_pack("{s:I, s:s}", "outbox_id", (json_int_t)id, "error", store_errmsg(ob->store)));
+    gw_log(GW_LOG_ERROR, "outbox_store_failed",
+           json_pack("{s:I, s:s}", "outbox_id", (json_int_t)id, "error", store_errmsg(ob->store)));
 }
 
 /* The breaker's state for /metrics, whenever it may have changed. */
@@ -279,8 +279,8 @@ static void pace_result(gw_outbox_t *ob, const job_t *job, const odeus_result_t 
     if (upstream_breaker_record(&ob->breaker, now, kind, result->retry_after_ms, job->probe))
         gw_log(GW_LOG_WARN, "odeus_breaker_open",
                json_pack("{s:s, s:I, s:I, s:f}", "reason", kind == UPSTREAM_BREAKER_THROTTLED ? "throttled" : "failing",
-                         "http_status", (json_int_t)result->http_status, "pause_ms",
-                         (json_int_t)(ob->breaker.open_until_ms - now), "rate_per_sec", ob->pacer.rate));
+                         "http_status", (json_int_t)result->http_status, "pause_ms", (json_int_t)(ob->breaker.open_until_ms - now),
+                         "rate_per_sec", ob->pacer.rate));
     else if (before != UPSTREAM_BREAKER_CLOSED && ob->breaker.state == UPSTREAM_BREAKER_CLOSED)
         gw_log(GW_LOG_INFO, "odeus_breaker_closed", json_pack("{s:f}", "rate_per_sec", ob->pacer.rate));
     publish_breaker_state(ob, before);
@@ -295,8 +295,7 @@ static void maybe_schedule_recheck(gw_outbox_t *ob, const job_t *job, int64_t no
 {
     const gw_config_t *c = ob->config;
     int invited = 0;
-    if (c->invitee_recheck_for_ms <= 0 || store_outbox_invite_delivered(ob->store, job->user_id, &invited) != STORE_OK ||
-        !invited)
+    if (c->invitee_recheck_for_ms <= 0 || store_outbox_invite_delivered(ob->store, job->user_id, &invited) != STORE_OK || !invited)
         return;
     if (store_recheck_schedule(ob->store, job->user_id, job->email, job->id, now, now + c->invitee_recheck_interval_ms,
                                now + c->invitee_recheck_for_ms) != STORE_OK) {
@@ -312,9 +311,9 @@ static void maybe_schedule_recheck(gw_outbox_t *ob, const job_t *job, int64_t no
 static void recheck_done(gw_outbox_t *ob, job_t *job, const odeus_result_t *result, int64_t now)
 {
     const gw_config_t *c = ob->config;
-    json_t *fields = json_pack("{s:I, s:s, s:s, s:I, s:s}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id,
-                               "outcome", odeus_outcome_name(result->outcome), "http_status", (json_int_t)result->http_status,
-                               "message", result->message);
+    json_t *fields =
+        json_pack("{s:I, s:s, s:s, s:I, s:s}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id, "outcome",
+                  odeus_outcome_name(result->outcome), "http_status", (json_int_t)result->http_status, "message", result->message);
     store_status_t rc;
     if (result->outcome == ODEUS_OUTCOME_DONE) {
         rc = store_recheck_remove(ob->store, job->user_id);
@@ -361,14 +360,12 @@ static void on_call_done(void *user, const odeus_result_t *result)
     }
 
     int final = odeus_outcome_is_final(result->outcome), refused = result->outcome == ODEUS_OUTCOME_REFUSED;
-    gw_log_level_t level = refused || result->outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR
-                           : final                                          ? GW_LOG_INFO
-                                                                            : GW_LOG_WARN;
+    gw_log_level_t level = refused || result->outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR : final ? GW_LOG_INFO : GW_LOG_WARN;
     json_t *fields = NULL; /* built only for a line that is written: this runs once per call */
     if (gw_log_enabled(level))
         fields = json_pack("{s:I, s:s, s:s, s:s, s:I, s:i, s:s}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id,
-                           "action", odeus_action_name(job->action), "outcome", odeus_outcome_name(result->outcome),
-                           "http_status", (json_int_t)result->http_status, "attempts", attempts, "message", result->message);
+                           "action", odeus_action_name(job->action), "outcome", odeus_outcome_name(result->outcome), "http_status",
+                           (json_int_t)result->http_status, "attempts", attempts, "message", result->message);
     if (final) {
         if (store_outbox_finish(ob->store, job->id, refused ? STORE_OUTBOX_FAILED : STORE_OUTBOX_DONE,
                                 odeus_outcome_name(result->outcome), refused ? result->message : NULL, now) != STORE_OK) {
@@ -384,8 +381,8 @@ static void on_call_done(void *user, const odeus_result_t *result)
         if (!ob->rescan && (store_outbox_user_pending(ob->store, job->user_id, &more) != STORE_OK || more))
             ob->rescan = 1;
     } else {
-        int64_t delay = upstream_retry_delay_capped_ms((unsigned)attempts, result->outcome, result->retry_after_ms,
-                                                       next_random(ob), ob->config->odeus_retry_max_delay_ms);
+        int64_t delay = upstream_retry_delay_capped_ms((unsigned)attempts, result->outcome, result->retry_after_ms, next_random(ob),
+                                                       ob->config->odeus_retry_max_delay_ms);
         if (fields != NULL)
             json_object_set_new(fields, "retry_in_ms", json_integer(delay));
         if (store_outbox_reschedule(ob->store, job->id, now + delay, odeus_outcome_name(result->outcome), result->message) !=
@@ -408,8 +405,8 @@ static void log_dry_run(gw_outbox_t *ob, const job_t *job)
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", ob->config->odeus_base_url, odeus_action_path(job->action));
     gw_log(GW_LOG_INFO, "dry_run_call",
-           json_pack("{s:I, s:s, s:s, s:s, s:s}", "outbox_id", (json_int_t)job->id, "method", "POST", "url", url,
-                     "authorization", "Bearer [redacted]", "body", body != NULL ? body : ""));
+           json_pack("{s:I, s:s, s:s, s:s, s:s}", "outbox_id", (json_int_t)job->id, "method", "POST", "url", url, "authorization",
+                     "Bearer [redacted]", "body", body != NULL ? body : ""));
     free(body);
 }
 

@@ -29,10 +29,10 @@ typedef enum gw_settle {
 } gw_settle_t;
 
 typedef struct gw_outbox_waiter {
-    h2o_multithread_message_t message; /** private: how the settle reaches the worker */
+    h2o_multithread_message_t message;    /** private: how the settle reaches the worker */
     h2o_multithread_receiver_t *receiver; /** the worker's receiver, set by the caller */
-    int64_t outbox_id;   /** set by the caller */
-    int64_t deadline_ms; /** monotonic; set by the caller */
+    int64_t outbox_id;                    /** set by the caller */
+    int64_t deadline_ms;                  /** monotonic; set by the caller */
     /* filled when settled */
     gw_settle_t settle;
     odeus_result_t result;

@@ -5,8 +5,8 @@
 
 typedef struct bucket {
     pthread_mutex_t lock;
-    double level;   /* requests available now */
-    int64_t at_ms;  /* when level was computed */
+    double level;  /* requests available now */
+    int64_t at_ms; /* when level was computed */
 } bucket_t;
 
 struct gw_ratelimit {

@@ -38,32 +38,49 @@ gw_request_t *gw_request_create(gw_worker_t *worker, h2o_req_t *req)
     pthread_once(&boot_once, init_boot_id);
     gw_request_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_pool_dispose);
     *r = (gw_request_t){.req = req, .worker = worker, .route = "-", .start_us = gw_clock_mono_us()};
-    snprintf(r->request_id, sizeof(r->request_id), "%s-%u-%llu", boot_id, worker->index,
-             (unsigned long long)++worker->request_seq);
+    snprintf(r->request_id, sizeof(r->request_id), "%s-%u-%llu", boot_id, worker->index, (unsigned long long)++worker->request_seq);
     return r;
 }
 
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
     }
 }
 
@@ -75,8 +92,8 @@ static void log_request(const char *request_id, const char *method, size_t metho
     gw_log_level_t level = status >= 500 ? GW_LOG_WARN : GW_LOG_INFO;
     if (!gw_log_enabled(level))
         return; /* building the line costs more than answering a lookup */
-    json_t *fields = json_pack("{s:s, s:s%, s:s, s:i, s:f}", "request_id", request_id, "method", method, method_len, "route",
-                               route, "status", status, "latency_ms", (double)latency_us / 1000.0);
+    json_t *fields = json_pack("{s:s, s:s%, s:s, s:i, s:f}", "request_id", request_id, "method", method, method_len, "route", route,
+                               "status", status, "latency_ms", (double)latency_us / 1000.0);
     if (fields != NULL) {
         json_object_set_new(fields, "upstream", upstream != NULL ? json_string(upstream) : json_null());
         if (token != NULL)

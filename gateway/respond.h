@@ -21,19 +21,19 @@ typedef struct gw_request gw_request_t;
 typedef void (*gw_request_dispose_cb)(gw_request_t *r);
 
 struct gw_request {
-    h2o_req_t *req;       /** NULL once h2o has freed the request */
+    h2o_req_t *req; /** NULL once h2o has freed the request */
     gw_worker_t *worker;
-    const char *route;    /** the route pattern for logs, e.g. "/Users/{id}"; static */
+    const char *route; /** the route pattern for logs, e.g. "/Users/{id}"; static */
     int64_t start_us;
     char request_id[32];
-    const char *upstream; /** outcome of the Odeus call for the log, static or NULL */
+    const char *upstream;   /** outcome of the Odeus call for the log, static or NULL */
     const char *token_name; /** the authenticated token's configured name (config memory), or NULL */
-    char *base_url;       /** absolute URL of the SCIM base path (pool memory) */
+    char *base_url;         /** absolute URL of the SCIM base path (pool memory) */
     int answered;
-    void *pending;        /** async work of the handler; see on_dispose */
+    void *pending; /** async work of the handler; see on_dispose */
     gw_request_dispose_cb on_dispose;
-    h2o_linklist_t held;  /** in worker->held_answers while the answer waits for a commit */
-    char *held_body;      /** pool memory */
+    h2o_linklist_t held; /** in worker->held_answers while the answer waits for a commit */
+    char *held_body;     /** pool memory */
     size_t held_len;
 };
 

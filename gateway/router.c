@@ -23,8 +23,11 @@ static method_t method_of(const h2o_req_t *req)
         const char *name;
         size_t len;
         method_t m;
-    } table[] = {{H2O_STRLIT("GET"), M_GET},     {H2O_STRLIT("POST"), M_POST},     {H2O_STRLIT("PUT"), M_PUT},
-                 {H2O_STRLIT("PATCH"), M_PATCH}, {H2O_STRLIT("DELETE"), M_DELETE}};
+    } table[] = {{H2O_STRLIT("GET"), M_GET},
+                 {H2O_STRLIT("POST"), M_POST},
+                 {H2O_STRLIT("PUT"), M_PUT},
+                 {H2O_STRLIT("PATCH"), M_PATCH},
+                 {H2O_STRLIT("DELETE"), M_DELETE}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (h2o_memis(req->method.base, req->method.len, table[i].name, table[i].len))
             return table[i].m;
@@ -34,8 +37,8 @@ static method_t method_of(const h2o_req_t *req)
 static void respond_not_allowed(gw_request_t *r, const char *allow)
 {
     gw_respond_header(r, H2O_TOKEN_ALLOW, allow);
-    gw_respond_errorf(r, 405, NULL, "method %.*s is not allowed here; allowed: %s", (int)r->req->method.len,
-                      r->req->method.base, allow);
+    gw_respond_errorf(r, 405, NULL, "method %.*s is not allowed here; allowed: %s", (int)r->req->method.len, r->req->method.base,
+                      allow);
 }
 
 static void respond_unknown_path(gw_request_t *r)
@@ -144,7 +147,8 @@ static void route_scim(gw_request_t *r, h2o_iovec_t rest)
             respond_not_allowed(r, "GET");
             return;
         }
-        scim_discovery_limits_t limits = {.max_results = SCIM_LIST_MAX_COUNT, .max_payload_size = r->worker->config->max_body_bytes};
+        scim_discovery_limits_t limits = {.max_results = SCIM_LIST_MAX_COUNT,
+                                          .max_payload_size = r->worker->config->max_body_bytes};
         gw_respond_json(r, 200, scim_discovery_service_provider_config(r->base_url, &limits));
     } else if (match_segment(rest, "/ResourceTypes", &tail)) {
         route_discovery(r, m, tail, 0);
@@ -189,7 +193,9 @@ static void respond_metrics(gw_request_t *r)
         respond_not_allowed(r, "GET");
         return;
     }
-    gw_metrics_state_t state = {.config = w->config, .store = w->store, .odeus_auth_failing = gw_outbox_auth_failing(w->outbox),
+    gw_metrics_state_t state = {.config = w->config,
+                                .store = w->store,
+                                .odeus_auth_failing = gw_outbox_auth_failing(w->outbox),
                                 .now_ms = gw_clock_unix_ms()};
     size_t len = 0;
     char *text = gw_metrics_render(&state, &len);
@@ -232,19 +238,19 @@ static int admit(gw_request_t *r)
 
     ssize_t auth = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     size_t index = 0;
-    gw_auth_result_t result =
-        auth == -1 ? GW_AUTH_MISSING
-                   : gw_auth_check(cfg, req->headers.entries[auth].value.base, req->headers.entries[auth].value.len,
-                                   gw_clock_unix_ms() / 1000, &index);
+    gw_auth_result_t result = auth == -1 ? GW_AUTH_MISSING
+                                         : gw_auth_check(cfg, req->headers.entries[auth].value.base,
+                                                         req->headers.entries[auth].value.len, gw_clock_unix_ms() / 1000, &index);
     if (result != GW_AUTH_OK) {
         if (result == GW_AUTH_EXPIRED)
-            gw_log(GW_LOG_WARN, "token_expired", json_pack("{s:s, s:s}", "request_id", r->request_id, "token", cfg->tokens[index].name));
+            gw_log(GW_LOG_WARN, "token_expired",
+                   json_pack("{s:s, s:s}", "request_id", r->request_id, "token", cfg->tokens[index].name));
         gw_metrics_auth_failure(result == GW_AUTH_MISSING   ? GW_METRICS_AUTH_MISSING
                                 : result == GW_AUTH_EXPIRED ? GW_METRICS_AUTH_EXPIRED
                                                             : GW_METRICS_AUTH_INVALID);
         gw_respond_header(r, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"odeus-scim-gateway\"");
         gw_respond_errorf(r, 401, NULL,
-                          result == GW_AUTH_MISSING ? "authentication required: send Authorization: Bearer <token>"
+                          result == GW_AUTH_MISSING   ? "authentication required: send Authorization: Bearer <token>"
                           : result == GW_AUTH_EXPIRED ? "the token has expired"
                                                       : "the token is not valid");
         return 0;

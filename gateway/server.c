@@ -296,11 +296,11 @@ int gw_server_run(const gw_config_t *config)
         pthread_create(&w->thread, NULL, worker_main, w);
     }
     gw_log(GW_LOG_INFO, "listening",
-           json_pack("{s:s, s:i, s:s, s:s, s:b, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port,
-                     "scheme", tls != NULL ? "https" : "http", "base_path",
-                     config->base_path[0] != '\0' ? config->base_path : "/", "client_certificates",
-                     config->tls_client_ca[0] != '\0', "threads", (int)config->threads, "database", config->db_path,
-                     "dry_run", config->dry_run, "outbox_pending", (json_int_t)pending, "version", GATEWAY_VERSION));
+           json_pack("{s:s, s:i, s:s, s:s, s:b, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port, "scheme",
+                     tls != NULL ? "https" : "http", "base_path", config->base_path[0] != '\0' ? config->base_path : "/",
+                     "client_certificates", config->tls_client_ca[0] != '\0', "threads", (int)config->threads, "database",
+                     config->db_path, "dry_run", config->dry_run, "outbox_pending", (json_int_t)pending, "version",
+                     GATEWAY_VERSION));
 
     /* A wakeup needs the worker's queue, which the worker creates: wait until every worker runs. */
     while (atomic_load(&server.started) < server.n_workers)
@@ -313,8 +313,9 @@ int gw_server_run(const gw_config_t *config)
             gw_log(GW_LOG_ERROR, "tls_reload_failed", json_pack("{s:s, s:s}", "error", err, "serving", "the previous certificate"));
         }
     }
-    gw_log(GW_LOG_INFO, "shutting_down", json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "grace_ms",
-                                                  (json_int_t)config->shutdown_grace_ms));
+    gw_log(GW_LOG_INFO, "shutting_down",
+           json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "grace_ms",
+                     (json_int_t)config->shutdown_grace_ms));
     server.shutdown_deadline_ms = gw_clock_mono_ms() + config->shutdown_grace_ms;
     atomic_store(&server.stopping, 1);
     for (unsigned i = 0; i < server.n_workers; i++)

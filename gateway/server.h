@@ -36,11 +36,11 @@ typedef struct gw_worker {
     h2o_accept_ctx_t accept_ctx;
     int listen_fd;
     h2o_socket_t *listener;
-    h2o_multithread_receiver_t outbox_receiver;   /** settled outbox waiters arrive here */
-    h2o_timeout_t deadline_timeout;               /** fixed interval: config->upstream_deadline_ms */
-    gw_batch_t batch;                             /** this pass's write transaction (batch.h) */
-    int hold_answers;                             /** answers wait for the batch (respond.h) */
-    h2o_linklist_t held_answers;                  /** gw_request_t.held */
+    h2o_multithread_receiver_t outbox_receiver; /** settled outbox waiters arrive here */
+    h2o_timeout_t deadline_timeout;             /** fixed interval: config->upstream_deadline_ms */
+    gw_batch_t batch;                           /** this pass's write transaction (batch.h) */
+    int hold_answers;                           /** answers wait for the batch (respond.h) */
+    h2o_linklist_t held_answers;                /** gw_request_t.held */
     size_t connections;
     size_t waiting; /** requests waiting for the outbox */
     uint64_t request_seq;

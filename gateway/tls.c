@@ -14,8 +14,8 @@
 #include "gateway/metrics.h"
 
 /* TLS 1.2 suites: forward secrecy (ECDHE) and AEAD only. Entra ID's client offers the GCM ones. */
-#define TLS12_CIPHERS                                                                                                      \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                           \
+#define TLS12_CIPHERS                                                                                                              \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                                     \
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 struct gw_tls {
@@ -131,8 +131,8 @@ int gw_tls_reload(gw_tls_t *tls, char *err, size_t err_len)
     pthread_mutex_unlock(&tls->lock);
     SSL_CTX_free(old); /* workers and open connections still hold their own references */
     gw_metrics_tls_loaded(1, expiry);
-    gw_log(GW_LOG_INFO, "tls_reloaded", json_pack("{s:s, s:I}", "certificate", tls->config->tls_cert, "not_after",
-                                                  (json_int_t)expiry));
+    gw_log(GW_LOG_INFO, "tls_reloaded",
+           json_pack("{s:s, s:I}", "certificate", tls->config->tls_cert, "not_after", (json_int_t)expiry));
     return 0;
 }
 

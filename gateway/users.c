@@ -38,9 +38,9 @@ typedef struct pending {
     int now_inactive;       /* the user is inactive or gone after the change */
     char *role;             /* owned: the role sent with an invite or role change, or NULL */
     odeus_action_t action;
-    int success_status;     /* 200, 201 or 204 */
-    json_t *success_body;   /* owned; NULL for 204 or when success_text holds the answer */
-    char *success_text;     /* owned: the answer as JSON text (success_answer_text), or NULL */
+    int success_status;   /* 200, 201 or 204 */
+    json_t *success_body; /* owned; NULL for 204 or when success_text holds the answer */
+    char *success_text;   /* owned: the answer as JSON text (success_answer_text), or NULL */
     size_t success_len;
     char *location;         /* owned; Location header of a 201 */
     int64_t version;        /* for the ETag of the success answer */
@@ -83,8 +83,8 @@ static json_t *render_row(gw_request_t *r, const store_user_t *row)
     char *loc = user_location(r, row->id);
     json_t *out = NULL;
     if (user != NULL && loc != NULL) {
-        scim_user_meta_t meta = {.id = row->id, .created = row->created, .last_modified = row->last_modified,
-                                 .location = loc, .version = row->version};
+        scim_user_meta_t meta = {
+            .id = row->id, .created = row->created, .last_modified = row->last_modified, .location = loc, .version = row->version};
         out = scim_user_render(user, &meta);
     }
     json_decref(user);
@@ -149,8 +149,8 @@ static int append_row_text(gw_request_t *r, loc_buf_t *l, const store_user_t *ro
 {
     const char *loc;
     if (row->rendered != NULL && (loc = loc_for(l, row->id)) != NULL) {
-        scim_user_meta_t meta = {.id = row->id, .created = row->created, .last_modified = row->last_modified,
-                                 .location = loc, .version = row->version};
+        scim_user_meta_t meta = {
+            .id = row->id, .created = row->created, .last_modified = row->last_modified, .location = loc, .version = row->version};
         if (scim_user_splice_meta(b, row->rendered, strlen(row->rendered), &meta) == 0)
             return 0;
         if (b->failed)
@@ -173,8 +173,8 @@ static json_t *parse_body(gw_request_t *r, scim_error_t *err)
     json_error_t jerr;
     json_t *body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
     if (body == NULL)
-        scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "malformed JSON at line %d, column %d: %s", jerr.line,
-                       jerr.column, jerr.text);
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                       jerr.text);
     return body;
 }
 
@@ -220,8 +220,8 @@ static scim_select_t *request_select(gw_request_t *r, scim_error_t *err)
 static const char *request_header(gw_request_t *r, const h2o_token_t *token)
 {
     ssize_t i = h2o_find_header(&r->req->headers, token, -1);
-    return i == -1 ? NULL : h2o_strdup(&r->req->pool, r->req->headers.entries[i].value.base,
-                                       r->req->headers.entries[i].value.len).base;
+    return i == -1 ? NULL
+                   : h2o_strdup(&r->req->pool, r->req->headers.entries[i].value.base, r->req->headers.entries[i].value.len).base;
 }
 
 /*
@@ -235,8 +235,7 @@ static int64_t check_if_match(gw_request_t *r, const store_user_t *row)
         return 0;
     if (!scim_etag_matches(h, strlen(h), row->version)) {
         set_etag(r, row->version);
-        gw_respond_errorf(r, 412, NULL, "the User was changed since that version (If-Match: %.40s); read it again",
-                          h);
+        gw_respond_errorf(r, 412, NULL, "the User was changed since that version (If-Match: %.40s); read it again", h);
         return -1;
     }
     return row->version;
@@ -266,8 +265,7 @@ static void snapshot_field(gw_json_buf_t *b, const char *key, const char *value)
 static char *snapshot_encode(const store_user_t *row)
 {
     /* Written directly (it runs once per change that reaches Odeus); read back by json_loads. */
-    if (row->id == NULL || row->user_name == NULL || row->created == NULL || row->last_modified == NULL ||
-        row->resource == NULL)
+    if (row->id == NULL || row->user_name == NULL || row->created == NULL || row->last_modified == NULL || row->resource == NULL)
         return NULL;
     gw_json_buf_t b = {0};
     snapshot_field(&b, "{\"id\":", row->id);
@@ -294,9 +292,8 @@ static int snapshot_decode(const char *text, store_user_t *row, json_t **holder,
     *user = NULL;
     if (*holder == NULL ||
         json_unpack(*holder, "{s:s, s:s, s?s, s?s, s:b, s:s, s:s, s:I, s:s}", "id", &row->id, "userName", &row->user_name,
-                    "externalId", &row->external_id, "odeusEmail", &row->odeus_email, "active", &active, "created",
-                    &row->created, "lastModified", &row->last_modified, "version", &version, "resource",
-                    &row->resource) != 0 ||
+                    "externalId", &row->external_id, "odeusEmail", &row->odeus_email, "active", &active, "created", &row->created,
+                    "lastModified", &row->last_modified, "version", &version, "resource", &row->resource) != 0 ||
         (*user = json_loads(row->resource, 0, NULL)) == NULL) {
         json_decref(*holder);
         *holder = NULL;
@@ -341,8 +338,8 @@ static void revert_change(gw_worker_t *w, const pending_t *p)
         what = "revert_failed";
     }
 out:
-    gw_log(GW_LOG_WARN, "change_reverted", json_pack("{s:s, s:s, s:s}", "user_id", p->user_id, "action",
-                                                     odeus_action_name(p->action), "directory", what));
+    gw_log(GW_LOG_WARN, "change_reverted",
+           json_pack("{s:s, s:s, s:s}", "user_id", p->user_id, "action", odeus_action_name(p->action), "directory", what));
     store_user_clear(&current);
     json_decref(holder);
     json_decref(prev_user);
@@ -700,8 +697,8 @@ static void on_change_committed(gw_batch_item_t *item, int committed)
  * A change is in the batch: its audit entry and answer follow the commit. Takes `body` (the
  * success answer, NULL for 204) and `p`.
  */
-static void answer_after_commit(gw_request_t *r, const char *event, const change_t *ch, pending_t *p, int status,
-                                json_t *body, int64_t version, int now_inactive)
+static void answer_after_commit(gw_request_t *r, const char *event, const change_t *ch, pending_t *p, int status, json_t *body,
+                                int64_t version, int now_inactive)
 {
     p->event = event;
     p->call = ch->call;
@@ -736,8 +733,13 @@ void gw_users_create(gw_request_t *r)
         goto fail;
     }
     gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
-    store_user_t row = {.id = id, .user_name = (char *)scim_user_name(user), .external_id = (char *)scim_user_external_id(user),
-                        .active = scim_user_active(user), .created = now, .last_modified = now, .version = 1};
+    store_user_t row = {.id = id,
+                        .user_name = (char *)scim_user_name(user),
+                        .external_id = (char *)scim_user_external_id(user),
+                        .active = scim_user_active(user),
+                        .created = now,
+                        .last_modified = now,
+                        .version = 1};
     if (plan_change(cfg, NULL, NULL, user, &row, &ch, &err) != 0)
         goto fail;
     resource = gw_json_dumps(user, NULL);
@@ -828,8 +830,8 @@ void gw_users_get(gw_request_t *r, const char *id)
  * An unchanged resource is answered without a write or an Odeus call. Returns 1 (unanswered) when
  * `old` is no longer current and the request must run again, else 0.
  */
-static int update_user(gw_request_t *r, const store_user_t *old, const json_t *old_user, json_t *new_user,
-                       const scim_select_t *sel, int64_t if_version)
+static int update_user(gw_request_t *r, const store_user_t *old, const json_t *old_user, json_t *new_user, const scim_select_t *sel,
+                       int64_t if_version)
 {
     int stale = 0;
     const gw_config_t *cfg = r->worker->config;
@@ -861,21 +863,24 @@ static int update_user(gw_request_t *r, const store_user_t *old, const json_t *o
         goto out;
     }
     gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
-    store_user_t row = {.id = old->id, .user_name = (char *)scim_user_name(new_user),
-                        .external_id = (char *)scim_user_external_id(new_user), .active = scim_user_active(new_user),
-                        .created = old->created, .last_modified = now, .version = old->version + 1};
+    store_user_t row = {.id = old->id,
+                        .user_name = (char *)scim_user_name(new_user),
+                        .external_id = (char *)scim_user_external_id(new_user),
+                        .active = scim_user_active(new_user),
+                        .created = old->created,
+                        .last_modified = now,
+                        .version = old->version + 1};
     if (plan_change(cfg, old, old_user, new_user, &row, &ch, &err) != 0)
         goto out;
-    if ((resource = gw_json_dumps(new_user, NULL)) == NULL ||
-        (p->snapshot = snapshot_encode(old)) == NULL) {
+    if ((resource = gw_json_dumps(new_user, NULL)) == NULL || (p->snapshot = snapshot_encode(old)) == NULL) {
         scim_error_set(&err, 500, NULL, "out of memory");
         goto out;
     }
     row.resource = resource;
     row.rendered = stored_text = scim_user_render_text(new_user, old->id); /* NULL: readers render from resource */
     row_set_emails(&row, new_user, emails);
-    scim_user_meta_t meta = {.id = old->id, .created = old->created, .last_modified = now, .location = location,
-                             .version = row.version};
+    scim_user_meta_t meta = {
+        .id = old->id, .created = old->created, .last_modified = now, .location = location, .version = row.version};
     if (success_answer_text(p, sel, stored_text, &meta) != 0) {
         if ((rendered = scim_user_render(new_user, &meta)) == NULL) {
             scim_error_set(&err, 500, NULL, "out of memory");

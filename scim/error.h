@@ -14,21 +14,21 @@
 
 /* scimType values of RFC 7644 §3.12, table 9. */
 #define SCIM_TYPE_INVALID_FILTER "invalidFilter"
-#define SCIM_TYPE_TOO_MANY "tooMany"
-#define SCIM_TYPE_UNIQUENESS "uniqueness"
-#define SCIM_TYPE_MUTABILITY "mutability"
+#define SCIM_TYPE_TOO_MANY       "tooMany"
+#define SCIM_TYPE_UNIQUENESS     "uniqueness"
+#define SCIM_TYPE_MUTABILITY     "mutability"
 #define SCIM_TYPE_INVALID_SYNTAX "invalidSyntax"
-#define SCIM_TYPE_INVALID_PATH "invalidPath"
-#define SCIM_TYPE_NO_TARGET "noTarget"
-#define SCIM_TYPE_INVALID_VALUE "invalidValue"
-#define SCIM_TYPE_INVALID_VERS "invalidVers"
-#define SCIM_TYPE_SENSITIVE "sensitive"
+#define SCIM_TYPE_INVALID_PATH   "invalidPath"
+#define SCIM_TYPE_NO_TARGET      "noTarget"
+#define SCIM_TYPE_INVALID_VALUE  "invalidValue"
+#define SCIM_TYPE_INVALID_VERS   "invalidVers"
+#define SCIM_TYPE_SENSITIVE      "sensitive"
 
 #define SCIM_SCHEMA_ERROR "urn:ietf:params:scim:api:messages:2.0:Error"
 
 typedef struct scim_error {
-    int status;            /** HTTP status; 0 while no error was set */
-    const char *scim_type; /** one of SCIM_TYPE_* (static) or NULL */
+    int status;                         /** HTTP status; 0 while no error was set */
+    const char *scim_type;              /** one of SCIM_TYPE_* (static) or NULL */
     char detail[SCIM_ERROR_DETAIL_MAX]; /** human-readable; never contains secrets */
 } scim_error_t;
 

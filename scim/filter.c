@@ -53,8 +53,8 @@ struct scim_filter {
     scim_filter_t *left, *right;
     attr_ref_t ref; /* cmp, value path */
     op_t op;
-    json_t *value;  /* cmp: the literal as typed (string, number, boolean, null); NULL for pr */
-    char *text;     /* cmp: the literal as a string (NULL for null and pr) */
+    json_t *value; /* cmp: the literal as typed (string, number, boolean, null); NULL for pr */
+    char *text;    /* cmp: the literal as a string (NULL for null and pr) */
     int case_exact;
     int is_datetime;     /* cmp on a dateTime attribute (meta.created...): compares instants */
     scim__datetime_t dt; /* the literal as an instant, when is_datetime and op is eq ne gt ge lt le */
@@ -158,8 +158,7 @@ static int is_space(char c)
 
 static int is_word_char(char c)
 {
-    return !is_space(c) && c != '(' && c != ')' && c != '[' && c != ']' && c != '"' &&
-           (unsigned char)c >= 0x20 && c != 0x7f;
+    return !is_space(c) && c != '(' && c != ')' && c != '[' && c != ']' && c != '"' && (unsigned char)c >= 0x20 && c != 0x7f;
 }
 
 /* Reads the next token without consuming it. */
@@ -254,8 +253,7 @@ static int valid_name(const char *s, size_t n)
 
 /* A word naming an attribute: [URN ":"] name ["." sub] at top level; a bare sub-attribute name in
  * element context (`parent` is then the enclosing attribute, NULL when unknown). */
-static int parse_ref(parser_t *p, token_t t, int elem, const scim__attr_t *parent, attr_ref_t *ref,
-                     int *whole_extension)
+static int parse_ref(parser_t *p, token_t t, int elem, const scim__attr_t *parent, attr_ref_t *ref, int *whole_extension)
 {
     const char *w = p->s + t.start;
     const char *rest, *dot;

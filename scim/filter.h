@@ -18,7 +18,7 @@
 #include "scim/error.h"
 
 /** Bounds on untrusted input; over them the parse fails with 400 invalidFilter. */
-#define SCIM_FILTER_MAX_LEN 4096
+#define SCIM_FILTER_MAX_LEN   4096
 #define SCIM_FILTER_MAX_DEPTH 32
 
 typedef struct scim_filter scim_filter_t;

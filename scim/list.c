@@ -199,8 +199,7 @@ static int join_names(const json_t *v, const char *what, char **out, scim_error_
         return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an array of strings", what);
     json_array_foreach(v, i, e)
     {
-        if (!json_is_string(e) || json_string_length(e) == 0 ||
-            memchr(json_string_value(e), ',', json_string_length(e)) != NULL ||
+        if (!json_is_string(e) || json_string_length(e) == 0 || memchr(json_string_value(e), ',', json_string_length(e)) != NULL ||
             strlen(json_string_value(e)) != json_string_length(e))
             return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an array of attribute names", what);
         len += json_string_length(e) + 1;
@@ -249,7 +248,8 @@ int scim_list_params_from_search(const json_t *body, scim_list_params_t *out, sc
             continue;
         if (is_start || scim__str_ieq(k, "count")) {
             if (!json_is_integer(v))
-                return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an integer", is_start ? "startIndex" : "count");
+                return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an integer",
+                                      is_start ? "startIndex" : "count");
             set_count(out, is_start, json_integer_value(v));
         } else if (scim__str_ieq(k, "attributes") || scim__str_ieq(k, "excludedAttributes")) {
             if (join_names(v, k, slot, err) != 0)
@@ -276,7 +276,7 @@ json_t *scim_list_render(json_t *resources, size_t total_results, size_t start_i
         json_decref(resources);
         resources = json_array();
     }
-    return json_pack("{s:[s],s:I,s:I,s:I,s:o}", "schemas", SCIM_SCHEMA_LIST_RESPONSE, "totalResults",
-                     (json_int_t)total_results, "startIndex", (json_int_t)start_index, "itemsPerPage",
-                     (json_int_t)json_array_size(resources), "Resources", resources);
+    return json_pack("{s:[s],s:I,s:I,s:I,s:o}", "schemas", SCIM_SCHEMA_LIST_RESPONSE, "totalResults", (json_int_t)total_results,
+                     "startIndex", (json_int_t)start_index, "itemsPerPage", (json_int_t)json_array_size(resources), "Resources",
+                     resources);
 }

@@ -10,7 +10,7 @@
 #include "scim/error.h"
 
 #define SCIM_SCHEMA_LIST_RESPONSE "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-#define SCIM_LIST_DEFAULT_COUNT 100
+#define SCIM_LIST_DEFAULT_COUNT   100
 /** Largest page the gateway returns; a larger count is lowered to this (RFC 7644 allows it). */
 #define SCIM_LIST_MAX_COUNT 1000
 

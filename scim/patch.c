@@ -239,8 +239,7 @@ static int remove_filtered(json_t *c, const scim__path_t *path, scim_error_t *er
 }
 
 /* `emails[type eq "work"]` or `emails[type eq "work"].value`. */
-static int apply_filtered(json_t *c, const scim__path_t *path, patch_op_t op, const json_t *value,
-                          scim_error_t *err)
+static int apply_filtered(json_t *c, const scim__path_t *path, patch_op_t op, const json_t *value, scim_error_t *err)
 {
     const scim__attr_t *attr = path->attr_def;
     json_t *arr = json_object_get(c, attr->name);
@@ -250,8 +249,8 @@ static int apply_filtered(json_t *c, const scim__path_t *path, patch_op_t op, co
 
     if (op == PATCH_REMOVE)
         return remove_filtered(c, path, err);
-    canon = path->sub != NULL ? scim__value_canon_one(path->sub_def, attr, value, err)
-                              : scim__value_canon_one(attr, NULL, value, err);
+    canon =
+        path->sub != NULL ? scim__value_canon_one(path->sub_def, attr, value, err) : scim__value_canon_one(attr, NULL, value, err);
     if (canon == NULL)
         return -1;
     json_array_foreach(arr, i, e)
@@ -290,13 +289,11 @@ static int check_target(const scim__path_t *path, const char *text, scim_error_t
     if (attr->mutability == SCIM__MUT_READ_ONLY || (path->sub_def != NULL && path->sub_def->mutability == SCIM__MUT_READ_ONLY))
         return scim_error_set(err, 400, SCIM_TYPE_MUTABILITY, "%s is readOnly", attr->name);
     if (path->filter != NULL && !(attr->multi_valued && attr->type == SCIM__TYPE_COMPLEX))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_PATH, "%s is not multi-valued; it takes no value filter",
-                              attr->name);
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_PATH, "%s is not multi-valued; it takes no value filter", attr->name);
     return 0;
 }
 
-static int apply_target(json_t *user, const scim__path_t *path, patch_op_t op, const json_t *value,
-                        scim_error_t *err)
+static int apply_target(json_t *user, const scim__path_t *path, patch_op_t op, const json_t *value, scim_error_t *err)
 {
     json_t *c;
     int rc;
@@ -310,9 +307,9 @@ static int apply_target(json_t *user, const scim__path_t *path, patch_op_t op, c
         return 0;
     c = container_of(user, path->scope, op != PATCH_REMOVE);
     if (c == NULL)
-        return path->filter != NULL ? scim_error_set(err, 400, SCIM_TYPE_NO_TARGET, "no %s value matches the path filter",
-                                                     path->attr_def->name)
-                                    : 0;
+        return path->filter != NULL
+                   ? scim_error_set(err, 400, SCIM_TYPE_NO_TARGET, "no %s value matches the path filter", path->attr_def->name)
+                   : 0;
     if (path->filter != NULL)
         rc = apply_filtered(c, path, op, value, err);
     else if (path->sub != NULL)
@@ -408,8 +405,7 @@ static int parse_op_name(const json_t *op_obj, patch_op_t *op, size_t index, sci
     else if (name != NULL && scim__str_ieq(name, "remove"))
         *op = PATCH_REMOVE;
     else
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations[%zu].op must be add, replace or remove",
-                              index);
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations[%zu].op must be add, replace or remove", index);
     return 0;
 }
 
@@ -434,8 +430,8 @@ static int apply_operation(json_t *user, const json_t *op_obj, size_t index, sci
     if (op == PATCH_REMOVE)
         return scim_error_set(err, 400, SCIM_TYPE_NO_TARGET, "Operations[%zu]: remove needs a path", index);
     if (!json_is_object(value))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
-                              "Operations[%zu]: without a path the value must be an object", index);
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "Operations[%zu]: without a path the value must be an object",
+                              index);
     json_object_foreach(value, key, member)
     {
         if (apply_member(user, op, key, member, err) != 0)
@@ -472,8 +468,7 @@ int scim_patch_apply(json_t *user, const json_t *body, scim_error_t *err)
     if (!json_is_array(ops) || json_array_size(ops) == 0)
         return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations must be a non-empty array");
     if (json_array_size(ops) > SCIM_PATCH_MAX_OPERATIONS)
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d operations",
-                              SCIM_PATCH_MAX_OPERATIONS);
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d operations", SCIM_PATCH_MAX_OPERATIONS);
     json_array_foreach(ops, i, op)
     {
         if (apply_operation(user, op, i, err) != 0)

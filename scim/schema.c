@@ -10,11 +10,22 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Most attributes are plain readWrite strings returned by default: keep those lines short. */
-#define STR(n, d) {n, SCIM__TYPE_STRING, 0, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, NULL, NULL, NULL, 0}
-#define STR_CV(n, d, cv) {n, SCIM__TYPE_STRING, 0, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, cv, NULL, NULL, 0}
-#define BOOL(n, d) {n, SCIM__TYPE_BOOLEAN, 0, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, NULL, NULL, NULL, 0}
-#define MULTI(n, d, subs)                                                                                          \
-    {n, SCIM__TYPE_COMPLEX, 1, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, NULL, NULL, subs, N(subs)}
+#define STR(n, d)                                                                                                                  \
+    {                                                                                                                              \
+        n, SCIM__TYPE_STRING, 0, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, NULL, NULL, NULL, 0            \
+    }
+#define STR_CV(n, d, cv)                                                                                                           \
+    {                                                                                                                              \
+        n, SCIM__TYPE_STRING, 0, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, cv, NULL, NULL, 0              \
+    }
+#define BOOL(n, d)                                                                                                                 \
+    {                                                                                                                              \
+        n, SCIM__TYPE_BOOLEAN, 0, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, NULL, NULL, NULL, 0           \
+    }
+#define MULTI(n, d, subs)                                                                                                          \
+    {                                                                                                                              \
+        n, SCIM__TYPE_COMPLEX, 1, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, NULL, NULL, subs, N(subs)     \
+    }
 
 static const char *const ref_external[] = {"external", NULL};
 static const char *const ref_user_group[] = {"User", "Group", NULL};
@@ -75,7 +86,10 @@ static const scim__attr_t address_subs[] = {
     BOOL("primary", "Indicates the primary address; at most one value is primary."),
 };
 
-#define RO_STR(n, d) {n, SCIM__TYPE_STRING, 0, 0, 0, SCIM__MUT_READ_ONLY, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, NULL, NULL, NULL, 0}
+#define RO_STR(n, d)                                                                                                               \
+    {                                                                                                                              \
+        n, SCIM__TYPE_STRING, 0, 0, 0, SCIM__MUT_READ_ONLY, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, d, NULL, NULL, NULL, 0             \
+    }
 
 static const scim__attr_t group_subs[] = {
     RO_STR("value", "The identifier of the User's group."),
@@ -111,8 +125,7 @@ static const scim__attr_t user_attrs[] = {
     STR("displayName", "The name of the User, suitable for display to end-users."),
     STR("nickName", "The casual way to address the user in real life."),
     {"profileUrl", SCIM__TYPE_REFERENCE, 0, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE,
-     "A fully qualified URL pointing to a page representing the User's online profile.", NULL, ref_external,
-     NULL, 0},
+     "A fully qualified URL pointing to a page representing the User's online profile.", NULL, ref_external, NULL, 0},
     STR("title", "The user's title, such as \"Vice President\"."),
     STR("userType", "Used to identify the relationship between the organization and the user."),
     STR("preferredLanguage", "Indicates the User's preferred written or spoken language."),
@@ -120,8 +133,7 @@ static const scim__attr_t user_attrs[] = {
     STR("timezone", "The User's time zone in the 'Olson' time zone database format."),
     BOOL("active", "A Boolean value indicating the User's administrative status."),
     {"password", SCIM__TYPE_STRING, 0, 0, 0, SCIM__MUT_WRITE_ONLY, SCIM__RET_NEVER, SCIM__UNIQ_NONE,
-     "The User's cleartext password. Accepted and discarded: this service provider never stores it.", NULL,
-     NULL, NULL, 0},
+     "The User's cleartext password. Accepted and discarded: this service provider never stores it.", NULL, NULL, NULL, 0},
     MULTI("emails", "Email addresses for the user.", email_subs),
     MULTI("phoneNumbers", "Phone numbers for the User.", phone_subs),
     MULTI("ims", "Instant messaging addresses for the User.", im_subs),
@@ -168,14 +180,14 @@ const scim__attr_t scim__common_attrs[] = {
      "Unique identifier for the resource, assigned by the service provider.", NULL, NULL, NULL, 0},
     {"externalId", SCIM__TYPE_STRING, 0, 0, 1, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE,
      "Identifier of the resource as defined by the provisioning client.", NULL, NULL, NULL, 0},
-    {"meta", SCIM__TYPE_COMPLEX, 0, 0, 0, SCIM__MUT_READ_ONLY, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE,
-     "Resource metadata.", NULL, NULL, meta_subs, N(meta_subs)},
+    {"meta", SCIM__TYPE_COMPLEX, 0, 0, 0, SCIM__MUT_READ_ONLY, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE, "Resource metadata.", NULL, NULL,
+     meta_subs, N(meta_subs)},
 };
 const size_t scim__n_common_attrs = N(scim__common_attrs);
 
 const scim__schema_t scim__schema_user = {SCIM_SCHEMA_USER, "User", "User Account", user_attrs, N(user_attrs)};
-const scim__schema_t scim__schema_enterprise = {SCIM_SCHEMA_ENTERPRISE_USER, "EnterpriseUser",
-                                                "Enterprise User", enterprise_attrs, N(enterprise_attrs)};
+const scim__schema_t scim__schema_enterprise = {SCIM_SCHEMA_ENTERPRISE_USER, "EnterpriseUser", "Enterprise User", enterprise_attrs,
+                                                N(enterprise_attrs)};
 
 static int lower(int c)
 {
@@ -346,8 +358,7 @@ static json_t *canon_complex(const scim__attr_t *attr, const json_t *v, scim_err
     return out;
 }
 
-json_t *scim__value_canon_one(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v,
-                              scim_error_t *err)
+json_t *scim__value_canon_one(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v, scim_error_t *err)
 {
     switch (attr->type) {
     case SCIM__TYPE_BOOLEAN:
@@ -400,8 +411,7 @@ void scim__primary_keep_only(json_t *array, const json_t *keep)
     }
 }
 
-static json_t *canon_multi(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v,
-                           scim_error_t *err)
+static json_t *canon_multi(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v, scim_error_t *err)
 {
     json_t *out = json_array();
     json_t *first_primary = NULL;
@@ -440,8 +450,7 @@ static json_t *canon_multi(const scim__attr_t *attr, const scim__attr_t *parent,
     return out;
 }
 
-json_t *scim__value_canon(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v,
-                          scim_error_t *err)
+json_t *scim__value_canon(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v, scim_error_t *err)
 {
     json_t *wrapped, *out;
 
@@ -498,8 +507,7 @@ int scim__datetime_parse(const char *s, size_t len, scim__datetime_t *out)
         return -1;
     y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
     h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
-        sec > 60)
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
         return -1;
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return -1;
@@ -516,8 +524,8 @@ int scim__datetime_parse(const char *s, size_t len, scim__datetime_t *out)
         i++;
     } else if (i < len && (s[i] == '+' || s[i] == '-')) {
         long oh, om;
-        if (len - i != 6 || s[i + 3] != ':' || (oh = digits(s + i + 1, 2)) < 0 || (om = digits(s + i + 4, 2)) < 0 ||
-            oh > 14 || om > 59)
+        if (len - i != 6 || s[i + 3] != ':' || (oh = digits(s + i + 1, 2)) < 0 || (om = digits(s + i + 4, 2)) < 0 || oh > 14 ||
+            om > 59)
             return -1;
         /* local time = UTC + offset */
         t -= (s[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);

@@ -118,15 +118,13 @@ int scim__is_true(const json_t *v);
  * enclosing attribute in error details (or NULL). Returns a new reference, json_null() when
  * nothing is left (an empty complex value), or NULL with 400 invalidValue.
  */
-json_t *scim__value_canon_one(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v,
-                              scim_error_t *err);
+json_t *scim__value_canon_one(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v, scim_error_t *err);
 /**
  * The canonical form of the whole attribute: for a multi-valued attribute an array (a single
  * object is accepted as a one-element array), null and empty elements dropped, at most one
  * primary (the first). Returns json_null() when the value amounts to nothing (null, [], {}).
  */
-json_t *scim__value_canon(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v,
-                          scim_error_t *err);
+json_t *scim__value_canon(const scim__attr_t *attr, const scim__attr_t *parent, const json_t *v, scim_error_t *err);
 
 /** An xsd:dateTime as an instant: seconds since 1970-01-01T00:00:00Z and nanoseconds. */
 typedef struct scim__datetime {

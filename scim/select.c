@@ -83,8 +83,7 @@ static int list_parse(sel_list_t *list, const char *text, scim_error_t *err)
         size_t len = comma != NULL ? (size_t)(comma - text) : strlen(text);
         /* Unknown names are not kept, so count them here to bound the work. */
         if (++count > SCIM_SELECT_MAX_NAMES)
-            return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d attribute names",
-                                  SCIM_SELECT_MAX_NAMES);
+            return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d attribute names", SCIM_SELECT_MAX_NAMES);
         if (list_add(list, text, len, err) != 0)
             return -1;
         text = comma != NULL ? comma + 1 : text + len;
@@ -181,8 +180,7 @@ static int names_sub(const sel_list_t *list, scim__scope_t scope, const scim__at
 }
 
 /* Trims the sub-attributes of one complex value; 1 when something is left. */
-static int trim_complex(const scim_select_t *sel, scim__scope_t scope, const scim__attr_t *def, json_t *obj,
-                        int pick_subs)
+static int trim_complex(const scim_select_t *sel, scim__scope_t scope, const scim__attr_t *def, json_t *obj, int pick_subs)
 {
     const char *k;
     json_t *v, *tmp;
@@ -285,9 +283,8 @@ void scim_select_apply(const scim_select_t *sel, json_t *resource)
     if (json_object_get(resource, SCIM_SCHEMA_ENTERPRISE_USER) == NULL) {
         schemas = json_object_get(resource, "schemas");
         for (i = 0; i < json_array_size(schemas); i++) {
-            if (scim__str_ieq(json_string_value(json_array_get(schemas, i)) != NULL
-                                  ? json_string_value(json_array_get(schemas, i))
-                                  : "",
+            if (scim__str_ieq(json_string_value(json_array_get(schemas, i)) != NULL ? json_string_value(json_array_get(schemas, i))
+                                                                                    : "",
                               SCIM_SCHEMA_ENTERPRISE_USER)) {
                 json_array_remove(schemas, i);
                 break;

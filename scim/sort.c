@@ -50,10 +50,8 @@ scim_sort_t *scim_sort_parse(const char *sort_by, const char *sort_order, scim_e
     else if (s.attr_def != NULL && s.attr_def->type == SCIM__TYPE_COMPLEX)
         s.sub_def = scim__sub_attr_find(s.attr_def, "value", 5);
     s.key_def = s.attr_def != NULL && s.attr_def->type == SCIM__TYPE_COMPLEX ? s.sub_def : s.attr_def;
-    if (s.key_def == NULL || (dot != NULL && s.attr_def->type != SCIM__TYPE_COMPLEX) ||
-        s.key_def->returned == SCIM__RET_NEVER) {
-        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "sortBy '%.64s' names no attribute the gateway can sort by",
-                       sort_by);
+    if (s.key_def == NULL || (dot != NULL && s.attr_def->type != SCIM__TYPE_COMPLEX) || s.key_def->returned == SCIM__RET_NEVER) {
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "sortBy '%.64s' names no attribute the gateway can sort by", sort_by);
         return NULL;
     }
     scim_sort_t *out = malloc(sizeof(*out));
@@ -110,8 +108,7 @@ static int compare_strings(const scim_sort_t *s, const json_t *a, const json_t *
     size_t xl = json_string_length(a), yl = json_string_length(b), i;
     scim__datetime_t dx, dy;
 
-    if (s->key_def->type == SCIM__TYPE_DATETIME && scim__datetime_parse(x, xl, &dx) == 0 &&
-        scim__datetime_parse(y, yl, &dy) == 0)
+    if (s->key_def->type == SCIM__TYPE_DATETIME && scim__datetime_parse(x, xl, &dx) == 0 && scim__datetime_parse(y, yl, &dy) == 0)
         return scim__datetime_cmp(&dx, &dy);
     for (i = 0; i < xl && i < yl; i++) {
         int cx = (unsigned char)x[i], cy = (unsigned char)y[i];

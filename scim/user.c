@@ -167,8 +167,7 @@ static const char *email_where(const json_t *user, int want_primary)
     {
         const char *value = json_string_value(json_object_get(e, "value"));
         const char *type = json_string_value(json_object_get(e, "type"));
-        int hit = want_primary ? json_is_true(json_object_get(e, "primary"))
-                               : type != NULL && scim__str_ieq(type, "work");
+        int hit = want_primary ? json_is_true(json_object_get(e, "primary")) : type != NULL && scim__str_ieq(type, "work");
         if (hit && looks_like_email(value))
             return value;
     }
@@ -449,7 +448,7 @@ static void out_member(gw_json_buf_t *o, const char *head, size_t head_len, cons
     gw_json_buf_string(o, value, len);
 }
 
-#define OUT_LIT(o, lit) gw_json_buf_put((o), (lit), sizeof(lit) - 1)
+#define OUT_LIT(o, lit)           gw_json_buf_put((o), (lit), sizeof(lit) - 1)
 #define OUT_MEMBER(o, key, value) out_member((o), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (value))
 
 /* meta.version: W/"<version>" as a JSON string, W/\"<version>\", as scim_user_etag and jansson write it. */

@@ -22,7 +22,7 @@
 #include "scim/error.h"
 #include "common/json.h"
 
-#define SCIM_SCHEMA_USER "urn:ietf:params:scim:schemas:core:2.0:User"
+#define SCIM_SCHEMA_USER            "urn:ietf:params:scim:schemas:core:2.0:User"
 #define SCIM_SCHEMA_ENTERPRISE_USER "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 /**

@@ -99,15 +99,14 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-#define USER_COLUMNS                                                                                               \
-    "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered"
+#define USER_COLUMNS "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered"
 /* Due rows (?1: now), only the oldest pending one of each user, deactivations first (ST_OUTBOX_DUE). */
-#define OUTBOX_DUE_WHERE                                                                                                  \
-    "o.state = 0 AND o.next_attempt_at <= ?1"                                                                             \
-    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"           \
+#define OUTBOX_DUE_WHERE                                                                                                           \
+    "o.state = 0 AND o.next_attempt_at <= ?1"                                                                                      \
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"                      \
     " ORDER BY o.action <> 'deactivate', o.id"
-#define OUTBOX_COLUMNS                                                                                                     \
-    "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, " \
+#define OUTBOX_COLUMNS                                                                                                             \
+    "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, "         \
     "result_version, superseded_by"
 
 typedef enum stmt_id {
@@ -264,9 +263,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 struct store {
     sqlite3 *db;
-    int writing;    /* holds write_lock (see write_lock_take) */
-    int relaxed;    /* store_relax_sync(): synchronous=NORMAL for good, no group sync */
-    int grouped;    /* the open transaction runs at synchronous=NORMAL and commits through group_sync() */
+    int writing;              /* holds write_lock (see write_lock_take) */
+    int relaxed;              /* store_relax_sync(): synchronous=NORMAL for good, no group sync */
+    int grouped;              /* the open transaction runs at synchronous=NORMAL and commits through group_sync() */
     struct sync_group *group; /* NULL for an in-memory database */
     /*
      * Paging a whole directory (an IdP's import: startIndex=1, 101, 201, ...) with OFFSET costs
@@ -701,8 +700,7 @@ store_t *store_open(const char *path, char *err, size_t err_len)
     }
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        copy_err(err, err_len, "store: cannot open %s: %s", path,
-                 s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        copy_err(err, err_len, "store: cannot open %s: %s", path, s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
@@ -1419,8 +1417,8 @@ store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, in
     } else if (ret == STORE_OK && (deactivate || role)) {
         ret = exec_user_update(store, ST_OUTBOX_REPOINT, row->user_id, id, deactivate ? NULL : "update_role", 0, 0);
         if (ret == STORE_OK)
-            ret = exec_user_update(store, deactivate ? ST_OUTBOX_SUPERSEDE_ALL : ST_OUTBOX_SUPERSEDE_ROLE, row->user_id, id,
-                                   NULL, row->created_at_ms, 1);
+            ret = exec_user_update(store, deactivate ? ST_OUTBOX_SUPERSEDE_ALL : ST_OUTBOX_SUPERSEDE_ROLE, row->user_id, id, NULL,
+                                   row->created_at_ms, 1);
     }
     if (ret == STORE_OK)
         ret = exec_by_user(store, ST_RECHECK_CANCEL, row->user_id);
@@ -1825,8 +1823,8 @@ void store_recheck_clear(store_recheck_t *row)
     memset(row, 0, sizeof(*row));
 }
 
-store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id,
-                                      int64_t now_ms, int64_t first_ms, int64_t until_ms)
+store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id, int64_t now_ms,
+                                      int64_t first_ms, int64_t until_ms)
 {
     sqlite3_stmt *st = stmt_get(store, ST_RECHECK_SCHEDULE);
     if (st == NULL)

@@ -65,12 +65,12 @@ void store_mark_undo(store_t *store);
  * As input the pointers are borrowed.
  */
 typedef struct store_user {
-    char *id;            /** UUID v4 text */
-    char *user_name;     /** unique, case-insensitively */
-    char *external_id;   /** may be NULL */
-    char *odeus_email;   /** the email used at invite time; NULL until the first invite */
+    char *id;          /** UUID v4 text */
+    char *user_name;   /** unique, case-insensitively */
+    char *external_id; /** may be NULL */
+    char *odeus_email; /** the email used at invite time; NULL until the first invite */
     int active;
-    char *created;       /** RFC 3339 UTC */
+    char *created; /** RFC 3339 UTC */
     char *last_modified;
     int64_t version;     /** meta.version; grows with every change */
     char *resource;      /** the canonical user as JSON text */
@@ -116,9 +116,9 @@ store_status_t store_user_count(store_t *store, size_t *count);
 /* ---- outbox ---------------------------------------------------------------------------------- */
 
 typedef enum store_outbox_state {
-    STORE_OUTBOX_PENDING, /** waiting for (another) attempt */
-    STORE_OUTBOX_DONE,    /** Odeus reached the goal state (outcome done/already/not_member) */
-    STORE_OUTBOX_FAILED,  /** Odeus refused it permanently (outcome refused), or an operator dropped it (outcome dropped) */
+    STORE_OUTBOX_PENDING,    /** waiting for (another) attempt */
+    STORE_OUTBOX_DONE,       /** Odeus reached the goal state (outcome done/already/not_member) */
+    STORE_OUTBOX_FAILED,     /** Odeus refused it permanently (outcome refused), or an operator dropped it (outcome dropped) */
     STORE_OUTBOX_SUPERSEDED, /** a newer change for the user made it moot before it was delivered (superseded_by) */
 } store_outbox_state_t;
 
@@ -126,18 +126,18 @@ typedef enum store_outbox_state {
 typedef struct store_outbox {
     int64_t id;
     char *user_id;
-    char *action;        /** odeus_action_name(): invite, deactivate, update_role */
+    char *action; /** odeus_action_name(): invite, deactivate, update_role */
     char *email;
-    char *role;          /** may be NULL */
+    char *role; /** may be NULL */
     store_outbox_state_t state;
     int attempts;
     int64_t created_at_ms;   /** unix ms */
     int64_t next_attempt_ms; /** unix ms */
-    char *last_error;    /** may be NULL */
-    char *outcome;       /** odeus_outcome_name() of the last attempt, may be NULL */
-    char *prev_resource; /** the user's canonical JSON before this change; NULL when the change created the user */
-    int64_t result_version; /** the user's version this change produced (0 for DELETE) */
-    int64_t superseded_by;  /** results only: the row that superseded this one, 0 when none */
+    char *last_error;        /** may be NULL */
+    char *outcome;           /** odeus_outcome_name() of the last attempt, may be NULL */
+    char *prev_resource;     /** the user's canonical JSON before this change; NULL when the change created the user */
+    int64_t result_version;  /** the user's version this change produced (0 for DELETE) */
+    int64_t superseded_by;   /** results only: the row that superseded this one, 0 when none */
 } store_outbox_t;
 
 void store_outbox_clear(store_outbox_t *row);
@@ -203,13 +203,13 @@ store_status_t store_outbox_invite_delivered(store_t *store, const char *user_id
 /* ---- operator view (outbox_cli) ---- */
 
 typedef struct store_outbox_stats {
-    int64_t by_state[4];          /** indexed by store_outbox_state_t */
-    int64_t oldest_pending_ms;    /** created_at of the oldest pending row; 0 when none */
-    int64_t next_attempt_ms;      /** earliest next attempt; 0 when none */
-    int64_t max_attempts;         /** of pending rows */
-    int64_t pending_auth;         /** pending rows whose last attempt met 401/403 */
+    int64_t by_state[4];       /** indexed by store_outbox_state_t */
+    int64_t oldest_pending_ms; /** created_at of the oldest pending row; 0 when none */
+    int64_t next_attempt_ms;   /** earliest next attempt; 0 when none */
+    int64_t max_attempts;      /** of pending rows */
+    int64_t pending_auth;      /** pending rows whose last attempt met 401/403 */
     int64_t pending_deactivations;
-    int64_t rechecks;             /** pending-invitee re-sends scheduled */
+    int64_t rechecks; /** pending-invitee re-sends scheduled */
 } store_outbox_stats_t;
 
 store_status_t store_outbox_get_stats(store_t *store, store_outbox_stats_t *out);
@@ -239,18 +239,18 @@ store_status_t store_outbox_drop(store_t *store, int64_t id, int64_t now_ms);
 typedef struct store_recheck {
     char *user_id;
     char *email;
-    int64_t outbox_id;   /** the deactivation that met the 404 */
+    int64_t outbox_id; /** the deactivation that met the 404 */
     int64_t created_at_ms;
     int64_t next_at_ms;
-    int64_t until_ms;    /** no re-send after this */
+    int64_t until_ms; /** no re-send after this */
     int sends;
-    char *last_error;    /** may be NULL */
+    char *last_error; /** may be NULL */
 } store_recheck_t;
 
 void store_recheck_clear(store_recheck_t *row);
 /** Schedules (or restarts) the re-sends of `user_id`: first at `first_ms`, none after `until_ms`. */
-store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id,
-                                      int64_t now_ms, int64_t first_ms, int64_t until_ms);
+store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id, int64_t now_ms,
+                                      int64_t first_ms, int64_t until_ms);
 /** Up to `max` re-sends due at `now_ms`, skipping users with a pending outbox row. */
 store_status_t store_recheck_due(store_t *store, int64_t now_ms, store_recheck_t *rows, size_t max, size_t *n_out);
 /** Earliest next re-send; STORE_NOT_FOUND when none is scheduled. */

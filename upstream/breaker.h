@@ -30,13 +30,13 @@ typedef enum upstream_breaker_allow {
 
 typedef struct upstream_breaker {
     /* settings */
-    int threshold;         /** consecutive failures that open the breaker */
-    int64_t base_open_ms;  /** first pause */
-    int64_t max_open_ms;   /** longest pause (the pause doubles with each failed probe) */
+    int threshold;        /** consecutive failures that open the breaker */
+    int64_t base_open_ms; /** first pause */
+    int64_t max_open_ms;  /** longest pause (the pause doubles with each failed probe) */
     /* state, read-only for callers */
     upstream_breaker_state_t state;
-    int failures;          /** consecutive failures while closed */
-    int opens;             /** opens since the last success (for the doubling) */
+    int failures; /** consecutive failures while closed */
+    int opens;    /** opens since the last success (for the doubling) */
     int probe_in_flight;
     int64_t open_until_ms;
 } upstream_breaker_t;

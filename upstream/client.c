@@ -14,11 +14,11 @@
 #include <curl/curl.h>
 
 /* Odeus answers with a few hundred bytes; anything near this is not Odeus. */
-#define RESPONSE_MAX (64 * 1024)
-#define RETRY_AFTER_MAX 128
-#define DEFAULT_TIMEOUT_MS 10000L
+#define RESPONSE_MAX               (64 * 1024)
+#define RETRY_AFTER_MAX            128
+#define DEFAULT_TIMEOUT_MS         10000L
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
-#define DEFAULT_MAX_CONNECTIONS 8L
+#define DEFAULT_MAX_CONNECTIONS    8L
 
 typedef struct call {
     struct call *prev, *next;
@@ -49,7 +49,7 @@ struct upstream_client {
     char *api_key;
     char *ca_file;
     char *urls[ODEUS_UPDATE_ROLE + 1]; /* base_url + odeus_action_path, per action */
-    struct curl_slist *headers; /* shared by every transfer; holds the Authorization line */
+    struct curl_slist *headers;        /* shared by every transfer; holds the Authorization line */
 
     call_list_t running; /* added to the multi */
     call_list_t queued;  /* dry-run calls waiting for the next poll */
@@ -329,10 +329,10 @@ static CURLcode setup_easy(upstream_client_t *c, call_t *call)
     CURL *e = call->easy;
     CURLcode rc;
 
-#define SET(opt, val)                                                                                                  \
-    do {                                                                                                               \
-        if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK)                                                          \
-            goto out;                                                                                                  \
+#define SET(opt, val)                                                                                                              \
+    do {                                                                                                                           \
+        if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK)                                                                      \
+            goto out;                                                                                                              \
     } while (0)
 
     SET(CURLOPT_URL, c->urls[call->action]);
@@ -365,8 +365,8 @@ out:
     return rc;
 }
 
-int upstream_client_submit(upstream_client_t *c, odeus_action_t action, const char *email, const char *role,
-                           upstream_done_cb cb, void *user)
+int upstream_client_submit(upstream_client_t *c, odeus_action_t action, const char *email, const char *role, upstream_done_cb cb,
+                           void *user)
 {
     call_t *call = NULL;
 
@@ -438,8 +438,7 @@ static void finish(upstream_client_t *c, call_t *call, CURLcode code)
         odeus_classify(call->action, call->email, 0, NULL, 0, NULL, (int64_t)time(NULL), text, &call->result);
     } else {
         odeus_classify(call->action, call->email, status, call->resp, call->resp_len,
-                       call->retry_after[0] != '\0' ? call->retry_after : NULL, (int64_t)time(NULL), NULL,
-                       &call->result);
+                       call->retry_after[0] != '\0' ? call->retry_after : NULL, (int64_t)time(NULL), NULL, &call->result);
     }
     /* Belt and braces: curl's error text names host and port, not the URL, and Odeus has no
      * reason to echo the key, but neither may ever reach a log. */

@@ -14,13 +14,13 @@
 #include "upstream/odeus.h"
 
 typedef struct upstream_config {
-    const char *base_url;    /** e.g. https://api.odeus.ai or <deployment-url>/api/public; copied */
-    const char *api_key;     /** sent as Authorization: Bearer; copied; never logged */
-    int dry_run;             /** 1: no HTTP; every call completes as ODEUS_OUTCOME_DONE on the next poll */
-    long timeout_ms;         /** total time of one attempt */
+    const char *base_url; /** e.g. https://api.odeus.ai or <deployment-url>/api/public; copied */
+    const char *api_key;  /** sent as Authorization: Bearer; copied; never logged */
+    int dry_run;          /** 1: no HTTP; every call completes as ODEUS_OUTCOME_DONE on the next poll */
+    long timeout_ms;      /** total time of one attempt */
     long connect_timeout_ms;
-    long max_connections;    /** CURLMOPT_MAXCONNECTS and MAX_HOST_CONNECTIONS */
-    const char *ca_file;     /** NULL: the system bundle; TLS verification is always on */
+    long max_connections; /** CURLMOPT_MAXCONNECTS and MAX_HOST_CONNECTIONS */
+    const char *ca_file;  /** NULL: the system bundle; TLS verification is always on */
 } upstream_config_t;
 
 typedef struct upstream_client upstream_client_t;

@@ -48,8 +48,8 @@ int odeus_outcome_is_final(odeus_outcome_t outcome);
 
 typedef struct odeus_result {
     odeus_outcome_t outcome;
-    long http_status;       /** 0 when no HTTP answer was received */
-    int64_t retry_after_ms; /** from Retry-After (seconds or HTTP-date), -1 when absent */
+    long http_status;                /** 0 when no HTTP answer was received */
+    int64_t retry_after_ms;          /** from Retry-After (seconds or HTTP-date), -1 when absent */
     char message[ODEUS_MESSAGE_MAX]; /** short reason for logs; never the API key, never a URL with credentials */
 } odeus_result_t;
 

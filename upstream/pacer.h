@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 typedef struct upstream_pacer {
-    double max_rate;   /** configured calls per second; 0: unlimited */
-    double rate;       /** current calls per second */
-    double burst;      /** bucket size */
+    double max_rate; /** configured calls per second; 0: unlimited */
+    double rate;     /** current calls per second */
+    double burst;    /** bucket size */
     double tokens;
     int64_t last_ms;
 } upstream_pacer_t;

@@ -242,8 +242,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
     return len;
 }
 
-void http_call(gw_proc_t *p, const char *method, const char *path, const char *body, const char *token,
-               const char *const *headers, http_resp_t *out)
+void http_call(gw_proc_t *p, const char *method, const char *path, const char *body, const char *token, const char *const *headers,
+               http_resp_t *out)
 {
     memset(out, 0, sizeof(*out));
     CURL *curl = curl_easy_init();

@@ -11,21 +11,21 @@
 #include <sys/types.h>
 
 #define TEST_SCIM_TOKEN "test-scim-token-0123456789abcdef"
-#define TEST_ODEUS_KEY "test-odeus-key-fedcba9876543210"
+#define TEST_ODEUS_KEY  "test-odeus-key-fedcba9876543210"
 
 typedef struct gw_proc {
     pid_t pid;
     int port;
-    int out_fd;       /* the gateway's stdout */
-    char *log;        /* everything it printed so far (NUL-terminated) */
+    int out_fd; /* the gateway's stdout */
+    char *log;  /* everything it printed so far (NUL-terminated) */
     size_t log_len;
     char data_dir[256];
 } gw_proc_t;
 
 typedef struct http_resp {
     long status;
-    char *body;       /* NUL-terminated, malloc'd */
-    json_t *json;     /* parsed body or NULL */
+    char *body;   /* NUL-terminated, malloc'd */
+    json_t *json; /* parsed body or NULL */
     char content_type[128];
     char location[512];
     char retry_after[32];
@@ -59,8 +59,8 @@ void gw_read_log(gw_proc_t *p);
  * One request. `token` NULL sends no Authorization; `headers` is a NULL-terminated list of extra
  * "Name: value" lines (may be NULL). Fills `out` (release with http_resp_clear).
  */
-void http_call(gw_proc_t *p, const char *method, const char *path, const char *body, const char *token,
-               const char *const *headers, http_resp_t *out);
+void http_call(gw_proc_t *p, const char *method, const char *path, const char *body, const char *token, const char *const *headers,
+               http_resp_t *out);
 void http_resp_clear(http_resp_t *r);
 
 /** Shorthand for an authorized call. */

@@ -37,9 +37,9 @@
 #include "e2e/harness.h"
 #include "mock/mock_odeus.h"
 
-#define MAX_CASES 256
-#define MAX_VARS 32
-#define MAX_ARGS 16
+#define MAX_CASES     256
+#define MAX_VARS      32
+#define MAX_ARGS      16
 #define ODEUS_WAIT_MS 20000
 
 typedef struct var {
@@ -199,8 +199,7 @@ static json_t *dig(json_t *v, const char *path)
 {
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", path);
-    for (char *save = NULL, *part = strtok_r(buf, ".", &save); part != NULL && v != NULL;
-         part = strtok_r(NULL, ".", &save)) {
+    for (char *save = NULL, *part = strtok_r(buf, ".", &save); part != NULL && v != NULL; part = strtok_r(NULL, ".", &save)) {
         char *end;
         unsigned long i = strtoul(part, &end, 10);
         v = json_is_array(v) && *end == '\0' ? json_array_get(v, i) : json_object_get(v, part);
@@ -231,8 +230,8 @@ static mock_fault_t fault_named(const char *s)
     static const struct {
         const char *name;
         mock_fault_t f;
-    } t[] = {{"ok", MOCK_OK},     {"404", MOCK_404}, {"400", MOCK_400},   {"invalid_email", MOCK_INVALID_EMAIL},
-             {"401", MOCK_401},   {"500", MOCK_500}, {"503", MOCK_503},   {"429", MOCK_429},
+    } t[] = {{"ok", MOCK_OK},     {"404", MOCK_404},  {"400", MOCK_400}, {"invalid_email", MOCK_INVALID_EMAIL},
+             {"401", MOCK_401},   {"500", MOCK_500},  {"503", MOCK_503}, {"429", MOCK_429},
              {"hang", MOCK_HANG}, {"drop", MOCK_DROP}};
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         if (strcasecmp(s, t[i].name) == 0)
@@ -256,8 +255,7 @@ static void check_odeus(case_state_t *c, const char *step, const json_t *want)
         assert_int_equal(mock_odeus_get(mock, c->odeus_seen + i, &got), 0);
         json_t *path = json_object_get(w, "path");
         if (path != NULL && strcmp(json_string_value(path), got.path) != 0)
-            fail_msg("%s, step \"%s\": Odeus call %zu went to %s, want %s", c->path, step, i, got.path,
-                     json_string_value(path));
+            fail_msg("%s, step \"%s\": Odeus call %zu went to %s, want %s", c->path, step, i, got.path, json_string_value(path));
         json_t *body = json_loads(got.body, 0, NULL);
         json_t *want_body = expand_json(c, json_object_get(w, "body"));
         if (json_object_get(w, "body") != NULL)
@@ -270,8 +268,8 @@ static void check_odeus(case_state_t *c, const char *step, const json_t *want)
     if (now != c->odeus_seen) {
         mock_request_t last;
         mock_odeus_get(mock, now - 1, &last);
-        fail_msg("%s, step \"%s\": %zu Odeus call(s) more than declared (the last to %s)", c->path, step,
-                 now - c->odeus_seen, last.path);
+        fail_msg("%s, step \"%s\": %zu Odeus call(s) more than declared (the last to %s)", c->path, step, now - c->odeus_seen,
+                 last.path);
     }
 }
 
@@ -302,8 +300,8 @@ static void run_step(case_state_t *c, const json_t *step_in)
     if ((v = json_object_get(step, "odeus_fault")) != NULL)
         mock_odeus_push_fault(c->fx->mock, fault_named(json_string_value(v)));
 
-    http_call(&c->fx->gw, json_string_value(json_object_get(req, "method")), json_string_value(json_object_get(req, "path")),
-              body, json_is_false(json_object_get(req, "token")) ? NULL : TEST_SCIM_TOKEN, headers, &out);
+    http_call(&c->fx->gw, json_string_value(json_object_get(req, "method")), json_string_value(json_object_get(req, "path")), body,
+              json_is_false(json_object_get(req, "token")) ? NULL : TEST_SCIM_TOKEN, headers, &out);
 
     long want_status = (long)json_integer_value(json_object_get(resp, "status"));
     if (out.status != want_status)
@@ -316,8 +314,9 @@ static void run_step(case_state_t *c, const json_t *step_in)
     json_object_foreach(json_object_get(resp, "headers"), hk, v)
     {
         const char *got = resp_header(&out, hk);
-        if (json_is_null(v) ? got[0] != '\0'
-                            : (got[0] == '\0' || (strcmp(json_string_value(v), "*") != 0 && strcmp(json_string_value(v), got) != 0)))
+        if (json_is_null(v)
+                ? got[0] != '\0'
+                : (got[0] == '\0' || (strcmp(json_string_value(v), "*") != 0 && strcmp(json_string_value(v), got) != 0)))
             fail_msg("%s, step \"%s\": header %s is \"%s\", want %s", c->path, name, hk, got,
                      json_is_null(v) ? "absent" : json_string_value(v));
     }

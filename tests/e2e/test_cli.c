@@ -67,7 +67,8 @@ static void test_bad_values(void **state)
     assert_usage_error((const char *const[]){"--odeus-base-url", "ftp://x", NULL}, good_env, "--odeus-base-url");
     assert_usage_error((const char *const[]){"--log-level", "loud", NULL}, good_env, "--log-level");
     assert_usage_error((const char *const[]){"--no-such-flag", NULL}, good_env, "--no-such-flag");
-    assert_usage_error((const char *const[]){NULL}, (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "GATEWAY_THREADS=x", "ODEUS_API_KEY=k", NULL},
+    assert_usage_error((const char *const[]){NULL},
+                       (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "GATEWAY_THREADS=x", "ODEUS_API_KEY=k", NULL},
                        "GATEWAY_THREADS");
 }
 
@@ -75,13 +76,11 @@ static void test_refuses_without_secrets(void **state)
 {
     (void)state;
     assert_usage_error((const char *const[]){NULL}, (const char *const[]){"ODEUS_API_KEY=k", NULL}, "SCIM_TOKEN");
-    assert_usage_error((const char *const[]){NULL}, (const char *const[]){"SCIM_TOKEN=short", "ODEUS_API_KEY=k", NULL},
-                       "shorter");
+    assert_usage_error((const char *const[]){NULL}, (const char *const[]){"SCIM_TOKEN=short", "ODEUS_API_KEY=k", NULL}, "shorter");
     assert_usage_error((const char *const[]){NULL}, (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", NULL},
                        "ODEUS_API_KEY");
     assert_usage_error((const char *const[]){NULL},
-                       (const char *const[]){"SCIM_TOKEN_FILE=/nonexistent/token", "ODEUS_API_KEY=k", NULL},
-                       "/nonexistent/token");
+                       (const char *const[]){"SCIM_TOKEN_FILE=/nonexistent/token", "ODEUS_API_KEY=k", NULL}, "/nonexistent/token");
 }
 
 static void test_help_and_version(void **state)

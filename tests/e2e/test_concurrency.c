@@ -62,7 +62,8 @@ static int has_email(const json_t *user, const char *value)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(user, "emails"), i, e) {
+    json_array_foreach(json_object_get(user, "emails"), i, e)
+    {
         if (strcmp(json_string_value(json_object_get(e, "value")), value) == 0)
             return 1;
     }
@@ -73,8 +74,8 @@ static void test_concurrent_patches_lose_nothing(void **state)
 {
     fixture_t *f = *state;
     char *id = create_user(&f->gw, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":"
-                                    "\"many@example.com\",\"active\":true,\"emails\":[{\"value\":\"many@example.com\","
-                                    "\"primary\":true}]}");
+                                   "\"many@example.com\",\"active\":true,\"emails\":[{\"value\":\"many@example.com\","
+                                   "\"primary\":true}]}");
     client_t c[CLIENTS];
     pthread_t t[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {

@@ -22,10 +22,10 @@
 #include "harness.h"
 #include "mock/mock_odeus.h"
 
-#define WORKERS 4
+#define WORKERS          4
 #define USERS_PER_WORKER 40
-#define OPS_PER_WORKER 600
-#define KILLS 5
+#define OPS_PER_WORKER   600
+#define KILLS            5
 
 static const char *const roles[] = {"member", "editor", "admin"};
 
@@ -132,12 +132,14 @@ static void *work(void *arg)
             int kind = (int)(rand_r(&w->seed) % 3);
             if (kind == 0) {
                 active = 0;
-                snprintf(body, sizeof(body), "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
-                                             "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}");
+                snprintf(body, sizeof(body),
+                         "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+                         "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}");
             } else if (kind == 1) {
                 active = 1;
-                snprintf(body, sizeof(body), "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
-                                             "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":true}}]}");
+                snprintf(body, sizeof(body),
+                         "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+                         "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":true}}]}");
             } else {
                 snprintf(body, sizeof(body),
                          "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":"
@@ -261,8 +263,8 @@ static void test_crash_burst(void **state)
     }
     mock_odeus_counts_t c;
     mock_odeus_counts(mock, &c);
-    print_message("crash: %zu changes answered 2xx, %zu not (kills, 503s); %zu users checked; Odeus saw %zu requests\n", ok,
-                  failed, checked, c.requests);
+    print_message("crash: %zu changes answered 2xx, %zu not (kills, 503s); %zu users checked; Odeus saw %zu requests\n", ok, failed,
+                  checked, c.requests);
     assert_int_equal(mismatches, 0);
     assert_true(ok > 1000);
 

@@ -30,7 +30,6 @@ static int setup_long(void **state)
     return gw_fixture_setup(state, long_deadline);
 }
 
-
 static const char deactivate_patch[] = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
                                        "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}";
 
@@ -227,8 +226,7 @@ static void test_role_change_refused_is_undone(void **state)
     char path[128];
     snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
     scim(&f->gw, "GET", path, NULL, &r);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "roles"), 0), "value")),
-                        "admin");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "roles"), 0), "value")), "admin");
     http_resp_clear(&r);
     free(id);
 }
@@ -245,8 +243,7 @@ static void test_invite_when_odeus_down_is_delivered_later(void **state)
     free(id);
 }
 
-static const char *const recheck_fast[] = {"--pending-invitee-recheck-interval", "1", "--pending-invitee-recheck-for", "60",
-                                           NULL};
+static const char *const recheck_fast[] = {"--pending-invitee-recheck-interval", "1", "--pending-invitee-recheck-for", "60", NULL};
 
 static int setup_recheck(void **state)
 {

@@ -21,7 +21,6 @@ static int setup(void **state)
     return gw_fixture_setup(state, NULL);
 }
 
-
 static void assert_still_serving(gw_proc_t *p)
 {
     http_resp_t r;
@@ -152,8 +151,8 @@ static void test_bad_filters(void **state)
 {
     fixture_t *f = *state;
     http_resp_t r;
-    const char *filters[] = {"userName eq", "userName zz \"x\"", "(userName eq \"x\"", "userName eq \"x\" and",
-                             "emails[type eq \"work\"", "\"x\" eq userName"};
+    const char *filters[] = {"userName eq",           "userName zz \"x\"",       "(userName eq \"x\"",
+                             "userName eq \"x\" and", "emails[type eq \"work\"", "\"x\" eq userName"};
     char path[512];
     for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
         snprintf(path, sizeof(path), "/scim/v2/Users?filter=%s", url_encode(filters[i]));

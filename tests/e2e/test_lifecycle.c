@@ -22,7 +22,6 @@ static int setup(void **state)
     return gw_fixture_setup(state, NULL);
 }
 
-
 /* The i-th request the mock saw on `suffix`, asserting the common Odeus call shape. */
 static json_t *odeus_call(fixture_t *f, const char *suffix, size_t nth)
 {
@@ -68,12 +67,11 @@ static void assert_active(const http_resp_t *r, int active)
     assert_int_equal(json_is_true(a), active);
 }
 
-static const char okta_alice[] =
-    "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"alice@example.com\","
-    "\"name\":{\"givenName\":\"Alice\",\"familyName\":\"Smith\"},"
-    "\"emails\":[{\"primary\":true,\"value\":\"alice@example.com\",\"type\":\"work\"}],"
-    "\"displayName\":\"Alice Smith\",\"locale\":\"en-US\",\"externalId\":\"00u1okta\",\"groups\":[],"
-    "\"password\":\"never-stored-1!\",\"active\":true}";
+static const char okta_alice[] = "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"alice@example.com\","
+                                 "\"name\":{\"givenName\":\"Alice\",\"familyName\":\"Smith\"},"
+                                 "\"emails\":[{\"primary\":true,\"value\":\"alice@example.com\",\"type\":\"work\"}],"
+                                 "\"displayName\":\"Alice Smith\",\"locale\":\"en-US\",\"externalId\":\"00u1okta\",\"groups\":[],"
+                                 "\"password\":\"never-stored-1!\",\"active\":true}";
 
 static void test_okta_lifecycle(void **state)
 {
@@ -88,7 +86,8 @@ static void test_okta_lifecycle(void **state)
     assert_string_equal(r.content_type, "application/scim+json");
     assert_int_equal(list_total(&r), 0);
     http_resp_clear(&r);
-    snprintf(path, sizeof(path), "/scim/v2/Users?filter=%s&startIndex=1&count=100", url_encode("userName eq \"alice@example.com\""));
+    snprintf(path, sizeof(path), "/scim/v2/Users?filter=%s&startIndex=1&count=100",
+             url_encode("userName eq \"alice@example.com\""));
     scim(p, "GET", path, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(list_total(&r), 0);
@@ -123,7 +122,8 @@ static void test_okta_lifecycle(void **state)
     assert_string_equal(json_str(&r, "userName"), "alice@example.com");
     assert_true(strlen(r.etag) > 0);
     http_resp_clear(&r);
-    snprintf(path, sizeof(path), "/scim/v2/Users?filter=%s&startIndex=1&count=100", url_encode("userName eq \"ALICE@Example.COM\""));
+    snprintf(path, sizeof(path), "/scim/v2/Users?filter=%s&startIndex=1&count=100",
+             url_encode("userName eq \"ALICE@Example.COM\""));
     scim(p, "GET", path, NULL, &r);
     assert_int_equal(list_total(&r), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "Resources"), 0), "id")), id);
@@ -214,14 +214,14 @@ static void test_entra_lifecycle(void **state)
     assert_int_equal(list_total(&r), 0);
     http_resp_clear(&r);
 
-    char *id = create_user(p,
-                           "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\","
-                           "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\"],"
-                           "\"externalId\":\"carol-ext-1\",\"userName\":\"carol@contoso.com\",\"active\":true,"
-                           "\"displayName\":\"Carol\",\"emails\":[{\"primary\":true,\"type\":\"work\",\"value\":\"carol@contoso.com\"}],"
-                           "\"roles\":[{\"primary\":\"True\",\"value\":\"Editor\"}],"
-                           "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\":{\"department\":\"Sales\","
-                           "\"manager\":\"mgr-1\"}}");
+    char *id = create_user(
+        p, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\","
+           "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\"],"
+           "\"externalId\":\"carol-ext-1\",\"userName\":\"carol@contoso.com\",\"active\":true,"
+           "\"displayName\":\"Carol\",\"emails\":[{\"primary\":true,\"type\":\"work\",\"value\":\"carol@contoso.com\"}],"
+           "\"roles\":[{\"primary\":\"True\",\"value\":\"Editor\"}],"
+           "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\":{\"department\":\"Sales\","
+           "\"manager\":\"mgr-1\"}}");
     assert_int_equal(mock_odeus_wait(f->mock, "/invite", 1, 5000), 0);
     assert_invite(f, 0, "carol@contoso.com", "editor");
 

@@ -24,7 +24,7 @@
 #include "harness.h"
 #include "mock/mock_odeus.h"
 
-#define SENDERS 16
+#define SENDERS   16
 #define MOCK_RATE 50
 
 static const char deactivate_patch[] = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
@@ -160,8 +160,8 @@ static void test_mass_offboarding(void **state)
     mock_odeus_set_rate_limit(mock, MOCK_RATE, 1);
 
     /* the gateway is allowed twice what Odeus takes: it must find the real pace itself */
-    const char *const extra[] = {"--odeus-rate-per-sec", "100", "--odeus-max-concurrency", "8", "--upstream-deadline-ms", "500", "--rate-limit", "0",
-                                 NULL};
+    const char *const extra[] = {
+        "--odeus-rate-per-sec", "100", "--odeus-max-concurrency", "8", "--upstream-deadline-ms", "500", "--rate-limit", "0", NULL};
     gw_start(&gw, dir, mock_odeus_url(mock), extra);
     long rss_start = rss_kb(gw.pid, "VmRSS:");
     s.create = 0;

@@ -81,8 +81,7 @@ static size_t discard(char *p, size_t s, size_t n, void *u)
  * the connection or handshake failed); `subject` gets the served certificate's subject and
  * `*connects` how many new connections the call opened.
  */
-static long https_get(CURL *c, int port, const char *path, const tls_opts_t *o, char *subject, size_t subject_len,
-                      long *connects)
+static long https_get(CURL *c, int port, const char *path, const tls_opts_t *o, char *subject, size_t subject_len, long *connects)
 {
     int own = c == NULL;
     if (own)
@@ -291,7 +290,7 @@ static void test_allow_list_and_proxies(void **state)
     char dir[64];
     harness_tmpdir(dir, sizeof(dir));
     gw_proc_t gw;
-    const char *trusting[] = {"--allow-cidrs", "10.0.0.0/8", "--trusted-proxies", "127.0.0.1/32", "--proxy-header",
+    const char *trusting[] = {"--allow-cidrs",   "10.0.0.0/8", "--trusted-proxies", "127.0.0.1/32", "--proxy-header",
                               "x-forwarded-for", NULL};
     ops_start(&gw, dir, NULL, NULL, trusting);
     assert_int_equal(call_status(&gw, "/scim/v2/Users", TEST_SCIM_TOKEN, NULL), 403);
@@ -535,12 +534,9 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tls_policy_and_rotation),
-        cmocka_unit_test(test_tls_client_certificates),
-        cmocka_unit_test(test_named_hashed_expiring_tokens),
-        cmocka_unit_test(test_allow_list_and_proxies),
-        cmocka_unit_test(test_rate_limit_and_metrics),
-        cmocka_unit_test(test_audit_and_graceful_shutdown),
+        cmocka_unit_test(test_tls_policy_and_rotation),      cmocka_unit_test(test_tls_client_certificates),
+        cmocka_unit_test(test_named_hashed_expiring_tokens), cmocka_unit_test(test_allow_list_and_proxies),
+        cmocka_unit_test(test_rate_limit_and_metrics),       cmocka_unit_test(test_audit_and_graceful_shutdown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

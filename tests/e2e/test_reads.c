@@ -36,8 +36,8 @@ static int teardown(void **state)
 }
 
 /* The body of a call that must answer `status` (malloc'd). `host` NULL: the harness's Host. */
-static char *body_of(fixture_t *f, const char *method, const char *path, const char *body, const char *host,
-                     long status, char *etag, size_t etag_len)
+static char *body_of(fixture_t *f, const char *method, const char *path, const char *body, const char *host, long status,
+                     char *etag, size_t etag_len)
 {
     char host_line[256];
     const char *headers[3] = {NULL, NULL, NULL};
@@ -154,7 +154,8 @@ static user_t users[] = {
      "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\",\"" ENT "\"],\"userName\":\"ann@example.com\","
      "\"externalId\":\"00u-ann\",\"name\":{\"givenName\":\"Ann\",\"familyName\":\"Lee\"},\"displayName\":\"Ann Lee\","
      "\"title\":\"Engineer\",\"active\":true,\"password\":\"S3cret!\","
-     "\"emails\":[{\"value\":\"ann@example.com\",\"type\":\"work\",\"primary\":true},{\"value\":\"ann@home.example\",\"type\":\"home\"}],"
+     "\"emails\":[{\"value\":\"ann@example.com\",\"type\":\"work\",\"primary\":true},{\"value\":\"ann@home.example\",\"type\":"
+     "\"home\"}],"
      "\"phoneNumbers\":[{\"value\":\"+1 555 0100\",\"type\":\"work\"}],\"roles\":[{\"value\":\"editor\",\"primary\":true}],"
      "\"" ENT "\":{\"department\":\"R&D\",\"employeeNumber\":\"42\",\"manager\":{\"value\":\"00u-boss\"}}}",
      1, NULL},

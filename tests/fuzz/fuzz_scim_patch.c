@@ -12,14 +12,13 @@
 #include "scim/patch.h"
 #include "scim/user.h"
 
-static const char USER[] =
-    "{\"userName\":\"alice@corp.example\",\"externalId\":\"e1\",\"active\":true,"
-    "\"name\":{\"givenName\":\"Alice\",\"familyName\":\"Smith\"},"
-    "\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\",\"primary\":true},"
-    "{\"value\":\"alice@home.example\",\"type\":\"home\"}],"
-    "\"roles\":[{\"value\":\"admin\"}],"
-    "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\":{\"department\":\"R&D\","
-    "\"manager\":{\"value\":\"m-1\"}}}";
+static const char USER[] = "{\"userName\":\"alice@corp.example\",\"externalId\":\"e1\",\"active\":true,"
+                           "\"name\":{\"givenName\":\"Alice\",\"familyName\":\"Smith\"},"
+                           "\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\",\"primary\":true},"
+                           "{\"value\":\"alice@home.example\",\"type\":\"home\"}],"
+                           "\"roles\":[{\"value\":\"admin\"}],"
+                           "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\":{\"department\":\"R&D\","
+                           "\"manager\":{\"value\":\"m-1\"}}}";
 
 static json_t *base_user;
 

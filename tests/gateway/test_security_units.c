@@ -127,7 +127,12 @@ static void test_token_specs_and_checks(void **state)
     assert_int_equal(i, 2);
     assert_int_equal(check(&c, "Bearer with:colon:in-a-legacy-token", now, &i), GW_AUTH_OK);
     assert_int_equal(i, 3);
-    assert_int_equal(check(&c, "Bearer " "sha256:" "x", now, &i), GW_AUTH_INVALID);
+    assert_int_equal(check(&c,
+                           "Bearer "
+                           "sha256:"
+                           "x",
+                           now, &i),
+                     GW_AUTH_INVALID);
     assert_int_equal(check(&c, "Bearer okta:plain:okta-secret-0123456789", now, &i), GW_AUTH_INVALID);
     assert_int_equal(check(&c, NULL, now, &i), GW_AUTH_MISSING);
     assert_int_equal(check(&c, "Digest abc", now, &i), GW_AUTH_MISSING);
@@ -356,10 +361,8 @@ static void test_audit_chain(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cidr),
-        cmocka_unit_test(test_token_specs_and_checks),
-        cmocka_unit_test(test_client_address),
-        cmocka_unit_test(test_ratelimit),
+        cmocka_unit_test(test_cidr),           cmocka_unit_test(test_token_specs_and_checks),
+        cmocka_unit_test(test_client_address), cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_audit_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,7 +24,7 @@
 #include <jansson.h>
 
 #define HEADER_MAX (16 * 1024)
-#define BODY_MAX (4 * 1024 * 1024)
+#define BODY_MAX   (4 * 1024 * 1024)
 
 typedef struct member {
     char email[128];
@@ -173,9 +173,8 @@ static void respond(conn_t *c, int status, const char *body, int retry_after)
     char head[512], ra[48] = "";
     if (retry_after > 0)
         snprintf(ra, sizeof(ra), "Retry-After: %d\r\n", retry_after);
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-                     reason_phrase(status), strlen(body), ra, c->close_after ? "Connection: close\r\n" : "");
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s%s\r\n",
+                     status, reason_phrase(status), strlen(body), ra, c->close_after ? "Connection: close\r\n" : "");
     conn_write(c, head, (size_t)n);
     conn_write(c, body, strlen(body));
     conn_flush(c);
@@ -207,16 +206,16 @@ static void respond_invite(conn_t *c, const char *body, size_t body_len, int inv
         json_t *role = json_object_get(user, "role");
         if (!json_is_string(email))
             goto bad;
-        if (role != NULL && (!json_is_string(role) || (strcmp(json_string_value(role), "member") != 0 &&
-                                                      strcmp(json_string_value(role), "editor") != 0 &&
-                                                      strcmp(json_string_value(role), "admin") != 0)))
+        if (role != NULL && (!json_is_string(role) ||
+                             (strcmp(json_string_value(role), "member") != 0 && strcmp(json_string_value(role), "editor") != 0 &&
+                              strcmp(json_string_value(role), "admin") != 0)))
             goto bad;
         json_array_append(emails, email);
     }
     done_list = invalid ? json_array() : json_incref(emails);
     invalid_list = invalid ? json_incref(emails) : json_array();
-    answer = json_pack("{s:s, s:s, s:o, s:o}", "status", "success", "message", "Invitations processed",
-                       "successfulInvites", done_list, "invalidEmails", invalid_list);
+    answer = json_pack("{s:s, s:s, s:o, s:o}", "status", "success", "message", "Invitations processed", "successfulInvites",
+                       done_list, "invalidEmails", invalid_list);
     text = json_dumps(answer, JSON_COMPACT);
     respond(c, 200, text, 0);
     free(text);
@@ -347,8 +346,8 @@ static int rate_exceeded(mock_odeus_t *m)
 }
 
 /* Answers one complete request; `body` is the whole body, r->body may be truncated. */
-static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t body_len, mock_fault_t fault,
-                   int retry_after_s, int not_member)
+static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t body_len, mock_fault_t fault, int retry_after_s,
+                   int not_member)
 {
     int invite = ends_with(r->path, "/user-management/v1/invite");
     int deactivate = ends_with(r->path, "/user-management/v1/deactivate-user");

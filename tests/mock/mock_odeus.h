@@ -29,9 +29,9 @@ typedef struct mock_request {
     char path[256];          /** as sent, e.g. /user-management/v1/invite */
     char authorization[512]; /** the Authorization header value, "" when absent */
     char content_type[128];
-    int has_origin;          /** 1 when an Origin header was present */
-    char body[4096];         /** NUL-terminated, truncated to fit */
-    int fault;               /** the mock_fault_t it answered with */
+    int has_origin;  /** 1 when an Origin header was present */
+    char body[4096]; /** NUL-terminated, truncated to fit */
+    int fault;       /** the mock_fault_t it answered with */
 } mock_request_t;
 
 /** Starts the server on 127.0.0.1 and an ephemeral port. NULL on failure. */
@@ -75,8 +75,8 @@ void mock_odeus_set_recording(mock_odeus_t *mock, int on);
  * not an active member: 404, as Odeus does). Emails compare case-insensitively.
  */
 typedef enum mock_member {
-    MOCK_MEMBER_NONE,     /** never invited */
-    MOCK_MEMBER_INVITED,  /** invited, has not joined (only with invites_pending) */
+    MOCK_MEMBER_NONE,    /** never invited */
+    MOCK_MEMBER_INVITED, /** invited, has not joined (only with invites_pending) */
     MOCK_MEMBER_ACTIVE,
     MOCK_MEMBER_INACTIVE, /** deactivated */
 } mock_member_t;
@@ -85,7 +85,10 @@ typedef enum mock_member {
 void mock_odeus_set_stateful(mock_odeus_t *mock, int on);
 /** 1: an invite leaves the user invited-but-not-joined until mock_odeus_accept (default 0: active at once). */
 void mock_odeus_set_invites_pending(mock_odeus_t *mock, int on);
-/** The invitee accepts their invitation: INVITED (or, as a late acceptance, INACTIVE after an invite) becomes ACTIVE. -1 if never invited. */
+/**
+ * The invitee accepts their invitation: INVITED (or, as a late acceptance, INACTIVE after an invite) becomes ACTIVE.
+ * -1 if never invited.
+ */
 int mock_odeus_accept(mock_odeus_t *mock, const char *email);
 /** Makes `email` an active member with `role` (NULL: member), as if invited and joined earlier. */
 void mock_odeus_add_member(mock_odeus_t *mock, const char *email, const char *role);

@@ -13,8 +13,8 @@
 #include "mock/mock_odeus.h"
 
 static const char *const fault_names[] = {
-    [MOCK_OK] = "ok",     [MOCK_404] = "404", [MOCK_400] = "400",   [MOCK_INVALID_EMAIL] = "invalid_email",
-    [MOCK_401] = "401",   [MOCK_500] = "500", [MOCK_503] = "503",   [MOCK_429] = "429",
+    [MOCK_OK] = "ok",     [MOCK_404] = "404",   [MOCK_400] = "400", [MOCK_INVALID_EMAIL] = "invalid_email",
+    [MOCK_401] = "401",   [MOCK_500] = "500",   [MOCK_503] = "503", [MOCK_429] = "429",
     [MOCK_HANG] = "hang", [MOCK_DROP] = "drop",
 };
 #define FAULT_COUNT (sizeof(fault_names) / sizeof(fault_names[0]))

@@ -43,12 +43,12 @@ static inline void assert_json_equal(const json_t *got, const char *expected)
     json_decref(want);
 }
 
-#define assert_scim_error(err, st, type)                                                                          \
-    do {                                                                                                           \
-        assert_int_equal((err).status, (st));                                                                      \
-        assert_non_null((err).scim_type);                                                                          \
-        assert_string_equal((err).scim_type, (type));                                                              \
-        assert_true((err).detail[0] != '\0');                                                                      \
+#define assert_scim_error(err, st, type)                                                                                           \
+    do {                                                                                                                           \
+        assert_int_equal((err).status, (st));                                                                                      \
+        assert_non_null((err).scim_type);                                                                                          \
+        assert_string_equal((err).scim_type, (type));                                                                              \
+        assert_true((err).detail[0] != '\0');                                                                                      \
     } while (0)
 
 #endif

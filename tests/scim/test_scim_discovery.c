@@ -7,7 +7,7 @@
 #include "scim/user.h"
 
 #define BASE "https://scim.example.com/scim/v2"
-#define ENT "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+#define ENT  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 static json_t *find_by(json_t *array, const char *key, const char *value)
 {
@@ -55,8 +55,7 @@ static void test_resource_types(void **state)
     assert_string_equal(json_string_value(json_object_get(user, "endpoint")), "/Users");
     assert_string_equal(json_string_value(json_object_get(user, "schema")), SCIM_SCHEMA_USER);
     assert_json_equal(json_object_get(user, "schemaExtensions"), "[{\"schema\":\"" ENT "\",\"required\":false}]");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(user, "meta"), "location")),
-                        BASE "/ResourceTypes/User");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(user, "meta"), "location")), BASE "/ResourceTypes/User");
     json_decref(list);
 }
 
@@ -125,8 +124,7 @@ static void test_schema_enterprise(void **state)
     (void)state;
     assert_non_null(manager);
     assert_non_null(find_by(subs, "name", "value"));
-    assert_string_equal(json_string_value(json_object_get(find_by(subs, "name", "displayName"), "mutability")),
-                        "readOnly");
+    assert_string_equal(json_string_value(json_object_get(find_by(subs, "name", "displayName"), "mutability")), "readOnly");
     assert_json_equal(json_object_get(find_by(subs, "name", "$ref"), "referenceTypes"), "[\"User\"]");
     assert_null(scim_discovery_schema(BASE, "urn:example:unknown"));
     assert_null(scim_discovery_schema(BASE, NULL));
@@ -136,12 +134,9 @@ static void test_schema_enterprise(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_service_provider_config),
-        cmocka_unit_test(test_resource_types),
-        cmocka_unit_test(test_resource_type_by_id),
-        cmocka_unit_test(test_schemas_user_name),
-        cmocka_unit_test(test_schemas_full_definitions),
-        cmocka_unit_test(test_schema_enterprise),
+        cmocka_unit_test(test_service_provider_config),  cmocka_unit_test(test_resource_types),
+        cmocka_unit_test(test_resource_type_by_id),      cmocka_unit_test(test_schemas_user_name),
+        cmocka_unit_test(test_schemas_full_definitions), cmocka_unit_test(test_schema_enterprise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

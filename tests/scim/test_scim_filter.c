@@ -54,7 +54,7 @@ static int matches(const char *text)
     return matches_on(text, resource);
 }
 
-#define MATCH(t) assert_true(matches(t))
+#define MATCH(t)    assert_true(matches(t))
 #define NO_MATCH(t) assert_false(matches(t))
 
 static void bad_n(const char *text, size_t len)
@@ -460,8 +460,7 @@ static void test_index_hints(void **state)
     hint_is("emails.type eq \"work\"", SCIM_FILTER_INDEX_NONE, NULL);
     hint_is("userName eq null", SCIM_FILTER_INDEX_NONE, NULL);
     hint_is("name.userName eq \"x\"", SCIM_FILTER_INDEX_NONE, NULL);
-    hint_is("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName eq \"x\"", SCIM_FILTER_INDEX_NONE,
-            NULL);
+    hint_is("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName eq \"x\"", SCIM_FILTER_INDEX_NONE, NULL);
 }
 
 static void exact_is(const char *text, int want)
@@ -515,7 +514,8 @@ static void test_match_rendered_user(void **state)
 {
     /* End to end with what scim_user_render produces: the shape the gateway matches against. */
     scim_error_t err = {0};
-    json_t *body = J("{\"userName\":\"ann@corp.example\",\"externalId\":\"X\",\"emails\":[{\"value\":\"ann@corp.example\",\"type\":\"work\"}]}");
+    json_t *body = J(
+        "{\"userName\":\"ann@corp.example\",\"externalId\":\"X\",\"emails\":[{\"value\":\"ann@corp.example\",\"type\":\"work\"}]}");
     json_t *u = scim_user_parse(body, &err);
     scim_user_meta_t meta = {"id-1", "2026-11-27T10:00:00Z", "2026-11-27T10:00:00Z", "https://h/Users/id-1", 1};
     json_t *r = scim_user_render(u, &meta);

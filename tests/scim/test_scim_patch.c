@@ -7,7 +7,7 @@
 #include "scim/patch.h"
 #include "scim/user.h"
 
-#define ENT "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+#define ENT       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #define PATCH_URN "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 static json_t *with_ops(const char *ops)
@@ -72,8 +72,8 @@ static void fails(const char *user, const char *ops, int status, const char *typ
 }
 
 #define ALICE "{\"userName\":\"alice@corp.example\",\"active\":true}"
-#define ALICE_EMAILS                                                                                               \
-    "{\"userName\":\"alice@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","      \
+#define ALICE_EMAILS                                                                                                               \
+    "{\"userName\":\"alice@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","                        \
     "\"primary\":true},{\"value\":\"alice@home.example\",\"type\":\"home\"}]}"
 
 /* ---- Okta ---- */
@@ -81,8 +81,7 @@ static void fails(const char *user, const char *ops, int status, const char *typ
 static void test_okta_deactivate_pathless(void **state)
 {
     (void)state;
-    body_gives(ALICE,
-               "{\"schemas\":[\"" PATCH_URN "\"],\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}",
+    body_gives(ALICE, "{\"schemas\":[\"" PATCH_URN "\"],\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}",
                "{\"userName\":\"alice@corp.example\",\"active\":false}");
     body_gives("{\"userName\":\"a\",\"active\":false}",
                "{\"schemas\":[\"" PATCH_URN "\"],\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":true}}]}",
@@ -93,8 +92,9 @@ static void test_okta_pathless_with_id_and_schemas(void **state)
 {
     (void)state;
     /* readOnly and unknown members of a path-less value are ignored, like on POST. */
-    gives(ALICE, "[{\"op\":\"replace\",\"value\":{\"id\":\"x\",\"schemas\":[\"y\"],\"meta\":{},\"foo\":1,"
-                 "\"displayName\":\"Alice\",\"groups\":[{\"value\":\"g\"}],\"password\":\"p\"}}]",
+    gives(ALICE,
+          "[{\"op\":\"replace\",\"value\":{\"id\":\"x\",\"schemas\":[\"y\"],\"meta\":{},\"foo\":1,"
+          "\"displayName\":\"Alice\",\"groups\":[{\"value\":\"g\"}],\"password\":\"p\"}}]",
           "{\"userName\":\"alice@corp.example\",\"active\":true,\"displayName\":\"Alice\"}");
 }
 
@@ -144,12 +144,12 @@ static void test_entra_manager(void **state)
     gives("{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-1\"}}}",
           "[{\"op\":\"Replace\",\"path\":\"" ENT ":manager\",\"value\":{\"value\":\"m-2\"}}]",
           "{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-2\"}}}");
-    gives("{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-1\"}}}",
-          "[{\"op\":\"Replace\",\"path\":\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:MANAGER\",\"value\":\"m-3\"}]",
-          "{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-3\"}}}");
+    gives(
+        "{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-1\"}}}",
+        "[{\"op\":\"Replace\",\"path\":\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:MANAGER\",\"value\":\"m-3\"}]",
+        "{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-3\"}}}");
     gives("{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-1\"},\"department\":\"Ops\"}}",
-          "[{\"op\":\"Remove\",\"path\":\"" ENT ":manager\"}]",
-          "{\"userName\":\"a\",\"" ENT "\":{\"department\":\"Ops\"}}");
+          "[{\"op\":\"Remove\",\"path\":\"" ENT ":manager\"}]", "{\"userName\":\"a\",\"" ENT "\":{\"department\":\"Ops\"}}");
     /* The extension object goes away with its last attribute. */
     gives("{\"userName\":\"a\",\"" ENT "\":{\"manager\":{\"value\":\"m-1\"}}}",
           "[{\"op\":\"Remove\",\"path\":\"" ENT ":manager\"}]", "{\"userName\":\"a\"}");
@@ -175,16 +175,18 @@ static void test_entra_pathless_urn_keys(void **state)
 static void test_op_names_case_insensitive(void **state)
 {
     (void)state;
-    gives(ALICE, "[{\"OP\":\"ADD\",\"PATH\":\"title\",\"VALUE\":\"CTO\"},{\"op\":\"rEpLaCe\",\"path\":\"nickName\",\"value\":\"Al\"},"
-                 "{\"Op\":\"REMOVE\",\"Path\":\"active\"}]",
+    gives(ALICE,
+          "[{\"OP\":\"ADD\",\"PATH\":\"title\",\"VALUE\":\"CTO\"},{\"op\":\"rEpLaCe\",\"path\":\"nickName\",\"value\":\"Al\"},"
+          "{\"Op\":\"REMOVE\",\"Path\":\"active\"}]",
           "{\"userName\":\"alice@corp.example\",\"title\":\"CTO\",\"nickName\":\"Al\"}");
 }
 
 static void test_attribute_names_case_insensitive(void **state)
 {
     (void)state;
-    gives(ALICE_EMAILS, "[{\"op\":\"replace\",\"path\":\"USERNAME\",\"value\":\"b@corp.example\"},"
-                        "{\"op\":\"remove\",\"path\":\"EMAILS[TYPE eq \\\"HOME\\\"]\"}]",
+    gives(ALICE_EMAILS,
+          "[{\"op\":\"replace\",\"path\":\"USERNAME\",\"value\":\"b@corp.example\"},"
+          "{\"op\":\"remove\",\"path\":\"EMAILS[TYPE eq \\\"HOME\\\"]\"}]",
           "{\"userName\":\"b@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","
           "\"primary\":true}]}");
 }
@@ -265,9 +267,11 @@ static void test_value_filter_add_replace_elements(void **state)
 {
     (void)state;
     /* replace with a filter and no sub-attribute replaces the matching elements. */
-    gives(ALICE_EMAILS, "[{\"op\":\"replace\",\"path\":\"emails[type eq \\\"home\\\"]\",\"value\":{\"value\":\"h@x.example\",\"type\":\"home\"}}]",
-          "{\"userName\":\"alice@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","
-          "\"primary\":true},{\"value\":\"h@x.example\",\"type\":\"home\"}]}");
+    gives(
+        ALICE_EMAILS,
+        "[{\"op\":\"replace\",\"path\":\"emails[type eq \\\"home\\\"]\",\"value\":{\"value\":\"h@x.example\",\"type\":\"home\"}}]",
+        "{\"userName\":\"alice@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","
+        "\"primary\":true},{\"value\":\"h@x.example\",\"type\":\"home\"}]}");
     /* add merges into them. */
     gives(ALICE_EMAILS, "[{\"op\":\"add\",\"path\":\"emails[type eq \\\"home\\\"]\",\"value\":{\"display\":\"Home\"}}]",
           "{\"userName\":\"alice@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","
@@ -276,8 +280,7 @@ static void test_value_filter_add_replace_elements(void **state)
     gives(ALICE, "[{\"op\":\"add\",\"path\":\"addresses[type eq \\\"work\\\"]\",\"value\":{\"locality\":\"Oslo\"}}]",
           "{\"userName\":\"alice@corp.example\",\"active\":true,\"addresses\":[{\"type\":\"work\",\"locality\":\"Oslo\"}]}");
     /* A filter that does not describe an element cannot create one. */
-    fails(ALICE, "[{\"op\":\"add\",\"path\":\"emails[value co \\\"x\\\"].type\",\"value\":\"work\"}]", 400,
-          SCIM_TYPE_NO_TARGET);
+    fails(ALICE, "[{\"op\":\"add\",\"path\":\"emails[value co \\\"x\\\"].type\",\"value\":\"work\"}]", 400, SCIM_TYPE_NO_TARGET);
 }
 
 static void test_primary_uniqueness(void **state)
@@ -291,13 +294,16 @@ static void test_primary_uniqueness(void **state)
           "{\"userName\":\"alice@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","
           "\"primary\":false},{\"value\":\"alice@home.example\",\"type\":\"home\"},"
           "{\"value\":\"n@x.example\",\"primary\":true}]}");
-    gives(ALICE_EMAILS, "[{\"op\":\"add\",\"path\":\"emails[type eq \\\"other\\\"]\",\"value\":{\"value\":\"o@x.example\",\"primary\":\"true\"}}]",
-          "{\"userName\":\"alice@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","
-          "\"primary\":false},{\"value\":\"alice@home.example\",\"type\":\"home\"},"
-          "{\"type\":\"other\",\"value\":\"o@x.example\",\"primary\":true}]}");
+    gives(
+        ALICE_EMAILS,
+        "[{\"op\":\"add\",\"path\":\"emails[type eq \\\"other\\\"]\",\"value\":{\"value\":\"o@x.example\",\"primary\":\"true\"}}]",
+        "{\"userName\":\"alice@corp.example\",\"emails\":[{\"value\":\"alice@corp.example\",\"type\":\"work\","
+        "\"primary\":false},{\"value\":\"alice@home.example\",\"type\":\"home\"},"
+        "{\"type\":\"other\",\"value\":\"o@x.example\",\"primary\":true}]}");
     /* Replacing the whole array: the first primary wins. */
-    gives(ALICE, "[{\"op\":\"replace\",\"path\":\"emails\",\"value\":[{\"value\":\"1@x.example\",\"primary\":true},"
-                 "{\"value\":\"2@x.example\",\"primary\":true}]}]",
+    gives(ALICE,
+          "[{\"op\":\"replace\",\"path\":\"emails\",\"value\":[{\"value\":\"1@x.example\",\"primary\":true},"
+          "{\"value\":\"2@x.example\",\"primary\":true}]}]",
           "{\"userName\":\"alice@corp.example\",\"active\":true,\"emails\":[{\"value\":\"1@x.example\",\"primary\":true},"
           "{\"value\":\"2@x.example\",\"primary\":false}]}");
 }
@@ -305,9 +311,10 @@ static void test_primary_uniqueness(void **state)
 static void test_urn_qualified_paths(void **state)
 {
     (void)state;
-    gives(ALICE, "[{\"op\":\"replace\",\"path\":\"urn:ietf:params:scim:schemas:core:2.0:User:userName\",\"value\":\"z@corp.example\"},"
-                 "{\"op\":\"add\",\"path\":\"urn:ietf:params:scim:schemas:core:2.0:User:name.givenName\",\"value\":\"Z\"},"
-                 "{\"op\":\"add\",\"path\":\"" ENT ":department\",\"value\":\"Ops\"}]",
+    gives(ALICE,
+          "[{\"op\":\"replace\",\"path\":\"urn:ietf:params:scim:schemas:core:2.0:User:userName\",\"value\":\"z@corp.example\"},"
+          "{\"op\":\"add\",\"path\":\"urn:ietf:params:scim:schemas:core:2.0:User:name.givenName\",\"value\":\"Z\"},"
+          "{\"op\":\"add\",\"path\":\"" ENT ":department\",\"value\":\"Ops\"}]",
           "{\"userName\":\"z@corp.example\",\"active\":true,\"name\":{\"givenName\":\"Z\"},\"" ENT "\":{\"department\":\"Ops\"}}");
     gives("{\"userName\":\"a\",\"" ENT "\":{\"department\":\"Ops\"}}", "[{\"op\":\"remove\",\"path\":\"" ENT "\"}]",
           "{\"userName\":\"a\"}");
@@ -331,8 +338,7 @@ static void test_null_and_password(void **state)
     gives("{\"userName\":\"a\",\"title\":\"CTO\"}", "[{\"op\":\"replace\",\"path\":\"title\",\"value\":null}]",
           "{\"userName\":\"a\"}");
     gives("{\"userName\":\"a\"}", "[{\"op\":\"add\",\"path\":\"title\",\"value\":null}]", "{\"userName\":\"a\"}");
-    gives("{\"userName\":\"a\"}", "[{\"op\":\"replace\",\"path\":\"password\",\"value\":\"s3cret\"}]",
-          "{\"userName\":\"a\"}");
+    gives("{\"userName\":\"a\"}", "[{\"op\":\"replace\",\"path\":\"password\",\"value\":\"s3cret\"}]", "{\"userName\":\"a\"}");
     gives("{\"userName\":\"a\"}", "[{\"op\":\"remove\",\"path\":\"nickName\"}]", "{\"userName\":\"a\"}");
     gives("{\"userName\":\"a\"}", "[{\"op\":\"add\",\"path\":\"\",\"value\":{\"title\":\"t\"}}]",
           "{\"userName\":\"a\",\"title\":\"t\"}");
@@ -344,7 +350,9 @@ static void test_invalid_syntax(void **state)
 {
     (void)state;
     body_fails(ALICE, "{\"Operations\":[{\"op\":\"add\",\"path\":\"title\",\"value\":\"x\"}]}", 400, SCIM_TYPE_INVALID_SYNTAX);
-    body_fails(ALICE, "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:ListResponse\"],\"Operations\":[{\"op\":\"add\",\"path\":\"title\",\"value\":\"x\"}]}",
+    body_fails(ALICE,
+               "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:ListResponse\"],\"Operations\":[{\"op\":\"add\",\"path\":"
+               "\"title\",\"value\":\"x\"}]}",
                400, SCIM_TYPE_INVALID_SYNTAX);
     body_fails(ALICE, "{\"schemas\":\"" PATCH_URN "\",\"Operations\":[]}", 400, SCIM_TYPE_INVALID_SYNTAX);
     body_fails(ALICE, "{\"schemas\":[\"" PATCH_URN "\"]}", 400, SCIM_TYPE_INVALID_SYNTAX);
@@ -356,7 +364,9 @@ static void test_invalid_syntax(void **state)
     fails(ALICE, "[{\"op\":\"upsert\",\"path\":\"title\",\"value\":\"x\"}]", 400, SCIM_TYPE_INVALID_SYNTAX);
     fails(ALICE, "[{\"op\":\"add\",\"path\":\"title\"}]", 400, SCIM_TYPE_INVALID_SYNTAX);
     /* URN and member names are case-insensitive. */
-    body_gives(ALICE, "{\"SCHEMAS\":[\"URN:IETF:PARAMS:SCIM:API:MESSAGES:2.0:PATCHOP\"],\"operations\":[{\"op\":\"add\",\"path\":\"title\",\"value\":\"x\"}]}",
+    body_gives(ALICE,
+               "{\"SCHEMAS\":[\"URN:IETF:PARAMS:SCIM:API:MESSAGES:2.0:PATCHOP\"],\"operations\":[{\"op\":\"add\",\"path\":"
+               "\"title\",\"value\":\"x\"}]}",
                "{\"userName\":\"alice@corp.example\",\"active\":true,\"title\":\"x\"}");
 }
 

@@ -16,7 +16,8 @@ static const char RESOURCE[] =
     "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\",\"" ENT "\"],"
     "\"id\":\"u1\",\"externalId\":\"x1\",\"userName\":\"ann@example.com\","
     "\"name\":{\"givenName\":\"Ann\",\"familyName\":\"Lee\"},\"active\":true,"
-    "\"emails\":[{\"value\":\"ann@example.com\",\"type\":\"work\",\"primary\":true},{\"value\":\"a@home.example\",\"type\":\"home\"}],"
+    "\"emails\":[{\"value\":\"ann@example.com\",\"type\":\"work\",\"primary\":true},{\"value\":\"a@home.example\",\"type\":"
+    "\"home\"}],"
     "\"" ENT "\":{\"department\":\"R&D\",\"manager\":{\"value\":\"m1\"}},"
     "\"meta\":{\"resourceType\":\"User\",\"created\":\"2026-11-27T10:00:00.000Z\",\"lastModified\":\"2026-11-27T12:00:00.000Z\","
     "\"location\":\"https://h/scim/v2/Users/u1\",\"version\":\"W/\\\"3\\\"\"}}";
@@ -83,8 +84,9 @@ static void test_excluded(void **state)
                       "[{\"value\":\"ann@example.com\",\"primary\":true},{\"value\":\"a@home.example\"}]");
     json_decref(r);
     /* both: attributes picks, excludedAttributes removes */
-    check("userName,emails", "emails", "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"id\":\"u1\","
-                                       "\"userName\":\"ann@example.com\"}");
+    check("userName,emails", "emails",
+          "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"id\":\"u1\","
+          "\"userName\":\"ann@example.com\"}");
     /* neither: unchanged */
     r = selected(NULL, NULL);
     assert_json_equal(r, RESOURCE);
@@ -209,12 +211,12 @@ static void sorted(const char *by, const char *order, const char *want_ids)
 static void test_sort(void **state)
 {
     (void)state;
-    sorted("userName", NULL, "2413");                    /* case-insensitive */
+    sorted("userName", NULL, "2413"); /* case-insensitive */
     sorted("username", "DESCENDING", "3142");
-    sorted("meta.created", "ascending", "2314");         /* instants: 09:00Z, 10:00, 10:00.5 (twice, stable) */
-    sorted("meta.created", "descending", "1432");        /* equal keys keep creation order */
-    sorted("emails", NULL, "2143");                      /* primary, else first; case-insensitive; none last */
-    sorted("emails.value", "descending", "1423");        /* b@x = B@x keeps creation order; no value still last */
+    sorted("meta.created", "ascending", "2314");  /* instants: 09:00Z, 10:00, 10:00.5 (twice, stable) */
+    sorted("meta.created", "descending", "1432"); /* equal keys keep creation order */
+    sorted("emails", NULL, "2143");               /* primary, else first; case-insensitive; none last */
+    sorted("emails.value", "descending", "1423"); /* b@x = B@x keeps creation order; no value still last */
     sorted(ENT ":department", NULL, "3124");
     sorted("id", "descending", "4321");
 }
@@ -227,8 +229,9 @@ static void test_sort_bad(void **state)
     assert_int_equal(err.status, 0);
     assert_null(scim_sort_parse("", NULL, &err));
     assert_int_equal(err.status, 0);
-    const char *bad[][2] = {{"nope", NULL}, {"name", NULL}, {"userName.x", NULL}, {"password", NULL},
-                            {"userName", "up"}, {"urn:x:y:User:userName", NULL}, {"meta", NULL}};
+    const char *bad[][2] = {{"nope", NULL},     {"name", NULL},     {"userName.x", NULL},
+                            {"password", NULL}, {"userName", "up"}, {"urn:x:y:User:userName", NULL},
+                            {"meta", NULL}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&err, 0, sizeof(err));
         if (scim_sort_parse(bad[i][0], bad[i][1], &err) != NULL)
@@ -282,7 +285,8 @@ static void test_search_body(void **state)
     scim_list_params_clear(&p);
     json_decref(b);
 
-    const char *bad[] = {"[]", "{\"filter\":\"x pr\"}",
+    const char *bad[] = {"[]",
+                         "{\"filter\":\"x pr\"}",
                          "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:SearchRequest\"],\"count\":\"10\"}",
                          "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:SearchRequest\"],\"filter\":5}",
                          "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:SearchRequest\"],\"attributes\":\"userName\"}",
@@ -345,9 +349,12 @@ static void test_datetime_filters(void **state)
     assert_true(filter_matches("meta.lastModified ne \"2026-11-27T12:00:00.0001Z\"", r));
     assert_true(filter_matches("urn:ietf:params:scim:schemas:core:2.0:User:meta.created sw \"2026-11\"", r));
     assert_true(filter_matches("meta.created pr", r));
-    const char *bad[] = {"meta.created gt \"yesterday\"", "meta.created eq \"2026-02-30T00:00:00Z\"",
-                         "meta.created lt \"2026-11-27T25:00:00Z\"", "meta.created gt \"2026-11-27T10:00:00+1:00\"",
-                         "meta.created gt \"2026-11-27T10:00:00.Z\"", "meta.lastModified le \"2025-02-29T00:00:00Z\""};
+    const char *bad[] = {"meta.created gt \"yesterday\"",
+                         "meta.created eq \"2026-02-30T00:00:00Z\"",
+                         "meta.created lt \"2026-11-27T25:00:00Z\"",
+                         "meta.created gt \"2026-11-27T10:00:00+1:00\"",
+                         "meta.created gt \"2026-11-27T10:00:00.Z\"",
+                         "meta.lastModified le \"2025-02-29T00:00:00Z\""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&err, 0, sizeof(err));
         scim_filter_t *f = scim_filter_parse(bad[i], strlen(bad[i]), &err);
@@ -361,11 +368,10 @@ static void test_datetime_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_attributes),    cmocka_unit_test(test_excluded),     cmocka_unit_test(test_never_returned),
-        cmocka_unit_test(test_select_identity),
-        cmocka_unit_test(test_select_bad),    cmocka_unit_test(test_sort),         cmocka_unit_test(test_sort_bad),
-        cmocka_unit_test(test_query_params),  cmocka_unit_test(test_search_body),  cmocka_unit_test(test_etag_matches),
-        cmocka_unit_test(test_datetime_filters),
+        cmocka_unit_test(test_attributes),      cmocka_unit_test(test_excluded),         cmocka_unit_test(test_never_returned),
+        cmocka_unit_test(test_select_identity), cmocka_unit_test(test_select_bad),       cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_sort_bad),        cmocka_unit_test(test_query_params),     cmocka_unit_test(test_search_body),
+        cmocka_unit_test(test_etag_matches),    cmocka_unit_test(test_datetime_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,8 +171,7 @@ static void test_parse_wrong_types(void **state)
     parse_fails("{\"userName\":\"a\",\"active\":\"yes\"}", 400, SCIM_TYPE_INVALID_VALUE);
     parse_fails("{\"userName\":\"a\",\"name\":\"Ann Lee\"}", 400, SCIM_TYPE_INVALID_VALUE);
     parse_fails("{\"userName\":\"a\",\"displayName\":{\"x\":1}}", 400, SCIM_TYPE_INVALID_VALUE);
-    parse_fails("{\"userName\":\"a\",\"emails\":[{\"value\":\"a@b.co\",\"primary\":1}]}", 400,
-                SCIM_TYPE_INVALID_VALUE);
+    parse_fails("{\"userName\":\"a\",\"emails\":[{\"value\":\"a@b.co\",\"primary\":1}]}", 400, SCIM_TYPE_INVALID_VALUE);
     parse_fails("{\"userName\":\"a\",\"emails\":[{\"value\":5}]}", 400, SCIM_TYPE_INVALID_VALUE);
     parse_fails("{\"userName\":\"a\",\"" ENT "\":\"x\"}", 400, SCIM_TYPE_INVALID_VALUE);
     parse_fails("{\"userName\":\"a\",\"" ENT "\":{\"manager\":7}}", 400, SCIM_TYPE_INVALID_VALUE);
@@ -322,8 +321,8 @@ static void test_splice_meta_byte_identical(void **state)
     };
     const char *locations[] = {
         "https://scim.example.com/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
-        "http://h\"o\\st:80/a/b/Users/x",                                  /* quote and backslash */
-        "http://\x01\b\f\n\r\t\x1f\x7f/Users/x",                           /* every kind of control */
+        "http://h\"o\\st:80/a/b/Users/x",                                   /* quote and backslash */
+        "http://\x01\b\f\n\r\t\x1f\x7f/Users/x",                            /* every kind of control */
         "http://h\xc3\xb6st.example/\xe6\xbc\xa2/\xf0\x9f\x98\x80/Users/x", /* valid UTF-8 */
         "http://bad\xff\xfe/Users/x",                                       /* not UTF-8: jansson drops it */
         "http://overlong\xc0\xaf/Users/x",
@@ -356,8 +355,9 @@ static void test_splice_meta_byte_identical(void **state)
 /* Each kind of byte that needs care, at every position of a string (the scan goes 8 bytes at a time). */
 static void test_splice_meta_every_position(void **state)
 {
-    static const char *const specials[] = {"\"", "\\", "\x1f", "\x01", "\n", "\x7f", "/", "\xc3\xb6", "\xe6\xbc\xa2",
-                                           "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xed\xa0\x80", "\x80", "~", " "};
+    static const char *const specials[] = {
+        "\"",   "\\",   "\x1f",         "\x01", "\n", "\x7f", "/", "\xc3\xb6", "\xe6\xbc\xa2", "\xf0\x9f\x98\x80",
+        "\xff", "\xc3", "\xed\xa0\x80", "\x80", "~",  " "};
     json_t *u = parse_ok("{\"userName\":\"a@b.co\"}");
     char loc[64];
     (void)state;
@@ -407,8 +407,8 @@ static void email_is(const char *body, scim_email_source_t source, const char *e
     json_decref(u);
 }
 
-#define TWO_EMAILS                                                                                                 \
-    "{\"userName\":\"un@corp.example\",\"emails\":[{\"value\":\"work@corp.example\",\"type\":\"WORK\"},"          \
+#define TWO_EMAILS                                                                                                                 \
+    "{\"userName\":\"un@corp.example\",\"emails\":[{\"value\":\"work@corp.example\",\"type\":\"WORK\"},"                           \
     "{\"value\":\"home@mail.example\",\"type\":\"home\",\"primary\":true}]}"
 
 static void test_odeus_email_default(void **state)
@@ -435,8 +435,7 @@ static void test_odeus_email_other_orders(void **state)
     email_is("{\"userName\":\"un@corp.example\",\"emails\":[{\"value\":\"p@m.example\",\"primary\":true}]}",
              SCIM_EMAIL_WORK_PRIMARY_USERNAME, "p@m.example");
     email_is(TWO_EMAILS, SCIM_EMAIL_USERNAME, "un@corp.example");
-    email_is("{\"userName\":\"alice\",\"emails\":[{\"value\":\"p@m.example\",\"primary\":true}]}",
-             SCIM_EMAIL_USERNAME, NULL);
+    email_is("{\"userName\":\"alice\",\"emails\":[{\"value\":\"p@m.example\",\"primary\":true}]}", SCIM_EMAIL_USERNAME, NULL);
 }
 
 static void test_odeus_email_validation(void **state)

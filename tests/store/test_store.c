@@ -997,12 +997,12 @@ static void test_outbox_due_per_user_order_and_skip(void **state)
     int64_t now = 10000;
 
     assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), "");
-    int64_t a1 = outbox_add(s, "alice", "invite", 100);    /* 1 */
-    int64_t b1 = outbox_add(s, "bob", "invite", 200);      /* 2 */
+    int64_t a1 = outbox_add(s, "alice", "invite", 100);     /* 1 */
+    int64_t b1 = outbox_add(s, "bob", "invite", 200);       /* 2 */
     int64_t a2 = outbox_add(s, "alice", "update_role", 50); /* 3: due earlier, but after a1 */
-    int64_t c1 = outbox_add(s, "carol", "invite", 20000);  /* 4: not due yet */
-    int64_t c2 = outbox_add(s, "carol", "update_role", 0); /* 5: due, but waits for c1 */
-    int64_t d1 = outbox_add(s, "dave", "invite", 300);     /* 6 */
+    int64_t c1 = outbox_add(s, "carol", "invite", 20000);   /* 4: not due yet */
+    int64_t c2 = outbox_add(s, "carol", "update_role", 0);  /* 5: due, but waits for c1 */
+    int64_t d1 = outbox_add(s, "dave", "invite", 300);      /* 6 */
     char want[128];
 
     snprintf(want, sizeof(want), "%lld,%lld,%lld", (long long)a1, (long long)b1, (long long)d1);

@@ -203,8 +203,7 @@ static void test_update_role(void **state)
     mock_request_t req;
     json_t *j;
 
-    assert_int_equal(upstream_client_submit(fx->client, ODEUS_UPDATE_ROLE, "carol@example.com", "admin", on_done, &b),
-                     0);
+    assert_int_equal(upstream_client_submit(fx->client, ODEUS_UPDATE_ROLE, "carol@example.com", "admin", on_done, &b), 0);
     run_until(fx->client, &b.calls, 1, 5000);
     assert_int_equal(b.r.outcome, ODEUS_OUTCOME_DONE);
     j = recorded_body(fx->mock, 0, &req);
@@ -260,14 +259,12 @@ static void test_fault_table(void **state)
         for (size_t a = 0; a < 3; a++) {
             box_t b = {0};
             mock_odeus_push_fault(fx->mock, rows[i].fault);
-            assert_int_equal(upstream_client_submit(fx->client, actions[a], "dora@example.com", "member", on_done, &b),
-                             0);
+            assert_int_equal(upstream_client_submit(fx->client, actions[a], "dora@example.com", "member", on_done, &b), 0);
             run_until(fx->client, &b.calls, 1, 5000);
             if (b.r.outcome != rows[i].outcome[a] || b.r.http_status != rows[i].status ||
                 b.r.retry_after_ms != rows[i].retry_after_ms)
                 fail_msg("fault row %zu, %s: got %s/%ld/%lld (%s)", i, odeus_action_name(actions[a]),
-                         odeus_outcome_name(b.r.outcome), b.r.http_status, (long long)b.r.retry_after_ms,
-                         b.r.message);
+                         odeus_outcome_name(b.r.outcome), b.r.http_status, (long long)b.r.retry_after_ms, b.r.message);
             assert_null(strstr(b.r.message, KEY));
             assert_null(strstr(b.r.message, "http://"));
         }
@@ -545,8 +542,7 @@ static void test_destroy_in_flight(void **state)
     mock_odeus_set_default(fx->mock, MOCK_HANG);
     for (int i = 0; i < 6; i++) {
         snprintf(email, sizeof(email), "hang%d@example.com", i);
-        assert_int_equal(upstream_client_submit(fx->client, i % 2 ? ODEUS_INVITE : ODEUS_DEACTIVATE, email, "member",
-                                                on_done, &b),
+        assert_int_equal(upstream_client_submit(fx->client, i % 2 ? ODEUS_INVITE : ODEUS_DEACTIVATE, email, "member", on_done, &b),
                          0);
     }
     /* 4 connections at most: the other 2 calls wait inside curl */
@@ -570,8 +566,7 @@ static void on_chain(void *user, const odeus_result_t *r)
     chain_t *ch = user;
     ch->outcomes[ch->calls++] = r->outcome;
     if (ch->calls == 1)
-        assert_int_equal(upstream_client_submit(ch->client, ODEUS_UPDATE_ROLE, "e@example.com", "editor", on_chain, ch),
-                         0);
+        assert_int_equal(upstream_client_submit(ch->client, ODEUS_UPDATE_ROLE, "e@example.com", "editor", on_chain, ch), 0);
 }
 
 /* A callback may submit the next call (the outbox does exactly that). */

@@ -168,34 +168,31 @@ typedef struct classify_case {
     const char *message_has; /* substring of the message, or NULL */
 } classify_case_t;
 
-#define OK_INVITE(list_ok, list_bad)                                                                                 \
-    "{\"status\":\"success\",\"message\":\"Invitations processed\",\"successfulInvites\":" list_ok                   \
-    ",\"invalidEmails\":" list_bad "}"
+#define OK_INVITE(list_ok, list_bad)                                                                                               \
+    "{\"status\":\"success\",\"message\":\"Invitations processed\",\"successfulInvites\":" list_ok ",\"invalidEmails\":" list_bad  \
+    "}"
 #define MSG(text) "{\"message\":\"" text "\"}"
 
 static const classify_case_t cases[] = {
     /* deactivate-user: 200, 401, 404, 500 */
-    {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 200, "{\"status\":\"success\",\"message\":\"User deactivated\"}", NULL,
-     NULL, ODEUS_OUTCOME_DONE, -1, "User deactivated"},
-    {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 401, MSG("API key invalid"), NULL, NULL, ODEUS_OUTCOME_AUTH, -1,
-     "API key invalid"},
+    {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 200, "{\"status\":\"success\",\"message\":\"User deactivated\"}", NULL, NULL,
+     ODEUS_OUTCOME_DONE, -1, "User deactivated"},
+    {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 401, MSG("API key invalid"), NULL, NULL, ODEUS_OUTCOME_AUTH, -1, "API key invalid"},
     {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 403, NULL, NULL, NULL, ODEUS_OUTCOME_AUTH, -1, "403"},
-    {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 404, MSG("User not found or not an active member"), NULL, NULL,
-     ODEUS_OUTCOME_ALREADY, -1, "not an active member"},
+    {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 404, MSG("User not found or not an active member"), NULL, NULL, ODEUS_OUTCOME_ALREADY,
+     -1, "not an active member"},
     {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 404, NULL, NULL, NULL, ODEUS_OUTCOME_ALREADY, -1, "404"},
     {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 500, MSG("boom"), NULL, NULL, ODEUS_OUTCOME_RETRY, -1, "HTTP 500: boom"},
     {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 400, MSG("email must be an email"), NULL, NULL, ODEUS_OUTCOME_REFUSED, -1,
      "email must be an email"},
 
     /* invite: 200 with both lists, 400, 401, and an undocumented 404 */
-    {__LINE__, ODEUS_INVITE, "a@x.io", 200, OK_INVITE("[\"a@x.io\"]", "[]"), NULL, NULL, ODEUS_OUTCOME_DONE, -1,
-     NULL},
-    {__LINE__, ODEUS_INVITE, "A@X.io", 200, OK_INVITE("[\"a@x.io\"]", "[]"), NULL, NULL, ODEUS_OUTCOME_DONE, -1,
-     NULL},
+    {__LINE__, ODEUS_INVITE, "a@x.io", 200, OK_INVITE("[\"a@x.io\"]", "[]"), NULL, NULL, ODEUS_OUTCOME_DONE, -1, NULL},
+    {__LINE__, ODEUS_INVITE, "A@X.io", 200, OK_INVITE("[\"a@x.io\"]", "[]"), NULL, NULL, ODEUS_OUTCOME_DONE, -1, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 200, OK_INVITE("[]", "[\"a@x.io\"]"), NULL, NULL, ODEUS_OUTCOME_REFUSED, -1,
      "invalidEmails"},
-    {__LINE__, ODEUS_INVITE, "a@X.IO", 200, OK_INVITE("[\"b@x.io\"]", "[\"c@x.io\",\"A@x.io\"]"), NULL, NULL,
-     ODEUS_OUTCOME_REFUSED, -1, "invalidEmails"},
+    {__LINE__, ODEUS_INVITE, "a@X.IO", 200, OK_INVITE("[\"b@x.io\"]", "[\"c@x.io\",\"A@x.io\"]"), NULL, NULL, ODEUS_OUTCOME_REFUSED,
+     -1, "invalidEmails"},
     /* already an active member: Odeus skips it silently, listed nowhere */
     {__LINE__, ODEUS_INVITE, "a@x.io", 200, OK_INVITE("[]", "[]"), NULL, NULL, ODEUS_OUTCOME_DONE, -1, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 200, "{\"status\":\"success\"}", NULL, NULL, ODEUS_OUTCOME_DONE, -1, NULL},
@@ -203,8 +200,7 @@ static const classify_case_t cases[] = {
     {__LINE__, ODEUS_INVITE, "a@x.io", 200, "[\"a@x.io\"]", NULL, NULL, ODEUS_OUTCOME_RETRY, -1, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 200, NULL, NULL, NULL, ODEUS_OUTCOME_RETRY, -1, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 200, "", NULL, NULL, ODEUS_OUTCOME_RETRY, -1, NULL},
-    {__LINE__, ODEUS_INVITE, "a@x.io", 400, MSG("Invalid role"), NULL, NULL, ODEUS_OUTCOME_REFUSED, -1,
-     "HTTP 400: Invalid role"},
+    {__LINE__, ODEUS_INVITE, "a@x.io", 400, MSG("Invalid role"), NULL, NULL, ODEUS_OUTCOME_REFUSED, -1, "HTTP 400: Invalid role"},
     {__LINE__, ODEUS_INVITE, "a@x.io", 400, "not json", NULL, NULL, ODEUS_OUTCOME_REFUSED, -1, "HTTP 400"},
     {__LINE__, ODEUS_INVITE, "a@x.io", 401, MSG("no"), NULL, NULL, ODEUS_OUTCOME_AUTH, -1, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 404, MSG("Cannot POST"), NULL, NULL, ODEUS_OUTCOME_RETRY, -1, NULL},
@@ -212,8 +208,8 @@ static const classify_case_t cases[] = {
     /* update-user-role: 200, 400 (unknown role, last admin), 404 */
     {__LINE__, ODEUS_UPDATE_ROLE, "a@x.io", 200, "{\"status\":\"success\",\"message\":\"Role updated\"}", NULL, NULL,
      ODEUS_OUTCOME_DONE, -1, "Role updated"},
-    {__LINE__, ODEUS_UPDATE_ROLE, "a@x.io", 400, MSG("Cannot demote the last active admin"), NULL, NULL,
-     ODEUS_OUTCOME_REFUSED, -1, "last active admin"},
+    {__LINE__, ODEUS_UPDATE_ROLE, "a@x.io", 400, MSG("Cannot demote the last active admin"), NULL, NULL, ODEUS_OUTCOME_REFUSED, -1,
+     "last active admin"},
     {__LINE__, ODEUS_UPDATE_ROLE, "a@x.io", 404, MSG("User not found or not an active member"), NULL, NULL,
      ODEUS_OUTCOME_NOT_MEMBER, -1, NULL},
     {__LINE__, ODEUS_UPDATE_ROLE, "a@x.io", 401, MSG("no"), NULL, NULL, ODEUS_OUTCOME_AUTH, -1, NULL},
@@ -223,14 +219,11 @@ static const classify_case_t cases[] = {
     {__LINE__, ODEUS_INVITE, "a@x.io", 503, MSG("down"), " 120 ", NULL, ODEUS_OUTCOME_RETRY, 120000, "down"},
     {__LINE__, ODEUS_INVITE, "a@x.io", 502, NULL, "0", NULL, ODEUS_OUTCOME_RETRY, 0, "502"},
     {__LINE__, ODEUS_INVITE, "a@x.io", 504, NULL, NULL, NULL, ODEUS_OUTCOME_RETRY, -1, NULL},
-    {__LINE__, ODEUS_INVITE, "a@x.io", 429, NULL, "Wed, 21 Oct 2015 07:30:00 GMT", NULL, ODEUS_OUTCOME_RETRY, 120000,
-     NULL},
+    {__LINE__, ODEUS_INVITE, "a@x.io", 429, NULL, "Wed, 21 Oct 2015 07:30:00 GMT", NULL, ODEUS_OUTCOME_RETRY, 120000, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 429, NULL, "Wed, 21 Oct 2015 07:00:00 GMT", NULL, ODEUS_OUTCOME_RETRY, 0, NULL},
-    {__LINE__, ODEUS_INVITE, "a@x.io", 429, NULL, "Thu, 22 Oct 2015 07:28:00 GMT", NULL, ODEUS_OUTCOME_RETRY,
-     3600 * 1000, NULL},
+    {__LINE__, ODEUS_INVITE, "a@x.io", 429, NULL, "Thu, 22 Oct 2015 07:28:00 GMT", NULL, ODEUS_OUTCOME_RETRY, 3600 * 1000, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 503, NULL, "86400", NULL, ODEUS_OUTCOME_RETRY, 3600 * 1000, NULL},
-    {__LINE__, ODEUS_INVITE, "a@x.io", 503, NULL, "99999999999999999999999999", NULL, ODEUS_OUTCOME_RETRY,
-     3600 * 1000, NULL},
+    {__LINE__, ODEUS_INVITE, "a@x.io", 503, NULL, "99999999999999999999999999", NULL, ODEUS_OUTCOME_RETRY, 3600 * 1000, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 503, NULL, "soon", NULL, ODEUS_OUTCOME_RETRY, -1, NULL},
     {__LINE__, ODEUS_INVITE, "a@x.io", 503, NULL, "", NULL, ODEUS_OUTCOME_RETRY, -1, NULL},
 
@@ -240,10 +233,10 @@ static const classify_case_t cases[] = {
     {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 408, NULL, NULL, NULL, ODEUS_OUTCOME_RETRY, -1, NULL},
 
     /* no answer at all */
-    {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 0, NULL, NULL, "Failed to connect to 127.0.0.1 port 1",
-     ODEUS_OUTCOME_RETRY, -1, "network: Failed to connect"},
-    {__LINE__, ODEUS_INVITE, "a@x.io", 200, OK_INVITE("[\"a@x.io\"]", "[]"), "5", "Operation timed out",
-     ODEUS_OUTCOME_RETRY, -1, "network: Operation timed out"},
+    {__LINE__, ODEUS_DEACTIVATE, "a@x.io", 0, NULL, NULL, "Failed to connect to 127.0.0.1 port 1", ODEUS_OUTCOME_RETRY, -1,
+     "network: Failed to connect"},
+    {__LINE__, ODEUS_INVITE, "a@x.io", 200, OK_INVITE("[\"a@x.io\"]", "[]"), "5", "Operation timed out", ODEUS_OUTCOME_RETRY, -1,
+     "network: Operation timed out"},
 };
 
 static void test_classify_table(void **state)
@@ -254,8 +247,8 @@ static void test_classify_table(void **state)
         odeus_result_t r;
 
         memset(&r, 0x5a, sizeof(r));
-        odeus_classify(c->action, c->email, c->status, c->body, c->body ? strlen(c->body) : 0, c->retry_after,
-                       DATE_UNIX, c->transport, &r);
+        odeus_classify(c->action, c->email, c->status, c->body, c->body ? strlen(c->body) : 0, c->retry_after, DATE_UNIX,
+                       c->transport, &r);
         if (r.outcome != c->outcome)
             fail_msg("case at line %d: outcome %s, want %s (%s)", c->line, odeus_outcome_name(r.outcome),
                      odeus_outcome_name(c->outcome), r.message);

@@ -92,8 +92,7 @@ static void test_cap(void **state)
     /* Retry-After beyond the configured cap is capped too */
     assert_int_equal(upstream_retry_delay_capped_ms(1, ODEUS_OUTCOME_RETRY, 60000, 0, 10000), 10000);
     /* 0 or negative: the default */
-    assert_int_equal(upstream_retry_delay_capped_ms(30, ODEUS_OUTCOME_RETRY, -1, UPSTREAM_RETRY_CAP_MS, 0),
-                     UPSTREAM_RETRY_CAP_MS);
+    assert_int_equal(upstream_retry_delay_capped_ms(30, ODEUS_OUTCOME_RETRY, -1, UPSTREAM_RETRY_CAP_MS, 0), UPSTREAM_RETRY_CAP_MS);
 }
 
 static void test_huge_failure_counts(void **state)
@@ -131,8 +130,7 @@ static void test_retry_after_floor(void **state)
     /* absurd: capped */
     assert_int_equal(upstream_retry_delay_ms(1, ODEUS_OUTCOME_RETRY, INT64_MAX, 0), UPSTREAM_RETRY_CAP_MS);
     assert_int_equal(upstream_retry_delay_ms(1, ODEUS_OUTCOME_RETRY, 3600 * 1000, 0), UPSTREAM_RETRY_CAP_MS);
-    assert_int_equal(upstream_retry_delay_ms(UINT_MAX, ODEUS_OUTCOME_RETRY, INT64_MAX, UINT64_MAX),
-                     UPSTREAM_RETRY_CAP_MS);
+    assert_int_equal(upstream_retry_delay_ms(UINT_MAX, ODEUS_OUTCOME_RETRY, INT64_MAX, UINT64_MAX), UPSTREAM_RETRY_CAP_MS);
 }
 
 static void test_auth_floor(void **state)
