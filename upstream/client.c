@@ -1,6 +1,7 @@
 /*
  * The Odeus HTTP client: one curl multi handle, driven by its owner thread through
- * curl_multi_poll (../shared/h2o-notes.md §6-8, variant B). Other threads only ever call
+ * curl_multi_poll, off the h2o event loops (a blocking call on a request loop would stall every
+ * connection of that worker). Other threads only ever call
  * curl_multi_wakeup, which curl documents as thread-safe.
  */
 #include "upstream/client.h"

@@ -1,6 +1,6 @@
 /*
  * The Odeus HTTP client: a libcurl multi handle driven by one thread (its owner), as
- * ../shared/h2o-notes.md §8 recommends. It knows Odeus and HTTP, nothing of SCIM or h2o.
+ * so no h2o event loop ever waits on Odeus. It knows Odeus and HTTP, nothing of SCIM or h2o.
  *
  * Threading: create, submit, poll, inflight and destroy are called on the owner thread only;
  * upstream_client_wakeup() may be called from any thread. Callbacks run on the owner thread,

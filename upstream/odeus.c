@@ -1,5 +1,5 @@
 /*
- * What the Odeus User Management API is sent and what its answers mean (../shared/odeus-api.md).
+ * What the Odeus User Management API is sent and what its answers mean (the contract is in odeus.h).
  * No I/O here; curl is included only for its HTTP-date parser.
  */
 #include "upstream/odeus.h"

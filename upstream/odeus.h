@@ -1,6 +1,7 @@
 /*
- * The Odeus User Management API (../shared/odeus-api.md): what each call sends and what each
- * answer means. Pure: no I/O, jansson only, so it is unit-tested and fuzzed alone.
+ * The Odeus User Management API: what each call sends (the paths and bodies below) and what each
+ * answer means (odeus_result_from_http). No I/O: jansson for the bodies, and libcurl only for its
+ * HTTP-date parser (Retry-After), so it is unit-tested alone.
  */
 #ifndef UPSTREAM_ODEUS_H
 #define UPSTREAM_ODEUS_H

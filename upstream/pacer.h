@@ -2,7 +2,7 @@
  * Pacing of Odeus calls: a token bucket (a steady rate with a small burst) whose rate adapts
  * to Odeus' answers, additive increase / multiplicative decrease: each 429 halves the rate
  * (down to a floor), each success wins a little of it back (up to the configured rate). Odeus
- * publishes no limits (odeus-api.md), so the gateway finds the sustainable rate itself instead of
+ * publishes no rate limits, so the gateway finds the sustainable rate itself instead of
  * meeting the limit over and over.
  *
  * Pure: no I/O, times passed in (monotonic ms), one owner thread.

@@ -426,7 +426,7 @@ static void test_concurrent_calls_reuse_connections(void **state)
 
 /*
  * curl's default connection cache holds 4 per handle in the multi, so after a burst a lone call
- * makes it close all but 4 idle connections and the next burst reconnects (h2o-notes §6). Only
+ * makes it close all but 4 idle connections and the next burst reconnects. Only
  * CURLMOPT_MAXCONNECTS keeps the burst's connections for the next one.
  */
 static void test_connection_cache_survives_idle(void **state)

@@ -1,5 +1,5 @@
 /*
- * The mock Odeus itself, over raw sockets: the exact bodies of ../shared/odeus-api.md,
+ * The mock Odeus itself, over raw sockets: the exact bodies Odeus documents (see upstream/odeus.h),
  * keep-alive and pipelining, the fault FIFO, and that HANG never holds up anyone else.
  */
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /*
- * upstream/odeus.c: request bodies and the answer table of ../shared/odeus-api.md.
+ * upstream/odeus.c: request bodies and the answer table in upstream/odeus.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
