@@ -10,11 +10,6 @@
 
 #include "scim/list.h"
 #include "scim/schema.h"
-#include "scim/user.h"
-
-#define SCHEMA_SPC           "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
-#define SCHEMA_RESOURCE_TYPE "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
-#define SCHEMA_SCHEMA        "urn:ietf:params:scim:schemas:core:2.0:Schema"
 
 /* base_url + "/" + a + ["/" + b], without doubling a trailing '/' of base_url. */
 static json_t *location(const char *base_url, const char *a, const char *b)
@@ -52,19 +47,20 @@ json_t *scim_discovery_service_provider_config(const char *base_url, const scim_
 
     return json_pack("{s:[s],s:s,s:{s:b},s:{s:b,s:i,s:I},s:{s:b,s:I},s:{s:b},s:{s:b},s:{s:b},"
                      "s:[{s:s,s:s,s:s,s:b}],s:o}",
-                     "schemas", SCHEMA_SPC, "documentationUri", "https://datatracker.ietf.org/doc/html/rfc7644", "patch",
-                     "supported", 1, "bulk", "supported", 0, "maxOperations", 0, "maxPayloadSize", (json_int_t)max_payload,
-                     "filter", "supported", 1, "maxResults", (json_int_t)max_results, "changePassword", "supported", 0, "sort",
-                     "supported", 1, "etag", "supported", 1, "authenticationSchemes", "type", "oauthbearertoken", "name",
-                     "Bearer token", "description", "A bearer token in the Authorization header (RFC 6750).", "primary", 1, "meta",
+                     "schemas", SCIM_SCHEMA_SERVICE_PROVIDER_CONFIG, "documentationUri",
+                     "https://datatracker.ietf.org/doc/html/rfc7644", "patch", "supported", 1, "bulk", "supported", 0,
+                     "maxOperations", 0, "maxPayloadSize", (json_int_t)max_payload, "filter", "supported", 1, "maxResults",
+                     (json_int_t)max_results, "changePassword", "supported", 0, "sort", "supported", 1, "etag", "supported", 1,
+                     "authenticationSchemes", "type", "oauthbearertoken", "name", "Bearer token", "description",
+                     "A bearer token in the Authorization header (RFC 6750).", "primary", 1, "meta",
                      meta("ServiceProviderConfig", location(base_url, "ServiceProviderConfig", NULL)));
 }
 
 static json_t *user_resource_type(const char *base_url)
 {
-    return json_pack("{s:[s],s:s,s:s,s:s,s:s,s:s,s:[{s:s,s:b}],s:o}", "schemas", SCHEMA_RESOURCE_TYPE, "id", "User", "name", "User",
-                     "endpoint", "/Users", "description", "User Account", "schema", SCIM_SCHEMA_USER, "schemaExtensions", "schema",
-                     SCIM_SCHEMA_ENTERPRISE_USER, "required", 0, "meta",
+    return json_pack("{s:[s],s:s,s:s,s:s,s:s,s:s,s:[{s:s,s:b}],s:o}", "schemas", SCIM_SCHEMA_RESOURCE_TYPE, "id", "User", "name",
+                     "User", "endpoint", "/Users", "description", "User Account", "schema", SCIM_SCHEMA_USER, "schemaExtensions",
+                     "schema", SCIM_SCHEMA_ENTERPRISE_USER, "required", 0, "meta",
                      meta("ResourceType", location(base_url, "ResourceTypes", "User")));
 }
 
@@ -141,7 +137,7 @@ static json_t *attr_definitions(const scim__attr_t *attrs, size_t n)
 
 static json_t *schema_document(const char *base_url, const scim__schema_t *s)
 {
-    return json_pack("{s:[s],s:s,s:s,s:s,s:o,s:o}", "schemas", SCHEMA_SCHEMA, "id", s->id, "name", s->name, "description",
+    return json_pack("{s:[s],s:s,s:s,s:s,s:o,s:o}", "schemas", SCIM_SCHEMA_SCHEMA, "id", s->id, "name", s->name, "description",
                      s->description, "attributes", attr_definitions(s->attrs, s->n_attrs), "meta",
                      meta("Schema", location(base_url, "Schemas", s->id)));
 }

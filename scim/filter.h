@@ -8,6 +8,13 @@
  * (real clients send `userName sw O`). `and` binds tighter than `or`.
  * String comparison honours caseExact of the attribute (userName, emails.value: case-insensitive;
  * id, externalId: case-exact).
+ *
+ * A complex attribute compared without a sub-attribute compares its "value" sub-attribute, with
+ * that sub-attribute's caseExact: `manager eq "<id>"` is `manager.value eq "<id>"`, and
+ * `emails co "@corp"` tests every emails.value. (RFC 7644 §3.4.2.2 asks for a sub-attribute on
+ * complex attributes; Entra checks a manager reference without one.) `pr` keeps the RFC's meaning
+ * for complex attributes (some sub-attribute is non-empty), and `eq null` is `not pr`. `manager`
+ * without a schema URN is the enterprise manager, the only extension attribute found unqualified.
  */
 #ifndef SCIM_FILTER_H
 #define SCIM_FILTER_H

@@ -1,7 +1,7 @@
 /*
  * SCIM PATCH (RFC 7644 §3.5.2) on a canonical user. See patch.h.
  *
- * Paths are parsed by the filter parser (path.h) and resolved against the schema table; values
+ * Paths are parsed by the filter grammar (path.h, parse.h) and resolved against the schema table; values
  * are canonicalized by the same rules as POST (schema.h), so a PATCH cannot store what a POST
  * would have refused. The caller re-runs scim_user_parse() on the result for the whole-resource
  * rules (userName required).
@@ -14,7 +14,6 @@
 
 #include "scim/path.h"
 #include "scim/schema.h"
-#include "scim/user.h"
 
 typedef enum patch_op {
     PATCH_ADD,
@@ -189,7 +188,7 @@ static int apply_sub(json_t *c, const scim__path_t *path, patch_op_t op, const j
 static int create_element(json_t *c, const scim__path_t *path, const json_t *value, scim_error_t *err)
 {
     const scim__attr_t *attr = path->attr_def;
-    json_t *tmpl = scim__filter_template(path->filter);
+    json_t *tmpl = scim__path_template(path);
     json_t *e, *arr;
 
     if (tmpl == NULL)
@@ -224,7 +223,7 @@ static int remove_filtered(json_t *c, const scim__path_t *path, scim_error_t *er
 
     for (i = json_array_size(arr); i-- > 0;) {
         json_t *e = json_array_get(arr, i);
-        if (!scim__filter_match_element(path->filter, e))
+        if (!scim__path_match_element(path, e))
             continue;
         hits++;
         if (path->sub != NULL)
@@ -255,7 +254,7 @@ static int apply_filtered(json_t *c, const scim__path_t *path, patch_op_t op, co
         return -1;
     json_array_foreach(arr, i, e)
     {
-        if (!scim__filter_match_element(path->filter, e))
+        if (!scim__path_match_element(path, e))
             continue;
         hits++;
         if (path->sub != NULL)

@@ -1,6 +1,7 @@
 /*
- * Internal to scim/: attribute paths (RFC 7644 §3.5.2 "path", the attrPath of §3.4.2.2), parsed by
- * the filter parser so that PATCH paths and filters share one grammar and one set of bugs.
+ * Internal to scim/: attribute paths (RFC 7644 §3.5.2 "path", the attrPath of §3.4.2.2) for
+ * PATCH. They are read by the parser filters use (parse.h), so that PATCH paths and filters share
+ * one grammar and one set of bugs; a value filter in a path is an ordinary scim_filter_t.
  */
 #ifndef SCIM_PATH_H
 #define SCIM_PATH_H
@@ -31,13 +32,14 @@ typedef struct scim__path {
 int scim__path_parse(const char *text, size_t len, scim__path_t *out, scim_error_t *err);
 void scim__path_clear(scim__path_t *path);
 
-/** 1 when one element of a multi-valued attribute matches a value filter from a path. */
-int scim__filter_match_element(const scim_filter_t *filter, const json_t *element);
+/** 1 when `element` (one element of the multi-valued attribute) matches the path's value filter. */
+int scim__path_match_element(const scim__path_t *path, const json_t *element);
 
 /**
- * The element a value filter describes when it is only `eq` tests joined by `and`
- * (`type eq "work"` → {"type":"work"}), so that add/replace can create it. New reference, or NULL.
+ * The element the path's value filter describes when it is only `eq` tests joined by `and`
+ * (`type eq "work"` → {"type":"work"}), so that add/replace can create it. New reference, or
+ * NULL (also when the path has no value filter).
  */
-json_t *scim__filter_template(const scim_filter_t *filter);
+json_t *scim__path_template(const scim__path_t *path);
 
 #endif

@@ -5,8 +5,6 @@
 
 #include <string.h>
 
-#include "scim/user.h"
-
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Most attributes are plain readWrite strings returned by default: keep those lines short. */

@@ -3,7 +3,7 @@
  * attributes, §4.1 core User, §4.3 enterprise extension) and the value rules derived from it.
  *
  * Every other scim/ file asks this table: user.c to canonicalize bodies, patch.c to resolve
- * paths, filter.c for caseExact, discovery.c to publish /Schemas. Keeping one table is what makes
+ * paths, parse.c for caseExact, discovery.c to publish /Schemas. Keeping one table is what makes
  * /Schemas tell the truth about what the parser does.
  *
  * Internal non-static names carry the `scim__` prefix; nothing here is part of the public API.
@@ -15,6 +15,13 @@
 #include <stddef.h>
 
 #include "scim/error.h"
+
+/** The schema URNs (RFC 7643 §8.2, §8.3, §8.7): resources, the enterprise extension, discovery. */
+#define SCIM_SCHEMA_USER                    "urn:ietf:params:scim:schemas:core:2.0:User"
+#define SCIM_SCHEMA_ENTERPRISE_USER         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+#define SCIM_SCHEMA_SERVICE_PROVIDER_CONFIG "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+#define SCIM_SCHEMA_RESOURCE_TYPE           "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+#define SCIM_SCHEMA_SCHEMA                  "urn:ietf:params:scim:schemas:core:2.0:Schema"
 
 typedef enum scim__attr_type {
     SCIM__TYPE_STRING,

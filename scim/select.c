@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "scim/schema.h"
-#include "scim/user.h"
 
 typedef struct sel_name {
     scim__scope_t scope;

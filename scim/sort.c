@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "scim/schema.h"
-#include "scim/user.h"
 
 struct scim_sort {
     scim__scope_t scope;

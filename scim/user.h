@@ -22,9 +22,6 @@
 #include "scim/error.h"
 #include "common/json.h"
 
-#define SCIM_SCHEMA_USER            "urn:ietf:params:scim:schemas:core:2.0:User"
-#define SCIM_SCHEMA_ENTERPRISE_USER "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
 /**
  * Turns a POST/PUT body (or an already canonical user, e.g. after PATCH) into a canonical user.
  * Attribute names and schema URNs match case-insensitively; readOnly attributes (id, meta,
@@ -42,7 +39,7 @@ const char *scim_user_external_id(const json_t *user);
 /** 1 when "active" is true or absent, 0 when false. */
 int scim_user_active(const json_t *user);
 
-/** Which email address Odeus sees (design.md, "Which email Odeus sees"). */
+/** Which email address Odeus sees (the gateway's --odeus-email-from option picks one). */
 typedef enum scim_email_source {
     SCIM_EMAIL_PRIMARY_WORK_USERNAME, /** default: primary email, else type work, else userName if it is an email */
     SCIM_EMAIL_WORK_PRIMARY_USERNAME, /** type work first, then primary, then userName */

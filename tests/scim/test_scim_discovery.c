@@ -4,7 +4,7 @@
 #include "scim_test.h"
 
 #include "scim/discovery.h"
-#include "scim/user.h"
+#include "scim/schema.h"
 
 #define BASE "https://scim.example.com/scim/v2"
 #define ENT  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -1,5 +1,5 @@
 /*
- * scim/filter.c: the RFC 7644 §3.4.2.2 grammar, matching semantics, IdP query shapes and bounds.
+ * scim/filter.c and scim/parse.c: the RFC 7644 §3.4.2.2 grammar, matching semantics, IdP query shapes and bounds.
  */
 #include "scim_test.h"
 
@@ -240,6 +240,7 @@ static void test_urn_paths(void **state)
     MATCH("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \"m-1\"");
     NO_MATCH("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"Sales\"");
     NO_MATCH("department eq \"R&D\""); /* unqualified: a core attribute, which does not exist */
+    MATCH("manager eq \"m-1\"");       /* the one exception: Entra sends it unqualified */
     NO_MATCH("urn:example:custom:1.0:User:department eq \"R&D\"");
     bad("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User eq \"x\"");
 }
@@ -528,6 +529,74 @@ static void test_match_rendered_user(void **state)
     json_decref(body);
 }
 
+/* A rendered user parsed from `body` (as POST would store it) with id `id`. */
+static json_t *rendered(const char *body_text, const char *id)
+{
+    scim_error_t err = {0};
+    json_t *body = J(body_text);
+    json_t *u = scim_user_parse(body, &err);
+    scim_user_meta_t meta = {id, "2026-11-27T10:00:00Z", "2026-11-27T10:00:00Z", "https://h/Users/x", 1};
+    json_t *r;
+
+    assert_non_null(u);
+    r = scim_user_render(u, &meta);
+    json_decref(u);
+    json_decref(body);
+    return r;
+}
+
+static void test_manager(void **state)
+{
+    /* Entra sends the manager as a bare string and checks it with `id eq "…" and manager eq "…"`:
+     * the complex manager compared without a sub-attribute compares its value. */
+    json_t *with = rendered("{\"userName\":\"ann@corp.example\",\"" ENT "\":{\"manager\":\"Mgr-9\"}}", "id-1");
+    json_t *without = rendered("{\"userName\":\"bob@corp.example\",\"" ENT "\":{\"department\":\"Ops\"}}", "id-2");
+    json_t *bare = rendered("{\"userName\":\"cat@corp.example\"}", "id-3");
+    (void)state;
+
+    assert_true(matches_on("id eq \"id-1\" and manager eq \"Mgr-9\"", with));
+    assert_true(matches_on("id eq \"id-1\" and " ENT ":manager eq \"Mgr-9\"", with));
+    assert_true(matches_on("manager eq \"Mgr-9\"", with));
+    assert_true(matches_on("MANAGER eq \"mgr-9\"", with)); /* manager.value is not caseExact */
+    assert_true(matches_on(ENT ":manager eq \"Mgr-9\"", with));
+    assert_true(matches_on("manager.value eq \"Mgr-9\"", with));
+    assert_true(matches_on("manager sw \"mgr\"", with));
+    assert_false(matches_on("manager eq \"Mgr-8\"", with));
+    assert_false(matches_on("id eq \"id-1\" and manager eq \"Mgr-8\"", with));
+    assert_false(matches_on("id eq \"id-2\" and manager eq \"Mgr-9\"", with));
+    assert_true(matches_on("manager ne \"Mgr-8\"", with));
+    assert_false(matches_on("manager ne \"MGR-9\"", with));
+    assert_false(matches_on(ENT ":manager ne \"Mgr-9\"", with));
+    assert_true(matches_on("manager pr", with));
+    assert_true(matches_on(ENT ":manager pr", with));
+    assert_false(matches_on("manager eq null", with));
+    /* An explicit core URN means the core schema, which has no manager. */
+    assert_false(matches_on("urn:ietf:params:scim:schemas:core:2.0:User:manager eq \"Mgr-9\"", with));
+
+    /* No manager: nothing equals, so ne matches and pr does not, with or without an extension. */
+    for (int i = 0; i < 2; i++) {
+        const json_t *r = i == 0 ? without : bare;
+        assert_false(matches_on("manager eq \"Mgr-9\"", r));
+        assert_false(matches_on(ENT ":manager eq \"Mgr-9\"", r));
+        assert_false(matches_on("id eq \"id-2\" and manager eq \"Mgr-9\"", r));
+        assert_true(matches_on("manager ne \"Mgr-9\"", r));
+        assert_true(matches_on(ENT ":manager ne \"Mgr-9\"", r));
+        assert_false(matches_on("manager pr", r));
+        assert_false(matches_on(ENT ":manager pr", r));
+        assert_true(matches_on("manager eq null", r));
+    }
+
+    /* The id still narrows the store lookup; the manager test runs on the candidate. */
+    hint_is("id eq \"id-1\" and manager eq \"Mgr-9\"", SCIM_FILTER_INDEX_ID, "id-1");
+    exact_is("id eq \"id-1\" and manager eq \"Mgr-9\"", 0);
+    hint_is("manager eq \"Mgr-9\"", SCIM_FILTER_INDEX_NONE, NULL);
+    exact_is("manager eq \"Mgr-9\"", 0);
+
+    json_decref(with);
+    json_decref(without);
+    json_decref(bare);
+}
+
 static void test_null_arguments(void **state)
 {
     scim_error_t err = {0};
@@ -569,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_index_hints),
         cmocka_unit_test(test_index_exact),
         cmocka_unit_test(test_match_rendered_user),
+        cmocka_unit_test(test_manager),
         cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,5 +1,5 @@
 /*
- * scim/patch.c: RFC 7644 §3.5.2 operations and the shapes Okta and Entra really send.
+ * scim/patch.c and scim/path.c: RFC 7644 §3.5.2 operations and the shapes Okta and Entra really send.
  * Each successful case also runs scim_user_parse() on the result, as the gateway does.
  */
 #include "scim_test.h"
