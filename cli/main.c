@@ -3,16 +3,16 @@
  */
 #include <string.h>
 
-#include "gateway/audit.h"
-#include "gateway/config.h"
+#include "cli/audit_cli.h"
 #include "cli/outbox_cli.h"
+#include "gateway/config.h"
 #include "gateway/server.h"
 
 int main(int argc, char **argv)
 {
     gw_config_t config;
     if (argc >= 2 && strcmp(argv[1], "audit") == 0)
-        return gw_audit_cli(argc - 1, argv + 1);
+        return gw_audit_cli_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "outbox") == 0)
         return gw_outbox_cli_main(argc - 1, argv + 1);
     switch (gw_config_load(&config, argc, argv)) {

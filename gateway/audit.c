@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,13 +11,13 @@
 
 #include "common/clock.h"
 #include "common/digest.h"
-#include "common/log.h"
-#include "gateway/metrics.h"
 #include "common/json.h"
+#include "common/log.h"
 
-#define HASH_HEX   GW_DIGEST_HEX_LEN
+#define HASH_HEX   GW_AUDIT_HASH_HEX
 #define TAIL_BYTES 65536
-#define MAX_LINE   (1024 * 1024)
+/* Distinct event names counted; more are written but not counted (the names are a short static set). */
+#define MAX_EVENTS 16
 
 struct gw_audit {
     pthread_mutex_t lock;
@@ -41,6 +42,59 @@ struct gw_audit {
     char file_head[HASH_HEX]; /* goes on from here if a pending write fails */
 };
 
+/* ---- counters ------------------------------------------------------------------------------- */
+
+/* Process-wide, like the metrics that export them: lock-free once an event name is known. */
+static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    const char *name;
+    atomic_ullong count;
+} events[MAX_EVENTS];
+static atomic_size_t n_events;
+static atomic_ullong write_failures;
+
+/* One entry written (ok = 1) or lost (ok = 0), by event name (a static string). */
+static void count_entry(const char *event, int ok)
+{
+    if (!ok) {
+        atomic_fetch_add_explicit(&write_failures, 1, memory_order_relaxed);
+        return;
+    }
+    size_t n = atomic_load_explicit(&n_events, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(events[i].name, event) == 0) {
+            atomic_fetch_add_explicit(&events[i].count, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    pthread_mutex_lock(&events_lock);
+    n = atomic_load_explicit(&n_events, memory_order_relaxed);
+    size_t i = 0;
+    while (i < n && strcmp(events[i].name, event) != 0)
+        i++;
+    if (i == n && n < MAX_EVENTS) {
+        events[n].name = event;
+        atomic_store_explicit(&n_events, n + 1, memory_order_release);
+    }
+    if (i < MAX_EVENTS)
+        atomic_fetch_add_explicit(&events[i].count, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&events_lock);
+}
+
+void gw_audit_each_count(gw_audit_count_cb cb, void *ctx)
+{
+    size_t n = atomic_load_explicit(&n_events, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        cb(ctx, events[i].name, atomic_load(&events[i].count));
+}
+
+unsigned long long gw_audit_write_failures(void)
+{
+    return atomic_load(&write_failures);
+}
+
+/* ---- the chain ------------------------------------------------------------------------------ */
+
 static void hash_hex(const char *data, size_t len, char out[HASH_HEX])
 {
     gw_digest_hex(data, len, out);
@@ -50,6 +104,16 @@ static void zero_hash(char out[HASH_HEX])
 {
     memset(out, '0', HASH_HEX - 1);
     out[HASH_HEX - 1] = '\0';
+}
+
+void gw_audit_chain_start(char prev[GW_AUDIT_HASH_HEX])
+{
+    zero_hash(prev);
+}
+
+void gw_audit_chain_hash(const char *line, size_t len, char out[GW_AUDIT_HASH_HEX])
+{
+    hash_hex(line, len, out);
 }
 
 /* Seq of one entry line, or -1 when the line is not an entry. */
@@ -64,6 +128,11 @@ static long long entry_seq(const char *line, size_t len, json_t **out_json)
     else
         json_decref(j);
     return v;
+}
+
+long long gw_audit_entry_parse(const char *line, size_t len, json_t **entry)
+{
+    return entry_seq(line, len, entry);
 }
 
 /* Reads the file's last line to continue the chain. */
@@ -254,7 +323,7 @@ int gw_audit_batch_end(void)
     int rc = wait_synced(a, ticket);
     pthread_mutex_unlock(&a->lock);
     if (rc != 0) {
-        gw_metrics_audit("odeus_result", 0);
+        count_entry("odeus_result", 0);
         gw_log(GW_LOG_ERROR, "audit_write_failed", json_pack("{s:s, s:s}", "event", "odeus_result", "error", strerror(errno)));
     }
     return rc;
@@ -318,7 +387,7 @@ int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)
     pthread_mutex_unlock(&a->lock);
     gw_json_buf_free(&mid);
 out:
-    gw_metrics_audit(event, rc == 0);
+    count_entry(event, rc == 0);
     if (rc != 0)
         gw_log(GW_LOG_ERROR, "audit_write_failed",
                json_pack("{s:s, s:s}", "event", event, "error", errno != 0 ? strerror(errno) : "out of memory"));
@@ -335,100 +404,29 @@ static json_t *request_fields(const char *request_id, const char *token_name, co
     return f;
 }
 
-void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *token_name, const char *event, const char *user_id,
-                        const char *odeus_call, const char *role)
+void gw_audit_lifecycle(gw_audit_t *audit, int dry_run, const char *request_id, const char *token_name, const char *event,
+                        const char *user_id, const char *odeus_call, const char *role)
 {
     json_t *f = request_fields(request_id, token_name, user_id);
     json_object_set_new(f, "odeus_call", odeus_call != NULL ? json_string(odeus_call) : json_null());
     if (odeus_call != NULL && role != NULL)
         json_object_set_new(f, "role", json_string(role));
-    if (w->config->dry_run)
+    if (dry_run)
         json_object_set_new(f, "dry_run", json_true());
-    gw_audit_append(w->audit, event, f);
+    gw_audit_append(audit, event, f);
 }
 
-void gw_audit_settled(gw_worker_t *w, const char *request_id, const char *token_name, const char *user_id, odeus_action_t action,
-                      const gw_outbox_waiter_t *waiter)
+void gw_audit_settled(gw_audit_t *audit, int dry_run, const char *request_id, const char *token_name, const char *user_id,
+                      const char *odeus_call, const char *result, const char *odeus_outcome, long odeus_status)
 {
-    static const char *const settles[] = {"confirmed", "refused", "pending"};
     json_t *f = request_fields(request_id, token_name, user_id);
-    json_object_set_new(f, "odeus_call", json_string(odeus_action_name(action)));
-    json_object_set_new(f, "result", json_string(settles[waiter->settle]));
-    if (waiter->settle != GW_SETTLE_PENDING || waiter->result.http_status != 0)
-        json_object_set_new(f, "odeus_outcome", json_string(odeus_outcome_name(waiter->result.outcome)));
-    if (waiter->result.http_status != 0)
-        json_object_set_new(f, "odeus_status", json_integer(waiter->result.http_status));
-    if (w->config->dry_run)
+    json_object_set_new(f, "odeus_call", json_string(odeus_call));
+    json_object_set_new(f, "result", json_string(result));
+    if (odeus_outcome != NULL)
+        json_object_set_new(f, "odeus_outcome", json_string(odeus_outcome));
+    if (odeus_status != 0)
+        json_object_set_new(f, "odeus_status", json_integer(odeus_status));
+    if (dry_run)
         json_object_set_new(f, "dry_run", json_true());
-    gw_audit_append(w->audit, "odeus_result", f);
-}
-
-/* ---- verify ----------------------------------------------------------------------------------- */
-
-int gw_audit_verify(const char *path, const char *expect_head, FILE *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(out, "cannot read %s: %s\n", path, strerror(errno));
-        return 2;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long long lineno = 0, expect_seq = 1;
-    char prev[HASH_HEX];
-    zero_hash(prev);
-    int rc = 0;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        lineno++;
-        if (line[n - 1] != '\n') {
-            fprintf(out, "line %lld: partial entry (no newline at the end of the file)\n", lineno);
-            rc = 1;
-            break;
-        }
-        size_t len = (size_t)n - 1;
-        json_t *j = NULL;
-        long long seq = len < MAX_LINE ? entry_seq(line, len, &j) : -1;
-        if (seq < 0) {
-            fprintf(out, "line %lld: not an audit entry\n", lineno);
-            rc = 1;
-            break;
-        }
-        const char *p = json_string_value(json_object_get(j, "prev"));
-        int chained = strcmp(p, prev) == 0;
-        json_decref(j);
-        if (seq != expect_seq) {
-            fprintf(out, "line %lld: seq %lld where %lld was expected (an entry was deleted, inserted or moved)\n", lineno, seq,
-                    expect_seq);
-            rc = 1;
-            break;
-        }
-        if (!chained) {
-            fprintf(out, "line %lld (seq %lld): prev does not match the previous line (it was edited, or this one was)\n", lineno,
-                    seq);
-            rc = 1;
-            break;
-        }
-        hash_hex(line, len, prev);
-        expect_seq++;
-    }
-    free(line);
-    fclose(f);
-    if (rc == 0 && expect_head != NULL && strcmp(expect_head, prev) != 0) {
-        fprintf(out, "head is %s, expected %s (entries at the end were removed or edited)\n", prev, expect_head);
-        rc = 1;
-    }
-    if (rc == 0)
-        fprintf(out, "ok: %lld entries, head %s\n", expect_seq - 1, prev);
-    return rc;
-}
-
-int gw_audit_cli(int argc, char **argv)
-{
-    if (argc < 3 || argc > 4 || strcmp(argv[1], "verify") != 0) {
-        fprintf(stderr, "usage: odeus-scim-gateway audit verify FILE [HEAD]\n");
-        return 2;
-    }
-    int rc = gw_audit_verify(argv[2], argc == 4 ? argv[3] : NULL, stdout);
-    return rc;
+    gw_audit_append(audit, "odeus_result", f);
 }

@@ -16,41 +16,58 @@
  * Durability: each entry is one write(2), under a mutex, to a file opened O_APPEND, so entries
  * from all workers are in chain order; gw_audit_append returns once an fdatasync(2) begun after
  * that write has finished (writers at the same moment share one: group sync), so the entry is on
- * disk before the IdP is answered. A failed write is logged (audit_write_failed) and counted in metrics; the request
- * itself is not failed, because its change is already committed.
+ * disk before the IdP is answered. A failed write is logged (audit_write_failed) and counted
+ * (gw_audit_write_failures, which metrics.c exports); the request itself is not failed, because
+ * its change is already committed.
+ *
+ * This module is a leaf: it knows files, JSON and hashes (common/), not the server, the request
+ * or the outbox; callers pass the plain values an entry records. `audit verify` lives in
+ * cli/audit_cli.c and uses the chain helpers at the end of this header.
  */
 #ifndef GATEWAY_AUDIT_H
 #define GATEWAY_AUDIT_H
 
+#include <jansson.h>
 #include <stddef.h>
-#include <stdio.h>
 
-#include "gateway/outbox.h"
-#include "gateway/respond.h"
-#include "upstream/odeus.h"
+#include "common/digest.h"
 
 typedef struct gw_audit gw_audit_t;
 
 /**
  * Opens (creating, mode 0600) the log at `path` and reads its last entry to continue the chain.
  * NULL with a reason in `err` when it cannot be opened or its last line is not a valid entry.
+ * The handle is shared by every thread; close it once, after they are done.
  */
 gw_audit_t *gw_audit_open(const char *path, char *err, size_t err_len);
-/** Logs the head and closes. NULL is fine. */
+/** Waits for the entries still to be synced, logs the head and closes. NULL is fine. */
 void gw_audit_close(gw_audit_t *audit);
 
 /**
  * Appends one entry: `fields` (a JSON object, stolen; may be NULL) with seq, time, event first
- * and prev last. Thread-safe. Returns 0, or -1 when it could not be written (already logged).
+ * and prev last. `event` is a static string (it names the entry and its counter). Thread-safe.
+ * Returns 0, or -1 when it could not be written (already logged and counted; `audit` NULL counts
+ * as a failed write).
  */
 int gw_audit_append(gw_audit_t *audit, const char *event, json_t *fields);
 
 /**
- * Users.c hook: a committed change, by the request `request_id` made with the token `token_name`
- * (either may be NULL). `odeus_call` (an action name) and `role` may be NULL.
+ * A committed change of the user `user_id`, by the request `request_id` made with the token
+ * `token_name` (either may be NULL): entry `event` (static). `odeus_call` (an action name) and
+ * `role` may be NULL; the role is recorded only with a call. `dry_run` marks the entry as made
+ * by a gateway that sends nothing to Odeus. Any thread; strings are copied.
  */
-void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *token_name, const char *event, const char *user_id,
-                        const char *odeus_call, const char *role);
+void gw_audit_lifecycle(gw_audit_t *audit, int dry_run, const char *request_id, const char *token_name, const char *event,
+                        const char *user_id, const char *odeus_call, const char *role);
+/**
+ * How the Odeus call a request waited for ended (entry odeus_result; the request is named as
+ * above): `odeus_call` the action name, `result` "confirmed", "refused" or "pending",
+ * `odeus_outcome` the outcome name or NULL to leave it out, `odeus_status` the HTTP status or 0
+ * to leave it out. Any thread; strings are copied.
+ */
+void gw_audit_settled(gw_audit_t *audit, int dry_run, const char *request_id, const char *token_name, const char *user_id,
+                      const char *odeus_call, const char *result, const char *odeus_outcome, long odeus_status);
+
 /**
  * Between gw_audit_batch_begin() and gw_audit_batch_end() (same thread, may nest) gw_audit_append
  * writes without waiting for the disk; the outermost _end waits once for every entry of the batch
@@ -59,18 +76,35 @@ void gw_audit_lifecycle(gw_worker_t *w, const char *request_id, const char *toke
  */
 void gw_audit_batch_begin(void);
 int gw_audit_batch_end(void);
-/** Users.c hook: how the Odeus call a request waited for ended (the request is named as above). */
-void gw_audit_settled(gw_worker_t *worker, const char *request_id, const char *token_name, const char *user_id,
-                      odeus_action_t action, const gw_outbox_waiter_t *waiter);
+
+/* ---- counters, process-wide (for metrics.c) ------------------------------------------------- */
+
+/** Receives one event name (static) and the entries written under it. */
+typedef void (*gw_audit_count_cb)(void *ctx, const char *event, unsigned long long written);
 
 /**
- * Verifies a whole file: JSON per line, seq 1, 2, 3..., each prev the hash of the line before.
- * `expect_head` (hex, may be NULL) must then equal the hash of the last line. Writes one line
- * of result to `out`. Returns 0 when intact, 1 when not, 2 when the file cannot be read.
+ * Calls `cb` for every event name seen so far, in the order they were first written, with the
+ * number of entries written under it since the process started. Any thread, lock-free.
  */
-int gw_audit_verify(const char *path, const char *expect_head, FILE *out);
+void gw_audit_each_count(gw_audit_count_cb cb, void *ctx);
+/** Entries that could not be written since the process started. Any thread. */
+unsigned long long gw_audit_write_failures(void);
 
-/** `audit verify FILE [HEAD]`: argv[0] is "audit". Returns the process exit code. */
-int gw_audit_cli(int argc, char **argv);
+/* ---- the chain, for `audit verify` ---------------------------------------------------------- */
+
+/** Size of a hash in hex with its NUL. */
+#define GW_AUDIT_HASH_HEX GW_DIGEST_HEX_LEN
+
+/** The prev of the first entry: 64 zeros. */
+void gw_audit_chain_start(char prev[GW_AUDIT_HASH_HEX]);
+/** The hash the next entry's prev must hold: SHA-256 in hex of one line, without its newline. */
+void gw_audit_chain_hash(const char *line, size_t len, char out[GW_AUDIT_HASH_HEX]);
+/**
+ * Reads one line (without its newline) as an entry: returns its seq, or a negative value when it
+ * is not an entry (not JSON, or without an integer seq and a string prev, or a negative seq).
+ * When `entry` is not NULL and the return is >= 0, *entry gets the parsed object (the caller's;
+ * json_decref it); otherwise *entry is left alone.
+ */
+long long gw_audit_entry_parse(const char *line, size_t len, json_t **entry);
 
 #endif

@@ -3,7 +3,7 @@
  * its event loop share one SQLite transaction, committed at the end of the pass with one fsync of
  * the WAL; the audit entries of the pass then share one fdatasync; only then are the answers of
  * the pass sent. So 64 concurrent PATCHes on one connection each cost a 64th of a commit, while
- * no IdP is told about a change before it is durable (design.md, "Nothing is lost").
+ * no IdP is told about a change before it is durable (README.md, "Lifecycle → Odeus").
  *
  * A request's writes sit in a savepoint of the batch transaction: gw_batch_join opens the
  * transaction (if this pass has none yet) and the savepoint, then gw_batch_keep folds the writes
@@ -14,8 +14,9 @@
  * pool; see respond.h), reads included: a read in the pass may see the batch's uncommitted writes,
  * so its answer must wait for their commit as well.
  *
- * Ownership: the batch is part of gw_worker_t and touched only by its thread; items belong to
- * their callers (embedded in their own structs) and must stay valid until their callback ran.
+ * Ownership: the batch belongs to its worker (gw_worker_t.batch, made by gw_batch_init, freed by
+ * gw_batch_dispose) and is touched only by the worker's thread; items belong to their callers
+ * (embedded in their own structs) and must stay valid until their callback ran.
  */
 #ifndef GATEWAY_BATCH_H
 #define GATEWAY_BATCH_H
@@ -23,6 +24,7 @@
 #include <h2o.h>
 
 struct gw_worker;
+typedef struct gw_batch gw_batch_t;
 typedef struct gw_batch_item gw_batch_item_t;
 
 /** `committed` is 1 when the batch is durable, 0 when its commit failed (nothing of it stands). */
@@ -33,17 +35,9 @@ struct gw_batch_item {
     gw_batch_cb cb;
 };
 
-typedef struct gw_batch {
-    int open;                  /* the transaction is open */
-    int marked;                /* a request's savepoint is open */
-    int holding;               /* answers and audit entries of this pass wait for its end */
-    h2o_timeout_t end_of_pass; /* a 0 ms timeout: h2o runs it after the pass's I/O callbacks */
-    h2o_timeout_entry_t flush_entry;
-    h2o_linklist_t items; /* gw_batch_item_t, run after the commit */
-} gw_batch_t;
-
+/** Makes w->batch; needs w->loop. Out of memory aborts. */
 void gw_batch_init(struct gw_worker *w);
-/** Commits what is open, then releases the timeout. */
+/** Commits what is open, then releases the timeout and frees w->batch. */
 void gw_batch_dispose(struct gw_worker *w);
 
 /**

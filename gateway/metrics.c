@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/audit.h"
+
 #define MAX_SERIES 256
 #define MAX_ROUTES 64
 #define N_METHODS  6
@@ -42,17 +44,9 @@ static atomic_ullong odeus_calls[N_ACTIONS][N_OUTCOMES];
 static atomic_ullong odeus_retries[N_ACTIONS];
 static atomic_ullong auth_failures[GW_METRICS_AUTH_N];
 static atomic_ullong rate_limited[GW_MAX_TOKENS];
-static atomic_ullong audit_failed;
 static atomic_llong tls_not_after = -1;
 static atomic_ullong tls_reloads[2];
 static _Atomic(const char *) circuit_state;
-
-#define MAX_EVENTS 16
-static struct {
-    const char *name;
-    atomic_ullong count;
-} events[MAX_EVENTS];
-static atomic_size_t n_events;
 
 static int method_index(const char *m, size_t len)
 {
@@ -149,33 +143,6 @@ void gw_metrics_rate_limited(size_t token_index)
         atomic_fetch_add_explicit(&rate_limited[token_index], 1, memory_order_relaxed);
 }
 
-void gw_metrics_audit(const char *event, int ok)
-{
-    if (!ok) {
-        atomic_fetch_add_explicit(&audit_failed, 1, memory_order_relaxed);
-        return;
-    }
-    size_t n = atomic_load_explicit(&n_events, memory_order_acquire);
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(events[i].name, event) == 0) {
-            atomic_fetch_add_explicit(&events[i].count, 1, memory_order_relaxed);
-            return;
-        }
-    }
-    pthread_mutex_lock(&create_lock);
-    n = atomic_load_explicit(&n_events, memory_order_relaxed);
-    size_t i = 0;
-    while (i < n && strcmp(events[i].name, event) != 0)
-        i++;
-    if (i == n && n < MAX_EVENTS) {
-        events[n].name = event;
-        atomic_store_explicit(&n_events, n + 1, memory_order_release);
-    }
-    if (i < MAX_EVENTS)
-        atomic_fetch_add_explicit(&events[i].count, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&create_lock);
-}
-
 void gw_metrics_tls_loaded(int ok, int64_t not_after_s)
 {
     atomic_fetch_add_explicit(&tls_reloads[ok ? 1 : 0], 1, memory_order_relaxed);
@@ -222,6 +189,11 @@ static void on_outbox_stat(void *ctx, const char *action, size_t count, int64_t 
         return;
     st->count[a] = count;
     st->oldest_ms[a] = oldest_created_ms;
+}
+
+static void print_audit_count(void *ctx, const char *event, unsigned long long written)
+{
+    fprintf(ctx, "gateway_audit_entries_total{event=\"%s\"} %llu\n", event, written);
 }
 
 char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
@@ -338,11 +310,9 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
     }
 
     head(f, "gateway_audit_entries_total", "counter", "Audit log entries written, by lifecycle event.");
-    n = atomic_load_explicit(&n_events, memory_order_acquire);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "gateway_audit_entries_total{event=\"%s\"} %llu\n", events[i].name, atomic_load(&events[i].count));
+    gw_audit_each_count(print_audit_count, f);
     head(f, "gateway_audit_write_failures_total", "counter", "Audit entries that could not be written.");
-    fprintf(f, "gateway_audit_write_failures_total %llu\n", atomic_load(&audit_failed));
+    fprintf(f, "gateway_audit_write_failures_total %llu\n", gw_audit_write_failures());
 
     if (cfg->tls_cert[0] != '\0') {
         head(f, "gateway_tls_reloads_total", "counter", "Certificate loads (start and SIGHUP) by result.");

@@ -5,6 +5,7 @@
  * once under a mutex the first time it is seen and then only incremented; routes are the static
  * route patterns of router.c, so the number of series is small and bounded (extra series beyond
  * the table size are counted in one overflow series instead of being dropped silently).
+ * The audit log counts its own entries (audit.h); the renderer reads them from there.
  */
 #ifndef GATEWAY_METRICS_H
 #define GATEWAY_METRICS_H
@@ -30,8 +31,6 @@ void gw_metrics_request(const char *route, const char *method, size_t method_len
 void gw_metrics_odeus_call(odeus_action_t action, odeus_outcome_t outcome);
 void gw_metrics_auth_failure(gw_metrics_auth_failure_t why);
 void gw_metrics_rate_limited(size_t token_index);
-/** One audit entry written (ok = 1) or lost (ok = 0), by lifecycle event name (static string). */
-void gw_metrics_audit(const char *event, int ok);
 /** A TLS certificate was (re)loaded (ok = 1, with its notAfter in unix seconds) or failed to. */
 void gw_metrics_tls_loaded(int ok, int64_t not_after_s);
 

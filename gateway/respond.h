@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "gateway/server.h"
+#include "gateway/worker.h"
 #include "scim/error.h"
 
 #define GW_SCIM_CONTENT_TYPE "application/scim+json"

@@ -6,12 +6,16 @@
 #include "gateway/auth.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "gateway/config.h"
 #include "gateway/metrics.h"
+#include "gateway/outbox.h"
 #include "gateway/ratelimit.h"
 #include "gateway/respond.h"
-#include "gateway/users.h"
+#include "gateway/users_endpoints.h"
+#include "gateway/users_list.h"
 #include "scim/discovery.h"
 #include "scim/list.h"
+#include "store/store.h"
 
 #define MAX_ID_LEN 128
 
@@ -207,6 +211,22 @@ static void respond_metrics(gw_request_t *r)
     free(text);
 }
 
+/* /readyz: 1 when the gateway should report ready (store reachable, Odeus key not rejected), else 0 with *why set. */
+static int ready(gw_worker_t *w, const char **why)
+{
+    size_t pending;
+    if (store_outbox_pending_count(w->store, &pending) != STORE_OK) {
+        *why = "the database cannot be read";
+        return 0;
+    }
+    if (gw_outbox_auth_failing(w->outbox)) {
+        *why = "Odeus rejects the API key (401/403): check ODEUS_API_KEY and its USER_MANAGEMENT_API scope";
+        return 0;
+    }
+    *why = NULL;
+    return 1;
+}
+
 /*
  * The gate in front of the SCIM endpoints, in order: source address, credentials, token expiry,
  * rate limit. Returns 1 when the request may go on (r->token_name set), else it was answered.
@@ -288,7 +308,7 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
         const char *why;
         r->route = "/readyz";
-        if (gw_server_ready(w, &why))
+        if (ready(w, &why))
             gw_respond_json(r, 200, json_pack("{s:s, s:b}", "status", "ready", "dry_run", cfg->dry_run));
         else
             gw_respond_json(r, 503, json_pack("{s:s, s:s}", "status", "not ready", "reason", why));

@@ -16,10 +16,15 @@
 #include "gateway/audit.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "gateway/batch.h"
+#include "gateway/outbox.h"
 #include "gateway/ratelimit.h"
+#include "gateway/respond.h"
 #include "gateway/router.h"
 #include "gateway/tls.h"
-#include "gateway/users.h"
+#include "gateway/users_lifecycle.h"
+#include "gateway/worker.h"
+#include "store/store.h"
 
 /* h2o links a 1 s GOAWAY entry on shutdown and asserts it fired before the context is disposed. */
 #define SHUTDOWN_MIN_MS 1100
@@ -75,21 +80,6 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         sock->on_close.data = w;
         h2o_accept(&w->accept_ctx, sock);
     }
-}
-
-int gw_server_ready(gw_worker_t *w, const char **why)
-{
-    size_t pending;
-    if (store_outbox_pending_count(w->store, &pending) != STORE_OK) {
-        *why = "the database cannot be read";
-        return 0;
-    }
-    if (gw_outbox_auth_failing(w->outbox)) {
-        *why = "Odeus rejects the API key (401/403): check ODEUS_API_KEY and its USER_MANAGEMENT_API scope";
-        return 0;
-    }
-    *why = NULL;
-    return 1;
 }
 
 static void *worker_main(void *arg)

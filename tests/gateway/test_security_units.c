@@ -1,7 +1,7 @@
 /*
  * Unit tests of the security modules, in process: CIDR lists, token specs in the configuration,
  * bearer/Basic checks with names and expiry, the client address behind trusted proxies, the
- * per-token rate limit, and the audit log's hash chain.
+ * per-token rate limit. The audit log's hash chain is tested with `audit verify` (tests/cli).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +18,6 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "gateway/audit.h"
 #include "gateway/auth.h"
 #include "common/cidr.h"
 #include "gateway/config.h"
@@ -235,135 +234,13 @@ static void test_ratelimit(void **state)
     gw_ratelimit_free(rl);
 }
 
-/* ---- audit ------------------------------------------------------------------------------------- */
-
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    char *buf = calloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static void write_all(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static int verify(const char *path, const char *head)
-{
-    FILE *out = tmpfile();
-    int rc = gw_audit_verify(path, head, out);
-    fclose(out);
-    return rc;
-}
-
-/* Splits the file into lines (pointers into `text`, newline replaced by NUL). */
-static size_t split(char *text, char **lines, size_t max)
-{
-    size_t n = 0;
-    for (char *p = text; *p != '\0' && n < max;) {
-        char *nl = strchr(p, '\n');
-        assert_non_null(nl);
-        *nl = '\0';
-        lines[n++] = p;
-        p = nl + 1;
-    }
-    return n;
-}
-
-static void join(const char *path, char **lines, const size_t *order, size_t n)
-{
-    char *buf = calloc(1, 65536);
-    for (size_t i = 0; i < n; i++) {
-        strcat(buf, lines[order[i]]);
-        strcat(buf, "\n");
-    }
-    write_all(path, buf);
-    free(buf);
-}
-
-static void test_audit_chain(void **state)
-{
-    (void)state;
-    char dir[] = "/tmp/gw-audit-XXXXXX", path[128], copy[128];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
-    snprintf(copy, sizeof(copy), "%s/copy.jsonl", dir);
-    char err[256];
-    gw_audit_t *a = gw_audit_open(path, err, sizeof(err));
-    assert_non_null(a);
-    assert_int_equal(gw_audit_append(a, "user_created", json_pack("{s:s}", "user_id", "u1")), 0);
-    assert_int_equal(gw_audit_append(a, "user_updated", json_pack("{s:s}", "user_id", "u1")), 0);
-    gw_audit_close(a);
-    /* Reopening continues the chain. */
-    a = gw_audit_open(path, err, sizeof(err));
-    assert_non_null(a);
-    assert_int_equal(gw_audit_append(a, "user_deactivated", json_pack("{s:s}", "user_id", "u1")), 0);
-    assert_int_equal(gw_audit_append(a, "user_deleted", NULL), 0);
-    gw_audit_close(a);
-    assert_int_equal(verify(path, NULL), 0);
-
-    char *text = read_all(path), *lines[8];
-    size_t n = split(text, lines, 8);
-    assert_int_equal(n, 4);
-    assert_non_null(strstr(lines[0], "\"seq\":1,"));
-    assert_non_null(strstr(lines[3], "\"seq\":4,"));
-
-    /* The head: the hash of the last line; a wrong head or a removed last entry is caught with it. */
-    char head[65];
-    hex_of(lines[3], head);
-    assert_int_equal(verify(path, head), 0);
-    size_t first3[] = {0, 1, 2};
-    join(copy, lines, first3, 3);
-    assert_int_equal(verify(copy, NULL), 0); /* a shorter chain is still a chain ... */
-    assert_int_equal(verify(copy, head), 1); /* ... but not the one the head names */
-
-    size_t deleted[] = {0, 2, 3}, reordered[] = {0, 2, 1, 3}, dropped_first[] = {1, 2, 3};
-    join(copy, lines, deleted, 3);
-    assert_int_equal(verify(copy, NULL), 1);
-    join(copy, lines, reordered, 4);
-    assert_int_equal(verify(copy, NULL), 1);
-    join(copy, lines, dropped_first, 3);
-    assert_int_equal(verify(copy, NULL), 1);
-
-    /* An edit of one character in an entry breaks the next entry's prev. */
-    size_t all[] = {0, 1, 2, 3};
-    char *edit = strstr(lines[1], "user_updated");
-    edit[5] = 'X';
-    join(copy, lines, all, 4);
-    assert_int_equal(verify(copy, NULL), 1);
-    edit[5] = 'u';
-    join(copy, lines, all, 4);
-    assert_int_equal(verify(copy, NULL), 0);
-
-    /* A partial last line: verify flags it, and the gateway refuses to continue the chain. */
-    FILE *f = fopen(copy, "ab");
-    fputs("{\"seq\":5,", f);
-    fclose(f);
-    assert_int_equal(verify(copy, NULL), 1);
-    assert_null(gw_audit_open(copy, err, sizeof(err)));
-    assert_non_null(strstr(err, "partial"));
-    assert_int_equal(verify("/nonexistent/audit.jsonl", NULL), 2);
-
-    free(text);
-    unlink(path);
-    unlink(copy);
-    rmdir(dir);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cidr),           cmocka_unit_test(test_token_specs_and_checks),
-        cmocka_unit_test(test_client_address), cmocka_unit_test(test_ratelimit),
-        cmocka_unit_test(test_audit_chain),
+        cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_token_specs_and_checks),
+        cmocka_unit_test(test_client_address),
+        cmocka_unit_test(test_ratelimit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
