@@ -40,7 +40,7 @@ void gw_users_create(gw_request_t *r)
     json_t *body = NULL, *user = NULL, *rendered = NULL;
     char *resource = NULL, *location = NULL, *stored_text = NULL;
     gw_users_pending_t *p = NULL;
-    const char *emails[GW_USERS_MAX_EMAILS];
+    const char *emails[SCIM_USER_MAX_EMAILS];
     char id[GW_UUID_LEN], now[GW_RFC3339_LEN];
     gw_users_call_t ch;
 
@@ -156,7 +156,7 @@ static int update_user(gw_request_t *r, const store_user_t *old, const json_t *o
     const gw_config_t *cfg = r->worker->config;
     scim_error_t err = {0};
     char now[GW_RFC3339_LEN];
-    const char *emails[GW_USERS_MAX_EMAILS];
+    const char *emails[SCIM_USER_MAX_EMAILS];
     char *resource = NULL, *stored_text = NULL, *location = gw_users_location(r, old->id);
     json_t *rendered = NULL;
     gw_users_pending_t *p = gw_users_pending_new(r, ODEUS_DEACTIVATE, old->id);

@@ -1,5 +1,6 @@
 #include "gateway/users_lifecycle.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +18,10 @@
 
 void gw_users_row_set_emails(store_user_t *row, const json_t *user, const char **emails)
 {
-    size_t n = scim_user_email_values(user, emails, GW_USERS_MAX_EMAILS);
+    size_t n = scim_user_email_values(user, emails, SCIM_USER_MAX_EMAILS);
+    assert(n <= SCIM_USER_MAX_EMAILS); /* scim_user_parse refused more */
     row->emails = emails;
-    row->n_emails = n < GW_USERS_MAX_EMAILS ? n : GW_USERS_MAX_EMAILS;
+    row->n_emails = n;
 }
 
 /* `,"key":"value"` (key given with its leading separator and quotes); nothing when value is NULL. */
@@ -81,7 +83,7 @@ static void revert_change(gw_worker_t *w, const gw_users_pending_t *p)
     store_user_t current = {0}, prev = {0};
     json_t *holder = NULL, *prev_user = NULL;
     char *prev_rendered = NULL;
-    const char *emails[GW_USERS_MAX_EMAILS];
+    const char *emails[SCIM_USER_MAX_EMAILS];
     const char *what = "kept";
 
     if (p->snapshot != NULL && snapshot_decode(p->snapshot, &prev, &holder, &prev_user, emails) != 0)

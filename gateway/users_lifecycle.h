@@ -36,9 +36,6 @@
 #include "store/store.h"
 #include "upstream/odeus.h"
 
-/** Emails of one user put into the store's email index; more are left out of the index. */
-#define GW_USERS_MAX_EMAILS 64
-
 /** The Odeus call a change needs (gw_users_plan). Strings are borrowed from the rows planned. */
 typedef struct gw_users_call {
     int call; /** 0: no call */
@@ -96,7 +93,7 @@ int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t 
 
 /**
  * Fills the email index of `row` from the canonical user: row->emails points at `emails`, which
- * must hold GW_USERS_MAX_EMAILS and outlive the row's use; the strings are borrowed from `user`.
+ * must hold SCIM_USER_MAX_EMAILS (scim_user_parse refuses more) and outlive the row's use; the strings are borrowed from `user`.
  */
 void gw_users_row_set_emails(store_user_t *row, const json_t *user, const char **emails);
 

@@ -104,6 +104,10 @@ json_t *scim_user_parse(const json_t *body, scim_error_t *err)
     ext = json_object_get(out, SCIM_SCHEMA_ENTERPRISE_USER);
     if (ext != NULL && json_object_size(ext) == 0)
         json_object_del(out, SCIM_SCHEMA_ENTERPRISE_USER);
+    if (json_array_size(json_object_get(out, "emails")) > SCIM_USER_MAX_EMAILS) {
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "a user may have at most %d emails", SCIM_USER_MAX_EMAILS);
+        goto fail;
+    }
     user_name = json_object_get(out, "userName");
     if (!json_is_string(user_name) || is_blank(json_string_value(user_name))) {
         scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "userName is required and must be a non-empty string");

@@ -55,6 +55,12 @@ const char *scim_user_odeus_email(const json_t *user, scim_email_source_t source
  */
 const char *scim_user_odeus_role(const json_t *user, const char *default_role);
 
+/**
+ * A user may have at most this many `emails` (every one is indexed for `emails.value` filters and
+ * the seat rule); scim_user_parse answers 400 invalidValue beyond it. README, "Limits".
+ */
+#define SCIM_USER_MAX_EMAILS 64
+
 /** Stores up to `max` email "value" strings of the user in `out`; returns how many there are in all. */
 size_t scim_user_email_values(const json_t *user, const char **out, size_t max);
 

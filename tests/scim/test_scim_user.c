@@ -141,6 +141,31 @@ static void test_parse_user_name_required(void **state)
     parse_fails("{\"name\":{\"givenName\":\"x\"}}", 400, SCIM_TYPE_INVALID_VALUE);
 }
 
+/* The emails cap is loud: exactly SCIM_USER_MAX_EMAILS parse, one more is a 400, never a silent cut. */
+static void test_parse_emails_cap(void **state)
+{
+    (void)state;
+    json_t *body = J("{\"userName\":\"many@example.com\",\"emails\":[]}");
+    json_t *emails = json_object_get(body, "emails");
+    for (int i = 0; i < SCIM_USER_MAX_EMAILS; i++) {
+        char value[32];
+        snprintf(value, sizeof(value), "a%d@example.com", i);
+        json_array_append_new(emails, json_pack("{s:s}", "value", value));
+    }
+    scim_error_t err = {0};
+    json_t *user = scim_user_parse(body, &err);
+    assert_non_null(user);
+    const char *values[SCIM_USER_MAX_EMAILS];
+    assert_int_equal(scim_user_email_values(user, values, SCIM_USER_MAX_EMAILS), SCIM_USER_MAX_EMAILS);
+    json_decref(user);
+    json_array_append_new(emails, json_pack("{s:s}", "value", "one-more@example.com"));
+    assert_null(scim_user_parse(body, &err));
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.scim_type, SCIM_TYPE_INVALID_VALUE);
+    assert_non_null(strstr(err.detail, "at most 64 emails"));
+    json_decref(body);
+}
+
 static void test_parse_user_name_error_detail(void **state)
 {
     scim_error_t err = {0};
@@ -505,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_parse_drops_nothing_values),
         cmocka_unit_test(test_parse_primary_first_wins),
         cmocka_unit_test(test_parse_user_name_required),
+        cmocka_unit_test(test_parse_emails_cap),
         cmocka_unit_test(test_parse_user_name_error_detail),
         cmocka_unit_test(test_parse_non_object),
         cmocka_unit_test(test_parse_wrong_types),
