@@ -801,6 +801,20 @@ static void test_outbox_insert_get(void **state)
     store_close(s);
 }
 
+typedef struct ids {
+    int64_t ids[8];
+    size_t n;
+} ids_t;
+
+/* store_outbox_superseded_by's visitor: collects up to 8 ids, then fails the test. */
+static int collect_id(void *ctx, int64_t id)
+{
+    ids_t *c = ctx;
+    assert_true(c->n < sizeof(c->ids) / sizeof(c->ids[0]));
+    c->ids[c->n++] = id;
+    return 0;
+}
+
 static int64_t state_of(store_t *s, int64_t id, int64_t *superseded_by)
 {
     store_outbox_t row;
@@ -836,10 +850,9 @@ static void test_outbox_coalescing(void **state)
     assert_int_equal(state_of(s, r1, &by), STORE_OUTBOX_SUPERSEDED);
     assert_int_equal(by, d1);
     assert_int_equal(state_of(s, other, NULL), STORE_OUTBOX_PENDING);
-    int64_t ids[8];
-    size_t n = 0;
-    assert_int_equal(store_outbox_superseded_by(s, d1, ids, 8, &n), STORE_OK);
-    assert_int_equal(n, 3);
+    ids_t sup = {0};
+    assert_int_equal(store_outbox_superseded_by(s, d1, collect_id, &sup), STORE_OK);
+    assert_int_equal(sup.n, 3);
     /* an invite after the deactivation supersedes nothing: both go out, in order */
     int64_t i2 = outbox_add(s, "alice", "invite", 0);
     assert_int_equal(state_of(s, d1, NULL), STORE_OUTBOX_PENDING);
