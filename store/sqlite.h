@@ -16,7 +16,8 @@
  * (store__users_sql, ...). A statement that is still running when it is needed again (a scan
  * callback calling back into the store) gets a one-off copy instead, so re-entrant calls are safe.
  *
- * The query helper (store_q_t) is the one way to run a statement:
+ * The query helper (store_q_t) is the one way to run a cached statement (only the pragmas and
+ * migrations of store_open run uncached):
  *
  *     store_q_t q = q_begin(s, SQL_USER_VERSION);
  *     q_text(&q, 1, id);
@@ -29,7 +30,9 @@
  * its message in the store; every later call on the query is then a no-op and q_step returns
  * Q_ERROR, so a call site checks once. q_end always puts the statement back (reset, bindings
  * cleared, or a one-off finalized) and returns the failure's status, else the `ok` status given.
- * No call allocates: the hot path is an array look-up, the binds, the steps and a reset.
+ * The helper allocates nothing of its own and never re-prepares a cached statement: a call costs an
+ * array look-up, the binds (SQLite copies bound text), the steps and a reset. Only q_col_dup
+ * allocates, the caller's owned copy.
  */
 #ifndef STORE_SQLITE_H
 #define STORE_SQLITE_H

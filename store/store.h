@@ -85,10 +85,10 @@ STORE_MUST_CHECK store_status_t store_begin(store_t *store);
 
 /**
  * Commits the open transaction and returns once the commit is durable, as with synchronous=FULL;
- * concurrent commits share one fsync of the WAL (group commit). STORE_ERROR when the commit fails
- * (the transaction then stays open, or was already rolled back by the database: call
- * store_rollback() either way), or when that shared fsync fails (the commit then stands but may not
- * survive a power loss). Writes outside a transaction stay synchronous=FULL.
+ * concurrent commits share one fsync of the WAL (group commit). Writes outside a transaction stay
+ * synchronous=FULL. STORE_OK; STORE_ERROR when the COMMIT fails (the transaction may still be open)
+ * or when that shared fsync fails (the commit then stands but may not survive a power loss): either
+ * way call store_rollback() next, which does nothing when no transaction is open.
  */
 STORE_MUST_CHECK store_status_t store_commit(store_t *store);
 
@@ -96,13 +96,19 @@ STORE_MUST_CHECK store_status_t store_commit(store_t *store);
 void store_rollback(store_t *store);
 
 /**
- * A savepoint inside the open transaction, for one request's writes among others committed together:
- * store_mark sets it, store_mark_keep folds its writes into the transaction, store_mark_undo undoes
- * them alone and leaves the transaction open. Marks do not nest. store_mark and store_mark_keep return
- * STORE_OK or STORE_ERROR; after a failed store_mark_keep, call store_mark_undo.
+ * Sets a savepoint inside the open transaction, so that one request's writes among others committed
+ * together can be undone alone (store_mark_undo) or kept (store_mark_keep). Marks do not nest.
+ * STORE_OK, or STORE_ERROR (no mark is set then).
  */
 STORE_MUST_CHECK store_status_t store_mark(store_t *store);
+
+/**
+ * Folds the writes since store_mark into the open transaction and drops the mark. STORE_OK, or
+ * STORE_ERROR (the mark is still set: call store_mark_undo).
+ */
 STORE_MUST_CHECK store_status_t store_mark_keep(store_t *store);
+
+/** Undoes the writes since store_mark and drops the mark; the transaction stays open. */
 void store_mark_undo(store_t *store);
 
 /* ---- users ----------------------------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /*
- * Black-box tests of store/store.c against real SQLite files in a fresh temporary directory.
+ * Black-box tests of the store through store/store.h, against real SQLite files in a fresh temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -875,6 +875,45 @@ static void test_outbox_coalescing(void **state)
     store_close(s);
 }
 
+/* store_outbox_superseded_by's visitor: sums the ids and counts them; stops after `stop_at` when non-zero. */
+typedef struct id_sum {
+    size_t n, stop_at;
+    int64_t sum;
+} id_sum_t;
+
+static int sum_id(void *ctx, int64_t id)
+{
+    id_sum_t *c = ctx;
+    c->n++;
+    c->sum += id;
+    return c->stop_at != 0 && c->n >= c->stop_at;
+}
+
+/* Every superseded row is visited, however many there are (no cap), and the visitor may stop early. */
+static void test_outbox_superseded_by_all(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    enum { ROLE_CHANGES = 100 };
+    int64_t want = 0;
+    assert_int_equal(store_begin(s), STORE_OK);
+    for (int i = 0; i < ROLE_CHANGES; i++)
+        want += outbox_add(s, "alice", "update_role", 0);
+    int64_t d = outbox_add(s, "alice", "deactivate", 0);
+    assert_int_equal(store_commit(s), STORE_OK);
+    id_sum_t all = {0};
+    assert_int_equal(store_outbox_superseded_by(s, d, sum_id, &all), STORE_OK);
+    assert_int_equal(all.n, ROLE_CHANGES);
+    assert_int_equal(all.sum, want);
+    id_sum_t some = {.stop_at = 3};
+    assert_int_equal(store_outbox_superseded_by(s, d, sum_id, &some), STORE_OK);
+    assert_int_equal(some.n, 3);
+    id_sum_t none = {0};
+    assert_int_equal(store_outbox_superseded_by(s, 12345, sum_id, &none), STORE_OK);
+    assert_int_equal(none.n, 0);
+    store_close(s);
+}
+
 /* Deactivations go first when several users wait; one user's rows stay in commit order. */
 static void test_outbox_due_deactivations_first(void **state)
 {
@@ -1253,6 +1292,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_due_per_user_order_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_coalescing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_due_deactivations_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_superseded_by_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup, teardown),
