@@ -24,8 +24,6 @@
 #define BREAKER_THRESHOLD 5
 #define BREAKER_BASE_MS   1000
 #define BREAKER_MAX_MS    60000
-/* Superseded rows followed per settle; a user's queue rarely holds more than a few. */
-#define MAX_SUPERSEDED 64
 
 /* An outcome whose waiters hear of it once the poll's transaction has committed. */
 typedef struct settle_rec {
@@ -162,6 +160,22 @@ static int any_waiter(gw_outbox_t *ob)
     return any;
 }
 
+/* Appends the id of a superseded row to the poll's list (store_outbox_superseded_by's visitor). */
+static int on_superseded(void *ctx, int64_t id)
+{
+    gw_outbox_t *ob = ctx;
+    if (ob->n_sup_ids == ob->cap_sup_ids) {
+        size_t cap = ob->cap_sup_ids ? ob->cap_sup_ids * 2 : 64;
+        int64_t *grown = realloc(ob->sup_ids, cap * sizeof(*grown));
+        if (grown == NULL)
+            return 1; /* the rows not followed: their own deadline answers them, PENDING, which stays true */
+        ob->sup_ids = grown;
+        ob->cap_sup_ids = cap;
+    }
+    ob->sup_ids[ob->n_sup_ids++] = id;
+    return 0;
+}
+
 /*
  * Notes an outcome for the waiters, told once the poll's records are committed. The rows it
  * superseded are looked up now, inside the transaction, rather than in one read transaction each
@@ -181,17 +195,9 @@ static void queue_settle(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const 
     *sr = (settle_rec_t){id, settle, *result, next_attempt_mono, ob->n_sup_ids, 0};
     if (!any_waiter(ob))
         return;
-    if (ob->cap_sup_ids - ob->n_sup_ids < MAX_SUPERSEDED) {
-        size_t cap = ob->cap_sup_ids * 2 + MAX_SUPERSEDED;
-        int64_t *grown = realloc(ob->sup_ids, cap * sizeof(*grown));
-        if (grown == NULL)
-            return; /* their own deadline answers them: PENDING, which stays true */
-        ob->sup_ids = grown;
-        ob->cap_sup_ids = cap;
-    }
-    if (store_outbox_superseded_by(ob->store, id, ob->sup_ids + ob->n_sup_ids, MAX_SUPERSEDED, &sr->n_sup) != STORE_OK)
-        sr->n_sup = 0;
-    ob->n_sup_ids += sr->n_sup;
+    if (store_outbox_superseded_by(ob->store, id, on_superseded, ob) != STORE_OK)
+        ob->n_sup_ids = sr->sup_off; /* their own deadline answers them: PENDING, which stays true */
+    sr->n_sup = ob->n_sup_ids - sr->sup_off;
 }
 
 static void settle_waiter(gw_outbox_t *ob, const settle_rec_t *sr);

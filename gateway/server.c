@@ -234,7 +234,11 @@ int gw_server_run(const gw_config_t *config)
     if (probe == NULL)
         goto fail;
     size_t pending = 0;
-    (void)store_outbox_pending_count(probe, &pending);
+    if (store_outbox_pending_count(probe, &pending) != STORE_OK) {
+        snprintf(err, sizeof(err), "%s", store_errmsg(probe));
+        store_close(probe);
+        goto fail;
+    }
     store_close(probe);
 
     server.n_workers = config->threads;

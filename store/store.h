@@ -1,13 +1,24 @@
 /*
- * The directory and its outbox in one SQLite file (WAL, synchronous=FULL).
+ * The directory (users and their indexes) and its outbox (the changes that must reach Odeus),
+ * behind one interface. The implementation today is SQLite (store/sqlite_*.c: one database file in
+ * WAL mode, synchronous=FULL); nothing here names a database type, so another backend can implement
+ * this header without a caller changing.
  *
- * One store_t is one SQLite connection and belongs to one thread (each worker and the delivery
- * thread open their own). Writers use store_begin/store_commit so that a directory change and
- * its outbox row commit together, before the IdP is answered (design.md, "Nothing is lost").
+ * Threads: a store_t is one database connection and belongs to one thread at a time (each worker
+ * and the delivery thread open their own). Several store_t of one process may use the same file.
  *
- * Errors: functions return STORE_OK or a negative store_status_t and, for STORE_ERROR, put a
- * message in the store (store_errmsg). A busy database is waited for (busy_timeout) before
- * STORE_ERROR is returned.
+ * Transactions: writers wrap a directory change and its outbox row in store_begin/store_commit, so
+ * that both are durable together before the IdP is answered. Every write function is also atomic on
+ * its own when called outside a transaction.
+ *
+ * Errors: functions return STORE_OK or a negative store_status_t. After STORE_ERROR or
+ * STORE_CONFLICT, store_errmsg() says why; after STORE_NOT_FOUND it does only where the function's
+ * comment says so. A busy database is waited for (up to a few seconds) before STORE_ERROR.
+ *
+ * Memory: results that hold strings (store_user_t, store_outbox_t, store_recheck_t) own them; the
+ * caller releases them with the matching *_clear() function, which also accepts a zeroed struct.
+ * Structs passed as input only lend their strings for the call. Rows handed to a callback are
+ * borrowed for that call only. Out of memory inside the store is STORE_ERROR ("out of memory").
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
@@ -15,54 +26,97 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Marks a function whose result must be checked: ignoring it is a compile error (-Werror). */
+#if defined(__GNUC__)
+#define STORE_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define STORE_MUST_CHECK
+#endif
+
+/**
+ * The longest store_errmsg() text plus its terminating NUL. A longer message is cut to fit and then
+ * ends in "..." so that a cut is visible.
+ */
+#define STORE_ERRMSG_MAX 256
+
 typedef enum store_status {
     STORE_OK = 0,
-    STORE_NOT_FOUND = -1,
-    STORE_CONFLICT = -2, /** userName already taken (case-insensitively) */
-    STORE_ERROR = -3,
+    STORE_NOT_FOUND = -1, /** no such row, or nothing to report (see each function) */
+    STORE_CONFLICT = -2,  /** the change contradicts the data (e.g. userName already taken); store_errmsg() says what */
+    STORE_ERROR = -3,     /** the database failed, or a row in it is corrupt; store_errmsg() says what */
 } store_status_t;
 
 typedef struct store store_t;
 
 /**
- * Opens (creating if needed) the database at `path`, sets WAL, synchronous=FULL, foreign keys and
- * a busy timeout, and creates or migrates the schema by PRAGMA user_version. Returns NULL with a
- * message in `err` on failure. Safe to call from several threads on the same file.
+ * Opens (creating if needed) the database at `path` and creates or migrates its schema. Safe to
+ * call from several threads on the same file. Returns NULL on failure, with a message in `err`
+ * (`err_len` bytes at most, NUL-terminated; `err` may be NULL). The caller owns the store and
+ * releases it with store_close().
  */
-store_t *store_open(const char *path, char *err, size_t err_len);
+STORE_MUST_CHECK store_t *store_open(const char *path, char *err, size_t err_len);
+
+/** Rolls back an open transaction and releases the store. NULL is accepted. */
 void store_close(store_t *store);
+
 /**
  * Switches this connection to synchronous=NORMAL: its commits survive a crash of the process but
  * not of the machine until the next synchronous=FULL commit of any connection (which makes the
  * whole WAL durable, theirs included). Only for writes whose loss is harmless: the delivery
  * thread's outcome records (a lost one means the row is sent again, and Odeus calls are idempotent
- * in effect). STORE_ERROR on failure.
+ * in effect). STORE_OK, or STORE_ERROR.
  */
-store_status_t store_relax_sync(store_t *store);
+STORE_MUST_CHECK store_status_t store_relax_sync(store_t *store);
+
+/**
+ * The reason for the last failure on this store: never NULL, owned by the store, valid until the
+ * next call on it. See "Errors" above for when it is meaningful.
+ */
 const char *store_errmsg(const store_t *store);
 
-/**
- * BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_rollback is safe to call when no transaction is open.
- * Writers of one process take turns on a mutex (no busy-wait sleeps between them). store_commit
- * returns once the commit is durable, as with synchronous=FULL, but concurrent commits share one
- * fsync of the WAL (group commit); STORE_ERROR if that fsync fails (the commit then stands but may
- * not survive a power loss). Other writes outside a transaction stay synchronous=FULL.
- */
-store_status_t store_begin(store_t *store);
-store_status_t store_commit(store_t *store);
-void store_rollback(store_t *store);
-/**
- * A savepoint inside the open transaction, for one request's writes among others (gateway/batch.h):
- * store_mark sets it, store_mark_keep folds its writes into the transaction, store_mark_undo undoes
- * them alone and leaves the transaction open. Marks do not nest.
- */
-store_status_t store_mark(store_t *store);
-store_status_t store_mark_keep(store_t *store);
-void store_mark_undo(store_t *store);
+/* ---- transactions ---------------------------------------------------------------------------- */
 
 /**
- * A user row. In results every pointer is owned by the struct: release with store_user_clear().
- * As input the pointers are borrowed.
+ * Opens a write transaction (BEGIN IMMEDIATE). Writers of one process take turns on a mutex (no
+ * busy-wait sleeps between them); other processes are waited for up to the busy timeout.
+ * STORE_OK, or STORE_ERROR (no transaction is open then).
+ */
+STORE_MUST_CHECK store_status_t store_begin(store_t *store);
+
+/**
+ * Commits the open transaction and returns once the commit is durable, as with synchronous=FULL;
+ * concurrent commits share one fsync of the WAL (group commit). Writes outside a transaction stay
+ * synchronous=FULL. STORE_OK; STORE_ERROR when the COMMIT fails (the transaction may still be open)
+ * or when that shared fsync fails (the commit then stands but may not survive a power loss): either
+ * way call store_rollback() next, which does nothing when no transaction is open.
+ */
+STORE_MUST_CHECK store_status_t store_commit(store_t *store);
+
+/** Rolls back the open transaction; a no-op when none is open. */
+void store_rollback(store_t *store);
+
+/**
+ * Sets a savepoint inside the open transaction, so that one request's writes among others committed
+ * together can be undone alone (store_mark_undo) or kept (store_mark_keep). Marks do not nest.
+ * STORE_OK, or STORE_ERROR (no mark is set then).
+ */
+STORE_MUST_CHECK store_status_t store_mark(store_t *store);
+
+/**
+ * Folds the writes since store_mark into the open transaction and drops the mark. STORE_OK, or
+ * STORE_ERROR (the mark is still set: call store_mark_undo).
+ */
+STORE_MUST_CHECK store_status_t store_mark_keep(store_t *store);
+
+/** Undoes the writes since store_mark and drops the mark; the transaction stays open. */
+void store_mark_undo(store_t *store);
+
+/* ---- users ----------------------------------------------------------------------------------- */
+
+/**
+ * A user row. Filled by store_user_get(): every pointer is then owned by the struct, released with
+ * store_user_clear(). Given to store_user_insert/update: every pointer is borrowed for the call.
+ * Handed to a store_user_cb: borrowed for the callback only (copy what you keep).
  */
 typedef struct store_user {
     char *id;          /** UUID v4 text */
@@ -77,20 +131,39 @@ typedef struct store_user {
     char *rendered;      /** scim_user_render_text() of resource and id: the rendering without "meta". May be
                              NULL (rows written before schema 3, or out of memory): readers then render from
                              resource. Writers must give the one of this resource (or NULL), never a stale one. */
-    const char **emails; /** input only: the emails[].value strings, for the email index */
+    const char **emails; /** input only (never filled in results): the emails[].value strings, for the email index;
+                             NULL entries are skipped */
     size_t n_emails;
 } store_user_t;
 
+/** Frees the strings of a user filled by store_user_get() and zeroes it. NULL and zeroed structs are accepted. */
 void store_user_clear(store_user_t *user);
 
-store_status_t store_user_get(store_t *store, const char *id, store_user_t *out);
-/** Only the version (meta.version) of the user: STORE_OK, STORE_NOT_FOUND. */
-store_status_t store_user_version(store_t *store, const char *id, int64_t *version);
-/** STORE_CONFLICT when the userName is taken. */
-store_status_t store_user_insert(store_t *store, const store_user_t *user);
-/** Replaces every column of the row with user->id. STORE_NOT_FOUND, STORE_CONFLICT (rename onto a taken userName). */
-store_status_t store_user_update(store_t *store, const store_user_t *user);
-store_status_t store_user_delete(store_t *store, const char *id);
+/**
+ * Reads the user with `id` into `out`, which the caller then owns (store_user_clear). STORE_OK;
+ * STORE_NOT_FOUND (no such user); STORE_ERROR. `out` is zeroed on every failure.
+ */
+STORE_MUST_CHECK store_status_t store_user_get(store_t *store, const char *id, store_user_t *out);
+
+/** Reads only the version (meta.version) of user `id`: STORE_OK, STORE_NOT_FOUND, STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_user_version(store_t *store, const char *id, int64_t *version);
+
+/**
+ * Inserts `user` and its email index entries, atomically. STORE_OK; STORE_CONFLICT when the
+ * userName is taken (case-insensitively); STORE_ERROR otherwise (an id already used, a NULL
+ * required field: id, user_name, created, last_modified, resource). Nothing is written on failure.
+ */
+STORE_MUST_CHECK store_status_t store_user_insert(store_t *store, const store_user_t *user);
+
+/**
+ * Replaces every column of the row with user->id, and its email index entries, atomically. The row
+ * keeps its place in the creation order. STORE_OK; STORE_NOT_FOUND (no such user; errmsg set);
+ * STORE_CONFLICT (a rename onto a taken userName); STORE_ERROR. Nothing is written on failure.
+ */
+STORE_MUST_CHECK store_status_t store_user_update(store_t *store, const store_user_t *user);
+
+/** Deletes user `id` and its email index entries. STORE_OK, STORE_NOT_FOUND, STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_user_delete(store_t *store, const char *id);
 
 /** Which rows a scan visits. */
 typedef enum store_index {
@@ -98,20 +171,32 @@ typedef enum store_index {
     STORE_SCAN_ID,
     STORE_SCAN_USERNAME,    /** case-insensitive */
     STORE_SCAN_EXTERNAL_ID, /** exact */
-    STORE_SCAN_EMAIL,       /** any email value, case-insensitive */
+    STORE_SCAN_EMAIL,       /** any email value, case-insensitive; a user with two matching emails is visited once */
 } store_index_t;
 
 /**
- * Called per row in stable order (creation order); `user` is borrowed for the call only.
- * Return 0 to go on, non-zero to stop the scan.
+ * Called per row; `user` is borrowed for the call only. Return 0 to go on, non-zero to stop (the
+ * scan then returns STORE_OK). The callback may call back into the same store.
  */
 typedef int (*store_user_cb)(void *ctx, const store_user_t *user);
 
-/** Visits the users matching `index` = `value` (value ignored for STORE_SCAN_ALL), in creation order. */
-store_status_t store_user_scan(store_t *store, store_index_t index, const char *value, store_user_cb cb, void *ctx);
-/** Visits at most `limit` users after skipping `offset`, in creation order. */
-store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx);
-store_status_t store_user_count(store_t *store, size_t *count);
+/**
+ * Visits the users matching `index` = `value` (value ignored for STORE_SCAN_ALL) in creation
+ * order. STORE_OK (also when none matched), or STORE_ERROR (an unknown index, a database failure);
+ * the rows visited before a failure stay visited.
+ */
+STORE_MUST_CHECK store_status_t store_user_scan(store_t *store, store_index_t index, const char *value, store_user_cb cb,
+                                                void *ctx);
+
+/**
+ * Visits at most `limit` users after skipping `offset`, in creation order. Paging through the whole
+ * directory page after page costs each page its own size, not its offset, while the database is
+ * unchanged. STORE_OK or STORE_ERROR, as for store_user_scan.
+ */
+STORE_MUST_CHECK store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx);
+
+/** The number of users: STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_user_count(store_t *store, size_t *count);
 
 /* ---- outbox ---------------------------------------------------------------------------------- */
 
@@ -122,7 +207,14 @@ typedef enum store_outbox_state {
     STORE_OUTBOX_SUPERSEDED, /** a newer change for the user made it moot before it was delivered (superseded_by) */
 } store_outbox_state_t;
 
-/** An outbox row. In results strings are owned (store_outbox_clear); as input, borrowed. */
+/** How many store_outbox_state_t values there are (the size of store_outbox_stats_t.by_state). */
+#define STORE_OUTBOX_STATES 4
+
+/**
+ * An outbox row. Filled by store_outbox_get() / store_outbox_due*(): its strings are then owned,
+ * released with store_outbox_clear(). Given to store_outbox_insert(): borrowed for the call.
+ * Handed to a store_outbox_cb: borrowed for the callback only.
+ */
 typedef struct store_outbox {
     int64_t id;
     char *user_id;
@@ -140,10 +232,12 @@ typedef struct store_outbox {
     int64_t superseded_by;   /** results only: the row that superseded this one, 0 when none */
 } store_outbox_t;
 
+/** Frees the strings of a row filled by the store and zeroes it. NULL and zeroed structs are accepted. */
 void store_outbox_clear(store_outbox_t *row);
 
 /**
- * Inserts a pending row (id, state, attempts ignored) and returns its id. Atomic on its own, and
+ * Inserts a pending row from `row` (its id, state, attempts and superseded_by are ignored; user_id,
+ * action and email are required) and sets *id_out (may be NULL) to its id. Atomic on its own, and
  * inside the caller's transaction part of it. In the same step it coalesces the user's queue:
  * - a deactivate supersedes every older pending row of the user (an invite or role change that
  *   has not gone out yet must never go out after the deactivation);
@@ -152,89 +246,141 @@ void store_outbox_clear(store_outbox_t *row);
  *   follows must still go out first or the invite's role would be lost.
  * Superseded rows get state STORE_OUTBOX_SUPERSEDED, outcome "superseded" and superseded_by = the
  * new id (rows they had superseded are re-pointed too). Any pending-invitee re-send of the user is
- * cancelled: the new change is the user's current intent.
+ * cancelled: the new change is the user's current intent. STORE_OK or STORE_ERROR (nothing written).
  */
-store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out);
-store_status_t store_outbox_get(store_t *store, int64_t id, store_outbox_t *out);
+STORE_MUST_CHECK store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out);
 
 /**
- * Fills `rows` with up to `max` pending rows due at `now_ms`, oldest first, but only the oldest
- * pending row of each user (so one user's changes go out in commit order), skipping ids listed
- * in `skip` (rows already in flight). *n_out is how many were filled; clear each row.
+ * Reads row `id` into `out`, which the caller then owns (store_outbox_clear). STORE_OK;
+ * STORE_NOT_FOUND; STORE_ERROR (also for a row with an unknown state). `out` is zeroed on failure.
  */
-/** The same among the rows with an id above `after_id` only (0: all): the rows committed since a scan. */
-store_status_t store_outbox_due_after(store_t *store, int64_t now_ms, int64_t after_id, const int64_t *skip, size_t n_skip,
-                                      store_outbox_t *rows, size_t max, size_t *n_out);
-store_status_t store_outbox_due(store_t *store, int64_t now_ms, const int64_t *skip, size_t n_skip, store_outbox_t *rows,
-                                size_t max, size_t *n_out);
+STORE_MUST_CHECK store_status_t store_outbox_get(store_t *store, int64_t id, store_outbox_t *out);
 
-/** Earliest next_attempt_ms of any pending row; STORE_NOT_FOUND when none is pending. */
-store_status_t store_outbox_next_due(store_t *store, int64_t *at_ms);
-
-/** Records a failed attempt: attempts+1, next attempt time, outcome, last error. */
-store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_attempt_ms, const char *outcome,
-                                       const char *last_error);
 /**
- * Ends the row: state DONE or FAILED, outcome, attempts+1, done time. A row that was superseded
- * while its call was in flight keeps STORE_OUTBOX_SUPERSEDED (the outcome is still recorded).
+ * Fills `rows` (room for `max`) with the pending rows due at `now_ms` that may go out now: only the
+ * oldest pending row of each user qualifies (due or not, so a user's changes go out one at a time,
+ * in commit order), and rows whose id is in `skip` (the `n_skip` rows in flight; NULL when none) are
+ * left out, which also holds back the newer rows of their users. Order: deactivations first (access
+ * removal must not queue behind grants when Odeus is the bottleneck), then by id (commit order).
+ * At most `max` rows are returned; the others stay due for the next call. *n_out says how many were
+ * filled; the caller owns them and clears each (store_outbox_clear). STORE_OK (also when none is due)
+ * or STORE_ERROR (then *n_out is 0 and nothing is left to clear).
  */
-store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
-                                   const char *last_error, int64_t now_ms);
+STORE_MUST_CHECK store_status_t store_outbox_due(store_t *store, int64_t now_ms, const int64_t *skip, size_t n_skip,
+                                                 store_outbox_t *rows, size_t max, size_t *n_out);
 
-/** The oldest pending row of `user_id` with `action` (NULL: any action); STORE_NOT_FOUND if none. */
-/** *any = 1 when the user has a pending outbox row (of any kind). */
-store_status_t store_outbox_user_pending(store_t *store, const char *user_id, int *any);
-store_status_t store_outbox_pending_for_user(store_t *store, const char *user_id, const char *action, int64_t *id_out);
+/**
+ * store_outbox_due() among the rows with an id above `after_id` only (0: all rows): the rows
+ * committed since an earlier call, found in time proportional to their number. The oldest-per-user
+ * rule still looks at every pending row, older ones included.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_due_after(store_t *store, int64_t now_ms, int64_t after_id, const int64_t *skip,
+                                                       size_t n_skip, store_outbox_t *rows, size_t max, size_t *n_out);
 
-/** Number of pending rows. */
-store_status_t store_outbox_pending_count(store_t *store, size_t *count);
+/** Earliest next_attempt_ms of any pending row: STORE_OK; STORE_NOT_FOUND when none is pending; STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_outbox_next_due(store_t *store, int64_t *at_ms);
 
-/** Called once per action that has pending rows: how many, and the oldest one's created_at (unix ms). */
+/**
+ * Records a failed attempt of row `id`: attempts+1, next attempt at `next_attempt_ms`, `outcome`
+ * and `last_error` (each may be NULL). STORE_OK; STORE_NOT_FOUND (no such row; errmsg set); STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_attempt_ms, const char *outcome,
+                                                        const char *last_error);
+
+/**
+ * Ends row `id`: `state` (STORE_OUTBOX_DONE or STORE_OUTBOX_FAILED, else STORE_ERROR), outcome,
+ * last error, attempts+1, done time `now_ms`. A row that was superseded while its call was in
+ * flight keeps STORE_OUTBOX_SUPERSEDED (the outcome is still recorded). STORE_OK; STORE_NOT_FOUND
+ * (no such row; errmsg set); STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
+                                                    const char *last_error, int64_t now_ms);
+
+/** Sets *any to 1 when user `user_id` has a pending row of any action, else 0. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_outbox_user_pending(store_t *store, const char *user_id, int *any);
+
+/**
+ * Sets *id_out to the oldest pending row of `user_id` with `action` (NULL: any action).
+ * STORE_OK; STORE_NOT_FOUND when there is none; STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_pending_for_user(store_t *store, const char *user_id, const char *action,
+                                                              int64_t *id_out);
+
+/** The number of pending rows: STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_outbox_pending_count(store_t *store, size_t *count);
+
+/**
+ * Called once per action that has pending rows: how many, and the oldest one's created_at (unix ms).
+ * `action` is borrowed for the call.
+ */
 typedef void (*store_outbox_stat_cb)(void *ctx, const char *action, size_t count, int64_t oldest_created_ms);
-/** Pending rows grouped by action (for metrics). */
-store_status_t store_outbox_stats(store_t *store, store_outbox_stat_cb cb, void *ctx);
 
-/** Ids of the rows superseded by row `id` (up to `max`; *n_out how many). */
-store_status_t store_outbox_superseded_by(store_t *store, int64_t id, int64_t *ids, size_t max, size_t *n_out);
+/** Pending rows grouped by action (for metrics): STORE_OK (also when none is pending) or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_outbox_stats(store_t *store, store_outbox_stat_cb cb, void *ctx);
 
-/** *yes = 1 when Odeus accepted an invite for `user_id` (a row invite/done/done), else 0. */
-store_status_t store_outbox_invite_delivered(store_t *store, const char *user_id, int *yes);
+/** Called once per row id; return 0 to go on, non-zero to stop. */
+typedef int (*store_outbox_id_cb)(void *ctx, int64_t id);
 
-/* ---- operator view (outbox_cli) ---- */
+/**
+ * Visits the ids of every row superseded by row `id`, in no particular order; there is no cap on
+ * their number. STORE_OK (also when there are none, or when `cb` stopped) or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_superseded_by(store_t *store, int64_t id, store_outbox_id_cb cb, void *ctx);
+
+/** Sets *yes to 1 when Odeus accepted an invite for `user_id` (a row invite/done/done), else 0. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_outbox_invite_delivered(store_t *store, const char *user_id, int *yes);
+
+/* ---- operator view (cli/outbox_cli.c) -------------------------------------------------------- */
 
 typedef struct store_outbox_stats {
-    int64_t by_state[4];       /** indexed by store_outbox_state_t */
-    int64_t oldest_pending_ms; /** created_at of the oldest pending row; 0 when none */
-    int64_t next_attempt_ms;   /** earliest next attempt; 0 when none */
-    int64_t max_attempts;      /** of pending rows */
-    int64_t pending_auth;      /** pending rows whose last attempt met 401/403 */
+    int64_t by_state[STORE_OUTBOX_STATES]; /** row counts, indexed by store_outbox_state_t */
+    int64_t oldest_pending_ms;             /** created_at of the oldest pending row; 0 when none */
+    int64_t next_attempt_ms;               /** earliest next attempt; 0 when none */
+    int64_t max_attempts;                  /** of pending rows */
+    int64_t pending_auth;                  /** pending rows whose last attempt met 401/403 */
     int64_t pending_deactivations;
     int64_t rechecks; /** pending-invitee re-sends scheduled */
 } store_outbox_stats_t;
 
-store_status_t store_outbox_get_stats(store_t *store, store_outbox_stats_t *out);
+/**
+ * Fills `out` (zeroed first). STORE_OK, or STORE_ERROR (also when a row has a state that is not a
+ * store_outbox_state_t: the database was written by something else).
+ */
+STORE_MUST_CHECK store_status_t store_outbox_get_stats(store_t *store, store_outbox_stats_t *out);
+
+/** Called per row; `row` is borrowed for the call only. Return 0 to go on, non-zero to stop. */
+typedef int (*store_outbox_cb)(void *ctx, const store_outbox_t *row);
 
 /**
- * Visits up to `limit` rows in state `state` (-1: any), pending rows in queue order (oldest first),
- * the others newest first. `row` is borrowed for the call; return non-zero to stop.
+ * Visits up to `limit` rows in state `state` (a store_outbox_state_t, or -1 for any): pending rows
+ * in queue order (oldest first), the others newest first. STORE_OK; STORE_ERROR (also for a `state`
+ * that is neither -1 nor a store_outbox_state_t).
  */
-typedef int (*store_outbox_cb)(void *ctx, const store_outbox_t *row);
-store_status_t store_outbox_list(store_t *store, int state, size_t limit, store_outbox_cb cb, void *ctx);
+STORE_MUST_CHECK store_status_t store_outbox_list(store_t *store, int state, size_t limit, store_outbox_cb cb, void *ctx);
 
-/** Makes a pending row due at `now_ms`, or puts a failed row back in the queue. STORE_NOT_FOUND: no such row;
- * STORE_CONFLICT: the row is done or superseded. */
-store_status_t store_outbox_retry(store_t *store, int64_t id, int64_t now_ms);
-/** Puts every failed row back in the queue, due at `now_ms`; *count how many. */
-store_status_t store_outbox_retry_failed(store_t *store, int64_t now_ms, size_t *count);
-/** Takes a pending row out of the queue for good (state FAILED, outcome "dropped"). STORE_NOT_FOUND / STORE_CONFLICT
- * (not pending) as for store_outbox_retry. */
-store_status_t store_outbox_drop(store_t *store, int64_t id, int64_t now_ms);
+/**
+ * Makes pending row `id` due at `now_ms`, or puts a failed row back in the queue, due at `now_ms`.
+ * STORE_OK; STORE_NOT_FOUND (no such row); STORE_CONFLICT (the row is done or superseded);
+ * STORE_ERROR. errmsg is set for each failure.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_retry(store_t *store, int64_t id, int64_t now_ms);
+
+/** Puts every failed row back in the queue, due at `now_ms`; *count says how many. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_outbox_retry_failed(store_t *store, int64_t now_ms, size_t *count);
+
+/**
+ * Takes pending row `id` out of the queue for good (state FAILED, outcome "dropped", done at
+ * `now_ms`). STORE_OK; STORE_NOT_FOUND (no such row); STORE_CONFLICT (not pending); STORE_ERROR.
+ * errmsg is set for each failure.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_drop(store_t *store, int64_t id, int64_t now_ms);
 
 /* ---- pending-invitee re-sends ---------------------------------------------------------------- */
 
 /**
  * A scheduled re-send of deactivate-user for a user Odeus answered 404 for while the gateway had
- * invited them: the invitation may still be accepted later. Strings owned (store_recheck_clear).
+ * invited them: the invitation may still be accepted later. Filled by store_recheck_due(): strings
+ * owned, released with store_recheck_clear().
  */
 typedef struct store_recheck {
     char *user_id;
@@ -247,18 +393,38 @@ typedef struct store_recheck {
     char *last_error; /** may be NULL */
 } store_recheck_t;
 
+/** Frees the strings of a re-send filled by the store and zeroes it. NULL and zeroed structs are accepted. */
 void store_recheck_clear(store_recheck_t *row);
-/** Schedules (or restarts) the re-sends of `user_id`: first at `first_ms`, none after `until_ms`. */
-store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id, int64_t now_ms,
-                                      int64_t first_ms, int64_t until_ms);
-/** Up to `max` re-sends due at `now_ms`, skipping users with a pending outbox row. */
-store_status_t store_recheck_due(store_t *store, int64_t now_ms, store_recheck_t *rows, size_t max, size_t *n_out);
-/** Earliest next re-send; STORE_NOT_FOUND when none is scheduled. */
-store_status_t store_recheck_next_due(store_t *store, int64_t *at_ms);
-/** Records a send (sends+1) and the next time. */
-store_status_t store_recheck_reschedule(store_t *store, const char *user_id, int64_t next_ms, const char *last_error);
-/** Ends the re-sends of `user_id` (STORE_OK also when there were none). */
-store_status_t store_recheck_remove(store_t *store, const char *user_id);
-store_status_t store_recheck_count(store_t *store, size_t *count);
+
+/**
+ * Schedules (or restarts, forgetting earlier sends) the re-sends of `user_id` to `email`, for
+ * outbox row `outbox_id`: first at `first_ms`, none after `until_ms`. STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id,
+                                                       int64_t now_ms, int64_t first_ms, int64_t until_ms);
+
+/**
+ * Fills `rows` (room for `max`) with the re-sends due at `now_ms`, earliest first, leaving out users
+ * with a pending outbox row (their newer change comes first). At most `max` are returned; the
+ * others stay due for the next call. *n_out says how many; the caller owns them and clears each
+ * (store_recheck_clear). STORE_OK, or STORE_ERROR (then *n_out is 0 and nothing is left to clear).
+ */
+STORE_MUST_CHECK store_status_t store_recheck_due(store_t *store, int64_t now_ms, store_recheck_t *rows, size_t max, size_t *n_out);
+
+/** Earliest next re-send: STORE_OK; STORE_NOT_FOUND when none is scheduled; STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_recheck_next_due(store_t *store, int64_t *at_ms);
+
+/**
+ * Records a send of `user_id`'s re-send (sends+1, `last_error`, may be NULL) and its next time
+ * `next_ms`. STORE_OK (also when none is scheduled: nothing changes) or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_recheck_reschedule(store_t *store, const char *user_id, int64_t next_ms,
+                                                         const char *last_error);
+
+/** Ends the re-sends of `user_id`: STORE_OK (also when there were none) or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_recheck_remove(store_t *store, const char *user_id);
+
+/** The number of scheduled re-sends: STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_recheck_count(store_t *store, size_t *count);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Black-box tests of store/store.c against real SQLite files in a fresh temporary directory.
+ * Black-box tests of the store through store/store.h, against real SQLite files in a fresh temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -801,6 +801,20 @@ static void test_outbox_insert_get(void **state)
     store_close(s);
 }
 
+typedef struct ids {
+    int64_t ids[8];
+    size_t n;
+} ids_t;
+
+/* store_outbox_superseded_by's visitor: collects up to 8 ids, then fails the test. */
+static int collect_id(void *ctx, int64_t id)
+{
+    ids_t *c = ctx;
+    assert_true(c->n < sizeof(c->ids) / sizeof(c->ids[0]));
+    c->ids[c->n++] = id;
+    return 0;
+}
+
 static int64_t state_of(store_t *s, int64_t id, int64_t *superseded_by)
 {
     store_outbox_t row;
@@ -836,10 +850,9 @@ static void test_outbox_coalescing(void **state)
     assert_int_equal(state_of(s, r1, &by), STORE_OUTBOX_SUPERSEDED);
     assert_int_equal(by, d1);
     assert_int_equal(state_of(s, other, NULL), STORE_OUTBOX_PENDING);
-    int64_t ids[8];
-    size_t n = 0;
-    assert_int_equal(store_outbox_superseded_by(s, d1, ids, 8, &n), STORE_OK);
-    assert_int_equal(n, 3);
+    ids_t sup = {0};
+    assert_int_equal(store_outbox_superseded_by(s, d1, collect_id, &sup), STORE_OK);
+    assert_int_equal(sup.n, 3);
     /* an invite after the deactivation supersedes nothing: both go out, in order */
     int64_t i2 = outbox_add(s, "alice", "invite", 0);
     assert_int_equal(state_of(s, d1, NULL), STORE_OUTBOX_PENDING);
@@ -859,6 +872,45 @@ static void test_outbox_coalescing(void **state)
     store_rollback(s);
     assert_int_equal(state_of(s, d1, NULL), STORE_OUTBOX_PENDING);
     assert_int_equal(state_of(s, i2, NULL), STORE_OUTBOX_PENDING);
+    store_close(s);
+}
+
+/* store_outbox_superseded_by's visitor: sums the ids and counts them; stops after `stop_at` when non-zero. */
+typedef struct id_sum {
+    size_t n, stop_at;
+    int64_t sum;
+} id_sum_t;
+
+static int sum_id(void *ctx, int64_t id)
+{
+    id_sum_t *c = ctx;
+    c->n++;
+    c->sum += id;
+    return c->stop_at != 0 && c->n >= c->stop_at;
+}
+
+/* Every superseded row is visited, however many there are (no cap), and the visitor may stop early. */
+static void test_outbox_superseded_by_all(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    enum { ROLE_CHANGES = 100 };
+    int64_t want = 0;
+    assert_int_equal(store_begin(s), STORE_OK);
+    for (int i = 0; i < ROLE_CHANGES; i++)
+        want += outbox_add(s, "alice", "update_role", 0);
+    int64_t d = outbox_add(s, "alice", "deactivate", 0);
+    assert_int_equal(store_commit(s), STORE_OK);
+    id_sum_t all = {0};
+    assert_int_equal(store_outbox_superseded_by(s, d, sum_id, &all), STORE_OK);
+    assert_int_equal(all.n, ROLE_CHANGES);
+    assert_int_equal(all.sum, want);
+    id_sum_t some = {.stop_at = 3};
+    assert_int_equal(store_outbox_superseded_by(s, d, sum_id, &some), STORE_OK);
+    assert_int_equal(some.n, 3);
+    id_sum_t none = {0};
+    assert_int_equal(store_outbox_superseded_by(s, 12345, sum_id, &none), STORE_OK);
+    assert_int_equal(none.n, 0);
     store_close(s);
 }
 
@@ -1240,6 +1292,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_due_per_user_order_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_coalescing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_due_deactivations_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_superseded_by_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup, teardown),

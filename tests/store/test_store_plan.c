@@ -1,7 +1,7 @@
 /*
  * White-box: checks with EXPLAIN QUERY PLAN that the store's lookups use their indexes, so that
  * delivery stays proportional to the pending rows however many finished rows the outbox keeps.
- * Includes the .c (h2o's t/00unit habit) to see the statement table.
+ * Uses the SQLite implementation's internal header to see the statement tables and the connection.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +11,11 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "store/store.c"
+#include "store/sqlite.h"
 
 static char dir[64];
 static store_t *store;
@@ -55,10 +58,11 @@ static int teardown(void **state)
 }
 
 /* The plan of statement `id`, one detail per line. */
-static void plan_of(stmt_id_t id, char *buf, size_t len)
+static void plan_of(store_sql_id_t id, char *buf, size_t len)
 {
     char sql[2048];
-    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", stmt_sql[id]);
+    assert_non_null(store__sql(id));
+    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store__sql(id)->text);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(store->db, sql, -1, &st, NULL), SQLITE_OK);
     buf[0] = '\0';
@@ -68,7 +72,7 @@ static void plan_of(stmt_id_t id, char *buf, size_t len)
 }
 
 /* Fails when any plan line scans a table without an index (a full scan). */
-static void assert_no_full_scan(stmt_id_t id)
+static void assert_no_full_scan(store_sql_id_t id)
 {
     char plan[4096];
     plan_of(id, plan, sizeof(plan));
@@ -76,12 +80,12 @@ static void assert_no_full_scan(stmt_id_t id)
         char *nl = strchr(line, '\n');
         *nl = '\0';
         if (strncmp(line, "SCAN ", 5) == 0 && strstr(line, "INDEX") == NULL)
-            fail_msg("statement %d does a full scan: \"%s\" in\n%s", (int)id, line, stmt_sql[id]);
+            fail_msg("statement %d does a full scan: \"%s\" in\n%s", (int)id, line, store__sql(id)->text);
         line = nl + 1;
     }
 }
 
-static void assert_plan_uses(stmt_id_t id, const char *index)
+static void assert_plan_uses(store_sql_id_t id, const char *index)
 {
     char plan[4096];
     plan_of(id, plan, sizeof(plan));
@@ -92,56 +96,76 @@ static void assert_plan_uses(stmt_id_t id, const char *index)
 static void test_outbox_plans(void **state)
 {
     (void)state;
-    assert_no_full_scan(ST_OUTBOX_DUE);
-    assert_plan_uses(ST_OUTBOX_DUE, "outbox_due");
-    assert_plan_uses(ST_OUTBOX_DUE, "outbox_user");
-    assert_no_full_scan(ST_OUTBOX_NEXT_DUE);
-    assert_plan_uses(ST_OUTBOX_NEXT_DUE, "outbox_due");
-    assert_no_full_scan(ST_OUTBOX_PENDING_FOR_USER);
-    assert_plan_uses(ST_OUTBOX_PENDING_FOR_USER, "outbox_user");
-    assert_no_full_scan(ST_OUTBOX_PENDING_COUNT);
-    assert_no_full_scan(ST_OUTBOX_GET);
-    assert_no_full_scan(ST_OUTBOX_RESCHEDULE);
-    assert_no_full_scan(ST_OUTBOX_FINISH);
-    assert_no_full_scan(ST_OUTBOX_SUPERSEDE_ALL);
-    assert_plan_uses(ST_OUTBOX_SUPERSEDE_ALL, "outbox_user");
-    assert_no_full_scan(ST_OUTBOX_OLDER_PENDING);
-    assert_no_full_scan(ST_OUTBOX_DUE_AFTER);
-    assert_plan_uses(ST_OUTBOX_OLDER_PENDING, "outbox_user");
-    assert_no_full_scan(ST_OUTBOX_SUPERSEDE_ROLE);
-    assert_no_full_scan(ST_OUTBOX_SUPERSEDED_BY);
-    assert_plan_uses(ST_OUTBOX_SUPERSEDED_BY, "outbox_superseded");
-    assert_plan_uses(ST_OUTBOX_DELIVERED_INVITE, "outbox_user_done");
-    assert_no_full_scan(ST_RECHECK_NEXT_DUE);
-    assert_plan_uses(ST_RECHECK_DUE, "outbox_user");
+    assert_no_full_scan(SQL_OUTBOX_DUE);
+    assert_plan_uses(SQL_OUTBOX_DUE, "outbox_due");
+    assert_plan_uses(SQL_OUTBOX_DUE, "outbox_user");
+    assert_no_full_scan(SQL_OUTBOX_NEXT_DUE);
+    assert_plan_uses(SQL_OUTBOX_NEXT_DUE, "outbox_due");
+    assert_no_full_scan(SQL_OUTBOX_PENDING_FOR_USER);
+    assert_plan_uses(SQL_OUTBOX_PENDING_FOR_USER, "outbox_user");
+    assert_no_full_scan(SQL_OUTBOX_PENDING_COUNT);
+    assert_no_full_scan(SQL_OUTBOX_GET);
+    assert_no_full_scan(SQL_OUTBOX_RESCHEDULE);
+    assert_no_full_scan(SQL_OUTBOX_FINISH);
+    assert_no_full_scan(SQL_OUTBOX_SUPERSEDE_ALL);
+    assert_plan_uses(SQL_OUTBOX_SUPERSEDE_ALL, "outbox_user");
+    assert_no_full_scan(SQL_OUTBOX_OLDER_PENDING);
+    assert_no_full_scan(SQL_OUTBOX_DUE_AFTER);
+    assert_plan_uses(SQL_OUTBOX_OLDER_PENDING, "outbox_user");
+    assert_no_full_scan(SQL_OUTBOX_SUPERSEDE_ROLE);
+    assert_no_full_scan(SQL_OUTBOX_SUPERSEDED_BY);
+    assert_plan_uses(SQL_OUTBOX_SUPERSEDED_BY, "outbox_superseded");
+    assert_plan_uses(SQL_OUTBOX_DELIVERED_INVITE, "outbox_user_done");
+    assert_no_full_scan(SQL_RECHECK_NEXT_DUE);
+    assert_plan_uses(SQL_RECHECK_DUE, "outbox_user");
+    /* metrics and the operator's pending list read the pending rows only */
+    assert_no_full_scan(SQL_OUTBOX_ACTION_STATS);
+    assert_no_full_scan(SQL_OUTBOX_PENDING_STATS);
+    assert_no_full_scan(SQL_OUTBOX_LIST_PENDING);
 }
 
 static void test_user_plans(void **state)
 {
     (void)state;
-    assert_no_full_scan(ST_USER_GET);
-    assert_no_full_scan(ST_USER_KEYS);
-    assert_no_full_scan(ST_USER_VERSION);
-    assert_no_full_scan(ST_USER_UPDATE);
-    assert_no_full_scan(ST_USER_UPDATE_BODY);
-    assert_no_full_scan(ST_EMAIL_LIST);
-    assert_plan_uses(ST_EMAIL_LIST, "user_emails_user");
-    assert_no_full_scan(ST_USER_DELETE);
-    assert_no_full_scan(ST_EMAIL_DELETE);
-    assert_no_full_scan(ST_SCAN_USERNAME);
-    assert_no_full_scan(ST_SCAN_EXTERNAL_ID);
-    assert_plan_uses(ST_SCAN_EXTERNAL_ID, "users_external_id");
-    assert_no_full_scan(ST_SCAN_EMAIL);
-    assert_plan_uses(ST_SCAN_EMAIL, "user_emails_value");
+    assert_no_full_scan(SQL_USER_GET);
+    assert_no_full_scan(SQL_USER_KEYS);
+    assert_no_full_scan(SQL_USER_VERSION);
+    assert_no_full_scan(SQL_USER_UPDATE);
+    assert_no_full_scan(SQL_USER_UPDATE_BODY);
+    assert_no_full_scan(SQL_EMAIL_LIST);
+    assert_plan_uses(SQL_EMAIL_LIST, "user_emails_user");
+    assert_no_full_scan(SQL_USER_DELETE);
+    assert_no_full_scan(SQL_EMAIL_DELETE);
+    assert_no_full_scan(SQL_SCAN_USERNAME);
+    assert_no_full_scan(SQL_SCAN_EXTERNAL_ID);
+    assert_plan_uses(SQL_SCAN_EXTERNAL_ID, "users_external_id");
+    assert_no_full_scan(SQL_SCAN_EMAIL);
+    assert_plan_uses(SQL_SCAN_EMAIL, "user_emails_value");
+}
+
+/* Every statement id has its SQL in exactly one table, with a name for error messages. */
+static void test_every_statement_in_one_table(void **state)
+{
+    (void)state;
+    const store_sql_t *tables[] = {store__tx_sql, store__users_sql, store__outbox_sql, store__recheck_sql, store__admin_sql};
+    for (int i = 0; i < SQL__COUNT; i++) {
+        int holders = 0;
+        for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+            holders += tables[t][i].text != NULL;
+        if (holders != 1)
+            fail_msg("statement %d is in %d tables", i, holders);
+        assert_non_null(store__sql((store_sql_id_t)i)->name);
+    }
+    assert_null(store__sql(SQL__COUNT));
 }
 
 /* Every cached statement prepares against the current schema. */
 static void test_all_statements_prepare(void **state)
 {
     (void)state;
-    for (int i = 0; i < ST__COUNT; i++) {
+    for (int i = 0; i < SQL__COUNT; i++) {
         sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(store->db, stmt_sql[i], -1, &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(store->db, store__sql((store_sql_id_t)i)->text, -1, &st, NULL) != SQLITE_OK)
             fail_msg("statement %d: %s", i, sqlite3_errmsg(store->db));
         sqlite3_finalize(st);
     }
@@ -152,6 +176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox_plans),
         cmocka_unit_test(test_user_plans),
+        cmocka_unit_test(test_every_statement_in_one_table),
         cmocka_unit_test(test_all_statements_prepare),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,375 @@
+/*
+ * The SQLite implementation of store/store.h: internals shared by store/sqlite_*.c only. Callers
+ * of the store use store/store.h; tests/store may look in here.
+ *
+ * Files, one concern each:
+ *   sqlite_query.c    the statement cache, the query helper's slow paths, the error message
+ *   sqlite_db.c       open and close, pragmas, schema migrations
+ *   sqlite_tx.c       transactions, savepoints, the writers' mutex, group commit
+ *   sqlite_users.c    users and their indexes (userName, externalId, emails)
+ *   sqlite_outbox.c   the outbox as the delivery loop and the request handlers use it
+ *   sqlite_recheck.c  the pending-invitee re-sends
+ *   sqlite_admin.c    the operator's view of the outbox (list, stats, retry, drop)
+ *
+ * Statements. Every statement is named by a store_sql_id_t and prepared once per store_t, lazily
+ * on first use, then kept in the store's cache. Its SQL sits in the table of its concern's file
+ * (store__users_sql, ...). A statement that is still running when it is needed again (a scan
+ * callback calling back into the store) gets a one-off copy instead, so re-entrant calls are safe.
+ *
+ * The query helper (store_q_t) is the one way to run a cached statement (only the pragmas and
+ * migrations of store_open run uncached):
+ *
+ *     store_q_t q = q_begin(s, SQL_USER_VERSION);
+ *     q_text(&q, 1, id);
+ *     q_step_t r = q_step(&q);
+ *     if (r == Q_ROW)
+ *         *version = q_col_int64(&q, 0);
+ *     return q_end(&q, r == Q_DONE ? STORE_NOT_FOUND : STORE_OK);
+ *
+ * The first failure (prepare, bind, step, a copy out of memory, or q_fail) is recorded once, with
+ * its message in the store; every later call on the query is then a no-op and q_step returns
+ * Q_ERROR, so a call site checks once. q_end always puts the statement back (reset, bindings
+ * cleared, or a one-off finalized) and returns the failure's status, else the `ok` status given.
+ * The helper allocates nothing of its own and never re-prepares a cached statement: a call costs an
+ * array look-up, the binds (SQLite copies bound text), the steps and a reset. Only q_col_dup
+ * allocates, the caller's owned copy.
+ */
+#ifndef STORE_SQLITE_H
+#define STORE_SQLITE_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/** How long a connection waits for another process's lock before STORE_ERROR. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Every cached statement, by the file that holds its SQL. */
+typedef enum store_sql_id {
+    /* sqlite_tx.c */
+    SQL_BEGIN,
+    SQL_COMMIT,
+    SQL_ROLLBACK,
+    SQL_OP_SAVEPOINT,
+    SQL_OP_RELEASE,
+    SQL_OP_ROLLBACK_TO,
+    SQL_MARK,
+    SQL_MARK_RELEASE,
+    SQL_MARK_ROLLBACK_TO,
+    SQL_SYNC_NORMAL,
+    SQL_SYNC_FULL,
+    /* sqlite_users.c */
+    SQL_USER_GET,
+    SQL_USER_INSERT,
+    SQL_USER_UPDATE,
+    SQL_USER_UPDATE_BODY,
+    SQL_USER_KEYS,
+    SQL_USER_VERSION,
+    SQL_USER_DELETE,
+    SQL_EMAIL_LIST,
+    SQL_EMAIL_DELETE,
+    SQL_EMAIL_INSERT,
+    SQL_SCAN_ALL,
+    SQL_SCAN_USERNAME,
+    SQL_SCAN_EXTERNAL_ID,
+    SQL_SCAN_EMAIL,
+    SQL_USER_PAGE,
+    SQL_USER_PAGE_AFTER,
+    SQL_USER_COUNT,
+    SQL_DATA_VERSION,
+    /* sqlite_outbox.c */
+    SQL_OUTBOX_INSERT,
+    SQL_OUTBOX_GET,
+    SQL_OUTBOX_DUE,
+    SQL_OUTBOX_DUE_AFTER,
+    SQL_OUTBOX_NEXT_DUE,
+    SQL_OUTBOX_RESCHEDULE,
+    SQL_OUTBOX_FINISH,
+    SQL_OUTBOX_PENDING_FOR_USER,
+    SQL_OUTBOX_PENDING_COUNT,
+    SQL_OUTBOX_ACTION_STATS,
+    SQL_OUTBOX_OLDER_PENDING,
+    SQL_OUTBOX_REPOINT,
+    SQL_OUTBOX_SUPERSEDE_ALL,
+    SQL_OUTBOX_SUPERSEDE_ROLE,
+    SQL_OUTBOX_SUPERSEDED_BY,
+    SQL_OUTBOX_DELIVERED_INVITE,
+    /* sqlite_recheck.c */
+    SQL_RECHECK_SCHEDULE,
+    SQL_RECHECK_DUE,
+    SQL_RECHECK_NEXT_DUE,
+    SQL_RECHECK_RESCHEDULE,
+    SQL_RECHECK_REMOVE,
+    SQL_RECHECK_COUNT,
+    /* sqlite_admin.c */
+    SQL_OUTBOX_STATE_COUNTS,
+    SQL_OUTBOX_PENDING_STATS,
+    SQL_OUTBOX_LIST_ANY,
+    SQL_OUTBOX_LIST_PENDING,
+    SQL_OUTBOX_LIST_STATE,
+    SQL_OUTBOX_RETRY,
+    SQL_OUTBOX_RETRY_FAILED,
+    SQL_OUTBOX_DROP,
+    SQL__COUNT
+} store_sql_id_t;
+
+typedef struct store_sql {
+    const char *name; /* what the statement does, for error messages ("insert user") */
+    const char *text;
+} store_sql_t;
+
+/*
+ * The statement tables, indexed by store_sql_id_t. Each file fills the entries of its own
+ * statements and leaves the others zero; every id is in exactly one table (tests/store checks).
+ */
+extern const store_sql_t store__tx_sql[SQL__COUNT];
+extern const store_sql_t store__users_sql[SQL__COUNT];
+extern const store_sql_t store__outbox_sql[SQL__COUNT];
+extern const store_sql_t store__recheck_sql[SQL__COUNT];
+extern const store_sql_t store__admin_sql[SQL__COUNT];
+
+/* The entry of statement `id`, from whichever table holds it; NULL if none does. */
+const store_sql_t *store__sql(store_sql_id_t id);
+
+/* The columns every outbox read returns, in the order store__outbox_from_row() expects. */
+#define OUTBOX_COLUMNS                                                                                                             \
+    "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, "         \
+    "result_version, superseded_by"
+
+struct store_sync_group; /* sqlite_tx.c */
+
+struct store {
+    sqlite3 *db;
+    /* transactions (sqlite_tx.c) */
+    int writing;                    /* holds the writers' mutex */
+    int relaxed;                    /* store_relax_sync(): synchronous=NORMAL for good, no group sync */
+    int grouped;                    /* the open transaction runs at synchronous=NORMAL and commits through the group */
+    struct store_sync_group *group; /* NULL for an in-memory database */
+    /*
+     * Paging (sqlite_users.c). Paging a whole directory (an IdP's import: startIndex=1, 101, 201,
+     * ...) with OFFSET costs O(offset) per page, O(n^2) in all. The connection remembers where its
+     * last page ended (the offset after it and that row's seq) and the user count, valid while the
+     * database is unchanged (same data_version for other connections' commits, same total_changes
+     * for its own).
+     */
+    struct {
+        int64_t data_version, changes;
+        int valid;
+    } page_at, count_at;
+    size_t page_next_offset;
+    int64_t page_last_seq;
+    size_t count;
+    sqlite3_stmt *stmts[SQL__COUNT]; /* the statement cache (sqlite_query.c) */
+    char errmsg[STORE_ERRMSG_MAX];
+};
+
+/* ---- errors (sqlite_query.c) ------------------------------------------------------------------ */
+
+/* Sets the store's message (cut to STORE_ERRMSG_MAX, ending in "..." when cut). */
+void store__error(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void store__verror(store_t *s, const char *fmt, va_list ap);
+
+/* ---- transactions (sqlite_tx.c) ------------------------------------------------------------------ */
+
+/*
+ * A write that touches several rows runs inside store__op_enter/store__op_leave, which make it
+ * atomic on its own: outside a transaction it gets its own BEGIN IMMEDIATE, inside the caller's
+ * transaction a savepoint that undoes a half-done change without ending that transaction.
+ */
+typedef enum store_op_scope { STORE_OP_OWN_TX, STORE_OP_SAVEPOINT } store_op_scope_t;
+
+store_status_t store__op_enter(store_t *s, store_op_scope_t *scope);
+/* Ends what store__op_enter began: commits when `ret` is STORE_OK (returning the commit's status), else
+ * undoes and returns `ret` with the first failure's message. */
+store_status_t store__op_leave(store_t *s, store_op_scope_t scope, store_status_t ret);
+
+/* Joins the group commit of the store's database file (store_open, WAL only) and leaves it (store_close). */
+store_status_t store__group_join(store_t *s);
+void store__group_leave(store_t *s);
+
+/* ---- the query helper ------------------------------------------------------------------------- */
+
+typedef struct store_q {
+    store_t *s;
+    sqlite3_stmt *st; /* NULL when the prepare failed */
+    store_sql_id_t id;
+    int rc;              /* the SQLite result code of the failure; SQLITE_OK when none */
+    store_status_t fail; /* STORE_OK, or the status q_end returns (the message is in s->errmsg) */
+} store_q_t;
+
+typedef enum q_step { Q_ROW, Q_DONE, Q_ERROR } q_step_t;
+
+/* Takes statement `id` from the cache, preparing it on first use (or a one-off copy if it is busy). */
+static store_q_t q_begin(store_t *s, store_sql_id_t id);
+/* Binders: ?`idx` (from 1). Text is copied; NULL binds SQL NULL. A size_t above INT64_MAX binds INT64_MAX. */
+static void q_text(store_q_t *q, int idx, const char *text);
+static void q_int64(store_q_t *q, int idx, int64_t value);
+static void q_size(store_q_t *q, int idx, size_t value);
+/* Steps: Q_ROW (a row is current), Q_DONE, or Q_ERROR (recorded; also after any earlier failure). */
+static q_step_t q_step(store_q_t *q);
+/* Columns of the current row, from 0. */
+static int q_col_null(store_q_t *q, int col);
+static int64_t q_col_int64(store_q_t *q, int col);
+/* Borrowed until the next q_step or q_end; NULL for SQL NULL (out of memory records a failure). */
+static const char *q_col_text(store_q_t *q, int col);
+/* An owned copy into *dst (NULL for SQL NULL); out of memory records a failure and sets *dst to NULL. */
+static void q_col_dup(store_q_t *q, int col, char **dst);
+/* Rows changed by the last write statement / the rowid it inserted. */
+static int64_t q_changes(store_q_t *q);
+static int64_t q_last_id(store_q_t *q);
+/* 1 while no failure is recorded. */
+static int q_ok(const store_q_t *q);
+/* Records a failure of the caller's own (a corrupt row, ...): q_end will return `status` (not STORE_OK). */
+static void q_fail(store_q_t *q, store_status_t status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* After a failed step: when it broke the UNIQUE constraint on `column` ("table.column"), the failure
+ * becomes STORE_CONFLICT with message `msg`. */
+static void q_conflict_on(store_q_t *q, const char *column, const char *msg);
+/* Puts the statement back and returns the recorded failure's status, else `ok`. */
+static store_status_t q_end(store_q_t *q, store_status_t ok);
+/* Runs statement `id`, which takes no parameters and yields one integer: STORE_NOT_FOUND when it is NULL. */
+static store_status_t q_scalar(store_t *s, store_sql_id_t id, int64_t *out);
+
+/* The slow paths of the helper (sqlite_query.c). */
+void store__q_prepare(store_q_t *q);
+void store__q_failed(store_q_t *q, int rc);
+void store__q_put(store_q_t *q);
+
+/* ---- outbox rows (sqlite_outbox.c) ---------------------------------------------------------------- */
+
+/* Copies the current row of `q` (OUTBOX_COLUMNS) into `out`, which owns the strings afterwards; on
+ * failure (out of memory, an unknown state) `out` is zeroed and the failure recorded in `q`. */
+void store__outbox_from_row(store_q_t *q, store_outbox_t *out);
+
+/* ---- inline defs -------------------------------------------------------------------------------- */
+
+inline store_q_t q_begin(store_t *s, store_sql_id_t id)
+{
+    store_q_t q = {s, s->stmts[id], id, SQLITE_OK, STORE_OK};
+    if (q.st == NULL || sqlite3_stmt_busy(q.st))
+        store__q_prepare(&q);
+    return q;
+}
+
+inline void q_text(store_q_t *q, int idx, const char *text)
+{
+    if (q->fail != STORE_OK)
+        return;
+    int rc = text == NULL ? sqlite3_bind_null(q->st, idx) : sqlite3_bind_text(q->st, idx, text, -1, SQLITE_TRANSIENT);
+    if (rc != SQLITE_OK)
+        store__q_failed(q, rc);
+}
+
+inline void q_int64(store_q_t *q, int idx, int64_t value)
+{
+    if (q->fail != STORE_OK)
+        return;
+    int rc = sqlite3_bind_int64(q->st, idx, value);
+    if (rc != SQLITE_OK)
+        store__q_failed(q, rc);
+}
+
+inline void q_size(store_q_t *q, int idx, size_t value)
+{
+    q_int64(q, idx, value > (size_t)INT64_MAX ? INT64_MAX : (int64_t)value);
+}
+
+inline q_step_t q_step(store_q_t *q)
+{
+    if (q->fail != STORE_OK)
+        return Q_ERROR;
+    int rc = sqlite3_step(q->st);
+    if (rc == SQLITE_ROW)
+        return Q_ROW;
+    if (rc == SQLITE_DONE)
+        return Q_DONE;
+    store__q_failed(q, rc);
+    return Q_ERROR;
+}
+
+inline int q_col_null(store_q_t *q, int col)
+{
+    return sqlite3_column_type(q->st, col) == SQLITE_NULL;
+}
+
+inline int64_t q_col_int64(store_q_t *q, int col)
+{
+    return sqlite3_column_int64(q->st, col);
+}
+
+inline const char *q_col_text(store_q_t *q, int col)
+{
+    if (q_col_null(q, col))
+        return NULL;
+    const char *text = (const char *)sqlite3_column_text(q->st, col);
+    if (text == NULL) /* a NULL for a non-NULL value: SQLite ran out of memory converting it */
+        q_fail(q, STORE_ERROR, "out of memory");
+    return text;
+}
+
+inline void q_col_dup(store_q_t *q, int col, char **dst)
+{
+    const char *text = q_col_text(q, col);
+    *dst = text != NULL ? strdup(text) : NULL;
+    if (text != NULL && *dst == NULL)
+        q_fail(q, STORE_ERROR, "out of memory");
+}
+
+inline int64_t q_changes(store_q_t *q)
+{
+    return sqlite3_changes64(q->s->db);
+}
+
+inline int64_t q_last_id(store_q_t *q)
+{
+    return sqlite3_last_insert_rowid(q->s->db);
+}
+
+inline int q_ok(const store_q_t *q)
+{
+    return q->fail == STORE_OK;
+}
+
+inline void q_fail(store_q_t *q, store_status_t status, const char *fmt, ...)
+{
+    if (q->fail != STORE_OK)
+        return;
+    q->fail = status;
+    va_list ap;
+    va_start(ap, fmt);
+    store__verror(q->s, fmt, ap);
+    va_end(ap);
+}
+
+inline void q_conflict_on(store_q_t *q, const char *column, const char *msg)
+{
+    /* the message text is the only place SQLite names the violated constraint */
+    if (q->fail == STORE_ERROR && q->rc == SQLITE_CONSTRAINT_UNIQUE && strstr(sqlite3_errmsg(q->s->db), column) != NULL) {
+        q->fail = STORE_CONFLICT;
+        store__error(q->s, "%s", msg);
+    }
+}
+
+inline store_status_t q_end(store_q_t *q, store_status_t ok)
+{
+    if (q->st != NULL)
+        store__q_put(q);
+    return q->fail != STORE_OK ? q->fail : ok;
+}
+
+inline store_status_t q_scalar(store_t *s, store_sql_id_t id, int64_t *out)
+{
+    store_q_t q = q_begin(s, id);
+    q_step_t r = q_step(&q);
+    if (r == Q_DONE)
+        q_fail(&q, STORE_ERROR, "%s: no row", store__sql(id)->name);
+    int null = r != Q_ROW || q_col_null(&q, 0);
+    if (!null)
+        *out = q_col_int64(&q, 0);
+    return q_end(&q, null ? STORE_NOT_FOUND : STORE_OK);
+}
+
+#endif

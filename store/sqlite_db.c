@@ -1,0 +1,282 @@
+/*
+ * Opening and closing the database: the connection's pragmas and the schema, created or migrated
+ * by PRAGMA user_version.
+ */
+#include "store/sqlite.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/*
+ * Schema migrations: migrations[i] takes the schema from user_version i to i + 1. Append new
+ * steps; never edit a released one, since databases in the field already ran it.
+ *
+ * COLLATE NOCASE folds ASCII letters only, so userName and email comparisons are
+ * case-insensitive for A-Z; non-ASCII letters compare exactly. Good enough for identifiers and
+ * email addresses in practice, and it keeps the index usable for lookups.
+ */
+static const char *const migrations[] = {
+    /* 0 -> 1: initial schema */
+    "CREATE TABLE users ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " user_name TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+    " external_id TEXT,"
+    " odeus_email TEXT,"
+    " active INTEGER NOT NULL,"
+    " created TEXT NOT NULL,"
+    " last_modified TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " resource TEXT NOT NULL);"
+    "CREATE INDEX users_external_id ON users(external_id);"
+    "CREATE TABLE user_emails ("
+    " user_seq INTEGER NOT NULL REFERENCES users(seq) ON DELETE CASCADE,"
+    " value TEXT NOT NULL COLLATE NOCASE);"
+    "CREATE INDEX user_emails_value ON user_emails(value);"
+    /* the cascade and the delete-before-reinsert on update look rows up by user_seq */
+    "CREATE INDEX user_emails_user ON user_emails(user_seq);"
+    "CREATE TABLE outbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " user_id TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " email TEXT NOT NULL,"
+    " role TEXT,"
+    " state INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " next_attempt_at INTEGER NOT NULL,"
+    " last_error TEXT,"
+    " outcome TEXT,"
+    " done_at INTEGER,"
+    " prev_resource TEXT,"
+    " result_version INTEGER NOT NULL DEFAULT 0);"
+    /*
+     * Finished rows are kept (they are the history) and outnumber pending ones; partial indexes on
+     * state = 0 keep the delivery queries proportional to the pending rows. Every query on the
+     * outbox that should use them says "state = 0" literally, which is what lets SQLite pick them.
+     */
+    "CREATE INDEX outbox_due ON outbox(state, next_attempt_at) WHERE state = 0;"
+    "CREATE INDEX outbox_user ON outbox(user_id, state) WHERE state = 0;",
+    /*
+     * 1 -> 2: coalescing and pending-invitee re-sends. superseded_by points a superseded row
+     * (state 3) at the live row that replaced it, so that a request waiting on the old row can
+     * follow the new one. invitee_recheck holds the deactivations that Odeus answered 404 for a
+     * user the gateway had invited: they are sent again until the invitation could no longer be
+     * accepted (README, "Invitees who never joined").
+     */
+    "ALTER TABLE outbox ADD COLUMN superseded_by INTEGER;"
+    "CREATE INDEX outbox_superseded ON outbox(superseded_by) WHERE superseded_by IS NOT NULL;"
+    "CREATE TABLE invitee_recheck ("
+    " user_id TEXT PRIMARY KEY,"
+    " email TEXT NOT NULL,"
+    " outbox_id INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL,"
+    " until_at INTEGER NOT NULL,"
+    " sends INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT);"
+    "CREATE INDEX invitee_recheck_due ON invitee_recheck(next_at);"
+    /* "did Odeus ever accept an invite for this user", asked when a deactivation meets a 404 */
+    "CREATE INDEX outbox_user_done ON outbox(user_id, action) WHERE state = 1;",
+    /*
+     * 2 -> 3: the rendering of each user without "meta" (scim_user_render_text of resource), so
+     * that reads splice meta into stored text instead of parsing and rendering the resource. Rows
+     * written before have NULL there, and readers render them from resource.
+     */
+    "ALTER TABLE users ADD COLUMN rendered TEXT;",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static void copy_err(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void copy_err(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (err == NULL || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * Runs a one-row PRAGMA and returns its first column as text in `out` (may be NULL; a value that
+ * does not fit in `out_len` is an error). Not a cached statement: each runs once per connection.
+ * Switching the journal mode can report SQLITE_BUSY without consulting the busy handler while
+ * another connection opens the same new file, so BUSY is retried here up to the busy timeout.
+ */
+static store_status_t pragma(store_t *s, const char *sql, char *out, size_t out_len)
+{
+    sqlite3_stmt *st = NULL;
+    store_status_t ret = STORE_ERROR;
+    for (long waited = 0;; waited += 10) {
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+                ret = STORE_OK;
+                const char *text = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+                if (out != NULL && snprintf(out, out_len, "%s", text != NULL ? text : "") >= (int)out_len) {
+                    store__error(s, "%s: unexpected answer \"%s\"", sql, text);
+                    ret = STORE_ERROR;
+                }
+                goto out;
+            }
+        }
+        if ((rc & 0xff) != SQLITE_BUSY || waited >= STORE_BUSY_TIMEOUT_MS) {
+            store__error(s, "%s: %s", sql, sqlite3_errmsg(s->db));
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        sleep_ms(10);
+    }
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static store_status_t read_user_version(store_t *s, int *version)
+{
+    char buf[32];
+    if (pragma(s, "PRAGMA user_version", buf, sizeof(buf)) != STORE_OK)
+        return STORE_ERROR;
+    *version = atoi(buf);
+    return STORE_OK;
+}
+
+static store_status_t check_version(store_t *s, int version)
+{
+    if (version > SCHEMA_VERSION) {
+        store__error(s, "database schema version %d is newer than this gateway supports (%d); upgrade the gateway", version,
+                     SCHEMA_VERSION);
+        return STORE_ERROR;
+    }
+    if (version < 0) {
+        store__error(s, "database schema version %d is invalid", version);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+/*
+ * Brings the schema to SCHEMA_VERSION in one transaction. BEGIN IMMEDIATE serializes concurrent
+ * first opens; the version is read again inside it because another connection may have migrated
+ * while this one waited.
+ */
+static store_status_t migrate(store_t *s)
+{
+    int version;
+    if (read_user_version(s, &version) != STORE_OK || check_version(s, version) != STORE_OK)
+        return STORE_ERROR;
+    if (version == SCHEMA_VERSION)
+        return STORE_OK;
+
+    store_status_t ret = STORE_ERROR;
+    if (store_begin(s) != STORE_OK)
+        return STORE_ERROR;
+    if (read_user_version(s, &version) != STORE_OK || check_version(s, version) != STORE_OK)
+        goto out;
+    for (; version < SCHEMA_VERSION; version++) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->db, migrations[version], NULL, NULL, &msg) != SQLITE_OK) {
+            store__error(s, "schema migration %d -> %d: %s", version, version + 1, msg != NULL ? msg : "unknown error");
+            sqlite3_free(msg);
+            goto out;
+        }
+    }
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+    if (pragma(s, sql, NULL, 0) != STORE_OK)
+        goto out;
+    ret = store_commit(s);
+out:
+    if (ret != STORE_OK) {
+        char saved[sizeof(s->errmsg)];
+        memcpy(saved, s->errmsg, sizeof(saved));
+        store_rollback(s);
+        memcpy(s->errmsg, saved, sizeof(saved));
+    }
+    return ret;
+}
+
+store_t *store_open(const char *path, char *err, size_t err_len)
+{
+    store_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        copy_err(err, err_len, "store: out of memory");
+        return NULL;
+    }
+    /* NOMUTEX needs a library built thread-safe: connections are still used from several threads */
+    if (!sqlite3_threadsafe()) {
+        copy_err(err, err_len, "store: SQLite was built without thread support");
+        goto fail;
+    }
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        copy_err(err, err_len, "store: cannot open %s: %s", path, s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    /* the timeout first: the pragmas below may already meet another connection's lock */
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+    char mode[16];
+    if (pragma(s, "PRAGMA journal_mode = WAL", mode, sizeof(mode)) != STORE_OK)
+        goto fail_msg;
+    /* an in-memory database reports "memory" and has no WAL; it is only good for one connection anyway */
+    if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
+        store__error(s, "cannot switch to WAL journal mode (got \"%s\")", mode);
+        goto fail_msg;
+    }
+    if (pragma(s, "PRAGMA synchronous = FULL", NULL, 0) != STORE_OK || pragma(s, "PRAGMA foreign_keys = ON", NULL, 0) != STORE_OK)
+        goto fail_msg;
+    /*
+     * Checkpoints copy the WAL's newest page versions into the database. A busy directory changes
+     * the same few pages over and over (the outbox tail, hot users), so a longer WAL means far
+     * fewer copies per change: 4000 pages (16 MiB) rather than SQLite's 1000.
+     */
+    if (strcmp(mode, "wal") == 0 && pragma(s, "PRAGMA wal_autocheckpoint = 4000", NULL, 0) != STORE_OK)
+        goto fail_msg;
+    if (strcmp(mode, "wal") == 0 && store__group_join(s) != STORE_OK)
+        goto fail_msg;
+    if (migrate(s) != STORE_OK)
+        goto fail_msg;
+    return s;
+
+fail_msg:
+    copy_err(err, err_len, "store: %s: %s", path, s->errmsg);
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(store_t *store)
+{
+    if (store == NULL)
+        return;
+    if (store->db != NULL && !sqlite3_get_autocommit(store->db))
+        store_rollback(store);
+    for (size_t i = 0; i < SQL__COUNT; i++)
+        sqlite3_finalize(store->stmts[i]);
+    /* every statement is finalized above, so close cannot be refused with SQLITE_BUSY */
+    sqlite3_close(store->db);
+    store__group_leave(store);
+    free(store);
+}
+
+store_status_t store_relax_sync(store_t *store)
+{
+    store_status_t ret = pragma(store, "PRAGMA synchronous = NORMAL", NULL, 0);
+    if (ret == STORE_OK)
+        store->relaxed = 1;
+    return ret;
+}

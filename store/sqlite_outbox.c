@@ -1,0 +1,338 @@
+/*
+ * The outbox as the request handlers and the delivery loop use it: a change queued in the same
+ * transaction as the directory change (coalescing the user's queue), the due rows, and the
+ * outcome of each attempt.
+ */
+#include "store/sqlite.h"
+
+#include <stdlib.h>
+
+/* Due rows (?1: now): only the oldest pending row of each user; deactivations first, then commit order. */
+#define OUTBOX_DUE_WHERE                                                                                                           \
+    "o.state = 0 AND o.next_attempt_at <= ?1"                                                                                      \
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"                      \
+    " ORDER BY o.action <> 'deactivate', o.id"
+
+const store_sql_t store__outbox_sql[SQL__COUNT] = {
+    [SQL_OUTBOX_INSERT] = {"insert outbox row",
+                           "INSERT INTO outbox (user_id, action, email, role, state, attempts, created_at, next_attempt_at,"
+                           " last_error, outcome, prev_resource, result_version)"
+                           " VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7, ?8, ?9, ?10)"},
+    [SQL_OUTBOX_GET] = {"get outbox row", "SELECT " OUTBOX_COLUMNS " FROM outbox WHERE id = ?1"},
+    /*
+     * Only the oldest pending row of each user qualifies, due or not: a newer change must not
+     * overtake an older one that is waiting for its retry or is in flight (the caller drops the
+     * in-flight ids from the result, which then also holds back that user's newer rows).
+     * Deactivations first: when Odeus is the bottleneck (a mass offboarding, a rate limit), access
+     * removal must not queue behind grants. Within a kind, commit order.
+     */
+    [SQL_OUTBOX_DUE] = {"due outbox rows", "SELECT " OUTBOX_COLUMNS " FROM outbox AS o WHERE " OUTBOX_DUE_WHERE},
+    /* The same for rows newer than ?2 only: a range of the rowid, whatever the history's size. */
+    [SQL_OUTBOX_DUE_AFTER] = {"due outbox rows",
+                              "SELECT " OUTBOX_COLUMNS " FROM outbox AS o WHERE o.id > ?2 AND " OUTBOX_DUE_WHERE},
+    [SQL_OUTBOX_NEXT_DUE] = {"next due outbox row", "SELECT min(next_attempt_at) FROM outbox WHERE state = 0"},
+    [SQL_OUTBOX_RESCHEDULE] = {"reschedule outbox row",
+                               "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, outcome = ?3, last_error = ?4"
+                               " WHERE id = ?1"},
+    /* A row superseded while its call was in flight stays superseded; its outcome is still recorded. */
+    [SQL_OUTBOX_FINISH] = {"finish outbox row",
+                           "UPDATE outbox SET state = CASE WHEN state = 0 THEN ?2 ELSE state END, outcome = ?3,"
+                           " last_error = ?4, attempts = attempts + 1, done_at = coalesce(done_at, ?5) WHERE id = ?1"},
+    [SQL_OUTBOX_PENDING_FOR_USER] = {"pending outbox row",
+                                     "SELECT id FROM outbox WHERE user_id = ?1 AND state = 0 AND (?2 IS NULL OR action = ?2)"
+                                     " ORDER BY id LIMIT 1"},
+    [SQL_OUTBOX_PENDING_COUNT] = {"count pending outbox rows", "SELECT count(*) FROM outbox WHERE state = 0"},
+    [SQL_OUTBOX_ACTION_STATS] = {"outbox stats",
+                                 "SELECT action, count(*), min(created_at) FROM outbox WHERE state = 0 GROUP BY action"},
+    [SQL_OUTBOX_OLDER_PENDING] = {"older pending outbox row",
+                                  "SELECT 1 FROM outbox WHERE user_id = ?1 AND state = 0 AND id < ?2 LIMIT 1"},
+    /* rows already superseded by a row that is superseded now follow the newest one */
+    [SQL_OUTBOX_REPOINT] =
+        {"repoint superseded rows",
+         "UPDATE outbox SET superseded_by = ?2 WHERE state = 3 AND superseded_by IN"
+         " (SELECT id FROM outbox WHERE user_id = ?1 AND state = 0 AND id < ?2 AND (?3 IS NULL OR action = ?3))"},
+    [SQL_OUTBOX_SUPERSEDE_ALL] = {"supersede outbox rows",
+                                  "UPDATE outbox SET state = 3, outcome = 'superseded', superseded_by = ?2, done_at = ?3"
+                                  " WHERE user_id = ?1 AND state = 0 AND id < ?2"},
+    [SQL_OUTBOX_SUPERSEDE_ROLE] = {"supersede outbox rows",
+                                   "UPDATE outbox SET state = 3, outcome = 'superseded', superseded_by = ?2, done_at = ?3"
+                                   " WHERE user_id = ?1 AND state = 0 AND id < ?2 AND action = 'update_role'"},
+    [SQL_OUTBOX_SUPERSEDED_BY] = {"superseded rows", "SELECT id FROM outbox WHERE superseded_by = ?1"},
+    [SQL_OUTBOX_DELIVERED_INVITE] = {"delivered invite", "SELECT 1 FROM outbox WHERE user_id = ?1 AND action = 'invite'"
+                                                         " AND state = 1 AND outcome = 'done' LIMIT 1"},
+};
+
+void store_outbox_clear(store_outbox_t *row)
+{
+    if (row == NULL)
+        return;
+    free(row->user_id);
+    free(row->action);
+    free(row->email);
+    free(row->role);
+    free(row->last_error);
+    free(row->outcome);
+    free(row->prev_resource);
+    memset(row, 0, sizeof(*row));
+}
+
+void store__outbox_from_row(store_q_t *q, store_outbox_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t id = q_col_int64(q, 0), state = q_col_int64(q, 5), attempts = q_col_int64(q, 6);
+    /* values no store function writes: the database was changed by something else */
+    if (state < 0 || state >= STORE_OUTBOX_STATES) {
+        q_fail(q, STORE_ERROR, "outbox row %lld has unknown state %lld", (long long)id, (long long)state);
+        return;
+    }
+    if (attempts < 0 || attempts > INT32_MAX) {
+        q_fail(q, STORE_ERROR, "outbox row %lld has %lld attempts", (long long)id, (long long)attempts);
+        return;
+    }
+    out->id = id;
+    out->state = (store_outbox_state_t)state;
+    out->attempts = (int)attempts;
+    out->created_at_ms = q_col_int64(q, 7);
+    out->next_attempt_ms = q_col_int64(q, 8);
+    out->result_version = q_col_int64(q, 12);
+    out->superseded_by = q_col_int64(q, 13);
+    q_col_dup(q, 1, &out->user_id);
+    q_col_dup(q, 2, &out->action);
+    q_col_dup(q, 3, &out->email);
+    q_col_dup(q, 4, &out->role);
+    q_col_dup(q, 9, &out->last_error);
+    q_col_dup(q, 10, &out->outcome);
+    q_col_dup(q, 11, &out->prev_resource);
+    if (!q_ok(q))
+        store_outbox_clear(out);
+}
+
+static store_status_t insert_row(store_t *s, const store_outbox_t *row, int64_t *id)
+{
+    store_q_t q = q_begin(s, SQL_OUTBOX_INSERT);
+    q_text(&q, 1, row->user_id);
+    q_text(&q, 2, row->action);
+    q_text(&q, 3, row->email);
+    q_text(&q, 4, row->role);
+    q_int64(&q, 5, row->created_at_ms);
+    q_int64(&q, 6, row->next_attempt_ms);
+    q_text(&q, 7, row->last_error);
+    q_text(&q, 8, row->outcome);
+    q_text(&q, 9, row->prev_resource);
+    q_int64(&q, 10, row->result_version);
+    if (q_step(&q) == Q_DONE)
+        *id = q_last_id(&q);
+    return q_end(&q, STORE_OK);
+}
+
+/* STORE_OK when the user has a pending row older than `before`, STORE_NOT_FOUND when not. */
+static store_status_t older_pending(store_t *s, const char *user_id, int64_t before)
+{
+    store_q_t q = q_begin(s, SQL_OUTBOX_OLDER_PENDING);
+    q_text(&q, 1, user_id);
+    q_int64(&q, 2, before);
+    return q_end(&q, q_step(&q) == Q_ROW ? STORE_OK : STORE_NOT_FOUND);
+}
+
+/*
+ * Supersedes the user's pending rows older than `new_id`: all of them for a deactivation, only the
+ * role changes for a role change. The rows those had superseded are re-pointed at `new_id` first.
+ */
+static store_status_t supersede(store_t *s, const store_outbox_t *row, int64_t new_id, int deactivate)
+{
+    store_q_t q = q_begin(s, SQL_OUTBOX_REPOINT);
+    q_text(&q, 1, row->user_id);
+    q_int64(&q, 2, new_id);
+    q_text(&q, 3, deactivate ? NULL : "update_role");
+    q_step(&q);
+    if (q_end(&q, STORE_OK) != STORE_OK)
+        return STORE_ERROR;
+    q = q_begin(s, deactivate ? SQL_OUTBOX_SUPERSEDE_ALL : SQL_OUTBOX_SUPERSEDE_ROLE);
+    q_text(&q, 1, row->user_id);
+    q_int64(&q, 2, new_id);
+    q_int64(&q, 3, row->created_at_ms);
+    q_step(&q);
+    return q_end(&q, STORE_OK);
+}
+
+store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out)
+{
+    if (row->action == NULL || row->user_id == NULL) {
+        store__error(store, "outbox row without user or action");
+        return STORE_ERROR;
+    }
+    store_op_scope_t scope;
+    if (store__op_enter(store, &scope) != STORE_OK)
+        return STORE_ERROR;
+    int64_t id = 0;
+    int deactivate = strcmp(row->action, "deactivate") == 0, role = strcmp(row->action, "update_role") == 0;
+    store_status_t ret = insert_row(store, row, &id);
+    /* Most changes find nothing queued for their user: one look-up instead of two updates. */
+    if (ret == STORE_OK && (deactivate || role)) {
+        ret = older_pending(store, row->user_id, id);
+        if (ret == STORE_OK)
+            ret = supersede(store, row, id, deactivate);
+        else if (ret == STORE_NOT_FOUND)
+            ret = STORE_OK;
+    }
+    if (ret == STORE_OK)
+        ret = store_recheck_remove(store, row->user_id);
+    ret = store__op_leave(store, scope, ret);
+    if (ret == STORE_OK && id_out != NULL)
+        *id_out = id;
+    return ret;
+}
+
+store_status_t store_outbox_get(store_t *store, int64_t id, store_outbox_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    store_q_t q = q_begin(store, SQL_OUTBOX_GET);
+    q_int64(&q, 1, id);
+    q_step_t r = q_step(&q);
+    if (r == Q_ROW)
+        store__outbox_from_row(&q, out);
+    return q_end(&q, r == Q_DONE ? STORE_NOT_FOUND : STORE_OK);
+}
+
+static int in_list(int64_t id, const int64_t *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == id)
+            return 1;
+    return 0;
+}
+
+store_status_t store_outbox_due(store_t *store, int64_t now_ms, const int64_t *skip, size_t n_skip, store_outbox_t *rows,
+                                size_t max, size_t *n_out)
+{
+    return store_outbox_due_after(store, now_ms, 0, skip, n_skip, rows, max, n_out);
+}
+
+store_status_t store_outbox_due_after(store_t *store, int64_t now_ms, int64_t after_id, const int64_t *skip, size_t n_skip,
+                                      store_outbox_t *rows, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (max == 0)
+        return STORE_OK;
+    store_q_t q = q_begin(store, after_id > 0 ? SQL_OUTBOX_DUE_AFTER : SQL_OUTBOX_DUE);
+    q_int64(&q, 1, now_ms);
+    if (after_id > 0)
+        q_int64(&q, 2, after_id);
+    /*
+     * The in-flight list is short (bounded by the delivery concurrency), so it is filtered here
+     * rather than bound into the SQL. Dropping a user's oldest row drops the user: the query never
+     * returns a newer row while an older one is pending.
+     */
+    size_t n = 0;
+    while (n < max && q_step(&q) == Q_ROW) {
+        if (skip != NULL && in_list(q_col_int64(&q, 0), skip, n_skip))
+            continue;
+        store__outbox_from_row(&q, &rows[n]);
+        if (q_ok(&q))
+            n++;
+    }
+    store_status_t ret = q_end(&q, STORE_OK);
+    if (ret != STORE_OK) {
+        for (size_t i = 0; i < n; i++)
+            store_outbox_clear(&rows[i]);
+        n = 0;
+    }
+    *n_out = n;
+    return ret;
+}
+
+store_status_t store_outbox_next_due(store_t *store, int64_t *at_ms)
+{
+    return q_scalar(store, SQL_OUTBOX_NEXT_DUE, at_ms);
+}
+
+/* Ends the UPDATE of one outbox row by id: STORE_NOT_FOUND when there was no such row. */
+static store_status_t end_row_update(store_q_t *q)
+{
+    if (q_step(q) == Q_DONE && q_changes(q) == 0)
+        q_fail(q, STORE_NOT_FOUND, "no such outbox row");
+    return q_end(q, STORE_OK);
+}
+
+store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_attempt_ms, const char *outcome,
+                                       const char *last_error)
+{
+    store_q_t q = q_begin(store, SQL_OUTBOX_RESCHEDULE);
+    q_int64(&q, 1, id);
+    q_int64(&q, 2, next_attempt_ms);
+    q_text(&q, 3, outcome);
+    q_text(&q, 4, last_error);
+    return end_row_update(&q);
+}
+
+store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
+                                   const char *last_error, int64_t now_ms)
+{
+    if (state != STORE_OUTBOX_DONE && state != STORE_OUTBOX_FAILED) {
+        store__error(store, "outbox finish: state %d is not an end state", (int)state);
+        return STORE_ERROR;
+    }
+    store_q_t q = q_begin(store, SQL_OUTBOX_FINISH);
+    q_int64(&q, 1, id);
+    q_int64(&q, 2, state);
+    q_text(&q, 3, outcome);
+    q_text(&q, 4, last_error);
+    q_int64(&q, 5, now_ms);
+    return end_row_update(&q);
+}
+
+store_status_t store_outbox_user_pending(store_t *store, const char *user_id, int *any)
+{
+    store_status_t ret = older_pending(store, user_id, INT64_MAX);
+    *any = ret == STORE_OK;
+    return ret == STORE_NOT_FOUND ? STORE_OK : ret;
+}
+
+store_status_t store_outbox_pending_for_user(store_t *store, const char *user_id, const char *action, int64_t *id_out)
+{
+    store_q_t q = q_begin(store, SQL_OUTBOX_PENDING_FOR_USER);
+    q_text(&q, 1, user_id);
+    q_text(&q, 2, action);
+    q_step_t r = q_step(&q);
+    if (r == Q_ROW)
+        *id_out = q_col_int64(&q, 0);
+    return q_end(&q, r == Q_DONE ? STORE_NOT_FOUND : STORE_OK);
+}
+
+store_status_t store_outbox_pending_count(store_t *store, size_t *count)
+{
+    int64_t n = 0;
+    store_status_t ret = q_scalar(store, SQL_OUTBOX_PENDING_COUNT, &n);
+    if (ret == STORE_OK)
+        *count = (size_t)n;
+    return ret;
+}
+
+store_status_t store_outbox_stats(store_t *store, store_outbox_stat_cb cb, void *ctx)
+{
+    store_q_t q = q_begin(store, SQL_OUTBOX_ACTION_STATS);
+    while (q_step(&q) == Q_ROW) {
+        const char *action = q_col_text(&q, 0);
+        if (!q_ok(&q))
+            break;
+        cb(ctx, action, (size_t)q_col_int64(&q, 1), q_col_int64(&q, 2));
+    }
+    return q_end(&q, STORE_OK);
+}
+
+store_status_t store_outbox_superseded_by(store_t *store, int64_t id, store_outbox_id_cb cb, void *ctx)
+{
+    store_q_t q = q_begin(store, SQL_OUTBOX_SUPERSEDED_BY);
+    q_int64(&q, 1, id);
+    while (q_step(&q) == Q_ROW && cb(ctx, q_col_int64(&q, 0)) == 0)
+        ;
+    return q_end(&q, STORE_OK);
+}
+
+store_status_t store_outbox_invite_delivered(store_t *store, const char *user_id, int *yes)
+{
+    store_q_t q = q_begin(store, SQL_OUTBOX_DELIVERED_INVITE);
+    q_text(&q, 1, user_id);
+    *yes = q_step(&q) == Q_ROW;
+    return q_end(&q, STORE_OK);
+}
