@@ -2,24 +2,40 @@
 #
 #   docker build -t odeus-scim-gateway .
 #   docker run --read-only -v gateway-data:/data -e SCIM_TOKEN_FILE=/run/secrets/scim-tokens \
-#     -e ODEUS_API_KEY_FILE=/run/secrets/odeus-api-key -p 8080:8080 odeus-scim-gateway
+#     -e ODEUS_API_KEY_FILE=/run/secrets/odeus-api-key -p 8080:8080 --stop-timeout 30 odeus-scim-gateway
 #
-# Package versions are pinned to what Debian 12 ships (read with apt-cache policy); when a
-# Debian security update replaces one, the build fails loudly: bump the pin to the new version.
+# (--stop-timeout: on SIGTERM the gateway lets in-flight work finish for GATEWAY_SHUTDOWN_GRACE_MS,
+# 20 s by default; the engine's own default of 10 s would SIGKILL it before that.)
+# scripts/container-smoke.sh builds this image and checks it with podman (CI runs it).
+#
+# Package versions: no exact pins. The base tag is the pin: debian:12 is Debian stable, whose
+# packages change only through security updates and point releases, which keep the ABI and the
+# behaviour. An exact pin (zlib1g=1:1.2.13.dfsg-1) breaks the build on the next such update: apt
+# refuses to downgrade a package the base image already carries, and the mirror drops the old
+# version. So:
+#   - packages that come with debian:12-slim (libc6, zlib1g, ...) are not named: they are at the
+#     base image's version, and the official image is republished for Debian's updates (build with
+#     --pull to get them);
+#   - the others are installed by name, which gives the current bookworm (+ security) version.
+# A rebuild therefore picks up security fixes and never breaks on them. For a bit-for-bit
+# reproducible build, pin the base by digest (FROM debian:12-slim@sha256:...) and point apt at
+# snapshot.debian.org instead.
 
 # ---- build ------------------------------------------------------------------------------------
 FROM debian:12-slim AS build
+# Build-time only (an ARG is not kept in the image): no debconf prompts or warnings.
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      build-essential=12.9 \
-      cmake=3.25.1-1 \
-      pkg-config=1.8.1-1 \
-      libh2o-evloop-dev=2.2.5+dfsg2-7 \
-      libh2o-dev-common=2.2.5+dfsg2-7 \
-      libjansson-dev=2.14-2 \
-      libcurl4-openssl-dev=7.88.1-10+deb12u15 \
-      libssl-dev=3.0.22-1~deb12u2 \
-      libsqlite3-dev=3.40.1-2+deb12u2 \
+      build-essential \
+      cmake \
+      pkg-config \
+      libh2o-evloop-dev \
+      libh2o-dev-common \
+      libjansson-dev \
+      libcurl4-openssl-dev \
+      libssl-dev \
+      libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -36,17 +52,18 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGATEWAY_TESTS=OFF \
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM debian:12-slim
+ARG DEBIAN_FRONTEND=noninteractive
+# What the binary links that debian:12-slim lacks (libh2o-evloop0.13 brings libwslay1; libc6 and
+# zlib1g are in the base), the CA bundle for the Odeus TLS connection, and tini.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libh2o-evloop0.13=2.2.5+dfsg2-7 \
-      libcurl4=7.88.1-10+deb12u15 \
-      libssl3=3.0.22-1~deb12u2 \
-      libjansson4=2.14-2 \
-      libsqlite3-0=3.40.1-2+deb12u2 \
-      libwslay1=1.1.1-3+b1 \
-      zlib1g=1:1.2.13.dfsg-1 \
-      ca-certificates=20250419~deb12u2 \
-      tini=0.19.0-1+b3 \
+      libh2o-evloop0.13 \
+      libcurl4 \
+      libssl3 \
+      libjansson4 \
+      libsqlite3-0 \
+      ca-certificates \
+      tini \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 gateway \
  && useradd --system --uid 10001 --gid gateway --home-dir /data --no-create-home --shell /usr/sbin/nologin gateway \
@@ -56,9 +73,13 @@ RUN apt-get update \
 COPY --from=build /build/odeus-scim-gateway /usr/local/bin/odeus-scim-gateway
 
 # The only writable place the gateway needs: the SQLite database (+ WAL) and the audit log.
+# SQLite's temporary files (sorts that outgrow memory, large statement journals) go there too:
+# with a read-only root filesystem and no tmpfs (docker run --read-only, Kubernetes'
+# readOnlyRootFilesystem) it finds no writable /var/tmp or /tmp. It unlinks them when it opens them.
 VOLUME ["/data"]
 ENV GATEWAY_LISTEN=0.0.0.0:8080 \
-    GATEWAY_DATA_DIR=/data
+    GATEWAY_DATA_DIR=/data \
+    SQLITE_TMPDIR=/data
 USER 10001:10001
 EXPOSE 8080
 # tini forwards SIGTERM/SIGHUP to the gateway and reaps; the gateway handles both itself.
