@@ -17,7 +17,8 @@
 #include "scim/list.h"
 #include "store/store.h"
 
-#define MAX_ID_LEN 128
+/* Ids are UUIDs (36 bytes): a longer path segment names no resource and is answered 404. README, "Limits". */
+#define ROUTER_MAX_ID_LEN 128
 
 typedef enum method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_OTHER } method_t;
 
@@ -72,7 +73,7 @@ static int tail_id(h2o_iovec_t tail, char *buf, size_t buf_len)
 
 static void route_users(gw_request_t *r, method_t m, h2o_iovec_t tail)
 {
-    char id[MAX_ID_LEN];
+    char id[ROUTER_MAX_ID_LEN];
     if (tail.len == 0 || (tail.len == 1 && tail.base[0] == '/')) {
         r->route = "/Users";
         if (m == M_GET)
@@ -117,7 +118,7 @@ static void route_users(gw_request_t *r, method_t m, h2o_iovec_t tail)
 /* The discovery endpoints: a list at the bare path, one document per id below it. */
 static void route_discovery(gw_request_t *r, method_t m, h2o_iovec_t tail, int schemas)
 {
-    char id[MAX_ID_LEN];
+    char id[ROUTER_MAX_ID_LEN];
     json_t *doc;
     int one = tail.len > 1;
     r->route = schemas ? (one ? "/Schemas/{id}" : "/Schemas") : (one ? "/ResourceTypes/{id}" : "/ResourceTypes");
