@@ -17,6 +17,7 @@
 struct gw_audit;
 struct gw_ratelimit;
 struct gw_tls;
+struct gw_tokens;
 
 typedef struct gw_server gw_server_t;
 
@@ -28,6 +29,7 @@ typedef struct gw_worker {
     gw_outbox_t *outbox;
     struct gw_audit *audit;         /** shared, thread-safe */
     struct gw_ratelimit *ratelimit; /** shared, thread-safe */
+    struct gw_tokens *tokens;       /** shared, thread-safe: the accepted SCIM tokens, swapped on SIGHUP */
     struct gw_tls *tls;             /** shared; NULL without TLS */
     unsigned tls_generation;        /** of the SSL_CTX in accept_ctx.ssl_ctx */
     store_t *store;
@@ -51,7 +53,8 @@ typedef struct gw_worker {
 /**
  * Runs the gateway until SIGTERM or SIGINT: opens the store (creating the data directory) and
  * the audit log, loads the TLS certificate, starts outbox delivery and the workers, and shuts
- * down in order within config->shutdown_grace_ms. SIGHUP re-reads the TLS certificate and key. Returns the process exit
+ * down in order within config->shutdown_grace_ms. SIGHUP re-reads the SCIM tokens (SCIM_TOKEN, SCIM_TOKEN_FILE) and the TLS
+ * certificate and key; a set that fails to load keeps the previous one. Returns the process exit
  * code (0 after a clean stop, 1 when start-up failed; the reason has been logged).
  */
 int gw_server_run(const gw_config_t *config);
