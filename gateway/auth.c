@@ -20,14 +20,15 @@ static void trim(const char **s, size_t *len)
 }
 
 /* Index of the token whose digest matches (every token is compared), or -1. */
-static long match_digest(const gw_config_t *config, const unsigned char digest[GW_SHA256_LEN], const char *name, size_t name_len)
+static long match_digest(const gw_token_t *tokens, size_t n_tokens, const unsigned char digest[GW_SHA256_LEN], const char *name,
+                         size_t name_len)
 {
     long found = -1;
-    for (size_t i = 0; i < config->n_tokens; i++) {
-        int same = CRYPTO_memcmp(digest, config->tokens[i].hash, GW_SHA256_LEN) == 0;
+    for (size_t i = 0; i < n_tokens; i++) {
+        int same = CRYPTO_memcmp(digest, tokens[i].hash, GW_SHA256_LEN) == 0;
         /* With Basic the name must match too; names are not secret, so strcmp is fine. */
         if (name != NULL)
-            same &= strlen(config->tokens[i].name) == name_len && memcmp(config->tokens[i].name, name, name_len) == 0;
+            same &= strlen(tokens[i].name) == name_len && memcmp(tokens[i].name, name, name_len) == 0;
         if (same && found < 0)
             found = (long)i;
     }
@@ -35,6 +36,12 @@ static long match_digest(const gw_config_t *config, const unsigned char digest[G
 }
 
 gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, size_t len, int64_t now_s, size_t *token_index)
+{
+    return gw_auth_check_tokens(config->tokens, config->n_tokens, header, len, now_s, token_index);
+}
+
+gw_auth_result_t gw_auth_check_tokens(const gw_token_t *tokens, size_t n_tokens, const char *header, size_t len, int64_t now_s,
+                                      size_t *token_index)
 {
     static const char bearer[] = "bearer ", basic[] = "basic ";
     unsigned char digest[GW_DIGEST_LEN];
@@ -46,7 +53,7 @@ gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, si
         size_t token_len = len - (sizeof(bearer) - 1);
         trim(&token, &token_len);
         gw_digest(token, token_len, digest);
-        found = match_digest(config, digest, NULL, 0);
+        found = match_digest(tokens, n_tokens, digest, NULL, 0);
     } else if (len > sizeof(basic) - 1 && strncasecmp(header, basic, sizeof(basic) - 1) == 0) {
         const char *b64 = header + sizeof(basic) - 1;
         size_t b64_len = len - (sizeof(basic) - 1);
@@ -69,7 +76,7 @@ gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, si
         }
         size_t name_len = (size_t)(colon - decoded);
         gw_digest(colon + 1, (size_t)n - name_len - 1, digest);
-        found = match_digest(config, digest, (const char *)decoded, name_len);
+        found = match_digest(tokens, n_tokens, digest, (const char *)decoded, name_len);
         OPENSSL_cleanse(decoded, sizeof(decoded));
     } else {
         return GW_AUTH_MISSING;
@@ -77,7 +84,7 @@ gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, si
     if (found < 0)
         return GW_AUTH_INVALID;
     *token_index = (size_t)found;
-    const gw_token_t *t = &config->tokens[found];
+    const gw_token_t *t = &tokens[found];
     return t->expires_s != 0 && now_s >= t->expires_s ? GW_AUTH_EXPIRED : GW_AUTH_OK;
 }
 

@@ -28,6 +28,9 @@ typedef enum gw_auth_result {
  * time taken depends on neither the token nor which one matched.
  */
 gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, size_t len, int64_t now_s, size_t *token_index);
+/** The same against `n_tokens` tokens (e.g. the live set of tokens.h); *token_index is into `tokens`. */
+gw_auth_result_t gw_auth_check_tokens(const gw_token_t *tokens, size_t n_tokens, const char *header, size_t len, int64_t now_s,
+                                      size_t *token_index);
 
 /** Reads one request header: returns the value and sets *len, or NULL when absent. */
 typedef const char *(*gw_auth_header_fn)(void *ctx, const char *name, size_t *len);

@@ -309,7 +309,8 @@ static void print_help(void)
            "  SCIM_TOKEN or SCIM_TOKEN_FILE        accepted tokens: comma-separated, or one per line in the\n"
            "                                       file; both may be set. Each entry is a plain token (at least\n"
            "                                       %d characters) or NAME:plain:TOKEN or NAME:sha256:HEX, either\n"
-           "                                       optionally followed by :expires=YYYY-MM-DDTHH:MM:SSZ\n"
+           "                                       optionally followed by :expires=YYYY-MM-DDTHH:MM:SSZ.\n"
+           "                                       Both are read again on SIGHUP.\n"
            "\nSubcommands:\n"
            "  audit verify FILE                    check the audit log's hash chain\n",
            MIN_TOKEN_LEN);
@@ -465,6 +466,28 @@ static int add_tokens(gw_config_t *c, const char *text, char separator, const ch
     }
 }
 
+static int load_tokens(gw_config_t *c, char *why, size_t why_len)
+{
+    const char *tokens = getenv("SCIM_TOKEN"), *token_file = getenv("SCIM_TOKEN_FILE");
+    if (tokens != NULL && add_tokens(c, tokens, ',', "SCIM_TOKEN", why, why_len) != 0)
+        return -1;
+    if (token_file != NULL && token_file[0] != '\0') {
+        char *text = read_secret_file(token_file, why, why_len);
+        if (text == NULL)
+            return -1;
+        int rc = add_tokens(c, text, '\n', "SCIM_TOKEN_FILE", why, why_len);
+        OPENSSL_cleanse(text, strlen(text));
+        free(text);
+        if (rc != 0)
+            return -1;
+    }
+    if (c->n_tokens == 0) {
+        snprintf(why, why_len, "no SCIM token: set SCIM_TOKEN or SCIM_TOKEN_FILE (the IdP sends it as a bearer token)");
+        return -1;
+    }
+    return 0;
+}
+
 static int load_secrets(gw_config_t *c, char *why, size_t why_len)
 {
     const char *key = getenv("ODEUS_API_KEY"), *key_file = getenv("ODEUS_API_KEY_FILE");
@@ -486,25 +509,24 @@ static int load_secrets(gw_config_t *c, char *why, size_t why_len)
         snprintf(why, why_len, "no Odeus API key: set ODEUS_API_KEY or ODEUS_API_KEY_FILE, or run with --dry-run");
         return -1;
     }
+    return load_tokens(c, why, why_len);
+}
 
-    const char *tokens = getenv("SCIM_TOKEN"), *token_file = getenv("SCIM_TOKEN_FILE");
-    if (tokens != NULL && add_tokens(c, tokens, ',', "SCIM_TOKEN", why, why_len) != 0)
-        return -1;
-    if (token_file != NULL && token_file[0] != '\0') {
-        char *text = read_secret_file(token_file, why, why_len);
-        if (text == NULL)
-            return -1;
-        int rc = add_tokens(c, text, '\n', "SCIM_TOKEN_FILE", why, why_len);
-        OPENSSL_cleanse(text, strlen(text));
-        free(text);
-        if (rc != 0)
-            return -1;
-    }
-    if (c->n_tokens == 0) {
-        snprintf(why, why_len, "no SCIM token: set SCIM_TOKEN or SCIM_TOKEN_FILE (the IdP sends it as a bearer token)");
+int gw_config_read_tokens(gw_token_t tokens[GW_MAX_TOKENS], size_t *n_tokens, char *why, size_t why_len)
+{
+    gw_config_t *scratch = calloc(1, sizeof(*scratch));
+    if (scratch == NULL) {
+        snprintf(why, why_len, "out of memory");
         return -1;
     }
-    return 0;
+    int rc = load_tokens(scratch, why, why_len);
+    if (rc == 0) {
+        memcpy(tokens, scratch->tokens, sizeof(scratch->tokens));
+        *n_tokens = scratch->n_tokens;
+    }
+    OPENSSL_cleanse(scratch->tokens, sizeof(scratch->tokens));
+    free(scratch);
+    return rc;
 }
 
 static void set_defaults(gw_config_t *c)

@@ -1,5 +1,7 @@
 #include "gateway/metrics.h"
 
+#include "gateway/tokens.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -137,10 +139,16 @@ void gw_metrics_auth_failure(gw_metrics_auth_failure_t why)
         atomic_fetch_add_explicit(&auth_failures[why], 1, memory_order_relaxed);
 }
 
-void gw_metrics_rate_limited(size_t token_index)
+void gw_metrics_rate_limited(size_t token_slot)
 {
-    if (token_index < GW_MAX_TOKENS)
-        atomic_fetch_add_explicit(&rate_limited[token_index], 1, memory_order_relaxed);
+    if (token_slot < GW_MAX_TOKENS)
+        atomic_fetch_add_explicit(&rate_limited[token_slot], 1, memory_order_relaxed);
+}
+
+void gw_metrics_rate_limited_reset(size_t token_slot)
+{
+    if (token_slot < GW_MAX_TOKENS)
+        atomic_store_explicit(&rate_limited[token_slot], 0, memory_order_relaxed);
 }
 
 void gw_metrics_tls_loaded(int ok, int64_t not_after_s)
@@ -253,19 +261,20 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
         fprintf(f, "gateway_auth_failures_total{reason=\"%s\"} %llu\n", auth_reasons[i], atomic_load(&auth_failures[i]));
 
     const gw_config_t *cfg = state->config;
+    const gw_tokenset_t *tokens = state->tokens;
     head(f, "gateway_rate_limited_total", "counter", "Requests answered 429 by the per-token rate limit.");
-    for (size_t i = 0; i < cfg->n_tokens; i++) {
+    for (size_t i = 0; i < tokens->n; i++) {
         fputs("gateway_rate_limited_total{token=\"", f);
-        label_value(f, cfg->tokens[i].name);
-        fprintf(f, "\"} %llu\n", atomic_load(&rate_limited[i]));
+        label_value(f, tokens->names[i]);
+        fprintf(f, "\"} %llu\n", atomic_load(&rate_limited[tokens->slots[i]]));
     }
     head(f, "gateway_token_expiry_timestamp_seconds", "gauge", "When each SCIM token expires (unix time); absent: never.");
-    for (size_t i = 0; i < cfg->n_tokens; i++) {
-        if (cfg->tokens[i].expires_s == 0)
+    for (size_t i = 0; i < tokens->n; i++) {
+        if (tokens->tokens[i].expires_s == 0)
             continue;
         fputs("gateway_token_expiry_timestamp_seconds{token=\"", f);
-        label_value(f, cfg->tokens[i].name);
-        fprintf(f, "\"} %lld\n", (long long)cfg->tokens[i].expires_s);
+        label_value(f, tokens->names[i]);
+        fprintf(f, "\"} %lld\n", (long long)tokens->tokens[i].expires_s);
     }
 
     head(f, "gateway_odeus_calls_total", "counter", "Finished Odeus API calls by endpoint and outcome.");

@@ -30,7 +30,10 @@ void gw_metrics_request(const char *route, const char *method, size_t method_len
 /** One finished Odeus call; a non-final outcome also counts as a retry. */
 void gw_metrics_odeus_call(odeus_action_t action, odeus_outcome_t outcome);
 void gw_metrics_auth_failure(gw_metrics_auth_failure_t why);
-void gw_metrics_rate_limited(size_t token_index);
+/** One 429 for the token in rate-limit slot `token_slot` (tokens.h). */
+void gw_metrics_rate_limited(size_t token_slot);
+/** Zeroes the 429 count of `token_slot` (the slot went to another token name). */
+void gw_metrics_rate_limited_reset(size_t token_slot);
 /** A TLS certificate was (re)loaded (ok = 1, with its notAfter in unix seconds) or failed to. */
 void gw_metrics_tls_loaded(int ok, int64_t not_after_s);
 
@@ -44,7 +47,8 @@ void gw_metrics_circuit(const char *state_name);
 /** What the renderer needs from the running server. */
 typedef struct gw_metrics_state {
     const gw_config_t *config;
-    store_t *store; /** for the outbox gauges; may be NULL */
+    const struct gw_tokenset *tokens; /** the live token set (tokens.h), for the per-token series */
+    store_t *store;                   /** for the outbox gauges; may be NULL */
     int odeus_auth_failing;
     int64_t now_ms; /** unix ms, for ages */
 } gw_metrics_state_t;

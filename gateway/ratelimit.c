@@ -41,6 +41,17 @@ void gw_ratelimit_free(gw_ratelimit_t *rl)
     free(rl);
 }
 
+void gw_ratelimit_reset(gw_ratelimit_t *rl, size_t key)
+{
+    if (key >= rl->n)
+        return;
+    bucket_t *b = &rl->buckets[key];
+    pthread_mutex_lock(&b->lock);
+    b->level = rl->burst;
+    b->at_ms = -1;
+    pthread_mutex_unlock(&b->lock);
+}
+
 int64_t gw_ratelimit_take(gw_ratelimit_t *rl, size_t key, int64_t now_ms)
 {
     if (rl->per_ms <= 0 || key >= rl->n)

@@ -21,4 +21,7 @@ void gw_ratelimit_free(gw_ratelimit_t *rl);
  */
 int64_t gw_ratelimit_take(gw_ratelimit_t *rl, size_t key, int64_t now_ms);
 
+/** Fills bucket `key` again, as at start (for a key given to another token). Thread-safe. */
+void gw_ratelimit_reset(gw_ratelimit_t *rl, size_t key);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "gateway/linger.h"
 #include "gateway/metrics.h"
 #include "common/json.h"
 
@@ -73,6 +74,8 @@ static const char *reason_phrase(int status)
         return "Unsupported Media Type";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
     case 501:
@@ -248,6 +251,9 @@ static void error_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostre
             slot = &os->super.next;
         }
         log_request("-", req->method.base, req->method.len, "-", req->res.status, gw_clock_mono_us(), NULL, NULL);
+        /* A refused body (413) or a broken one (400) closes the connection with the rest unread. */
+        if (!req->http1_is_persistent)
+            gw_linger_arm(req);
     }
     h2o_setup_next_ostream(req, slot);
 }

@@ -27,7 +27,7 @@ struct gw_request {
     int64_t start_us;
     char request_id[32];
     const char *upstream;   /** outcome of the Odeus call for the log, static or NULL */
-    const char *token_name; /** the authenticated token's configured name (config memory), or NULL */
+    const char *token_name; /** the authenticated token's name (interned by tokens.h, lives as long as the process), or NULL */
     char *base_url;         /** absolute URL of the SCIM base path (pool memory) */
     int answered;
     void *pending; /** async work of the handler; see on_dispose */

@@ -7,10 +7,12 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "gateway/config.h"
+#include "gateway/linger.h"
 #include "gateway/metrics.h"
 #include "gateway/outbox.h"
 #include "gateway/ratelimit.h"
 #include "gateway/respond.h"
+#include "gateway/tokens.h"
 #include "gateway/users_endpoints.h"
 #include "gateway/users_list.h"
 #include "scim/discovery.h"
@@ -199,11 +201,13 @@ static void respond_metrics(gw_request_t *r)
         return;
     }
     gw_metrics_state_t state = {.config = w->config,
+                                .tokens = gw_tokens_acquire(w->tokens),
                                 .store = w->store,
                                 .odeus_auth_failing = gw_outbox_auth_failing(w->outbox),
                                 .now_ms = gw_clock_unix_ms()};
     size_t len = 0;
     char *text = gw_metrics_render(&state, &len);
+    gw_tokens_release(state.tokens);
     if (text == NULL) {
         gw_respond_errorf(r, 500, NULL, "out of memory");
         return;
@@ -257,15 +261,20 @@ static int admit(gw_request_t *r)
         }
     }
 
+    /* The live token set (swapped on SIGHUP): this request is judged by one set, held only here. */
     ssize_t auth = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     size_t index = 0;
-    gw_auth_result_t result = auth == -1 ? GW_AUTH_MISSING
-                                         : gw_auth_check(cfg, req->headers.entries[auth].value.base,
+    const gw_tokenset_t *tokens = gw_tokens_acquire(w->tokens);
+    gw_auth_result_t result = auth == -1
+                                  ? GW_AUTH_MISSING
+                                  : gw_auth_check_tokens(tokens->tokens, tokens->n, req->headers.entries[auth].value.base,
                                                          req->headers.entries[auth].value.len, gw_clock_unix_ms() / 1000, &index);
+    const char *token_name = result == GW_AUTH_OK || result == GW_AUTH_EXPIRED ? tokens->names[index] : NULL; /* interned */
+    unsigned slot = result == GW_AUTH_OK ? tokens->slots[index] : 0;
+    gw_tokens_release(tokens);
     if (result != GW_AUTH_OK) {
         if (result == GW_AUTH_EXPIRED)
-            gw_log(GW_LOG_WARN, "token_expired",
-                   json_pack("{s:s, s:s}", "request_id", r->request_id, "token", cfg->tokens[index].name));
+            gw_log(GW_LOG_WARN, "token_expired", json_pack("{s:s, s:s}", "request_id", r->request_id, "token", token_name));
         gw_metrics_auth_failure(result == GW_AUTH_MISSING   ? GW_METRICS_AUTH_MISSING
                                 : result == GW_AUTH_EXPIRED ? GW_METRICS_AUTH_EXPIRED
                                                             : GW_METRICS_AUTH_INVALID);
@@ -276,13 +285,13 @@ static int admit(gw_request_t *r)
                                                       : "the token is not valid");
         return 0;
     }
-    r->token_name = cfg->tokens[index].name;
+    r->token_name = token_name;
 
-    int64_t wait_s = gw_ratelimit_take(w->ratelimit, index, gw_clock_mono_ms());
+    int64_t wait_s = gw_ratelimit_take(w->ratelimit, slot, gw_clock_mono_ms());
     if (wait_s > 0) {
         char retry_after[24];
         snprintf(retry_after, sizeof(retry_after), "%lld", (long long)wait_s);
-        gw_metrics_rate_limited(index);
+        gw_metrics_rate_limited(slot);
         gw_respond_header(r, H2O_TOKEN_RETRY_AFTER, retry_after);
         gw_respond_errorf(r, 429, NULL, "too many requests for token %s; retry after %lld s", r->token_name, (long long)wait_s);
         return 0;
@@ -290,11 +299,27 @@ static int admit(gw_request_t *r)
     return 1;
 }
 
+/* The size of the request head as GW_MAX_HEADER_BYTES counts it. */
+static size_t head_bytes(const h2o_req_t *req)
+{
+    size_t n = req->input.method.len + req->input.path.len + req->input.authority.len + req->upgrade.len;
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+    return n;
+}
+
 int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
 {
     gw_request_t *r = gw_request_create(w, req);
     const gw_config_t *cfg = w->config;
     h2o_iovec_t path = req->path_normalized;
+
+    if (head_bytes(req) > GW_MAX_HEADER_BYTES) {
+        req->http1_is_persistent = 0;
+        gw_linger_arm(req);
+        gw_respond_errorf(r, 431, NULL, "the request line and headers are larger than %d bytes", GW_MAX_HEADER_BYTES);
+        return 0;
+    }
 
     /* Like Odeus, the gateway serves no browsers: no CORS, and no request that carries an Origin. */
     if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1) != -1) {

@@ -13,6 +13,14 @@
 
 #include "gateway/worker.h"
 
+/**
+ * The largest request head the gateway serves, in bytes: the method, the request target, and the
+ * name and value of every header field (Host included), separators and line ends not counted.
+ * A larger head gets a SCIM 431 (no scimType) and the connection is closed. h2o's own limits lie
+ * beyond it (100 header fields, about 417 KiB): there it answers a plain 400 itself.
+ */
+#define GW_MAX_HEADER_BYTES (16 * 1024)
+
 /** h2o on_req body: always takes the request (returns 0). */
 int gw_router_handle(gw_worker_t *worker, h2o_req_t *req);
 

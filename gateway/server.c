@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,11 +18,13 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "gateway/batch.h"
+#include "gateway/metrics.h"
 #include "gateway/outbox.h"
 #include "gateway/ratelimit.h"
 #include "gateway/respond.h"
 #include "gateway/router.h"
 #include "gateway/tls.h"
+#include "gateway/tokens.h"
 #include "gateway/users_lifecycle.h"
 #include "gateway/worker.h"
 #include "store/store.h"
@@ -204,6 +207,36 @@ static uint16_t bound_port(int fd)
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* A slot of the rate limit now belongs to a new token name: it starts with a full bucket. */
+static void on_new_token_slot(void *ctx, unsigned slot)
+{
+    gw_ratelimit_reset(ctx, slot);
+    gw_metrics_rate_limited_reset(slot);
+}
+
+/* SIGHUP: the token sources again; on any error the previous set stays. */
+static void reload_tokens(gw_tokens_t *tokens, gw_ratelimit_t *ratelimit)
+{
+    gw_token_t fresh[GW_MAX_TOKENS];
+    size_t n = 0;
+    char err[512];
+    if (gw_config_read_tokens(fresh, &n, err, sizeof(err)) != 0) {
+        gw_log(GW_LOG_ERROR, "token_reload_failed", json_pack("{s:s, s:s}", "error", err, "serving", "the previous tokens"));
+        return;
+    }
+    if (gw_tokens_replace(tokens, fresh, n, on_new_token_slot, ratelimit) != 0) {
+        OPENSSL_cleanse(fresh, sizeof(fresh));
+        gw_log(GW_LOG_ERROR, "token_reload_failed",
+               json_pack("{s:s, s:s}", "error", "out of memory", "serving", "the previous tokens"));
+        return;
+    }
+    json_t *names = json_array(); /* names are not secret: they are in every request log line */
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(names, json_string(fresh[i].name));
+    OPENSSL_cleanse(fresh, sizeof(fresh));
+    gw_log(GW_LOG_INFO, "tokens_reloaded", json_pack("{s:I, s:o}", "count", (json_int_t)n, "names", names));
+}
+
 int gw_server_run(const gw_config_t *config)
 {
     gw_server_t server = {.config = config};
@@ -213,6 +246,7 @@ int gw_server_run(const gw_config_t *config)
     gw_tls_t *tls = NULL;
     gw_audit_t *audit = NULL;
     gw_ratelimit_t *ratelimit = NULL;
+    gw_tokens_t *tokens = NULL;
 
     signal(SIGPIPE, SIG_IGN);
     /* Blocked before any thread starts (the delivery thread, curl's resolver, the workers), so
@@ -255,8 +289,10 @@ int gw_server_run(const gw_config_t *config)
         port = bound_port(server.workers[i].listen_fd); /* with port 0, every worker shares the first one's */
     }
 
-    ratelimit = gw_ratelimit_create(config->n_tokens, config->rate_limit_per_min, config->rate_limit_burst);
-    if (ratelimit == NULL) {
+    /* One bucket per token slot: a reload may bring new names (tokens.h). */
+    ratelimit = gw_ratelimit_create(GW_MAX_TOKENS, config->rate_limit_per_min, config->rate_limit_burst);
+    tokens = gw_tokens_create(config->tokens, config->n_tokens);
+    if (ratelimit == NULL || tokens == NULL) {
         snprintf(err, sizeof(err), "out of memory");
         goto fail_listeners;
     }
@@ -285,6 +321,7 @@ int gw_server_run(const gw_config_t *config)
         w->outbox = server.outbox;
         w->audit = audit;
         w->ratelimit = ratelimit;
+        w->tokens = tokens;
         w->tls = tls;
         gw_tls_refresh(tls, &w->accept_ctx.ssl_ctx, &w->tls_generation);
         pthread_create(&w->thread, NULL, worker_main, w);
@@ -301,9 +338,8 @@ int gw_server_run(const gw_config_t *config)
         usleep(1000);
     int sig = 0;
     while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
-        if (tls == NULL) {
-            gw_log(GW_LOG_INFO, "sighup_ignored", json_pack("{s:s}", "reason", "no TLS certificate configured"));
-        } else if (gw_tls_reload(tls, err, sizeof(err)) != 0) {
+        reload_tokens(tokens, ratelimit);
+        if (tls != NULL && gw_tls_reload(tls, err, sizeof(err)) != 0) {
             gw_log(GW_LOG_ERROR, "tls_reload_failed", json_pack("{s:s, s:s}", "error", err, "serving", "the previous certificate"));
         }
     }
@@ -322,6 +358,7 @@ int gw_server_run(const gw_config_t *config)
     free(server.workers);
     gw_audit_close(audit);
     gw_ratelimit_free(ratelimit);
+    gw_tokens_free(tokens);
     gw_tls_free(tls);
     curl_global_cleanup();
     gw_log(GW_LOG_INFO, "stopped", NULL);
@@ -334,6 +371,7 @@ fail_listeners:
     free(server.workers);
     gw_audit_close(audit);
     gw_ratelimit_free(ratelimit);
+    gw_tokens_free(tokens);
     gw_tls_free(tls);
 fail:
     gw_log(GW_LOG_ERROR, "start_failed", json_pack("{s:s}", "error", err));

@@ -25,6 +25,7 @@ struct gw_outbox;
 struct gw_ratelimit;
 struct gw_server;
 struct gw_tls;
+struct gw_tokens;
 struct store;
 
 typedef struct gw_worker {
@@ -34,6 +35,7 @@ typedef struct gw_worker {
     struct gw_outbox *outbox;
     struct gw_audit *audit;         /** shared, thread-safe */
     struct gw_ratelimit *ratelimit; /** shared, thread-safe */
+    struct gw_tokens *tokens;       /** shared, thread-safe: the accepted SCIM tokens, swapped on SIGHUP */
     struct gw_tls *tls;             /** shared; NULL without TLS */
     unsigned tls_generation;        /** of the SSL_CTX in accept_ctx.ssl_ctx */
     struct store *store;

@@ -147,12 +147,12 @@ static void *work(void *arg)
                          roles[role]);
             }
             call(w, "PATCH", path, body, &r);
-            if (r.status == 200) {
-                if (active >= 0)
-                    u->known_active = active;
-                else
-                    u->known_role = role;
-            }
+            /* An answer lost to a kill may belong to a change that committed: what it touched is
+             * unknown until a later change of the same attribute is answered. */
+            if (active >= 0)
+                u->known_active = r.status == 200 ? active : -1;
+            else
+                u->known_role = r.status == 200 ? role : -1;
         }
         u->last_ok = r.status >= 200 && r.status < 300;
         if (u->last_ok)
