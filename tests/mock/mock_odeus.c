@@ -493,6 +493,12 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
             v_len = (size_t)(line_end - v);
             while (v_len > 0 && (v[v_len - 1] == ' ' || v[v_len - 1] == '\t'))
                 v_len--;
+            {
+                /* the whole line, with the value trimmed, if it fits */
+                size_t have = strlen(r.headers), need = name_len + 2 + v_len + 2;
+                if (have + need < sizeof(r.headers))
+                    snprintf(r.headers + have, sizeof(r.headers) - have, "%.*s: %.*s\r\n", (int)name_len, p, (int)v_len, v);
+            }
 #define IS(name) (name_len == sizeof(name) - 1 && strncasecmp(p, name, name_len) == 0)
             if (IS("content-length")) {
                 content_length = strtoul(v, NULL, 10);
@@ -836,6 +842,25 @@ int mock_odeus_wait(mock_odeus_t *m, const char *path_suffix, size_t n, int time
     }
     pthread_mutex_unlock(&m->mu);
     return rc;
+}
+
+int mock_request_header(const mock_request_t *r, const char *name, char *out, size_t out_len)
+{
+    size_t name_len = strlen(name);
+    for (const char *line = r->headers; *line != '\0';) {
+        const char *end = strstr(line, "\r\n");
+        if (end == NULL)
+            break;
+        if ((size_t)(end - line) > name_len + 1 && strncasecmp(line, name, name_len) == 0 && line[name_len] == ':') {
+            const char *v = line + name_len + 2;
+            copy_field(out, out_len, v, (size_t)(end - v));
+            return 1;
+        }
+        line = end + 2;
+    }
+    if (out_len > 0)
+        out[0] = '\0';
+    return 0;
 }
 
 size_t mock_odeus_connections(mock_odeus_t *m)
