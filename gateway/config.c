@@ -311,7 +311,8 @@ static void print_help(void)
            "                                       %d characters) or NAME:plain:TOKEN or NAME:sha256:HEX, either\n"
            "                                       optionally followed by :expires=YYYY-MM-DDTHH:MM:SSZ\n"
            "\nSubcommands:\n"
-           "  audit verify FILE                    check the audit log's hash chain\n",
+           "  audit verify FILE                    check the audit log's hash chain\n"
+           "  outbox list|stats|retry|drop         inspect and repair the queue of changes for Odeus\n",
            MIN_TOKEN_LEN);
 }
 
