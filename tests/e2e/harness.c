@@ -255,7 +255,10 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     buf_t *b = userdata;
     size_t n = size * nmemb;
-    b->data = realloc(b->data, b->len + n + 1);
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (grown == NULL)
+        return 0; /* curl fails the transfer, and http_call the test */
+    b->data = grown;
     memcpy(b->data + b->len, ptr, n);
     b->len += n;
     b->data[b->len] = '\0';

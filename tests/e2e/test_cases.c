@@ -469,7 +469,10 @@ int main(void)
         if (len > 5 && strcmp(de->d_name + len - 5, ".json") == 0 && n < MAX_CASES)
             names[n++] = strdup(de->d_name);
     }
-    closedir(d);
+    if (closedir(d) != 0) {
+        perror(dir);
+        return 1;
+    }
     qsort(names, n, sizeof(names[0]), by_name);
     const char *only = getenv("CASE"); /* run one case: CASE=0012 */
     size_t m = 0;
