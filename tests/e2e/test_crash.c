@@ -2,7 +2,8 @@
  * Crash safety: a burst of mixed lifecycle changes (create, deactivate, reactivate, role change)
  * from several IdP connections while the gateway is SIGKILLed and restarted at random moments.
  * Afterwards: every change the IdP got a success for is in the directory (the last answered
- * change of each user wins), nothing is left queued, and the mock Odeus' member model equals
+ * change of each attribute wins, unless a later change of it went unanswered: a request the kill
+ * cut off may have been committed), nothing is left queued, and the mock Odeus' member model equals
  * the directory's intent: active users active with their role, everyone else not active.
  */
 #include <pthread.h>
@@ -30,9 +31,13 @@ static const char *const roles[] = {"member", "editor", "admin"};
 typedef struct user {
     char id[40];
     char email[64];
-    int known_active; /* the last change the IdP got a success for: -1 unknown */
-    int known_role;   /* index into roles, -1 unknown */
-    int last_ok;      /* 1 when the last request for this user got a 2xx */
+    /*
+     * What the directory must hold, from the last change of it the IdP got a success for; -1
+     * unknown: never set, or a later change of it got no definite answer (a request the kill cut
+     * off, a 503) and may or may not have been committed.
+     */
+    int known_active;
+    int known_role; /* index into roles */
 } user_t;
 
 typedef struct worker {
@@ -145,15 +150,13 @@ static void *work(void *arg)
                          roles[role]);
             }
             call(w, "PATCH", path, body, &r);
-            if (r.status == 200) {
-                if (active >= 0)
-                    u->known_active = active;
-                else
-                    u->known_role = role;
-            }
+            int value = r.status == 200 ? 1 : r.status == 0 || r.status >= 500 ? -1 : 0; /* 0: refused, nothing changed */
+            if (value != 0 && active >= 0)
+                u->known_active = value > 0 ? active : -1;
+            else if (value != 0)
+                u->known_role = value > 0 ? role : -1;
         }
-        u->last_ok = r.status >= 200 && r.status < 300;
-        if (u->last_ok)
+        if (r.status >= 200 && r.status < 300)
             w->successes++;
         else
             w->failures++;
@@ -189,10 +192,12 @@ static size_t mismatches(worker_t *w, mock_odeus_t *mock)
             int active = json_is_true(json_object_get(r.json, "active"));
             const char *dir_role = json_string_value(json_object_get(json_array_get(json_object_get(r.json, "roles"), 0), "value"));
             /* what the IdP was told succeeded is what the directory holds */
-            if (u->last_ok && u->known_active >= 0)
-                assert_int_equal(active, u->known_active);
-            if (u->last_ok && u->known_role >= 0 && dir_role != NULL && active)
-                assert_string_equal(dir_role, roles[u->known_role]);
+            if (u->known_active >= 0 && active != u->known_active)
+                fail_msg("%s (%s): the IdP was last told it is %s, the directory says %s: %s", u->email, u->id,
+                         u->known_active ? "active" : "inactive", active ? "active" : "inactive", r.body);
+            if (u->known_role >= 0 && dir_role != NULL && active && strcmp(dir_role, roles[u->known_role]) != 0)
+                fail_msg("%s (%s): the IdP was last told its role is %s, the directory says %s", u->email, u->id,
+                         roles[u->known_role], dir_role);
             /* and Odeus holds the directory's intent */
             if (active != (m == MOCK_MEMBER_ACTIVE) || (active && dir_role != NULL && strcmp(role, dir_role) != 0))
                 n++;
