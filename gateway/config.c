@@ -312,7 +312,8 @@ static void print_help(void)
            "                                       optionally followed by :expires=YYYY-MM-DDTHH:MM:SSZ.\n"
            "                                       Both are read again on SIGHUP.\n"
            "\nSubcommands:\n"
-           "  audit verify FILE                    check the audit log's hash chain\n",
+           "  audit verify FILE                    check the audit log's hash chain\n"
+           "  outbox list|stats|retry|drop         inspect and repair the queue of changes for Odeus\n",
            MIN_TOKEN_LEN);
 }
 

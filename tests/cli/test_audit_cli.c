@@ -33,9 +33,11 @@ static char *read_all(const char *path)
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     char *buf = calloc(1, 65536);
+    assert_non_null(buf);
     size_t n = fread(buf, 1, 65535, f);
+    assert_int_equal(ferror(f), 0);
     buf[n] = '\0';
-    fclose(f);
+    assert_int_equal(fclose(f), 0);
     return buf;
 }
 
@@ -43,15 +45,16 @@ static void write_all(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
 }
 
 static int verify(const char *path, const char *head)
 {
     FILE *out = tmpfile();
+    assert_non_null(out);
     int rc = gw_audit_cli_verify(path, head, out);
-    fclose(out);
+    assert_int_equal(fclose(out), 0);
     return rc;
 }
 
@@ -136,17 +139,18 @@ static void test_audit_chain(void **state)
 
     /* A partial last line: verify flags it, and the gateway refuses to continue the chain. */
     FILE *f = fopen(copy, "ab");
-    fputs("{\"seq\":5,", f);
-    fclose(f);
+    assert_non_null(f);
+    assert_true(fputs("{\"seq\":5,", f) >= 0);
+    assert_int_equal(fclose(f), 0);
     assert_int_equal(verify(copy, NULL), 1);
     assert_null(gw_audit_open(copy, err, sizeof(err)));
     assert_non_null(strstr(err, "partial"));
     assert_int_equal(verify("/nonexistent/audit.jsonl", NULL), 2);
 
     free(text);
-    unlink(path);
-    unlink(copy);
-    rmdir(dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(unlink(copy), 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)

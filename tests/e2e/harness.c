@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,21 +37,75 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 void harness_rmdir(const char *dir)
 {
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fail_msg("could not remove %s: %s", dir, strerror(errno));
+}
+
+long long harness_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int wait_tick(long long deadline_ms, int poll_ms)
+{
+    long long left = deadline_ms - harness_now_ms();
+    if (left <= 0)
+        return 0;
+    if (left > poll_ms)
+        left = poll_ms;
+    struct timespec ts = {.tv_sec = (time_t)(left / 1000), .tv_nsec = (long)(left % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    return 1;
 }
 
 void gw_read_log(gw_proc_t *p)
 {
     char buf[8192];
+    if (p->out_fd < 0)
+        return; /* stopped: everything it printed was read */
+    if (p->log == NULL) {
+        p->log = calloc(1, 1);
+        assert_non_null(p->log);
+    }
     for (;;) {
         ssize_t n = read(p->out_fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            fail_msg("reading the gateway's output: %s", strerror(errno));
         if (n <= 0)
             return;
-        p->log = realloc(p->log, p->log_len + (size_t)n + 1);
+        char *grown = realloc(p->log, p->log_len + (size_t)n + 1);
+        assert_non_null(grown);
+        p->log = grown;
         memcpy(p->log + p->log_len, buf, (size_t)n);
         p->log_len += (size_t)n;
         p->log[p->log_len] = '\0';
     }
+}
+
+int gw_drain(gw_proc_t *p)
+{
+    gw_read_log(p);
+    return 1;
+}
+
+int gw_log_has(gw_proc_t *p, const char *needle)
+{
+    gw_read_log(p);
+    return strstr(p->log, needle) != NULL;
+}
+
+int gw_alive(gw_proc_t *p)
+{
+    siginfo_t info;
+    gw_read_log(p);
+    memset(&info, 0, sizeof(info));
+    assert_int_equal(waitid(P_PID, (id_t)p->pid, &info, WEXITED | WNOHANG | WNOWAIT), 0);
+    return info.si_pid == 0;
 }
 
 /* The port from the "listening" log line, or 0 while there is none. */
@@ -108,82 +161,87 @@ void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, cons
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* The gateway dies with the test: a failed assertion must not leave it holding ctest's pipe. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        if (token_file != NULL) {
-            unsetenv("SCIM_TOKEN");
-            setenv("SCIM_TOKEN_FILE", token_file, 1);
-        } else {
-            setenv("SCIM_TOKEN", TEST_SCIM_TOKEN, 1);
-            unsetenv("SCIM_TOKEN_FILE");
-        }
-        if (odeus_url != NULL)
-            setenv("ODEUS_API_KEY", TEST_ODEUS_KEY, 1);
+        /* The gateway dies with the test: a failed assertion must not leave it holding ctest's pipe.
+         * No cmocka assertion in the child: a failure here is exit code 127, seen by the parent. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || dup2(fds[1], STDOUT_FILENO) < 0 || close(fds[0]) != 0 || close(fds[1]) != 0)
+            _exit(127);
+        int env_ok;
+        if (token_file != NULL)
+            env_ok = unsetenv("SCIM_TOKEN") == 0 && setenv("SCIM_TOKEN_FILE", token_file, 1) == 0;
         else
-            unsetenv("ODEUS_API_KEY");
-        unsetenv("ODEUS_API_KEY_FILE");
+            env_ok = setenv("SCIM_TOKEN", TEST_SCIM_TOKEN, 1) == 0 && unsetenv("SCIM_TOKEN_FILE") == 0;
+        if (odeus_url != NULL)
+            env_ok = env_ok && setenv("ODEUS_API_KEY", TEST_ODEUS_KEY, 1) == 0;
+        else
+            env_ok = env_ok && unsetenv("ODEUS_API_KEY") == 0;
+        if (!env_ok || unsetenv("ODEUS_API_KEY_FILE") != 0)
+            _exit(127);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
-    close(fds[1]);
+    assert_int_equal(close(fds[1]), 0);
     p->pid = pid;
     p->out_fd = fds[0];
-    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-    for (int i = 0; i < 1000 && p->port == 0; i++) {
-        struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
-        poll(&pfd, 1, 10);
+    assert_int_equal(fcntl(p->out_fd, F_SETFL, O_NONBLOCK), 0);
+    long long listen_by = harness_now_ms() + 10000;
+    for (;;) {
         gw_read_log(p);
         p->port = find_port(p);
+        if (p->port > 0)
+            break;
         int status;
-        if (p->port == 0 && waitpid(pid, &status, WNOHANG) == pid) {
-            fprintf(stderr, "gateway exited at start; it printed:\n%s\n", p->log != NULL ? p->log : "");
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "gateway exited at start; it printed:\n%s\n", p->log);
+            p->pid = 0;
+            assert_int_equal(close(p->out_fd), 0);
+            p->out_fd = -1;
+            fail();
+        }
+        if (!wait_tick(listen_by, WAIT_POLL_MS)) {
+            fprintf(stderr, "gateway did not listen within 10 s; it printed:\n%s\n", p->log);
             fail();
         }
     }
-    if (p->port == 0)
-        fprintf(stderr, "gateway did not listen; it printed:\n%s\n", p->log != NULL ? p->log : "");
-    assert_true(p->port > 0);
 }
 
 static int wait_exit(gw_proc_t *p)
 {
     int status = 0;
-    for (int i = 0; i < 2000; i++) { /* 20 s */
+    long long deadline = harness_now_ms() + 20000;
+    for (;;) {
         gw_read_log(p);
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-            gw_read_log(p);
-            close(p->out_fd);
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+            break;
+        if (!wait_tick(deadline, WAIT_POLL_MS)) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            assert_int_equal(close(p->out_fd), 0);
+            p->out_fd = -1;
             p->pid = 0;
-            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                fprintf(stderr, "gateway ended with %s %d; it printed:\n%s\n", WIFEXITED(status) ? "exit code" : "signal",
-                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), p->log != NULL ? p->log : "");
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            fail_msg("the gateway did not stop within 20 s");
         }
-        usleep(10000);
     }
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, &status, 0);
-    close(p->out_fd);
+    gw_read_log(p);
+    assert_int_equal(close(p->out_fd), 0);
+    p->out_fd = -1;
     p->pid = 0;
-    fail_msg("the gateway did not stop within 20 s");
-    return -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "gateway ended with %s %d; it printed:\n%s\n", WIFEXITED(status) ? "exit code" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), p->log);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 int gw_stop(gw_proc_t *p)
 {
     if (p->pid <= 0)
         return 0;
-    kill(p->pid, SIGTERM);
-    int rc = wait_exit(p);
-    return rc;
+    assert_int_equal(kill(p->pid, SIGTERM), 0);
+    return wait_exit(p);
 }
 
 void gw_kill(gw_proc_t *p)
 {
-    kill(p->pid, SIGKILL);
+    assert_int_equal(kill(p->pid, SIGKILL), 0);
     wait_exit(p);
 }
 
@@ -196,7 +254,10 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     buf_t *b = userdata;
     size_t n = size * nmemb;
-    b->data = realloc(b->data, b->len + n + 1);
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (grown == NULL)
+        return 0; /* curl fails the transfer, and http_call the test */
+    b->data = grown;
     memcpy(b->data + b->len, ptr, n);
     b->len += n;
     b->data[b->len] = '\0';

@@ -69,8 +69,6 @@ void scim(gw_proc_t *p, const char *method, const char *path, const char *body, 
 /** Percent-encodes a filter for a query string (static buffer, one at a time). */
 const char *url_encode(const char *s);
 
-#endif
-
 /** Asserts a SCIM error response: status, content type, schemas, "status" string, scimType (NULL: absent). */
 void assert_scim_error(const http_resp_t *r, long status, const char *scim_type);
 /** POSTs a user and asserts 201; returns the new id (malloc'd). */
@@ -95,3 +93,49 @@ int gw_fixture_setup(void **state, const char *const *extra);
  * checks that no secret and no query string reached its log, then frees everything.
  */
 int gw_fixture_teardown(void **state);
+
+/*
+ * Waiting, the one way the integration tests wait: never a bare sleep, always a condition polled
+ * until a deadline.
+ *   WAIT_FOR(expr, timeout_ms)              evaluates expr every WAIT_POLL_MS until it is true; at the
+ *                                           deadline fails the test, naming expr, file and line.
+ *   WAIT_FOR_EVERY(expr, timeout_ms, poll)  the same for an expensive expr (a subprocess, many requests).
+ *   EXPECT_STAYS(expr, ms)                  for "something does not happen": expr must be true at every
+ *                                           poll for the whole ms, else the test fails naming it.
+ * expr may have side effects. The gateway writes a log line per request into a pipe only the test
+ * reads: a condition that sends requests, or a long wait while the gateway works, must drain it
+ * (gw_drain), or the gateway blocks writing once the pipe is full.
+ * wait_tick is what they are built on, for the few loops that must clean up before failing.
+ */
+#define WAIT_POLL_MS 5
+
+/** Monotonic milliseconds. */
+long long harness_now_ms(void);
+/** Sleeps up to `poll_ms` (never past `deadline_ms`); returns 0, without sleeping, once the deadline has passed. */
+int wait_tick(long long deadline_ms, int poll_ms);
+
+#define WAIT_FOR_EVERY(expr, timeout_ms, poll_ms)                                                                                  \
+    do {                                                                                                                           \
+        long long wait_deadline_ = harness_now_ms() + (timeout_ms);                                                                \
+        while (!(expr))                                                                                                            \
+            if (!wait_tick(wait_deadline_, (poll_ms)))                                                                             \
+                fail_msg("%s:%d: still false after %d ms: %s", __FILE__, __LINE__, (int)(timeout_ms), #expr);                      \
+    } while (0)
+#define WAIT_FOR(expr, timeout_ms) WAIT_FOR_EVERY(expr, timeout_ms, WAIT_POLL_MS)
+#define EXPECT_STAYS(expr, ms)                                                                                                     \
+    do {                                                                                                                           \
+        long long stay_deadline_ = harness_now_ms() + (ms);                                                                        \
+        do {                                                                                                                       \
+            if (!(expr))                                                                                                           \
+                fail_msg("%s:%d: became false within %d ms: %s", __FILE__, __LINE__, (int)(ms), #expr);                            \
+        } while (wait_tick(stay_deadline_, WAIT_POLL_MS));                                                                         \
+    } while (0)
+
+/** Reads what the gateway printed so far; always 1, so that it can head a waited-for condition. */
+int gw_drain(gw_proc_t *p);
+/** Drains the log; 1 when it contains `needle`. */
+int gw_log_has(gw_proc_t *p, const char *needle);
+/** Drains the log; 1 while the process has not exited (it is not reaped). */
+int gw_alive(gw_proc_t *p);
+
+#endif

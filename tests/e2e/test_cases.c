@@ -9,17 +9,24 @@
  *      "request": {"method": "PATCH", "path": "/scim/v2/Users/${id}", "headers": ["If-Match: ${etag}"],
  *                  "body": {...} | "raw_body": "text", "token": false (send no Authorization)},
  *      "odeus_fault": "404",            (the mock's answer to the next Odeus call: mock_fault_t name)
- *      "odeus": [{"path": "/user-management/v1/deactivate-user", "body": {"email": "a@x"}}],
- *                                       (the Odeus calls this step causes, in order; absent or [] = none)
- *      "response": {"status": 200, "headers": {"ETag": "W/\"2\"", "Location": "*", "Retry-After": null},
+ *      "odeus": [{"path": "/user-management/v1/deactivate-user", "method": "POST", "body": {"email": "a@x"},
+ *                 "headers": {"Authorization": "Bearer ${odeus_key}", "Content-Type": "application/json",
+ *                             "Origin": null}}],
+ *                                       (the Odeus calls this step causes, in order; absent or [] = none;
+ *                                        "method", "body" and "headers" are each checked when given)
+ *      "response": {"status": 200, "headers": {"ETag": "W/\"2\"", "Location": "re:/Users/${id}$", "Retry-After": null},
  *                   "body": {...subset...}, "absent": ["password", "meta.version"], "empty": true},
  *      "save": {"id": "id", "etag": "meta.version"}   (variables from the response body, by dotted path)
  *    } ]}
- * Strings anywhere in a step may use ${name} for a saved variable. In expected bodies, objects
- * match as subsets, arrays element by element with the same length, and the string "*" matches
- * any present value. Every step must declare its Odeus calls: a step that declares none is
- * checked to have caused none, and after the gateway stops the mock must have seen exactly the
- * declared calls, so a late, unexpected call fails the case too.
+ * Strings anywhere in a step may use ${name} for a saved variable; ${odeus_key} is predefined (the
+ * key the gateway is given). The expected response headers are expanded after "save", so they may
+ * use what their own step saves. In expected bodies, objects match as subsets, arrays element by
+ * element with the same length; an expected string (in bodies and in headers) matches "*" any
+ * present value, "re:PATTERN" a value that POSIX extended regular expression PATTERN finds (anchor
+ * it with ^ and $ for a whole match), and anything else exactly. An expected header of null must be
+ * absent. Every step must declare its Odeus calls: a step that declares none is checked to have
+ * caused none, and after the gateway stops the mock must have seen exactly the declared calls, so a
+ * late, unexpected call fails the case too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +38,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <regex.h>
 #include <string.h>
 #include <strings.h>
 
@@ -137,6 +145,23 @@ static json_t *expand_json(case_state_t *c, const json_t *v)
     return json_deep_copy(v);
 }
 
+/* An expected string: "*" matches anything, "re:PATTERN" a POSIX extended regular expression, else exactly. */
+static int string_matches(const char *want, const char *got)
+{
+    if (strcmp(want, "*") == 0)
+        return 1;
+    if (strncmp(want, "re:", 3) == 0) {
+        regex_t re;
+        int rc = regcomp(&re, want + 3, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0)
+            fail_msg("bad regular expression in a case: %s", want + 3);
+        rc = regexec(&re, got, 0, NULL, 0);
+        regfree(&re);
+        return rc == 0;
+    }
+    return strcmp(want, got) == 0;
+}
+
 /* NULL when `got` matches the expected subset `want`, else a static description of where not. */
 static const char *subset_mismatch(const json_t *want, const json_t *got, char *where, size_t where_len)
 {
@@ -144,6 +169,8 @@ static const char *subset_mismatch(const json_t *want, const json_t *got, char *
         return got != NULL ? NULL : "missing";
     if (got == NULL)
         return "missing";
+    if (json_is_string(want) && json_is_string(got))
+        return string_matches(json_string_value(want), json_string_value(got)) ? NULL : "different value";
     if (json_is_object(want)) {
         const char *k;
         json_t *w;
@@ -253,9 +280,22 @@ static void check_odeus(case_state_t *c, const char *step, const json_t *want)
     {
         mock_request_t got;
         assert_int_equal(mock_odeus_get(mock, c->odeus_seen + i, &got), 0);
-        json_t *path = json_object_get(w, "path");
+        json_t *path = json_object_get(w, "path"), *method = json_object_get(w, "method");
         if (path != NULL && strcmp(json_string_value(path), got.path) != 0)
             fail_msg("%s, step \"%s\": Odeus call %zu went to %s, want %s", c->path, step, i, got.path, json_string_value(path));
+        if (method != NULL && strcmp(json_string_value(method), got.method) != 0)
+            fail_msg("%s, step \"%s\": Odeus call %zu was a %s, want %s", c->path, step, i, got.method, json_string_value(method));
+        const char *hk;
+        json_t *hv;
+        json_object_foreach(json_object_get(w, "headers"), hk, hv)
+        {
+            char value[512];
+            int present = mock_request_header(&got, hk, value, sizeof(value));
+            if (json_is_null(hv) ? present : !present || !string_matches(json_string_value(hv), value))
+                fail_msg("%s, step \"%s\": Odeus call %zu has %s %s%s%s, want %s; it sent:\n%s", c->path, step, i, hk,
+                         present ? "\"" : "", present ? value : "absent", present ? "\"" : "",
+                         json_is_null(hv) ? "absent" : json_string_value(hv), got.headers);
+        }
         json_t *body = json_loads(got.body, 0, NULL);
         json_t *want_body = expand_json(c, json_object_get(w, "body"));
         if (json_object_get(w, "body") != NULL)
@@ -275,7 +315,12 @@ static void check_odeus(case_state_t *c, const char *step, const json_t *want)
 
 static void run_step(case_state_t *c, const json_t *step_in)
 {
-    json_t *step = expand_json(c, step_in);
+    /* the expected response headers may use what this very step saves: expanded after "save" */
+    json_t *step_raw = json_deep_copy(step_in);
+    json_t *want_headers = json_incref(json_object_get(json_object_get(step_raw, "response"), "headers"));
+    json_object_del(json_object_get(step_raw, "response"), "headers");
+    json_t *step = expand_json(c, step_raw);
+    json_decref(step_raw);
     const char *name = json_string_value(json_object_get(step, "name"));
     json_t *req = json_object_get(step, "request"), *resp = json_object_get(step, "response");
     const char *headers[16] = {0};
@@ -311,15 +356,6 @@ static void run_step(case_state_t *c, const json_t *step_in)
     if (out.body[0] != '\0' && strcmp(out.content_type, "application/scim+json") != 0)
         fail_msg("%s, step \"%s\": Content-Type %s", c->path, name, out.content_type);
     const char *hk;
-    json_object_foreach(json_object_get(resp, "headers"), hk, v)
-    {
-        const char *got = resp_header(&out, hk);
-        if (json_is_null(v)
-                ? got[0] != '\0'
-                : (got[0] == '\0' || (strcmp(json_string_value(v), "*") != 0 && strcmp(json_string_value(v), got) != 0)))
-            fail_msg("%s, step \"%s\": header %s is \"%s\", want %s", c->path, name, hk, got,
-                     json_is_null(v) ? "absent" : json_string_value(v));
-    }
     if ((v = json_object_get(resp, "body")) != NULL)
         assert_subset(c, name, "body", v, out.json);
     json_array_foreach(json_object_get(resp, "absent"), i, v)
@@ -338,6 +374,16 @@ static void run_step(case_state_t *c, const json_t *step_in)
             fail_msg("%s, step \"%s\": cannot save %s from %s", c->path, name, hk, out.body);
         var_set(c, hk, json_string_value(got));
     }
+    json_t *headers_now = want_headers != NULL ? expand_json(c, want_headers) : NULL;
+    json_object_foreach(headers_now, hk, v)
+    {
+        const char *got = resp_header(&out, hk);
+        if (json_is_null(v) ? got[0] != '\0' : got[0] == '\0' || !string_matches(json_string_value(v), got))
+            fail_msg("%s, step \"%s\": header %s is \"%s\", want %s", c->path, name, hk, got,
+                     json_is_null(v) ? "absent" : json_string_value(v));
+    }
+    json_decref(headers_now);
+    json_decref(want_headers);
     http_resp_clear(&out);
     free(body);
     json_decref(step);
@@ -358,6 +404,7 @@ static int case_setup(void **state)
         assert_true(i < MAX_ARGS);
         c->extra[i] = json_string_value(v);
     }
+    var_set(c, "odeus_key", TEST_ODEUS_KEY);
     return gw_fixture_setup((void **)&c->fx, c->extra);
 }
 
@@ -422,7 +469,10 @@ int main(void)
         if (len > 5 && strcmp(de->d_name + len - 5, ".json") == 0 && n < MAX_CASES)
             names[n++] = strdup(de->d_name);
     }
-    closedir(d);
+    if (closedir(d) != 0) {
+        perror(dir);
+        return 1;
+    }
     qsort(names, n, sizeof(names[0]), by_name);
     const char *only = getenv("CASE"); /* run one case: CASE=0012 */
     size_t m = 0;

@@ -1,5 +1,6 @@
 /*
- * The command line: bad values exit 2 with one clear line; no token or key refuses to start.
+ * The command line: bad values exit 2 with one clear line; no token or key refuses to start;
+ * --version and --help print what they should.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,37 +14,49 @@
 
 #include <cmocka.h>
 
-/* Runs the gateway with `args` and `env` (NULL-terminated), returns its exit code; stderr into `err`. */
-static int run(const char *const *args, const char *const *env, char *err, size_t err_len)
+/*
+ * Runs the gateway with `args` and `env` (NULL-terminated) and returns its exit code; what it
+ * writes on `fd` (STDOUT_FILENO or STDERR_FILENO) goes into `out`, the other stream to /dev/null.
+ */
+static int run_capture(const char *const *args, const char *const *env, int fd, char *out, size_t out_len)
 {
     const char *bin = getenv("GATEWAY_BIN");
     assert_non_null(bin);
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
+    assert_true(pid >= 0);
     if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
+        /* no cmocka assertion in the child: a failed step is exit code 127 */
         int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDOUT_FILENO);
-        close(fds[0]);
+        if (devnull < 0 || dup2(fds[1], fd) < 0 || dup2(devnull, fd == STDOUT_FILENO ? STDERR_FILENO : STDOUT_FILENO) < 0 ||
+            close(devnull) != 0 || close(fds[0]) != 0 || close(fds[1]) != 0)
+            _exit(127);
         const char *argv[16] = {bin};
         size_t n = 1;
-        for (size_t i = 0; args[i] != NULL; i++)
+        for (size_t i = 0; args[i] != NULL && n < 15; i++)
             argv[n++] = args[i];
         argv[n] = NULL;
         execve(bin, (char *const *)argv, (char *const *)env);
         _exit(127);
     }
-    close(fds[1]);
+    assert_int_equal(close(fds[1]), 0);
     size_t len = 0;
     ssize_t got;
-    while ((got = read(fds[0], err + len, err_len - 1 - len)) > 0)
+    while ((got = read(fds[0], out + len, out_len - 1 - len)) > 0)
         len += (size_t)got;
-    err[len] = '\0';
-    close(fds[0]);
+    assert_int_equal(got, 0);
+    out[len] = '\0';
+    assert_int_equal(close(fds[0]), 0);
     int status;
-    waitpid(pid, &status, 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The same with stderr captured. */
+static int run(const char *const *args, const char *const *env, char *err, size_t err_len)
+{
+    return run_capture(args, env, STDERR_FILENO, err, err_len);
 }
 
 static const char *const good_env[] = {"SCIM_TOKEN=cli-test-token-0123456789", "ODEUS_API_KEY=cli-key", NULL};
@@ -83,12 +96,67 @@ static void test_refuses_without_secrets(void **state)
                        (const char *const[]){"SCIM_TOKEN_FILE=/nonexistent/token", "ODEUS_API_KEY=k", NULL}, "/nonexistent/token");
 }
 
-static void test_help_and_version(void **state)
+/* --version and --help print on stdout, exit 0, and need no secrets. */
+static const char *const no_env[] = {NULL};
+
+static void test_version(void **state)
 {
     (void)state;
-    char err[1024];
-    assert_int_equal(run((const char *const[]){"--version", NULL}, good_env, err, sizeof(err)), 0);
-    assert_int_equal(run((const char *const[]){"--help", NULL}, good_env, err, sizeof(err)), 0);
+    char out[256], err[256];
+    assert_int_equal(run_capture((const char *const[]){"--version", NULL}, no_env, STDOUT_FILENO, out, sizeof(out)), 0);
+    assert_string_equal(out, "odeus-scim-gateway " GATEWAY_VERSION "\n");
+    assert_int_equal(run((const char *const[]){"--version", NULL}, no_env, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    static char out[16384];
+    char err[256], line[64];
+    assert_int_equal(run_capture((const char *const[]){"--help", NULL}, no_env, STDOUT_FILENO, out, sizeof(out)), 0);
+    assert_int_equal(strncmp(out, "Usage: odeus-scim-gateway [options]\n", 36), 0);
+    /* each option on a line of its own, then its environment variable */
+    static const char *const options[][2] = {
+        {"listen", "GATEWAY_LISTEN"},
+        {"data-dir", "GATEWAY_DATA_DIR"},
+        {"threads", "GATEWAY_THREADS"},
+        {"odeus-base-url", "ODEUS_BASE_URL"},
+        {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS"},
+        {"odeus-rate-per-sec", "ODEUS_RATE_PER_SEC"},
+        {"odeus-max-concurrency", "ODEUS_MAX_CONCURRENCY"},
+        {"dry-run", "GATEWAY_DRY_RUN"},
+        {"log-level", "GATEWAY_LOG_LEVEL"},
+        {"tls-cert", "GATEWAY_TLS_CERT"},
+        {"tls-key", "GATEWAY_TLS_KEY"},
+        {"tls-client-ca", "GATEWAY_TLS_CLIENT_CA"},
+        {"allow-cidrs", "GATEWAY_ALLOW_CIDRS"},
+        {"rate-limit", "GATEWAY_RATE_LIMIT"},
+        {"audit-log", "GATEWAY_AUDIT_LOG"},
+    };
+    for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+        snprintf(line, sizeof(line), "\n  --%s ", options[i][0]);
+        const char *at = strstr(out, line);
+        if (at == NULL)
+            fail_msg("--help does not list --%s:\n%s", options[i][0], out);
+        const char *next = strstr(at + 1, "\n  --");
+        snprintf(line, sizeof(line), "env %s\n", options[i][1]);
+        const char *env = strstr(at, line);
+        if (env == NULL || (next != NULL && env > next))
+            fail_msg("--help does not name %s under --%s", options[i][1], options[i][0]);
+    }
+    assert_non_null(strstr(out, "\n  --help "));
+    assert_non_null(strstr(out, "\n  --version "));
+    /* the secrets, from the environment only */
+    assert_non_null(strstr(out, "ODEUS_API_KEY or ODEUS_API_KEY_FILE"));
+    assert_non_null(strstr(out, "SCIM_TOKEN or SCIM_TOKEN_FILE"));
+    /* and the subcommands */
+    const char *sub = strstr(out, "\nSubcommands:\n");
+    assert_non_null(sub);
+    if (strstr(sub, "\n  audit verify FILE ") == NULL || strstr(sub, "\n  outbox list|stats|retry|drop ") == NULL)
+        fail_msg("--help does not list the subcommands audit verify and outbox:\n%s", sub);
+    assert_int_equal(run((const char *const[]){"--help", NULL}, no_env, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
 }
 
 int main(void)
@@ -96,7 +164,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_refuses_without_secrets),
-        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

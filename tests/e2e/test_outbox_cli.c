@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -31,8 +30,10 @@ static int run_cli(char *out, size_t out_len, const char *fmt, ...)
     assert_non_null(p);
     char sink[4096];
     size_t n = fread(out != NULL ? out : sink, 1, (out != NULL ? out_len : sizeof(sink)) - 1, p);
+    assert_int_equal(ferror(p), 0);
     (out != NULL ? out : sink)[n] = '\0';
     int status = pclose(p);
+    assert_int_not_equal(status, -1);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -108,12 +109,7 @@ static void test_outbox_commands(void **state)
     mock_odeus_set_default(f->mock, MOCK_OK);
     free(f->gw.log); /* gw_start starts a fresh gw_proc_t */
     gw_start(&f->gw, dir, mock_odeus_url(f->mock), NULL);
-    for (int waited = 0; stat_of(dir, "pending") != 0; waited += 100) {
-        if (waited > 20000)
-            fail_msg("the retried deactivation was not delivered");
-        gw_read_log(&f->gw);
-        usleep(100000);
-    }
+    WAIT_FOR_EVERY(gw_drain(&f->gw) && stat_of(dir, "pending") == 0, 20000, 100);
     assert_true(mock_odeus_count(f->mock, "/deactivate-user") >= 1);
 
     /* A wrong data directory is refused, not silently created. */

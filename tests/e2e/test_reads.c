@@ -325,7 +325,7 @@ static void test_rows_without_rendering(void **state)
     snprintf(sql, sizeof(sql), "UPDATE users SET rendered = NULL WHERE id IN ('%s', '%s')", users[0].id, users[N_USERS - 1].id);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_changes(db), 2);
-    sqlite3_close(db);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
     gw_start(&f->gw, f->dir, mock_odeus_url(f->mock), NULL);
 
     for (size_t i = 0; i < N_USERS; i++) {

@@ -88,6 +88,15 @@ static void *xrealloc(void *p, size_t n)
     return q;
 }
 
+/* close() of a descriptor the mock owns: failing means a bug in the mock (EBADF), so it aborts. */
+static void xclose(int fd)
+{
+    if (close(fd) != 0 && errno != EINTR) {
+        perror("mock_odeus: close");
+        abort();
+    }
+}
+
 static void copy_field(char *dst, size_t dst_len, const char *src, size_t src_len)
 {
     if (src_len >= dst_len)
@@ -106,7 +115,7 @@ static void conn_close(mock_odeus_t *m, size_t i)
 {
     conn_t *c = m->conns[i];
 
-    close(c->fd);
+    xclose(c->fd);
     free(c->in);
     free(c->out);
     free(c);
@@ -493,6 +502,12 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
             v_len = (size_t)(line_end - v);
             while (v_len > 0 && (v[v_len - 1] == ' ' || v[v_len - 1] == '\t'))
                 v_len--;
+            {
+                /* the whole line, with the value trimmed, if it fits */
+                size_t have = strlen(r.headers), need = name_len + 2 + v_len + 2;
+                if (have + need < sizeof(r.headers))
+                    snprintf(r.headers + have, sizeof(r.headers) - have, "%.*s: %.*s\r\n", (int)name_len, p, (int)v_len, v);
+            }
 #define IS(name) (name_len == sizeof(name) - 1 && strncasecmp(p, name, name_len) == 0)
             if (IS("content-length")) {
                 content_length = strtoul(v, NULL, 10);
@@ -602,7 +617,7 @@ static void accept_all(mock_odeus_t *m)
             return;
         c = calloc(1, sizeof(*c));
         if (c == NULL) {
-            close(fd);
+            xclose(fd);
             return;
         }
         c->fd = fd;
@@ -697,7 +712,8 @@ mock_odeus_t *mock_odeus_start(void)
     m->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (m->listen_fd < 0)
         goto fail;
-    setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+        goto fail;
     if (bind(m->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(m->listen_fd, 128) != 0 ||
         getsockname(m->listen_fd, (struct sockaddr *)&addr, &addr_len) != 0)
         goto fail;
@@ -720,19 +736,25 @@ void mock_odeus_stop(mock_odeus_t *m)
         pthread_mutex_lock(&m->mu);
         m->stopping = 1;
         pthread_mutex_unlock(&m->mu);
-        while (write(m->wake[1], "x", 1) < 0 && errno == EINTR)
+        ssize_t w;
+        while ((w = write(m->wake[1], "x", 1)) < 0 && errno == EINTR)
             ;
+        /* EAGAIN: the pipe is full, so the thread is already woken */
+        if (w < 0 && errno != EAGAIN) {
+            perror("mock_odeus: waking the server thread");
+            abort();
+        }
         pthread_join(m->thread, NULL);
     }
     while (m->conns_len > 0)
         conn_close(m, m->conns_len - 1);
     free(m->conns);
     if (m->listen_fd >= 0)
-        close(m->listen_fd);
+        xclose(m->listen_fd);
     if (m->wake[0] >= 0)
-        close(m->wake[0]);
+        xclose(m->wake[0]);
     if (m->wake[1] >= 0)
-        close(m->wake[1]);
+        xclose(m->wake[1]);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->mu);
     free(m->reqs);
@@ -836,6 +858,25 @@ int mock_odeus_wait(mock_odeus_t *m, const char *path_suffix, size_t n, int time
     }
     pthread_mutex_unlock(&m->mu);
     return rc;
+}
+
+int mock_request_header(const mock_request_t *r, const char *name, char *out, size_t out_len)
+{
+    size_t name_len = strlen(name);
+    for (const char *line = r->headers; *line != '\0';) {
+        const char *end = strstr(line, "\r\n");
+        if (end == NULL)
+            break;
+        if ((size_t)(end - line) > name_len + 1 && strncasecmp(line, name, name_len) == 0 && line[name_len] == ':') {
+            const char *v = line + name_len + 2;
+            copy_field(out, out_len, v, (size_t)(end - v));
+            return 1;
+        }
+        line = end + 2;
+    }
+    if (out_len > 0)
+        out[0] = '\0';
+    return 0;
 }
 
 size_t mock_odeus_connections(mock_odeus_t *m)

@@ -29,10 +29,17 @@ typedef struct mock_request {
     char path[256];          /** as sent, e.g. /user-management/v1/invite */
     char authorization[512]; /** the Authorization header value, "" when absent */
     char content_type[128];
-    int has_origin;  /** 1 when an Origin header was present */
-    char body[4096]; /** NUL-terminated, truncated to fit */
-    int fault;       /** the mock_fault_t it answered with */
+    int has_origin;     /** 1 when an Origin header was present */
+    char headers[2048]; /** every header line as received, "Name: value\r\n" each; truncated to whole lines */
+    char body[4096];    /** NUL-terminated, truncated to fit */
+    int fault;          /** the mock_fault_t it answered with */
 } mock_request_t;
+
+/**
+ * The value of the request header `name` (case-insensitive; the first one when repeated) into
+ * `out`. Returns 1 when present, 0 when absent.
+ */
+int mock_request_header(const mock_request_t *r, const char *name, char *out, size_t out_len);
 
 /** Starts the server on 127.0.0.1 and an ephemeral port. NULL on failure. */
 mock_odeus_t *mock_odeus_start(void);

@@ -1,11 +1,16 @@
 /*
- * mock-odeus: the test mock as a program, for trying the gateway by hand.
- *   mock-odeus [--fault ok|404|400|invalid_email|401|500|503|429|hang|drop]
- * Prints its base URL on stdout, logs each request on stderr, stops on SIGTERM or SIGINT.
+ * mock-odeus: the test mock as a program, for trying the gateway by hand and for
+ * bench/mass-offboarding.sh.
+ *   mock-odeus [--fault ok|404|400|invalid_email|401|500|503|429|hang|drop] [--rate-limit PER_SEC] [--quiet]
+ * Prints its base URL on stdout, logs each request on stderr (not with --quiet, which also stops
+ * recording them), stops on SIGTERM or SIGINT and then prints its counters as one JSON line on
+ * stdout: {"requests":N,"ok":N,"throttled":N,"invite_ok":N,"deactivate_ok":N,"update_ok":N}.
+ * --rate-limit: at most PER_SEC calls a second get their answer, the others 429 with Retry-After: 1.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -37,7 +42,7 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mock-odeus [--fault NAME]\n  NAME:");
+    fprintf(f, "usage: mock-odeus [--fault NAME] [--rate-limit PER_SEC] [--quiet]\n  NAME:");
     for (size_t i = 0; i < FAULT_COUNT; i++)
         fprintf(f, " %s", fault_names[i]);
     fprintf(f, "\n");
@@ -46,6 +51,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     mock_fault_t fault = MOCK_OK;
+    unsigned rate = 0;
+    int quiet = 0;
     mock_odeus_t *mock;
     sigset_t set;
     size_t logged = 0;
@@ -56,6 +63,16 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
             }
+        } else if (strcmp(argv[i], "--rate-limit") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*end != '\0' || v == 0 || v > 1000000) {
+                usage(stderr);
+                return 2;
+            }
+            rate = (unsigned)v;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
@@ -84,8 +101,14 @@ int main(int argc, char **argv)
         return 1;
     }
     mock_odeus_set_default(mock, fault);
-    printf("%s\n", mock_odeus_url(mock));
-    fflush(stdout);
+    if (rate > 0)
+        mock_odeus_set_rate_limit(mock, rate, 1);
+    if (quiet)
+        mock_odeus_set_recording(mock, 0);
+    if (printf("%s\n", mock_odeus_url(mock)) < 0 || fflush(stdout) != 0) {
+        mock_odeus_stop(mock);
+        return 1;
+    }
 
     for (;;) {
         struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
@@ -99,6 +122,12 @@ int main(int argc, char **argv)
             logged++;
         }
     }
+    mock_odeus_counts_t c;
+    mock_odeus_counts(mock, &c);
     mock_odeus_stop(mock);
+    if (printf("{\"requests\":%zu,\"ok\":%zu,\"throttled\":%zu,\"invite_ok\":%zu,\"deactivate_ok\":%zu,\"update_ok\":%zu}\n",
+               c.requests, c.ok, c.throttled, c.invite_ok, c.deactivate_ok, c.update_ok) < 0 ||
+        fflush(stdout) != 0)
+        return 1;
     return 0;
 }

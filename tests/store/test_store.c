@@ -43,7 +43,7 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
     free(f);
     return 0;
 }
@@ -153,7 +153,7 @@ static int raw_exec(const char *path, const char *sql)
     int rc = sqlite3_open(path, &db);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_close(db);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
     return rc;
 }
 
@@ -166,7 +166,7 @@ static int raw_user_version(const char *path)
         sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
     return v;
 }
 
@@ -489,7 +489,7 @@ static void test_user_delete_cascades_emails(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 0);
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
 static void test_user_name_unique_case_insensitive(void **state)

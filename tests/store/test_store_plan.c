@@ -53,8 +53,7 @@ static int teardown(void **state)
 {
     (void)state;
     store_close(store);
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    return nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
 /* The plan of statement `id`, one detail per line. */

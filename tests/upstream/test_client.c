@@ -353,7 +353,7 @@ static void test_connection_refused(void **state)
     /* a port that was just free and has no listener */
     assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-    close(fd);
+    assert_int_equal(close(fd), 0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(addr.sin_port));
 
     c = client_for(url);
@@ -682,6 +682,7 @@ typedef struct canned {
     const char *head;
     size_t body_len; /* that many bytes of `fill` follow the head */
     char fill;
+    int io_failed; /* set by the server thread (no cmocka assertion there), checked by canned_stop */
 } canned_t;
 
 static void *canned_main(void *arg)
@@ -696,7 +697,8 @@ static void *canned_main(void *arg)
 
     if (fd < 0)
         return NULL;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+        cn->io_failed = 1;
     /* the request bodies here are small: headers and body arrive within a few reads */
     while (len < sizeof(buf) - 1) {
         ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
@@ -723,7 +725,8 @@ static void *canned_main(void *arg)
         off += (size_t)n;
     }
     free(resp);
-    close(fd);
+    if (close(fd) != 0)
+        cn->io_failed = 1;
     return NULL;
 }
 
@@ -733,6 +736,7 @@ static void canned_start(canned_t *cn, const char *head, size_t body_len, char f
     socklen_t len = sizeof(addr);
 
     cn->head = head;
+    cn->io_failed = 0;
     cn->body_len = body_len;
     cn->fill = fill;
     cn->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -746,8 +750,9 @@ static void canned_start(canned_t *cn, const char *head, size_t body_len, char f
 
 static void canned_stop(canned_t *cn)
 {
-    pthread_join(cn->thread, NULL);
-    close(cn->listen_fd);
+    assert_int_equal(pthread_join(cn->thread, NULL), 0);
+    assert_int_equal(cn->io_failed, 0);
+    assert_int_equal(close(cn->listen_fd), 0);
 }
 
 static odeus_result_t call_canned(const char *head, size_t body_len, char fill, odeus_action_t action)

@@ -38,7 +38,7 @@ static int connect_to(mock_odeus_t *m)
     addr.sin_port = htons((uint16_t)mock_odeus_port(m));
     assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     /* a test never waits forever on a broken mock */
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
     return fd;
 }
 
@@ -114,7 +114,7 @@ static response_t roundtrip(mock_odeus_t *m, const char *path, const char *body)
     send_str(fd, req);
     free(req);
     assert_int_equal(read_response(fd, carry, &carry_len, &r), 0);
-    close(fd);
+    assert_int_equal(close(fd), 0);
     return r;
 }
 
@@ -183,7 +183,7 @@ static void test_recording(void **state)
     send_str(fd, req);
     free(req);
     assert_int_equal(read_response(fd, carry, &carry_len, &r), 0);
-    close(fd);
+    assert_int_equal(close(fd), 0);
     assert_int_equal(mock_odeus_count(m, NULL), 1);
     assert_int_equal(mock_odeus_count(m, "/deactivate-user"), 1);
     assert_int_equal(mock_odeus_count(m, "/invite"), 0);
@@ -225,7 +225,7 @@ static void test_keepalive_and_pipelining(void **state)
     assert_int_equal(read_response(fd, carry, &carry_len, &r), 0);
     assert_string_equal(r.body, "{\"status\":\"success\",\"message\":\"User deactivated\"}");
 
-    close(fd);
+    assert_int_equal(close(fd), 0);
     free(a);
     free(b);
     assert_int_equal(mock_odeus_count(m, NULL), 4);
@@ -280,7 +280,7 @@ static void test_drop(void **state)
     send_str(fd, req);
     free(req);
     assert_int_equal(recv(fd, buf, sizeof(buf), 0), 0);
-    close(fd);
+    assert_int_equal(close(fd), 0);
     assert_int_equal(mock_odeus_count(m, NULL), 1);
 }
 
@@ -298,7 +298,7 @@ static void test_hang_blocks_nobody(void **state)
     assert_int_equal(mock_odeus_wait(m, NULL, 1, 5000), 0);
 
     /* no answer on the hung connection ... */
-    setsockopt(hung, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(setsockopt(hung, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
     assert_int_equal(recv(hung, buf, sizeof(buf), 0), -1);
     assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
     /* ... while another is served */
@@ -311,9 +311,9 @@ static void test_hang_blocks_nobody(void **state)
     assert_in_range(now_ms() - t0, 0, 1000);
     tv.tv_sec = 5;
     tv.tv_usec = 0;
-    setsockopt(hung, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(setsockopt(hung, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
     assert_int_equal(recv(hung, buf, sizeof(buf), 0), 0);
-    close(hung);
+    assert_int_equal(close(hung), 0);
     free(req);
 }
 
