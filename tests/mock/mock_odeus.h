@@ -1,6 +1,6 @@
 /*
  * A mock Odeus for tests: a real HTTP/1.1 server on 127.0.0.1 (ephemeral port) in its own
- * thread, answering the three User Management endpoints as ../shared/odeus-api.md describes,
+ * thread, answering the three User Management endpoints as upstream/odeus.h describes them,
  * recording every request, with injectable faults. Test code only; never linked into the gateway.
  */
 #ifndef MOCK_ODEUS_H
