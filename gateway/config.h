@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attr.h"
 #include "common/cidr.h"
 #include "common/log.h"
 #include "scim/user.h"
@@ -76,7 +77,7 @@ typedef enum gw_config_result {
  * Fills `config` from argv and the process environment. On GW_CONFIG_EXIT_USAGE one clear line
  * has been written to stderr. Release with gw_config_clear() (wipes the API key).
  */
-gw_config_result_t gw_config_load(gw_config_t *config, int argc, char **argv);
+GW_MUST_CHECK gw_config_result_t gw_config_load(gw_config_t *config, int argc, char **argv);
 void gw_config_clear(gw_config_t *config);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gateway/audit.h"
+#include "common/alloc.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "gateway/batch.h"
@@ -242,11 +243,7 @@ int gw_server_run(const gw_config_t *config)
     store_close(probe);
 
     server.n_workers = config->threads;
-    server.workers = calloc(server.n_workers, sizeof(*server.workers));
-    if (server.workers == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
-        goto fail;
-    }
+    server.workers = gw_calloc(server.n_workers, sizeof(*server.workers));
     uint16_t port = config->listen_port;
     for (unsigned i = 0; i < server.n_workers; i++) {
         server.workers[i].listen_fd = open_listener(config->listen_host, port, err, sizeof(err));
@@ -256,10 +253,6 @@ int gw_server_run(const gw_config_t *config)
     }
 
     ratelimit = gw_ratelimit_create(config->n_tokens, config->rate_limit_per_min, config->rate_limit_burst);
-    if (ratelimit == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
-        goto fail_listeners;
-    }
     if (config->tls_cert[0] != '\0' && (tls = gw_tls_create(config, err, sizeof(err))) == NULL)
         goto fail_listeners;
     if ((audit = gw_audit_open(config->audit_log, err, sizeof(err))) == NULL)
@@ -277,6 +270,7 @@ int gw_server_run(const gw_config_t *config)
     handler->super.on_req = on_req;
     gw_respond_register_error_filter(&hostconf->fallback_path);
 
+    unsigned started = 0; /* worker threads running */
     for (unsigned i = 0; i < server.n_workers; i++) {
         gw_worker_t *w = &server.workers[i];
         w->index = i;
@@ -287,7 +281,13 @@ int gw_server_run(const gw_config_t *config)
         w->ratelimit = ratelimit;
         w->tls = tls;
         gw_tls_refresh(tls, &w->accept_ctx.ssl_ctx, &w->tls_generation);
-        pthread_create(&w->thread, NULL, worker_main, w);
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            snprintf(err, sizeof(err), "cannot start worker thread %u of %u: %s", i + 1, server.n_workers, strerror(rc));
+            SSL_CTX_free(w->accept_ctx.ssl_ctx);
+            goto fail_workers;
+        }
+        started++;
     }
     gw_log(GW_LOG_INFO, "listening",
            json_pack("{s:s, s:i, s:s, s:s, s:b, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port, "scheme",
@@ -327,6 +327,20 @@ int gw_server_run(const gw_config_t *config)
     gw_log(GW_LOG_INFO, "stopped", NULL);
     return 0;
 
+fail_workers:
+    /* Those already running stop at once, as on a signal; their listeners close with them. */
+    server.shutdown_deadline_ms = gw_clock_mono_ms();
+    while (atomic_load(&server.started) < started)
+        usleep(1000);
+    atomic_store(&server.stopping, 1);
+    for (unsigned i = 0; i < started; i++)
+        h2o_multithread_send_message(&server.workers[i].outbox_receiver, NULL);
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(server.workers[i].thread, NULL);
+        server.workers[i].listen_fd = -1;
+    }
+    gw_outbox_stop(server.outbox, OUTBOX_MIN_GRACE_MS);
+    h2o_config_dispose(&server.globalconf);
 fail_listeners:
     for (unsigned i = 0; i < server.n_workers; i++)
         if (server.workers[i].listen_fd > 0)

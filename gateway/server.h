@@ -6,6 +6,7 @@
 #ifndef GATEWAY_SERVER_H
 #define GATEWAY_SERVER_H
 
+#include "common/attr.h"
 #include "gateway/config.h"
 
 typedef struct gw_server gw_server_t;
@@ -16,6 +17,6 @@ typedef struct gw_server gw_server_t;
  * down in order within config->shutdown_grace_ms. SIGHUP re-reads the TLS certificate and key. Returns the process exit
  * code (0 after a clean stop, 1 when start-up failed; the reason has been logged).
  */
-int gw_server_run(const gw_config_t *config);
+GW_MUST_CHECK int gw_server_run(const gw_config_t *config);
 
 #endif
