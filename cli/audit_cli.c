@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "common/alloc.h"
 #include "gateway/audit.h"
 
 /* Longer lines are reported as not being entries (the gateway writes none that long). */
@@ -57,6 +58,12 @@ int gw_audit_cli_verify(const char *path, const char *expect_head, FILE *out)
         }
         gw_audit_chain_hash(line, len, prev);
         expect_seq++;
+    }
+    if (n < 0 && !feof(f)) { /* not the end: a failed read must not verify as a shorter log */
+        if (errno == ENOMEM)
+            gw_alloc_fail(cap);
+        fprintf(out, "cannot read %s: %s\n", path, strerror(errno));
+        rc = 2;
     }
     free(line);
     fclose(f);

@@ -5,11 +5,13 @@
 
 #include "cli/audit_cli.h"
 #include "cli/outbox_cli.h"
+#include "common/alloc.h"
 #include "gateway/config.h"
 #include "gateway/server.h"
 
 int main(int argc, char **argv)
 {
+    gw_alloc_init(); /* before anything allocates through jansson, before any thread */
     gw_config_t config;
     if (argc >= 2 && strcmp(argv[1], "audit") == 0)
         return gw_audit_cli_main(argc - 1, argv + 1);

@@ -209,11 +209,10 @@ static void cli_log(const char *event, json_t *fields)
     char ts[GW_RFC3339_LEN];
     gw_clock_rfc3339(gw_clock_unix_ms(), ts, sizeof(ts));
     json_t *line = json_pack("{s:s, s:s, s:s}", "time", ts, "level", "warn", "event", event);
-    if (line != NULL && fields != NULL)
+    if (fields != NULL)
         json_object_update(line, fields);
-    char *text = line != NULL ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (text != NULL)
-        fprintf(stderr, "%s\n", text);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    fprintf(stderr, "%s\n", text);
     free(text);
     json_decref(line);
     json_decref(fields);

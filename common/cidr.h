@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "common/attr.h"
+
 #define GW_MAX_CIDRS 32
 
 typedef struct gw_cidr {
@@ -26,7 +28,7 @@ typedef struct gw_cidr_list {
  * a /32 or /128) into `out`, replacing what was there. An empty string gives an empty list.
  * Returns 0, or -1 with a reason in `why`.
  */
-int gw_cidr_parse_list(const char *text, gw_cidr_list_t *out, char *why, size_t why_len);
+GW_MUST_CHECK int gw_cidr_parse_list(const char *text, gw_cidr_list_t *out, char *why, size_t why_len);
 
 /** 1 when `sa` (AF_INET or AF_INET6; IPv4-mapped IPv6 counts as IPv4) is in one of the ranges. */
 int gw_cidr_list_contains(const gw_cidr_list_t *list, const struct sockaddr *sa);
@@ -35,7 +37,7 @@ int gw_cidr_list_contains(const gw_cidr_list_t *list, const struct sockaddr *sa)
  * Parses a textual address (the first `len` bytes of `text`, surrounding spaces ignored) into
  * `ss`. Returns 0, or -1 when it is no numeric IPv4/IPv6 address.
  */
-int gw_cidr_parse_addr(const char *text, size_t len, struct sockaddr_storage *ss);
+GW_MUST_CHECK int gw_cidr_parse_addr(const char *text, size_t len, struct sockaddr_storage *ss);
 
 /** Writes the numeric form of `sa` into `buf` ("?" when it cannot). */
 void gw_cidr_format_addr(const struct sockaddr *sa, char *buf, size_t len);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
+
 static int reserve(gw_json_buf_t *b, size_t n)
 {
     if (b->failed)
@@ -13,12 +15,7 @@ static int reserve(gw_json_buf_t *b, size_t n)
     size_t cap = b->cap ? b->cap : 256;
     while (cap - b->len <= n)
         cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL) {
-        b->failed = 1;
-        return -1;
-    }
-    b->p = p;
+    b->p = gw_realloc(b->p, cap);
     b->cap = cap;
     return 0;
 }

@@ -6,7 +6,8 @@
  * \u00XX with upper-case hex), reals as jansson writes them.
  *
  * A gw_json_buf_t owns its bytes (malloc'd): take them with gw_json_buf_take or release them
- * with gw_json_buf_free. A failed allocation sets `failed`; later writes do nothing.
+ * with gw_json_buf_free. Allocation failure aborts (common/alloc.h); a value json_dumps would refuse
+ * sets `failed`, and later writes do nothing.
  */
 #ifndef COMMON_JSON_H
 #define COMMON_JSON_H

@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "common/attr.h"
+
 typedef enum gw_log_level {
     GW_LOG_DEBUG,
     GW_LOG_INFO,
@@ -15,7 +17,7 @@ typedef enum gw_log_level {
 } gw_log_level_t;
 
 /** Parses "debug", "info", "warn", "error"; returns 0 or -1. */
-int gw_log_level_parse(const char *name, gw_log_level_t *out);
+GW_MUST_CHECK int gw_log_level_parse(const char *name, gw_log_level_t *out);
 void gw_log_set_level(gw_log_level_t level);
 int gw_log_enabled(gw_log_level_t level);
 

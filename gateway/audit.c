@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
 #include "common/clock.h"
 #include "common/digest.h"
 #include "common/json.h"
@@ -149,8 +150,8 @@ static int load_tail(gw_audit_t *a, char *err, size_t err_len)
         return 0;
     off_t from = st.st_size > TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
     size_t n = (size_t)(st.st_size - from);
-    char *buf = malloc(n);
-    if (buf == NULL || pread(a->fd, buf, n, from) != (ssize_t)n) {
+    char *buf = gw_malloc(n);
+    if (pread(a->fd, buf, n, from) != (ssize_t)n) {
         snprintf(err, err_len, "audit log %s: cannot read its end", a->path);
         free(buf);
         return -1;
@@ -185,11 +186,7 @@ out:
 
 gw_audit_t *gw_audit_open(const char *path, char *err, size_t err_len)
 {
-    gw_audit_t *a = calloc(1, sizeof(*a));
-    if (a == NULL) {
-        snprintf(err, err_len, "out of memory");
-        return NULL;
-    }
+    gw_audit_t *a = gw_calloc(1, sizeof(*a));
     snprintf(a->path, sizeof(a->path), "%s", path);
     a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (a->fd < 0) {
@@ -367,22 +364,15 @@ int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)
     gw_json_buf_put(p, ",\"prev\":\"", 9);
     gw_json_buf_put(p, a->head, HASH_HEX - 1);
     gw_json_buf_put(p, "\"}\n", 3);
-    if (p->failed) {
-        /* out of memory: the pending entries before this one are lost with the buffer */
-        gw_json_buf_free(p);
-        a->seq = a->file_seq;
-        memcpy(a->head, a->file_head, HASH_HEX);
+    a->seq++;
+    hash_hex(p->p + start, p->len - start - 1, a->head);
+    unsigned long long ticket = (unsigned long long)a->seq;
+    if (batch_depth > 0) { /* gw_audit_batch_end writes and waits */
+        batch_ticket = ticket;
+        batch_audit = a;
+        rc = 0;
     } else {
-        a->seq++;
-        hash_hex(p->p + start, p->len - start - 1, a->head);
-        unsigned long long ticket = (unsigned long long)a->seq;
-        if (batch_depth > 0) { /* gw_audit_batch_end writes and waits */
-            batch_ticket = ticket;
-            batch_audit = a;
-            rc = 0;
-        } else {
-            rc = wait_synced(a, ticket);
-        }
+        rc = wait_synced(a, ticket);
     }
     pthread_mutex_unlock(&a->lock);
     gw_json_buf_free(&mid);
@@ -390,7 +380,10 @@ out:
     count_entry(event, rc == 0);
     if (rc != 0)
         gw_log(GW_LOG_ERROR, "audit_write_failed",
-               json_pack("{s:s, s:s}", "event", event, "error", errno != 0 ? strerror(errno) : "out of memory"));
+               json_pack("{s:s, s:s}", "event", event, "error",
+                         errno != 0  ? strerror(errno)
+                         : a == NULL ? "no audit log"
+                                     : "the entry cannot be encoded"));
     json_decref(fields);
     return rc;
 }

@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "common/digest.h"
 
 typedef struct gw_audit gw_audit_t;
@@ -39,7 +40,7 @@ typedef struct gw_audit gw_audit_t;
  * NULL with a reason in `err` when it cannot be opened or its last line is not a valid entry.
  * The handle is shared by every thread; close it once, after they are done.
  */
-gw_audit_t *gw_audit_open(const char *path, char *err, size_t err_len);
+GW_MUST_CHECK gw_audit_t *gw_audit_open(const char *path, char *err, size_t err_len);
 /** Waits for the entries still to be synced, logs the head and closes. NULL is fine. */
 void gw_audit_close(gw_audit_t *audit);
 

@@ -23,6 +23,8 @@
 
 #include <h2o.h>
 
+#include "common/attr.h"
+
 struct gw_worker;
 typedef struct gw_batch gw_batch_t;
 typedef struct gw_batch_item gw_batch_item_t;
@@ -46,9 +48,9 @@ void gw_batch_dispose(struct gw_worker *w);
  */
 void gw_batch_hold(struct gw_worker *w);
 /** Opens the request's savepoint (and the transaction). 0, or -1 with the reason in store_errmsg. */
-int gw_batch_join(struct gw_worker *w);
+GW_MUST_CHECK int gw_batch_join(struct gw_worker *w);
 /** The request's writes stay in the batch. 0, or -1 (they were undone). */
-int gw_batch_keep(struct gw_worker *w);
+GW_MUST_CHECK int gw_batch_keep(struct gw_worker *w);
 /** The request's writes are undone; the batch goes on. */
 void gw_batch_drop(struct gw_worker *w);
 /** `cb` runs once the batch has committed (or failed to). */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
 #include "upstream/odeus.h"
 
 #define MIN_TOKEN_LEN   16
@@ -325,10 +326,10 @@ static char *read_secret_file(const char *path, char *why, size_t why_len)
         snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(MAX_SECRET_FILE + 1);
-    size_t n = buf != NULL ? fread(buf, 1, MAX_SECRET_FILE + 1, f) : 0;
+    char *buf = gw_malloc(MAX_SECRET_FILE + 1);
+    size_t n = fread(buf, 1, MAX_SECRET_FILE + 1, f);
     fclose(f);
-    if (buf == NULL || n > MAX_SECRET_FILE) {
+    if (n > MAX_SECRET_FILE) {
         snprintf(why, why_len, "%s is larger than %d bytes", path, MAX_SECRET_FILE);
         free(buf);
         return NULL;
@@ -497,7 +498,7 @@ static int load_secrets(gw_config_t *c, char *why, size_t why_len)
         return -1;
     }
     if (key != NULL && key[0] != '\0') {
-        c->odeus_api_key = strdup(key);
+        c->odeus_api_key = gw_strdup(key);
     } else if (key_file != NULL && key_file[0] != '\0') {
         if ((c->odeus_api_key = read_secret_file(key_file, why, why_len)) == NULL)
             return -1;
@@ -515,11 +516,7 @@ static int load_secrets(gw_config_t *c, char *why, size_t why_len)
 
 int gw_config_read_tokens(gw_token_t tokens[GW_MAX_TOKENS], size_t *n_tokens, char *why, size_t why_len)
 {
-    gw_config_t *scratch = calloc(1, sizeof(*scratch));
-    if (scratch == NULL) {
-        snprintf(why, why_len, "out of memory");
-        return -1;
-    }
+    gw_config_t *scratch = gw_calloc(1, sizeof(*scratch));
     int rc = load_tokens(scratch, why, why_len);
     if (rc == 0) {
         memcpy(tokens, scratch->tokens, sizeof(scratch->tokens));

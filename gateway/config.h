@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attr.h"
 #include "common/cidr.h"
 #include "common/log.h"
 #include "scim/user.h"
@@ -76,14 +77,14 @@ typedef enum gw_config_result {
  * Fills `config` from argv and the process environment. On GW_CONFIG_EXIT_USAGE one clear line
  * has been written to stderr. Release with gw_config_clear() (wipes the API key).
  */
-gw_config_result_t gw_config_load(gw_config_t *config, int argc, char **argv);
+GW_MUST_CHECK gw_config_result_t gw_config_load(gw_config_t *config, int argc, char **argv);
 
 /**
  * Reads the SCIM tokens again, as at start (SCIM_TOKEN and SCIM_TOKEN_FILE from the environment),
  * into `tokens` and *n_tokens. On any error (unreadable file, bad entry, no token at all) returns -1
  * with a reason in `why` and leaves `tokens` alone. For SIGHUP.
  */
-int gw_config_read_tokens(gw_token_t tokens[GW_MAX_TOKENS], size_t *n_tokens, char *why, size_t why_len);
+GW_MUST_CHECK int gw_config_read_tokens(gw_token_t tokens[GW_MAX_TOKENS], size_t *n_tokens, char *why, size_t why_len);
 void gw_config_clear(gw_config_t *config);
 
 #endif

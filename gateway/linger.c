@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
+
 #define READ_CHUNK         16384
 #define READS_PER_CALLBACK 64 /* at most 1 MiB per wake-up, so that one client cannot hold the loop */
 
@@ -92,9 +94,7 @@ void gw_linger_arm(h2o_req_t *req)
     int fd = h2o_socket_get_fd(sock);
     if (fd < 0)
         return;
-    lingering_t *l = calloc(1, sizeof(*l));
-    if (l == NULL)
-        return;
+    lingering_t *l = gw_calloc(1, sizeof(*l));
     if ((l->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
         free(l);
         return;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "gateway/audit.h"
 
 #define MAX_SERIES 256
@@ -210,7 +211,7 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
     if (f == NULL)
-        return NULL;
+        gw_alloc_fail(0); /* the stream's buffer is all it allocates */
 
     head(f, "gateway_build_info", "gauge", "Version of the running gateway (always 1).");
     fprintf(f, "gateway_build_info{version=\"%s\"} 1\n", GATEWAY_VERSION);
@@ -331,10 +332,8 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
         fprintf(f, "gateway_tls_certificate_expiry_timestamp_seconds %lld\n", (long long)atomic_load(&tls_not_after));
     }
 
-    if (fclose(f) != 0) {
-        free(buf);
-        return NULL;
-    }
+    if (fclose(f) != 0)
+        gw_alloc_fail(size); /* a memory stream fails only to grow its buffer */
     *len = size;
     return buf;
 }

@@ -53,7 +53,7 @@ typedef struct gw_metrics_state {
     int64_t now_ms; /** unix ms, for ages */
 } gw_metrics_state_t;
 
-/** Renders every metric; returns malloc'd text (free()) and its length, or NULL when out of memory. */
+/** Renders every metric; returns malloc'd text (free()) and its length. */
 char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len);
 
 #endif

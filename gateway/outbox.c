@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "gateway/metrics.h"
@@ -166,10 +167,7 @@ static int on_superseded(void *ctx, int64_t id)
     gw_outbox_t *ob = ctx;
     if (ob->n_sup_ids == ob->cap_sup_ids) {
         size_t cap = ob->cap_sup_ids ? ob->cap_sup_ids * 2 : 64;
-        int64_t *grown = realloc(ob->sup_ids, cap * sizeof(*grown));
-        if (grown == NULL)
-            return 1; /* the rows not followed: their own deadline answers them, PENDING, which stays true */
-        ob->sup_ids = grown;
+        ob->sup_ids = gw_realloc(ob->sup_ids, cap * sizeof(*ob->sup_ids));
         ob->cap_sup_ids = cap;
     }
     ob->sup_ids[ob->n_sup_ids++] = id;
@@ -185,10 +183,7 @@ static void queue_settle(gw_outbox_t *ob, int64_t id, gw_settle_t settle, const 
 {
     if (ob->n_settles == ob->cap_settles) {
         size_t cap = ob->cap_settles ? ob->cap_settles * 2 : 64;
-        settle_rec_t *grown = realloc(ob->settles, cap * sizeof(*grown));
-        if (grown == NULL)
-            return; /* the waiter's own deadline answers it: PENDING, which stays true */
-        ob->settles = grown;
+        ob->settles = gw_realloc(ob->settles, cap * sizeof(*ob->settles));
         ob->cap_settles = cap;
     }
     settle_rec_t *sr = &ob->settles[ob->n_settles++];
@@ -461,26 +456,18 @@ static int submit_job(gw_outbox_t *ob, job_t *job)
 
 static job_t *job_new(gw_outbox_t *ob, int64_t id, const char *user_id, const char *email, const char *role)
 {
-    job_t *job = calloc(1, sizeof(*job));
-    if (job == NULL)
-        return NULL;
+    job_t *job = gw_calloc(1, sizeof(*job));
     job->outbox = ob;
     job->id = id;
-    job->user_id = strdup(user_id);
-    job->email = strdup(email);
-    job->role = role != NULL ? strdup(role) : NULL;
-    if (job->user_id == NULL || job->email == NULL || (role != NULL && job->role == NULL)) {
-        job_free(job);
-        return NULL;
-    }
+    job->user_id = gw_strdup(user_id);
+    job->email = gw_strdup(email);
+    job->role = role != NULL ? gw_strdup(role) : NULL;
     return job;
 }
 
 static void submit_row(gw_outbox_t *ob, const store_outbox_t *row, int probe)
 {
     job_t *job = job_new(ob, row->id, row->user_id, row->email, row->role);
-    if (job == NULL)
-        return;
     job->attempts = row->attempts;
     job->probe = probe;
     if (odeus_action_parse(row->action, &job->action) != 0) {
@@ -494,8 +481,6 @@ static void submit_row(gw_outbox_t *ob, const store_outbox_t *row, int probe)
 static void submit_recheck(gw_outbox_t *ob, const store_recheck_t *rc, int probe)
 {
     job_t *job = job_new(ob, rc->outbox_id, rc->user_id, rc->email, NULL);
-    if (job == NULL)
-        return;
     job->recheck = 1;
     job->probe = probe;
     job->action = ODEUS_DEACTIVATE;
@@ -605,11 +590,7 @@ static void *delivery_main(void *arg)
 
 gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_len)
 {
-    gw_outbox_t *ob = calloc(1, sizeof(*ob));
-    if (ob == NULL) {
-        snprintf(err, err_len, "out of memory");
-        return NULL;
-    }
+    gw_outbox_t *ob = gw_calloc(1, sizeof(*ob));
     ob->config = config;
     pthread_mutex_init(&ob->waiters_lock, NULL);
     if (RAND_bytes((unsigned char *)&ob->rng, sizeof(ob->rng)) != 1)
@@ -636,8 +617,9 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
     };
     if ((ob->client = upstream_client_create(&uc, err, err_len)) == NULL)
         goto fail;
-    if (pthread_create(&ob->thread, NULL, delivery_main, ob) != 0) {
-        snprintf(err, err_len, "cannot start the delivery thread");
+    int rc = pthread_create(&ob->thread, NULL, delivery_main, ob);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot start the delivery thread: %s", strerror(rc));
         goto fail;
     }
     return ob;

@@ -17,6 +17,7 @@
 #include <h2o/multithread.h>
 #include <stdint.h>
 
+#include "common/attr.h"
 #include "gateway/config.h"
 #include "upstream/odeus.h"
 
@@ -45,7 +46,7 @@ typedef struct gw_outbox_waiter {
  * left pending by an earlier run are delivered at once. Returns NULL with a message in `err`.
  * `config` is borrowed and must outlive the outbox.
  */
-gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_len);
+GW_MUST_CHECK gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_len);
 
 /** Stops the thread: waits up to `grace_ms` for calls in flight, then ends them; frees everything. */
 void gw_outbox_stop(gw_outbox_t *outbox, int64_t grace_ms);

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "common/alloc.h"
+
 typedef struct bucket {
     pthread_mutex_t lock;
     double level;  /* requests available now */
@@ -18,9 +20,7 @@ struct gw_ratelimit {
 
 gw_ratelimit_t *gw_ratelimit_create(size_t n_keys, unsigned per_minute, unsigned burst)
 {
-    gw_ratelimit_t *rl = calloc(1, sizeof(*rl) + n_keys * sizeof(bucket_t));
-    if (rl == NULL)
-        return NULL;
+    gw_ratelimit_t *rl = gw_calloc(1, sizeof(*rl) + n_keys * sizeof(bucket_t));
     rl->per_ms = per_minute / 60000.0;
     rl->burst = burst > 0 ? burst : 1;
     rl->n = n_keys;

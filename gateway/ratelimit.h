@@ -10,7 +10,7 @@
 
 typedef struct gw_ratelimit gw_ratelimit_t;
 
-/** `n_keys` buckets, full at start. per_minute 0 disables the limit. NULL when out of memory. */
+/** `n_keys` buckets, full at start. per_minute 0 disables the limit. */
 gw_ratelimit_t *gw_ratelimit_create(size_t n_keys, unsigned per_minute, unsigned burst);
 void gw_ratelimit_free(gw_ratelimit_t *rl);
 

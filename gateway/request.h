@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "gateway/respond.h"
 #include "scim/error.h"
 #include "scim/select.h"
@@ -21,7 +22,7 @@
  * The body as JSON, duplicate keys refused; the caller's (json_decref). NULL with `err` set
  * (400 invalidSyntax) when there is no body or it is not JSON.
  */
-json_t *gw_request_body_json(gw_request_t *r, scim_error_t *err);
+GW_MUST_CHECK json_t *gw_request_body_json(gw_request_t *r, scim_error_t *err);
 
 /** The query string (after '?'), possibly empty: *query points into the request, *len bytes, no NUL. */
 void gw_request_query(gw_request_t *r, const char **query, size_t *len);
@@ -31,7 +32,7 @@ void gw_request_query(gw_request_t *r, const char **query, size_t *len);
  * the answers to POST, PUT, PATCH); the caller's (scim_select_free). NULL with `err` set when
  * they are malformed.
  */
-scim_select_t *gw_request_select(gw_request_t *r, scim_error_t *err);
+GW_MUST_CHECK scim_select_t *gw_request_select(gw_request_t *r, scim_error_t *err);
 
 /** The value of request header `token` (NUL-terminated, in the request's pool), or NULL when absent. */
 const char *gw_request_header(gw_request_t *r, const h2o_token_t *token);

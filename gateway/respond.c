@@ -168,7 +168,9 @@ void gw_respond_json(gw_request_t *r, int status, json_t *body)
     char *text = body != NULL ? gw_json_dumps(body, &len) : NULL;
     json_decref(body);
     if (text == NULL) {
-        static const char fallback[] = "{\"schemas\":[\"" SCIM_SCHEMA_ERROR "\"],\"status\":\"500\",\"detail\":\"out of memory\"}";
+        /* no body, or one json_dumps would refuse: a bug, answered as one */
+        static const char fallback[] =
+            "{\"schemas\":[\"" SCIM_SCHEMA_ERROR "\"],\"status\":\"500\",\"detail\":\"the answer could not be rendered\"}";
         send_body(r, 500, fallback, sizeof(fallback) - 1);
         return;
     }
@@ -237,19 +239,17 @@ static void error_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostre
         if (req->res.status == 400)
             err.scim_type = SCIM_TYPE_INVALID_SYNTAX;
         json_t *json = scim_error_to_json(&err);
-        char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
+        char *text = json_dumps(json, JSON_COMPACT);
         json_decref(json);
-        if (text != NULL) {
-            error_ostream_t *os = (void *)h2o_add_ostream(req, sizeof(*os), slot);
-            os->super.do_send = error_do_send;
-            os->body = h2o_strdup(&req->pool, text, SIZE_MAX);
-            os->sent = 0;
-            free(text);
-            memset(&req->res.headers, 0, sizeof(req->res.headers));
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT(GW_SCIM_CONTENT_TYPE));
-            req->res.content_length = os->body.len;
-            slot = &os->super.next;
-        }
+        error_ostream_t *os = (void *)h2o_add_ostream(req, sizeof(*os), slot);
+        os->super.do_send = error_do_send;
+        os->body = h2o_strdup(&req->pool, text, SIZE_MAX);
+        os->sent = 0;
+        free(text);
+        memset(&req->res.headers, 0, sizeof(req->res.headers));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT(GW_SCIM_CONTENT_TYPE));
+        req->res.content_length = os->body.len;
+        slot = &os->super.next;
         log_request("-", req->method.base, req->method.len, "-", req->res.status, gw_clock_mono_us(), NULL, NULL);
         /* A refused body (413) or a broken one (400) closes the connection with the rest unread. */
         if (!req->http1_is_persistent)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "gateway/audit.h"
+#include "common/alloc.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "gateway/batch.h"
@@ -227,7 +228,7 @@ static void reload_tokens(gw_tokens_t *tokens, gw_ratelimit_t *ratelimit)
     if (gw_tokens_replace(tokens, fresh, n, on_new_token_slot, ratelimit) != 0) {
         OPENSSL_cleanse(fresh, sizeof(fresh));
         gw_log(GW_LOG_ERROR, "token_reload_failed",
-               json_pack("{s:s, s:s}", "error", "out of memory", "serving", "the previous tokens"));
+               json_pack("{s:s, s:s}", "error", "no token or too many", "serving", "the previous tokens"));
         return;
     }
     json_t *names = json_array(); /* names are not secret: they are in every request log line */
@@ -276,11 +277,7 @@ int gw_server_run(const gw_config_t *config)
     store_close(probe);
 
     server.n_workers = config->threads;
-    server.workers = calloc(server.n_workers, sizeof(*server.workers));
-    if (server.workers == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
-        goto fail;
-    }
+    server.workers = gw_calloc(server.n_workers, sizeof(*server.workers));
     uint16_t port = config->listen_port;
     for (unsigned i = 0; i < server.n_workers; i++) {
         server.workers[i].listen_fd = open_listener(config->listen_host, port, err, sizeof(err));
@@ -291,9 +288,8 @@ int gw_server_run(const gw_config_t *config)
 
     /* One bucket per token slot: a reload may bring new names (tokens.h). */
     ratelimit = gw_ratelimit_create(GW_MAX_TOKENS, config->rate_limit_per_min, config->rate_limit_burst);
-    tokens = gw_tokens_create(config->tokens, config->n_tokens);
-    if (ratelimit == NULL || tokens == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
+    if ((tokens = gw_tokens_create(config->tokens, config->n_tokens)) == NULL) {
+        snprintf(err, sizeof(err), "%zu SCIM tokens: between 1 and %d are needed", config->n_tokens, GW_MAX_TOKENS);
         goto fail_listeners;
     }
     if (config->tls_cert[0] != '\0' && (tls = gw_tls_create(config, err, sizeof(err))) == NULL)
@@ -313,6 +309,7 @@ int gw_server_run(const gw_config_t *config)
     handler->super.on_req = on_req;
     gw_respond_register_error_filter(&hostconf->fallback_path);
 
+    unsigned started = 0; /* worker threads running */
     for (unsigned i = 0; i < server.n_workers; i++) {
         gw_worker_t *w = &server.workers[i];
         w->index = i;
@@ -324,7 +321,13 @@ int gw_server_run(const gw_config_t *config)
         w->tokens = tokens;
         w->tls = tls;
         gw_tls_refresh(tls, &w->accept_ctx.ssl_ctx, &w->tls_generation);
-        pthread_create(&w->thread, NULL, worker_main, w);
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            snprintf(err, sizeof(err), "cannot start worker thread %u of %u: %s", i + 1, server.n_workers, strerror(rc));
+            SSL_CTX_free(w->accept_ctx.ssl_ctx);
+            goto fail_workers;
+        }
+        started++;
     }
     gw_log(GW_LOG_INFO, "listening",
            json_pack("{s:s, s:i, s:s, s:s, s:b, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port, "scheme",
@@ -364,6 +367,20 @@ int gw_server_run(const gw_config_t *config)
     gw_log(GW_LOG_INFO, "stopped", NULL);
     return 0;
 
+fail_workers:
+    /* Those already running stop at once, as on a signal; their listeners close with them. */
+    server.shutdown_deadline_ms = gw_clock_mono_ms();
+    while (atomic_load(&server.started) < started)
+        usleep(1000);
+    atomic_store(&server.stopping, 1);
+    for (unsigned i = 0; i < started; i++)
+        h2o_multithread_send_message(&server.workers[i].outbox_receiver, NULL);
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(server.workers[i].thread, NULL);
+        server.workers[i].listen_fd = -1;
+    }
+    gw_outbox_stop(server.outbox, OUTBOX_MIN_GRACE_MS);
+    h2o_config_dispose(&server.globalconf);
 fail_listeners:
     for (unsigned i = 0; i < server.n_workers; i++)
         if (server.workers[i].listen_fd > 0)

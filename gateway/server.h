@@ -6,6 +6,7 @@
 #ifndef GATEWAY_SERVER_H
 #define GATEWAY_SERVER_H
 
+#include "common/attr.h"
 #include "gateway/config.h"
 
 typedef struct gw_server gw_server_t;
@@ -17,6 +18,6 @@ typedef struct gw_server gw_server_t;
  * certificate and key; a set that fails to load keeps the previous one. Returns the process exit
  * code (0 after a clean stop, 1 when start-up failed; the reason has been logged).
  */
-int gw_server_run(const gw_config_t *config);
+GW_MUST_CHECK int gw_server_run(const gw_config_t *config);
 
 #endif

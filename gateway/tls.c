@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/alloc.h"
 #include "common/log.h"
 #include "gateway/metrics.h"
 
@@ -90,11 +91,7 @@ fail:
 
 gw_tls_t *gw_tls_create(const gw_config_t *config, char *err, size_t err_len)
 {
-    gw_tls_t *tls = calloc(1, sizeof(*tls));
-    if (tls == NULL) {
-        snprintf(err, err_len, "out of memory");
-        return NULL;
-    }
+    gw_tls_t *tls = gw_calloc(1, sizeof(*tls));
     tls->config = config;
     if ((tls->current = build(config, err, err_len)) == NULL) {
         gw_metrics_tls_loaded(0, 0);

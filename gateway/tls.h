@@ -17,16 +17,17 @@
 #include <openssl/ssl.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "gateway/config.h"
 
 typedef struct gw_tls gw_tls_t;
 
 /** Loads config->tls_cert/tls_key (and tls_client_ca). NULL with a reason in `err`. */
-gw_tls_t *gw_tls_create(const gw_config_t *config, char *err, size_t err_len);
+GW_MUST_CHECK gw_tls_t *gw_tls_create(const gw_config_t *config, char *err, size_t err_len);
 void gw_tls_free(gw_tls_t *tls);
 
 /** Re-reads the files (any thread). 0 on success; -1 with a reason, the old context staying in use. */
-int gw_tls_reload(gw_tls_t *tls, char *err, size_t err_len);
+GW_MUST_CHECK int gw_tls_reload(gw_tls_t *tls, char *err, size_t err_len);
 
 /**
  * For a worker: when a newer context was published than the one in *ctx (generation *gen),

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
+
 typedef struct interned {
     struct interned *next;
     char name[GW_TOKEN_NAME_LEN];
@@ -26,13 +28,11 @@ static const char *intern(gw_tokens_t *t, const char *name)
         if (strcmp(i->name, name) == 0)
             found = i->name;
     if (found == NULL) {
-        interned_t *i = calloc(1, sizeof(*i));
-        if (i != NULL) {
-            snprintf(i->name, sizeof(i->name), "%s", name);
-            i->next = t->names;
-            t->names = i;
-            found = i->name;
-        }
+        interned_t *i = gw_calloc(1, sizeof(*i));
+        snprintf(i->name, sizeof(i->name), "%s", name);
+        i->next = t->names;
+        t->names = i;
+        found = i->name;
     }
     pthread_mutex_unlock(&t->intern_lock);
     return found;
@@ -49,26 +49,18 @@ static gw_tokenset_t *set_new(gw_tokens_t *t, const gw_token_t *tokens, size_t n
 {
     if (n == 0 || n > GW_MAX_TOKENS)
         return NULL;
-    gw_tokenset_t *set = calloc(1, sizeof(*set));
-    if (set == NULL)
-        return NULL;
+    gw_tokenset_t *set = gw_calloc(1, sizeof(*set));
     atomic_init(&set->refs, 1);
     set->n = n;
     memcpy(set->tokens, tokens, n * sizeof(*tokens));
-    for (size_t i = 0; i < n; i++) {
-        if ((set->names[i] = intern(t, tokens[i].name)) == NULL) {
-            set_free(set);
-            return NULL;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        set->names[i] = intern(t, tokens[i].name);
     return set;
 }
 
 gw_tokens_t *gw_tokens_create(const gw_token_t *tokens, size_t n)
 {
-    gw_tokens_t *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return NULL;
+    gw_tokens_t *t = gw_calloc(1, sizeof(*t));
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->intern_lock, NULL);
     if ((t->current = set_new(t, tokens, n)) == NULL) {

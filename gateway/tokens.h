@@ -36,7 +36,7 @@ typedef struct gw_tokens gw_tokens_t;
 /** Called for each slot handed to a new token name, before the set that uses it is published. */
 typedef void (*gw_tokens_slot_cb)(void *ctx, unsigned slot);
 
-/** The first set: `n` (1..GW_MAX_TOKENS) tokens, slot i for token i. NULL when out of memory. */
+/** The first set: `n` (1..GW_MAX_TOKENS) tokens, slot i for token i. NULL when `n` is out of range. */
 gw_tokens_t *gw_tokens_create(const gw_token_t *tokens, size_t n);
 /** Frees the holder, its set and the interned names; no reader may be left. */
 void gw_tokens_free(gw_tokens_t *t);
@@ -48,7 +48,7 @@ void gw_tokens_release(const gw_tokenset_t *set);
 /**
  * Publishes `n` (1..GW_MAX_TOKENS) tokens as the new set (thread-safe; one replacer at a time).
  * `on_new_slot` (may be NULL) is called for every slot given to a name the old set did not have.
- * Returns 0, or -1 when out of memory or `n` is out of range (the old set stays).
+ * Returns 0, or -1 when `n` is out of range (the old set stays).
  */
 int gw_tokens_replace(gw_tokens_t *t, const gw_token_t *tokens, size_t n, gw_tokens_slot_cb on_new_slot, void *ctx);
 

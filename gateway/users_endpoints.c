@@ -64,19 +64,12 @@ void gw_users_create(gw_request_t *r)
     resource = gw_json_dumps(user, NULL);
     location = gw_users_location(r, id);
     p = gw_users_pending_new(r, ch.action, id);
-    if (resource == NULL || location == NULL || p == NULL) {
-        scim_error_set(&err, 500, NULL, "out of memory");
-        goto fail;
-    }
     row.resource = resource;
     row.rendered = stored_text = scim_user_render_text(user, id); /* NULL: readers render from resource */
     gw_users_row_set_emails(&row, user, emails);
     scim_user_meta_t meta = {.id = id, .created = now, .last_modified = now, .location = location, .version = 1};
     if (gw_users_pending_answer_text(p, sel, stored_text, &meta) != 0) {
-        if ((rendered = scim_user_render(user, &meta)) == NULL) {
-            scim_error_set(&err, 500, NULL, "out of memory");
-            goto fail;
-        }
+        rendered = scim_user_render(user, &meta);
         scim_select_apply(sel, rendered);
     }
     p->revertible = 1;
@@ -125,7 +118,8 @@ void gw_users_get(gw_request_t *r, const char *id)
         /* Nothing to trim: the stored rendering with meta spliced in, no JSON tree. */
         gw_json_buf_t text = {0};
         gw_users_loc_t loc;
-        if (gw_users_loc_init(&loc, r) != 0 || gw_users_append_row_text(r, &loc, &row, &text) != 0) {
+        gw_users_loc_init(&loc, r);
+        if (gw_users_append_row_text(r, &loc, &row, &text) != 0) {
             gw_users_respond_store_error(r);
         } else {
             gw_users_set_etag(r, row.version);
@@ -162,10 +156,6 @@ static int update_user(gw_request_t *r, const store_user_t *old, const json_t *o
     gw_users_pending_t *p = gw_users_pending_new(r, ODEUS_DEACTIVATE, old->id);
     gw_users_call_t ch = {0};
 
-    if (location == NULL || p == NULL) {
-        scim_error_set(&err, 500, NULL, "out of memory");
-        goto out;
-    }
     if (json_equal(old_user, new_user)) {
         json_t *current = gw_users_render_row(r, old);
         if (current == NULL) {
@@ -191,8 +181,9 @@ static int update_user(gw_request_t *r, const store_user_t *old, const json_t *o
                         .version = old->version + 1};
     if (gw_users_plan(cfg, old, old_user, new_user, &row, &ch, &err) != 0)
         goto out;
-    if ((resource = gw_json_dumps(new_user, NULL)) == NULL || (p->snapshot = gw_users_snapshot_encode(old)) == NULL) {
-        scim_error_set(&err, 500, NULL, "out of memory");
+    resource = gw_json_dumps(new_user, NULL);
+    if ((p->snapshot = gw_users_snapshot_encode(old)) == NULL) {
+        scim_error_set(&err, 500, NULL, "the stored user cannot be read");
         goto out;
     }
     row.resource = resource;
@@ -201,10 +192,7 @@ static int update_user(gw_request_t *r, const store_user_t *old, const json_t *o
     scim_user_meta_t meta = {
         .id = old->id, .created = old->created, .last_modified = now, .location = location, .version = row.version};
     if (gw_users_pending_answer_text(p, sel, stored_text, &meta) != 0) {
-        if ((rendered = scim_user_render(new_user, &meta)) == NULL) {
-            scim_error_set(&err, 500, NULL, "out of memory");
-            goto out;
-        }
+        rendered = scim_user_render(new_user, &meta);
         scim_select_apply(sel, rendered);
     }
     p->action = ch.action;
@@ -335,10 +323,7 @@ static int patch_once(gw_request_t *r, const char *id)
         return 0;
     if ((body = gw_request_body_json(r, &err)) == NULL)
         goto fail;
-    if ((patched = json_deep_copy(old_user)) == NULL) {
-        scim_error_set(&err, 500, NULL, "out of memory");
-        goto fail;
-    }
+    patched = json_deep_copy(old_user);
     if (scim_patch_apply(patched, body, &err) != 0 || (new_user = scim_user_parse(patched, &err)) == NULL)
         goto fail;
     stale = update_user(r, &old, old_user, new_user, sel, if_version);
@@ -365,10 +350,6 @@ static int delete_once(gw_request_t *r, const char *id)
     store_user_t old = {0};
     scim_error_t err = {0};
     gw_users_pending_t *p = gw_users_pending_new(r, ODEUS_DEACTIVATE, id);
-    if (p == NULL) {
-        gw_respond_errorf(r, 500, NULL, "out of memory");
-        return 0;
-    }
     store_status_t rc = store_user_get(r->worker->store, id, &old);
     if (rc == STORE_NOT_FOUND) {
         /* A retried DELETE whose deactivation is still queued gets the truth, not a 404. */
@@ -396,7 +377,7 @@ static int delete_once(gw_request_t *r, const char *id)
     p->revertible = 1;
     p->result_version = 0;
     if ((p->snapshot = gw_users_snapshot_encode(&old)) == NULL) {
-        scim_error_set(&err, 500, NULL, "out of memory");
+        scim_error_set(&err, 500, NULL, "the stored user cannot be read");
     } else if ((stale = gw_users_commit(r, GW_USERS_DELETE, &old, &ch, p, if_version, old.version, &err)) == 0) {
         gw_users_answer_after_commit(r, "user_deleted", &ch, p, 204, NULL, 0, 1);
         p = NULL;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -147,7 +148,7 @@ int gw_users_pending_answer_text(gw_users_pending_t *p, const scim_select_t *sel
         return -1;
     }
     p->success_text = gw_json_buf_take(&b, &p->success_len);
-    return p->success_text != NULL ? 0 : -1;
+    return 0;
 }
 
 static void respond_success(gw_request_t *r, gw_users_pending_t *p)
@@ -249,11 +250,8 @@ static void on_pending_timeout(h2o_timeout_entry_t *entry)
 
 gw_users_pending_t *gw_users_pending_new(gw_request_t *r, odeus_action_t action, const char *user_id)
 {
-    gw_users_pending_t *p = calloc(1, sizeof(*p));
-    if (p == NULL || (p->user_id = strdup(user_id)) == NULL) {
-        free(p);
-        return NULL;
-    }
+    gw_users_pending_t *p = gw_calloc(1, sizeof(*p));
+    p->user_id = gw_strdup(user_id);
     p->worker = r->worker;
     p->r = r;
     snprintf(p->request_id, sizeof(p->request_id), "%s", r->request_id);
@@ -455,7 +453,7 @@ void gw_users_answer_after_commit(gw_request_t *r, const char *event, const gw_u
     p->event = event;
     p->call = ch->call;
     p->action = ch->call ? ch->action : p->action;
-    p->role = ch->call && ch->role != NULL ? strdup(ch->role) : NULL;
+    p->role = ch->call && ch->role != NULL ? gw_strdup(ch->role) : NULL;
     p->success_status = status;
     p->success_body = body;
     p->version = version;

@@ -26,6 +26,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "common/attr.h"
 #include "gateway/batch.h"
 #include "gateway/config.h"
 #include "gateway/outbox.h"
@@ -88,8 +89,8 @@ typedef struct gw_users_pending {
  * email (borrowed from `old` or `new_user`), chosen at the first invite and kept after.
  * 0, or -1 with `err` set (400 invalidValue) when an active user has no email Odeus could use.
  */
-int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t *old_user, const json_t *new_user,
-                  store_user_t *next, gw_users_call_t *ch, scim_error_t *err);
+GW_MUST_CHECK int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t *old_user, const json_t *new_user,
+                                store_user_t *next, gw_users_call_t *ch, scim_error_t *err);
 
 /**
  * Fills the email index of `row` from the canonical user: row->emails points at `emails`, which
@@ -100,13 +101,13 @@ void gw_users_row_set_emails(store_user_t *row, const json_t *user, const char *
 /**
  * A snapshot of `row`, kept in the outbox row so that a change Odeus refuses can be undone.
  * Malloc'd JSON text (the caller's; usually handed to pending->snapshot), or NULL when a required
- * field is missing or memory ran out.
+ * field is missing.
  */
 char *gw_users_snapshot_encode(const store_user_t *row);
 
 /**
  * A new pending change for request `r` on user `user_id` (copied), expecting Odeus call
- * `action`. NULL when out of memory.
+ * `action`.
  */
 gw_users_pending_t *gw_users_pending_new(gw_request_t *r, odeus_action_t action, const char *user_id);
 /** Frees `p` and what it owns. Only for a change not taken and not registered with the outbox. */
@@ -116,7 +117,8 @@ void gw_users_pending_free(gw_users_pending_t *p);
  * The success answer as text when nothing is to be trimmed: `stored` (the stored rendering) with
  * `meta` spliced in, no JSON tree. 0 with p->success_text set, or -1: the caller renders instead.
  */
-int gw_users_pending_answer_text(gw_users_pending_t *p, const scim_select_t *sel, const char *stored, const scim_user_meta_t *meta);
+GW_MUST_CHECK int gw_users_pending_answer_text(gw_users_pending_t *p, const scim_select_t *sel, const char *stored,
+                                               const scim_user_meta_t *meta);
 
 /**
  * Writes the user change and, in the same transaction, its outbox row into the worker's batch;
@@ -129,8 +131,8 @@ int gw_users_pending_answer_text(gw_users_pending_t *p, const scim_select_t *sel
  * gw_users_answer_after_commit), 1 for "run again" (nothing changed, `err` untouched), or -1
  * with `err` set and nothing changed. `p` stays the caller's whatever the result.
  */
-int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *row, const gw_users_call_t *ch, gw_users_pending_t *p,
-                    int64_t if_version, int64_t read_version, scim_error_t *err);
+GW_MUST_CHECK int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *row, const gw_users_call_t *ch,
+                                  gw_users_pending_t *p, int64_t if_version, int64_t read_version, scim_error_t *err);
 
 /**
  * A change is in the batch (gw_users_commit returned 0): its audit entry `event` (static) and its
@@ -154,7 +156,7 @@ void gw_users_answer(gw_users_pending_t *p);
  * answer waits for it too. Returns 1 when `p` now waits (it is taken and will answer), 0 when
  * nothing is queued (`p` stays the caller's).
  */
-int gw_users_wait_queued_deactivation(gw_users_pending_t *p);
+GW_MUST_CHECK int gw_users_wait_queued_deactivation(gw_users_pending_t *p);
 
 /**
  * The worker's outbox receiver (h2o_multithread_register_receiver on the worker's queue): settled

@@ -37,7 +37,7 @@ static int on_list_row(void *arg, const store_user_t *row)
     if (lc->text != NULL) {
         if (lc->items > 0)
             gw_json_buf_put(lc->text, ",", 1);
-        if (lc->text->failed || gw_users_append_row_text(lc->r, lc->loc, row, lc->text) != 0) {
+        if (gw_users_append_row_text(lc->r, lc->loc, row, lc->text) != 0) {
             lc->failed = 1;
             return 1;
         }
@@ -112,10 +112,6 @@ static void respond_list_text(gw_request_t *r, gw_json_buf_t *text, size_t total
     json_int_t values[3] = {(json_int_t)total, (json_int_t)start_index, (json_int_t)items};
     static const char *const keys[3] = {"", ",\"startIndex\":", ",\"itemsPerPage\":"};
     gw_json_buf_put(text, "]}", 2);
-    if (text->failed) {
-        gw_respond_errorf(r, 500, NULL, "out of memory");
-        return;
-    }
     /* backwards from the resources: "Resources":[ then each number after its key */
     char *start = text->p + LIST_HEAD_ROOM;
     start -= sizeof(",\"Resources\":[") - 1;
@@ -167,10 +163,7 @@ static void list_users(gw_request_t *r, const scim_list_params_t *params)
     if (sort == NULL && scim_select_is_identity(sel) && (filter == NULL || scim_filter_index_exact(filter))) {
         static const char head_room[LIST_HEAD_ROOM];
         gw_json_buf_put(&text, head_room, LIST_HEAD_ROOM);
-        if (gw_users_loc_init(&loc, r) != 0 || text.failed) {
-            gw_respond_errorf(r, 500, NULL, "out of memory");
-            goto out;
-        }
+        gw_users_loc_init(&loc, r);
         lc.text = &text;
         lc.loc = &loc;
         lc.filter = NULL; /* the index visits exactly the matches */

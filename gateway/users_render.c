@@ -4,15 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/log.h"
 #include "scim/user.h"
 
 char *gw_users_location(gw_request_t *r, const char *id)
 {
     size_t len = strlen(r->base_url) + strlen("/Users/") + strlen(id) + 1;
-    char *loc = malloc(len);
-    if (loc != NULL)
-        snprintf(loc, len, "%s/Users/%s", r->base_url, id);
+    char *loc = gw_malloc(len);
+    snprintf(loc, len, "%s/Users/%s", r->base_url, id);
     return loc;
 }
 
@@ -27,7 +27,7 @@ json_t *gw_users_render_row(gw_request_t *r, const store_user_t *row)
     json_t *user = json_loads(row->resource, 0, NULL);
     char *loc = gw_users_location(r, row->id);
     json_t *out = NULL;
-    if (user != NULL && loc != NULL) {
+    if (user != NULL) {
         scim_user_meta_t meta = {
             .id = row->id, .created = row->created, .last_modified = row->last_modified, .location = loc, .version = row->version};
         out = scim_user_render(user, &meta);
@@ -37,7 +37,7 @@ json_t *gw_users_render_row(gw_request_t *r, const store_user_t *row)
     return out;
 }
 
-int gw_users_loc_init(gw_users_loc_t *l, gw_request_t *r)
+void gw_users_loc_init(gw_users_loc_t *l, gw_request_t *r)
 {
     size_t base = strlen(r->base_url);
     l->p = l->stack;
@@ -45,12 +45,10 @@ int gw_users_loc_init(gw_users_loc_t *l, gw_request_t *r)
     l->prefix = base + strlen("/Users/");
     if (l->prefix + 64 > l->cap) {
         l->cap = l->prefix + 64;
-        if ((l->p = malloc(l->cap)) == NULL)
-            return -1;
+        l->p = gw_malloc(l->cap);
     }
     memcpy(l->p, r->base_url, base);
     memcpy(l->p + base, "/Users/", strlen("/Users/"));
-    return 0;
 }
 
 void gw_users_loc_free(gw_users_loc_t *l)
@@ -59,15 +57,13 @@ void gw_users_loc_free(gw_users_loc_t *l)
         free(l->p);
 }
 
-/* The location of `id` (valid until the next call), or NULL when out of memory. */
+/* The location of `id` (valid until the next call). */
 static const char *loc_for(gw_users_loc_t *l, const char *id)
 {
     size_t n = strlen(id);
     if (l->prefix + n + 1 > l->cap) {
         size_t cap = l->prefix + n + 1;
-        char *p = l->p == l->stack ? malloc(cap) : realloc(l->p, cap);
-        if (p == NULL)
-            return NULL;
+        char *p = l->p == l->stack ? gw_malloc(cap) : gw_realloc(l->p, cap);
         if (l->p == l->stack)
             memcpy(p, l->stack, l->prefix);
         l->p = p;
@@ -79,8 +75,8 @@ static const char *loc_for(gw_users_loc_t *l, const char *id)
 
 int gw_users_append_row_text(gw_request_t *r, gw_users_loc_t *l, const store_user_t *row, gw_json_buf_t *b)
 {
-    const char *loc;
-    if (row->rendered != NULL && (loc = loc_for(l, row->id)) != NULL) {
+    if (row->rendered != NULL) {
+        const char *loc = loc_for(l, row->id);
         scim_user_meta_t meta = {
             .id = row->id, .created = row->created, .last_modified = row->last_modified, .location = loc, .version = row->version};
         if (scim_user_splice_meta(b, row->rendered, strlen(row->rendered), &meta) == 0)

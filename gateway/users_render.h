@@ -13,11 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attr.h"
 #include "common/json.h"
 #include "gateway/respond.h"
 #include "store/store.h"
 
-/** r->base_url + "/Users/" + `id`, malloc'd (free()); NULL when out of memory. */
+/** r->base_url + "/Users/" + `id`, malloc'd (free()). */
 char *gw_users_location(gw_request_t *r, const char *id);
 
 /** Adds the ETag header of `version` to the answer. */
@@ -37,8 +38,8 @@ typedef struct gw_users_loc {
     char stack[512];
 } gw_users_loc_t;
 
-/** Writes the prefix. 0, or -1 when out of memory; gw_users_loc_free is due either way. */
-int gw_users_loc_init(gw_users_loc_t *l, gw_request_t *r);
+/** Writes the prefix; gw_users_loc_free is due after. */
+void gw_users_loc_init(gw_users_loc_t *l, gw_request_t *r);
 void gw_users_loc_free(gw_users_loc_t *l);
 
 /**
@@ -46,9 +47,9 @@ void gw_users_loc_free(gw_users_loc_t *l);
  * json_dumps(gw_users_render_row(r, row), JSON_COMPACT | JSON_PRESERVE_ORDER) gives: from the
  * stored rendering with meta spliced in (no JSON tree: the fast path of GET and of list pages),
  * or, for a row without one, rendered the slow way. `l` was set up by gw_users_loc_init.
- * -1 when the row is unreadable or memory ran out.
+ * -1 when the row is unreadable.
  */
-int gw_users_append_row_text(gw_request_t *r, gw_users_loc_t *l, const store_user_t *row, gw_json_buf_t *b);
+GW_MUST_CHECK int gw_users_append_row_text(gw_request_t *r, gw_users_loc_t *l, const store_user_t *row, gw_json_buf_t *b);
 
 /** Logs the store's error (store_failed) and answers 500: nothing was changed. */
 void gw_users_respond_store_error(gw_request_t *r);

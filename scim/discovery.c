@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "scim/list.h"
 #include "scim/schema.h"
 
@@ -26,9 +27,7 @@ static json_t *location(const char *base_url, const char *a, const char *b)
     while (blen > 0 && base_url[blen - 1] == '/')
         blen--;
     n = blen + strlen(a) + (b != NULL ? strlen(b) : 0) + 3;
-    s = malloc(n);
-    if (s == NULL)
-        abort();
+    s = gw_malloc(n);
     snprintf(s, n, "%.*s/%s%s%s", (int)blen, base_url, a, b != NULL ? "/" : "", b != NULL ? b : "");
     j = json_string(s);
     free(s);

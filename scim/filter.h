@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 
 /** Bounds on untrusted input; over them the parse fails with 400 invalidFilter. */
@@ -35,7 +36,7 @@ typedef struct scim_filter scim_filter_t;
  * Returns a filter the caller frees with scim_filter_free(), or NULL with `err` set to
  * 400 invalidFilter and a detail that says what is wrong and where.
  */
-scim_filter_t *scim_filter_parse(const char *text, size_t len, scim_error_t *err);
+GW_MUST_CHECK scim_filter_t *scim_filter_parse(const char *text, size_t len, scim_error_t *err);
 
 void scim_filter_free(scim_filter_t *filter);
 

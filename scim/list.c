@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "scim/schema.h"
 
 /* Keeps start_index - 1 + count far from overflow in whoever pages with it. */
@@ -26,11 +27,9 @@ static int hex_value(char c)
  * is not followed by two hex digits, or decodes to NUL (the filter parser works on C strings). */
 static char *url_decode(const char *s, size_t len, size_t *out_len)
 {
-    char *d = malloc(len + 1);
+    char *d = gw_malloc(len + 1);
     size_t i, n = 0;
 
-    if (d == NULL)
-        abort();
     for (i = 0; i < len; i++) {
         int hi, lo;
         if (s[i] == '+') {
@@ -181,9 +180,7 @@ void scim_list_params_clear(scim_list_params_t *params)
 
 static char *dup_string(const json_t *v)
 {
-    char *s = malloc(json_string_length(v) + 1);
-    if (s == NULL)
-        abort();
+    char *s = gw_malloc(json_string_length(v) + 1);
     memcpy(s, json_string_value(v), json_string_length(v) + 1);
     return s;
 }
@@ -206,8 +203,7 @@ static int join_names(const json_t *v, const char *what, char **out, scim_error_
     }
     if (len == 0)
         return 0;
-    if ((s = malloc(len)) == NULL)
-        abort();
+    s = gw_malloc(len);
     s[0] = '\0';
     json_array_foreach(v, i, e)
     {

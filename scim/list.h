@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 
 #define SCIM_SCHEMA_LIST_RESPONSE "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -32,7 +33,7 @@ typedef struct scim_list_params {
  * '+' into a space. On error (a non-integer startIndex/count, bad percent-encoding) returns -1
  * with 400 invalidValue. Free with scim_list_params_clear() in both cases.
  */
-int scim_list_params_parse(const char *query, size_t len, scim_list_params_t *out, scim_error_t *err);
+GW_MUST_CHECK int scim_list_params_parse(const char *query, size_t len, scim_list_params_t *out, scim_error_t *err);
 void scim_list_params_clear(scim_list_params_t *params);
 
 /** SearchRequest body (RFC 7644 §3.4.3) for POST .search. */
@@ -46,7 +47,7 @@ void scim_list_params_clear(scim_list_params_t *params);
  * with 400 invalidSyntax (not a SearchRequest) or invalidValue (a member of the wrong type, an
  * attribute name containing ','). Free with scim_list_params_clear() in both cases.
  */
-int scim_list_params_from_search(const json_t *body, scim_list_params_t *out, scim_error_t *err);
+GW_MUST_CHECK int scim_list_params_from_search(const json_t *body, scim_list_params_t *out, scim_error_t *err);
 
 /**
  * Builds a ListResponse. Steals `resources` (a JSON array). totalResults, startIndex and

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
+
 typedef struct parser {
     const char *s;
     size_t len;
@@ -41,9 +43,7 @@ static scim__node_t *parse_or(parser_t *p, int elem, const scim__attr_t *parent)
 
 static char *dup_n(const char *s, size_t n)
 {
-    char *d = malloc(n + 1);
-    if (d == NULL)
-        abort();
+    char *d = gw_malloc(n + 1);
     memcpy(d, s, n);
     d[n] = '\0';
     return d;
@@ -70,9 +70,7 @@ void scim__node_free(scim__node_t *f)
 
 static scim__node_t *node_new(scim__node_kind_t kind)
 {
-    scim__node_t *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        abort();
+    scim__node_t *f = gw_calloc(1, sizeof(*f));
     f->kind = kind;
     return f;
 }

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 #include "scim/schema.h"
 
@@ -99,14 +100,14 @@ typedef struct scim__path_expr {
  * Attribute names without a schema URN are core attributes, except `manager`, which the core
  * schema lacks: it is the enterprise manager (Entra filters on it unqualified).
  */
-scim__node_t *scim__parse_filter(const char *text, size_t len, scim_error_t *err);
+GW_MUST_CHECK scim__node_t *scim__parse_filter(const char *text, size_t len, scim_error_t *err);
 
 /**
  * Parses `len` bytes of `text` as a whole PATCH path into `out` (zeroed first). Unqualified names
  * stay in the core schema. -1 with 400 invalidPath on a syntax error. Release `out` with
  * scim__path_expr_clear() in both cases.
  */
-int scim__parse_path(const char *text, size_t len, scim__path_expr_t *out, scim_error_t *err);
+GW_MUST_CHECK int scim__parse_path(const char *text, size_t len, scim__path_expr_t *out, scim_error_t *err);
 
 void scim__path_expr_clear(scim__path_expr_t *pe);
 

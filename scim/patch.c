@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "scim/path.h"
 #include "scim/schema.h"
 
@@ -331,10 +332,8 @@ static int apply_extension_object(json_t *user, patch_op_t op, const json_t *val
     json_object_foreach((json_t *)value, k, v)
     {
         size_t n = strlen(SCIM_SCHEMA_ENTERPRISE_USER) + strlen(k) + 2;
-        char *key = malloc(n);
+        char *key = gw_malloc(n);
         int rc;
-        if (key == NULL)
-            abort();
         snprintf(key, n, "%s:%s", SCIM_SCHEMA_ENTERPRISE_USER, k);
         rc = apply_member(user, op, key, v, err);
         free(key);

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 
 #define SCIM_SCHEMA_PATCH_OP "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -29,6 +30,6 @@
  * a readOnly attribute such as id or meta), and `user` may be partly modified — callers patch a
  * copy (json_deep_copy) and discard it on error.
  */
-int scim_patch_apply(json_t *user, const json_t *body, scim_error_t *err);
+GW_MUST_CHECK int scim_patch_apply(json_t *user, const json_t *body, scim_error_t *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 #include "scim/filter.h"
 #include "scim/schema.h"
@@ -29,7 +30,7 @@ typedef struct scim__path {
  * exists (the caller decides whether an unknown name is an error). On a syntax error returns -1
  * with 400 invalidPath. Release with scim__path_clear() in both cases.
  */
-int scim__path_parse(const char *text, size_t len, scim__path_t *out, scim_error_t *err);
+GW_MUST_CHECK int scim__path_parse(const char *text, size_t len, scim__path_t *out, scim_error_t *err);
 void scim__path_clear(scim__path_t *path);
 
 /** 1 when `element` (one element of the multi-valued attribute) matches the path's value filter. */

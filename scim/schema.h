@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 
 /** The schema URNs (RFC 7643 §8.2, §8.3, §8.7): resources, the enterprise extension, discovery. */
@@ -143,7 +144,7 @@ typedef struct scim__datetime {
  * Parses `len` bytes of an xsd:dateTime (RFC 7643 §2.3.5): YYYY-MM-DDTHH:MM:SS[.fraction]
  * [Z|±HH:MM]; without a zone it is taken as UTC. Returns 0, or -1 when it is not one.
  */
-int scim__datetime_parse(const char *s, size_t len, scim__datetime_t *out);
+GW_MUST_CHECK int scim__datetime_parse(const char *s, size_t len, scim__datetime_t *out);
 /** -1, 0 or 1 as `a` is before, at or after `b`. */
 int scim__datetime_cmp(const scim__datetime_t *a, const scim__datetime_t *b);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "scim/schema.h"
 
 typedef struct sel_name {
@@ -67,8 +68,8 @@ static int list_add(sel_list_t *list, const char *s, size_t len, scim_error_t *e
         return rc;
     if (list->n >= SCIM_SELECT_MAX_NAMES)
         return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d attribute names", SCIM_SELECT_MAX_NAMES);
-    if (list->names == NULL && (list->names = malloc(SCIM_SELECT_MAX_NAMES * sizeof(*list->names))) == NULL)
-        abort();
+    if (list->names == NULL)
+        list->names = gw_malloc(SCIM_SELECT_MAX_NAMES * sizeof(*list->names));
     list->names[list->n++] = name;
     return 0;
 }
@@ -124,10 +125,8 @@ void scim_select_free(scim_select_t *sel)
 
 scim_select_t *scim_select_parse(const char *attributes, const char *excluded, scim_error_t *err)
 {
-    scim_select_t *sel = calloc(1, sizeof(*sel));
+    scim_select_t *sel = gw_calloc(1, sizeof(*sel));
 
-    if (sel == NULL)
-        abort();
     sel->has_attributes = attributes != NULL && *attributes != '\0';
     if (list_parse(&sel->attrs, attributes, err) != 0 || list_parse(&sel->excluded, excluded, err) != 0) {
         scim_select_free(sel);
@@ -138,10 +137,8 @@ scim_select_t *scim_select_parse(const char *attributes, const char *excluded, s
 
 scim_select_t *scim_select_from_json(const json_t *attributes, const json_t *excluded, scim_error_t *err)
 {
-    scim_select_t *sel = calloc(1, sizeof(*sel));
+    scim_select_t *sel = gw_calloc(1, sizeof(*sel));
 
-    if (sel == NULL)
-        abort();
     sel->has_attributes = json_array_size(attributes) > 0;
     if (list_from_json(&sel->attrs, attributes, "attributes", err) != 0 ||
         list_from_json(&sel->excluded, excluded, "excludedAttributes", err) != 0) {

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 
 /** More names than this in one parameter → 400 invalidValue. */
@@ -32,13 +33,13 @@ typedef struct scim_select scim_select_t;
  * scim_select_free(); NULL with `err` set (400 invalidValue: an empty or malformed name, too many).
  * A selection with neither list still enforces `never` and `request`.
  */
-scim_select_t *scim_select_parse(const char *attributes, const char *excluded, scim_error_t *err);
+GW_MUST_CHECK scim_select_t *scim_select_parse(const char *attributes, const char *excluded, scim_error_t *err);
 
 /**
  * As scim_select_parse, from the JSON arrays of strings of a SearchRequest body (RFC 7644 §3.4.3);
  * either may be NULL. Non-string members → 400 invalidValue.
  */
-scim_select_t *scim_select_from_json(const json_t *attributes, const json_t *excluded, scim_error_t *err);
+GW_MUST_CHECK scim_select_t *scim_select_from_json(const json_t *attributes, const json_t *excluded, scim_error_t *err);
 
 void scim_select_free(scim_select_t *sel);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "scim/schema.h"
 
 struct scim_sort {
@@ -53,9 +54,7 @@ scim_sort_t *scim_sort_parse(const char *sort_by, const char *sort_order, scim_e
         scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "sortBy '%.64s' names no attribute the gateway can sort by", sort_by);
         return NULL;
     }
-    scim_sort_t *out = malloc(sizeof(*out));
-    if (out == NULL)
-        abort();
+    scim_sort_t *out = gw_malloc(sizeof(*out));
     *out = s;
     return out;
 }
@@ -153,9 +152,7 @@ void scim_sort_apply(const scim_sort_t *sort, json_t *resources)
 
     if (sort == NULL || n < 2)
         return;
-    items = malloc(n * sizeof(*items));
-    if (items == NULL)
-        abort();
+    items = gw_malloc(n * sizeof(*items));
     for (i = 0; i < n; i++) {
         items[i].resource = json_incref(json_array_get(resources, i));
         items[i].key = sort_key(sort, items[i].resource);

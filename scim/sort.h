@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 
 typedef struct scim_sort scim_sort_t;
@@ -24,7 +25,7 @@ typedef struct scim_sort scim_sort_t;
  * the default, or "descending", case-insensitive; NULL or "" for the default). On error returns
  * NULL with 400 invalidValue (an unknown or unsortable attribute, a bad sortOrder).
  */
-scim_sort_t *scim_sort_parse(const char *sort_by, const char *sort_order, scim_error_t *err);
+GW_MUST_CHECK scim_sort_t *scim_sort_parse(const char *sort_by, const char *sort_order, scim_error_t *err);
 void scim_sort_free(scim_sort_t *sort);
 
 /** Sorts a JSON array of rendered resources in place (stable). */

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attr.h"
 #include "scim/error.h"
 #include "common/json.h"
 
@@ -30,7 +31,7 @@
  * On error (400 invalidSyntax for a non-object body, 400 invalidValue for a missing or empty
  * userName or a value of the wrong type) returns NULL and fills `err`.
  */
-json_t *scim_user_parse(const json_t *body, scim_error_t *err);
+GW_MUST_CHECK json_t *scim_user_parse(const json_t *body, scim_error_t *err);
 
 /** userName of a canonical user (never NULL for a parsed user). */
 const char *scim_user_name(const json_t *user);
@@ -83,7 +84,7 @@ json_t *scim_user_render(const json_t *user, const scim_user_meta_t *meta);
 /**
  * The compact JSON text (JSON_COMPACT | JSON_PRESERVE_ORDER) of scim_user_render(user, meta)
  * without its "meta" member, for a meta whose id is `id`: what the store keeps beside the
- * canonical user so that reads need not parse and render it. malloc'd; NULL when out of memory.
+ * canonical user so that reads need not parse and render it. malloc'd (free()).
  */
 char *scim_user_render_text(const json_t *user, const char *id);
 
@@ -94,9 +95,9 @@ char *scim_user_render_text(const json_t *user, const char *id);
  * escaped as jansson escapes them (a NULL string, or one that is not valid UTF-8 and that
  * json_string() would refuse, gives no member, as in scim_user_render).
  * Appends it to `out`; -1 when `stored` is not the text of a JSON object (nothing appended) or
- * memory ran out (out->failed).
+ * `out` had already failed (out->failed).
  */
-int scim_user_splice_meta(gw_json_buf_t *out, const char *stored, size_t stored_len, const scim_user_meta_t *meta);
+GW_MUST_CHECK int scim_user_splice_meta(gw_json_buf_t *out, const char *stored, size_t stored_len, const scim_user_meta_t *meta);
 
 /** The weak ETag text for a version: W/"<version>", written to buf (returns buf). */
 char *scim_user_etag(int64_t version, char *buf, size_t len);

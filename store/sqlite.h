@@ -26,7 +26,7 @@
  *         *version = q_col_int64(&q, 0);
  *     return q_end(&q, r == Q_DONE ? STORE_NOT_FOUND : STORE_OK);
  *
- * The first failure (prepare, bind, step, a copy out of memory, or q_fail) is recorded once, with
+ * The first failure (prepare, bind, step, SQLite out of memory, or q_fail) is recorded once, with
  * its message in the store; every later call on the query is then a no-op and q_step returns
  * Q_ERROR, so a call site checks once. q_end always puts the statement back (reset, bindings
  * cleared, or a one-off finalized) and returns the failure's status, else the `ok` status given.
@@ -43,6 +43,7 @@
 
 #include <sqlite3.h>
 
+#include "common/alloc.h"
 #include "store/store.h"
 
 /** How long a connection waits for another process's lock before STORE_ERROR. */
@@ -188,7 +189,7 @@ store_status_t store__op_enter(store_t *s, store_op_scope_t *scope);
 store_status_t store__op_leave(store_t *s, store_op_scope_t scope, store_status_t ret);
 
 /* Joins the group commit of the store's database file (store_open, WAL only) and leaves it (store_close). */
-store_status_t store__group_join(store_t *s);
+void store__group_join(store_t *s);
 void store__group_leave(store_t *s);
 
 /* ---- the query helper ------------------------------------------------------------------------- */
@@ -214,9 +215,9 @@ static q_step_t q_step(store_q_t *q);
 /* Columns of the current row, from 0. */
 static int q_col_null(store_q_t *q, int col);
 static int64_t q_col_int64(store_q_t *q, int col);
-/* Borrowed until the next q_step or q_end; NULL for SQL NULL (out of memory records a failure). */
+/* Borrowed until the next q_step or q_end; NULL for SQL NULL (SQLite out of memory records a failure). */
 static const char *q_col_text(store_q_t *q, int col);
-/* An owned copy into *dst (NULL for SQL NULL); out of memory records a failure and sets *dst to NULL. */
+/* An owned copy into *dst (NULL for SQL NULL); SQLite out of memory records a failure and sets *dst to NULL. */
 static void q_col_dup(store_q_t *q, int col, char **dst);
 /* Rows changed by the last write statement / the rowid it inserted. */
 static int64_t q_changes(store_q_t *q);
@@ -241,7 +242,7 @@ void store__q_put(store_q_t *q);
 /* ---- outbox rows (sqlite_outbox.c) ---------------------------------------------------------------- */
 
 /* Copies the current row of `q` (OUTBOX_COLUMNS) into `out`, which owns the strings afterwards; on
- * failure (out of memory, an unknown state) `out` is zeroed and the failure recorded in `q`. */
+ * failure (SQLite out of memory, an unknown state) `out` is zeroed and the failure recorded in `q`. */
 void store__outbox_from_row(store_q_t *q, store_outbox_t *out);
 
 /* ---- inline defs -------------------------------------------------------------------------------- */
@@ -313,9 +314,7 @@ inline const char *q_col_text(store_q_t *q, int col)
 inline void q_col_dup(store_q_t *q, int col, char **dst)
 {
     const char *text = q_col_text(q, col);
-    *dst = text != NULL ? strdup(text) : NULL;
-    if (text != NULL && *dst == NULL)
-        q_fail(q, STORE_ERROR, "out of memory");
+    *dst = text != NULL ? gw_strdup(text) : NULL;
 }
 
 inline int64_t q_changes(store_q_t *q)

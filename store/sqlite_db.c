@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/alloc.h"
+
 /*
  * Schema migrations: migrations[i] takes the schema from user_version i to i + 1. Append new
  * steps; never edit a released one, since databases in the field already ran it.
@@ -210,11 +212,7 @@ out:
 
 store_t *store_open(const char *path, char *err, size_t err_len)
 {
-    store_t *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        copy_err(err, err_len, "store: out of memory");
-        return NULL;
-    }
+    store_t *s = gw_calloc(1, sizeof(*s));
     /* NOMUTEX needs a library built thread-safe: connections are still used from several threads */
     if (!sqlite3_threadsafe()) {
         copy_err(err, err_len, "store: SQLite was built without thread support");
@@ -246,8 +244,8 @@ store_t *store_open(const char *path, char *err, size_t err_len)
      */
     if (strcmp(mode, "wal") == 0 && pragma(s, "PRAGMA wal_autocheckpoint = 4000", NULL, 0) != STORE_OK)
         goto fail_msg;
-    if (strcmp(mode, "wal") == 0 && store__group_join(s) != STORE_OK)
-        goto fail_msg;
+    if (strcmp(mode, "wal") == 0)
+        store__group_join(s);
     if (migrate(s) != STORE_OK)
         goto fail_msg;
     return s;

@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "common/alloc.h"
+
 const store_sql_t store__tx_sql[SQL__COUNT] = {
     [SQL_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
     [SQL_COMMIT] = {"commit", "COMMIT"},
@@ -65,27 +67,22 @@ static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t group_cond = PTHREAD_COND_INITIALIZER;
 static sync_group_t *groups;
 
-store_status_t store__group_join(store_t *s)
+void store__group_join(store_t *s)
 {
     const char *path = sqlite3_db_filename(s->db, "main");
     pthread_mutex_lock(&group_lock);
     sync_group_t *g = groups;
     while (g != NULL && strcmp(g->path, path) != 0)
         g = g->next;
-    if (g == NULL && (g = calloc(1, sizeof(*g) + strlen(path) + 1)) != NULL) {
+    if (g == NULL) {
+        g = gw_calloc(1, sizeof(*g) + strlen(path) + 1);
         strcpy(g->path, path);
         g->next = groups;
         groups = g;
     }
-    if (g != NULL)
-        g->refs++;
+    g->refs++;
     pthread_mutex_unlock(&group_lock);
     s->group = g;
-    if (g == NULL) {
-        store__error(s, "out of memory");
-        return STORE_ERROR;
-    }
-    return STORE_OK;
 }
 
 void store__group_leave(store_t *s)

@@ -18,7 +18,8 @@
  * Memory: results that hold strings (store_user_t, store_outbox_t, store_recheck_t) own them; the
  * caller releases them with the matching *_clear() function, which also accepts a zeroed struct.
  * Structs passed as input only lend their strings for the call. Rows handed to a callback are
- * borrowed for that call only. Out of memory inside the store is STORE_ERROR ("out of memory").
+ * borrowed for that call only. SQLite running out of memory is STORE_ERROR (its message); the store's own
+ * allocations abort on failure (common/alloc.h).
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
@@ -129,7 +130,7 @@ typedef struct store_user {
     int64_t version;     /** meta.version; grows with every change */
     char *resource;      /** the canonical user as JSON text */
     char *rendered;      /** scim_user_render_text() of resource and id: the rendering without "meta". May be
-                             NULL (rows written before schema 3, or out of memory): readers then render from
+                             NULL (rows written before schema 3, or not rendered): readers then render from
                              resource. Writers must give the one of this resource (or NULL), never a stale one. */
     const char **emails; /** input only (never filled in results): the emails[].value strings, for the email index;
                              NULL entries are skipped */

@@ -14,6 +14,8 @@
 
 #include <curl/curl.h>
 
+#include "common/alloc.h"
+
 /* Odeus answers with a few hundred bytes; anything near this is not Odeus. */
 #define RESPONSE_MAX               (64 * 1024)
 #define RETRY_AFTER_MAX            128
@@ -141,11 +143,7 @@ upstream_client_t *upstream_client_create(const upstream_config_t *config, char 
         set_err(err, err_len, "upstream: no configuration");
         return NULL;
     }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        set_err(err, err_len, "upstream: out of memory");
-        return NULL;
-    }
+    c = gw_calloc(1, sizeof(*c));
     c->dry_run = config->dry_run != 0;
     c->timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : DEFAULT_TIMEOUT_MS;
     c->connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
@@ -169,10 +167,8 @@ upstream_client_t *upstream_client_create(const upstream_config_t *config, char 
         set_err(err, err_len, "upstream: no API key");
         goto fail;
     }
-    c->base_url = strdup(config->base_url);
-    c->api_key = strdup(config->api_key);
-    if (c->base_url == NULL || c->api_key == NULL)
-        goto oom;
+    c->base_url = gw_strdup(config->base_url);
+    c->api_key = gw_strdup(config->api_key);
     len = strlen(c->base_url);
     while (len > 0 && c->base_url[len - 1] == '/')
         c->base_url[--len] = '\0';
@@ -185,22 +181,18 @@ upstream_client_t *upstream_client_create(const upstream_config_t *config, char 
         set_err(err, err_len, "upstream: the API key is empty or contains a line break");
         goto fail;
     }
-    if (config->ca_file != NULL && (c->ca_file = strdup(config->ca_file)) == NULL)
-        goto oom;
+    if (config->ca_file != NULL)
+        c->ca_file = gw_strdup(config->ca_file);
 
     for (int a = ODEUS_INVITE; a <= ODEUS_UPDATE_ROLE; a++) {
         const char *path = odeus_action_path((odeus_action_t)a);
         size_t n = strlen(c->base_url) + strlen(path) + 1;
-        c->urls[a] = malloc(n);
-        if (c->urls[a] == NULL)
-            goto oom;
+        c->urls[a] = gw_malloc(n);
         snprintf(c->urls[a], n, "%s%s", c->base_url, path);
     }
 
     len = strlen("Authorization: Bearer ") + strlen(c->api_key) + 1;
-    auth = malloc(len);
-    if (auth == NULL)
-        goto oom;
+    auth = gw_malloc(len);
     snprintf(auth, len, "Authorization: Bearer %s", c->api_key);
     {
         /* "Expect:" with no value stops curl's Expect: 100-continue, which stalls up to a
@@ -209,7 +201,7 @@ upstream_client_t *upstream_client_create(const upstream_config_t *config, char 
         for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
             struct curl_slist *next = curl_slist_append(c->headers, lines[i]);
             if (next == NULL)
-                goto oom;
+                gw_alloc_fail(0); /* it fails only when it cannot allocate */
             c->headers = next;
         }
     }
@@ -225,13 +217,9 @@ upstream_client_t *upstream_client_create(const upstream_config_t *config, char 
     }
 
     c->idle_cap = (size_t)c->max_connections;
-    c->idle = calloc(c->idle_cap, sizeof(*c->idle));
-    if (c->idle == NULL)
-        goto oom;
+    c->idle = gw_calloc(c->idle_cap, sizeof(*c->idle));
     return c;
 
-oom:
-    set_err(err, err_len, "upstream: out of memory");
 fail:
     free_secret(auth);
     upstream_client_destroy(c);
@@ -281,15 +269,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     }
     if (call->resp_len + n > call->resp_cap) {
         size_t cap = call->resp_cap > 0 ? call->resp_cap : 1024;
-        char *grown;
         while (cap < call->resp_len + n)
             cap *= 2;
         if (cap > RESPONSE_MAX)
             cap = RESPONSE_MAX;
-        grown = realloc(call->resp, cap);
-        if (grown == NULL)
-            return 0;
-        call->resp = grown;
+        call->resp = gw_realloc(call->resp, cap);
         call->resp_cap = cap;
     }
     memcpy(call->resp + call->resp_len, data, n);
@@ -373,16 +357,14 @@ int upstream_client_submit(upstream_client_t *c, odeus_action_t action, const ch
 
     if (c == NULL || cb == NULL || odeus_action_path(action) == NULL || email == NULL)
         return -1;
-    call = calloc(1, sizeof(*call));
-    if (call == NULL)
-        return -1;
+    call = gw_calloc(1, sizeof(*call));
     call->action = action;
     call->cb = cb;
     call->user = user;
-    call->email = strdup(email);
+    call->email = gw_strdup(email);
     /* built in dry-run too, so that dry-run refuses what a real run would refuse */
     call->body = odeus_request_body(action, email, role);
-    if (call->email == NULL || call->body == NULL)
+    if (call->body == NULL)
         goto fail;
 
     if (c->dry_run) {

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "upstream/odeus.h"
 
 typedef struct upstream_config {
@@ -29,7 +30,7 @@ typedef struct upstream_client upstream_client_t;
 typedef void (*upstream_done_cb)(void *user, const odeus_result_t *result);
 
 /** Returns a client, or NULL with a message in `err`. */
-upstream_client_t *upstream_client_create(const upstream_config_t *config, char *err, size_t err_len);
+GW_MUST_CHECK upstream_client_t *upstream_client_create(const upstream_config_t *config, char *err, size_t err_len);
 
 /** Ends every call in flight without calling its callback, then frees the client. */
 void upstream_client_destroy(upstream_client_t *client);
@@ -39,8 +40,8 @@ void upstream_client_destroy(upstream_client_t *client);
  * later upstream_client_poll(), unless the client is destroyed first. Returns 0, or -1 when the
  * call could not even be started (then `cb` is not called).
  */
-int upstream_client_submit(upstream_client_t *client, odeus_action_t action, const char *email, const char *role,
-                           upstream_done_cb cb, void *user);
+GW_MUST_CHECK int upstream_client_submit(upstream_client_t *client, odeus_action_t action, const char *email, const char *role,
+                                         upstream_done_cb cb, void *user);
 
 /**
  * Waits up to `timeout_ms` for network activity or a wakeup, moves transfers forward and calls

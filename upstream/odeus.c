@@ -97,7 +97,7 @@ char *odeus_request_body(odeus_action_t action, const char *email, const char *r
     switch (action) {
     case ODEUS_INVITE:
         user = json_object();
-        if (user == NULL || json_object_set_new(user, "email", json_string(email)) != 0)
+        if (json_object_set_new(user, "email", json_string(email)) != 0)
             goto out;
         if (role != NULL && json_object_set_new(user, "role", json_string(role)) != 0)
             goto out;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attr.h"
+
 typedef enum odeus_action {
     ODEUS_INVITE,      /** POST /user-management/v1/invite {"users":[{"email","role"}]} */
     ODEUS_DEACTIVATE,  /** POST /user-management/v1/deactivate-user {"email"} */
@@ -18,7 +20,7 @@ typedef enum odeus_action {
 /** Stable names, stored in the outbox: "invite", "deactivate", "update_role". */
 const char *odeus_action_name(odeus_action_t action);
 /** Inverse of odeus_action_name; returns 0, or -1 for an unknown name. */
-int odeus_action_parse(const char *name, odeus_action_t *out);
+GW_MUST_CHECK int odeus_action_parse(const char *name, odeus_action_t *out);
 /** Path below the base URL, e.g. "/user-management/v1/invite". */
 const char *odeus_action_path(odeus_action_t action);
 
