@@ -32,7 +32,7 @@ gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, si
 gw_auth_result_t gw_auth_check_tokens(const gw_token_t *tokens, size_t n_tokens, const char *header, size_t len, int64_t now_s,
                                       size_t *token_index);
 
-/** Reads one request header: returns the value and sets *len, or NULL when absent. */
+/** Reads one request header, all its field lines joined with ',': returns the value and sets *len, or NULL when absent. */
 typedef const char *(*gw_auth_header_fn)(void *ctx, const char *name, size_t *len);
 
 /**

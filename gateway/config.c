@@ -426,12 +426,6 @@ static int add_token(gw_config_t *c, const char *start, size_t len, const char *
             secret_len -= 20 + sizeof(expires) - 1;
         }
         memcpy(t->name, start, name_len);
-        for (size_t i = 0; i < c->n_tokens; i++) {
-            if (strcmp(c->tokens[i].name, t->name) == 0) {
-                snprintf(why, why_len, "token name \"%s\" is used twice", t->name);
-                return -1;
-            }
-        }
         if (hashed) {
             if (hex_digest(secret, secret_len, t->hash) != 0) {
                 snprintf(why, why_len, "token \"%s\" in %s: sha256: must be followed by 64 hex digits", t->name, source);
@@ -486,6 +480,17 @@ static int load_tokens(gw_config_t *c, char *why, size_t why_len)
     if (c->n_tokens == 0) {
         snprintf(why, why_len, "no SCIM token: set SCIM_TOKEN or SCIM_TOKEN_FILE (the IdP sends it as a bearer token)");
         return -1;
+    }
+    /* Names tell tokens apart in logs, the audit log and metrics; a bare token's name (token-N, by
+     * position) may clash with a named one as well as two named ones may clash. */
+    for (size_t i = 0; i < c->n_tokens; i++) {
+        for (size_t j = i + 1; j < c->n_tokens; j++) {
+            if (strcmp(c->tokens[i].name, c->tokens[j].name) == 0) {
+                snprintf(why, why_len, "token name \"%s\" is used twice (a bare token is named token-N by its position)",
+                         c->tokens[i].name);
+                return -1;
+            }
+        }
     }
     return 0;
 }

@@ -181,14 +181,22 @@ static void set_base_url(gw_request_t *r)
     }
 }
 
+/*
+ * A header's field lines as one comma-separated list (RFC 9110 §5.3): two X-Forwarded-For lines
+ * mean the same as one line with both values, so the right-most address is the same either way.
+ */
 static const char *find_header(void *ctx, const char *name, size_t *len)
 {
     h2o_req_t *req = ctx;
-    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
-    if (i == -1)
+    size_t name_len = strlen(name);
+    ssize_t first = h2o_find_header_by_str(&req->headers, name, name_len, -1);
+    if (first == -1)
         return NULL;
-    *len = req->headers.entries[i].value.len;
-    return req->headers.entries[i].value.base;
+    h2o_iovec_t joined = req->headers.entries[first].value;
+    for (ssize_t i = first; (i = h2o_find_header_by_str(&req->headers, name, name_len, i)) != -1;)
+        joined = h2o_concat(&req->pool, joined, h2o_iovec_init(H2O_STRLIT(",")), req->headers.entries[i].value);
+    *len = joined.len;
+    return joined.base;
 }
 
 /* Prometheus text format; outside the base path and without a token, like the probes. */
@@ -295,6 +303,22 @@ static int admit(gw_request_t *r)
     return 1;
 }
 
+/*
+ * h2o decodes the path before routing, so "/Users/<id>%00.x" would name <id> and "/Users%2F<id>"
+ * would route like "/Users/<id>": an encoded NUL or slash in the path (not the query) is refused.
+ */
+static int has_encoded_separator(h2o_iovec_t raw)
+{
+    for (size_t i = 0; i + 2 < raw.len && raw.base[i] != '?'; i++) {
+        if (raw.base[i] != '%')
+            continue;
+        char hi = raw.base[i + 1], lo = (char)(raw.base[i + 2] | 0x20);
+        if ((hi == '0' && lo == '0') || (hi == '2' && lo == 'f'))
+            return 1;
+    }
+    return 0;
+}
+
 /* The size of the request head as GW_MAX_HEADER_BYTES counts it. */
 static size_t head_bytes(const h2o_req_t *req)
 {
@@ -314,6 +338,11 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
         req->http1_is_persistent = 0;
         gw_linger_arm(req);
         gw_respond_errorf(r, 431, NULL, "the request line and headers are larger than %d bytes", GW_MAX_HEADER_BYTES);
+        return 0;
+    }
+
+    if (has_encoded_separator(req->input.path)) {
+        gw_respond_errorf(r, 400, NULL, "the path holds an encoded NUL or slash (%%00, %%2F), which no resource name has");
         return 0;
     }
 

@@ -278,6 +278,17 @@ static void run_on_current_state(gw_request_t *r, const char *id, int (*once)(gw
     gw_respond_errorf(r, 503, NULL, "the User is being changed by other requests at this moment; try again");
 }
 
+/*
+ * Access is never granted by omission: a PUT that leaves out "active", or a PATCH that removes it
+ * (remove, replace with null, a path-less {"active": null}), keeps the current value instead of
+ * the SCIM default (true), which would re-invite a deprovisioned user.
+ */
+static void keep_active_when_absent(json_t *new_user, const store_user_t *old)
+{
+    if (json_object_get(new_user, "active") == NULL)
+        json_object_set_new(new_user, "active", json_boolean(old->active));
+}
+
 static int replace_once(gw_request_t *r, const char *id)
 {
     int stale = 0;
@@ -292,9 +303,7 @@ static int replace_once(gw_request_t *r, const char *id)
         gw_respond_error(r, &err);
         goto out;
     }
-    /* A PUT that leaves out "active" must not reactivate a deprovisioned user by default. */
-    if (json_object_get(new_user, "active") == NULL)
-        json_object_set_new(new_user, "active", json_boolean(old.active));
+    keep_active_when_absent(new_user, &old);
     stale = update_user(r, &old, old_user, new_user, sel, if_version);
     new_user = NULL;
 out:
@@ -326,6 +335,7 @@ static int patch_once(gw_request_t *r, const char *id)
     patched = json_deep_copy(old_user);
     if (scim_patch_apply(patched, body, &err) != 0 || (new_user = scim_user_parse(patched, &err)) == NULL)
         goto fail;
+    keep_active_when_absent(new_user, &old);
     stale = update_user(r, &old, old_user, new_user, sel, if_version);
     goto out;
 fail:

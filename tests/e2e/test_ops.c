@@ -299,6 +299,18 @@ static void test_allow_list_and_proxies(void **state)
     /* the client wrote the left part; the proxy appended what it saw */
     assert_int_equal(call_status(&gw, "/scim/v2/Users", TEST_SCIM_TOKEN, "X-Forwarded-For: 10.1.2.3, 192.0.2.1"), 403);
     assert_int_equal(call_status(&gw, "/scim/v2/Users", TEST_SCIM_TOKEN, "X-Real-IP: 10.1.2.3"), 403);
+    /* two field lines are one list (RFC 9110 §5.3): the right-most untrusted address is still the client */
+    {
+        const char *two_lines[] = {"X-Forwarded-For: 10.1.1.1", "X-Forwarded-For: 8.8.8.8", NULL};
+        http_resp_t r;
+        http_call(&gw, "GET", "/scim/v2/Users", NULL, TEST_SCIM_TOKEN, two_lines, &r);
+        assert_scim_error(&r, 403, NULL);
+        http_resp_clear(&r);
+        const char *two_allowed[] = {"X-Forwarded-For: 8.8.8.8", "X-Forwarded-For: 10.1.1.1", NULL};
+        http_call(&gw, "GET", "/scim/v2/Users", NULL, TEST_SCIM_TOKEN, two_allowed, &r);
+        assert_int_equal(r.status, 200);
+        http_resp_clear(&r);
+    }
     /* probes and metrics are not behind the allow-list */
     assert_int_equal(call_status(&gw, "/healthz", NULL, NULL), 200);
     assert_int_equal(gw_stop(&gw), 0);

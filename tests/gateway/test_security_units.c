@@ -152,6 +152,9 @@ static void test_token_specs_and_checks(void **state)
     assert_int_equal(load(&c, "okta:sha256:abcd"), GW_CONFIG_EXIT_USAGE);
     assert_int_equal(load(&c, "okta:plain:okta-secret-0123456789:expires=2030-13-01T00:00:00Z"), GW_CONFIG_EXIT_USAGE);
     assert_int_equal(load(&c, "a:plain:okta-secret-0123456789,a:plain:other-secret-0123456789"), GW_CONFIG_EXIT_USAGE);
+    /* a bare token is named token-N by its position: a named token may not take that name either way round */
+    assert_int_equal(load(&c, "legacy-plain-token-0123456789,token-1:plain:other-secret-0123456789"), GW_CONFIG_EXIT_USAGE);
+    assert_int_equal(load(&c, "token-2:plain:other-secret-0123456789,legacy-plain-token-0123456789"), GW_CONFIG_EXIT_USAGE);
     assert_int_equal(load(&c, "okta:plain:short"), GW_CONFIG_EXIT_USAGE);
 }
 
