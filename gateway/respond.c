@@ -95,13 +95,23 @@ static void log_request(const char *request_id, const char *method, size_t metho
     gw_log_level_t level = status >= 500 ? GW_LOG_WARN : GW_LOG_INFO;
     if (!gw_log_enabled(level))
         return; /* building the line costs more than answering a lookup */
-    json_t *fields = json_pack("{s:s, s:s%, s:s, s:i, s:f}", "request_id", request_id, "method", method, method_len, "route", route,
-                               "status", status, "latency_ms", (double)latency_us / 1000.0);
-    if (fields != NULL) {
-        json_object_set_new(fields, "upstream", upstream != NULL ? json_string(upstream) : json_null());
-        if (token != NULL)
-            json_object_set_new(fields, "token", json_string(token));
+    /* The method is the client's bytes: a valid one is a token (RFC 9110 §9.1); anything else is
+     * logged with every byte outside printable ASCII escaped, so the line keeps all its fields. */
+    char method_text[64];
+    size_t n = 0;
+    for (size_t i = 0; i < method_len && n + 5 < sizeof(method_text); i++) {
+        unsigned char c = (unsigned char)method[i];
+        if (c > 0x20 && c < 0x7f && c != '\\')
+            method_text[n++] = (char)c;
+        else
+            n += (size_t)snprintf(method_text + n, sizeof(method_text) - n, "\\x%02x", c);
     }
+    method_text[n] = '\0';
+    json_t *fields = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", request_id, "method", method_text, "route", route,
+                               "status", status, "latency_ms", (double)latency_us / 1000.0);
+    json_object_set_new(fields, "upstream", upstream != NULL ? json_string(upstream) : json_null());
+    if (token != NULL)
+        json_object_set_new(fields, "token", json_string(token));
     gw_log(level, "request", fields);
 }
 

@@ -346,6 +346,28 @@ static void test_431_for_large_headers(void **state)
     harness_rmdir(dir);
 }
 
+/* ---- a method that is not valid UTF-8 -------------------------------------------------------------- */
+
+/* The request line is the client's: a method with bytes that are not UTF-8 is still logged, escaped,
+ * with every other field of the line. */
+static void test_invalid_method_is_logged_escaped(void **state)
+{
+    (void)state;
+    char dir[64];
+    harness_tmpdir(dir, sizeof(dir));
+    gw_proc_t gw;
+    gw_start_ex(&gw, dir, NULL, NULL, 1500, NULL);
+    raw_resp_t *r = malloc(sizeof(*r));
+    assert_non_null(r);
+    raw_request(gw.port, "G\xff\xfeT /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", r);
+    assert_true(r->status > 0);
+    free(r);
+    WAIT_FOR(gw_log_has(&gw, "\"method\":\"G\\\\xff\\\\xfeT\",\"route\":\"/healthz\""), 5000);
+    assert_int_equal(gw_stop(&gw), 0);
+    free(gw.log);
+    harness_rmdir(dir);
+}
+
 /* ---- SIGHUP re-reads the token file ------------------------------------------------------------- */
 
 /* Replaces `path` atomically (write a temporary file, rename it over) with `text`. */
@@ -489,6 +511,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_413_to_a_client_that_keeps_sending),
         cmocka_unit_test(test_413_to_a_chunked_client_that_keeps_sending),
         cmocka_unit_test(test_431_for_large_headers),
+        cmocka_unit_test(test_invalid_method_is_logged_escaped),
         cmocka_unit_test(test_sighup_reloads_tokens),
         cmocka_unit_test(test_sighup_keeps_rate_limits_sane),
     };
