@@ -319,6 +319,57 @@ static int has_encoded_separator(h2o_iovec_t raw)
     return 0;
 }
 
+/* 1 when `line` (len bytes) is the header field `name` (lower case, with its colon). */
+static int field_is(const char *line, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    return len >= n && h2o_lcstris(line, n, name, n);
+}
+
+/*
+ * Request smuggling (RFC 9112 §6.3): a message with both Content-Length and Transfer-Encoding, or
+ * with Content-Length values that differ, frames its body in two ways; a proxy in front may have
+ * taken the other one. h2o 2.2.5 keeps neither field in req->headers, so the head is read where
+ * h2o parsed it: the socket's input buffer still begins with it until the answer is sent (HTTP/1).
+ * Returns 1 when the framing is ambiguous.
+ */
+static int has_ambiguous_framing(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->input == NULL)
+        return 0;
+    const char *p = sock->input->bytes, *end = p + sock->input->size;
+    const char *cl = NULL;
+    size_t cl_len = 0;
+    int n_cl = 0, te = 0;
+    const char *eol = memchr(p, '\n', (size_t)(end - p)); /* skip the request line */
+    while (eol != NULL && (p = eol + 1) < end) {
+        eol = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)((eol != NULL ? eol : end) - p);
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        if (len == 0)
+            break; /* the empty line: the head ends here */
+        if (field_is(p, len, "transfer-encoding:")) {
+            te = 1;
+        } else if (field_is(p, len, "content-length:")) {
+            const char *v = p + sizeof("content-length:") - 1;
+            size_t vlen = len - (sizeof("content-length:") - 1);
+            while (vlen > 0 && (*v == ' ' || *v == '\t'))
+                v++, vlen--;
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            if (n_cl++ > 0 && (vlen != cl_len || memcmp(v, cl, vlen) != 0))
+                return 1;
+            cl = v;
+            cl_len = vlen;
+        }
+    }
+    return te && n_cl > 0;
+}
+
 /* The size of the request head as GW_MAX_HEADER_BYTES counts it. */
 static size_t head_bytes(const h2o_req_t *req)
 {
@@ -341,6 +392,12 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
         return 0;
     }
 
+    if (has_ambiguous_framing(req)) {
+        req->http1_is_persistent = 0;
+        gw_linger_arm(req);
+        gw_respond_errorf(r, 400, NULL, "the body is framed twice (Content-Length with Transfer-Encoding, or two Content-Length)");
+        return 0;
+    }
     if (has_encoded_separator(req->input.path)) {
         gw_respond_errorf(r, 400, NULL, "the path holds an encoded NUL or slash (%%00, %%2F), which no resource name has");
         return 0;

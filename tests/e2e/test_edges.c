@@ -346,6 +346,54 @@ static void test_431_for_large_headers(void **state)
     harness_rmdir(dir);
 }
 
+/* ---- a body framed twice ---------------------------------------------------------------------------- */
+
+/*
+ * Request smuggling primitives (RFC 9112 §6.3): Content-Length with Transfer-Encoding, or two
+ * different Content-Length values, get a SCIM 400 and the connection is closed (the requests ask to
+ * keep it open). Two equal Content-Length values frame the body one way and are served.
+ */
+static void test_ambiguous_framing_is_refused(void **state)
+{
+    (void)state;
+    char dir[64];
+    harness_tmpdir(dir, sizeof(dir));
+    gw_proc_t gw;
+    gw_start_ex(&gw, dir, NULL, NULL, 1500, NULL);
+    raw_resp_t *r = malloc(sizeof(*r));
+    assert_non_null(r);
+
+    raw_request(gw.port,
+                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                r);
+    assert_scim_error_body(r, 400);
+    assert_true(r->connection_close);
+    raw_request(gw.port,
+                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n"
+                "content-length: 5\r\n\r\n0\r\n\r\n",
+                r);
+    assert_scim_error_body(r, 400);
+    assert_true(r->connection_close);
+    raw_request(gw.port,
+                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
+                "Content-Length: 3\r\n\r\nabc",
+                r);
+    assert_scim_error_body(r, 400);
+    assert_true(r->connection_close);
+    raw_request(gw.port,
+                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
+                "Content-Length:  2\r\nConnection: close\r\n\r\nab",
+                r);
+    assert_int_equal(r->status, 200);
+
+    free(r);
+    assert_int_equal(get_status(gw.port, "/healthz", NULL), 200);
+    assert_int_equal(gw_stop(&gw), 0);
+    free(gw.log);
+    harness_rmdir(dir);
+}
+
 /* ---- a method that is not valid UTF-8 -------------------------------------------------------------- */
 
 /* The request line is the client's: a method with bytes that are not UTF-8 is still logged, escaped,
@@ -512,6 +560,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_413_to_a_chunked_client_that_keeps_sending),
         cmocka_unit_test(test_431_for_large_headers),
         cmocka_unit_test(test_invalid_method_is_logged_escaped),
+        cmocka_unit_test(test_ambiguous_framing_is_refused),
         cmocka_unit_test(test_sighup_reloads_tokens),
         cmocka_unit_test(test_sighup_keeps_rate_limits_sane),
     };
