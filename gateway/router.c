@@ -392,6 +392,10 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
         return 0;
     }
 
+    if (req->authority.len > GW_MAX_HOST_BYTES) {
+        gw_respond_errorf(r, 400, NULL, "the Host header is longer than %d bytes", GW_MAX_HOST_BYTES);
+        return 0;
+    }
     if (has_ambiguous_framing(req)) {
         req->http1_is_persistent = 0;
         gw_linger_arm(req);

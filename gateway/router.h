@@ -20,6 +20,12 @@
  * beyond it (100 header fields, about 417 KiB): there it answers a plain 400 itself.
  */
 #define GW_MAX_HEADER_BYTES (16 * 1024)
+/**
+ * The Host header (the authority) at most: a DNS name is at most 253 bytes, plus a port. It is
+ * copied into every meta.location of an answer when --public-url is not set, so a long one would
+ * multiply into every resource of a page; a longer one is answered 400.
+ */
+#define GW_MAX_HOST_BYTES 260
 
 /** h2o on_req body: always takes the request (returns 0). */
 int gw_router_handle(gw_worker_t *worker, h2o_req_t *req);

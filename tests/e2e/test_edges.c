@@ -346,6 +346,37 @@ static void test_431_for_large_headers(void **state)
     harness_rmdir(dir);
 }
 
+/* ---- the Host header ---------------------------------------------------------------------------------- */
+
+/* The Host header is copied into every meta.location: one longer than a DNS name and a port is 400. */
+static void test_long_host_is_refused(void **state)
+{
+    (void)state;
+    char dir[64];
+    harness_tmpdir(dir, sizeof(dir));
+    gw_proc_t gw;
+    gw_start_ex(&gw, dir, NULL, NULL, 1500, NULL);
+    raw_resp_t *r = malloc(sizeof(*r));
+    assert_non_null(r);
+    char host[400], head[1024];
+    memset(host, 'h', sizeof(host));
+    snprintf(host + 250, 8, ":8080");
+    snprintf(head, sizeof(head), "GET /scim/v2/Users HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
+             host, TEST_SCIM_TOKEN);
+    raw_request(gw.port, head, r);
+    assert_int_equal(r->status, 200); /* 255 bytes: a DNS name and a port */
+    memset(host, 'h', sizeof(host));
+    host[300] = '\0';
+    snprintf(head, sizeof(head), "GET /scim/v2/Users HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
+             host, TEST_SCIM_TOKEN);
+    raw_request(gw.port, head, r);
+    assert_scim_error_body(r, 400);
+    free(r);
+    assert_int_equal(gw_stop(&gw), 0);
+    free(gw.log);
+    harness_rmdir(dir);
+}
+
 /* ---- a body framed twice ---------------------------------------------------------------------------- */
 
 /*
@@ -561,6 +592,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_431_for_large_headers),
         cmocka_unit_test(test_invalid_method_is_logged_escaped),
         cmocka_unit_test(test_ambiguous_framing_is_refused),
+        cmocka_unit_test(test_long_host_is_refused),
         cmocka_unit_test(test_sighup_reloads_tokens),
         cmocka_unit_test(test_sighup_keeps_rate_limits_sane),
     };
