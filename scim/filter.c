@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "scim/parse.h"
 #include "scim/schema.h"
 
@@ -43,14 +44,39 @@ static int str_cmp(const char *a, size_t alen, const char *b, size_t blen, int e
     return alen == blen ? 0 : (alen < blen ? -1 : 1);
 }
 
-static int str_contains(const char *h, size_t hlen, const char *n, size_t nlen, int exact)
+/* `n` bytes of `s` into `dst`, ASCII letters folded as lower() folds them (nothing else changes). */
+static void fold_ascii(char *dst, const char *s, size_t n)
 {
     size_t i;
-    for (i = 0; i + nlen <= hlen; i++) {
-        if (str_cmp(h + i, nlen, n, nlen, exact) == 0)
-            return 1;
-    }
-    return 0;
+    for (i = 0; i < n; i++)
+        dst[i] = (char)lower((unsigned char)s[i]);
+}
+
+/*
+ * `co`: linear in the haystack, never a comparison at every position (a long needle against a long
+ * stored string would be quadratic). glibc's memmem is linear (two-way for long needles, a bounded
+ * shift table for short ones). caseExact=false folds ASCII letters only, exactly as str_cmp does,
+ * so both sides are folded into one buffer first and searched the same way.
+ */
+static int str_contains(const char *h, size_t hlen, const char *n, size_t nlen, int exact)
+{
+    char small[512];
+    char *buf;
+    int found;
+
+    if (nlen > hlen)
+        return 0;
+    if (nlen == 0)
+        return 1;
+    if (exact)
+        return memmem(h, hlen, n, nlen) != NULL;
+    buf = hlen + nlen <= sizeof(small) ? small : gw_malloc(hlen + nlen);
+    fold_ascii(buf, h, hlen);
+    fold_ascii(buf + hlen, n, nlen);
+    found = memmem(buf, hlen, buf + hlen, nlen) != NULL;
+    if (buf != small)
+        free(buf);
+    return found;
 }
 
 static int order_holds(scim__op_t op, int c)
@@ -78,6 +104,7 @@ static int match_string(const scim_filter_t *f, const char *s, size_t n)
     switch (f->op) {
     case SCIM__OP_CO:
         return str_contains(s, n, f->text, tlen, f->case_exact);
+    /* sw and ew: one comparison of tlen bytes at one position, no scan. */
     case SCIM__OP_SW:
         return n >= tlen && str_cmp(s, tlen, f->text, tlen, f->case_exact) == 0;
     case SCIM__OP_EW:

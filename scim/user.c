@@ -84,6 +84,74 @@ static int is_blank(const char *s)
     return 1;
 }
 
+/*
+ * The string and entry caps (user.h) on `v`, found at `path` (`len` bytes used of PATH_CAP):
+ * dotted attribute names, the enterprise extension under its URN, array entries not numbered.
+ */
+#define PATH_CAP 256
+
+static int check_value_caps(const json_t *v, char *path, size_t len, scim_error_t *err)
+{
+    const char *k;
+    json_t *e;
+    size_t i;
+
+    if (json_is_string(v) && json_string_length(v) > SCIM_USER_MAX_STRING_BYTES)
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
+                              "%s is %zu bytes; a string may have at most %d (SCIM_USER_MAX_STRING_BYTES)", path,
+                              json_string_length(v), SCIM_USER_MAX_STRING_BYTES);
+    if (json_is_array(v)) {
+        if (json_array_size(v) > SCIM_USER_MAX_VALUES)
+            return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
+                                  "%s has %zu values; an attribute may have at most %d (SCIM_USER_MAX_VALUES)", path,
+                                  json_array_size(v), SCIM_USER_MAX_VALUES);
+        json_array_foreach(v, i, e)
+        {
+            if (check_value_caps(e, path, len, err) != 0)
+                return -1;
+        }
+    }
+    if (json_is_object(v)) {
+        /* urn:...:User:department as RFC 7644 §3.10 writes it, then name.givenName or manager.value */
+        const char *sep = len == 0 ? "" : strcmp(path, SCIM_SCHEMA_ENTERPRISE_USER) == 0 ? ":" : ".";
+        json_object_foreach((json_t *)v, k, e)
+        {
+            int n = snprintf(path + len, PATH_CAP - len, "%s%s", sep, k);
+            size_t sub = n < 0 || (size_t)n >= PATH_CAP - len ? PATH_CAP - 1 : len + (size_t)n;
+            int rc = check_value_caps(e, path, sub, err);
+            path[len] = '\0';
+            if (rc != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int count_bytes(const char *buffer, size_t size, void *data)
+{
+    size_t *total = data;
+    (void)buffer;
+    *total += size;
+    return *total > SCIM_USER_MAX_BYTES ? -1 : 0; /* stops the dump as soon as the cap is passed */
+}
+
+/* The caps of user.h on a canonical user: 0, or -1 with 400 invalidValue in `err`. */
+static int check_caps(const json_t *user, scim_error_t *err)
+{
+    char path[PATH_CAP] = "";
+    size_t total = 0;
+
+    if (json_array_size(json_object_get(user, "emails")) > SCIM_USER_MAX_EMAILS)
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "a user may have at most %d emails", SCIM_USER_MAX_EMAILS);
+    if (check_value_caps(user, path, 0, err) != 0)
+        return -1;
+    if (json_dump_callback(user, count_bytes, &total, JSON_COMPACT) != 0 || total > SCIM_USER_MAX_BYTES)
+        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
+                              "the user is more than %d bytes as compact JSON; a user may have at most that (SCIM_USER_MAX_BYTES)",
+                              SCIM_USER_MAX_BYTES);
+    return 0;
+}
+
 json_t *scim_user_parse(const json_t *body, scim_error_t *err)
 {
     json_t *out = NULL;
@@ -104,10 +172,8 @@ json_t *scim_user_parse(const json_t *body, scim_error_t *err)
     ext = json_object_get(out, SCIM_SCHEMA_ENTERPRISE_USER);
     if (ext != NULL && json_object_size(ext) == 0)
         json_object_del(out, SCIM_SCHEMA_ENTERPRISE_USER);
-    if (json_array_size(json_object_get(out, "emails")) > SCIM_USER_MAX_EMAILS) {
-        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "a user may have at most %d emails", SCIM_USER_MAX_EMAILS);
+    if (check_caps(out, err) != 0)
         goto fail;
-    }
     user_name = json_object_get(out, "userName");
     if (!json_is_string(user_name) || is_blank(json_string_value(user_name))) {
         scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "userName is required and must be a non-empty string");

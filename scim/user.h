@@ -29,7 +29,9 @@
  * groups, schemas) and attributes no schema defines are dropped; "True"/"False" strings are
  * accepted for booleans; the enterprise manager may be a bare string (taken as its value).
  * On error (400 invalidSyntax for a non-object body, 400 invalidValue for a missing or empty
- * userName or a value of the wrong type) returns NULL and fills `err`.
+ * userName, a value of the wrong type, or a user beyond SCIM_USER_MAX_EMAILS,
+ * SCIM_USER_MAX_STRING_BYTES, SCIM_USER_MAX_VALUES or SCIM_USER_MAX_BYTES) returns NULL and fills
+ * `err`.
  */
 GW_MUST_CHECK json_t *scim_user_parse(const json_t *body, scim_error_t *err);
 
@@ -61,6 +63,35 @@ const char *scim_user_odeus_role(const json_t *user, const char *default_role);
  * the seat rule); scim_user_parse answers 400 invalidValue beyond it. README, "Limits".
  */
 #define SCIM_USER_MAX_EMAILS 64
+
+/**
+ * A string value anywhere in a user (userName, name.givenName, emails.value, the enterprise
+ * department, a base64 x509Certificates.value...) has at most this many bytes (UTF-8, after JSON
+ * unescaping). Okta and Entra send names, emails, titles and ids well under 1 KB; 4 KiB leaves
+ * four times that, fits a typical base64 DER certificate, and is the filter length bound
+ * (SCIM_FILTER_MAX_LEN), so every stored value can still be named in full by an `eq` filter.
+ * It bounds what one `co`/`sw`/`ew` comparison or PATCH value filter reads. scim_user_parse
+ * answers 400 invalidValue beyond it. README, "Limits".
+ */
+#define SCIM_USER_MAX_STRING_BYTES 4096
+
+/**
+ * Any other multi-valued attribute (phoneNumbers, addresses, roles, entitlements, ims, photos,
+ * x509Certificates) has at most this many entries: IdPs send a handful, and every PATCH value
+ * filter and `co` filter walks them all. scim_user_parse answers 400 invalidValue beyond it.
+ * README, "Limits".
+ */
+#define SCIM_USER_MAX_VALUES 100
+
+/**
+ * The whole canonical user (what the store keeps) is at most this many bytes as compact JSON:
+ * the string and entry caps alone would still let one user reach megabytes, and every list and
+ * filter reads the stored users. 64 KiB is some fifty times what an Okta or Entra user with the
+ * enterprise extension takes. scim_user_parse answers 400 invalidValue beyond it (RFC 7644 §3.12
+ * has no scimType for a resource that is too large; 413 is for the request body, whose own cap,
+ * --max-body-bytes, is checked before). README, "Limits".
+ */
+#define SCIM_USER_MAX_BYTES 65536
 
 /** Stores up to `max` email "value" strings of the user in `out`; returns how many there are in all. */
 size_t scim_user_email_values(const json_t *user, const char **out, size_t max);

@@ -98,6 +98,91 @@ static void test_substring_ops(void **state)
     MATCH("title co \"\"");
 }
 
+/* co/sw/ew against a caseExact attribute (externalId) and one that is not (displayName), by the substring matcher's edges. */
+static void test_substring_edges(void **state)
+{
+    json_t *r = J("{\"externalId\":\"Hello World\",\"displayName\":\"Hello World\",\"title\":\"CAF\xc3\x89\","
+                  "\"emails\":[{\"value\":\"bob@CORP.example\"}]}");
+    (void)state;
+    /* case-insensitive: ASCII letters fold, at the start, inside, at the end */
+    assert_true(matches_on("displayName co \"hello\"", r));
+    assert_true(matches_on("displayName co \"LO wO\"", r));
+    assert_true(matches_on("displayName co \"WORLD\"", r));
+    assert_true(matches_on("displayName co \"d\"", r));
+    assert_false(matches_on("displayName co \"worlds\"", r));
+    assert_true(matches_on("displayName sw \"HELLO W\"", r));
+    assert_false(matches_on("displayName sw \"ello\"", r));
+    assert_true(matches_on("displayName ew \"O WORLD\"", r));
+    assert_false(matches_on("displayName ew \"worl\"", r));
+    /* case-exact: the same needles only in their own case */
+    assert_true(matches_on("externalId co \"lo Wo\"", r));
+    assert_false(matches_on("externalId co \"LO wO\"", r));
+    assert_true(matches_on("externalId co \"World\"", r));
+    assert_false(matches_on("externalId co \"world\"", r));
+    assert_true(matches_on("externalId sw \"Hell\"", r));
+    assert_false(matches_on("externalId sw \"hell\"", r));
+    assert_true(matches_on("externalId ew \"rld\"", r));
+    assert_false(matches_on("externalId ew \"RLD\"", r));
+    /* the empty needle is in every string */
+    assert_true(matches_on("displayName co \"\"", r));
+    assert_true(matches_on("externalId co \"\"", r));
+    assert_true(matches_on("displayName sw \"\" and displayName ew \"\"", r));
+    assert_true(matches_on("externalId sw \"\" and externalId ew \"\"", r));
+    /* the whole string matches; one byte more (before or after) does not */
+    assert_true(matches_on("externalId co \"Hello World\" and externalId sw \"Hello World\" and externalId ew \"Hello World\"", r));
+    assert_true(
+        matches_on("displayName co \"hello world\" and displayName sw \"HELLO WORLD\" and displayName ew \"hello world\"", r));
+    assert_false(
+        matches_on("externalId co \"Hello World!\" or externalId sw \"Hello World!\" or externalId ew \"!Hello World\"", r));
+    assert_false(
+        matches_on("displayName co \"hello world!\" or displayName sw \"hello world!\" or displayName ew \"!hello world\"", r));
+    /* only ASCII letters fold: U+00C9 and U+00E9 stay different */
+    assert_true(matches_on("title co \"caf\xc3\x89\"", r));
+    assert_false(matches_on("title co \"caf\xc3\xa9\"", r));
+    assert_false(matches_on("title ew \"\xc3\xa9\"", r));
+    /* the same matcher in a value path */
+    assert_true(matches_on("emails[value co \"corp\"]", r));
+    assert_true(matches_on("emails[value ew \"@corp.EXAMPLE\"]", r));
+    assert_false(matches_on("emails[value co \"corp.examples\"]", r));
+    json_decref(r);
+}
+
+/* Long strings (beyond the matcher's stack buffer), and the periodic needles a naive search is slowest on. */
+static void test_substring_long(void **state)
+{
+    char *hay = malloc(3001), *filter = malloc(3100), *needle = malloc(1001);
+    json_t *r;
+    (void)state;
+    memset(hay, 'a', 2999);
+    hay[2999] = 'B';
+    hay[3000] = '\0';
+    r = json_pack("{s:s, s:s}", "displayName", hay, "externalId", hay);
+    memset(needle, 'A', 999);
+    needle[999] = 'b';
+    needle[1000] = '\0';
+    snprintf(filter, 3100, "displayName co \"%s\"", needle);
+    assert_true(matches_on(filter, r));
+    snprintf(filter, 3100, "displayName ew \"%s\"", needle);
+    assert_true(matches_on(filter, r));
+    snprintf(filter, 3100, "displayName sw \"%s\"", needle);
+    assert_false(matches_on(filter, r));
+    snprintf(filter, 3100, "externalId co \"%s\"", needle);
+    assert_false(matches_on(filter, r));
+    memset(needle, 'a', 999);
+    needle[999] = 'B';
+    snprintf(filter, 3100, "externalId co \"%s\"", needle);
+    assert_true(matches_on(filter, r));
+    snprintf(filter, 3100, "externalId sw \"%.999s\" and externalId ew \"%s\"", needle, needle);
+    assert_true(matches_on(filter, r));
+    needle[999] = 'C';
+    snprintf(filter, 3100, "externalId co \"%s\" or displayName co \"%s\"", needle, needle);
+    assert_false(matches_on(filter, r));
+    json_decref(r);
+    free(hay);
+    free(filter);
+    free(needle);
+}
+
 static void test_ordering_ops(void **state)
 {
     (void)state;
@@ -615,6 +700,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eq_ne),
         cmocka_unit_test(test_substring_ops),
+        cmocka_unit_test(test_substring_edges),
+        cmocka_unit_test(test_substring_long),
         cmocka_unit_test(test_ordering_ops),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_booleans_and_null),

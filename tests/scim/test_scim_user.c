@@ -166,6 +166,173 @@ static void test_parse_emails_cap(void **state)
     json_decref(body);
 }
 
+/* `n` bytes of `c`, NUL-terminated; free(). */
+static char *filled(char c, size_t n)
+{
+    char *s = malloc(n + 1);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* scim_user_parse of `body` fails with 400 invalidValue and a detail holding each of the NULL-ended `words`. */
+static void refused_naming(const json_t *body, ...)
+{
+    scim_error_t err = {0};
+    json_t *user = scim_user_parse(body, &err);
+    va_list ap;
+    const char *w;
+    if (user != NULL) {
+        json_decref(user);
+        fail_msg("parse should have failed");
+    }
+    assert_scim_error(err, 400, SCIM_TYPE_INVALID_VALUE);
+    va_start(ap, body);
+    while ((w = va_arg(ap, const char *)) != NULL) {
+        if (strstr(err.detail, w) == NULL)
+            fail_msg("detail [%s] does not name [%s]", err.detail, w);
+    }
+    va_end(ap);
+}
+
+/* `body` parses, and the string at `pointer` (a/b/c, numbers index arrays) keeps `len` bytes. */
+static void accepted_with(const json_t *body, const char *a, const char *b, const char *c, size_t len)
+{
+    scim_error_t err = {0};
+    json_t *user = scim_user_parse(body, &err);
+    json_t *v;
+    if (user == NULL)
+        fail_msg("parse failed: %s", err.detail);
+    v = json_object_get(user, a);
+    if (b != NULL)
+        v = json_is_array(v) ? json_array_get(v, (size_t)atoi(b)) : json_object_get(v, b);
+    if (c != NULL)
+        v = json_object_get(v, c);
+    assert_true(json_is_string(v));
+    assert_int_equal(json_string_length(v), len);
+    json_decref(user);
+}
+
+/* Every string, wherever it is, holds exactly SCIM_USER_MAX_STRING_BYTES bytes; one byte more is a 400 naming it and the cap. */
+static void test_parse_string_cap(void **state)
+{
+    char *at = filled('x', SCIM_USER_MAX_STRING_BYTES), *over = filled('x', SCIM_USER_MAX_STRING_BYTES + 1);
+    char *utf8_over = filled('y', SCIM_USER_MAX_STRING_BYTES + 1);
+    json_t *body;
+    (void)state;
+
+    body = json_pack("{s:s, s:s}", "userName", "u", "displayName", at);
+    accepted_with(body, "displayName", NULL, NULL, SCIM_USER_MAX_STRING_BYTES);
+    json_object_set_new(body, "displayName", json_string(over));
+    refused_naming(body, "displayName", "4097 bytes", "at most 4096", "SCIM_USER_MAX_STRING_BYTES", NULL);
+    json_decref(body);
+
+    body = json_pack("{s:s}", "userName", over);
+    refused_naming(body, "userName", "SCIM_USER_MAX_STRING_BYTES", NULL);
+    json_decref(body);
+
+    body = json_pack("{s:s, s:{s:s}}", "userName", "u", "name", "givenName", at);
+    accepted_with(body, "name", "givenName", NULL, SCIM_USER_MAX_STRING_BYTES);
+    json_object_set_new(json_object_get(body, "name"), "givenName", json_string(over));
+    refused_naming(body, "name.givenName", "SCIM_USER_MAX_STRING_BYTES", NULL);
+    json_decref(body);
+
+    body = json_pack("{s:s, s:[{s:s}, {s:s}]}", "userName", "u", "phoneNumbers", "value", "1", "value", at);
+    accepted_with(body, "phoneNumbers", "1", "value", SCIM_USER_MAX_STRING_BYTES);
+    json_object_set_new(json_array_get(json_object_get(body, "phoneNumbers"), 1), "value", json_string(over));
+    refused_naming(body, "phoneNumbers.value", "SCIM_USER_MAX_STRING_BYTES", NULL);
+    json_decref(body);
+
+    body = json_pack("{s:s, s:{s:s, s:{s:s}}}", "userName", "u", ENT, "department", at, "manager", "value", "m");
+    accepted_with(body, ENT, "department", NULL, SCIM_USER_MAX_STRING_BYTES);
+    json_object_set_new(json_object_get(body, ENT), "department", json_string(over));
+    refused_naming(body, ENT ":department", "SCIM_USER_MAX_STRING_BYTES", NULL);
+    json_object_set_new(json_object_get(body, ENT), "department", json_string("d"));
+    json_object_set_new(json_object_get(json_object_get(body, ENT), "manager"), "value", json_string(over));
+    refused_naming(body, ENT ":manager.value", "SCIM_USER_MAX_STRING_BYTES", NULL);
+    json_decref(body);
+
+    /* bytes, not characters: 4095 ASCII bytes and one two-byte é are 4097 */
+    memcpy(utf8_over + SCIM_USER_MAX_STRING_BYTES - 1, "\xc3\xa9", 3);
+    body = json_pack("{s:s, s:s}", "userName", "u", "title", utf8_over);
+    refused_naming(body, "title", "4097 bytes", NULL);
+    json_decref(body);
+    free(at);
+    free(over);
+    free(utf8_over);
+}
+
+/* Every multi-valued attribute but emails (64) holds SCIM_USER_MAX_VALUES entries; one more is a 400 naming it and the cap. */
+static void test_parse_values_cap(void **state)
+{
+    static const char *const attrs[] = {"phoneNumbers", "addresses", "roles", "entitlements", "ims", "photos", "x509Certificates"};
+    (void)state;
+    for (size_t a = 0; a < sizeof(attrs) / sizeof(attrs[0]); a++) {
+        json_t *body = json_pack("{s:s, s:[]}", "userName", "u", attrs[a]);
+        json_t *values = json_object_get(body, attrs[a]);
+        scim_error_t err = {0};
+        json_t *user;
+        for (int i = 0; i < SCIM_USER_MAX_VALUES; i++) {
+            char v[32];
+            snprintf(v, sizeof(v), "v%d", i);
+            json_array_append_new(values, strcmp(attrs[a], "addresses") == 0 ? json_pack("{s:s}", "locality", v)
+                                                                             : json_pack("{s:s}", "value", v));
+        }
+        user = scim_user_parse(body, &err);
+        if (user == NULL)
+            fail_msg("%s: %s", attrs[a], err.detail);
+        assert_int_equal(json_array_size(json_object_get(user, attrs[a])), SCIM_USER_MAX_VALUES);
+        json_decref(user);
+        json_array_append_new(values, json_pack("{s:s}", strcmp(attrs[a], "addresses") == 0 ? "locality" : "value", "one more"));
+        refused_naming(body, attrs[a], "101 values", "at most 100", "SCIM_USER_MAX_VALUES", NULL);
+        json_decref(body);
+    }
+}
+
+static size_t compact_size(const json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    size_t n = strlen(text);
+    free(text);
+    return n;
+}
+
+/* A user of exactly SCIM_USER_MAX_BYTES as compact JSON parses; one byte more is a 400 naming the cap. */
+static void test_parse_size_cap(void **state)
+{
+    json_t *body = json_pack("{s:s, s:[]}", "userName", "u", "roles");
+    json_t *roles = json_object_get(body, "roles");
+    char *chunk = filled('r', SCIM_USER_MAX_STRING_BYTES - 100);
+    scim_error_t err = {0};
+    json_t *user;
+    size_t size;
+    char *last;
+    (void)state;
+    /* whole strings below the string cap while they fit, then a last one that brings the user to the cap exactly */
+    json_array_append_new(roles, json_pack("{s:s}", "value", ""));
+    for (;;) {
+        user = scim_user_parse(body, &err);
+        assert_non_null(user);
+        size = compact_size(user);
+        json_decref(user);
+        if (SCIM_USER_MAX_BYTES - size <= SCIM_USER_MAX_STRING_BYTES)
+            break;
+        json_array_insert_new(roles, 0, json_pack("{s:s}", "value", chunk));
+    }
+    last = filled('z', SCIM_USER_MAX_BYTES - size);
+    json_object_set_new(json_array_get(roles, json_array_size(roles) - 1), "value", json_string(last));
+    user = scim_user_parse(body, &err);
+    if (user == NULL)
+        fail_msg("at the cap: %s", err.detail);
+    assert_int_equal(compact_size(user), SCIM_USER_MAX_BYTES);
+    json_decref(user);
+    json_array_append_new(roles, json_pack("{s:s}", "value", ""));
+    refused_naming(body, "65536 bytes", "SCIM_USER_MAX_BYTES", NULL);
+    json_decref(body);
+    free(chunk);
+    free(last);
+}
+
 static void test_parse_user_name_error_detail(void **state)
 {
     scim_error_t err = {0};
@@ -531,6 +698,9 @@ int main(void)
         cmocka_unit_test(test_parse_primary_first_wins),
         cmocka_unit_test(test_parse_user_name_required),
         cmocka_unit_test(test_parse_emails_cap),
+        cmocka_unit_test(test_parse_string_cap),
+        cmocka_unit_test(test_parse_values_cap),
+        cmocka_unit_test(test_parse_size_cap),
         cmocka_unit_test(test_parse_user_name_error_detail),
         cmocka_unit_test(test_parse_non_object),
         cmocka_unit_test(test_parse_wrong_types),
