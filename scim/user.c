@@ -85,67 +85,120 @@ static int is_blank(const char *s)
 }
 
 /*
- * The string and entry caps (user.h) on `v`, found at `path` (`len` bytes used of PATH_CAP):
- * dotted attribute names, the enterprise extension under its URN, array entries not numbered.
+ * The caps of user.h, checked in one walk that allocates and formats nothing unless a cap is
+ * exceeded (it runs on every POST, PUT and PATCH). `at` is the chain of names down to `v`, for
+ * the error's detail only; `size` adds up the bytes json_dumps(JSON_COMPACT) would write.
  */
-#define PATH_CAP 256
+typedef struct cap_path {
+    const struct cap_path *up;
+    const char *name;
+} cap_path_t;
 
-static int check_value_caps(const json_t *v, char *path, size_t len, scim_error_t *err)
+static void cap_path_format(const cap_path_t *at, char *buf, size_t len)
+{
+    if (at == NULL || at->name == NULL) {
+        buf[0] = '\0';
+        return;
+    }
+    cap_path_format(at->up, buf, len);
+    size_t used = strlen(buf);
+    /* urn:...:User:department as RFC 7644 §3.10 writes it, then name.givenName or manager.value */
+    const char *sep = used == 0 ? "" : strcmp(buf, SCIM_SCHEMA_ENTERPRISE_USER) == 0 ? ":" : ".";
+    snprintf(buf + used, len - used, "%s%s", sep, at->name);
+}
+
+/* `fmt` takes the path, the size found and the cap, in that order. */
+static int cap_error(scim_error_t *err, const cap_path_t *at, const char *fmt, size_t n, int cap)
+{
+    char path[256];
+    cap_path_format(at, path, sizeof(path));
+    return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, fmt, path, n, cap);
+}
+
+/* A string's bytes as jansson writes it: quoted, with '"', '\\' and control characters escaped. */
+static size_t json_text_size(const char *t, size_t n)
+{
+    size_t size = n + 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            size += 1;
+        else if (c < 0x20)
+            size += 5;
+    }
+    return size;
+}
+
+static size_t json_scalar_size(const json_t *v)
+{
+    char buf[64];
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_REAL: {
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        size_t n = text != NULL ? strlen(text) : 0;
+        free(text);
+        return n;
+    }
+    case JSON_TRUE:
+    case JSON_NULL:
+        return 4;
+    default:
+        return 5; /* false */
+    }
+}
+
+static int check_value_caps(const json_t *v, const cap_path_t *at, size_t *size, scim_error_t *err)
 {
     const char *k;
     json_t *e;
     size_t i;
 
-    if (json_is_string(v) && json_string_length(v) > SCIM_USER_MAX_STRING_BYTES)
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
-                              "%s is %zu bytes; a string may have at most %d (SCIM_USER_MAX_STRING_BYTES)", path,
-                              json_string_length(v), SCIM_USER_MAX_STRING_BYTES);
-    if (json_is_array(v)) {
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (json_string_length(v) > SCIM_USER_MAX_STRING_BYTES)
+            return cap_error(err, at, "%s is %zu bytes; a string may have at most %d (SCIM_USER_MAX_STRING_BYTES)",
+                             json_string_length(v), SCIM_USER_MAX_STRING_BYTES);
+        *size += json_text_size(json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_ARRAY:
         if (json_array_size(v) > SCIM_USER_MAX_VALUES)
-            return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
-                                  "%s has %zu values; an attribute may have at most %d (SCIM_USER_MAX_VALUES)", path,
-                                  json_array_size(v), SCIM_USER_MAX_VALUES);
+            return cap_error(err, at, "%s has %zu values; an attribute may have at most %d (SCIM_USER_MAX_VALUES)",
+                             json_array_size(v), SCIM_USER_MAX_VALUES);
+        *size += json_array_size(v) > 0 ? 1 + json_array_size(v) : 2; /* brackets and commas */
         json_array_foreach(v, i, e)
         {
-            if (check_value_caps(e, path, len, err) != 0)
+            if (check_value_caps(e, at, size, err) != 0)
                 return -1;
         }
-    }
-    if (json_is_object(v)) {
-        /* urn:...:User:department as RFC 7644 §3.10 writes it, then name.givenName or manager.value */
-        const char *sep = len == 0 ? "" : strcmp(path, SCIM_SCHEMA_ENTERPRISE_USER) == 0 ? ":" : ".";
+        return 0;
+    case JSON_OBJECT:
+        *size += json_object_size(v) > 0 ? 1 + json_object_size(v) : 2; /* braces and commas */
         json_object_foreach((json_t *)v, k, e)
         {
-            int n = snprintf(path + len, PATH_CAP - len, "%s%s", sep, k);
-            size_t sub = n < 0 || (size_t)n >= PATH_CAP - len ? PATH_CAP - 1 : len + (size_t)n;
-            int rc = check_value_caps(e, path, sub, err);
-            path[len] = '\0';
-            if (rc != 0)
+            cap_path_t sub = {at, k};
+            *size += json_text_size(k, strlen(k)) + 1; /* "key": */
+            if (check_value_caps(e, &sub, size, err) != 0)
                 return -1;
         }
+        return 0;
+    default:
+        *size += json_scalar_size(v);
+        return 0;
     }
-    return 0;
-}
-
-static int count_bytes(const char *buffer, size_t size, void *data)
-{
-    size_t *total = data;
-    (void)buffer;
-    *total += size;
-    return *total > SCIM_USER_MAX_BYTES ? -1 : 0; /* stops the dump as soon as the cap is passed */
 }
 
 /* The caps of user.h on a canonical user: 0, or -1 with 400 invalidValue in `err`. */
 static int check_caps(const json_t *user, scim_error_t *err)
 {
-    char path[PATH_CAP] = "";
-    size_t total = 0;
+    size_t size = 0;
 
     if (json_array_size(json_object_get(user, "emails")) > SCIM_USER_MAX_EMAILS)
         return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "a user may have at most %d emails", SCIM_USER_MAX_EMAILS);
-    if (check_value_caps(user, path, 0, err) != 0)
+    if (check_value_caps(user, NULL, &size, err) != 0)
         return -1;
-    if (json_dump_callback(user, count_bytes, &total, JSON_COMPACT) != 0 || total > SCIM_USER_MAX_BYTES)
+    if (size > SCIM_USER_MAX_BYTES)
         return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE,
                               "the user is more than %d bytes as compact JSON; a user may have at most that (SCIM_USER_MAX_BYTES)",
                               SCIM_USER_MAX_BYTES);
