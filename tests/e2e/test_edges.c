@@ -170,6 +170,32 @@ static int get_status(int port, const char *path, const char *token)
     return status;
 }
 
+/* A gateway in dry-run on a fresh directory and an answer buffer: the fixture of one test. */
+typedef struct edge_fx {
+    char dir[64];
+    gw_proc_t gw;
+    raw_resp_t *r;
+} edge_fx_t;
+
+static void edge_start(edge_fx_t *fx)
+{
+    harness_tmpdir(fx->dir, sizeof(fx->dir));
+    gw_start_ex(&fx->gw, fx->dir, NULL, NULL, 1500, NULL);
+    fx->r = malloc(sizeof(*fx->r));
+    assert_non_null(fx->r);
+}
+
+/* The gateway still serves after what the test sent; then it stops cleanly and its directory goes. */
+static void edge_stop(edge_fx_t *fx)
+{
+    free(fx->r);
+    assert_int_equal(get_status(fx->gw.port, "/healthz", NULL), 200);
+    assert_int_equal(get_status(fx->gw.port, "/scim/v2/Users", TEST_SCIM_TOKEN), 200);
+    assert_int_equal(gw_stop(&fx->gw), 0);
+    free(fx->gw.log);
+    harness_rmdir(fx->dir);
+}
+
 /* A SCIM error answer (RFC 7644 §3.12) with `status` and no scimType. */
 static void assert_scim_error_body(const raw_resp_t *r, int status)
 {
@@ -254,23 +280,16 @@ static void stream_oversized_body(int port, int chunked, raw_resp_t *r)
 
 static void check_413_while_sending(int chunked)
 {
-    char dir[64];
-    harness_tmpdir(dir, sizeof(dir));
-    gw_proc_t gw;
-    gw_start_ex(&gw, dir, NULL, NULL, 1500, NULL);
-    raw_resp_t *r = malloc(sizeof(*r));
+    edge_fx_t fx;
+    edge_start(&fx);
+    raw_resp_t *r = fx.r;
     for (int i = 0; i < 2; i++) { /* twice: the first lingering connection must not disturb the next */
-        stream_oversized_body(gw.port, chunked, r);
+        stream_oversized_body(fx.gw.port, chunked, r);
         assert_scim_error_body(r, 413);
         assert_true(r->connection_close);
         assert_true(r->eof);
     }
-    free(r);
-    assert_int_equal(get_status(gw.port, "/healthz", NULL), 200);
-    assert_int_equal(get_status(gw.port, "/scim/v2/Users", TEST_SCIM_TOKEN), 200);
-    assert_int_equal(gw_stop(&gw), 0);
-    free(gw.log);
-    harness_rmdir(dir);
+    edge_stop(&fx);
 }
 
 static void test_413_to_a_client_that_keeps_sending(void **state)
@@ -310,40 +329,31 @@ static void padded_request(int port, size_t pad_headers, size_t pad_bytes, raw_r
 static void test_431_for_large_headers(void **state)
 {
     (void)state;
-    char dir[64];
-    harness_tmpdir(dir, sizeof(dir));
-    gw_proc_t gw;
-    gw_start_ex(&gw, dir, NULL, NULL, 1500, NULL);
-    raw_resp_t *r = malloc(sizeof(*r));
+    edge_fx_t fx;
+    edge_start(&fx);
+    raw_resp_t *r = fx.r;
 
-    padded_request(gw.port, 1, 15 * 1024, r); /* one 15 KiB field: served */
+    padded_request(fx.gw.port, 1, 15 * 1024, r); /* one 15 KiB field: served */
     assert_int_equal(r->status, 200);
-    padded_request(gw.port, 15, 15 * 1024, r); /* fifteen fields of 1 KiB: served */
+    padded_request(fx.gw.port, 15, 15 * 1024, r); /* fifteen fields of 1 KiB: served */
     assert_int_equal(r->status, 200);
 
-    padded_request(gw.port, 1, 17 * 1024, r); /* one 17 KiB field */
+    padded_request(fx.gw.port, 1, 17 * 1024, r); /* one 17 KiB field */
     assert_scim_error_body(r, 431);
     assert_true(r->connection_close);
-    padded_request(gw.port, 17, 17 * 1024, r); /* the sum counts: seventeen fields of 1 KiB */
+    padded_request(fx.gw.port, 17, 17 * 1024, r); /* the sum counts: seventeen fields of 1 KiB */
     assert_scim_error_body(r, 431);
-    padded_request(gw.port, 1, HEADER_CAP, r); /* just over: the name, Host and Authorization count too */
+    padded_request(fx.gw.port, 1, HEADER_CAP, r); /* just over: the name, Host and Authorization count too */
     assert_scim_error_body(r, 431);
     /* Outside the SCIM base path too, and before authentication. */
     char *head = malloc(32 * 1024);
     int n = snprintf(head, 32 * 1024, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ");
     memset(head + n, 'c', 17 * 1024);
     snprintf(head + n + 17 * 1024, 64, "\r\nConnection: close\r\n\r\n");
-    raw_request(gw.port, head, r);
+    raw_request(fx.gw.port, head, r);
     assert_scim_error_body(r, 431);
     free(head);
-    free(r);
-
-    /* The process keeps serving. */
-    assert_int_equal(get_status(gw.port, "/healthz", NULL), 200);
-    assert_int_equal(get_status(gw.port, "/scim/v2/Users", TEST_SCIM_TOKEN), 200);
-    assert_int_equal(gw_stop(&gw), 0);
-    free(gw.log);
-    harness_rmdir(dir);
+    edge_stop(&fx);
 }
 
 /* ---- the Host header ---------------------------------------------------------------------------------- */
@@ -352,29 +362,23 @@ static void test_431_for_large_headers(void **state)
 static void test_long_host_is_refused(void **state)
 {
     (void)state;
-    char dir[64];
-    harness_tmpdir(dir, sizeof(dir));
-    gw_proc_t gw;
-    gw_start_ex(&gw, dir, NULL, NULL, 1500, NULL);
-    raw_resp_t *r = malloc(sizeof(*r));
-    assert_non_null(r);
+    edge_fx_t fx;
+    edge_start(&fx);
+    raw_resp_t *r = fx.r;
     char host[400], head[1024];
     memset(host, 'h', sizeof(host));
     snprintf(host + 250, 8, ":8080");
     snprintf(head, sizeof(head), "GET /scim/v2/Users HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
              host, TEST_SCIM_TOKEN);
-    raw_request(gw.port, head, r);
+    raw_request(fx.gw.port, head, r);
     assert_int_equal(r->status, 200); /* 255 bytes: a DNS name and a port */
     memset(host, 'h', sizeof(host));
     host[300] = '\0';
     snprintf(head, sizeof(head), "GET /scim/v2/Users HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
              host, TEST_SCIM_TOKEN);
-    raw_request(gw.port, head, r);
+    raw_request(fx.gw.port, head, r);
     assert_scim_error_body(r, 400);
-    free(r);
-    assert_int_equal(gw_stop(&gw), 0);
-    free(gw.log);
-    harness_rmdir(dir);
+    edge_stop(&fx);
 }
 
 /* ---- a body framed twice ---------------------------------------------------------------------------- */
@@ -387,42 +391,35 @@ static void test_long_host_is_refused(void **state)
 static void test_ambiguous_framing_is_refused(void **state)
 {
     (void)state;
-    char dir[64];
-    harness_tmpdir(dir, sizeof(dir));
-    gw_proc_t gw;
-    gw_start_ex(&gw, dir, NULL, NULL, 1500, NULL);
-    raw_resp_t *r = malloc(sizeof(*r));
-    assert_non_null(r);
+    edge_fx_t fx;
+    edge_start(&fx);
+    raw_resp_t *r = fx.r;
 
-    raw_request(gw.port,
+    raw_request(fx.gw.port,
                 "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
                 r);
     assert_scim_error_body(r, 400);
     assert_true(r->connection_close);
-    raw_request(gw.port,
+    raw_request(fx.gw.port,
                 "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n"
                 "content-length: 5\r\n\r\n0\r\n\r\n",
                 r);
     assert_scim_error_body(r, 400);
     assert_true(r->connection_close);
-    raw_request(gw.port,
+    raw_request(fx.gw.port,
                 "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
                 "Content-Length: 3\r\n\r\nabc",
                 r);
     assert_scim_error_body(r, 400);
     assert_true(r->connection_close);
-    raw_request(gw.port,
+    raw_request(fx.gw.port,
                 "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
                 "Content-Length:  2\r\nConnection: close\r\n\r\nab",
                 r);
     assert_int_equal(r->status, 200);
 
-    free(r);
-    assert_int_equal(get_status(gw.port, "/healthz", NULL), 200);
-    assert_int_equal(gw_stop(&gw), 0);
-    free(gw.log);
-    harness_rmdir(dir);
+    edge_stop(&fx);
 }
 
 /* ---- a method that is not valid UTF-8 -------------------------------------------------------------- */
@@ -432,19 +429,13 @@ static void test_ambiguous_framing_is_refused(void **state)
 static void test_invalid_method_is_logged_escaped(void **state)
 {
     (void)state;
-    char dir[64];
-    harness_tmpdir(dir, sizeof(dir));
-    gw_proc_t gw;
-    gw_start_ex(&gw, dir, NULL, NULL, 1500, NULL);
-    raw_resp_t *r = malloc(sizeof(*r));
-    assert_non_null(r);
-    raw_request(gw.port, "G\xff\xfeT /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", r);
+    edge_fx_t fx;
+    edge_start(&fx);
+    raw_resp_t *r = fx.r;
+    raw_request(fx.gw.port, "G\xff\xfeT /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", r);
     assert_true(r->status > 0);
-    free(r);
-    WAIT_FOR(gw_log_has(&gw, "\"method\":\"G\\\\xff\\\\xfeT\",\"route\":\"/healthz\""), 5000);
-    assert_int_equal(gw_stop(&gw), 0);
-    free(gw.log);
-    harness_rmdir(dir);
+    WAIT_FOR(gw_log_has(&fx.gw, "\"method\":\"G\\\\xff\\\\xfeT\",\"route\":\"/healthz\""), 5000);
+    edge_stop(&fx);
 }
 
 /* ---- SIGHUP re-reads the token file ------------------------------------------------------------- */
