@@ -1,7 +1,9 @@
 #include "gateway/users_list.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/json.h"
 #include "gateway/request.h"
 #include "gateway/users_render.h"
@@ -11,11 +13,25 @@
 #include "scim/sort.h"
 #include "store/store.h"
 
+/*
+ * A match of a sorted list, kept while scanning instead of its resource: the value it sorts by,
+ * its id (to fetch it again if it lands on the page) and its scan position (ties keep it).
+ */
+typedef struct sort_rec {
+    scim_sort_key_t key;
+    char *id;
+    size_t index;
+    const scim_sort_t *sort;
+} sort_rec_t;
+
 typedef struct list_ctx {
     gw_request_t *r;
     const scim_filter_t *filter; /* NULL also when every row the store visits is a match (text) */
     size_t start_index, count, total;
-    int collect_all; /* sorting: keep every match, the page is cut after the sort */
+    int collect_all; /* sorting: keep a sort_rec_t of every match, the page is cut after the sort */
+    const scim_sort_t *sort;
+    sort_rec_t *recs;
+    size_t n_recs, cap_recs;
     json_t *resources;
     int failed;
     /* The text path (no sort, nothing to trim, every visited row a match): the page as JSON text. */
@@ -55,7 +71,20 @@ static int on_list_row(void *arg, const store_user_t *row)
         return 0;
     }
     lc->total++;
-    if (lc->collect_all || (lc->total >= lc->start_index && json_array_size(lc->resources) < lc->count))
+    if (lc->collect_all) {
+        if (lc->n_recs == lc->cap_recs) {
+            lc->cap_recs = lc->cap_recs != 0 ? lc->cap_recs * 2 : 64;
+            lc->recs = gw_realloc(lc->recs, lc->cap_recs * sizeof(*lc->recs));
+        }
+        sort_rec_t *rec = &lc->recs[lc->n_recs];
+        scim_sort_key(lc->sort, rendered, &rec->key);
+        rec->id = gw_strdup(row->id);
+        rec->index = lc->n_recs++;
+        rec->sort = lc->sort;
+        json_decref(rendered);
+        return 0;
+    }
+    if ((lc->total >= lc->start_index && json_array_size(lc->resources) < lc->count))
         json_array_append_new(lc->resources, rendered);
     else
         json_decref(rendered);
@@ -79,14 +108,53 @@ static store_index_t store_index_for(scim_filter_index_t hint)
     return STORE_SCAN_ALL;
 }
 
-/* The page [start_index, start_index + count) of a sorted array of every match, in place. */
-static void cut_page(json_t *all, size_t start_index, size_t count)
+static int compare_recs(const void *pa, const void *pb)
 {
-    size_t skip = start_index - 1 < json_array_size(all) ? start_index - 1 : json_array_size(all);
-    while (skip-- > 0)
-        json_array_remove(all, 0);
-    while (json_array_size(all) > count)
-        json_array_remove(all, json_array_size(all) - 1);
+    const sort_rec_t *a = pa, *b = pb;
+    int c = scim_sort_key_cmp(a->sort, &a->key, &b->key);
+
+    if (c == 0)
+        c = a->index < b->index ? -1 : a->index > b->index;
+    return c;
+}
+
+/*
+ * Sorts the records of every match and renders the page [start_index, start_index + count) of
+ * them into lc->resources, fetching each user again (one deleted meanwhile is skipped).
+ * 0, or -1 on a store failure or an unreadable row.
+ */
+static int render_sorted_page(list_ctx_t *lc, size_t start_index, size_t count)
+{
+    size_t skip = start_index - 1 < lc->n_recs ? start_index - 1 : lc->n_recs, i;
+    size_t end = lc->n_recs - skip < count ? lc->n_recs : skip + count;
+
+    /* The index tie-break makes qsort's order total, hence stable. */
+    qsort(lc->recs, lc->n_recs, sizeof(*lc->recs), compare_recs);
+    for (i = skip; i < end; i++) {
+        store_user_t row = {0};
+        store_status_t rc = store_user_get(lc->r->worker->store, lc->recs[i].id, &row);
+        if (rc == STORE_NOT_FOUND)
+            continue;
+        if (rc != STORE_OK)
+            return -1;
+        json_t *rendered = gw_users_render_row(lc->r, &row);
+        store_user_clear(&row);
+        if (rendered == NULL)
+            return -1;
+        json_array_append_new(lc->resources, rendered);
+    }
+    return 0;
+}
+
+static void free_recs(list_ctx_t *lc)
+{
+    for (size_t i = 0; i < lc->n_recs; i++) {
+        scim_sort_key_clear(&lc->recs[i].key);
+        free(lc->recs[i].id);
+    }
+    free(lc->recs);
+    lc->recs = NULL;
+    lc->n_recs = lc->cap_recs = 0;
 }
 
 /* Room kept before the resources of the text path for the ListResponse members that precede them. */
@@ -160,6 +228,7 @@ static void list_users(gw_request_t *r, const scim_list_params_t *params)
     lc.start_index = params->start_index;
     lc.count = params->count;
     lc.collect_all = sort != NULL;
+    lc.sort = sort;
     if (sort == NULL && scim_select_is_identity(sel) && (filter == NULL || scim_filter_index_exact(filter))) {
         static const char head_room[LIST_HEAD_ROOM];
         gw_json_buf_put(&text, head_room, LIST_HEAD_ROOM);
@@ -194,9 +263,10 @@ static void list_users(gw_request_t *r, const scim_list_params_t *params)
         respond_list_text(r, &text, lc.total, params->start_index, lc.items);
         goto out;
     }
-    if (sort != NULL) {
-        scim_sort_apply(sort, lc.resources);
-        cut_page(lc.resources, params->start_index, params->count);
+    if (sort != NULL && render_sorted_page(&lc, params->start_index, params->count) != 0) {
+        json_decref(lc.resources);
+        gw_users_respond_store_error(r);
+        goto out;
     }
     for (i = 0; i < json_array_size(lc.resources); i++)
         scim_select_apply(sel, json_array_get(lc.resources, i));
@@ -206,6 +276,7 @@ fail:
     gw_respond_error(r, &err);
 out:
     scim_filter_free(filter);
+    free_recs(&lc);
     scim_sort_free(sort);
     scim_select_free(sel);
     gw_users_loc_free(&loc);

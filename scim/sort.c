@@ -19,7 +19,7 @@ struct scim_sort {
 
 typedef struct item {
     json_t *resource;
-    const json_t *key; /* borrowed from resource; NULL when it has no value */
+    scim_sort_key_t key;
     size_t index;
     const scim_sort_t *sort;
 } item_t;
@@ -90,24 +90,57 @@ static const json_t *sort_key(const scim_sort_t *s, const json_t *resource)
     return json_is_string(v) || json_is_number(v) || json_is_boolean(v) ? v : NULL;
 }
 
-static int type_rank(const json_t *v)
-{
-    return json_is_boolean(v) ? 0 : json_is_number(v) ? 1 : 2;
-}
-
 static int lower(int c)
 {
     return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
-static int compare_strings(const scim_sort_t *s, const json_t *a, const json_t *b)
+void scim_sort_key(const scim_sort_t *sort, const json_t *resource, scim_sort_key_t *out)
 {
-    const char *x = json_string_value(a), *y = json_string_value(b);
-    size_t xl = json_string_length(a), yl = json_string_length(b), i;
-    scim__datetime_t dx, dy;
+    const json_t *v = sort_key(sort, resource);
+    scim__datetime_t dt;
 
-    if (s->key_def->type == SCIM__TYPE_DATETIME && scim__datetime_parse(x, xl, &dx) == 0 && scim__datetime_parse(y, yl, &dy) == 0)
+    memset(out, 0, sizeof(*out));
+    if (v == NULL) {
+        out->kind = SCIM_SORT_KEY_MISSING;
+    } else if (json_is_boolean(v)) {
+        out->kind = SCIM_SORT_KEY_BOOLEAN;
+        out->number = json_is_true(v);
+    } else if (json_is_number(v)) {
+        out->kind = SCIM_SORT_KEY_NUMBER;
+        out->number = json_number_value(v);
+    } else {
+        out->kind = SCIM_SORT_KEY_STRING;
+        out->str_len = json_string_length(v);
+        out->str = gw_malloc(out->str_len + 1);
+        memcpy(out->str, json_string_value(v), out->str_len + 1);
+        if (sort->key_def->type == SCIM__TYPE_DATETIME && scim__datetime_parse(out->str, out->str_len, &dt) == 0) {
+            out->has_instant = 1;
+            out->seconds = dt.seconds;
+            out->nanos = dt.nanos;
+        }
+    }
+}
+
+void scim_sort_key_clear(scim_sort_key_t *key)
+{
+    if (key == NULL)
+        return;
+    free(key->str);
+    memset(key, 0, sizeof(*key));
+    key->kind = SCIM_SORT_KEY_MISSING;
+}
+
+static int compare_strings(const scim_sort_t *s, const scim_sort_key_t *a, const scim_sort_key_t *b)
+{
+    const char *x = a->str, *y = b->str;
+    size_t xl = a->str_len, yl = b->str_len, i;
+
+    /* a dateTime attribute: as instants when both parse, else as strings */
+    if (a->has_instant && b->has_instant) {
+        scim__datetime_t dx = {.seconds = a->seconds, .nanos = a->nanos}, dy = {.seconds = b->seconds, .nanos = b->nanos};
         return scim__datetime_cmp(&dx, &dy);
+    }
     for (i = 0; i < xl && i < yl; i++) {
         int cx = (unsigned char)x[i], cy = (unsigned char)y[i];
         if (!s->key_def->case_exact)
@@ -118,28 +151,29 @@ static int compare_strings(const scim_sort_t *s, const json_t *a, const json_t *
     return xl == yl ? 0 : xl < yl ? -1 : 1;
 }
 
-static int compare_values(const scim_sort_t *s, const json_t *a, const json_t *b)
+static int compare_values(const scim_sort_t *s, const scim_sort_key_t *a, const scim_sort_key_t *b)
 {
-    if (type_rank(a) != type_rank(b))
-        return type_rank(a) < type_rank(b) ? -1 : 1;
-    if (json_is_string(a))
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (a->kind == SCIM_SORT_KEY_STRING)
         return compare_strings(s, a, b);
-    if (json_is_number(a)) {
-        double x = json_number_value(a), y = json_number_value(b);
-        return x < y ? -1 : x > y;
-    }
-    return json_is_true(a) - json_is_true(b);
+    return a->number < b->number ? -1 : a->number > b->number;
+}
+
+int scim_sort_key_cmp(const scim_sort_t *sort, const scim_sort_key_t *a, const scim_sort_key_t *b)
+{
+    int am = a->kind == SCIM_SORT_KEY_MISSING, bm = b->kind == SCIM_SORT_KEY_MISSING;
+
+    if (am || bm)
+        return am - bm; /* no value: last, in either order */
+    return sort->descending ? compare_values(sort, b, a) : compare_values(sort, a, b);
 }
 
 static int compare_items(const void *pa, const void *pb)
 {
     const item_t *a = pa, *b = pb;
-    int c = 0;
+    int c = scim_sort_key_cmp(a->sort, &a->key, &b->key);
 
-    if (a->key == NULL || b->key == NULL)
-        c = (a->key == NULL) - (b->key == NULL); /* no value: last, in either order */
-    else
-        c = a->sort->descending ? compare_values(a->sort, b->key, a->key) : compare_values(a->sort, a->key, b->key);
     if (c == 0)
         c = a->index < b->index ? -1 : a->index > b->index;
     return c;
@@ -155,14 +189,16 @@ void scim_sort_apply(const scim_sort_t *sort, json_t *resources)
     items = gw_malloc(n * sizeof(*items));
     for (i = 0; i < n; i++) {
         items[i].resource = json_incref(json_array_get(resources, i));
-        items[i].key = sort_key(sort, items[i].resource);
+        scim_sort_key(sort, items[i].resource, &items[i].key);
         items[i].index = i;
         items[i].sort = sort;
     }
     /* The index tie-break makes qsort's order total, hence stable. */
     qsort(items, n, sizeof(*items), compare_items);
     json_array_clear(resources);
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         json_array_append_new(resources, items[i].resource);
+        scim_sort_key_clear(&items[i].key);
+    }
     free(items);
 }

@@ -4,6 +4,7 @@
 #include "scim_test.h"
 
 #include "scim/list.h"
+#include "scim/sort.h"
 
 static scim_list_params_t parse_ok(const char *q)
 {
@@ -156,6 +157,95 @@ static void test_render_empty(void **state)
     json_decref(lr2);
 }
 
+/* ---- sort keys (the records a sorted list keeps instead of resources) ---- */
+
+static scim_sort_key_t key_of(const scim_sort_t *s, const char *resource)
+{
+    scim_sort_key_t k;
+    json_t *r = J(resource);
+    scim_sort_key(s, r, &k);
+    json_decref(r); /* the key is detached from the tree */
+    return k;
+}
+
+/* The sign of scim_sort_key_cmp(a, b) for sortBy `by` / sortOrder `order`. */
+static int key_cmp(const char *by, const char *order, const char *a, const char *b)
+{
+    scim_error_t err = {0};
+    scim_sort_t *s = scim_sort_parse(by, order, &err);
+    if (s == NULL)
+        fail_msg("sortBy %s: %s", by, err.detail);
+    scim_sort_key_t ka = key_of(s, a), kb = key_of(s, b);
+    int c = scim_sort_key_cmp(s, &ka, &kb);
+    scim_sort_key_clear(&ka);
+    scim_sort_key_clear(&kb);
+    scim_sort_free(s);
+    return c < 0 ? -1 : c > 0;
+}
+
+static void test_sort_keys(void **state)
+{
+    scim_error_t err = {0};
+    (void)state;
+    /* missing values last, in either order; two missing ones are equal (scan order decides) */
+    assert_int_equal(key_cmp("displayName", NULL, "{\"displayName\":\"z\"}", "{}"), -1);
+    assert_int_equal(key_cmp("displayName", "descending", "{\"displayName\":\"a\"}", "{}"), -1);
+    assert_int_equal(key_cmp("displayName", "descending", "{}", "{\"displayName\":\"a\"}"), 1);
+    assert_int_equal(key_cmp("displayName", NULL, "{}", "{\"userName\":\"x\"}"), 0);
+    assert_int_equal(key_cmp("displayName", NULL, "{\"displayName\":null}", "{\"displayName\":\"a\"}"), 1);
+    /* caseExact: userName and emails compare case-insensitively, externalId exactly */
+    assert_int_equal(key_cmp("userName", NULL, "{\"userName\":\"ALICE\"}", "{\"userName\":\"alice\"}"), 0);
+    assert_int_equal(key_cmp("userName", NULL, "{\"userName\":\"B\"}", "{\"userName\":\"a\"}"), 1);
+    assert_int_equal(key_cmp("externalId", NULL, "{\"externalId\":\"B\"}", "{\"externalId\":\"a\"}"), -1);
+    assert_int_equal(key_cmp("emails.value", NULL, "{\"emails\":[{\"value\":\"Z@x\"},{\"value\":\"a@x\",\"primary\":true}]}",
+                             "{\"emails\":[{\"value\":\"B@x\"}]}"),
+                     -1); /* the primary a@x against the first B@x */
+    /* a prefix first; descending reverses */
+    assert_int_equal(key_cmp("displayName", NULL, "{\"displayName\":\"ab\"}", "{\"displayName\":\"abc\"}"), -1);
+    assert_int_equal(key_cmp("displayName", "descending", "{\"displayName\":\"ab\"}", "{\"displayName\":\"abc\"}"), 1);
+    /* dateTimes as instants; booleans false first */
+    assert_int_equal(key_cmp("meta.created", NULL, "{\"meta\":{\"created\":\"2026-01-01T10:00:00+02:00\"}}",
+                             "{\"meta\":{\"created\":\"2026-01-01T09:00:00Z\"}}"),
+                     -1);
+    assert_int_equal(key_cmp("active", NULL, "{\"active\":true}", "{\"active\":false}"), 1);
+    assert_int_equal(key_cmp("active", "descending", "{\"active\":true}", "{\"active\":false}"), -1);
+
+    /* The key outlives its tree and holds a copy. */
+    scim_sort_t *s = scim_sort_parse("displayName", NULL, &err);
+    assert_non_null(s);
+    scim_sort_key_t k = key_of(s, "{\"displayName\":\"Zoe\"}");
+    assert_int_equal(k.kind, SCIM_SORT_KEY_STRING);
+    assert_int_equal(k.str_len, 3);
+    assert_memory_equal(k.str, "Zoe", 3);
+    scim_sort_key_clear(&k);
+    assert_int_equal(k.kind, SCIM_SORT_KEY_MISSING);
+    scim_sort_key_clear(&k);
+    scim_sort_free(s);
+}
+
+/* Ties keep the input order (stability), in either order: the same rule as a sorted list's records. */
+static void test_sort_ties_stable(void **state)
+{
+    scim_error_t err = {0};
+    const char *orders[] = {"ascending", "descending"};
+    const char *want[] = {"3142", "1432"};
+    (void)state;
+    for (size_t o = 0; o < 2; o++) {
+        scim_sort_t *s = scim_sort_parse("displayName", orders[o], &err);
+        json_t *a = J("[{\"id\":\"1\",\"displayName\":\"b\"},{\"id\":\"2\"},{\"id\":\"3\",\"displayName\":\"A\"},"
+                      "{\"id\":\"4\",\"displayName\":\"B\"}]");
+        char got[8] = "";
+        size_t i;
+        json_t *e;
+        assert_non_null(s);
+        scim_sort_apply(s, a);
+        json_array_foreach(a, i, e) strcat(got, json_string_value(json_object_get(e, "id")));
+        assert_string_equal(got, want[o]);
+        json_decref(a);
+        scim_sort_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +258,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_render_empty),
+        cmocka_unit_test(test_sort_keys),
+        cmocka_unit_test(test_sort_ties_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
