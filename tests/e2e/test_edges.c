@@ -435,28 +435,19 @@ static void test_ambiguous_framing_is_refused(void **state)
     edge_start(&fx);
     raw_resp_t *r = fx.r;
 
-    raw_request(fx.gw.port,
-                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-                r);
-    assert_scim_error_body(r, 400);
-    assert_true(r->connection_close);
-    raw_request(fx.gw.port,
-                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n"
-                "content-length: 5\r\n\r\n0\r\n\r\n",
-                r);
-    assert_scim_error_body(r, 400);
-    assert_true(r->connection_close);
-    raw_request(fx.gw.port,
-                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
-                "Content-Length: 3\r\n\r\nabc",
-                r);
-    assert_scim_error_body(r, 400);
-    assert_true(r->connection_close);
-    raw_request(fx.gw.port,
-                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
-                "Content-Length:  2\r\nConnection: close\r\n\r\nab",
-                r);
+    static const char *const twice_framed[] = {
+        "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n",
+        "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+    };
+    for (size_t i = 0; i < sizeof(twice_framed) / sizeof(twice_framed[0]); i++) {
+        raw_request(fx.gw.port, twice_framed[i], r);
+        assert_scim_error_body(r, 400);
+        assert_true(r->connection_close);
+    }
+    raw_request(
+        fx.gw.port,
+        "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length:  2\r\nConnection: close\r\n\r\nab", r);
     assert_int_equal(r->status, 200);
 
     edge_stop(&fx);
