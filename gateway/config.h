@@ -53,7 +53,6 @@ typedef struct gw_config {
     unsigned rate_limit_burst;
     char audit_log[600]; /** data_dir + "/audit.jsonl" unless set */
     int64_t shutdown_grace_ms;
-    unsigned max_connections; /** open client connections at most, all workers together (default 100) */
     int64_t upstream_deadline_ms;
     unsigned odeus_rate_per_sec;         /** Odeus calls per second at most; 0 = no limit (default 20) */
     unsigned odeus_max_concurrency;      /** Odeus calls in flight at most (default 8) */

@@ -49,7 +49,6 @@ struct gw_server {
     unsigned n_workers;
     atomic_int stopping;
     atomic_uint started;
-    atomic_uint connections;      /* open client connections, all workers */
     int64_t shutdown_deadline_ms; /* monotonic; written before `stopping` is set */
 };
 
@@ -68,7 +67,6 @@ static void on_connection_close(void *data)
 {
     gw_worker_t *w = data;
     w->connections--;
-    atomic_fetch_sub(&w->server->connections, 1);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -81,17 +79,6 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             return;
-        /* Each connection may hold a request body of up to --max-body-bytes before its token can be
-         * checked (h2o reads the body first): the connection cap bounds that memory. */
-        if (atomic_fetch_add(&w->server->connections, 1) >= w->config->max_connections) {
-            atomic_fetch_sub(&w->server->connections, 1);
-            gw_metrics_connection_refused();
-            /* h2o closes the descriptor on a later pass of the loop, which may be long in coming on
-             * an idle worker: shut it down now so the client learns at once. */
-            shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
-            h2o_socket_close(sock);
-            continue;
-        }
         w->connections++;
         sock->on_close.cb = on_connection_close;
         sock->on_close.data = w;

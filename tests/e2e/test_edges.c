@@ -381,46 +381,6 @@ static void test_long_host_is_refused(void **state)
     edge_stop(&fx);
 }
 
-/* ---- the connection cap --------------------------------------------------------------------------------- */
-
-/* 1 when a /healthz on a new connection is answered 200; 0 when the gateway closes it unanswered. */
-static int healthz_served(int port)
-{
-    raw_resp_t *r = calloc(1, sizeof(*r));
-    assert_non_null(r);
-    int fd = connect_gateway(port);
-    static const char head[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (send(fd, head, sizeof(head) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(head) - 1)
-        read_to_end(fd, r);
-    assert_int_equal(close(fd), 0);
-    int served = r->complete && r->status == 200;
-    free(r);
-    return served;
-}
-
-/* Beyond --max-connections a new connection is closed at once; one freed makes room again. */
-static void test_connection_cap(void **state)
-{
-    (void)state;
-    char dir[64];
-    harness_tmpdir(dir, sizeof(dir));
-    gw_proc_t gw;
-    const char *const extra[] = {"--max-connections", "3", NULL};
-    gw_start_ex(&gw, dir, NULL, NULL, 1500, extra);
-    int idle[3];
-    for (int i = 0; i < 3; i++)
-        idle[i] = connect_gateway(gw.port);
-    WAIT_FOR(!healthz_served(gw.port), 5000); /* the fourth: closed unanswered */
-    assert_int_equal(close(idle[0]), 0);
-    WAIT_FOR(healthz_served(gw.port), 5000);
-    assert_int_equal(close(idle[1]), 0);
-    assert_int_equal(close(idle[2]), 0);
-    WAIT_FOR(healthz_served(gw.port), 5000);
-    assert_int_equal(gw_stop(&gw), 0);
-    free(gw.log);
-    harness_rmdir(dir);
-}
-
 /* ---- a body framed twice ---------------------------------------------------------------------------- */
 
 /*
@@ -615,7 +575,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_invalid_method_is_logged_escaped),
         cmocka_unit_test(test_ambiguous_framing_is_refused),
         cmocka_unit_test(test_long_host_is_refused),
-        cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_sighup_reloads_tokens),
         cmocka_unit_test(test_sighup_keeps_rate_limits_sane),
     };
