@@ -398,12 +398,18 @@ static json_t *request_fields(const char *request_id, const char *token_name, co
 }
 
 void gw_audit_lifecycle(gw_audit_t *audit, int dry_run, const char *request_id, const char *token_name, const char *event,
-                        const char *user_id, const char *odeus_call, const char *role)
+                        const char *user_id, const char *odeus_call, const char *role, const gw_audit_seat_t *seat)
 {
     json_t *f = request_fields(request_id, token_name, user_id);
     json_object_set_new(f, "odeus_call", odeus_call != NULL ? json_string(odeus_call) : json_null());
     if (odeus_call != NULL && role != NULL)
         json_object_set_new(f, "role", json_string(role));
+    if (seat != NULL && seat->reason != NULL) {
+        json_object_set_new(f, "seat", json_string(seat->reason));
+        json_object_set_new(f, "seat_other_holders", json_integer(seat->other_holders));
+        if (seat->planned_call != NULL)
+            json_object_set_new(f, "planned_call", json_string(seat->planned_call));
+    }
     if (dry_run)
         json_object_set_new(f, "dry_run", json_true());
     gw_audit_append(audit, event, f);

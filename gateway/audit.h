@@ -52,14 +52,22 @@ void gw_audit_close(gw_audit_t *audit);
  */
 int gw_audit_append(gw_audit_t *audit, const char *event, json_t *fields);
 
+/** Why a change's Odeus call differs from the one its user alone would have needed (the seat rule). */
+typedef struct gw_audit_seat {
+    const char *reason;       /** "seat_shared", or NULL: nothing to say */
+    int other_holders;        /** other active users holding the same Odeus email */
+    const char *planned_call; /** the call the user alone would have needed (an action name) */
+} gw_audit_seat_t;
+
 /**
  * A committed change of the user `user_id`, by the request `request_id` made with the token
  * `token_name` (either may be NULL): entry `event` (static). `odeus_call` (an action name) and
- * `role` may be NULL; the role is recorded only with a call. `dry_run` marks the entry as made
- * by a gateway that sends nothing to Odeus. Any thread; strings are copied.
+ * `role` may be NULL; the role is recorded only with a call. `seat` (may be NULL) says why the
+ * call is not the user's own. `dry_run` marks the entry as made by a gateway that sends nothing
+ * to Odeus. Any thread; strings are copied.
  */
 void gw_audit_lifecycle(gw_audit_t *audit, int dry_run, const char *request_id, const char *token_name, const char *event,
-                        const char *user_id, const char *odeus_call, const char *role);
+                        const char *user_id, const char *odeus_call, const char *role, const gw_audit_seat_t *seat);
 /**
  * How the Odeus call a request waited for ended (entry odeus_result; the request is named as
  * above): `odeus_call` the action name, `result` "confirmed", "refused" or "pending",

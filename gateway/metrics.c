@@ -46,6 +46,7 @@ static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ullong odeus_calls[N_ACTIONS][N_OUTCOMES];
 static atomic_ullong odeus_retries[N_ACTIONS];
 static atomic_ullong auth_failures[GW_METRICS_AUTH_N];
+static atomic_ullong seat_shared[N_ACTIONS];
 static atomic_ullong rate_limited[GW_MAX_TOKENS];
 static atomic_llong tls_not_after = -1;
 static atomic_ullong tls_reloads[2];
@@ -138,6 +139,12 @@ void gw_metrics_auth_failure(gw_metrics_auth_failure_t why)
 {
     if ((unsigned)why < GW_METRICS_AUTH_N)
         atomic_fetch_add_explicit(&auth_failures[why], 1, memory_order_relaxed);
+}
+
+void gw_metrics_seat_shared(odeus_action_t planned)
+{
+    if ((unsigned)planned < N_ACTIONS)
+        atomic_fetch_add_explicit(&seat_shared[planned], 1, memory_order_relaxed);
 }
 
 void gw_metrics_rate_limited(size_t token_slot)
@@ -323,6 +330,13 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
     gw_audit_each_count(print_audit_count, f);
     head(f, "gateway_audit_write_failures_total", "counter", "Audit entries that could not be written.");
     fprintf(f, "gateway_audit_write_failures_total %llu\n", gw_audit_write_failures());
+
+    head(f, "gateway_seat_shared_changes_total", "counter",
+         "User changes whose Odeus call the seat rule replaced or skipped (another active user holds the same email), by the "
+         "call the user alone would have needed.");
+    for (int a = 0; a < N_ACTIONS; a++)
+        fprintf(f, "gateway_seat_shared_changes_total{planned=\"%s\"} %llu\n", odeus_action_name((odeus_action_t)a),
+                atomic_load(&seat_shared[a]));
 
     if (cfg->tls_cert[0] != '\0') {
         head(f, "gateway_tls_reloads_total", "counter", "Certificate loads (start and SIGHUP) by result.");

@@ -34,6 +34,12 @@ void gw_metrics_auth_failure(gw_metrics_auth_failure_t why);
 void gw_metrics_rate_limited(size_t token_slot);
 /** Zeroes the 429 count of `token_slot` (the slot went to another token name). */
 void gw_metrics_rate_limited_reset(size_t token_slot);
+/**
+ * One user change whose Odeus call the seat rule changed: none (another active user holds the
+ * same email) or a different one (the seat's role moved instead of the user's). `planned` is the
+ * call the user alone would have needed.
+ */
+void gw_metrics_seat_shared(odeus_action_t planned);
 /** A TLS certificate was (re)loaded (ok = 1, with its notAfter in unix seconds) or failed to. */
 void gw_metrics_tls_loaded(int ok, int64_t not_after_s);
 

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/alloc.h"
 #include "common/clock.h"
@@ -108,11 +109,14 @@ static void inflight_remove(gw_outbox_t *ob, job_t *job)
     }
 }
 
-/* 1 when a call for `user_id` is on the wire: a user's calls go out one at a time, in order. */
-static int user_in_flight(const gw_outbox_t *ob, const char *user_id)
+/*
+ * 1 when a call for seat `email` is on the wire: a seat's calls go out one at a time, in order,
+ * whichever users made them (Odeus knows only the email). ASCII case folding, as the store's.
+ */
+static int seat_in_flight(const gw_outbox_t *ob, const char *email)
 {
     for (const job_t *j = ob->inflight; j != NULL; j = j->next)
-        if (strcmp(j->user_id, user_id) == 0)
+        if (strcasecmp(j->email, email) == 0)
             return 1;
     return 0;
 }
@@ -296,7 +300,7 @@ static void maybe_schedule_recheck(gw_outbox_t *ob, const job_t *job, int64_t no
 {
     const gw_config_t *c = ob->config;
     int invited = 0;
-    if (c->invitee_recheck_for_ms <= 0 || store_outbox_invite_delivered(ob->store, job->user_id, &invited) != STORE_OK || !invited)
+    if (c->invitee_recheck_for_ms <= 0 || store_outbox_invite_delivered(ob->store, job->email, &invited) != STORE_OK || !invited)
         return;
     if (store_recheck_schedule(ob->store, job->user_id, job->email, job->id, now, now + c->invitee_recheck_interval_ms,
                                now + c->invitee_recheck_for_ms) != STORE_OK) {
@@ -377,9 +381,9 @@ static void on_call_done(void *user, const odeus_result_t *result)
         }
         gw_log(level, event_name(job->action, result->outcome), fields);
         queue_settle(ob, job->id, refused ? GW_SETTLE_REFUSED : GW_SETTLE_DONE, result, 0);
-        /* the user's next change was hidden behind this one: it is due now */
+        /* the seat's next change was hidden behind this one: it is due now */
         int more = 0;
-        if (!ob->rescan && (store_outbox_user_pending(ob->store, job->user_id, &more) != STORE_OK || more))
+        if (!ob->rescan && (store_outbox_seat_pending(ob->store, job->email, &more) != STORE_OK || more))
             ob->rescan = 1;
     } else {
         int64_t delay = upstream_retry_delay_capped_ms((unsigned)attempts, result->outcome, result->retry_after_ms, next_random(ob),
@@ -521,7 +525,7 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
         for (size_t i = 0; i < n; i++) {
             if (rows[i].id > ob->seen_id)
                 ob->seen_id = rows[i].id;
-            if (!paced && !user_in_flight(ob, rows[i].user_id)) {
+            if (!paced && !seat_in_flight(ob, rows[i].email)) {
                 if (may_start(ob, &probe, &wake)) {
                     submit_row(ob, &rows[i], probe);
                     used++;
@@ -544,7 +548,7 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
         size_t m = 0;
         if (store_recheck_due(ob->store, now, rc, 8, &m) == STORE_OK) {
             for (size_t i = 0; i < m; i++) {
-                if (!paced && !user_in_flight(ob, rc[i].user_id)) {
+                if (!paced && !seat_in_flight(ob, rc[i].email)) {
                     if (may_start(ob, &probe, &wake))
                         submit_recheck(ob, &rc[i], probe);
                     else

@@ -198,17 +198,17 @@ static int update_user(gw_request_t *r, const store_user_t *old, const json_t *o
     p->action = ch.action;
     p->revertible = 1;
     p->result_version = row.version;
+    /* named for the user's own change: the seat rule may turn its call into another or none */
+    const char *event = !ch.call                        ? "user_updated"
+                        : ch.action == ODEUS_DEACTIVATE ? "user_deactivated"
+                        : ch.action == ODEUS_INVITE     ? "user_activated"
+                                                        : "user_role_changed";
     int committed = gw_users_commit(r, GW_USERS_UPDATE, &row, &ch, p, if_version, old->version, &err);
     if (committed != 0) {
         stale = committed == 1;
         goto out;
     }
-    gw_users_answer_after_commit(r,
-                                 !ch.call                        ? "user_updated"
-                                 : ch.action == ODEUS_DEACTIVATE ? "user_deactivated"
-                                 : ch.action == ODEUS_INVITE     ? "user_activated"
-                                                                 : "user_role_changed",
-                                 &ch, p, 200, rendered, row.version, !row.active);
+    gw_users_answer_after_commit(r, event, &ch, p, 200, rendered, row.version, !row.active);
     p = NULL;
     rendered = NULL;
 out:
@@ -383,7 +383,10 @@ static int delete_once(gw_request_t *r, const char *id)
     }
     gw_users_call_t ch = {0};
     if (old.active && old.odeus_email != NULL)
-        ch = (gw_users_call_t){1, ODEUS_DEACTIVATE, old.odeus_email, NULL};
+        ch = (gw_users_call_t){.call = 1, .action = ODEUS_DEACTIVATE, .email = old.odeus_email};
+    ch.seat = old.odeus_email;
+    ch.held_before = old.active && old.odeus_email != NULL;
+    ch.role_before = ch.held_before ? gw_users_row_role(r->worker->config, &old) : NULL;
     p->revertible = 1;
     p->result_version = 0;
     if ((p->snapshot = gw_users_snapshot_encode(&old)) == NULL) {

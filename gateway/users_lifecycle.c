@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "gateway/audit.h"
 #include "gateway/config.h"
+#include "gateway/metrics.h"
 #include "gateway/users_render.h"
 #include "scim/user.h"
 #include "store/store.h"
@@ -328,6 +329,7 @@ int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t 
     const char *role = scim_user_odeus_role(new_user, cfg->default_role);
     memset(ch, 0, sizeof(*ch));
     next->odeus_email = old != NULL ? old->odeus_email : NULL;
+    next->odeus_role = (char *)role;
 
     if (active && !was_active) {
         /* The email used at the first invite stays the user's Odeus identity. */
@@ -337,16 +339,104 @@ int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t 
                                   "an active user needs an email address for Odeus: a primary or work email, or a "
                                   "userName that is an email address");
         next->odeus_email = (char *)email;
-        *ch = (gw_users_call_t){1, ODEUS_INVITE, email, role};
+        *ch = (gw_users_call_t){.call = 1, .action = ODEUS_INVITE, .email = email, .role = role};
     } else if (!active && was_active && next->odeus_email != NULL) {
-        *ch = (gw_users_call_t){1, ODEUS_DEACTIVATE, next->odeus_email, NULL};
+        *ch = (gw_users_call_t){.call = 1, .action = ODEUS_DEACTIVATE, .email = next->odeus_email};
     } else if (active && was_active && strcmp(role, scim_user_odeus_role(old_user, cfg->default_role)) != 0) {
-        *ch = (gw_users_call_t){1, ODEUS_UPDATE_ROLE, next->odeus_email, role};
+        *ch = (gw_users_call_t){.call = 1, .action = ODEUS_UPDATE_ROLE, .email = next->odeus_email, .role = role};
     }
+    ch->seat = next->odeus_email;
+    ch->held_before = was_active && old->odeus_email != NULL;
+    ch->held_after = active && next->odeus_email != NULL;
+    ch->role_before = old_user != NULL ? scim_user_odeus_role(old_user, cfg->default_role) : NULL;
+    ch->role_after = role;
     return 0;
 }
 
-int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *row, const gw_users_call_t *ch, gw_users_pending_t *p,
+const char *gw_users_row_role(const gw_config_t *cfg, const store_user_t *row)
+{
+    const char *role = odeus_role_normalize(row->odeus_role);
+    if (role != NULL)
+        return role;
+    json_t *user = row->resource != NULL ? json_loads(row->resource, 0, NULL) : NULL;
+    role = odeus_role_normalize(scim_user_odeus_role(user, cfg->default_role));
+    json_decref(user);
+    return role != NULL ? role : cfg->default_role;
+}
+
+/* ---- the seat rule -------------------------------------------------------------------------- */
+
+typedef struct seat_others {
+    const gw_config_t *cfg;
+    int n;
+    const char *role; /* the highest effective role among them, static; NULL when none */
+} seat_others_t;
+
+static int seat_count_holder(void *ctx, const store_user_t *holder)
+{
+    seat_others_t *o = ctx;
+    const char *role = gw_users_row_role(o->cfg, holder);
+    o->n++;
+    if (odeus_role_rank(role) > odeus_role_rank(o->role))
+        o->role = role;
+    return 0;
+}
+
+static const char *role_max(const char *a, const char *b)
+{
+    return odeus_role_rank(b) > odeus_role_rank(a) ? b : a;
+}
+
+/*
+ * Turns the user's own call in `ch` into its seat's: the seat's state before the change (held by
+ * the others or by the user, with the highest role among them) against its state after. Runs in
+ * the change's transaction, after the user's row was written. 0, or -1 when the store failed.
+ */
+static int seat_resolve(gw_worker_t *w, const char *user_id, gw_users_call_t *ch)
+{
+    if (ch->seat == NULL)
+        return 0;
+    seat_others_t others = {.cfg = w->config};
+    if (store_seat_holders(w->store, ch->seat, user_id, seat_count_holder, &others) != STORE_OK)
+        return -1;
+    if (others.n == 0)
+        return 0; /* the user is alone on its seat: its own call is the seat's */
+
+    gw_users_call_t own = *ch;
+    const char *before = role_max(others.role, ch->held_before ? ch->role_before : NULL);
+    const char *after = role_max(others.role, ch->held_after ? ch->role_after : NULL);
+    /* Others hold the seat before and after the change: it stays active, only its role can move. */
+    ch->call = odeus_role_rank(before) != odeus_role_rank(after);
+    ch->action = ODEUS_UPDATE_ROLE;
+    ch->email = ch->seat;
+    ch->role = ch->call ? after : NULL;
+    ch->answer_now = ch->call && ch->held_before && !ch->held_after;
+    if (own.call && (!ch->call || own.action != ch->action))
+        ch->shared = (gw_audit_seat_t){"seat_shared", others.n, odeus_action_name(own.action)};
+    else if (!own.call && ch->call)
+        ch->shared = (gw_audit_seat_t){"seat_shared", others.n, NULL};
+    if (ch->shared.reason != NULL && own.call)
+        gw_metrics_seat_shared(own.action);
+    return 0;
+}
+
+/* The outbox note of a change whose call the seat made moot, so that `outbox list` says why. */
+static store_status_t seat_note(store_t *s, const store_user_t *row, const gw_users_call_t *ch, int64_t result_version)
+{
+    char why[96];
+    snprintf(why, sizeof(why), "no call: %d other active user%s hold%s this Odeus seat", ch->shared.other_holders,
+             ch->shared.other_holders == 1 ? "" : "s", ch->shared.other_holders == 1 ? "s" : "");
+    store_outbox_t note = {.user_id = row->id,
+                           .action = (char *)ch->shared.planned_call,
+                           .email = (char *)ch->seat,
+                           .created_at_ms = gw_clock_unix_ms(),
+                           .outcome = (char *)ch->shared.reason,
+                           .last_error = why,
+                           .result_version = result_version};
+    return store_outbox_note(s, &note, NULL);
+}
+
+int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *row, gw_users_call_t *ch, gw_users_pending_t *p,
                     int64_t if_version, int64_t read_version, scim_error_t *err)
 {
     gw_worker_t *w = r->worker;
@@ -380,6 +470,10 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
     }
     if (rc != STORE_OK)
         goto store_error;
+    if (seat_resolve(w, row->id, ch) != 0)
+        goto store_error;
+    if (!ch->call && ch->shared.planned_call != NULL && seat_note(s, row, ch, p->result_version) != STORE_OK)
+        goto store_error;
     if (ch->call) {
         int64_t now = gw_clock_unix_ms(), outbox_id;
         store_outbox_t out = {.user_id = row->id,
@@ -392,7 +486,8 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
                               .result_version = p->result_version};
         if (store_outbox_insert(s, &out, &outbox_id) != STORE_OK)
             goto store_error;
-        pending_register(p, outbox_id);
+        if (!ch->answer_now)
+            pending_register(p, outbox_id);
     }
     if (gw_batch_keep(w) != 0)
         goto store_error;
@@ -438,12 +533,16 @@ static void on_change_committed(gw_batch_item_t *item, int committed)
         return;
     }
     /* Inside the batch's audit batch: the entry is on disk before any answer of the pass goes out. */
-    const char *call = p->call ? odeus_action_name(p->action) : NULL;
+    const char *call = p->call ? odeus_action_name(p->action) : p->queued;
     gw_audit_lifecycle(p->worker->audit, p->worker->config->dry_run, p->request_id, p->token_name, p->event, p->user_id, call,
-                       p->role);
+                       p->role, &p->shared);
     if (gw_log_enabled(GW_LOG_INFO))
         gw_log(GW_LOG_INFO, p->event,
                json_pack("{s:s, s:s, s:s?}", "request_id", p->request_id, "user_id", p->user_id, "odeus_call", call));
+    if (p->shared.reason != NULL && gw_log_enabled(GW_LOG_INFO))
+        gw_log(GW_LOG_INFO, "seat_shared",
+               json_pack("{s:s, s:s, s:i, s:s?, s:s?}", "request_id", p->request_id, "user_id", p->user_id, "other_holders",
+                         p->shared.other_holders, "planned_call", p->shared.planned_call, "odeus_call", call));
     gw_users_answer(p);
 }
 
@@ -451,9 +550,11 @@ void gw_users_answer_after_commit(gw_request_t *r, const char *event, const gw_u
                                   json_t *body, int64_t version, int now_inactive)
 {
     p->event = event;
-    p->call = ch->call;
+    p->call = ch->call && !ch->answer_now;
     p->action = ch->call ? ch->action : p->action;
     p->role = ch->call && ch->role != NULL ? gw_strdup(ch->role) : NULL;
+    p->shared = ch->shared;
+    p->queued = ch->call && ch->answer_now ? odeus_action_name(ch->action) : NULL;
     p->success_status = status;
     p->success_body = body;
     p->version = version;

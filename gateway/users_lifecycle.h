@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "common/attr.h"
+#include "gateway/audit.h"
 #include "gateway/batch.h"
 #include "gateway/config.h"
 #include "gateway/outbox.h"
@@ -37,12 +38,26 @@
 #include "store/store.h"
 #include "upstream/odeus.h"
 
-/** The Odeus call a change needs (gw_users_plan). Strings are borrowed from the rows planned. */
+/**
+ * The Odeus call a change needs. gw_users_plan fills it for the user alone; gw_users_commit then
+ * applies the seat rule (README, "One seat per email"): a seat is an Odeus email, held while at
+ * least one active user maps to it, with the highest effective role among them; only a change of
+ * the seat makes a call. Strings are borrowed from the rows planned, or static.
+ */
 typedef struct gw_users_call {
     int call; /** 0: no call */
     odeus_action_t action;
     const char *email;
     const char *role; /** NULL for deactivate-user */
+    /* the user's side of its seat, set with the call (by gw_users_plan, or by hand for a DELETE) */
+    const char *seat;        /** the user's Odeus email; NULL when it never had one (then no seat applies) */
+    int held_before;         /** the user was active with that email before the change */
+    int held_after;          /** and is after it */
+    const char *role_before; /** its effective role before (when held_before) and after (when held_after) */
+    const char *role_after;
+    /* set by gw_users_commit */
+    int answer_now;          /** a row is queued but the answer does not wait for it: a holder left a seat others keep */
+    gw_audit_seat_t shared;  /** why the call differs from the user's own (reason NULL when it does not) */
 } gw_users_call_t;
 
 /** The directory write of a change. */
@@ -79,18 +94,27 @@ typedef struct gw_users_pending {
     int revertible;         /* 0 when waiting on a row an earlier request committed */
     char *snapshot;         /* owned: the row before the change (gw_users_snapshot_encode), NULL when it created the user */
     int64_t result_version; /* the version the change produced; 0 for a DELETE */
+    gw_audit_seat_t shared; /* why the call is not the user's own (static strings), for the audit entry */
+    const char *queued;     /* static: the action of a row queued without waiting for it (answer_now), or NULL */
 } gw_users_pending_t;
 
 /**
  * Which Odeus call a change of `old` (NULL for a new user; `old_user` its canonical JSON) into
- * `new_user` needs, in *ch: invite when the user becomes active, deactivate-user when an active
- * user with an Odeus email becomes inactive, update-user-role when the effective role
- * (scim_user_odeus_role, else the default role) of an active user changes. `next` gets the Odeus
- * email (borrowed from `old` or `new_user`), chosen at the first invite and kept after.
+ * `new_user` needs for the user alone, in *ch (with the user's side of its seat): invite when the
+ * user becomes active, deactivate-user when an active user with an Odeus email becomes inactive,
+ * update-user-role when the effective role (scim_user_odeus_role, else the default role) of an
+ * active user changes. `next` gets the Odeus email (borrowed from `old` or `new_user`), chosen at
+ * the first invite and kept after, and the effective role (static).
  * 0, or -1 with `err` set (400 invalidValue) when an active user has no email Odeus could use.
  */
 GW_MUST_CHECK int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t *old_user, const json_t *new_user,
                                 store_user_t *next, gw_users_call_t *ch, scim_error_t *err);
+
+/**
+ * The effective Odeus role of a stored row: its odeus_role, or for rows written before that was
+ * kept, the role computed from its resource (`cfg`'s default when none is named). Static string.
+ */
+const char *gw_users_row_role(const gw_config_t *cfg, const store_user_t *row);
 
 /**
  * Fills the email index of `row` from the canonical user: row->emails points at `emails`, which
@@ -122,7 +146,10 @@ GW_MUST_CHECK int gw_users_pending_answer_text(gw_users_pending_t *p, const scim
 
 /**
  * Writes the user change and, in the same transaction, its outbox row into the worker's batch;
- * registers `p` for that row. `if_version` (from If-Match; 0 when none) must still be the stored
+ * registers `p` for that row. Inside the transaction it applies the seat rule to `ch` (the call
+ * becomes the seat's: maybe none, or another; see gw_users_call_t), so the other holders it reads
+ * cannot change before the commit. A change whose call the seat made moot leaves a finished
+ * outbox note (store_outbox_note) saying why. `if_version` (from If-Match; 0 when none) must still be the stored
  * version inside the transaction, else 412: another request may have changed the user since it
  * was read. Without If-Match, `read_version` (the version the request built its change on; 0 for
  * a new user) must be: else another worker thread committed a change of the same user in between,
@@ -131,7 +158,7 @@ GW_MUST_CHECK int gw_users_pending_answer_text(gw_users_pending_t *p, const scim
  * gw_users_answer_after_commit), 1 for "run again" (nothing changed, `err` untouched), or -1
  * with `err` set and nothing changed. `p` stays the caller's whatever the result.
  */
-GW_MUST_CHECK int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *row, const gw_users_call_t *ch,
+GW_MUST_CHECK int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *row, gw_users_call_t *ch,
                                   gw_users_pending_t *p, int64_t if_version, int64_t read_version, scim_error_t *err);
 
 /**

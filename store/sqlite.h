@@ -81,9 +81,11 @@ typedef enum store_sql_id {
     SQL_USER_PAGE,
     SQL_USER_PAGE_AFTER,
     SQL_USER_COUNT,
+    SQL_SEAT_HOLDERS,
     SQL_DATA_VERSION,
     /* sqlite_outbox.c */
     SQL_OUTBOX_INSERT,
+    SQL_OUTBOX_INSERT_NOTE,
     SQL_OUTBOX_GET,
     SQL_OUTBOX_DUE,
     SQL_OUTBOX_DUE_AFTER,
@@ -105,6 +107,7 @@ typedef enum store_sql_id {
     SQL_RECHECK_NEXT_DUE,
     SQL_RECHECK_RESCHEDULE,
     SQL_RECHECK_REMOVE,
+    SQL_RECHECK_REMOVE_SEAT,
     SQL_RECHECK_COUNT,
     /* sqlite_admin.c */
     SQL_OUTBOX_STATE_COUNTS,
@@ -244,6 +247,9 @@ void store__q_put(store_q_t *q);
 /* Copies the current row of `q` (OUTBOX_COLUMNS) into `out`, which owns the strings afterwards; on
  * failure (SQLite out of memory, an unknown state) `out` is zeroed and the failure recorded in `q`. */
 void store__outbox_from_row(store_q_t *q, store_outbox_t *out);
+
+/* Cancels the pending-invitee re-sends of seat `email` (sqlite_recheck.c): STORE_OK or STORE_ERROR. */
+store_status_t store__recheck_remove_seat(store_t *s, const char *email);
 
 /* ---- inline defs -------------------------------------------------------------------------------- */
 

@@ -88,6 +88,22 @@ static const char *const migrations[] = {
      * written before have NULL there, and readers render them from resource.
      */
     "ALTER TABLE users ADD COLUMN rendered TEXT;",
+    /*
+     * 3 -> 4: one Odeus seat per email (README, "One seat per email"). Odeus knows a person by
+     * email only, so the outbox orders, coalesces and cancels per seat (the email, folded to lower
+     * case: COLLATE NOCASE folds ASCII only, as lower() does), and a change asks which other
+     * active users hold its seat, and with which effective role (odeus_role: the role computed at
+     * the user's last write; NULL in older rows, whose role is read from resource instead).
+     */
+    "ALTER TABLE users ADD COLUMN odeus_role TEXT;"
+    "CREATE INDEX users_seat ON users(odeus_email COLLATE NOCASE) WHERE active = 1;"
+    "ALTER TABLE outbox ADD COLUMN seat TEXT;"
+    "UPDATE outbox SET seat = lower(email);"
+    "CREATE INDEX outbox_seat ON outbox(seat, state) WHERE state = 0;"
+    "CREATE INDEX outbox_seat_done ON outbox(seat, action) WHERE state = 1;"
+    "ALTER TABLE invitee_recheck ADD COLUMN seat TEXT;"
+    "UPDATE invitee_recheck SET seat = lower(email);"
+    "CREATE INDEX invitee_recheck_seat ON invitee_recheck(seat);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

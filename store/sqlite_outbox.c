@@ -1,28 +1,37 @@
 /*
  * The outbox as the request handlers and the delivery loop use it: a change queued in the same
- * transaction as the directory change (coalescing the user's queue), the due rows, and the
+ * transaction as the directory change (coalescing its seat's queue), the due rows, and the
  * outcome of each attempt.
+ *
+ * The unit of order is the seat (column seat: the Odeus email in lower case), not the SCIM user:
+ * Odeus knows a person by email only, so two users with one email (a re-hire's old and new IdP
+ * account) share one queue. Every query below that orders, coalesces or cancels says "seat".
  */
 #include "store/sqlite.h"
 
 #include <stdlib.h>
 
-/* Due rows (?1: now): only the oldest pending row of each user; deactivations first, then commit order. */
+/* Due rows (?1: now): only the oldest pending row of each seat; deactivations first, then commit order. */
 #define OUTBOX_DUE_WHERE                                                                                                           \
     "o.state = 0 AND o.next_attempt_at <= ?1"                                                                                      \
-    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.user_id = o.user_id AND p.state = 0 AND p.id < o.id)"                      \
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.seat = o.seat AND p.state = 0 AND p.id < o.id)"                            \
     " ORDER BY o.action <> 'deactivate', o.id"
 
 const store_sql_t store__outbox_sql[SQL__COUNT] = {
     [SQL_OUTBOX_INSERT] = {"insert outbox row",
-                           "INSERT INTO outbox (user_id, action, email, role, state, attempts, created_at, next_attempt_at,"
+                           "INSERT INTO outbox (user_id, action, email, seat, role, state, attempts, created_at, next_attempt_at,"
                            " last_error, outcome, prev_resource, result_version)"
-                           " VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7, ?8, ?9, ?10)"},
+                           " VALUES (?1, ?2, ?3, lower(?3), ?4, 0, 0, ?5, ?6, ?7, ?8, ?9, ?10)"},
+    /* a change that needed no call: finished as it is written, so that `outbox list` says why */
+    [SQL_OUTBOX_INSERT_NOTE] = {"insert outbox note",
+                                "INSERT INTO outbox (user_id, action, email, seat, role, state, attempts, created_at,"
+                                " next_attempt_at, last_error, outcome, done_at, prev_resource, result_version)"
+                                " VALUES (?1, ?2, ?3, lower(?3), ?4, 1, 0, ?5, ?5, ?6, ?7, ?5, NULL, ?8)"},
     [SQL_OUTBOX_GET] = {"get outbox row", "SELECT " OUTBOX_COLUMNS " FROM outbox WHERE id = ?1"},
     /*
-     * Only the oldest pending row of each user qualifies, due or not: a newer change must not
+     * Only the oldest pending row of each seat qualifies, due or not: a newer change must not
      * overtake an older one that is waiting for its retry or is in flight (the caller drops the
-     * in-flight ids from the result, which then also holds back that user's newer rows).
+     * in-flight ids from the result, which then also holds back that seat's newer rows).
      * Deactivations first: when Odeus is the bottleneck (a mass offboarding, a rate limit), access
      * removal must not queue behind grants. Within a kind, commit order.
      */
@@ -45,20 +54,20 @@ const store_sql_t store__outbox_sql[SQL__COUNT] = {
     [SQL_OUTBOX_ACTION_STATS] = {"outbox stats",
                                  "SELECT action, count(*), min(created_at) FROM outbox WHERE state = 0 GROUP BY action"},
     [SQL_OUTBOX_OLDER_PENDING] = {"older pending outbox row",
-                                  "SELECT 1 FROM outbox WHERE user_id = ?1 AND state = 0 AND id < ?2 LIMIT 1"},
+                                  "SELECT 1 FROM outbox WHERE seat = lower(?1) AND state = 0 AND id < ?2 LIMIT 1"},
     /* rows already superseded by a row that is superseded now follow the newest one */
     [SQL_OUTBOX_REPOINT] =
         {"repoint superseded rows",
          "UPDATE outbox SET superseded_by = ?2 WHERE state = 3 AND superseded_by IN"
-         " (SELECT id FROM outbox WHERE user_id = ?1 AND state = 0 AND id < ?2 AND (?3 IS NULL OR action = ?3))"},
+         " (SELECT id FROM outbox WHERE seat = lower(?1) AND state = 0 AND id < ?2 AND (?3 IS NULL OR action = ?3))"},
     [SQL_OUTBOX_SUPERSEDE_ALL] = {"supersede outbox rows",
                                   "UPDATE outbox SET state = 3, outcome = 'superseded', superseded_by = ?2, done_at = ?3"
-                                  " WHERE user_id = ?1 AND state = 0 AND id < ?2"},
+                                  " WHERE seat = lower(?1) AND state = 0 AND id < ?2"},
     [SQL_OUTBOX_SUPERSEDE_ROLE] = {"supersede outbox rows",
                                    "UPDATE outbox SET state = 3, outcome = 'superseded', superseded_by = ?2, done_at = ?3"
-                                   " WHERE user_id = ?1 AND state = 0 AND id < ?2 AND action = 'update_role'"},
+                                   " WHERE seat = lower(?1) AND state = 0 AND id < ?2 AND action = 'update_role'"},
     [SQL_OUTBOX_SUPERSEDED_BY] = {"superseded rows", "SELECT id FROM outbox WHERE superseded_by = ?1"},
-    [SQL_OUTBOX_DELIVERED_INVITE] = {"delivered invite", "SELECT 1 FROM outbox WHERE user_id = ?1 AND action = 'invite'"
+    [SQL_OUTBOX_DELIVERED_INVITE] = {"delivered invite", "SELECT 1 FROM outbox WHERE seat = lower(?1) AND action = 'invite'"
                                                          " AND state = 1 AND outcome = 'done' LIMIT 1"},
 };
 
@@ -125,30 +134,30 @@ static store_status_t insert_row(store_t *s, const store_outbox_t *row, int64_t 
     return q_end(&q, STORE_OK);
 }
 
-/* STORE_OK when the user has a pending row older than `before`, STORE_NOT_FOUND when not. */
-static store_status_t older_pending(store_t *s, const char *user_id, int64_t before)
+/* STORE_OK when seat `email` has a pending row older than `before`, STORE_NOT_FOUND when not. */
+static store_status_t older_pending(store_t *s, const char *email, int64_t before)
 {
     store_q_t q = q_begin(s, SQL_OUTBOX_OLDER_PENDING);
-    q_text(&q, 1, user_id);
+    q_text(&q, 1, email);
     q_int64(&q, 2, before);
     return q_end(&q, q_step(&q) == Q_ROW ? STORE_OK : STORE_NOT_FOUND);
 }
 
 /*
- * Supersedes the user's pending rows older than `new_id`: all of them for a deactivation, only the
+ * Supersedes the seat's pending rows older than `new_id`: all of them for a deactivation, only the
  * role changes for a role change. The rows those had superseded are re-pointed at `new_id` first.
  */
 static store_status_t supersede(store_t *s, const store_outbox_t *row, int64_t new_id, int deactivate)
 {
     store_q_t q = q_begin(s, SQL_OUTBOX_REPOINT);
-    q_text(&q, 1, row->user_id);
+    q_text(&q, 1, row->email);
     q_int64(&q, 2, new_id);
     q_text(&q, 3, deactivate ? NULL : "update_role");
     q_step(&q);
     if (q_end(&q, STORE_OK) != STORE_OK)
         return STORE_ERROR;
     q = q_begin(s, deactivate ? SQL_OUTBOX_SUPERSEDE_ALL : SQL_OUTBOX_SUPERSEDE_ROLE);
-    q_text(&q, 1, row->user_id);
+    q_text(&q, 1, row->email);
     q_int64(&q, 2, new_id);
     q_int64(&q, 3, row->created_at_ms);
     q_step(&q);
@@ -167,16 +176,16 @@ store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, in
     int64_t id = 0;
     int deactivate = strcmp(row->action, "deactivate") == 0, role = strcmp(row->action, "update_role") == 0;
     store_status_t ret = insert_row(store, row, &id);
-    /* Most changes find nothing queued for their user: one look-up instead of two updates. */
+    /* Most changes find nothing queued for their seat: one look-up instead of two updates. */
     if (ret == STORE_OK && (deactivate || role)) {
-        ret = older_pending(store, row->user_id, id);
+        ret = older_pending(store, row->email, id);
         if (ret == STORE_OK)
             ret = supersede(store, row, id, deactivate);
         else if (ret == STORE_NOT_FOUND)
             ret = STORE_OK;
     }
     if (ret == STORE_OK)
-        ret = store_recheck_remove(store, row->user_id);
+        ret = store__recheck_remove_seat(store, row->email);
     ret = store__op_leave(store, scope, ret);
     if (ret == STORE_OK && id_out != NULL)
         *id_out = id;
@@ -281,9 +290,29 @@ store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_stat
     return end_row_update(&q);
 }
 
-store_status_t store_outbox_user_pending(store_t *store, const char *user_id, int *any)
+store_status_t store_outbox_note(store_t *store, const store_outbox_t *row, int64_t *id_out)
 {
-    store_status_t ret = older_pending(store, user_id, INT64_MAX);
+    if (row->action == NULL || row->user_id == NULL || row->email == NULL || row->outcome == NULL) {
+        store__error(store, "outbox note without user, action, email or outcome");
+        return STORE_ERROR;
+    }
+    store_q_t q = q_begin(store, SQL_OUTBOX_INSERT_NOTE);
+    q_text(&q, 1, row->user_id);
+    q_text(&q, 2, row->action);
+    q_text(&q, 3, row->email);
+    q_text(&q, 4, row->role);
+    q_int64(&q, 5, row->created_at_ms);
+    q_text(&q, 6, row->last_error);
+    q_text(&q, 7, row->outcome);
+    q_int64(&q, 8, row->result_version);
+    if (q_step(&q) == Q_DONE && id_out != NULL)
+        *id_out = q_last_id(&q);
+    return q_end(&q, STORE_OK);
+}
+
+store_status_t store_outbox_seat_pending(store_t *store, const char *email, int *any)
+{
+    store_status_t ret = older_pending(store, email, INT64_MAX);
     *any = ret == STORE_OK;
     return ret == STORE_NOT_FOUND ? STORE_OK : ret;
 }
@@ -329,10 +358,10 @@ store_status_t store_outbox_superseded_by(store_t *store, int64_t id, store_outb
     return q_end(&q, STORE_OK);
 }
 
-store_status_t store_outbox_invite_delivered(store_t *store, const char *user_id, int *yes)
+store_status_t store_outbox_invite_delivered(store_t *store, const char *email, int *yes)
 {
     store_q_t q = q_begin(store, SQL_OUTBOX_DELIVERED_INVITE);
-    q_text(&q, 1, user_id);
+    q_text(&q, 1, email);
     *yes = q_step(&q) == Q_ROW;
     return q_end(&q, STORE_OK);
 }

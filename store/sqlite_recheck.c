@@ -9,13 +9,20 @@
 
 const store_sql_t store__recheck_sql[SQL__COUNT] = {
     [SQL_RECHECK_SCHEDULE] = {"schedule re-send",
-                              "INSERT OR REPLACE INTO invitee_recheck (user_id, email, outbox_id, created_at, next_at, until_at,"
-                              " sends) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)"},
-    /* a user with a newer change queued is that change's business, not the re-send's */
+                              "INSERT OR REPLACE INTO invitee_recheck (user_id, email, seat, outbox_id, created_at, next_at,"
+                              " until_at, sends) VALUES (?1, ?2, lower(?2), ?3, ?4, ?5, ?6, 0)"},
+    /*
+     * A seat with a newer change queued is that change's business, not the re-send's; a seat that
+     * an active user holds again must never be deactivated by a re-send (store_outbox_insert
+     * cancels them when that user's change is queued; this is the second lock on the door).
+     */
     [SQL_RECHECK_DUE] = {"due re-sends", "SELECT user_id, email, outbox_id, created_at, next_at, until_at, sends, last_error"
                                          " FROM invitee_recheck AS r WHERE r.next_at <= ?1"
-                                         " AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.user_id = r.user_id AND o.state = 0)"
+                                         " AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.seat = r.seat AND o.state = 0)"
+                                         " AND NOT EXISTS (SELECT 1 FROM users AS u WHERE u.active = 1"
+                                         " AND u.odeus_email = r.email COLLATE NOCASE)"
                                          " ORDER BY r.next_at LIMIT ?2"},
+    [SQL_RECHECK_REMOVE_SEAT] = {"cancel re-sends", "DELETE FROM invitee_recheck WHERE seat = lower(?1)"},
     [SQL_RECHECK_NEXT_DUE] = {"next re-send", "SELECT min(next_at) FROM invitee_recheck"},
     [SQL_RECHECK_RESCHEDULE] = {"reschedule re-send",
                                 "UPDATE invitee_recheck SET next_at = ?2, sends = sends + 1, last_error = ?3 WHERE user_id = ?1"},
@@ -109,6 +116,14 @@ store_status_t store_recheck_remove(store_t *store, const char *user_id)
 {
     store_q_t q = q_begin(store, SQL_RECHECK_REMOVE);
     q_text(&q, 1, user_id);
+    q_step(&q);
+    return q_end(&q, STORE_OK);
+}
+
+store_status_t store__recheck_remove_seat(store_t *store, const char *email)
+{
+    store_q_t q = q_begin(store, SQL_RECHECK_REMOVE_SEAT);
+    q_text(&q, 1, email);
     q_step(&q);
     return q_end(&q, STORE_OK);
 }

@@ -6,17 +6,20 @@
 
 #include <stdlib.h>
 
-#define USER_COLUMNS "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered"
+#define USER_COLUMNS                                                                                                               \
+    "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered, odeus_role"
+/* how many columns USER_COLUMNS names: a query's next column (the paging seq) has this index */
+#define USER_N_COLUMNS 11
 
 const store_sql_t store__users_sql[SQL__COUNT] = {
     [SQL_USER_GET] = {"get user", "SELECT " USER_COLUMNS " FROM users WHERE id = ?1"},
-    [SQL_USER_INSERT] = {"insert user", "INSERT INTO users (" USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+    [SQL_USER_INSERT] = {"insert user", "INSERT INTO users (" USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     [SQL_USER_UPDATE] = {"update user",
                          "UPDATE users SET user_name = ?2, external_id = ?3, odeus_email = ?4, active = ?5, created = ?6,"
-                         " last_modified = ?7, version = ?8, resource = ?9, rendered = ?10 WHERE id = ?1"},
+                         " last_modified = ?7, version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11 WHERE id = ?1"},
     /* ?2 and ?3 (userName, externalId) are bound but unchanged: their indexes are left alone */
     [SQL_USER_UPDATE_BODY] = {"update user", "UPDATE users SET odeus_email = ?4, active = ?5, created = ?6, last_modified = ?7,"
-                                             " version = ?8, resource = ?9, rendered = ?10 WHERE id = ?1"},
+                                             " version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11 WHERE id = ?1"},
     [SQL_USER_KEYS] = {"user keys", "SELECT seq, user_name, external_id FROM users WHERE id = ?1"},
     [SQL_USER_VERSION] = {"user version", "SELECT version FROM users WHERE id = ?1"},
     /* one statement, atomic on its own; user_emails rows go with it by ON DELETE CASCADE */
@@ -34,6 +37,9 @@ const store_sql_t store__users_sql[SQL__COUNT] = {
     [SQL_USER_PAGE] = {"page users", "SELECT " USER_COLUMNS ", seq FROM users ORDER BY seq LIMIT ?1 OFFSET ?2"},
     [SQL_USER_PAGE_AFTER] = {"page users", "SELECT " USER_COLUMNS ", seq FROM users WHERE seq > ?2 ORDER BY seq LIMIT ?1"},
     [SQL_USER_COUNT] = {"count users", "SELECT count(*) FROM users"},
+    /* "active = 1" literally, so that the partial index users_seat answers it */
+    [SQL_SEAT_HOLDERS] = {"seat holders", "SELECT " USER_COLUMNS " FROM users WHERE active = 1 AND odeus_email = ?1 COLLATE NOCASE"
+                                          " AND id <> ?2 ORDER BY seq"},
     [SQL_DATA_VERSION] = {"data_version", "PRAGMA data_version"},
 };
 
@@ -49,6 +55,7 @@ void store_user_clear(store_user_t *user)
     free(user->last_modified);
     free(user->resource);
     free(user->rendered);
+    free(user->odeus_role);
     memset(user, 0, sizeof(*user));
 }
 
@@ -66,6 +73,7 @@ static void user_from_row(store_q_t *q, store_user_t *u)
     u->version = q_col_int64(q, 7);
     u->resource = (char *)q_col_text(q, 8);
     u->rendered = (char *)q_col_text(q, 9);
+    u->odeus_role = (char *)q_col_text(q, 10);
 }
 
 store_status_t store_user_get(store_t *store, const char *id, store_user_t *out)
@@ -85,6 +93,7 @@ store_status_t store_user_get(store_t *store, const char *id, store_user_t *out)
         out->version = q_col_int64(&q, 7);
         q_col_dup(&q, 8, &out->resource);
         q_col_dup(&q, 9, &out->rendered);
+        q_col_dup(&q, 10, &out->odeus_role);
     }
     store_status_t ret = q_end(&q, r == Q_DONE ? STORE_NOT_FOUND : STORE_OK);
     if (ret != STORE_OK)
@@ -104,7 +113,7 @@ store_status_t store_user_version(store_t *store, const char *id, int64_t *versi
 
 /*
  * Writes the users row of `u` (SQL_USER_INSERT, SQL_USER_UPDATE or SQL_USER_UPDATE_BODY, which
- * all take ?1..?10 in USER_COLUMNS order; rendered is always bound, NULL clears a stale one).
+ * all take ?1..?11 in USER_COLUMNS order; rendered is always bound, NULL clears a stale one).
  * STORE_CONFLICT when the userName is taken, STORE_NOT_FOUND when an update matched no row.
  */
 static store_status_t write_user_row(store_t *s, store_sql_id_t id, const store_user_t *u)
@@ -120,6 +129,7 @@ static store_status_t write_user_row(store_t *s, store_sql_id_t id, const store_
     q_int64(&q, 8, u->version);
     q_text(&q, 9, u->resource);
     q_text(&q, 10, u->rendered);
+    q_text(&q, 11, u->odeus_role);
     /* a UNIQUE failure on user_name is the caller's conflict; any other (an id collision, a NULL) an error */
     if (q_step(&q) == Q_ERROR)
         q_conflict_on(&q, "users.user_name", "userName already taken");
@@ -252,7 +262,7 @@ static store_status_t visit_users(store_q_t *q, store_user_cb cb, void *ctx, siz
         if (!q_ok(q))
             break;
         if (last_seq != NULL)
-            *last_seq = q_col_int64(q, 10);
+            *last_seq = q_col_int64(q, USER_N_COLUMNS);
         if (seen != NULL)
             (*seen)++;
         if (cb(ctx, &row) != 0)
@@ -287,6 +297,14 @@ store_status_t store_user_scan(store_t *store, store_index_t index, const char *
     store_q_t q = q_begin(store, id);
     if (id != SQL_SCAN_ALL)
         q_text(&q, 1, value);
+    return visit_users(&q, cb, ctx, NULL, NULL);
+}
+
+store_status_t store_seat_holders(store_t *store, const char *email, const char *exclude_id, store_user_cb cb, void *ctx)
+{
+    store_q_t q = q_begin(store, SQL_SEAT_HOLDERS);
+    q_text(&q, 1, email);
+    q_text(&q, 2, exclude_id != NULL ? exclude_id : "");
     return visit_users(&q, cb, ctx, NULL, NULL);
 }
 

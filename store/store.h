@@ -132,6 +132,8 @@ typedef struct store_user {
     char *rendered;      /** scim_user_render_text() of resource and id: the rendering without "meta". May be
                              NULL (rows written before schema 3, or not rendered): readers then render from
                              resource. Writers must give the one of this resource (or NULL), never a stale one. */
+    char *odeus_role;    /** the effective Odeus role (member, editor, admin) as of this write; may be NULL: rows
+                             written before schema 4 (readers then compute it from resource) */
     const char **emails; /** input only (never filled in results): the emails[].value strings, for the email index;
                              NULL entries are skipped */
     size_t n_emails;
@@ -196,6 +198,14 @@ STORE_MUST_CHECK store_status_t store_user_scan(store_t *store, store_index_t in
  */
 STORE_MUST_CHECK store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx);
 
+/**
+ * Visits the active users whose odeus_email is `email` (case-insensitively), except the one with
+ * id `exclude_id` (may be NULL): the other holders of that Odeus seat, in creation order. Inside
+ * a transaction the answer holds until its commit. STORE_OK (also when none), or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_seat_holders(store_t *store, const char *email, const char *exclude_id, store_user_cb cb,
+                                                   void *ctx);
+
 /** The number of users: STORE_OK or STORE_ERROR. */
 STORE_MUST_CHECK store_status_t store_user_count(store_t *store, size_t *count);
 
@@ -220,8 +230,8 @@ typedef struct store_outbox {
     int64_t id;
     char *user_id;
     char *action; /** odeus_action_name(): invite, deactivate, update_role */
-    char *email;
-    char *role; /** may be NULL */
+    char *email; /** the Odeus email; its seat (lower case) is the unit of order, coalescing and cancelling */
+    char *role;  /** may be NULL */
     store_outbox_state_t state;
     int attempts;
     int64_t created_at_ms;   /** unix ms */
@@ -239,17 +249,27 @@ void store_outbox_clear(store_outbox_t *row);
 /**
  * Inserts a pending row from `row` (its id, state, attempts and superseded_by are ignored; user_id,
  * action and email are required) and sets *id_out (may be NULL) to its id. Atomic on its own, and
- * inside the caller's transaction part of it. In the same step it coalesces the user's queue:
- * - a deactivate supersedes every older pending row of the user (an invite or role change that
+ * inside the caller's transaction part of it. Rows are ordered and coalesced per seat (the email,
+ * case-insensitively), whichever user wrote them; in the same step it coalesces the seat's queue:
+ * - a deactivate supersedes every older pending row of the seat (an invite or role change that
  *   has not gone out yet must never go out after the deactivation);
  * - an update_role supersedes older pending update_role rows (the newest role is what counts);
  * - an invite supersedes nothing: Odeus skips invites of active members, so a deactivation it
  *   follows must still go out first or the invite's role would be lost.
  * Superseded rows get state STORE_OUTBOX_SUPERSEDED, outcome "superseded" and superseded_by = the
- * new id (rows they had superseded are re-pointed too). Any pending-invitee re-send of the user is
- * cancelled: the new change is the user's current intent. STORE_OK or STORE_ERROR (nothing written).
+ * new id (rows they had superseded are re-pointed too). Any pending-invitee re-send of the seat is
+ * cancelled: the new change is the seat's current intent. STORE_OK or STORE_ERROR (nothing written).
  */
 STORE_MUST_CHECK store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, int64_t *id_out);
+
+/**
+ * Records a change that needed no Odeus call although its user's lifecycle moved (another active
+ * user holds the same seat): a row that is finished as it is written (state STORE_OUTBOX_DONE,
+ * no attempt), with `row->outcome` saying why (e.g. "seat_shared", required) and `row->last_error`
+ * the detail (may be NULL), so that `outbox list` shows it. Touches no other row. *id_out (may be
+ * NULL) gets its id. STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_note(store_t *store, const store_outbox_t *row, int64_t *id_out);
 
 /**
  * Reads row `id` into `out`, which the caller then owns (store_outbox_clear). STORE_OK;
@@ -259,9 +279,9 @@ STORE_MUST_CHECK store_status_t store_outbox_get(store_t *store, int64_t id, sto
 
 /**
  * Fills `rows` (room for `max`) with the pending rows due at `now_ms` that may go out now: only the
- * oldest pending row of each user qualifies (due or not, so a user's changes go out one at a time,
- * in commit order), and rows whose id is in `skip` (the `n_skip` rows in flight; NULL when none) are
- * left out, which also holds back the newer rows of their users. Order: deactivations first (access
+ * oldest pending row of each seat qualifies (due or not, so a seat's changes go out one at a time,
+ * in commit order, whichever users made them), and rows whose id is in `skip` (the `n_skip` rows in
+ * flight; NULL when none) are left out, which also holds back the newer rows of their seats. Order: deactivations first (access
  * removal must not queue behind grants when Odeus is the bottleneck), then by id (commit order).
  * At most `max` rows are returned; the others stay due for the next call. *n_out says how many were
  * filled; the caller owns them and clears each (store_outbox_clear). STORE_OK (also when none is due)
@@ -272,7 +292,7 @@ STORE_MUST_CHECK store_status_t store_outbox_due(store_t *store, int64_t now_ms,
 
 /**
  * store_outbox_due() among the rows with an id above `after_id` only (0: all rows): the rows
- * committed since an earlier call, found in time proportional to their number. The oldest-per-user
+ * committed since an earlier call, found in time proportional to their number. The oldest-per-seat
  * rule still looks at every pending row, older ones included.
  */
 STORE_MUST_CHECK store_status_t store_outbox_due_after(store_t *store, int64_t now_ms, int64_t after_id, const int64_t *skip,
@@ -297,8 +317,8 @@ STORE_MUST_CHECK store_status_t store_outbox_reschedule(store_t *store, int64_t 
 STORE_MUST_CHECK store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
                                                     const char *last_error, int64_t now_ms);
 
-/** Sets *any to 1 when user `user_id` has a pending row of any action, else 0. STORE_OK or STORE_ERROR. */
-STORE_MUST_CHECK store_status_t store_outbox_user_pending(store_t *store, const char *user_id, int *any);
+/** Sets *any to 1 when seat `email` has a pending row of any action, else 0. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_outbox_seat_pending(store_t *store, const char *email, int *any);
 
 /**
  * Sets *id_out to the oldest pending row of `user_id` with `action` (NULL: any action).
@@ -328,8 +348,11 @@ typedef int (*store_outbox_id_cb)(void *ctx, int64_t id);
  */
 STORE_MUST_CHECK store_status_t store_outbox_superseded_by(store_t *store, int64_t id, store_outbox_id_cb cb, void *ctx);
 
-/** Sets *yes to 1 when Odeus accepted an invite for `user_id` (a row invite/done/done), else 0. STORE_OK or STORE_ERROR. */
-STORE_MUST_CHECK store_status_t store_outbox_invite_delivered(store_t *store, const char *user_id, int *yes);
+/**
+ * Sets *yes to 1 when Odeus accepted an invite for seat `email` (a row invite/done/done, by any
+ * user), else 0. STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_invite_delivered(store_t *store, const char *email, int *yes);
 
 /* ---- operator view (cli/outbox_cli.c) -------------------------------------------------------- */
 
@@ -405,8 +428,9 @@ STORE_MUST_CHECK store_status_t store_recheck_schedule(store_t *store, const cha
                                                        int64_t now_ms, int64_t first_ms, int64_t until_ms);
 
 /**
- * Fills `rows` (room for `max`) with the re-sends due at `now_ms`, earliest first, leaving out users
- * with a pending outbox row (their newer change comes first). At most `max` are returned; the
+ * Fills `rows` (room for `max`) with the re-sends due at `now_ms`, earliest first, leaving out seats
+ * with a pending outbox row (their newer change comes first) and seats an active user holds again
+ * (which a re-send must never deactivate). At most `max` are returned; the
  * others stay due for the next call. *n_out says how many; the caller owns them and clears each
  * (store_recheck_clear). STORE_OK, or STORE_ERROR (then *n_out is 0 and nothing is left to clear).
  */

@@ -58,17 +58,24 @@ const char *odeus_action_path(odeus_action_t action)
     return action_valid(action) ? actions[action].path : NULL;
 }
 
+/* In rising order of rights: the rank is the index + 1. */
+static const char *const roles[] = {"member", "editor", "admin"};
+
 const char *odeus_role_normalize(const char *role)
 {
-    static const char *const roles[] = {"member", "editor", "admin"};
+    int rank = odeus_role_rank(role);
+    return rank > 0 ? roles[rank - 1] : NULL;
+}
 
+int odeus_role_rank(const char *role)
+{
     if (role == NULL)
-        return NULL;
+        return 0;
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
         if (strcasecmp(roles[i], role) == 0)
-            return roles[i];
+            return (int)i + 1;
     }
-    return NULL;
+    return 0;
 }
 
 /* Serialised into memory from malloc (common/json.h), so that the caller's free() stays right even

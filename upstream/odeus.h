@@ -27,6 +27,9 @@ const char *odeus_action_path(odeus_action_t action);
 /** Lowercase Odeus role for a name (member, editor, admin, any case), or NULL. Static string. */
 const char *odeus_role_normalize(const char *role);
 
+/** The rank of a role (any case): member 1 < editor 2 < admin 3; 0 for NULL or an unknown name. */
+int odeus_role_rank(const char *role);
+
 /**
  * The JSON request body (malloc'd, NUL-terminated; caller frees). `role` is used by invite and
  * update-role (NULL for invite means Odeus' default, member) and ignored by deactivate.

@@ -114,12 +114,13 @@ static const char *page_ids(store_t *s, size_t offset, size_t limit, collect_t *
     return c->ids;
 }
 
-static int64_t outbox_add(store_t *s, const char *user_id, const char *action, int64_t next_attempt_ms)
+/* Queues a row of `user_id` for seat `email`. */
+static int64_t outbox_add_seat(store_t *s, const char *user_id, const char *email, const char *action, int64_t next_attempt_ms)
 {
     store_outbox_t row = {
         .user_id = (char *)user_id,
         .action = (char *)action,
-        .email = "a@example.com",
+        .email = (char *)email,
         .created_at_ms = 1000,
         .next_attempt_ms = next_attempt_ms,
         .result_version = 1,
@@ -128,6 +129,14 @@ static int64_t outbox_add(store_t *s, const char *user_id, const char *action, i
     assert_int_equal(store_outbox_insert(s, &row, &id), STORE_OK);
     assert_true(id > 0);
     return id;
+}
+
+/* Queues a row of `user_id` for its own seat, <user_id>@example.com. */
+static int64_t outbox_add(store_t *s, const char *user_id, const char *action, int64_t next_attempt_ms)
+{
+    char email[128];
+    snprintf(email, sizeof(email), "%s@example.com", user_id);
+    return outbox_add_seat(s, user_id, email, action, next_attempt_ms);
 }
 
 /* Calls store_outbox_due and writes the returned ids, comma-separated, into `buf`. */
@@ -178,7 +187,7 @@ static void test_open_creates_schema_and_reopen_keeps_data(void **state)
     store_t *s = open_ok(f->path);
     insert_user(s, "id-1", "alice");
     store_close(s);
-    assert_int_equal(raw_user_version(f->path), 3);
+    assert_int_equal(raw_user_version(f->path), 4);
 
     /* a second open must not re-run the migration (it would fail on CREATE TABLE) */
     s = open_ok(f->path);
@@ -254,7 +263,7 @@ static void test_open_concurrent_first_open(void **state)
         for (int i = 0; i < N; i++)
             if (!o[i].ok)
                 fail_msg("round %d, opener %d: %s", round, i, o[i].err);
-        assert_int_equal(raw_user_version(path), 3);
+        assert_int_equal(raw_user_version(path), 4);
     }
 }
 
@@ -445,14 +454,29 @@ static void test_open_migrates_v2(void **state)
     fixture_t *f = *state;
     store_t *s = open_ok(f->path);
     insert_user(s, "id-old", "olga");
+    int64_t queued = outbox_add_seat(s, "id-old", "Olga@Example.com", "invite", 0);
     store_close(s);
-    /* take it back to schema 2: the one difference is the column */
-    assert_int_equal(raw_exec(f->path, "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"), SQLITE_OK);
+    /* take it back to schema 2: the rendered column (3) and the seat columns and indexes (4) go */
+    assert_int_equal(raw_exec(f->path, "DROP INDEX users_seat; DROP INDEX outbox_seat; DROP INDEX outbox_seat_done;"
+                                       "DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"
+                                       "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"
+                                       "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
+                     SQLITE_OK);
     assert_int_equal(raw_user_version(f->path), 2);
     assert_int_not_equal(raw_exec(f->path, "SELECT rendered FROM users"), SQLITE_OK);
 
     s = open_ok(f->path);
-    assert_int_equal(raw_user_version(f->path), 3);
+    assert_int_equal(raw_user_version(f->path), 4);
+    /* a row queued before the seat existed belongs to its email's seat, in any case */
+    int any = 0;
+    assert_int_equal(store_outbox_seat_pending(s, "olga@example.COM", &any), STORE_OK);
+    assert_true(any);
+    int64_t later = outbox_add_seat(s, "id-other", "OLGA@example.com", "deactivate", 0);
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(s, queued, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_SUPERSEDED);
+    assert_int_equal(row.superseded_by, later);
+    store_outbox_clear(&row);
     store_user_t out;
     assert_int_equal(store_user_get(s, "id-old", &out), STORE_OK);
     assert_string_equal(out.user_name, "olga");
@@ -938,18 +962,18 @@ static void test_recheck(void **state)
     store_t *s = open_ok(f->path);
     int yes = -1;
     int64_t inv = outbox_add(s, "alice", "invite", 0);
-    assert_int_equal(store_outbox_invite_delivered(s, "alice", &yes), STORE_OK);
+    assert_int_equal(store_outbox_invite_delivered(s, "alice@example.com", &yes), STORE_OK);
     assert_int_equal(yes, 0);
     assert_int_equal(store_outbox_finish(s, inv, STORE_OUTBOX_DONE, "done", NULL, 1), STORE_OK);
-    assert_int_equal(store_outbox_invite_delivered(s, "alice", &yes), STORE_OK);
+    assert_int_equal(store_outbox_invite_delivered(s, "ALICE@example.com", &yes), STORE_OK);
     assert_int_equal(yes, 1);
 
     store_recheck_t rows[4];
     size_t n = 9;
     int64_t at = 0;
     assert_int_equal(store_recheck_next_due(s, &at), STORE_NOT_FOUND);
-    assert_int_equal(store_recheck_schedule(s, "alice", "a@example.com", 7, 100, 1000, 5000), STORE_OK);
-    assert_int_equal(store_recheck_schedule(s, "bob", "b@example.com", 8, 100, 2000, 5000), STORE_OK);
+    assert_int_equal(store_recheck_schedule(s, "alice", "alice@example.com", 7, 100, 1000, 5000), STORE_OK);
+    assert_int_equal(store_recheck_schedule(s, "bob", "bob@example.com", 8, 100, 2000, 5000), STORE_OK);
     assert_int_equal(store_recheck_next_due(s, &at), STORE_OK);
     assert_int_equal(at, 1000);
     assert_int_equal(store_recheck_due(s, 999, rows, 4, &n), STORE_OK);
@@ -957,7 +981,7 @@ static void test_recheck(void **state)
     assert_int_equal(store_recheck_due(s, 2000, rows, 4, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(rows[0].user_id, "alice");
-    assert_string_equal(rows[0].email, "a@example.com");
+    assert_string_equal(rows[0].email, "alice@example.com");
     assert_int_equal(rows[0].outbox_id, 7);
     assert_int_equal(rows[0].until_ms, 5000);
     assert_int_equal(rows[0].sends, 0);
@@ -1038,6 +1062,125 @@ static void test_outbox_operator(void **state)
     assert_int_equal(store_outbox_finish(s, b, STORE_OUTBOX_DONE, "done", NULL, 8), STORE_OK);
     assert_int_equal(store_outbox_retry(s, b, 9), STORE_CONFLICT);
     assert_int_equal(store_outbox_retry(s, 999, 9), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+static int collect_holder(void *ctx, const store_user_t *u)
+{
+    char *buf = ctx;
+    size_t len = strlen(buf);
+    snprintf(buf + len, 256 - len, "%s%s:%s", len > 0 ? "," : "", u->id, u->odeus_role != NULL ? u->odeus_role : "-");
+    return 0;
+}
+
+/*
+ * One Odeus seat per email: two users with one email (any case) share one queue. A re-hire's new
+ * account waits behind the old account's deactivation, a newer deactivation of the seat by either
+ * supersedes the other's older rows, and a new change of the seat cancels the old account's
+ * pending-invitee re-sends.
+ */
+static void test_outbox_seat_is_the_unit(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    char buf[256], want[128];
+    int64_t now = 10000;
+
+    /* the old account's deactivation waits for a retry; the new account's invite must not overtake it */
+    int64_t old_off = outbox_add_seat(s, "old", "pat@example.com", "deactivate", now + 5000);
+    int64_t new_on = outbox_add_seat(s, "new", "Pat@Example.com", "invite", 0);
+    int64_t other = outbox_add_seat(s, "sam", "sam@example.com", "invite", 0);
+    snprintf(want, sizeof(want), "%lld", (long long)other);
+    assert_string_equal(due_ids(s, now, NULL, 0, 16, buf, sizeof(buf)), want);
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)old_off, (long long)other);
+    assert_string_equal(due_ids(s, now + 5000, NULL, 0, 16, buf, sizeof(buf)), want);
+    int any = 0;
+    assert_int_equal(store_outbox_seat_pending(s, "PAT@example.com", &any), STORE_OK);
+    assert_true(any);
+
+    /* the new account leaves again: its deactivation supersedes both accounts' older rows */
+    int64_t new_off = outbox_add_seat(s, "new", "pat@example.com", "deactivate", 0);
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(s, old_off, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_SUPERSEDED);
+    assert_int_equal(row.superseded_by, new_off);
+    store_outbox_clear(&row);
+    assert_int_equal(store_outbox_get(s, new_on, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_SUPERSEDED);
+    store_outbox_clear(&row);
+    assert_int_equal(store_outbox_finish(s, new_off, STORE_OUTBOX_DONE, "already", NULL, now), STORE_OK);
+
+    /* re-sends for the old account's seat: cancelled by any newer change of the seat */
+    assert_int_equal(store_recheck_schedule(s, "old", "pat@example.com", old_off, now, now, now + 100000), STORE_OK);
+    size_t count = 0, n = 9;
+    assert_int_equal(store_recheck_count(s, &count), STORE_OK);
+    assert_int_equal(count, 1);
+    (void)outbox_add_seat(s, "new", "PAT@EXAMPLE.COM", "invite", 0);
+    assert_int_equal(store_recheck_count(s, &count), STORE_OK);
+    assert_int_equal(count, 0);
+
+    /* and never due while an active user holds the seat, whoever queued nothing */
+    assert_int_equal(store_recheck_schedule(s, "gone", "kim@example.com", 1, now, now, now + 100000), STORE_OK);
+    store_recheck_t rc[2];
+    assert_int_equal(store_recheck_due(s, now, rc, 2, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_recheck_clear(&rc[0]);
+    store_user_t kim = make_user("kim-2", "kim2", NULL, 0);
+    kim.odeus_email = "KIM@example.com";
+    assert_int_equal(store_user_insert(s, &kim), STORE_OK);
+    assert_int_equal(store_recheck_due(s, now, rc, 2, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    store_close(s);
+}
+
+/* The other active holders of a seat, and the note a change leaves when the seat made its call moot. */
+static void test_seat_holders_and_note(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    store_user_t a = make_user("a", "a-old", NULL, 0), b = make_user("b", "a-new", NULL, 0), c = make_user("c", "c", NULL, 0);
+    a.odeus_email = "Ann@example.com";
+    a.odeus_role = "admin";
+    b.odeus_email = "ann@EXAMPLE.com";
+    c.odeus_email = "ann@example.com";
+    c.active = 0;
+    assert_int_equal(store_user_insert(s, &a), STORE_OK);
+    assert_int_equal(store_user_insert(s, &b), STORE_OK);
+    assert_int_equal(store_user_insert(s, &c), STORE_OK);
+    char buf[256] = "";
+    assert_int_equal(store_seat_holders(s, "ANN@example.com", NULL, collect_holder, buf), STORE_OK);
+    assert_string_equal(buf, "a:admin,b:-");
+    buf[0] = '\0';
+    assert_int_equal(store_seat_holders(s, "ann@example.com", "a", collect_holder, buf), STORE_OK);
+    assert_string_equal(buf, "b:-");
+    buf[0] = '\0';
+    assert_int_equal(store_seat_holders(s, "nobody@example.com", NULL, collect_holder, buf), STORE_OK);
+    assert_string_equal(buf, "");
+
+    int64_t pending = outbox_add_seat(s, "a", "ann@example.com", "update_role", 0);
+    store_outbox_t note = {.user_id = "b",
+                           .action = "deactivate",
+                           .email = "ann@example.com",
+                           .created_at_ms = 500,
+                           .outcome = "seat_shared",
+                           .last_error = "no call: 1 other active user holds this Odeus seat"};
+    int64_t id = 0;
+    assert_int_equal(store_outbox_note(s, &note, &id), STORE_OK);
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(s, id, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_DONE);
+    assert_string_equal(row.outcome, "seat_shared");
+    assert_int_equal(row.attempts, 0);
+    store_outbox_clear(&row);
+    /* it supersedes nothing and is never due */
+    assert_int_equal(store_outbox_get(s, pending, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_PENDING);
+    store_outbox_clear(&row);
+    char want[32];
+    snprintf(want, sizeof(want), "%lld", (long long)pending);
+    assert_string_equal(due_ids(s, 10000, NULL, 0, 16, buf, sizeof(buf)), want);
+    note.outcome = NULL;
+    assert_int_equal(store_outbox_note(s, &note, NULL), STORE_ERROR);
     store_close(s);
 }
 
@@ -1290,6 +1433,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_page_continues_across_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_insert_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_due_per_user_order_and_skip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_seat_is_the_unit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seat_holders_and_note, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_coalescing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_due_deactivations_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_superseded_by_all, setup, teardown),

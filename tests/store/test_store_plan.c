@@ -97,7 +97,8 @@ static void test_outbox_plans(void **state)
     (void)state;
     assert_no_full_scan(SQL_OUTBOX_DUE);
     assert_plan_uses(SQL_OUTBOX_DUE, "outbox_due");
-    assert_plan_uses(SQL_OUTBOX_DUE, "outbox_user");
+    /* order, coalescing and cancelling are per seat (the Odeus email), whichever user wrote the row */
+    assert_plan_uses(SQL_OUTBOX_DUE, "outbox_seat");
     assert_no_full_scan(SQL_OUTBOX_NEXT_DUE);
     assert_plan_uses(SQL_OUTBOX_NEXT_DUE, "outbox_due");
     assert_no_full_scan(SQL_OUTBOX_PENDING_FOR_USER);
@@ -107,16 +108,20 @@ static void test_outbox_plans(void **state)
     assert_no_full_scan(SQL_OUTBOX_RESCHEDULE);
     assert_no_full_scan(SQL_OUTBOX_FINISH);
     assert_no_full_scan(SQL_OUTBOX_SUPERSEDE_ALL);
-    assert_plan_uses(SQL_OUTBOX_SUPERSEDE_ALL, "outbox_user");
+    assert_plan_uses(SQL_OUTBOX_SUPERSEDE_ALL, "outbox_seat");
+    assert_plan_uses(SQL_OUTBOX_SUPERSEDE_ROLE, "outbox_seat");
+    assert_plan_uses(SQL_OUTBOX_REPOINT, "outbox_seat");
     assert_no_full_scan(SQL_OUTBOX_OLDER_PENDING);
     assert_no_full_scan(SQL_OUTBOX_DUE_AFTER);
-    assert_plan_uses(SQL_OUTBOX_OLDER_PENDING, "outbox_user");
+    assert_plan_uses(SQL_OUTBOX_OLDER_PENDING, "outbox_seat");
     assert_no_full_scan(SQL_OUTBOX_SUPERSEDE_ROLE);
     assert_no_full_scan(SQL_OUTBOX_SUPERSEDED_BY);
     assert_plan_uses(SQL_OUTBOX_SUPERSEDED_BY, "outbox_superseded");
-    assert_plan_uses(SQL_OUTBOX_DELIVERED_INVITE, "outbox_user_done");
+    assert_plan_uses(SQL_OUTBOX_DELIVERED_INVITE, "outbox_seat_done");
     assert_no_full_scan(SQL_RECHECK_NEXT_DUE);
-    assert_plan_uses(SQL_RECHECK_DUE, "outbox_user");
+    assert_plan_uses(SQL_RECHECK_DUE, "outbox_seat");
+    assert_plan_uses(SQL_RECHECK_DUE, "users_seat");
+    assert_plan_uses(SQL_RECHECK_REMOVE_SEAT, "invitee_recheck_seat");
     /* metrics and the operator's pending list read the pending rows only */
     assert_no_full_scan(SQL_OUTBOX_ACTION_STATS);
     assert_no_full_scan(SQL_OUTBOX_PENDING_STATS);
@@ -138,6 +143,7 @@ static void test_user_plans(void **state)
     assert_no_full_scan(SQL_SCAN_USERNAME);
     assert_no_full_scan(SQL_SCAN_EXTERNAL_ID);
     assert_plan_uses(SQL_SCAN_EXTERNAL_ID, "users_external_id");
+    assert_plan_uses(SQL_SEAT_HOLDERS, "users_seat");
     assert_no_full_scan(SQL_SCAN_EMAIL);
     assert_plan_uses(SQL_SCAN_EMAIL, "user_emails_value");
 }
