@@ -56,8 +56,8 @@ typedef struct gw_users_call {
     const char *role_before; /** its effective role before (when held_before) and after (when held_after) */
     const char *role_after;
     /* set by gw_users_commit */
-    int answer_now;          /** a row is queued but the answer does not wait for it: a holder left a seat others keep */
-    gw_audit_seat_t shared;  /** why the call differs from the user's own (reason NULL when it does not) */
+    int answer_now;         /** a row is queued but the answer does not wait for it: a holder left a seat others keep */
+    gw_audit_seat_t shared; /** why the call differs from the user's own (reason NULL when it does not) */
 } gw_users_call_t;
 
 /** The directory write of a change. */

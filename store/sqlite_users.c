@@ -13,7 +13,8 @@
 
 const store_sql_t store__users_sql[SQL__COUNT] = {
     [SQL_USER_GET] = {"get user", "SELECT " USER_COLUMNS " FROM users WHERE id = ?1"},
-    [SQL_USER_INSERT] = {"insert user", "INSERT INTO users (" USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+    [SQL_USER_INSERT] = {"insert user",
+                         "INSERT INTO users (" USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     [SQL_USER_UPDATE] = {"update user",
                          "UPDATE users SET user_name = ?2, external_id = ?3, odeus_email = ?4, active = ?5, created = ?6,"
                          " last_modified = ?7, version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11 WHERE id = ?1"},

@@ -230,8 +230,8 @@ typedef struct store_outbox {
     int64_t id;
     char *user_id;
     char *action; /** odeus_action_name(): invite, deactivate, update_role */
-    char *email; /** the Odeus email; its seat (lower case) is the unit of order, coalescing and cancelling */
-    char *role;  /** may be NULL */
+    char *email;  /** the Odeus email; its seat (lower case) is the unit of order, coalescing and cancelling */
+    char *role;   /** may be NULL */
     store_outbox_state_t state;
     int attempts;
     int64_t created_at_ms;   /** unix ms */
