@@ -1,0 +1,228 @@
+/*
+ * One Odeus seat per email (README, "One seat per email"): Odeus knows a person by email only, so
+ * two SCIM users with one email (a re-hire's old and new IdP account) hold one seat. The lifecycle
+ * of one must never cut off the other: re-sends of a deleted invitee, a holder leaving while
+ * another stays, and the order of calls across the two accounts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "harness.h"
+#include "mock/mock_odeus.h"
+
+typedef gw_fixture_t fixture_t;
+
+static const char *const recheck_fast[] = {"--pending-invitee-recheck-interval", "1", "--pending-invitee-recheck-for", "60", NULL};
+static const char *const short_deadline[] = {"--upstream-deadline-ms", "300", NULL};
+
+static int setup(void **state)
+{
+    return gw_fixture_setup(state, NULL);
+}
+
+static int setup_recheck(void **state)
+{
+    return gw_fixture_setup(state, recheck_fast);
+}
+
+static int setup_short(void **state)
+{
+    return gw_fixture_setup(state, short_deadline);
+}
+
+/* A new active user `user_name` whose primary email (the Odeus email) is `email`, with `role` (NULL: none). */
+static char *create_holder(fixture_t *f, const char *user_name, const char *email, const char *role)
+{
+    char body[512], roles[96] = "";
+    if (role != NULL)
+        snprintf(roles, sizeof(roles), ",\"roles\":[{\"value\":\"%s\",\"primary\":true}]", role);
+    snprintf(body, sizeof(body), "{\"userName\":\"%s\",\"active\":true,\"emails\":[{\"value\":\"%s\",\"primary\":true}]%s}",
+             user_name, email, roles);
+    return create_user(&f->gw, body);
+}
+
+static long delete_user(fixture_t *f, const char *id)
+{
+    char path[128];
+    http_resp_t r;
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+    scim(&f->gw, "DELETE", path, NULL, &r);
+    long status = r.status;
+    http_resp_clear(&r);
+    return status;
+}
+
+static long patch_user(fixture_t *f, const char *id, const char *body)
+{
+    char path[128];
+    http_resp_t r;
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+    scim(&f->gw, "PATCH", path, body, &r);
+    long status = r.status;
+    http_resp_clear(&r);
+    return status;
+}
+
+static int member_is(fixture_t *f, const char *email, mock_member_t state, const char *role)
+{
+    char got[16] = "";
+    if (mock_odeus_member(f->mock, email, got, sizeof(got)) != state)
+        return 0;
+    return role == NULL || strcmp(got, role) == 0;
+}
+
+/* The value of the metric line starting with `series` (e.g. `name{label="x"}`), or -1. */
+static long long metric(fixture_t *f, const char *series)
+{
+    http_resp_t r;
+    gw_drain(&f->gw);
+    http_call(&f->gw, "GET", "/metrics", NULL, TEST_SCIM_TOKEN, NULL, &r);
+    long long v = -1;
+    size_t len = strlen(series);
+    for (const char *line = r.body; line != NULL && *line != '\0';) {
+        if (strncmp(line, series, len) == 0 && line[len] == ' ')
+            v = atoll(line + len + 1);
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    http_resp_clear(&r);
+    return v;
+}
+
+/*
+ * A pending invitee is deleted (deactivate-user: 404, so it is re-sent on a schedule); a new SCIM
+ * user gets the same email; the person then accepts the invitation. The deleted user's re-sends
+ * must not deactivate the new owner of the seat.
+ */
+static void test_resends_of_deleted_invitee_spare_the_next_owner(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_set_stateful(f->mock, 1);
+    mock_odeus_set_invites_pending(f->mock, 1);
+    char *old = create_holder(f, "pat.old", "pat@example.com", NULL);
+    WAIT_FOR(member_is(f, "pat@example.com", MOCK_MEMBER_INVITED, NULL), 5000);
+    assert_int_equal(delete_user(f, old), 204);
+    WAIT_FOR(gw_log_has(&f->gw, "\"event\":\"invitee_recheck_scheduled\""), 5000);
+
+    size_t invites = mock_odeus_count(f->mock, "/invite");
+    char *next = create_holder(f, "pat.new", "Pat@Example.com", NULL);
+    assert_int_equal(mock_odeus_wait(f->mock, "/invite", invites + 1, 5000), 0);
+    assert_int_equal(mock_odeus_accept(f->mock, "pat@example.com"), 0);
+    /* three re-send intervals (1 s each): the old user's re-sends are gone, the new owner keeps the seat */
+    EXPECT_STAYS(member_is(f, "pat@example.com", MOCK_MEMBER_ACTIVE, NULL), 3500);
+    assert_false(gw_log_has(&f->gw, "\"event\":\"late_invitee_removed\""));
+    free(old);
+    free(next);
+}
+
+/*
+ * Two active users with one email share one seat: the second one's create makes no call; its role
+ * counts only when it is the highest; deleting one keeps the seat (its role follows the one left);
+ * the last one out deactivates. outbox list, the audit log and /metrics say why no call was made.
+ */
+static void test_two_holders_share_one_seat(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_set_stateful(f->mock, 1);
+    char *first = create_holder(f, "ann.old", "ann@example.com", "admin");
+    WAIT_FOR(member_is(f, "ann@example.com", MOCK_MEMBER_ACTIVE, "admin"), 5000);
+
+    size_t calls = mock_odeus_count(f->mock, NULL);
+    char *second = create_holder(f, "ann.new", "ANN@example.com", "member");
+    static const char to_editor[] = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":"
+                                    "[{\"op\":\"replace\",\"path\":\"roles\",\"value\":[{\"value\":\"editor\",\"primary\":true}]}]}";
+    assert_int_equal(patch_user(f, second, to_editor), 200);
+    EXPECT_STAYS(mock_odeus_count(f->mock, NULL) == calls, 500);
+    assert_true(member_is(f, "ann@example.com", MOCK_MEMBER_ACTIVE, "admin"));
+    assert_int_equal(metric(f, "gateway_seat_shared_changes_total{planned=\"invite\"}"), 1);
+
+    /* the admin leaves: the seat stays, with the highest role left (editor); the answer does not wait */
+    assert_int_equal(delete_user(f, first), 204);
+    WAIT_FOR(member_is(f, "ann@example.com", MOCK_MEMBER_ACTIVE, "editor"), 5000);
+    EXPECT_STAYS(member_is(f, "ann@example.com", MOCK_MEMBER_ACTIVE, "editor"), 500);
+    assert_int_equal(mock_odeus_count(f->mock, "/deactivate-user"), 0);
+    assert_int_equal(metric(f, "gateway_seat_shared_changes_total{planned=\"deactivate\"}"), 1);
+
+    /* the last one out deactivates */
+    assert_int_equal(delete_user(f, second), 204);
+    assert_true(member_is(f, "ann@example.com", MOCK_MEMBER_INACTIVE, NULL));
+
+    /* the audit log says why the create made no call */
+    char audit[128];
+    snprintf(audit, sizeof(audit), "%s/audit.jsonl", f->dir);
+    FILE *a = fopen(audit, "r");
+    assert_non_null(a);
+    char line[2048];
+    int said = 0;
+    while (fgets(line, sizeof(line), a) != NULL)
+        said += strstr(line, "\"user_created\"") != NULL && strstr(line, "\"seat\":\"seat_shared\"") != NULL &&
+                strstr(line, "\"planned_call\":\"invite\"") != NULL && strstr(line, "\"seat_other_holders\":1") != NULL;
+    fclose(a);
+    assert_int_equal(said, 1);
+
+    /* and so does outbox list */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s outbox list --state done --data-dir %s 2>&1", getenv("GATEWAY_BIN"), f->dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char out[8192];
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(p)), 0);
+    if (strstr(out, "seat") == NULL)
+        fail_msg("outbox list does not say why no call was made:\n%s", out);
+    free(first);
+    free(second);
+}
+
+/*
+ * The old account is deleted while Odeus answers 503 (its deactivation waits for a retry), and the
+ * new account with the same email is created meanwhile: the new invite must wait for the old
+ * deactivation, or the new person ends up inactive.
+ */
+static void test_calls_are_ordered_per_seat(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_set_stateful(f->mock, 1);
+    char *old = create_holder(f, "lee.old", "lee@example.com", NULL);
+    WAIT_FOR(member_is(f, "lee@example.com", MOCK_MEMBER_ACTIVE, NULL), 5000);
+    mock_odeus_push_fault(f->mock, MOCK_503); /* Retry-After: 1, past the 300 ms deadline */
+    assert_int_equal(delete_user(f, old), 503);
+    char *next = create_holder(f, "lee.new", "lee@example.com", NULL);
+    WAIT_FOR(mock_odeus_count(f->mock, "/deactivate-user") >= 2 && mock_odeus_count(f->mock, "/invite") >= 2, 10000);
+    EXPECT_STAYS(member_is(f, "lee@example.com", MOCK_MEMBER_ACTIVE, NULL), 1500);
+    /* on the wire: the deactivation's retry before the new invite */
+    mock_request_t req;
+    size_t last_deactivate = 0, last_invite = 0;
+    for (size_t i = 0, n = mock_odeus_count(f->mock, NULL); i < n; i++) {
+        assert_int_equal(mock_odeus_get(f->mock, i, &req), 0);
+        if (strstr(req.path, "/deactivate-user") != NULL)
+            last_deactivate = i;
+        else if (strstr(req.path, "/invite") != NULL)
+            last_invite = i;
+    }
+    assert_true(last_deactivate < last_invite);
+    free(old);
+    free(next);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_resends_of_deleted_invitee_spare_the_next_owner, setup_recheck, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_two_holders_share_one_seat, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_calls_are_ordered_per_seat, setup_short, gw_fixture_teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
