@@ -84,6 +84,25 @@ typedef enum store_sql_id {
     SQL_SEAT_HOLDERS,
     SQL_DATA_VERSION,
     /* sqlite_outbox.c */
+    /* sqlite_groups.c */
+    SQL_GROUP_GET,
+    SQL_GROUP_INSERT,
+    SQL_GROUP_UPDATE,
+    SQL_GROUP_DELETE,
+    SQL_GROUP_VERSION,
+    SQL_GROUP_SCAN_ALL,
+    SQL_GROUP_SCAN_NAME,
+    SQL_GROUP_SCAN_EXTERNAL_ID,
+    SQL_GROUP_SCAN_MEMBER,
+    SQL_GROUP_PAGE,
+    SQL_GROUP_COUNT,
+    SQL_MEMBER_ADD,
+    SQL_MEMBER_REMOVE,
+    SQL_MEMBER_CLEAR,
+    SQL_USER_EXISTS,
+    SQL_MEMBER_LIST,
+    SQL_MEMBER_COUNT,
+    SQL_USER_GROUPS,
     SQL_OUTBOX_INSERT,
     SQL_OUTBOX_INSERT_NOTE,
     SQL_OUTBOX_GET,
@@ -135,6 +154,7 @@ extern const store_sql_t store__users_sql[SQL__COUNT];
 extern const store_sql_t store__outbox_sql[SQL__COUNT];
 extern const store_sql_t store__recheck_sql[SQL__COUNT];
 extern const store_sql_t store__admin_sql[SQL__COUNT];
+extern const store_sql_t store__groups_sql[SQL__COUNT];
 
 /* The entry of statement `id`, from whichever table holds it; NULL if none does. */
 const store_sql_t *store__sql(store_sql_id_t id);

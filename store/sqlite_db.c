@@ -104,6 +104,27 @@ static const char *const migrations[] = {
     "ALTER TABLE invitee_recheck ADD COLUMN seat TEXT;"
     "UPDATE invitee_recheck SET seat = lower(email);"
     "CREATE INDEX invitee_recheck_seat ON invitee_recheck(seat);",
+    /*
+     * 4 -> 5: groups (README, "Groups"). Members are rows of group_members, keyed both ways, so
+     * that adding one member to a large group touches one row, and a user's groups (its `groups`
+     * attribute, its role from --group-role-map) are one index lookup. Deleting a user or a group
+     * drops its memberships by cascade.
+     */
+    "CREATE TABLE groups ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " display_name TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+    " external_id TEXT,"
+    " created TEXT NOT NULL,"
+    " last_modified TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " resource TEXT NOT NULL);"
+    "CREATE INDEX groups_external_id ON groups(external_id);"
+    "CREATE TABLE group_members ("
+    " group_seq INTEGER NOT NULL REFERENCES groups(seq) ON DELETE CASCADE,"
+    " user_seq INTEGER NOT NULL REFERENCES users(seq) ON DELETE CASCADE,"
+    " PRIMARY KEY (group_seq, user_seq)) WITHOUT ROWID;"
+    "CREATE INDEX group_members_user ON group_members(user_seq, group_seq);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

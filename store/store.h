@@ -209,6 +209,91 @@ STORE_MUST_CHECK store_status_t store_seat_holders(store_t *store, const char *e
 /** The number of users: STORE_OK or STORE_ERROR. */
 STORE_MUST_CHECK store_status_t store_user_count(store_t *store, size_t *count);
 
+/* ---- groups ---------------------------------------------------------------------------------- */
+
+/**
+ * A group row, without its members (they are rows of their own: store_group_member_*). Filled by
+ * store_group_get(): owned, released with store_group_clear(). Given to insert/update: borrowed.
+ * Handed to a store_group_cb: borrowed for the callback only.
+ */
+typedef struct store_group {
+    char *id;           /** UUID v4 text */
+    char *display_name; /** unique, case-insensitively */
+    char *external_id;  /** may be NULL */
+    char *created;      /** RFC 3339 UTC */
+    char *last_modified;
+    int64_t version;
+    char *resource; /** the canonical group as JSON text (scim/group.h); NULL in rows from store_user_groups() */
+} store_group_t;
+
+/** Frees the strings of a group filled by store_group_get() and zeroes it. NULL and zeroed structs are accepted. */
+void store_group_clear(store_group_t *group);
+
+/** Reads group `id` into `out` (the caller's; store_group_clear). STORE_OK, STORE_NOT_FOUND, STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_get(store_t *store, const char *id, store_group_t *out);
+
+/** Reads only the version of group `id`: STORE_OK, STORE_NOT_FOUND, STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_version(store_t *store, const char *id, int64_t *version);
+
+/** Inserts `group`. STORE_OK; STORE_CONFLICT when the displayName is taken (case-insensitively); STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_insert(store_t *store, const store_group_t *group);
+
+/** Replaces the row with group->id. STORE_OK; STORE_NOT_FOUND; STORE_CONFLICT (a rename onto a taken name); STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_update(store_t *store, const store_group_t *group);
+
+/** Deletes group `id` and its memberships. STORE_OK; STORE_NOT_FOUND (errmsg set); STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_delete(store_t *store, const char *id);
+
+/** Which groups a scan visits. */
+typedef enum store_group_index {
+    STORE_GROUP_SCAN_ALL,
+    STORE_GROUP_SCAN_ID,
+    STORE_GROUP_SCAN_DISPLAY_NAME, /** case-insensitive */
+    STORE_GROUP_SCAN_EXTERNAL_ID,  /** exact */
+    STORE_GROUP_SCAN_MEMBER,       /** the groups user `value` (an id) belongs to */
+} store_group_index_t;
+
+/** Called per group; `group` is borrowed for the call. Return 0 to go on, non-zero to stop. */
+typedef int (*store_group_cb)(void *ctx, const store_group_t *group);
+
+/** Visits the groups matching `index` = `value`, in creation order. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_scan(store_t *store, store_group_index_t index, const char *value, store_group_cb cb,
+                                                 void *ctx);
+
+/** Visits at most `limit` groups after skipping `offset`, in creation order. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_page(store_t *store, size_t offset, size_t limit, store_group_cb cb, void *ctx);
+
+/** The number of groups: STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_count(store_t *store, size_t *count);
+
+/**
+ * Makes user `user_id` a member of group `group_id`; *added is 1 when it was not one before.
+ * STORE_OK (also when already a member); STORE_NOT_FOUND when there is no such user (nothing is
+ * written: the caller decides what an unknown member means); STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_group_member_add(store_t *store, const char *group_id, const char *user_id, int *added);
+
+/** Ends a membership; *removed is 1 when there was one. STORE_OK (also when there was none) or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_member_remove(store_t *store, const char *group_id, const char *user_id, int *removed);
+
+/** Ends every membership of group `group_id`. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_members_clear(store_t *store, const char *group_id);
+
+/** Called per member: its user id and userName, borrowed for the call. Return 0 to go on, non-zero to stop. */
+typedef int (*store_member_cb)(void *ctx, const char *user_id, const char *user_name);
+
+/** Visits the members of group `group_id` in the users' creation order. STORE_OK (none: no calls) or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_members(store_t *store, const char *group_id, store_member_cb cb, void *ctx);
+
+/** The number of members of group `group_id` (0 for no such group): STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_group_member_count(store_t *store, const char *group_id, size_t *count);
+
+/**
+ * Visits the groups user `user_id` belongs to, in creation order: id, display_name and
+ * external_id are set (resource is NULL). STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_user_groups(store_t *store, const char *user_id, store_group_cb cb, void *ctx);
+
 /* ---- outbox ---------------------------------------------------------------------------------- */
 
 typedef enum store_outbox_state {

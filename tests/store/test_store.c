@@ -18,6 +18,9 @@
 
 #include "store/store.h"
 
+/* The schema version a new database gets (store/sqlite_db.c, migrations[]). */
+#define SCHEMA_NOW 5
+
 typedef struct fixture {
     char dir[64];
     char path[128];
@@ -187,7 +190,7 @@ static void test_open_creates_schema_and_reopen_keeps_data(void **state)
     store_t *s = open_ok(f->path);
     insert_user(s, "id-1", "alice");
     store_close(s);
-    assert_int_equal(raw_user_version(f->path), 4);
+    assert_int_equal(raw_user_version(f->path), SCHEMA_NOW);
 
     /* a second open must not re-run the migration (it would fail on CREATE TABLE) */
     s = open_ok(f->path);
@@ -263,7 +266,7 @@ static void test_open_concurrent_first_open(void **state)
         for (int i = 0; i < N; i++)
             if (!o[i].ok)
                 fail_msg("round %d, opener %d: %s", round, i, o[i].err);
-        assert_int_equal(raw_user_version(path), 4);
+        assert_int_equal(raw_user_version(path), SCHEMA_NOW);
     }
 }
 
@@ -456,8 +459,9 @@ static void test_open_migrates_v2(void **state)
     insert_user(s, "id-old", "olga");
     int64_t queued = outbox_add_seat(s, "id-old", "Olga@Example.com", "invite", 0);
     store_close(s);
-    /* take it back to schema 2: the rendered column (3) and the seat columns and indexes (4) go */
-    assert_int_equal(raw_exec(f->path, "DROP INDEX users_seat; DROP INDEX outbox_seat; DROP INDEX outbox_seat_done;"
+    /* take it back to schema 2: the rendered column (3), the seat columns and indexes (4) and groups (5) go */
+    assert_int_equal(raw_exec(f->path, "DROP TABLE group_members; DROP TABLE groups; DROP INDEX users_seat; DROP INDEX "
+                                       "outbox_seat; DROP INDEX outbox_seat_done;"
                                        "DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"
                                        "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"
                                        "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
@@ -466,7 +470,7 @@ static void test_open_migrates_v2(void **state)
     assert_int_not_equal(raw_exec(f->path, "SELECT rendered FROM users"), SQLITE_OK);
 
     s = open_ok(f->path);
-    assert_int_equal(raw_user_version(f->path), 4);
+    assert_int_equal(raw_user_version(f->path), SCHEMA_NOW);
     /* a row queued before the seat existed belongs to its email's seat, in any case */
     int any = 0;
     assert_int_equal(store_outbox_seat_pending(s, "olga@example.COM", &any), STORE_OK);

@@ -144,6 +144,20 @@ static void test_user_plans(void **state)
     assert_no_full_scan(SQL_SCAN_EXTERNAL_ID);
     assert_plan_uses(SQL_SCAN_EXTERNAL_ID, "users_external_id");
     assert_plan_uses(SQL_SEAT_HOLDERS, "users_seat");
+    /* groups: every look-up and membership change by an index, none proportional to the group's size */
+    assert_no_full_scan(SQL_GROUP_GET);
+    assert_no_full_scan(SQL_GROUP_UPDATE);
+    assert_no_full_scan(SQL_GROUP_DELETE);
+    assert_no_full_scan(SQL_GROUP_SCAN_NAME);
+    assert_no_full_scan(SQL_GROUP_SCAN_EXTERNAL_ID);
+    assert_plan_uses(SQL_GROUP_SCAN_EXTERNAL_ID, "groups_external_id");
+    assert_no_full_scan(SQL_GROUP_SCAN_MEMBER);
+    assert_plan_uses(SQL_GROUP_SCAN_MEMBER, "group_members_user");
+    assert_no_full_scan(SQL_MEMBER_ADD);
+    assert_no_full_scan(SQL_MEMBER_REMOVE);
+    assert_no_full_scan(SQL_MEMBER_LIST);
+    assert_no_full_scan(SQL_USER_GROUPS);
+    assert_plan_uses(SQL_USER_GROUPS, "group_members_user");
     assert_no_full_scan(SQL_SCAN_EMAIL);
     assert_plan_uses(SQL_SCAN_EMAIL, "user_emails_value");
 }
@@ -152,7 +166,8 @@ static void test_user_plans(void **state)
 static void test_every_statement_in_one_table(void **state)
 {
     (void)state;
-    const store_sql_t *tables[] = {store__tx_sql, store__users_sql, store__outbox_sql, store__recheck_sql, store__admin_sql};
+    const store_sql_t *tables[] = {store__tx_sql,      store__users_sql, store__outbox_sql,
+                                   store__recheck_sql, store__admin_sql, store__groups_sql};
     for (int i = 0; i < SQL__COUNT; i++) {
         int holders = 0;
         for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
