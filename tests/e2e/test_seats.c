@@ -137,8 +137,9 @@ static void test_two_holders_share_one_seat(void **state)
 
     size_t calls = mock_odeus_count(f->mock, NULL);
     char *second = create_holder(f, "ann.new", "ANN@example.com", "member");
-    static const char to_editor[] = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":"
-                                    "[{\"op\":\"replace\",\"path\":\"roles\",\"value\":[{\"value\":\"editor\",\"primary\":true}]}]}";
+    static const char to_editor[] =
+        "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":"
+        "[{\"op\":\"replace\",\"path\":\"roles\",\"value\":[{\"value\":\"editor\",\"primary\":true}]}]}";
     assert_int_equal(patch_user(f, second, to_editor), 200);
     EXPECT_STAYS(mock_odeus_count(f->mock, NULL) == calls, 500);
     assert_true(member_is(f, "ann@example.com", MOCK_MEMBER_ACTIVE, "admin"));
