@@ -162,6 +162,74 @@ static int set_default_role(gw_config_t *c, const char *value, char *why, size_t
     return copy_string(c->default_role, sizeof(c->default_role), role, why, why_len);
 }
 
+/* --group-role-map GROUP=ROLE[,GROUP=ROLE...]: a group name may hold '=' (the last one splits), not ','. */
+static int set_group_role_map(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    c->n_group_roles = 0;
+    for (const char *p = value; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        const char *eq = NULL;
+        for (const char *q = p; q < p + len; q++)
+            if (*q == '=')
+                eq = q;
+        char role[16];
+        size_t role_len = eq != NULL ? (size_t)(p + len - eq - 1) : 0;
+        if (eq == NULL || eq == p) {
+            snprintf(why, why_len, "entry \"%.*s\" is not GROUP=ROLE", (int)(len > 64 ? 64 : len), p);
+            return -1;
+        }
+        if (role_len == 0 || role_len >= sizeof(role)) {
+            snprintf(why, why_len, "entry \"%.*s\": the role must be member, editor or admin", (int)(len > 64 ? 64 : len), p);
+            return -1;
+        }
+        memcpy(role, eq + 1, role_len);
+        role[role_len] = '\0';
+        const char *normal = odeus_role_normalize(role);
+        size_t group_len = (size_t)(eq - p);
+        if (normal == NULL) {
+            snprintf(why, why_len, "entry \"%.*s\": the role must be member, editor or admin", (int)(len > 64 ? 64 : len), p);
+            return -1;
+        }
+        if (group_len >= GW_ROLE_MAP_GROUP_LEN) {
+            snprintf(why, why_len, "a group name is longer than %d bytes", GW_ROLE_MAP_GROUP_LEN - 1);
+            return -1;
+        }
+        if (c->n_group_roles == GW_MAX_ROLE_MAP) {
+            snprintf(why, why_len, "more than %d entries", GW_MAX_ROLE_MAP);
+            return -1;
+        }
+        gw_group_role_t *e = &c->group_roles[c->n_group_roles];
+        memcpy(e->group, p, group_len);
+        e->group[group_len] = '\0';
+        e->role = normal;
+        for (size_t i = 0; i < c->n_group_roles; i++) {
+            if (strcasecmp(c->group_roles[i].group, e->group) == 0) {
+                snprintf(why, why_len, "group \"%.64s\" is named twice", e->group);
+                return -1;
+            }
+        }
+        c->n_group_roles++;
+        p += len;
+        if (*p == ',' && *++p == '\0') {
+            snprintf(why, why_len, "ends with a comma");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *gw_config_group_role(const gw_config_t *c, const char *display_name, const char *external_id)
+{
+    for (size_t i = 0; i < c->n_group_roles; i++) {
+        const gw_group_role_t *e = &c->group_roles[i];
+        if ((display_name != NULL && strcasecmp(e->group, display_name) == 0) ||
+            (external_id != NULL && strcasecmp(e->group, external_id) == 0))
+            return e->role;
+    }
+    return NULL;
+}
+
 static int set_email_from(gw_config_t *c, const char *value, char *why, size_t why_len)
 {
     if (strcmp(value, "primary") == 0)
@@ -274,7 +342,10 @@ static const option_def_t options[] = {
     {"pending-invitee-recheck-for", "GATEWAY_PENDING_INVITEE_RECHECK_FOR", 1, set_recheck_for,
      "seconds such re-sends go on, 0 = none (default 2592000, 30 days)"},
     {"max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1, set_max_body, "largest request body (default 1048576)"},
-    {"default-role", "GATEWAY_DEFAULT_ROLE", 1, set_default_role, "Odeus role when roles names none (default member)"},
+    {"default-role", "GATEWAY_DEFAULT_ROLE", 1, set_default_role,
+     "Odeus role when no group or roles value names one (default member)"},
+    {"group-role-map", "GATEWAY_GROUP_ROLE_MAP", 1, set_group_role_map,
+     "GROUP=ROLE,...: members of GROUP (externalId or displayName) get ROLE in Odeus, the highest wins"},
     {"odeus-email-from", "GATEWAY_ODEUS_EMAIL_FROM", 1, set_email_from,
      "which email Odeus sees: primary (default), work or userName"},
     {"public-url", "GATEWAY_PUBLIC_URL", 1, set_public_url,

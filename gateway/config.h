@@ -24,6 +24,16 @@ typedef struct gw_token {
     int64_t expires_s; /** unix seconds after which it is refused; 0 = never */
 } gw_token_t;
 
+/** Entries of --group-role-map at most, and the longest group name in one. README, "Limits". */
+#define GW_MAX_ROLE_MAP       64
+#define GW_ROLE_MAP_GROUP_LEN 256
+
+/** One GROUP=ROLE of --group-role-map. */
+typedef struct gw_group_role {
+    char group[GW_ROLE_MAP_GROUP_LEN]; /** matched case-insensitively against a group's externalId or displayName */
+    const char *role;                  /** static: member, editor or admin */
+} gw_group_role_t;
+
 /** Which header, sent by a trusted proxy, names the real client. */
 typedef enum gw_proxy_header {
     GW_PROXY_HEADER_NONE,            /** the TCP peer is the client (default) */
@@ -60,7 +70,9 @@ typedef struct gw_config {
     int64_t invitee_recheck_interval_ms; /** pending-invitee re-send period (default 15 min) */
     int64_t invitee_recheck_for_ms;      /** how long re-sends go on (default 30 days; 0 = none) */
     size_t max_body_bytes;
-    char default_role[16]; /** member, editor or admin */
+    char default_role[16];                        /** member, editor or admin */
+    gw_group_role_t group_roles[GW_MAX_ROLE_MAP]; /** --group-role-map */
+    size_t n_group_roles;
     scim_email_source_t email_source;
     char public_url[512]; /** "" = derived from each request's Host */
     gw_log_level_t log_level;
@@ -86,5 +98,12 @@ GW_MUST_CHECK gw_config_result_t gw_config_load(gw_config_t *config, int argc, c
  */
 GW_MUST_CHECK int gw_config_read_tokens(gw_token_t tokens[GW_MAX_TOKENS], size_t *n_tokens, char *why, size_t why_len);
 void gw_config_clear(gw_config_t *config);
+
+/**
+ * The Odeus role --group-role-map gives a group with `display_name` and `external_id` (either may
+ * be NULL): the role of the first entry naming either, case-insensitively; NULL when none does.
+ * Static string.
+ */
+const char *gw_config_group_role(const gw_config_t *config, const char *display_name, const char *external_id);
 
 #endif

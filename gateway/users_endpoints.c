@@ -198,16 +198,16 @@ static int update_user(gw_request_t *r, const store_user_t *old, const json_t *o
     p->action = ch.action;
     p->revertible = 1;
     p->result_version = row.version;
-    /* named for the user's own change: the seat rule may turn its call into another or none */
-    const char *event = !ch.call                        ? "user_updated"
-                        : ch.action == ODEUS_DEACTIVATE ? "user_deactivated"
-                        : ch.action == ODEUS_INVITE     ? "user_activated"
-                                                        : "user_role_changed";
     int committed = gw_users_commit(r, GW_USERS_UPDATE, &row, &ch, p, if_version, old->version, &err);
     if (committed != 0) {
         stale = committed == 1;
         goto out;
     }
+    /* named for the user's own change: the seat rule may have turned its call into another or none */
+    const char *event = !ch.own_call                        ? "user_updated"
+                        : ch.own_action == ODEUS_DEACTIVATE ? "user_deactivated"
+                        : ch.own_action == ODEUS_INVITE     ? "user_activated"
+                                                            : "user_role_changed";
     gw_users_answer_after_commit(r, event, &ch, p, 200, rendered, row.version, !row.active);
     p = NULL;
     rendered = NULL;

@@ -330,6 +330,7 @@ int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t 
     memset(ch, 0, sizeof(*ch));
     next->odeus_email = old != NULL ? old->odeus_email : NULL;
     next->odeus_role = (char *)role;
+    (void)old_user;
 
     if (active && !was_active) {
         /* The email used at the first invite stays the user's Odeus identity. */
@@ -342,13 +343,13 @@ int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t 
         *ch = (gw_users_call_t){.call = 1, .action = ODEUS_INVITE, .email = email, .role = role};
     } else if (!active && was_active && next->odeus_email != NULL) {
         *ch = (gw_users_call_t){.call = 1, .action = ODEUS_DEACTIVATE, .email = next->odeus_email};
-    } else if (active && was_active && strcmp(role, scim_user_odeus_role(old_user, cfg->default_role)) != 0) {
-        *ch = (gw_users_call_t){.call = 1, .action = ODEUS_UPDATE_ROLE, .email = next->odeus_email, .role = role};
     }
     ch->seat = next->odeus_email;
     ch->held_before = was_active && old->odeus_email != NULL;
     ch->held_after = active && next->odeus_email != NULL;
-    ch->role_before = old_user != NULL ? scim_user_odeus_role(old_user, cfg->default_role) : NULL;
+    /* the stored effective role (groups included) before; the roles attribute's now (the commit adds groups) */
+    ch->role_before = old != NULL ? gw_users_row_role(cfg, old) : NULL;
+    ch->roles_role = scim_user_odeus_role(new_user, NULL);
     ch->role_after = role;
     return 0;
 }
@@ -387,13 +388,61 @@ static const char *role_max(const char *a, const char *b)
     return odeus_role_rank(b) > odeus_role_rank(a) ? b : a;
 }
 
+typedef struct group_role {
+    const gw_config_t *cfg;
+    const char *role; /* static; NULL while no group of the user is mapped */
+} group_role_t;
+
+static int group_role_visit(void *ctx, const store_group_t *g)
+{
+    group_role_t *gr = ctx;
+    gr->role = role_max(gr->role, gw_config_group_role(gr->cfg, g->display_name, g->external_id));
+    return 0;
+}
+
+int gw_users_effective_role(gw_worker_t *w, const char *user_id, const char *roles_role, const char **role)
+{
+    group_role_t gr = {.cfg = w->config};
+    if (w->config->n_group_roles > 0 && store_user_groups(w->store, user_id, group_role_visit, &gr) != STORE_OK)
+        return -1;
+    *role = gr.role != NULL ? gr.role : roles_role != NULL ? odeus_role_normalize(roles_role) : NULL;
+    if (*role == NULL)
+        *role = w->config->default_role;
+    return 0;
+}
+
+/* The call that takes a holder (a user, or a seat) from `before` to `after`: invite, deactivate, update_role or none. */
+static void transition(int before, const char *role_before, int after, const char *role_after, int *call, odeus_action_t *action,
+                       const char **role)
+{
+    *call = 1;
+    *role = role_after;
+    if (!before && after) {
+        *action = ODEUS_INVITE;
+    } else if (before && !after) {
+        *action = ODEUS_DEACTIVATE;
+        *role = NULL;
+    } else if (before && after && odeus_role_rank(role_before) != odeus_role_rank(role_after)) {
+        *action = ODEUS_UPDATE_ROLE;
+    } else {
+        *call = 0;
+        *role = NULL;
+    }
+}
+
 /*
- * Turns the user's own call in `ch` into its seat's: the seat's state before the change (held by
- * the others or by the user, with the highest role among them) against its state after. Runs in
- * the change's transaction, after the user's row was written. 0, or -1 when the store failed.
+ * Works out the call of a change from its seat: the user's own transition (held before/after,
+ * effective role before/after) gives ch->own_*, and the seat's (the others who hold it with the
+ * user, the highest role among all) gives the call that is made. Runs in the change's transaction
+ * after the user's row was written, so the holders it reads are those the commit will leave.
+ * 0, or -1 when the store failed.
  */
 static int seat_resolve(gw_worker_t *w, const char *user_id, gw_users_call_t *ch)
 {
+    transition(ch->held_before, ch->role_before, ch->held_after, ch->role_after, &ch->own_call, &ch->own_action, &ch->role);
+    ch->call = ch->own_call;
+    ch->action = ch->own_action;
+    ch->email = ch->seat;
     if (ch->seat == NULL)
         return 0;
     seat_others_t others = {.cfg = w->config};
@@ -402,21 +451,16 @@ static int seat_resolve(gw_worker_t *w, const char *user_id, gw_users_call_t *ch
     if (others.n == 0)
         return 0; /* the user is alone on its seat: its own call is the seat's */
 
-    gw_users_call_t own = *ch;
-    const char *before = role_max(others.role, ch->held_before ? ch->role_before : NULL);
-    const char *after = role_max(others.role, ch->held_after ? ch->role_after : NULL);
     /* Others hold the seat before and after the change: it stays active, only its role can move. */
-    ch->call = odeus_role_rank(before) != odeus_role_rank(after);
-    ch->action = ODEUS_UPDATE_ROLE;
-    ch->email = ch->seat;
-    ch->role = ch->call ? after : NULL;
+    transition(1, role_max(others.role, ch->held_before ? ch->role_before : NULL), 1,
+               role_max(others.role, ch->held_after ? ch->role_after : NULL), &ch->call, &ch->action, &ch->role);
     ch->answer_now = ch->call && ch->held_before && !ch->held_after;
-    if (own.call && (!ch->call || own.action != ch->action))
-        ch->shared = (gw_audit_seat_t){"seat_shared", others.n, odeus_action_name(own.action)};
-    else if (!own.call && ch->call)
+    if (ch->own_call && (!ch->call || ch->own_action != ch->action))
+        ch->shared = (gw_audit_seat_t){"seat_shared", others.n, odeus_action_name(ch->own_action)};
+    else if (!ch->own_call && ch->call)
         ch->shared = (gw_audit_seat_t){"seat_shared", others.n, NULL};
-    if (ch->shared.reason != NULL && own.call)
-        gw_metrics_seat_shared(own.action);
+    if (ch->shared.reason != NULL && ch->own_call)
+        gw_metrics_seat_shared(ch->own_action);
     return 0;
 }
 
@@ -457,8 +501,17 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
             return 1;
         }
     }
-    store_status_t rc = op == GW_USERS_INSERT   ? store_user_insert(s, row)
-                        : op == GW_USERS_UPDATE ? store_user_update(s, row)
+    /* The effective role counts the user's groups as they are inside this transaction. */
+    store_user_t written = *row;
+    if (op == GW_USERS_UPDATE) {
+        const char *role;
+        if (gw_users_effective_role(w, row->id, ch->roles_role, &role) != 0)
+            goto store_error;
+        written.odeus_role = (char *)role;
+        ch->role_after = role;
+    }
+    store_status_t rc = op == GW_USERS_INSERT   ? store_user_insert(s, &written)
+                        : op == GW_USERS_UPDATE ? store_user_update(s, &written)
                                                 : store_user_delete(s, row->id);
     if (rc == STORE_CONFLICT) {
         gw_batch_drop(w);

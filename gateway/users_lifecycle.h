@@ -55,7 +55,10 @@ typedef struct gw_users_call {
     int held_after;          /** and is after it */
     const char *role_before; /** its effective role before (when held_before) and after (when held_after) */
     const char *role_after;
+    const char *roles_role; /** the role its `roles` attribute names, or NULL (groups and the default come first/last) */
     /* set by gw_users_commit */
+    int own_call; /** the call the user alone would need (its own transition) */
+    odeus_action_t own_action;
     int answer_now;         /** a row is queued but the answer does not wait for it: a holder left a seat others keep */
     gw_audit_seat_t shared; /** why the call differs from the user's own (reason NULL when it does not) */
 } gw_users_call_t;
@@ -115,6 +118,13 @@ GW_MUST_CHECK int gw_users_plan(const gw_config_t *cfg, const store_user_t *old,
  * kept, the role computed from its resource (`cfg`'s default when none is named). Static string.
  */
 const char *gw_users_row_role(const gw_config_t *cfg, const store_user_t *row);
+
+/**
+ * The effective Odeus role of user `user_id`, as the current transaction sees it: the highest role
+ * --group-role-map gives one of its groups; else `roles_role` (what its `roles` attribute names;
+ * may be NULL); else the default role. *role gets a static string. 0, or -1 when the store failed.
+ */
+GW_MUST_CHECK int gw_users_effective_role(gw_worker_t *w, const char *user_id, const char *roles_role, const char **role);
 
 /**
  * Fills the email index of `row` from the canonical user: row->emails points at `emails`, which
