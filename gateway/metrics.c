@@ -47,6 +47,7 @@ static atomic_ullong odeus_calls[N_ACTIONS][N_OUTCOMES];
 static atomic_ullong odeus_retries[N_ACTIONS];
 static atomic_ullong auth_failures[GW_METRICS_AUTH_N];
 static atomic_ullong seat_shared[N_ACTIONS];
+static atomic_ullong group_members_skipped[2];
 static atomic_ullong rate_limited[GW_MAX_TOKENS];
 static atomic_llong tls_not_after = -1;
 static atomic_ullong tls_reloads[2];
@@ -145,6 +146,11 @@ void gw_metrics_seat_shared(odeus_action_t planned)
 {
     if ((unsigned)planned < N_ACTIONS)
         atomic_fetch_add_explicit(&seat_shared[planned], 1, memory_order_relaxed);
+}
+
+void gw_metrics_group_member_skipped(int nested)
+{
+    atomic_fetch_add_explicit(&group_members_skipped[nested ? 1 : 0], 1, memory_order_relaxed);
 }
 
 void gw_metrics_rate_limited(size_t token_slot)
@@ -337,6 +343,11 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
     for (int a = 0; a < N_ACTIONS; a++)
         fprintf(f, "gateway_seat_shared_changes_total{planned=\"%s\"} %llu\n", odeus_action_name((odeus_action_t)a),
                 atomic_load(&seat_shared[a]));
+
+    head(f, "gateway_group_members_skipped_total", "counter",
+         "Members named in group requests that were not added: no such user, or a group (nested groups are not supported).");
+    fprintf(f, "gateway_group_members_skipped_total{reason=\"unknown_user\"} %llu\n", atomic_load(&group_members_skipped[0]));
+    fprintf(f, "gateway_group_members_skipped_total{reason=\"nested_group\"} %llu\n", atomic_load(&group_members_skipped[1]));
 
     if (cfg->tls_cert[0] != '\0') {
         head(f, "gateway_tls_reloads_total", "counter", "Certificate loads (start and SIGHUP) by result.");

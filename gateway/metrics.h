@@ -40,6 +40,8 @@ void gw_metrics_rate_limited_reset(size_t token_slot);
  * call the user alone would have needed.
  */
 void gw_metrics_seat_shared(odeus_action_t planned);
+/** A member a group request named that cannot be one: `nested` 1 for a group, 0 for no such user. */
+void gw_metrics_group_member_skipped(int nested);
 /** A TLS certificate was (re)loaded (ok = 1, with its notAfter in unix seconds) or failed to. */
 void gw_metrics_tls_loaded(int ok, int64_t not_after_s);
 

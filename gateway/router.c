@@ -13,6 +13,7 @@
 #include "gateway/ratelimit.h"
 #include "gateway/respond.h"
 #include "gateway/tokens.h"
+#include "gateway/groups.h"
 #include "gateway/users_endpoints.h"
 #include "gateway/users_list.h"
 #include "scim/discovery.h"
@@ -117,6 +118,50 @@ static void route_users(gw_request_t *r, method_t m, h2o_iovec_t tail)
     }
 }
 
+static void route_groups(gw_request_t *r, method_t m, h2o_iovec_t tail)
+{
+    char id[ROUTER_MAX_ID_LEN];
+    if (tail.len == 0 || (tail.len == 1 && tail.base[0] == '/')) {
+        r->route = "/Groups";
+        if (m == M_GET)
+            gw_groups_list(r);
+        else if (m == M_POST)
+            gw_groups_create(r);
+        else
+            respond_not_allowed(r, "GET, POST");
+        return;
+    }
+    if (!tail_id(tail, id, sizeof(id))) {
+        respond_unknown_path(r);
+        return;
+    }
+    r->route = "/Groups/{id}";
+    if (strcmp(id, ".search") == 0) {
+        r->route = "/Groups/.search";
+        if (m == M_POST)
+            gw_groups_search(r);
+        else
+            respond_not_allowed(r, "POST");
+        return;
+    }
+    switch (m) {
+    case M_GET:
+        gw_groups_get(r, id);
+        break;
+    case M_PUT:
+        gw_groups_replace(r, id);
+        break;
+    case M_PATCH:
+        gw_groups_patch(r, id);
+        break;
+    case M_DELETE:
+        gw_groups_delete(r, id);
+        break;
+    default:
+        respond_not_allowed(r, "GET, PUT, PATCH, DELETE");
+    }
+}
+
 /* The discovery endpoints: a list at the bare path, one document per id below it. */
 static void route_discovery(gw_request_t *r, method_t m, h2o_iovec_t tail, int schemas)
 {
@@ -148,6 +193,8 @@ static void route_scim(gw_request_t *r, h2o_iovec_t rest)
     h2o_iovec_t tail;
     if (match_segment(rest, "/Users", &tail)) {
         route_users(r, m, tail);
+    } else if (match_segment(rest, "/Groups", &tail)) {
+        route_groups(r, m, tail);
     } else if (match_segment(rest, "/ServiceProviderConfig", &tail) && tail.len <= 1) {
         r->route = "/ServiceProviderConfig";
         if (m != M_GET) {

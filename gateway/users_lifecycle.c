@@ -480,6 +480,57 @@ static store_status_t seat_note(store_t *s, const store_user_t *row, const gw_us
     return store_outbox_note(s, &note, NULL);
 }
 
+int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_move_t *out)
+{
+    store_t *s = w->store;
+    store_user_t u = {0};
+    int ret = -1;
+    memset(out, 0, sizeof(*out));
+    store_status_t got = store_user_get(s, user_id, &u);
+    if (got == STORE_NOT_FOUND)
+        return 0;
+    if (got != STORE_OK)
+        return -1;
+    json_t *user = json_loads(u.resource, 0, NULL);
+    const char *before = gw_users_row_role(w->config, &u), *now;
+    if (gw_users_effective_role(w, user_id, scim_user_odeus_role(user, NULL), &now) != 0)
+        goto out;
+    ret = 0;
+    if (odeus_role_rank(before) == odeus_role_rank(now) && u.odeus_role != NULL)
+        goto out;
+    ret = -1;
+    if (store_user_set_role(s, user_id, now) != STORE_OK)
+        goto out;
+    out->moved = odeus_role_rank(before) != odeus_role_rank(now);
+    out->role = now;
+    if (out->moved && u.active && u.odeus_email != NULL) {
+        gw_users_call_t ch = {.seat = u.odeus_email, .held_before = 1, .held_after = 1, .role_before = before, .role_after = now};
+        if (seat_resolve(w, user_id, &ch) != 0)
+            goto out;
+        out->shared = ch.shared;
+        if (ch.call) {
+            int64_t now_ms = gw_clock_unix_ms();
+            store_outbox_t row = {.user_id = u.id,
+                                  .action = (char *)odeus_action_name(ch.action),
+                                  .email = (char *)ch.email,
+                                  .role = (char *)ch.role,
+                                  .created_at_ms = now_ms,
+                                  .next_attempt_ms = now_ms,
+                                  .result_version = u.version};
+            if (store_outbox_insert(s, &row, NULL) != STORE_OK)
+                goto out;
+            out->call = odeus_action_name(ch.action);
+        } else if (ch.shared.planned_call != NULL && seat_note(s, &u, &ch, u.version) != STORE_OK) {
+            goto out;
+        }
+    }
+    ret = 0;
+out:
+    json_decref(user);
+    store_user_clear(&u);
+    return ret;
+}
+
 int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *row, gw_users_call_t *ch, gw_users_pending_t *p,
                     int64_t if_version, int64_t read_version, scim_error_t *err)
 {

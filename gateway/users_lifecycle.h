@@ -126,6 +126,23 @@ const char *gw_users_row_role(const gw_config_t *cfg, const store_user_t *row);
  */
 GW_MUST_CHECK int gw_users_effective_role(gw_worker_t *w, const char *user_id, const char *roles_role, const char **role);
 
+/** What a group change did to one member's Odeus role (gw_users_role_recompute). */
+typedef struct gw_users_role_move {
+    int moved;              /** its effective role changed */
+    const char *role;       /** static: the new effective role */
+    const char *call;       /** static: the action queued for its seat, or NULL (not active, or the seat made it moot) */
+    gw_audit_seat_t shared; /** why the seat's call differs from the user's own */
+} gw_users_role_move_t;
+
+/**
+ * Inside the worker's open batch savepoint (the caller joined it): the groups of user `user_id`
+ * changed, so its effective role may have. When it moved, it is stored, and when the user holds
+ * its seat the seat's call (update-user-role, or none: the seat rule) is queued in the outbox in
+ * the same transaction, without a waiter: group requests answer once committed. An unknown user
+ * moves nothing. 0, or -1 when the store failed (the caller drops the savepoint).
+ */
+GW_MUST_CHECK int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_move_t *out);
+
 /**
  * Fills the email index of `row` from the canonical user: row->emails points at `emails`, which
  * must hold SCIM_USER_MAX_EMAILS (scim_user_parse refuses more) and outlive the row's use; the strings are borrowed from `user`.

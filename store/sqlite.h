@@ -82,6 +82,7 @@ typedef enum store_sql_id {
     SQL_USER_PAGE_AFTER,
     SQL_USER_COUNT,
     SQL_SEAT_HOLDERS,
+    SQL_USER_SET_ROLE,
     SQL_DATA_VERSION,
     /* sqlite_outbox.c */
     /* sqlite_groups.c */

@@ -38,6 +38,8 @@ const store_sql_t store__users_sql[SQL__COUNT] = {
     [SQL_USER_PAGE] = {"page users", "SELECT " USER_COLUMNS ", seq FROM users ORDER BY seq LIMIT ?1 OFFSET ?2"},
     [SQL_USER_PAGE_AFTER] = {"page users", "SELECT " USER_COLUMNS ", seq FROM users WHERE seq > ?2 ORDER BY seq LIMIT ?1"},
     [SQL_USER_COUNT] = {"count users", "SELECT count(*) FROM users"},
+    /* a role moved by a group change: the resource (and its version) is unchanged */
+    [SQL_USER_SET_ROLE] = {"set user role", "UPDATE users SET odeus_role = ?2 WHERE id = ?1"},
     /* "active = 1" literally, so that the partial index users_seat answers it */
     [SQL_SEAT_HOLDERS] = {"seat holders", "SELECT " USER_COLUMNS " FROM users WHERE active = 1 AND odeus_email = ?1 COLLATE NOCASE"
                                           " AND id <> ?2 ORDER BY seq"},
@@ -299,6 +301,16 @@ store_status_t store_user_scan(store_t *store, store_index_t index, const char *
     if (id != SQL_SCAN_ALL)
         q_text(&q, 1, value);
     return visit_users(&q, cb, ctx, NULL, NULL);
+}
+
+store_status_t store_user_set_role(store_t *store, const char *id, const char *role)
+{
+    store_q_t q = q_begin(store, SQL_USER_SET_ROLE);
+    q_text(&q, 1, id);
+    q_text(&q, 2, role);
+    if (q_step(&q) == Q_DONE && q_changes(&q) == 0)
+        q_fail(&q, STORE_NOT_FOUND, "no such user");
+    return q_end(&q, STORE_OK);
 }
 
 store_status_t store_seat_holders(store_t *store, const char *email, const char *exclude_id, store_user_cb cb, void *ctx)

@@ -199,6 +199,13 @@ STORE_MUST_CHECK store_status_t store_user_scan(store_t *store, store_index_t in
 STORE_MUST_CHECK store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx);
 
 /**
+ * Sets the effective Odeus role of user `id` (store_user_t.odeus_role) without touching its
+ * resource or version: the role moved because a group it belongs to changed. STORE_OK;
+ * STORE_NOT_FOUND (errmsg set); STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_user_set_role(store_t *store, const char *id, const char *role);
+
+/**
  * Visits the active users whose odeus_email is `email` (case-insensitively), except the one with
  * id `exclude_id` (may be NULL): the other holders of that Odeus seat, in creation order. Inside
  * a transaction the answer holds until its commit. STORE_OK (also when none), or STORE_ERROR.
