@@ -22,15 +22,57 @@ void gw_users_set_etag(gw_request_t *r, int64_t version)
     gw_respond_header(r, H2O_TOKEN_ETAG, scim_user_etag(version, etag, sizeof(etag)));
 }
 
+typedef struct groups_ctx {
+    gw_request_t *r;
+    json_t *groups; /* NULL until the first */
+} groups_ctx_t;
+
+static int add_group(void *arg, const store_group_t *g)
+{
+    groups_ctx_t *gc = arg;
+    size_t len = strlen(gc->r->base_url) + strlen("/Groups/") + strlen(g->id) + 1;
+    char *ref = gw_malloc(len);
+    snprintf(ref, len, "%s/Groups/%s", gc->r->base_url, g->id);
+    if (gc->groups == NULL)
+        gc->groups = json_array();
+    json_array_append_new(gc->groups,
+                          json_pack("{s:s, s:s, s:s, s:s}", "value", g->id, "display", g->display_name, "$ref", ref, "type", "direct"));
+    free(ref);
+    return 0;
+}
+
+/*
+ * The readOnly "groups" of user `id` (RFC 7643 §4.1.2: direct memberships only; nested groups are
+ * not supported) into *out, NULL when it belongs to none. 0, or -1 when the store failed.
+ */
+static int user_groups(gw_request_t *r, const char *id, json_t **out)
+{
+    groups_ctx_t gc = {.r = r};
+    *out = NULL;
+    if (store_user_groups(r->worker->store, id, add_group, &gc) != STORE_OK) {
+        json_decref(gc.groups);
+        return -1;
+    }
+    *out = gc.groups;
+    return 0;
+}
+
 json_t *gw_users_render_row(gw_request_t *r, const store_user_t *row)
 {
-    json_t *user = json_loads(row->resource, 0, NULL);
+    json_t *user = json_loads(row->resource, 0, NULL), *groups = NULL;
     char *loc = gw_users_location(r, row->id);
     json_t *out = NULL;
-    if (user != NULL) {
+    if (user != NULL && user_groups(r, row->id, &groups) == 0) {
         scim_user_meta_t meta = {
             .id = row->id, .created = row->created, .last_modified = row->last_modified, .location = loc, .version = row->version};
         out = scim_user_render(user, &meta);
+        if (groups != NULL) {
+            /* before meta, where the stored renderings of users without groups end */
+            json_t *m = json_incref(json_object_get(out, "meta"));
+            json_object_del(out, "meta");
+            json_object_set_new(out, "groups", groups);
+            json_object_set_new(out, "meta", m);
+        }
     }
     json_decref(user);
     free(loc);
@@ -75,7 +117,11 @@ static const char *loc_for(gw_users_loc_t *l, const char *id)
 
 int gw_users_append_row_text(gw_request_t *r, gw_users_loc_t *l, const store_user_t *row, gw_json_buf_t *b)
 {
-    if (row->rendered != NULL) {
+    json_t *groups = NULL;
+    if (user_groups(r, row->id, &groups) != 0)
+        return -1;
+    /* a member of a group is rendered the slow way: its stored rendering has no "groups" */
+    if (row->rendered != NULL && groups == NULL) {
         const char *loc = loc_for(l, row->id);
         scim_user_meta_t meta = {
             .id = row->id, .created = row->created, .last_modified = row->last_modified, .location = loc, .version = row->version};
@@ -85,6 +131,7 @@ int gw_users_append_row_text(gw_request_t *r, gw_users_loc_t *l, const store_use
             return -1;
         /* not an object's text: render it from the resource instead */
     }
+    json_decref(groups);
     json_t *rendered = gw_users_render_row(r, row);
     int rc = rendered != NULL ? gw_json_buf_value(b, rendered) : -1;
     json_decref(rendered);
