@@ -302,17 +302,24 @@ static void maybe_schedule_recheck(gw_outbox_t *ob, const job_t *job, int64_t no
     int invited = 0;
     if (c->invitee_recheck_for_ms <= 0 || store_outbox_invite_delivered(ob->store, job->email, &invited) != STORE_OK || !invited)
         return;
-    if (store_recheck_schedule(ob->store, job->user_id, job->email, job->id, now, now + c->invitee_recheck_interval_ms,
-                               now + c->invitee_recheck_for_ms) != STORE_OK) {
+    int64_t first = now + c->invitee_recheck_interval_ms, until = now + c->invitee_recheck_for_ms;
+    store_status_t rc = job->action == ODEUS_UPDATE_ROLE
+                            ? store_recheck_schedule_role(ob->store, job->user_id, job->email, job->role, job->id, now, first, until)
+                            : store_recheck_schedule(ob->store, job->user_id, job->email, job->id, now, first, until);
+    if (rc != STORE_OK) {
         log_store_failure(ob, job->id);
         return;
     }
     gw_log(GW_LOG_INFO, "invitee_recheck_scheduled",
-           json_pack("{s:I, s:s, s:I, s:I}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id, "interval_ms",
-                     (json_int_t)c->invitee_recheck_interval_ms, "for_ms", (json_int_t)c->invitee_recheck_for_ms));
+           json_pack("{s:I, s:s, s:s, s:I, s:I}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id, "action",
+                     odeus_action_name(job->action), "interval_ms", (json_int_t)c->invitee_recheck_interval_ms, "for_ms",
+                     (json_int_t)c->invitee_recheck_for_ms));
 }
 
-/* The end of one re-send: a 200 means the invitee had joined after all and is now removed. */
+/*
+ * The end of one re-send: a 200 means the invitee had joined after all, and is now removed (a
+ * deactivation) or has its role (a role change); a 404 means they still have not joined.
+ */
 static void recheck_done(gw_outbox_t *ob, job_t *job, const odeus_result_t *result, int64_t now)
 {
     const gw_config_t *c = ob->config;
@@ -320,13 +327,17 @@ static void recheck_done(gw_outbox_t *ob, job_t *job, const odeus_result_t *resu
         json_pack("{s:I, s:s, s:s, s:I, s:s}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id, "outcome",
                   odeus_outcome_name(result->outcome), "http_status", (json_int_t)result->http_status, "message", result->message);
     store_status_t rc;
+    int waiting = result->outcome == ODEUS_OUTCOME_ALREADY || result->outcome == ODEUS_OUTCOME_NOT_MEMBER;
     if (result->outcome == ODEUS_OUTCOME_DONE) {
         rc = store_recheck_remove(ob->store, job->user_id);
-        gw_log(GW_LOG_WARN, "late_invitee_removed", fields);
+        if (job->action == ODEUS_UPDATE_ROLE)
+            json_object_set_new(fields, "role", json_string(job->role));
+        gw_log(job->action == ODEUS_UPDATE_ROLE ? GW_LOG_INFO : GW_LOG_WARN,
+               job->action == ODEUS_UPDATE_ROLE ? "late_invitee_role_applied" : "late_invitee_removed", fields);
     } else if (result->outcome == ODEUS_OUTCOME_REFUSED) {
         rc = store_recheck_remove(ob->store, job->user_id);
         gw_log(GW_LOG_ERROR, "invitee_recheck_refused", fields);
-    } else if (result->outcome == ODEUS_OUTCOME_ALREADY && now + c->invitee_recheck_interval_ms > job->recheck_until) {
+    } else if (waiting && now + c->invitee_recheck_interval_ms > job->recheck_until) {
         rc = store_recheck_remove(ob->store, job->user_id);
         gw_log(GW_LOG_INFO, "invitee_recheck_ended", fields);
     } else {
@@ -376,7 +387,9 @@ static void on_call_done(void *user, const odeus_result_t *result)
                                 odeus_outcome_name(result->outcome), refused ? result->message : NULL, now) != STORE_OK) {
             /* The row stays pending and is sent again: harmless, Odeus calls are idempotent in effect. */
             log_store_failure(ob, job->id);
-        } else if (job->action == ODEUS_DEACTIVATE && result->outcome == ODEUS_OUTCOME_ALREADY) {
+        } else if ((job->action == ODEUS_DEACTIVATE && result->outcome == ODEUS_OUTCOME_ALREADY) ||
+                   (job->action == ODEUS_UPDATE_ROLE && result->outcome == ODEUS_OUTCOME_NOT_MEMBER)) {
+            /* the invitee has not joined yet: the call is kept and sent again until it lands */
             maybe_schedule_recheck(ob, job, now);
         }
         gw_log(level, event_name(job->action, result->outcome), fields);
@@ -484,10 +497,11 @@ static void submit_row(gw_outbox_t *ob, const store_outbox_t *row, int probe)
 
 static void submit_recheck(gw_outbox_t *ob, const store_recheck_t *rc, int probe)
 {
-    job_t *job = job_new(ob, rc->outbox_id, rc->user_id, rc->email, NULL);
+    job_t *job = job_new(ob, rc->outbox_id, rc->user_id, rc->email, rc->role);
     job->recheck = 1;
     job->probe = probe;
-    job->action = ODEUS_DEACTIVATE;
+    if (rc->action == NULL || odeus_action_parse(rc->action, &job->action) != 0)
+        job->action = ODEUS_DEACTIVATE;
     job->attempts = rc->sends;
     job->recheck_until = rc->until_ms;
     (void)submit_job(ob, job);

@@ -124,7 +124,13 @@ static const char *const migrations[] = {
     " group_seq INTEGER NOT NULL REFERENCES groups(seq) ON DELETE CASCADE,"
     " user_seq INTEGER NOT NULL REFERENCES users(seq) ON DELETE CASCADE,"
     " PRIMARY KEY (group_seq, user_seq)) WITHOUT ROWID;"
-    "CREATE INDEX group_members_user ON group_members(user_seq, group_seq);",
+    "CREATE INDEX group_members_user ON group_members(user_seq, group_seq);"
+    /*
+     * The pending-invitee re-sends carry the call they repeat: a deactivation, or (new) a role
+     * change Odeus answered 404 for because the invitee has not joined yet.
+     */
+    "ALTER TABLE invitee_recheck ADD COLUMN action TEXT NOT NULL DEFAULT 'deactivate';"
+    "ALTER TABLE invitee_recheck ADD COLUMN role TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -10,17 +10,18 @@
 const store_sql_t store__recheck_sql[SQL__COUNT] = {
     [SQL_RECHECK_SCHEDULE] = {"schedule re-send",
                               "INSERT OR REPLACE INTO invitee_recheck (user_id, email, seat, outbox_id, created_at, next_at,"
-                              " until_at, sends) VALUES (?1, ?2, lower(?2), ?3, ?4, ?5, ?6, 0)"},
+                              " until_at, sends, action, role) VALUES (?1, ?2, lower(?2), ?3, ?4, ?5, ?6, 0, ?7, ?8)"},
     /*
      * A seat with a newer change queued is that change's business, not the re-send's; a seat that
      * an active user holds again must never be deactivated by a re-send (store_outbox_insert
      * cancels them when that user's change is queued; this is the second lock on the door).
      */
-    [SQL_RECHECK_DUE] = {"due re-sends", "SELECT user_id, email, outbox_id, created_at, next_at, until_at, sends, last_error"
+    [SQL_RECHECK_DUE] = {"due re-sends", "SELECT user_id, email, outbox_id, created_at, next_at, until_at, sends, last_error,"
+                                         " action, role"
                                          " FROM invitee_recheck AS r WHERE r.next_at <= ?1"
                                          " AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.seat = r.seat AND o.state = 0)"
-                                         " AND NOT EXISTS (SELECT 1 FROM users AS u WHERE u.active = 1"
-                                         " AND u.odeus_email = r.email COLLATE NOCASE)"
+                                         " AND (r.action <> 'deactivate' OR NOT EXISTS (SELECT 1 FROM users AS u"
+                                         " WHERE u.active = 1 AND u.odeus_email = r.email COLLATE NOCASE))"
                                          " ORDER BY r.next_at LIMIT ?2"},
     [SQL_RECHECK_REMOVE_SEAT] = {"cancel re-sends", "DELETE FROM invitee_recheck WHERE seat = lower(?1)"},
     [SQL_RECHECK_NEXT_DUE] = {"next re-send", "SELECT min(next_at) FROM invitee_recheck"},
@@ -37,13 +38,17 @@ void store_recheck_clear(store_recheck_t *row)
     free(row->user_id);
     free(row->email);
     free(row->last_error);
+    free(row->action);
+    free(row->role);
     memset(row, 0, sizeof(*row));
 }
 
-store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id, int64_t now_ms,
-                                      int64_t first_ms, int64_t until_ms)
+static store_status_t schedule(store_t *store, const char *user_id, const char *email, const char *action, const char *role,
+                               int64_t outbox_id, int64_t now_ms, int64_t first_ms, int64_t until_ms)
 {
     store_q_t q = q_begin(store, SQL_RECHECK_SCHEDULE);
+    q_text(&q, 7, action);
+    q_text(&q, 8, role);
     q_text(&q, 1, user_id);
     q_text(&q, 2, email);
     q_int64(&q, 3, outbox_id);
@@ -52,6 +57,18 @@ store_status_t store_recheck_schedule(store_t *store, const char *user_id, const
     q_int64(&q, 6, until_ms);
     q_step(&q);
     return q_end(&q, STORE_OK);
+}
+
+store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id, int64_t now_ms,
+                                      int64_t first_ms, int64_t until_ms)
+{
+    return schedule(store, user_id, email, "deactivate", NULL, outbox_id, now_ms, first_ms, until_ms);
+}
+
+store_status_t store_recheck_schedule_role(store_t *store, const char *user_id, const char *email, const char *role,
+                                           int64_t outbox_id, int64_t now_ms, int64_t first_ms, int64_t until_ms)
+{
+    return schedule(store, user_id, email, "update_role", role, outbox_id, now_ms, first_ms, until_ms);
 }
 
 /* Copies the current row of SQL_RECHECK_DUE into `r`, which owns the strings afterwards; a failure is recorded in `q`. */
@@ -71,6 +88,8 @@ static void recheck_from_row(store_q_t *q, store_recheck_t *r)
     q_col_dup(q, 0, &r->user_id);
     q_col_dup(q, 1, &r->email);
     q_col_dup(q, 7, &r->last_error);
+    q_col_dup(q, 8, &r->action);
+    q_col_dup(q, 9, &r->role);
     if (!q_ok(q))
         store_recheck_clear(r);
 }

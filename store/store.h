@@ -494,8 +494,8 @@ STORE_MUST_CHECK store_status_t store_outbox_drop(store_t *store, int64_t id, in
 /* ---- pending-invitee re-sends ---------------------------------------------------------------- */
 
 /**
- * A scheduled re-send of deactivate-user for a user Odeus answered 404 for while the gateway had
- * invited them: the invitation may still be accepted later. Filled by store_recheck_due(): strings
+ * A scheduled re-send for a user Odeus answered 404 for while the gateway had invited them (the
+ * invitation may still be accepted later): of deactivate-user, or of update-user-role. Filled by store_recheck_due(): strings
  * owned, released with store_recheck_clear().
  */
 typedef struct store_recheck {
@@ -507,6 +507,8 @@ typedef struct store_recheck {
     int64_t until_ms; /** no re-send after this */
     int sends;
     char *last_error; /** may be NULL */
+    char *action;     /** the call re-sent: "deactivate" or "update_role" */
+    char *role;       /** the role of an update_role re-send, else NULL */
 } store_recheck_t;
 
 /** Frees the strings of a re-send filled by the store and zeroes it. NULL and zeroed structs are accepted. */
@@ -518,6 +520,15 @@ void store_recheck_clear(store_recheck_t *row);
  */
 STORE_MUST_CHECK store_status_t store_recheck_schedule(store_t *store, const char *user_id, const char *email, int64_t outbox_id,
                                                        int64_t now_ms, int64_t first_ms, int64_t until_ms);
+
+/**
+ * As store_recheck_schedule, for a role change Odeus answered 404 for because the invitee has not
+ * joined yet: update-user-role with `role` is re-sent until it lands, the time is up, or a newer
+ * change of the seat cancels it. STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_recheck_schedule_role(store_t *store, const char *user_id, const char *email,
+                                                            const char *role, int64_t outbox_id, int64_t now_ms, int64_t first_ms,
+                                                            int64_t until_ms);
 
 /**
  * Fills `rows` (room for `max`) with the re-sends due at `now_ms`, earliest first, leaving out seats

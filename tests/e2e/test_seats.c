@@ -215,6 +215,32 @@ static void test_calls_are_ordered_per_seat(void **state)
     free(next);
 }
 
+/*
+ * A role given to an invitee who has not joined yet: Odeus answers update-user-role with 404, so
+ * the role is kept and re-sent on the pending-invitee schedule; when the invitee joins, the next
+ * re-send gives them the role (it used to end as not_member, the invite's role for good).
+ */
+static void test_invitee_role_is_resent_until_it_lands(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_set_stateful(f->mock, 1);
+    mock_odeus_set_invites_pending(f->mock, 1);
+    char *id = create_holder(f, "ivy", "ivy@example.com", NULL);
+    WAIT_FOR(member_is(f, "ivy@example.com", MOCK_MEMBER_INVITED, NULL), 5000);
+    static const char to_admin[] = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":"
+                                   "[{\"op\":\"replace\",\"path\":\"roles\",\"value\":[{\"value\":\"admin\"}]}]}";
+    assert_int_equal(patch_user(f, id, to_admin), 200);
+    /* re-sent while the invitation is pending: 404 each time */
+    assert_int_equal(mock_odeus_wait(f->mock, "/update-user-role", 3, 20000), 0);
+    assert_true(member_is(f, "ivy@example.com", MOCK_MEMBER_INVITED, NULL));
+    assert_int_equal(mock_odeus_accept(f->mock, "ivy@example.com"), 0);
+    WAIT_FOR(member_is(f, "ivy@example.com", MOCK_MEMBER_ACTIVE, "admin"), 20000);
+    WAIT_FOR(gw_log_has(&f->gw, "\"event\":\"late_invitee_role_applied\""), 10000);
+    size_t n = mock_odeus_count(f->mock, "/update-user-role");
+    EXPECT_STAYS(mock_odeus_count(f->mock, "/update-user-role") == n, 2500);
+    free(id);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -222,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resends_of_deleted_invitee_spare_the_next_owner, setup_recheck, gw_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_two_holders_share_one_seat, setup, gw_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_calls_are_ordered_per_seat, setup_short, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_invitee_role_is_resent_until_it_lands, setup_recheck, gw_fixture_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
