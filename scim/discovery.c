@@ -63,16 +63,25 @@ static json_t *user_resource_type(const char *base_url)
                      meta("ResourceType", location(base_url, "ResourceTypes", "User")));
 }
 
+static json_t *group_resource_type(const char *base_url)
+{
+    return json_pack("{s:[s],s:s,s:s,s:s,s:s,s:s,s:o}", "schemas", SCIM_SCHEMA_RESOURCE_TYPE, "id", "Group", "name", "Group",
+                     "endpoint", "/Groups", "description", "Group", "schema", SCIM_SCHEMA_GROUP, "meta",
+                     meta("ResourceType", location(base_url, "ResourceTypes", "Group")));
+}
+
 json_t *scim_discovery_resource_types(const char *base_url)
 {
-    return scim_list_render(json_pack("[o]", user_resource_type(base_url)), 1, 1);
+    return scim_list_render(json_pack("[oo]", user_resource_type(base_url), group_resource_type(base_url)), 2, 1);
 }
 
 json_t *scim_discovery_resource_type(const char *base_url, const char *id)
 {
-    if (id == NULL || !scim__str_ieq(id, "User"))
-        return NULL;
-    return user_resource_type(base_url);
+    if (id != NULL && scim__str_ieq(id, "User"))
+        return user_resource_type(base_url);
+    if (id != NULL && scim__str_ieq(id, "Group"))
+        return group_resource_type(base_url);
+    return NULL;
 }
 
 static const char *type_name(scim__attr_type_t t)
@@ -141,20 +150,26 @@ static json_t *schema_document(const char *base_url, const scim__schema_t *s)
                      meta("Schema", location(base_url, "Schemas", s->id)));
 }
 
+/* What /Schemas lists, in its order. */
+static const scim__schema_t *const published[] = {&scim__schema_user, &scim__schema_enterprise, &scim__schema_group};
+
 json_t *scim_discovery_schemas(const char *base_url)
 {
-    json_t *all =
-        json_pack("[oo]", schema_document(base_url, &scim__schema_user), schema_document(base_url, &scim__schema_enterprise));
-    return scim_list_render(all, 2, 1);
+    json_t *all = json_array();
+    size_t i;
+
+    for (i = 0; i < sizeof(published) / sizeof(published[0]); i++)
+        json_array_append_new(all, schema_document(base_url, published[i]));
+    return scim_list_render(all, json_array_size(all), 1);
 }
 
 json_t *scim_discovery_schema(const char *base_url, const char *urn)
 {
-    if (urn == NULL)
-        return NULL;
-    if (scim__str_ieq(urn, SCIM_SCHEMA_USER))
-        return schema_document(base_url, &scim__schema_user);
-    if (scim__str_ieq(urn, SCIM_SCHEMA_ENTERPRISE_USER))
-        return schema_document(base_url, &scim__schema_enterprise);
+    size_t i;
+
+    for (i = 0; urn != NULL && i < sizeof(published) / sizeof(published[0]); i++) {
+        if (scim__str_ieq(urn, published[i]->id))
+            return schema_document(base_url, published[i]);
+    }
     return NULL;
 }

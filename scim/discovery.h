@@ -15,11 +15,11 @@ typedef struct scim_discovery_limits {
 } scim_discovery_limits_t;
 
 json_t *scim_discovery_service_provider_config(const char *base_url, const scim_discovery_limits_t *limits);
-/** ListResponse of all resource types (just "User" today). */
+/** ListResponse of all resource types: "User" (with the enterprise extension) and "Group". */
 json_t *scim_discovery_resource_types(const char *base_url);
 /** One resource type by id (case-insensitive), or NULL when unknown. */
 json_t *scim_discovery_resource_type(const char *base_url, const char *id);
-/** ListResponse of the User and enterprise-extension schemas, with full attribute definitions. */
+/** ListResponse of the User, enterprise-extension and Group schemas, with full attribute definitions. */
 json_t *scim_discovery_schemas(const char *base_url);
 /** One schema by URN (case-insensitive), or NULL when unknown. */
 json_t *scim_discovery_schema(const char *base_url, const char *urn);

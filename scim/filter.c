@@ -20,6 +20,11 @@ scim_filter_t *scim_filter_parse(const char *text, size_t len, scim_error_t *err
     return scim__parse_filter(text, len, err);
 }
 
+scim_filter_t *scim_filter_parse_resource(scim_resource_t res, const char *text, size_t len, scim_error_t *err)
+{
+    return scim__parse_filter_in(res, text, len, err);
+}
+
 void scim_filter_free(scim_filter_t *filter)
 {
     scim__node_free(filter);
@@ -360,17 +365,89 @@ static scim_filter_index_t hint(const scim_filter_t *f, const char **value)
 scim_filter_index_t scim_filter_index_hint(const scim_filter_t *filter, const char **value)
 {
     const char *v = NULL;
-    scim_filter_index_t h = filter != NULL ? hint(filter, &v) : SCIM_FILTER_INDEX_NONE;
+    scim_filter_index_t h = filter != NULL && filter->resource == SCIM_RESOURCE_USER ? hint(filter, &v) : SCIM_FILTER_INDEX_NONE;
 
     if (value != NULL)
         *value = h != SCIM_FILTER_INDEX_NONE ? v : NULL;
     return h;
 }
 
+/* members, members.value: what a member comparison tests (a complex attribute compares by its value). */
+static int is_member_value(const scim_filter_t *f)
+{
+    return def_is(f->ref.attr_def, "members") && (f->ref.sub == NULL || def_is(f->ref.sub_def, "value"));
+}
+
+static scim_filter_group_index_t group_hint(const scim_filter_t *f, const char **value)
+{
+    scim_filter_group_index_t h;
+    const scim__attr_t *def = f->ref.attr_def;
+
+    if (f->kind == SCIM__NODE_AND) {
+        h = group_hint(f->left, value);
+        return h != SCIM_FILTER_GROUP_INDEX_NONE ? h : group_hint(f->right, value);
+    }
+    if (f->ref.scope != SCIM__SCOPE_CORE || def == NULL)
+        return SCIM_FILTER_GROUP_INDEX_NONE;
+    if (f->kind == SCIM__NODE_VALUE_PATH && def_is(def, "members")) {
+        /* inside the brackets (and after them) names are sub-attributes: `value` is the member id */
+        *value = element_email(f->right);
+        if (*value == NULL)
+            *value = element_email(f->left);
+        return *value != NULL ? SCIM_FILTER_GROUP_INDEX_MEMBER : SCIM_FILTER_GROUP_INDEX_NONE;
+    }
+    if (!is_eq_literal(f))
+        return SCIM_FILTER_GROUP_INDEX_NONE;
+    *value = f->text;
+    if (f->ref.sub == NULL && def_is(def, "id"))
+        return SCIM_FILTER_GROUP_INDEX_ID;
+    if (f->ref.sub == NULL && def_is(def, "displayName"))
+        return SCIM_FILTER_GROUP_INDEX_DISPLAY_NAME;
+    if (f->ref.sub == NULL && def_is(def, "externalId"))
+        return SCIM_FILTER_GROUP_INDEX_EXTERNAL_ID;
+    if (is_member_value(f))
+        return SCIM_FILTER_GROUP_INDEX_MEMBER;
+    *value = NULL;
+    return SCIM_FILTER_GROUP_INDEX_NONE;
+}
+
+scim_filter_group_index_t scim_filter_group_index_hint(const scim_filter_t *filter, const char **value)
+{
+    const char *v = NULL;
+    scim_filter_group_index_t h =
+        filter != NULL && filter->resource == SCIM_RESOURCE_GROUP ? group_hint(filter, &v) : SCIM_FILTER_GROUP_INDEX_NONE;
+
+    if (value != NULL)
+        *value = h != SCIM_FILTER_GROUP_INDEX_NONE ? v : NULL;
+    return h;
+}
+
+/* scim_filter_index_exact of a group filter; see scim_filter_group_index_hint. */
+static int group_index_exact(const scim_filter_t *f)
+{
+    const scim__attr_t *def = f->ref.attr_def;
+
+    if (f->ref.scope != SCIM__SCOPE_CORE)
+        return 0;
+    if (f->kind == SCIM__NODE_VALUE_PATH)
+        return def_is(def, "members") && f->right == NULL && is_eq_literal(f->left) && f->left->ref.sub == NULL &&
+               def_is(f->left->ref.attr_def, "value") && f->left->case_exact;
+    if (!is_eq_literal(f))
+        return 0;
+    /* the store folds display names as lower() does and compares ids exactly (see below) */
+    if (f->ref.sub == NULL && def_is(def, "displayName"))
+        return !f->case_exact;
+    if (f->ref.sub == NULL && (def_is(def, "id") || def_is(def, "externalId")))
+        return f->case_exact;
+    return is_member_value(f) && f->case_exact;
+}
+
 int scim_filter_index_exact(const scim_filter_t *f)
 {
     const scim__attr_t *def;
 
+    if (f != NULL && f->resource == SCIM_RESOURCE_GROUP)
+        return group_index_exact(f);
     if (f == NULL || !is_eq_literal(f) || f->ref.scope != SCIM__SCOPE_CORE || f->ref.sub != NULL)
         return 0;
     def = f->ref.attr_def;

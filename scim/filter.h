@@ -24,6 +24,7 @@
 
 #include "common/attr.h"
 #include "scim/error.h"
+#include "scim/resource.h"
 
 /** Bounds on untrusted input; over them the parse fails with 400 invalidFilter. */
 #define SCIM_FILTER_MAX_LEN   4096
@@ -37,6 +38,16 @@ typedef struct scim_filter scim_filter_t;
  * 400 invalidFilter and a detail that says what is wrong and where.
  */
 GW_MUST_CHECK scim_filter_t *scim_filter_parse(const char *text, size_t len, scim_error_t *err);
+
+/**
+ * scim_filter_parse for resources of type `res` (scim_filter_parse is the SCIM_RESOURCE_USER
+ * case): names resolve against that resource's schema, which gives each comparison its caseExact.
+ * For SCIM_RESOURCE_GROUP, matched against scim_group_render results: displayName
+ * (case-insensitive), id, externalId, members.value (case-exact: it holds ids), members.type,
+ * members.display, meta.*, and URN-qualified forms with the core Group URN. As for users, a name
+ * the schema lacks parses and matches nothing; `manager` and the enterprise URN are User-only.
+ */
+GW_MUST_CHECK scim_filter_t *scim_filter_parse_resource(scim_resource_t res, const char *text, size_t len, scim_error_t *err);
 
 void scim_filter_free(scim_filter_t *filter);
 
@@ -58,6 +69,29 @@ typedef enum scim_filter_index {
  * *value (borrowed from the filter). The caller still runs scim_filter_match on the candidates.
  */
 scim_filter_index_t scim_filter_index_hint(const scim_filter_t *filter, const char **value);
+
+/**
+ * The hints of a group filter (scim_filter_parse_resource(SCIM_RESOURCE_GROUP, ...)): a type of its
+ * own so that a switch over scim_filter_index_t (users) stays exhaustive. scim_filter_index_hint
+ * gives NONE for a group filter, and scim_filter_group_index_hint NONE for a user filter.
+ */
+typedef enum scim_filter_group_index {
+    SCIM_FILTER_GROUP_INDEX_NONE,
+    SCIM_FILTER_GROUP_INDEX_ID,           /** compare exactly */
+    SCIM_FILTER_GROUP_INDEX_DISPLAY_NAME, /** compare case-insensitively (ASCII letters folded) */
+    SCIM_FILTER_GROUP_INDEX_EXTERNAL_ID,  /** compare exactly */
+    SCIM_FILTER_GROUP_INDEX_MEMBER,       /** the groups that have this member id (compared exactly) */
+} scim_filter_group_index_t;
+
+/**
+ * As scim_filter_index_hint, for a group filter: `id`, `displayName`, `externalId` eq, and a member
+ * id from `members[value eq "x"]`, `members.value eq "x"` or `members eq "x"` (also inside a value
+ * filter with other tests, or as one side of an `and`). scim_filter_index_exact(filter) is 1 when
+ * the whole filter is one such test (`members[value eq "x"]` with nothing else in the brackets and
+ * nothing after them counts): the store's lookup (display names folded like the filter, ids and
+ * external ids and member ids exact) is then the filter's answer.
+ */
+scim_filter_group_index_t scim_filter_group_index_hint(const scim_filter_t *filter, const char **value);
 
 /**
  * 1 when the store's index lookup for scim_filter_index_hint() returns exactly the filter's

@@ -17,6 +17,7 @@ typedef struct parser {
     size_t pos;
     int depth;
     int path_mode;        /* reading a PATCH path, not a filter */
+    scim_resource_t res;  /* whose schema names resolve against */
     const char *err_type; /* invalidFilter for filters, invalidPath for PATCH paths */
     scim_error_t *err;
 } parser_t;
@@ -214,7 +215,7 @@ static int parse_ref(parser_t *p, token_t t, int elem, const scim__attr_t *paren
         ref->attr_def = scim__sub_attr_find(parent, w, t.len);
         return 0;
     }
-    scim__split_urn(w, t.len, &ref->scope, &rest, &rest_len);
+    scim__split_urn_in(p->res, w, t.len, &ref->scope, &rest, &rest_len);
     if (ref->scope == SCIM__SCOPE_ENTERPRISE && rest_len == 0 && p->path_mode) {
         *whole_extension = 1;
         return 0;
@@ -231,8 +232,9 @@ static int parse_ref(parser_t *p, token_t t, int elem, const scim__attr_t *paren
         ref->attr = dup_n(rest, alen);
         ref->sub = dup_n(dot + 1, rest_len - alen - 1);
     }
-    ref->attr_def = scim__attr_find_scoped(ref->scope, ref->attr, strlen(ref->attr));
-    if (ref->attr_def == NULL && rest == w && !p->path_mode && scim__str_ieq(ref->attr, "manager")) {
+    ref->attr_def = scim__attr_find_in(p->res, ref->scope, ref->attr, strlen(ref->attr));
+    if (ref->attr_def == NULL && rest == w && !p->path_mode && p->res == SCIM_RESOURCE_USER &&
+        scim__str_ieq(ref->attr, "manager")) {
         ref->scope = SCIM__SCOPE_ENTERPRISE;
         ref->attr_def = scim__attr_find_scoped(SCIM__SCOPE_ENTERPRISE, ref->attr, strlen(ref->attr));
     }
@@ -496,9 +498,10 @@ static scim__node_t *parse_or(parser_t *p, int elem, const scim__attr_t *parent)
     return parse_chain(p, elem, parent, 1);
 }
 
-static int parser_init(parser_t *p, const char *text, size_t len, const char *err_type, scim_error_t *err)
+static int parser_init(parser_t *p, scim_resource_t res, const char *text, size_t len, const char *err_type, scim_error_t *err)
 {
     memset(p, 0, sizeof(*p));
+    p->res = res;
     p->s = text;
     p->len = len;
     p->err_type = err_type;
@@ -519,27 +522,39 @@ static int expect_end(parser_t *p)
     return 0;
 }
 
-scim__node_t *scim__parse_filter(const char *text, size_t len, scim_error_t *err)
+scim__node_t *scim__parse_filter_in(scim_resource_t res, const char *text, size_t len, scim_error_t *err)
 {
     parser_t p;
     scim__node_t *f;
 
-    if (parser_init(&p, text, len, SCIM_TYPE_INVALID_FILTER, err) != 0)
+    if (parser_init(&p, res, text, len, SCIM_TYPE_INVALID_FILTER, err) != 0)
         return NULL;
     f = parse_or(&p, 0, NULL);
     if (f != NULL && expect_end(&p) != 0) {
         scim__node_free(f);
         return NULL;
     }
+    if (f != NULL)
+        f->resource = res;
     return f;
+}
+
+scim__node_t *scim__parse_filter(const char *text, size_t len, scim_error_t *err)
+{
+    return scim__parse_filter_in(SCIM_RESOURCE_USER, text, len, err);
 }
 
 int scim__parse_path(const char *text, size_t len, scim__path_expr_t *out, scim_error_t *err)
 {
+    return scim__parse_path_in(SCIM_RESOURCE_USER, text, len, out, err);
+}
+
+int scim__parse_path_in(scim_resource_t res, const char *text, size_t len, scim__path_expr_t *out, scim_error_t *err)
+{
     parser_t p;
 
     memset(out, 0, sizeof(*out));
-    if (parser_init(&p, text, len, SCIM_TYPE_INVALID_PATH, err) != 0)
+    if (parser_init(&p, res, text, len, SCIM_TYPE_INVALID_PATH, err) != 0)
         return -1;
     p.path_mode = 1;
     if (parse_path_expr(&p, 0, NULL, out) != 0 || expect_end(&p) != 0)

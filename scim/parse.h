@@ -82,6 +82,8 @@ struct scim_filter {
     int case_exact;      /* cmp: caseExact of the compared attribute */
     int is_datetime;     /* cmp on a dateTime attribute (meta.created...): compares instants */
     scim__datetime_t dt; /* the literal as an instant, when is_datetime and op is eq ne gt ge lt le */
+    /* the root of a whole filter: the resource type its names were resolved for */
+    scim_resource_t resource;
 };
 
 /** attrPath ["[" valFilter "]" ["." subAttr]] as parse.c read it. */
@@ -101,6 +103,8 @@ typedef struct scim__path_expr {
  * schema lacks: it is the enterprise manager (Entra filters on it unqualified).
  */
 GW_MUST_CHECK scim__node_t *scim__parse_filter(const char *text, size_t len, scim_error_t *err);
+/** scim__parse_filter with names resolved against the schema of `res` (`manager` stays a User's). */
+GW_MUST_CHECK scim__node_t *scim__parse_filter_in(scim_resource_t res, const char *text, size_t len, scim_error_t *err);
 
 /**
  * Parses `len` bytes of `text` as a whole PATCH path into `out` (zeroed first). Unqualified names
@@ -108,6 +112,8 @@ GW_MUST_CHECK scim__node_t *scim__parse_filter(const char *text, size_t len, sci
  * scim__path_expr_clear() in both cases.
  */
 GW_MUST_CHECK int scim__parse_path(const char *text, size_t len, scim__path_expr_t *out, scim_error_t *err);
+/** scim__parse_path with names resolved against the schema of `res`. */
+GW_MUST_CHECK int scim__parse_path_in(scim_resource_t res, const char *text, size_t len, scim__path_expr_t *out, scim_error_t *err);
 
 void scim__path_expr_clear(scim__path_expr_t *pe);
 

@@ -10,11 +10,16 @@
 
 int scim__path_parse(const char *text, size_t len, scim__path_t *out, scim_error_t *err)
 {
+    return scim__path_parse_in(SCIM_RESOURCE_USER, text, len, out, err);
+}
+
+int scim__path_parse_in(scim_resource_t res, const char *text, size_t len, scim__path_t *out, scim_error_t *err)
+{
     scim__path_expr_t pe;
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
-    if (scim__parse_path(text, len, &pe, err) != 0)
+    if (scim__parse_path_in(res, text, len, &pe, err) != 0)
         goto out;
     if (pe.tail != NULL && pe.ref.sub != NULL) {
         scim_error_set(err, 400, SCIM_TYPE_INVALID_PATH, "two sub-attributes at position 1");

@@ -31,6 +31,8 @@ typedef struct scim__path {
  * with 400 invalidPath. Release with scim__path_clear() in both cases.
  */
 GW_MUST_CHECK int scim__path_parse(const char *text, size_t len, scim__path_t *out, scim_error_t *err);
+/** scim__path_parse for a resource of type `res` (a User's path is scim__path_parse). */
+GW_MUST_CHECK int scim__path_parse_in(scim_resource_t res, const char *text, size_t len, scim__path_t *out, scim_error_t *err);
 void scim__path_clear(scim__path_t *path);
 
 /** 1 when `element` (one element of the multi-valued attribute) matches the path's value filter. */

@@ -1,5 +1,5 @@
 /*
- * The User attribute table and the value rules that follow from it. See schema.h.
+ * The User and Group attribute tables and the value rules that follow from them. See schema.h.
  */
 #include "scim/schema.h"
 
@@ -161,6 +161,32 @@ static const scim__attr_t enterprise_attrs[] = {
      "The User's manager. A bare string is taken as its value.", NULL, NULL, manager_subs, N(manager_subs)},
 };
 
+static const char *const cv_member_type[] = {"User", "Group", NULL};
+
+/*
+ * RFC 7643 §4.2 makes every sub-attribute of members immutable; §8.7.1 lists value caseExact
+ * false. Here value holds an id, which is caseExact (id is, RFC 7643 §3.1) and is compared exactly
+ * by the membership index, so value says caseExact true; $ref and display are the gateway's own
+ * (built from the member's record, whatever a request says), so they say readOnly.
+ */
+static const scim__attr_t member_subs[] = {
+    {"value", SCIM__TYPE_STRING, 0, 0, 1, SCIM__MUT_IMMUTABLE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE,
+     "The id of the User that is a member of this Group. Compared exactly, like id.", NULL, NULL, NULL, 0},
+    {"$ref", SCIM__TYPE_REFERENCE, 0, 0, 0, SCIM__MUT_READ_ONLY, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE,
+     "The URI of the member's resource. Set by the service provider; ignored in requests.", NULL, ref_user_group, NULL, 0},
+    RO_STR("display", "A human-readable name of the member. Set by the service provider; ignored in requests."),
+    {"type", SCIM__TYPE_STRING, 0, 0, 0, SCIM__MUT_IMMUTABLE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE,
+     "The type of the member's resource. Nested groups are not supported: a member of type Group is accepted and ignored.",
+     cv_member_type, NULL, NULL, 0},
+};
+
+static const scim__attr_t group_attrs[] = {
+    {"displayName", SCIM__TYPE_STRING, 0, 1, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_SERVER,
+     "A human-readable name for the Group. Unique, compared case-insensitively.", NULL, NULL, NULL, 0},
+    {"members", SCIM__TYPE_COMPLEX, 1, 0, 0, SCIM__MUT_READ_WRITE, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE,
+     "A list of members of the Group.", NULL, NULL, member_subs, N(member_subs)},
+};
+
 static const scim__attr_t meta_subs[] = {
     RO_STR("resourceType", "The name of the resource type of the resource."),
     {"created", SCIM__TYPE_DATETIME, 0, 0, 0, SCIM__MUT_READ_ONLY, SCIM__RET_DEFAULT, SCIM__UNIQ_NONE,
@@ -186,6 +212,7 @@ const size_t scim__n_common_attrs = N(scim__common_attrs);
 const scim__schema_t scim__schema_user = {SCIM_SCHEMA_USER, "User", "User Account", user_attrs, N(user_attrs)};
 const scim__schema_t scim__schema_enterprise = {SCIM_SCHEMA_ENTERPRISE_USER, "EnterpriseUser", "Enterprise User", enterprise_attrs,
                                                 N(enterprise_attrs)};
+const scim__schema_t scim__schema_group = {SCIM_SCHEMA_GROUP, "Group", "Group", group_attrs, N(group_attrs)};
 
 static int lower(int c)
 {
@@ -217,18 +244,26 @@ const scim__attr_t *scim__attr_find(const scim__attr_t *attrs, size_t n, const c
     return NULL;
 }
 
-const scim__attr_t *scim__attr_find_scoped(scim__scope_t scope, const char *name, size_t len)
+const scim__attr_t *scim__attr_find_in(scim_resource_t res, scim__scope_t scope, const char *name, size_t len)
 {
+    const scim__schema_t *core = res == SCIM_RESOURCE_GROUP ? &scim__schema_group : &scim__schema_user;
     const scim__attr_t *a;
     switch (scope) {
     case SCIM__SCOPE_CORE:
-        a = scim__attr_find(scim__schema_user.attrs, scim__schema_user.n_attrs, name, len);
+        a = scim__attr_find(core->attrs, core->n_attrs, name, len);
         return a != NULL ? a : scim__attr_find(scim__common_attrs, scim__n_common_attrs, name, len);
     case SCIM__SCOPE_ENTERPRISE:
+        if (res != SCIM_RESOURCE_USER)
+            return NULL;
         return scim__attr_find(scim__schema_enterprise.attrs, scim__schema_enterprise.n_attrs, name, len);
     default:
         return NULL;
     }
+}
+
+const scim__attr_t *scim__attr_find_scoped(scim__scope_t scope, const char *name, size_t len)
+{
+    return scim__attr_find_in(SCIM_RESOURCE_USER, scope, name, len);
 }
 
 const scim__attr_t *scim__sub_attr_find(const scim__attr_t *parent, const char *name, size_t len)
@@ -240,6 +275,14 @@ const scim__attr_t *scim__sub_attr_find(const scim__attr_t *parent, const char *
 
 void scim__split_urn(const char *path, size_t len, scim__scope_t *scope, const char **rest, size_t *rest_len)
 {
+    scim__split_urn_in(SCIM_RESOURCE_USER, path, len, scope, rest, rest_len);
+}
+
+void scim__split_urn_in(scim_resource_t res, const char *path, size_t len, scim__scope_t *scope, const char **rest,
+                        size_t *rest_len)
+{
+    const char *core_urn = res == SCIM_RESOURCE_GROUP ? SCIM_SCHEMA_GROUP : SCIM_SCHEMA_USER;
+    int has_extension = res == SCIM_RESOURCE_USER;
     size_t colon = len;
     size_t i;
 
@@ -249,7 +292,7 @@ void scim__split_urn(const char *path, size_t len, scim__scope_t *scope, const c
     if (len < 4 || !(lower((unsigned char)path[0]) == 'u' && lower((unsigned char)path[1]) == 'r' &&
                      lower((unsigned char)path[2]) == 'n' && path[3] == ':'))
         return;
-    if (scim__strn_ieq(SCIM_SCHEMA_ENTERPRISE_USER, path, len)) {
+    if (has_extension && scim__strn_ieq(SCIM_SCHEMA_ENTERPRISE_USER, path, len)) {
         *scope = SCIM__SCOPE_ENTERPRISE;
         *rest = path + len;
         *rest_len = 0;
@@ -262,9 +305,9 @@ void scim__split_urn(const char *path, size_t len, scim__scope_t *scope, const c
     }
     if (colon == len)
         return;
-    if (scim__strn_ieq(SCIM_SCHEMA_USER, path, colon))
+    if (scim__strn_ieq(core_urn, path, colon))
         *scope = SCIM__SCOPE_CORE;
-    else if (scim__strn_ieq(SCIM_SCHEMA_ENTERPRISE_USER, path, colon))
+    else if (has_extension && scim__strn_ieq(SCIM_SCHEMA_ENTERPRISE_USER, path, colon))
         *scope = SCIM__SCOPE_ENTERPRISE;
     else
         *scope = SCIM__SCOPE_UNKNOWN;

@@ -1,10 +1,11 @@
 /*
- * Internal to scim/: the one attribute table of the User resource (RFC 7643 §3.1 common
- * attributes, §4.1 core User, §4.3 enterprise extension) and the value rules derived from it.
+ * Internal to scim/: the one attribute table of the User and Group resources (RFC 7643 §3.1
+ * common attributes, §4.1 core User, §4.2 core Group, §4.3 enterprise extension) and the value
+ * rules derived from it.
  *
- * Every other scim/ file asks this table: user.c to canonicalize bodies, patch.c to resolve
- * paths, parse.c for caseExact, discovery.c to publish /Schemas. Keeping one table is what makes
- * /Schemas tell the truth about what the parser does.
+ * Every other scim/ file asks this table: user.c and group.c to canonicalize bodies, patch.c and
+ * group.c to resolve paths, parse.c for caseExact, discovery.c to publish /Schemas. Keeping one
+ * table is what makes /Schemas tell the truth about what the parser does.
  *
  * Internal non-static names carry the `scim__` prefix; nothing here is part of the public API.
  */
@@ -16,9 +17,11 @@
 
 #include "common/attr.h"
 #include "scim/error.h"
+#include "scim/resource.h"
 
 /** The schema URNs (RFC 7643 §8.2, §8.3, §8.7): resources, the enterprise extension, discovery. */
 #define SCIM_SCHEMA_USER                    "urn:ietf:params:scim:schemas:core:2.0:User"
+#define SCIM_SCHEMA_GROUP                   "urn:ietf:params:scim:schemas:core:2.0:Group"
 #define SCIM_SCHEMA_ENTERPRISE_USER         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #define SCIM_SCHEMA_SERVICE_PROVIDER_CONFIG "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 #define SCIM_SCHEMA_RESOURCE_TYPE           "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
@@ -82,12 +85,13 @@ typedef struct scim__schema {
 /** Where an attribute lives in a resource. */
 typedef enum scim__scope {
     SCIM__SCOPE_CORE,       /** top level of the resource (core and common attributes) */
-    SCIM__SCOPE_ENTERPRISE, /** inside the enterprise extension object */
+    SCIM__SCOPE_ENTERPRISE, /** inside the enterprise extension object (users only) */
     SCIM__SCOPE_UNKNOWN,    /** a schema URN the gateway does not know */
 } scim__scope_t;
 
 extern const scim__schema_t scim__schema_user;
 extern const scim__schema_t scim__schema_enterprise;
+extern const scim__schema_t scim__schema_group;
 /** id, externalId, meta (RFC 7643 §3.1): in every resource, in no schema's attribute list. */
 extern const scim__attr_t scim__common_attrs[];
 extern const size_t scim__n_common_attrs;
@@ -98,8 +102,10 @@ int scim__str_ieq(const char *a, const char *b);
 
 /** Looks `len` bytes of `name` up (case-insensitively) among `n` attributes; NULL if absent. */
 const scim__attr_t *scim__attr_find(const scim__attr_t *attrs, size_t n, const char *name, size_t len);
-/** A top-level attribute of `scope` (core scope includes the common attributes). */
+/** A top-level attribute of `scope` (core scope includes the common attributes) of a User. */
 const scim__attr_t *scim__attr_find_scoped(scim__scope_t scope, const char *name, size_t len);
+/** The same for a resource of type `res`: a Group's core scope is the Group schema; it has no extension. */
+const scim__attr_t *scim__attr_find_in(scim_resource_t res, scim__scope_t scope, const char *name, size_t len);
 /** A sub-attribute of a complex attribute, or NULL. */
 const scim__attr_t *scim__sub_attr_find(const scim__attr_t *parent, const char *name, size_t len);
 
@@ -109,6 +115,13 @@ const scim__attr_t *scim__sub_attr_find(const scim__attr_t *parent, const char *
  * the enterprise URN gives SCOPE_ENTERPRISE with *rest_len 0 ("the whole extension").
  */
 void scim__split_urn(const char *path, size_t len, scim__scope_t *scope, const char **rest, size_t *rest_len);
+/**
+ * scim__split_urn for a resource of type `res`: the core URN is that resource's schema
+ * (urn:...:core:2.0:Group for groups); every other URN, the enterprise one included for a Group,
+ * is SCOPE_UNKNOWN.
+ */
+void scim__split_urn_in(scim_resource_t res, const char *path, size_t len, scim__scope_t *scope, const char **rest,
+                        size_t *rest_len);
 
 /** Case-insensitive member lookup; sets *key (when not NULL) to the key as stored. Borrowed. */
 json_t *scim__obj_get_ci(const json_t *obj, const char *name, size_t len, const char **key);

@@ -23,12 +23,13 @@ typedef struct sel_list {
 } sel_list_t;
 
 struct scim_select {
-    int has_attributes; /* `attributes` was given (even if none of its names is known) */
+    scim_resource_t res; /* whose schema the names and the rendering follow */
+    int has_attributes;  /* `attributes` was given (even if none of its names is known) */
     sel_list_t attrs, excluded;
 };
 
 /* Parses one name into `out`; 1 when it names something, 0 when unknown (ignored), -1 on error. */
-static int parse_name(const char *s, size_t len, sel_name_t *out, scim_error_t *err)
+static int parse_name(scim_resource_t res, const char *s, size_t len, sel_name_t *out, scim_error_t *err)
 {
     const char *rest, *dot;
     size_t rest_len;
@@ -40,7 +41,7 @@ static int parse_name(const char *s, size_t len, sel_name_t *out, scim_error_t *
     if (len == 0)
         return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "an attribute name in the list is empty");
     memset(out, 0, sizeof(*out));
-    scim__split_urn(s, len, &out->scope, &rest, &rest_len);
+    scim__split_urn_in(res, s, len, &out->scope, &rest, &rest_len);
     if (out->scope == SCIM__SCOPE_UNKNOWN)
         return 0;
     if (out->scope == SCIM__SCOPE_ENTERPRISE && rest_len == 0) {
@@ -48,7 +49,7 @@ static int parse_name(const char *s, size_t len, sel_name_t *out, scim_error_t *
         return 1;
     }
     dot = memchr(rest, '.', rest_len);
-    out->attr_def = scim__attr_find_scoped(out->scope, rest, dot != NULL ? (size_t)(dot - rest) : rest_len);
+    out->attr_def = scim__attr_find_in(res, out->scope, rest, dot != NULL ? (size_t)(dot - rest) : rest_len);
     if (out->attr_def == NULL)
         return 0;
     if (dot != NULL) {
@@ -59,10 +60,10 @@ static int parse_name(const char *s, size_t len, sel_name_t *out, scim_error_t *
     return 1;
 }
 
-static int list_add(sel_list_t *list, const char *s, size_t len, scim_error_t *err)
+static int list_add(scim_resource_t res, sel_list_t *list, const char *s, size_t len, scim_error_t *err)
 {
     sel_name_t name;
-    int rc = parse_name(s, len, &name, err);
+    int rc = parse_name(res, s, len, &name, err);
 
     if (rc <= 0)
         return rc;
@@ -74,7 +75,7 @@ static int list_add(sel_list_t *list, const char *s, size_t len, scim_error_t *e
     return 0;
 }
 
-static int list_parse(sel_list_t *list, const char *text, scim_error_t *err)
+static int list_parse(scim_resource_t res, sel_list_t *list, const char *text, scim_error_t *err)
 {
     size_t count = 0;
 
@@ -84,7 +85,7 @@ static int list_parse(sel_list_t *list, const char *text, scim_error_t *err)
         /* Unknown names are not kept, so count them here to bound the work. */
         if (++count > SCIM_SELECT_MAX_NAMES)
             return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d attribute names", SCIM_SELECT_MAX_NAMES);
-        if (list_add(list, text, len, err) != 0)
+        if (list_add(res, list, text, len, err) != 0)
             return -1;
         text = comma != NULL ? comma + 1 : text + len;
         if (comma != NULL && *text == '\0')
@@ -93,7 +94,7 @@ static int list_parse(sel_list_t *list, const char *text, scim_error_t *err)
     return 0;
 }
 
-static int list_from_json(sel_list_t *list, const json_t *array, const char *what, scim_error_t *err)
+static int list_from_json(scim_resource_t res, sel_list_t *list, const json_t *array, const char *what, scim_error_t *err)
 {
     size_t i;
     json_t *e;
@@ -108,7 +109,7 @@ static int list_from_json(sel_list_t *list, const json_t *array, const char *wha
     {
         if (!json_is_string(e))
             return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s must be an array of strings", what);
-        if (list_add(list, json_string_value(e), json_string_length(e), err) != 0)
+        if (list_add(res, list, json_string_value(e), json_string_length(e), err) != 0)
             return -1;
     }
     return 0;
@@ -125,10 +126,16 @@ void scim_select_free(scim_select_t *sel)
 
 scim_select_t *scim_select_parse(const char *attributes, const char *excluded, scim_error_t *err)
 {
+    return scim_select_parse_resource(SCIM_RESOURCE_USER, attributes, excluded, err);
+}
+
+scim_select_t *scim_select_parse_resource(scim_resource_t res, const char *attributes, const char *excluded, scim_error_t *err)
+{
     scim_select_t *sel = gw_calloc(1, sizeof(*sel));
 
+    sel->res = res;
     sel->has_attributes = attributes != NULL && *attributes != '\0';
-    if (list_parse(&sel->attrs, attributes, err) != 0 || list_parse(&sel->excluded, excluded, err) != 0) {
+    if (list_parse(res, &sel->attrs, attributes, err) != 0 || list_parse(res, &sel->excluded, excluded, err) != 0) {
         scim_select_free(sel);
         return NULL;
     }
@@ -137,11 +144,18 @@ scim_select_t *scim_select_parse(const char *attributes, const char *excluded, s
 
 scim_select_t *scim_select_from_json(const json_t *attributes, const json_t *excluded, scim_error_t *err)
 {
+    return scim_select_from_json_resource(SCIM_RESOURCE_USER, attributes, excluded, err);
+}
+
+scim_select_t *scim_select_from_json_resource(scim_resource_t res, const json_t *attributes, const json_t *excluded,
+                                              scim_error_t *err)
+{
     scim_select_t *sel = gw_calloc(1, sizeof(*sel));
 
+    sel->res = res;
     sel->has_attributes = json_array_size(attributes) > 0;
-    if (list_from_json(&sel->attrs, attributes, "attributes", err) != 0 ||
-        list_from_json(&sel->excluded, excluded, "excludedAttributes", err) != 0) {
+    if (list_from_json(res, &sel->attrs, attributes, "attributes", err) != 0 ||
+        list_from_json(res, &sel->excluded, excluded, "excludedAttributes", err) != 0) {
         scim_select_free(sel);
         return NULL;
     }
@@ -241,7 +255,7 @@ static void trim_object(const scim_select_t *sel, scim__scope_t scope, json_t *o
 
     json_object_foreach_safe(obj, tmp, k, v)
     {
-        const scim__attr_t *def = scim__attr_find_scoped(scope, k, strlen(k));
+        const scim__attr_t *def = scim__attr_find_in(sel->res, scope, k, strlen(k));
         int keep;
         if (def != NULL)
             keep = trim_attr(sel, scope, def, v);
@@ -271,7 +285,7 @@ void scim_select_apply(const scim_select_t *sel, json_t *resource)
                 json_object_del(resource, k);
             continue;
         }
-        def = scim__attr_find_scoped(SCIM__SCOPE_CORE, k, strlen(k));
+        def = scim__attr_find_in(sel->res, SCIM__SCOPE_CORE, k, strlen(k));
         if (def != NULL ? !trim_attr(sel, SCIM__SCOPE_CORE, def, v) : sel->has_attributes)
             json_object_del(resource, k);
     }
@@ -305,13 +319,14 @@ static int attrs_untouched(const scim__attr_t *attrs, size_t n, int top_never_ok
 
 int scim_select_is_identity(const scim_select_t *sel)
 {
-    /* what the (constant) schema table says, worked out once: -1 until then */
-    static atomic_int table_untouched = -1;
+    /* what the (constant) schema table says, worked out once per resource type: -1 until then */
+    static atomic_int table_untouched[2] = {-1, -1};
+    scim_resource_t res = sel != NULL ? sel->res : SCIM_RESOURCE_USER;
     int untouched;
 
     if (sel != NULL && (sel->has_attributes || sel->attrs.n > 0 || sel->excluded.n > 0))
         return 0;
-    untouched = atomic_load_explicit(&table_untouched, memory_order_relaxed);
+    untouched = atomic_load_explicit(&table_untouched[res], memory_order_relaxed);
     if (untouched < 0) {
         /*
          * Without names, scim_select_apply drops only returned=request attributes and
@@ -319,10 +334,31 @@ int scim_select_is_identity(const scim_select_t *sel)
          * never returned (password); never ones anywhere else (sub-attributes, the extension,
          * common attributes) would be copied and then trimmed, so they too make the selection matter.
          */
-        untouched = attrs_untouched(scim__schema_user.attrs, scim__schema_user.n_attrs, 1) &&
-                    attrs_untouched(scim__schema_enterprise.attrs, scim__schema_enterprise.n_attrs, 0) &&
-                    attrs_untouched(scim__common_attrs, scim__n_common_attrs, 0);
-        atomic_store_explicit(&table_untouched, untouched, memory_order_relaxed);
+        if (res == SCIM_RESOURCE_GROUP)
+            untouched = attrs_untouched(scim__schema_group.attrs, scim__schema_group.n_attrs, 0);
+        else
+            untouched = attrs_untouched(scim__schema_user.attrs, scim__schema_user.n_attrs, 1) &&
+                        attrs_untouched(scim__schema_enterprise.attrs, scim__schema_enterprise.n_attrs, 0);
+        untouched = untouched && attrs_untouched(scim__common_attrs, scim__n_common_attrs, 0);
+        atomic_store_explicit(&table_untouched[res], untouched, memory_order_relaxed);
     }
     return untouched;
+}
+
+int scim_select_returns(const scim_select_t *sel, const char *attr)
+{
+    const scim__attr_t *def;
+
+    if (sel == NULL)
+        return 1;
+    def = scim__attr_find_in(sel->res, SCIM__SCOPE_CORE, attr, strlen(attr));
+    if (def == NULL)
+        return !sel->has_attributes;
+    if (def->returned == SCIM__RET_ALWAYS)
+        return 1;
+    if (def->returned == SCIM__RET_NEVER || names_attr(&sel->excluded, SCIM__SCOPE_CORE, def, 1))
+        return 0;
+    if (sel->has_attributes || def->returned == SCIM__RET_REQUEST)
+        return names_attr(&sel->attrs, SCIM__SCOPE_CORE, def, 0);
+    return 1;
 }

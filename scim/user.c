@@ -324,32 +324,78 @@ const char *scim_user_odeus_email(const json_t *user, scim_email_source_t source
     return email != NULL ? email : user_name_email(user);
 }
 
-const char *scim_user_odeus_role(const json_t *user, const char *default_role)
+static const char *const odeus_roles[] = {"member", "editor", "admin"}; /* lowest first */
+
+/* The rank of a role name in odeus_roles, or -1 when it names none. */
+static int role_rank(const char *name)
 {
-    static const char *const odeus_roles[] = {"member", "editor", "admin"};
+    int i;
+
+    if (name == NULL)
+        return -1;
+    for (i = (int)(sizeof(odeus_roles) / sizeof(odeus_roles[0])) - 1; i >= 0; i--) {
+        if (scim__str_ieq(name, odeus_roles[i]))
+            return i;
+    }
+    return -1;
+}
+
+/* An Entra app role object ({"id", "value", "displayName"}) or a bare name inside decoded JSON text. */
+static int decoded_rank(const json_t *j)
+{
+    int r;
+
+    if (json_is_string(j))
+        return role_rank(json_string_value(j));
+    if (!json_is_object(j))
+        return -1;
+    r = role_rank(json_string_value(scim__obj_get_ci(j, "value", strlen("value"), NULL)));
+    return r >= 0 ? r : role_rank(json_string_value(scim__obj_get_ci(j, "displayName", strlen("displayName"), NULL)));
+}
+
+/* The rank one "roles" value names: the name itself, or the role inside JSON text. */
+static int value_rank(const char *value)
+{
+    int r = role_rank(value);
+    json_t *j, *e;
+    size_t i;
+
+    if (r >= 0 || value == NULL || (value[0] != '{' && value[0] != '['))
+        return r;
+    /* Entra's AppRoleAssignmentsComplex PATCH values; the string cap bounds what is decoded. */
+    j = json_loads(value, JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, e)
+        {
+            int er = decoded_rank(e);
+            r = er > r ? er : r;
+        }
+    } else {
+        r = decoded_rank(j);
+    }
+    json_decref(j);
+    return r;
+}
+
+const char *scim_user_odeus_role_from_roles(const json_t *user)
+{
     json_t *roles = json_object_get(user, "roles");
-    json_t *chosen = NULL;
-    const char *value;
+    int best = -1;
     size_t i;
     json_t *e;
 
     json_array_foreach(roles, i, e)
     {
-        if (json_is_true(json_object_get(e, "primary"))) {
-            chosen = e;
-            break;
-        }
+        int r = value_rank(json_string_value(json_object_get(e, "value")));
+        best = r > best ? r : best;
     }
-    if (chosen == NULL && json_array_size(roles) == 1)
-        chosen = json_array_get(roles, 0);
-    value = json_string_value(json_object_get(chosen, "value"));
-    if (value == NULL)
-        return default_role;
-    for (i = 0; i < sizeof(odeus_roles) / sizeof(odeus_roles[0]); i++) {
-        if (scim__str_ieq(value, odeus_roles[i]))
-            return odeus_roles[i];
-    }
-    return default_role;
+    return best >= 0 ? odeus_roles[best] : NULL;
+}
+
+const char *scim_user_odeus_role(const json_t *user, const char *default_role)
+{
+    const char *role = scim_user_odeus_role_from_roles(user);
+    return role != NULL ? role : default_role;
 }
 
 size_t scim_user_email_values(const json_t *user, const char **out, size_t max)

@@ -53,9 +53,18 @@ typedef enum scim_email_source {
 const char *scim_user_odeus_email(const json_t *user, scim_email_source_t source);
 
 /**
- * The Odeus role: the primary "roles" value (or the only one) when it is member, editor or admin
- * (compared case-insensitively, returned lowercase as a static string); else `default_role`.
+ * The highest Odeus role (admin > editor > member) named anywhere in the user's "roles": every
+ * value, primary or not (Entra's AppRoleAssignmentsComplex sends several, none primary). A value
+ * is a role name compared case-insensitively ("Admin"), or JSON text as Entra sends on PATCH with
+ * AppRoleAssignmentsComplex ("{\"id\":\"…\",\"value\":\"Admin\",\"displayName\":\"Admin\"}"):
+ * its "value" names the role, else its "displayName"; a JSON array of such objects or names is
+ * read element by element. Names that are no Odeus role are ignored. Returns "member", "editor" or
+ * "admin" (static strings), or NULL when no value names one, so that the caller can fall back to
+ * group roles or its default.
  */
+const char *scim_user_odeus_role_from_roles(const json_t *user);
+
+/** scim_user_odeus_role_from_roles(user), or `default_role` when it is NULL. */
 const char *scim_user_odeus_role(const json_t *user, const char *default_role);
 
 /**

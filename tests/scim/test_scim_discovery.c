@@ -49,13 +49,22 @@ static void test_resource_types(void **state)
 {
     json_t *list = scim_discovery_resource_types(BASE);
     json_t *user = json_array_get(json_object_get(list, "Resources"), 0);
+    json_t *group = json_array_get(json_object_get(list, "Resources"), 1);
     (void)state;
-    assert_int_equal(json_integer_value(json_object_get(list, "totalResults")), 1);
+    assert_int_equal(json_integer_value(json_object_get(list, "totalResults")), 2);
+    assert_int_equal(json_array_size(json_object_get(list, "Resources")), 2);
     assert_string_equal(json_string_value(json_object_get(user, "id")), "User");
     assert_string_equal(json_string_value(json_object_get(user, "endpoint")), "/Users");
     assert_string_equal(json_string_value(json_object_get(user, "schema")), SCIM_SCHEMA_USER);
     assert_json_equal(json_object_get(user, "schemaExtensions"), "[{\"schema\":\"" ENT "\",\"required\":false}]");
     assert_string_equal(json_string_value(json_object_get(json_object_get(user, "meta"), "location")), BASE "/ResourceTypes/User");
+    assert_string_equal(json_string_value(json_object_get(group, "id")), "Group");
+    assert_string_equal(json_string_value(json_object_get(group, "name")), "Group");
+    assert_string_equal(json_string_value(json_object_get(group, "endpoint")), "/Groups");
+    assert_string_equal(json_string_value(json_object_get(group, "schema")), SCIM_SCHEMA_GROUP);
+    assert_null(json_object_get(group, "schemaExtensions"));
+    assert_json_equal(json_object_get(group, "meta"),
+                      "{\"resourceType\":\"ResourceType\",\"location\":\"" BASE "/ResourceTypes/Group\"}");
     json_decref(list);
 }
 
@@ -67,9 +76,17 @@ static void test_resource_type_by_id(void **state)
     assert_non_null(a);
     assert_non_null(b);
     assert_true(json_equal(a, b));
-    assert_null(scim_discovery_resource_type(BASE, "Group"));
     assert_null(scim_discovery_resource_type(BASE, "Users"));
+    assert_null(scim_discovery_resource_type(BASE, "Groups"));
     assert_null(scim_discovery_resource_type(BASE, NULL));
+    json_decref(a);
+    json_decref(b);
+    a = scim_discovery_resource_type(BASE, "Group");
+    b = scim_discovery_resource_type(BASE, "GROUP");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(a, b));
+    assert_string_equal(json_string_value(json_object_get(a, "endpoint")), "/Groups");
     json_decref(a);
     json_decref(b);
 }
@@ -81,7 +98,9 @@ static void test_schemas_user_name(void **state)
     json_t *attrs = json_object_get(core, "attributes");
     json_t *user_name = find_by(attrs, "name", "userName");
     (void)state;
-    assert_int_equal(json_integer_value(json_object_get(list, "totalResults")), 2);
+    assert_int_equal(json_integer_value(json_object_get(list, "totalResults")), 3);
+    assert_non_null(find_by(json_object_get(list, "Resources"), "id", ENT));
+    assert_non_null(find_by(json_object_get(list, "Resources"), "id", SCIM_SCHEMA_GROUP));
     assert_non_null(user_name);
     assert_json_equal(user_name, "{\"name\":\"userName\",\"type\":\"string\",\"multiValued\":false,"
                                  "\"description\":\"Unique identifier for the User, typically used by the user to "
@@ -131,12 +150,48 @@ static void test_schema_enterprise(void **state)
     json_decref(ent);
 }
 
+/* The Group schema comes from the same table the Group parser reads (RFC 7643 §4.2, §8.7.1). */
+static void test_schema_group(void **state)
+{
+    json_t *g = scim_discovery_schema(BASE, "urn:ietf:params:scim:schemas:core:2.0:group");
+    json_t *attrs = json_object_get(g, "attributes");
+    json_t *members = find_by(attrs, "name", "members");
+    json_t *subs = json_object_get(members, "subAttributes");
+    (void)state;
+    assert_non_null(g);
+    assert_string_equal(json_string_value(json_object_get(g, "id")), SCIM_SCHEMA_GROUP);
+    assert_string_equal(json_string_value(json_object_get(g, "name")), "Group");
+    assert_int_equal(json_array_size(attrs), 2);
+    assert_json_equal(find_by(attrs, "name", "displayName"),
+                      "{\"name\":\"displayName\",\"type\":\"string\",\"multiValued\":false,"
+                      "\"description\":\"A human-readable name for the Group. Unique, compared case-insensitively.\","
+                      "\"required\":true,\"caseExact\":false,\"mutability\":\"readWrite\","
+                      "\"returned\":\"default\",\"uniqueness\":\"server\"}");
+    assert_true(json_is_true(json_object_get(members, "multiValued")));
+    assert_string_equal(json_string_value(json_object_get(members, "type")), "complex");
+    assert_string_equal(json_string_value(json_object_get(members, "mutability")), "readWrite");
+    assert_int_equal(json_array_size(subs), 4);
+    assert_string_equal(json_string_value(json_object_get(find_by(subs, "name", "value"), "mutability")), "immutable");
+    assert_true(json_is_true(json_object_get(find_by(subs, "name", "value"), "caseExact")));
+    assert_json_equal(json_object_get(find_by(subs, "name", "$ref"), "referenceTypes"), "[\"User\",\"Group\"]");
+    assert_string_equal(json_string_value(json_object_get(find_by(subs, "name", "display"), "mutability")), "readOnly");
+    assert_json_equal(json_object_get(find_by(subs, "name", "type"), "canonicalValues"), "[\"User\",\"Group\"]");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(g, "meta"), "location")),
+                        BASE "/Schemas/" SCIM_SCHEMA_GROUP);
+    assert_null(find_by(attrs, "name", "id"));
+    json_decref(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_service_provider_config),  cmocka_unit_test(test_resource_types),
-        cmocka_unit_test(test_resource_type_by_id),      cmocka_unit_test(test_schemas_user_name),
-        cmocka_unit_test(test_schemas_full_definitions), cmocka_unit_test(test_schema_enterprise),
+        cmocka_unit_test(test_service_provider_config),
+        cmocka_unit_test(test_resource_types),
+        cmocka_unit_test(test_resource_type_by_id),
+        cmocka_unit_test(test_schemas_user_name),
+        cmocka_unit_test(test_schemas_full_definitions),
+        cmocka_unit_test(test_schema_enterprise),
+        cmocka_unit_test(test_schema_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

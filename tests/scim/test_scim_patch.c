@@ -170,6 +170,65 @@ static void test_entra_pathless_urn_keys(void **state)
           "\"" ENT "\":{\"employeeNumber\":\"42\",\"manager\":{\"value\":\"m\"}}}");
 }
 
+/* Patches `user` with `ops`, re-parses as the gateway does, and returns the Odeus role it then has. */
+static const char *role_after(const char *user, const char *ops)
+{
+    static char role[16];
+    scim_error_t err = {0};
+    json_t *u = J(user);
+    json_t *body = with_ops(ops);
+    json_t *canon;
+    const char *r;
+    if (scim_patch_apply(u, body, &err) != 0)
+        fail_msg("patch failed: %d %s %s", err.status, err.scim_type, err.detail);
+    canon = scim_user_parse(u, &err);
+    if (canon == NULL)
+        fail_msg("re-parse failed: %s", err.detail);
+    r = scim_user_odeus_role_from_roles(canon);
+    snprintf(role, sizeof(role), "%s", r != NULL ? r : "(none)");
+    json_decref(canon);
+    json_decref(body);
+    json_decref(u);
+    return role;
+}
+
+/* The three app-role expressions Entra offers (idp-behaviour.md). */
+static void test_entra_app_roles(void **state)
+{
+    (void)state;
+    /* AppRoleAssignmentsComplex: Add only, values are JSON encoded as strings */
+    gives(ALICE,
+          "[{\"op\":\"Add\",\"path\":\"roles\",\"value\":[{\"value\":"
+          "\"{\\\"id\\\":\\\"06b0\\\",\\\"value\\\":\\\"Editor\\\",\\\"displayName\\\":\\\"Editor\\\"}\"}]}]",
+          "{\"userName\":\"alice@corp.example\",\"active\":true,\"roles\":[{\"value\":"
+          "\"{\\\"id\\\":\\\"06b0\\\",\\\"value\\\":\\\"Editor\\\",\\\"displayName\\\":\\\"Editor\\\"}\"}]}");
+    assert_string_equal(role_after("{\"userName\":\"a\",\"roles\":[{\"value\":\"member\",\"primary\":false}]}",
+                                   "[{\"op\":\"Add\",\"path\":\"roles\",\"value\":[{\"value\":"
+                                   "\"{\\\"id\\\":\\\"1\\\",\\\"value\\\":\\\"Admin\\\",\\\"displayName\\\":\\\"Admin\\\"}\"}]}]"),
+                        "admin");
+    /* several in one Add, none primary: the highest counts */
+    assert_string_equal(role_after(ALICE, "[{\"op\":\"Add\",\"path\":\"roles\",\"value\":["
+                                          "{\"value\":\"{\\\"value\\\":\\\"Member\\\"}\"},"
+                                          "{\"value\":\"{\\\"value\\\":\\\"Editor\\\"}\"}]}]"),
+                        "editor");
+    /* AssertiveAppRoleAssignmentsComplex: replace, so a removed role goes away */
+    assert_string_equal(role_after("{\"userName\":\"a\",\"roles\":[{\"value\":\"admin\"}]}",
+                                   "[{\"op\":\"Replace\",\"path\":\"roles\",\"value\":["
+                                   "{\"value\":\"{\\\"value\\\":\\\"Editor\\\"}\",\"primary\":false}]}]"),
+                        "editor");
+    /* SingleAppRoleAssignment: roles[primary eq "True"].value */
+    assert_string_equal(role_after("{\"userName\":\"a\",\"roles\":[{\"value\":\"member\",\"primary\":true}]}",
+                                   "[{\"op\":\"Replace\",\"path\":\"roles[primary eq \\\"True\\\"].value\","
+                                   "\"value\":\"Admin\"}]"),
+                        "admin");
+    assert_string_equal(role_after(ALICE, "[{\"op\":\"Add\",\"path\":\"roles[primary eq \\\"True\\\"].value\","
+                                          "\"value\":\"Editor\"}]"),
+                        "editor");
+    /* removing the only role leaves none: the caller falls back */
+    assert_string_equal(
+        role_after("{\"userName\":\"a\",\"roles\":[{\"value\":\"admin\"}]}", "[{\"op\":\"Remove\",\"path\":\"roles\"}]"), "(none)");
+}
+
 /* ---- operations with paths ---- */
 
 static void test_op_names_case_insensitive(void **state)
@@ -469,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_entra_replace_work_email),
         cmocka_unit_test(test_entra_manager),
         cmocka_unit_test(test_entra_pathless_urn_keys),
+        cmocka_unit_test(test_entra_app_roles),
         cmocka_unit_test(test_op_names_case_insensitive),
         cmocka_unit_test(test_attribute_names_case_insensitive),
         cmocka_unit_test(test_complex_attribute),

@@ -365,13 +365,84 @@ static void test_datetime_filters(void **state)
     json_decref(r);
 }
 
+#define GROUP_URN "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+static const char GROUP[] =
+    "{\"schemas\":[\"" GROUP_URN "\"],\"id\":\"g1\",\"externalId\":\"x1\",\"displayName\":\"Eng\","
+    "\"members\":[{\"value\":\"u1\",\"display\":\"ann\",\"$ref\":\"https://h/scim/v2/Users/u1\",\"type\":\"User\"}],"
+    "\"meta\":{\"resourceType\":\"Group\",\"version\":\"W/\\\"1\\\"\"}}";
+
+/* A group selection resolves names against the Group schema (Entra: excludedAttributes=members). */
+static void group_check(const char *attributes, const char *excluded, const char *want, int returns_members)
+{
+    scim_error_t err = {0};
+    scim_select_t *sel = scim_select_parse_resource(SCIM_RESOURCE_GROUP, attributes, excluded, &err);
+    json_t *r = J(GROUP);
+    if (sel == NULL)
+        fail_msg("select [%s] [%s]: %s", attributes, excluded, err.detail);
+    scim_select_apply(sel, r);
+    assert_json_equal(r, want);
+    assert_int_equal(scim_select_returns(sel, "members"), returns_members);
+    assert_int_equal(returns_members, json_object_get(r, "members") != NULL);
+    scim_select_free(sel);
+    json_decref(r);
+}
+
+static void test_select_group(void **state)
+{
+    scim_error_t err = {0};
+    scim_select_t *sel;
+    json_t *r;
+    (void)state;
+    group_check(NULL, "members",
+                "{\"schemas\":[\"" GROUP_URN "\"],\"id\":\"g1\",\"externalId\":\"x1\",\"displayName\":\"Eng\","
+                "\"meta\":{\"resourceType\":\"Group\",\"version\":\"W/\\\"1\\\"\"}}",
+                0);
+    group_check(NULL, "Members,meta",
+                "{\"schemas\":[\"" GROUP_URN "\"],\"id\":\"g1\",\"externalId\":\"x1\",\"displayName\":\"Eng\"}", 0);
+    group_check("displayName", NULL, "{\"schemas\":[\"" GROUP_URN "\"],\"id\":\"g1\",\"displayName\":\"Eng\"}", 0);
+    group_check(GROUP_URN ":displayName,members.value", NULL,
+                "{\"schemas\":[\"" GROUP_URN "\"],\"id\":\"g1\",\"displayName\":\"Eng\",\"members\":[{\"value\":\"u1\"}]}", 1);
+    group_check(
+        NULL, "members.display,members.$ref",
+        "{\"schemas\":[\"" GROUP_URN "\"],\"id\":\"g1\",\"externalId\":\"x1\",\"displayName\":\"Eng\","
+        "\"members\":[{\"value\":\"u1\",\"type\":\"User\"}],\"meta\":{\"resourceType\":\"Group\",\"version\":\"W/\\\"1\\\"\"}}",
+        1);
+    /* User names select nothing in a group */
+    group_check("userName", NULL, "{\"schemas\":[\"" GROUP_URN "\"],\"id\":\"g1\"}", 0);
+    group_check(NULL, "userName,emails", GROUP, 1);
+
+    /* a user selection does not know members: excluding it trims nothing (why groups need their own) */
+    sel = scim_select_parse(NULL, "members", &err);
+    r = J(GROUP);
+    scim_select_apply(sel, r);
+    assert_non_null(json_object_get(r, "members"));
+    json_decref(r);
+    scim_select_free(sel);
+
+    r = J("[\"members\"]");
+    sel = scim_select_from_json_resource(SCIM_RESOURCE_GROUP, NULL, r, &err);
+    json_decref(r);
+    assert_non_null(sel);
+    assert_int_equal(scim_select_returns(sel, "members"), 0);
+    assert_int_equal(scim_select_returns(sel, "displayName"), 1);
+    assert_int_equal(scim_select_returns(sel, "id"), 1);
+    assert_int_equal(scim_select_is_identity(sel), 0);
+    scim_select_free(sel);
+    sel = scim_select_parse_resource(SCIM_RESOURCE_GROUP, NULL, NULL, &err);
+    assert_int_equal(scim_select_is_identity(sel), 1);
+    assert_int_equal(scim_select_returns(sel, "members"), 1);
+    scim_select_free(sel);
+    assert_int_equal(scim_select_returns(NULL, "members"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attributes),      cmocka_unit_test(test_excluded),         cmocka_unit_test(test_never_returned),
         cmocka_unit_test(test_select_identity), cmocka_unit_test(test_select_bad),       cmocka_unit_test(test_sort),
         cmocka_unit_test(test_sort_bad),        cmocka_unit_test(test_query_params),     cmocka_unit_test(test_search_body),
-        cmocka_unit_test(test_etag_matches),    cmocka_unit_test(test_datetime_filters),
+        cmocka_unit_test(test_etag_matches),    cmocka_unit_test(test_datetime_filters), cmocka_unit_test(test_select_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

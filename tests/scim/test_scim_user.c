@@ -657,10 +657,63 @@ static void test_odeus_role(void **state)
     role_is("[{\"value\":\"member\"},{\"value\":\"Admin\",\"primary\":true}]", "admin");
     role_is("[{\"value\":\"EDITOR\"}]", "editor");
     role_is("{\"value\":\"editor\"}", "editor");
-    role_is("[{\"value\":\"admin\"},{\"value\":\"editor\"}]", "member");
-    role_is("[{\"value\":\"owner\",\"primary\":true},{\"value\":\"admin\"}]", "member");
+    /* every value counts, primary or not: the highest wins (Entra AppRoleAssignmentsComplex) */
+    role_is("[{\"value\":\"editor\"},{\"value\":\"admin\"}]", "admin");
+    role_is("[{\"value\":\"admin\",\"primary\":false},{\"value\":\"editor\",\"primary\":false}]", "admin");
+    role_is("[{\"value\":\"member\",\"primary\":true},{\"value\":\"Editor\"}]", "editor");
+    role_is("[{\"value\":\"owner\",\"primary\":true},{\"value\":\"admin\"}]", "admin");
     role_is("[{\"value\":\"owner\"}]", "member");
     role_is("", "member");
+}
+
+/* The role from roles alone (NULL when none), as the gateway's fallback chain needs it. */
+static void from_roles_is(const char *roles, const char *expected)
+{
+    char body[1024];
+    json_t *u;
+    const char *got;
+    snprintf(body, sizeof(body), "{\"userName\":\"a\"%s%s}", roles[0] ? ",\"roles\":" : "", roles);
+    u = parse_ok(body);
+    got = scim_user_odeus_role_from_roles(u);
+    if (expected == NULL && got != NULL)
+        fail_msg("expected no role for %s, got %s", roles, got);
+    if (expected != NULL)
+        assert_string_equal(got != NULL ? got : "(null)", expected);
+    json_decref(u);
+}
+
+static void test_odeus_role_from_roles(void **state)
+{
+    (void)state;
+    from_roles_is("", NULL);
+    from_roles_is("[]", NULL);
+    from_roles_is("[{\"value\":\"owner\"},{\"value\":\"viewer\",\"primary\":true}]", NULL);
+    from_roles_is("[{\"display\":\"Admin\"}]", NULL);
+    from_roles_is("[{\"value\":\"member\"}]", "member");
+    from_roles_is("[{\"value\":\"admin\"},{\"value\":\"member\",\"primary\":true}]", "admin");
+    from_roles_is("[{\"value\":\"MEMBER\"},{\"value\":\"eDiToR\"},{\"value\":\"nobody\"}]", "editor");
+    /* a name must be the whole value */
+    from_roles_is("[{\"value\":\" admin\"},{\"value\":\"administrator\"}]", NULL);
+    /* Entra AppRoleAssignmentsComplex on PATCH: JSON text; "value" names the role... */
+    from_roles_is("[{\"value\":\"{\\\"id\\\":\\\"06b0\\\",\\\"value\\\":\\\"Admin\\\","
+                  "\\\"displayName\\\":\\\"Administrators\\\"}\"}]",
+                  "admin");
+    /* ...else its displayName (an app role whose value is an opaque code) */
+    from_roles_is("[{\"value\":\"{\\\"id\\\":\\\"06b0\\\",\\\"value\\\":\\\"25\\\",\\\"displayName\\\":\\\"Editor\\\"}\"}]",
+                  "editor");
+    /* value wins over displayName when both name a role */
+    from_roles_is("[{\"value\":\"{\\\"value\\\":\\\"member\\\",\\\"displayName\\\":\\\"Admin\\\"}\"}]", "member");
+    /* mixed: a plain name and JSON text, the highest wins either way round */
+    from_roles_is("[{\"value\":\"editor\"},{\"value\":\"{\\\"value\\\":\\\"Member\\\"}\"}]", "editor");
+    from_roles_is("[{\"value\":\"member\"},{\"value\":\"{\\\"value\\\":\\\"ADMIN\\\"}\"}]", "admin");
+    /* a JSON array of roles or names */
+    from_roles_is("[{\"value\":\"[{\\\"value\\\":\\\"editor\\\"},\\\"admin\\\",7]\"}]", "admin");
+    /* JSON text naming nothing, broken JSON, JSON of another shape: ignored */
+    from_roles_is("[{\"value\":\"{\\\"id\\\":\\\"x\\\",\\\"value\\\":\\\"Owner\\\"}\"}]", NULL);
+    from_roles_is("[{\"value\":\"{\\\"value\\\":\\\"admin\\\"\"}]", NULL);
+    from_roles_is("[{\"value\":\"{\\\"value\\\":{\\\"value\\\":\\\"admin\\\"}}\"}]", NULL);
+    from_roles_is("[{\"value\":\"[[\\\"admin\\\"]]\"}]", NULL);
+    from_roles_is("[{\"value\":\"{\\\"value\\\":\\\"admin\\\"}\"},{\"value\":\"{nope\"}]", "admin");
 }
 
 static void test_odeus_role_default_passthrough(void **state)
@@ -717,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_odeus_email_other_orders),
         cmocka_unit_test(test_odeus_email_validation),
         cmocka_unit_test(test_odeus_role),
+        cmocka_unit_test(test_odeus_role_from_roles),
         cmocka_unit_test(test_odeus_role_default_passthrough),
         cmocka_unit_test(test_email_values),
     };
