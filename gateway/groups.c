@@ -82,11 +82,21 @@ static json_t *render_group(gw_request_t *r, const store_group_t *row, int with_
 /* Whether an answer trimmed by `sel` still shows "members": if not, they are not read at all. */
 static int wants_members(const scim_select_t *sel)
 {
-    json_t *probe = json_pack("{s:[], s:s}", "members", "displayName", "x");
-    scim_select_apply(sel, probe);
-    int wants = json_object_get(probe, "members") != NULL;
-    json_decref(probe);
-    return wants;
+    return scim_select_returns(sel, "members");
+}
+
+/* The attributes / excludedAttributes of the query string, for groups. NULL with `err` set. */
+static scim_select_t *group_select(gw_request_t *r, scim_error_t *err)
+{
+    const char *query;
+    size_t len;
+    scim_list_params_t params;
+    scim_select_t *sel = NULL;
+    gw_request_query(r, &query, &len);
+    if (scim_list_params_parse(query, len, &params, err) == 0)
+        sel = scim_select_parse_resource(SCIM_RESOURCE_GROUP, params.attributes, params.excluded_attributes, err);
+    scim_list_params_clear(&params);
+    return sel;
 }
 
 static void respond_group(gw_request_t *r, int status, const store_group_t *row, const scim_select_t *sel)
@@ -410,7 +420,7 @@ void gw_groups_create(gw_request_t *r)
     group_change_t *c = NULL;
     char id[GW_UUID_LEN], now[GW_RFC3339_LEN];
 
-    scim_select_t *sel = gw_request_select(r, &err);
+    scim_select_t *sel = group_select(r, &err);
     if (sel == NULL || (body = gw_request_body_json(r, &err)) == NULL || (group = scim_group_parse(body, &err, &members)) == NULL)
         goto fail;
     if (gw_uuid_v4(id) != 0) {
@@ -471,7 +481,7 @@ void gw_groups_get(gw_request_t *r, const char *id)
 {
     scim_error_t err = {0};
     store_group_t row = {0};
-    scim_select_t *sel = gw_request_select(r, &err);
+    scim_select_t *sel = group_select(r, &err);
     if (sel == NULL) {
         gw_respond_error(r, &err);
         return;
@@ -633,7 +643,7 @@ void gw_groups_replace(gw_request_t *r, const char *id)
     json_t *body = NULL, *next = NULL, *group = NULL;
     scim_group_members_t members = {0};
     store_group_t old = {0};
-    scim_select_t *sel = gw_request_select(r, &err);
+    scim_select_t *sel = group_select(r, &err);
     if (sel == NULL || (body = gw_request_body_json(r, &err)) == NULL || (next = scim_group_parse(body, &err, &members)) == NULL) {
         gw_respond_error(r, &err);
         goto out;
@@ -660,7 +670,7 @@ void gw_groups_patch(gw_request_t *r, const char *id)
     const char *query = NULL;
     size_t query_len = 0;
     scim_list_params_t params = {0};
-    scim_select_t *sel = gw_request_select(r, &err);
+    scim_select_t *sel = group_select(r, &err);
     if (sel == NULL || (body = gw_request_body_json(r, &err)) == NULL) {
         gw_respond_error(r, &err);
         goto out;
@@ -746,20 +756,21 @@ static int on_group_row(void *arg, const store_group_t *row)
     return 0;
 }
 
-static store_group_index_t group_index_for(scim_filter_index_t hint)
+static store_group_index_t group_index_for(scim_filter_group_index_t hint)
 {
     switch (hint) {
-    case SCIM_FILTER_INDEX_ID:
+    case SCIM_FILTER_GROUP_INDEX_ID:
         return STORE_GROUP_SCAN_ID;
-    case SCIM_FILTER_INDEX_DISPLAY_NAME:
+    case SCIM_FILTER_GROUP_INDEX_DISPLAY_NAME:
         return STORE_GROUP_SCAN_DISPLAY_NAME;
-    case SCIM_FILTER_INDEX_EXTERNAL_ID:
+    case SCIM_FILTER_GROUP_INDEX_EXTERNAL_ID:
         return STORE_GROUP_SCAN_EXTERNAL_ID;
-    case SCIM_FILTER_INDEX_MEMBER:
+    case SCIM_FILTER_GROUP_INDEX_MEMBER:
         return STORE_GROUP_SCAN_MEMBER;
-    default:
-        return STORE_GROUP_SCAN_ALL;
+    case SCIM_FILTER_GROUP_INDEX_NONE:
+        break;
     }
+    return STORE_GROUP_SCAN_ALL;
 }
 
 static void list_groups(gw_request_t *r, const scim_list_params_t *params)
@@ -775,13 +786,15 @@ static void list_groups(gw_request_t *r, const scim_list_params_t *params)
         goto fail;
     if ((sort = scim_sort_parse(params->sort_by, params->sort_order, &err)) == NULL && err.status != 0)
         goto fail;
-    if ((sel = scim_select_parse(params->attributes, params->excluded_attributes, &err)) == NULL)
+    if ((sel = scim_select_parse_resource(SCIM_RESOURCE_GROUP, params->attributes, params->excluded_attributes, &err)) == NULL)
         goto fail;
     const char *value = NULL;
-    store_group_index_t index = group_index_for(scim_filter_index_hint(filter, &value));
-    lc.filter = filter;
-    /* members are read only when shown, or when a filter the index does not answer exactly may look at them */
-    lc.with_members = wants_members(sel) || (filter != NULL && !scim_filter_index_exact(filter));
+    store_group_index_t index = group_index_for(scim_filter_group_index_hint(filter, &value));
+    /* an index that answers the filter exactly leaves nothing to match; members are read only when
+       shown, or when a filter the index does not answer exactly may look at them */
+    int exact = filter != NULL && index != STORE_GROUP_SCAN_ALL && scim_filter_index_exact(filter);
+    lc.filter = exact ? NULL : filter;
+    lc.with_members = wants_members(sel) || (filter != NULL && !exact);
     lc.resources = json_array();
     if (sort != NULL)
         lc.all = json_array();

@@ -349,7 +349,7 @@ int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t 
     ch->held_after = active && next->odeus_email != NULL;
     /* the stored effective role (groups included) before; the roles attribute's now (the commit adds groups) */
     ch->role_before = old != NULL ? gw_users_row_role(cfg, old) : NULL;
-    ch->roles_role = scim_user_odeus_role(new_user, NULL);
+    ch->roles_role = scim_user_odeus_role_from_roles(new_user);
     ch->role_after = role;
     return 0;
 }
@@ -493,7 +493,7 @@ int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_m
         return -1;
     json_t *user = json_loads(u.resource, 0, NULL);
     const char *before = gw_users_row_role(w->config, &u), *now;
-    if (gw_users_effective_role(w, user_id, scim_user_odeus_role(user, NULL), &now) != 0)
+    if (gw_users_effective_role(w, user_id, scim_user_odeus_role_from_roles(user), &now) != 0)
         goto out;
     ret = 0;
     if (odeus_role_rank(before) == odeus_role_rank(now) && u.odeus_role != NULL)

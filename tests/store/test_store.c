@@ -464,6 +464,7 @@ static void test_open_migrates_v2(void **state)
                                        "outbox_seat; DROP INDEX outbox_seat_done;"
                                        "DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"
                                        "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"
+                                       "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
                                        "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
                      SQLITE_OK);
     assert_int_equal(raw_user_version(f->path), 2);
