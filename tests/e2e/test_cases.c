@@ -14,6 +14,8 @@
  *                             "Origin": null}}],
  *                                       (the Odeus calls this step causes, in order; absent or [] = none;
  *                                        "method", "body" and "headers" are each checked when given)
+ *      "odeus_unordered": true,         (the calls may arrive in any order: they are for different seats,
+ *                                        which the gateway delivers side by side)
  *      "response": {"status": 200, "headers": {"ETag": "W/\"2\"", "Location": "re:/Users/${id}$", "Retry-After": null},
  *                   "body": {...subset...}, "absent": ["password", "meta.version"], "empty": true},
  *      "save": {"id": "id", "etag": "meta.version"}   (variables from the response body, by dotted path)
@@ -267,19 +269,48 @@ static mock_fault_t fault_named(const char *s)
     return MOCK_OK;
 }
 
-static void check_odeus(case_state_t *c, const char *step, const json_t *want)
+/*
+ * The received call that expected call `w` is, when the step's calls may arrive in any order
+ * (calls of different seats go out side by side): the first one not taken yet whose path and body
+ * match; else `i` itself, so that the ordered check names the difference.
+ */
+static size_t unordered_match(case_state_t *c, const json_t *w, size_t i, size_t n, int *taken)
+{
+    char where[256];
+    for (size_t j = 0; j < n; j++) {
+        mock_request_t got;
+        if (taken[j] || mock_odeus_get(c->fx->mock, c->odeus_seen + j, &got) != 0)
+            continue;
+        json_t *path = json_object_get(w, "path"), *body = json_loads(got.body, 0, NULL);
+        json_t *want_body = expand_json(c, json_object_get(w, "body"));
+        int match = (path == NULL || strcmp(json_string_value(path), got.path) == 0) &&
+                    (want_body == NULL || subset_mismatch(want_body, body, where, sizeof(where)) == NULL);
+        json_decref(body);
+        json_decref(want_body);
+        if (match) {
+            taken[j] = 1;
+            return j;
+        }
+    }
+    return i;
+}
+
+static void check_odeus(case_state_t *c, const char *step, const json_t *want, int unordered)
 {
     mock_odeus_t *mock = c->fx->mock;
     size_t n = json_array_size(want), i;
     json_t *w;
+    int taken[16] = {0};
 
     if (n > 0 && mock_odeus_wait(mock, NULL, c->odeus_seen + n, ODEUS_WAIT_MS) != 0)
         fail_msg("%s, step \"%s\": expected %zu Odeus call(s), the mock saw %zu", c->path, step, n,
                  mock_odeus_count(mock, NULL) - c->odeus_seen);
+    assert_true(!unordered || n <= sizeof(taken) / sizeof(taken[0]));
     json_array_foreach(want, i, w)
     {
         mock_request_t got;
-        assert_int_equal(mock_odeus_get(mock, c->odeus_seen + i, &got), 0);
+        size_t at = unordered ? unordered_match(c, w, i, n, taken) : i;
+        assert_int_equal(mock_odeus_get(mock, c->odeus_seen + at, &got), 0);
         json_t *path = json_object_get(w, "path"), *method = json_object_get(w, "method");
         if (path != NULL && strcmp(json_string_value(path), got.path) != 0)
             fail_msg("%s, step \"%s\": Odeus call %zu went to %s, want %s", c->path, step, i, got.path, json_string_value(path));
@@ -365,7 +396,7 @@ static void run_step(case_state_t *c, const json_t *step_in)
     }
     json_t *want_odeus = json_object_get(step, "odeus");
     json_t *none = json_array();
-    check_odeus(c, name, want_odeus != NULL ? want_odeus : none);
+    check_odeus(c, name, want_odeus != NULL ? want_odeus : none, json_is_true(json_object_get(step, "odeus_unordered")));
     json_decref(none);
     json_object_foreach(json_object_get(step, "save"), hk, v)
     {
