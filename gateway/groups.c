@@ -447,7 +447,8 @@ void gw_groups_create(gw_request_t *r)
         goto fail;
     }
     c = change_new(r, "group_created", id);
-    if (rc != STORE_OK || add_members(c, &members, gw_config_group_role(w->config, row.display_name, row.external_id) != NULL) != 0) {
+    if (rc != STORE_OK ||
+        add_members(c, &members, gw_config_group_role(w->config, row.display_name, row.external_id) != NULL) != 0) {
         respond_store_failure(r);
         goto out;
     }

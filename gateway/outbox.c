@@ -303,9 +303,10 @@ static void maybe_schedule_recheck(gw_outbox_t *ob, const job_t *job, int64_t no
     if (c->invitee_recheck_for_ms <= 0 || store_outbox_invite_delivered(ob->store, job->email, &invited) != STORE_OK || !invited)
         return;
     int64_t first = now + c->invitee_recheck_interval_ms, until = now + c->invitee_recheck_for_ms;
-    store_status_t rc = job->action == ODEUS_UPDATE_ROLE
-                            ? store_recheck_schedule_role(ob->store, job->user_id, job->email, job->role, job->id, now, first, until)
-                            : store_recheck_schedule(ob->store, job->user_id, job->email, job->id, now, first, until);
+    store_status_t rc =
+        job->action == ODEUS_UPDATE_ROLE
+            ? store_recheck_schedule_role(ob->store, job->user_id, job->email, job->role, job->id, now, first, until)
+            : store_recheck_schedule(ob->store, job->user_id, job->email, job->id, now, first, until);
     if (rc != STORE_OK) {
         log_store_failure(ob, job->id);
         return;

@@ -35,8 +35,8 @@ static int add_group(void *arg, const store_group_t *g)
     snprintf(ref, len, "%s/Groups/%s", gc->r->base_url, g->id);
     if (gc->groups == NULL)
         gc->groups = json_array();
-    json_array_append_new(gc->groups,
-                          json_pack("{s:s, s:s, s:s, s:s}", "value", g->id, "display", g->display_name, "$ref", ref, "type", "direct"));
+    json_array_append_new(
+        gc->groups, json_pack("{s:s, s:s, s:s, s:s}", "value", g->id, "display", g->display_name, "$ref", ref, "type", "direct"));
     free(ref);
     return 0;
 }

@@ -460,12 +460,13 @@ static void test_open_migrates_v2(void **state)
     int64_t queued = outbox_add_seat(s, "id-old", "Olga@Example.com", "invite", 0);
     store_close(s);
     /* take it back to schema 2: the rendered column (3), the seat columns and indexes (4) and groups (5) go */
-    assert_int_equal(raw_exec(f->path, "DROP TABLE group_members; DROP TABLE groups; DROP INDEX users_seat; DROP INDEX "
-                                       "outbox_seat; DROP INDEX outbox_seat_done;"
-                                       "DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"
-                                       "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"
-                                       "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
-                                       "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
+    assert_int_equal(raw_exec(f->path,
+                              "DROP TABLE group_members; DROP TABLE groups; DROP INDEX users_seat; DROP INDEX "
+                              "outbox_seat; DROP INDEX outbox_seat_done;"
+                              "DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"
+                              "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"
+                              "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
+                              "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
                      SQLITE_OK);
     assert_int_equal(raw_user_version(f->path), 2);
     assert_int_not_equal(raw_exec(f->path, "SELECT rendered FROM users"), SQLITE_OK);
