@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -40,6 +41,13 @@
  * give those this long, not the whole grace period.
  */
 #define SHUTDOWN_IDLE_MS 5000
+/*
+ * Allocations from this size up are mmapped and unmapped when freed. glibc's default threshold
+ * rises to the size of the largest mmapped block freed, after which request bodies of up to
+ * --max-body-bytes land in the heap and stay there: 100 held 1 MiB bodies left the RSS at 81 MiB
+ * after they were freed; with the fixed threshold it falls back to 13 MiB (README, resource probes).
+ */
+#define MALLOC_MMAP_THRESHOLD (128 * 1024)
 /* The outbox always gets at least this long to finish calls in flight. */
 #define OUTBOX_MIN_GRACE_MS 1000
 
@@ -278,6 +286,7 @@ int gw_server_run(const gw_config_t *config)
     gw_tokens_t *tokens = NULL;
 
     signal(SIGPIPE, SIG_IGN);
+    mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD); /* fixed: also keeps M_TRIM_THRESHOLD from growing */
     /* Blocked before any thread starts (the delivery thread, curl's resolver, the workers), so
      * that only sigwait below receives them. */
     sigemptyset(&signals);
