@@ -35,6 +35,18 @@ static long match_digest(const gw_token_t *tokens, size_t n_tokens, const unsign
     return found;
 }
 
+const char *gw_auth_failure_detail(gw_auth_result_t result)
+{
+    switch (result) {
+    case GW_AUTH_MISSING:
+        return "authentication required: send Authorization: Bearer <token>";
+    case GW_AUTH_EXPIRED:
+        return "the token has expired";
+    default:
+        return "the token is not valid";
+    }
+}
+
 gw_auth_result_t gw_auth_check(const gw_config_t *config, const char *header, size_t len, int64_t now_s, size_t *token_index)
 {
     return gw_auth_check_tokens(config->tokens, config->n_tokens, header, len, now_s, token_index);

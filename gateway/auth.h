@@ -21,6 +21,16 @@ typedef enum gw_auth_result {
     GW_AUTH_EXPIRED, /** it matches a token whose expiry has passed */
 } gw_auth_result_t;
 
+/** The WWW-Authenticate value of every 401 (RFC 6750 §3), from the router and from gateway/preauth alike. */
+#define GW_AUTH_CHALLENGE "Bearer realm=\"odeus-scim-gateway\""
+
+/** SCIM error details of the 403s for a source address, shared by the router and gateway/preauth. */
+#define GW_AUTH_ADDRESS_UNKNOWN "the source address cannot be determined"
+#define GW_AUTH_ADDRESS_REFUSED "this source address may not call the SCIM endpoints"
+
+/** The SCIM error detail of a 401 for `result` (not GW_AUTH_OK); static. It names no token. */
+const char *gw_auth_failure_detail(gw_auth_result_t result);
+
 /**
  * Checks the Authorization value `header` (`len` bytes, not NUL-terminated; NULL when absent) at
  * unix time `now_s`. On GW_AUTH_OK and GW_AUTH_EXPIRED *token_index is the matching entry of

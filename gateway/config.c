@@ -114,6 +114,7 @@ NUMBER_SETTER(set_max_body, max_body_bytes, size_t, 1024, 64 * 1024 * 1024, 1)
 NUMBER_SETTER(set_rate_limit, rate_limit_per_min, unsigned, 0, 1000000, 1)
 NUMBER_SETTER(set_rate_limit_burst, rate_limit_burst, unsigned, 1, 1000000, 1)
 NUMBER_SETTER(set_shutdown_grace, shutdown_grace_ms, int64_t, 1100, 600000, 1)
+NUMBER_SETTER(set_max_connections, max_connections, unsigned, 1, 100000, 1)
 
 static int set_url(char *dst, size_t dst_len, const char *value, char *why, size_t why_len)
 {
@@ -342,6 +343,8 @@ static const option_def_t options[] = {
     {"pending-invitee-recheck-for", "GATEWAY_PENDING_INVITEE_RECHECK_FOR", 1, set_recheck_for,
      "seconds such re-sends go on, 0 = none (default 2592000, 30 days)"},
     {"max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1, set_max_body, "largest request body (default 1048576)"},
+    {"max-connections", "GATEWAY_MAX_CONNECTIONS", 1, set_max_connections,
+     "open client connections at most, all threads together; more are closed at accept (default 100)"},
     {"default-role", "GATEWAY_DEFAULT_ROLE", 1, set_default_role,
      "Odeus role when no group or roles value names one (default member)"},
     {"group-role-map", "GATEWAY_GROUP_ROLE_MAP", 1, set_group_role_map,
@@ -626,6 +629,7 @@ static void set_defaults(gw_config_t *c)
     c->rate_limit_per_min = 1200;
     c->rate_limit_burst = 300;
     c->shutdown_grace_ms = 20000;
+    c->max_connections = GW_DEFAULT_MAX_CONNECTIONS;
 }
 
 gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)

@@ -16,6 +16,12 @@
 #define GW_SHA256_LEN     32
 #define GW_MAX_TOKENS     16
 #define GW_TOKEN_NAME_LEN 64
+/*
+ * --max-connections by default. Each connection that presented a valid token may hold a body of
+ * up to --max-body-bytes (h2o reads it whole), so 100 × 1 MiB plus the ~20 MiB the gateway needs
+ * itself stays under the chart's 256 MiB memory limit.
+ */
+#define GW_DEFAULT_MAX_CONNECTIONS 100
 
 /** One accepted SCIM token: its name (logs, audit, metrics, Basic user) and only its digest. */
 typedef struct gw_token {
@@ -70,6 +76,7 @@ typedef struct gw_config {
     int64_t invitee_recheck_interval_ms; /** pending-invitee re-send period (default 15 min) */
     int64_t invitee_recheck_for_ms;      /** how long re-sends go on (default 30 days; 0 = none) */
     size_t max_body_bytes;
+    unsigned max_connections; /** open client connections at most, all workers together (--max-connections) */
     char default_role[16];                        /** member, editor or admin */
     gw_group_role_t group_roles[GW_MAX_ROLE_MAP]; /** --group-role-map */
     size_t n_group_roles;

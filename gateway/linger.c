@@ -16,17 +16,22 @@ typedef struct lingering {
     int fd;                       /* our own descriptor of the connection's socket */
     void (*on_close)(void *data); /* the socket's own on_close, called when the lingering ends */
     void *on_close_data;
-    h2o_socket_t *sock; /* the draining socket, once h2o closed its own */
+    h2o_socket_t *sock;  /* the draining socket, once h2o closed its own */
+    h2o_linklist_t link; /* in `draining` while sock is set, oldest first */
     h2o_timeout_entry_t tick;
     uint64_t started_ms;
     uint64_t last_data_ms;
     size_t discarded;
 } lingering_t;
 
+/* This thread's draining connections: one event loop per thread, so no lock. */
+static __thread h2o_linklist_t draining;
+
 static void linger_end(lingering_t *l)
 {
     if (h2o_timeout_is_linked(&l->tick))
         h2o_timeout_unlink(&l->tick);
+    h2o_linklist_unlink(&l->link);
     h2o_socket_close(l->sock); /* closes l->fd */
     if (l->on_close != NULL)
         l->on_close(l->on_close_data);
@@ -81,7 +86,18 @@ static void on_h2o_closed(void *data)
     l->started_ms = l->last_data_ms = h2o_now(l->ctx->loop);
     l->tick.cb = on_tick;
     h2o_timeout_link(l->ctx->loop, &l->ctx->one_sec_timeout, &l->tick);
+    if (draining.next == NULL)
+        h2o_linklist_init_anchor(&draining);
+    h2o_linklist_insert(&draining, &l->link);
     h2o_socket_read_start(l->sock, on_readable);
+}
+
+int gw_linger_evict_oldest(void)
+{
+    if (draining.next == NULL || h2o_linklist_is_empty(&draining))
+        return 0;
+    linger_end(H2O_STRUCT_FROM_MEMBER(lingering_t, link, draining.next));
+    return 1;
 }
 
 void gw_linger_arm(h2o_req_t *req)
@@ -89,7 +105,13 @@ void gw_linger_arm(h2o_req_t *req)
     if (req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
         return;
     h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    if (sock == NULL || sock->on_close.cb == on_h2o_closed)
+    if (sock != NULL)
+        gw_linger_arm_socket(req->conn->ctx, sock);
+}
+
+void gw_linger_arm_socket(h2o_context_t *ctx, h2o_socket_t *sock)
+{
+    if (sock->on_close.cb == on_h2o_closed)
         return;
     int fd = h2o_socket_get_fd(sock);
     if (fd < 0)
@@ -99,7 +121,7 @@ void gw_linger_arm(h2o_req_t *req)
         free(l);
         return;
     }
-    l->ctx = req->conn->ctx;
+    l->ctx = ctx;
     l->on_close = sock->on_close.cb;
     l->on_close_data = sock->on_close.data;
     sock->on_close.cb = on_h2o_closed;

@@ -14,7 +14,8 @@
  * GW_LINGER_MAX_BYTES were discarded, or nothing came for GW_LINGER_IDLE_MS, or GW_LINGER_MS have
  * passed, or the worker shuts down (the times are checked on h2o's one-second timer, so they are
  * up to a second longer). Only then is the socket closed. The connection counts as open
- * (gw_worker_t.connections) until then.
+ * (gw_worker_t.connections, and against --max-connections) until then, unless a new connection
+ * needs its place (gw_linger_evict_oldest).
  */
 #ifndef GATEWAY_LINGER_H
 #define GATEWAY_LINGER_H
@@ -35,5 +36,16 @@
  * already armed, or when no descriptor is left.
  */
 void gw_linger_arm(h2o_req_t *req);
+
+/** The same for a socket of `ctx`'s loop that the caller is going to close (gateway/preauth's refusals). */
+void gw_linger_arm_socket(h2o_context_t *ctx, h2o_socket_t *sock);
+
+/**
+ * Ends the draining of the oldest connection of the calling worker thread that is only being
+ * drained (its answer was written and h2o has closed its side), which runs its on_close. Its client
+ * may then see a reset instead of the end of the answer: under --max-connections a new connection
+ * is worth more. Returns 1 when one was ended, 0 when this thread drains none.
+ */
+int gw_linger_evict_oldest(void);
 
 #endif

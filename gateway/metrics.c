@@ -48,6 +48,7 @@ static atomic_ullong odeus_retries[N_ACTIONS];
 static atomic_ullong auth_failures[GW_METRICS_AUTH_N];
 static atomic_ullong seat_shared[N_ACTIONS];
 static atomic_ullong group_members_skipped[2];
+static atomic_ullong connections_refused;
 static atomic_ullong rate_limited[GW_MAX_TOKENS];
 static atomic_llong tls_not_after = -1;
 static atomic_ullong tls_reloads[2];
@@ -134,6 +135,11 @@ void gw_metrics_odeus_call(odeus_action_t action, odeus_outcome_t outcome)
     atomic_fetch_add_explicit(&odeus_calls[action][outcome], 1, memory_order_relaxed);
     if (!odeus_outcome_is_final(outcome))
         atomic_fetch_add_explicit(&odeus_retries[action], 1, memory_order_relaxed);
+}
+
+void gw_metrics_connection_refused(void)
+{
+    atomic_fetch_add_explicit(&connections_refused, 1, memory_order_relaxed);
 }
 
 void gw_metrics_auth_failure(gw_metrics_auth_failure_t why)
@@ -268,6 +274,13 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
         label_value(f, h->route);
         fprintf(f, "\"} %llu\n", count);
     }
+
+    head(f, "gateway_connections_open", "gauge", "Client connections open now (--max-connections at most).");
+    fprintf(f, "gateway_connections_open %u\n", state->connections_open);
+    head(f, "gateway_connections_max", "gauge", "--max-connections.");
+    fprintf(f, "gateway_connections_max %u\n", state->config->max_connections);
+    head(f, "gateway_connections_refused_total", "counter", "Connections closed at accept: --max-connections were open.");
+    fprintf(f, "gateway_connections_refused_total %llu\n", atomic_load(&connections_refused));
 
     head(f, "gateway_auth_failures_total", "counter", "Refused SCIM requests by reason.");
     static const char *const auth_reasons[GW_METRICS_AUTH_N] = {"missing", "invalid", "expired", "address"};

@@ -30,6 +30,8 @@ void gw_metrics_request(const char *route, const char *method, size_t method_len
 /** One finished Odeus call; a non-final outcome also counts as a retry. */
 void gw_metrics_odeus_call(odeus_action_t action, odeus_outcome_t outcome);
 void gw_metrics_auth_failure(gw_metrics_auth_failure_t why);
+/** A connection closed at accept because --max-connections were open. */
+void gw_metrics_connection_refused(void);
 /** One 429 for the token in rate-limit slot `token_slot` (tokens.h). */
 void gw_metrics_rate_limited(size_t token_slot);
 /** Zeroes the 429 count of `token_slot` (the slot went to another token name). */
@@ -58,7 +60,8 @@ typedef struct gw_metrics_state {
     const struct gw_tokenset *tokens; /** the live token set (tokens.h), for the per-token series */
     store_t *store;                   /** for the outbox gauges; may be NULL */
     int odeus_auth_failing;
-    int64_t now_ms; /** unix ms, for ages */
+    unsigned connections_open; /** client connections open now, all workers */
+    int64_t now_ms;            /** unix ms, for ages */
 } gw_metrics_state_t;
 
 /** Renders every metric; returns malloc'd text (free()) and its length. */

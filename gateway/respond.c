@@ -34,16 +34,21 @@ static void on_pool_dispose(void *obj)
         r->on_dispose(r);
 }
 
-gw_request_t *gw_request_create(gw_worker_t *worker, h2o_req_t *req)
+void gw_respond_request_id(gw_worker_t *worker, char *buf, size_t len)
 {
     pthread_once(&boot_once, init_boot_id);
+    snprintf(buf, len, "%s-%u-%llu", boot_id, worker->index, (unsigned long long)++worker->request_seq);
+}
+
+gw_request_t *gw_request_create(gw_worker_t *worker, h2o_req_t *req)
+{
     gw_request_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_pool_dispose);
     *r = (gw_request_t){.req = req, .worker = worker, .route = "-", .start_us = gw_clock_mono_us()};
-    snprintf(r->request_id, sizeof(r->request_id), "%s-%u-%llu", boot_id, worker->index, (unsigned long long)++worker->request_seq);
+    gw_respond_request_id(worker, r->request_id, sizeof(r->request_id));
     return r;
 }
 
-static const char *reason_phrase(int status)
+const char *gw_respond_reason(int status)
 {
     switch (status) {
     case 200:
@@ -87,8 +92,8 @@ static const char *reason_phrase(int status)
     }
 }
 
-static void log_request(const char *request_id, const char *method, size_t method_len, const char *route, int status,
-                        int64_t start_us, const char *upstream, const char *token)
+void gw_respond_log(const char *request_id, const char *method, size_t method_len, const char *route, int status, int64_t start_us,
+                    const char *upstream, const char *token)
 {
     int64_t latency_us = gw_clock_mono_us() - start_us;
     gw_metrics_request(route, method, method_len, status, latency_us);
@@ -130,7 +135,7 @@ static void send_typed(gw_request_t *r, int status, const char *content_type, co
         return;
     r->answered = 1;
     req->res.status = status;
-    req->res.reason = reason_phrase(status);
+    req->res.reason = gw_respond_reason(status);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, "X-Request-Id", r->request_id,
                           strlen(r->request_id));
     if (body != NULL)
@@ -146,7 +151,7 @@ static void send_typed(gw_request_t *r, int status, const char *content_type, co
         h2o_linklist_insert(&r->worker->held_answers, &r->held);
         return;
     }
-    log_request(r->request_id, req->method.base, req->method.len, r->route, status, r->start_us, r->upstream, r->token_name);
+    gw_respond_log(r->request_id, req->method.base, req->method.len, r->route, status, r->start_us, r->upstream, r->token_name);
     h2o_send_inline(req, body != NULL ? body : "", len);
 }
 
@@ -156,8 +161,8 @@ void gw_respond_release_held(gw_worker_t *w)
         gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, held, w->held_answers.next);
         h2o_linklist_unlink(&r->held);
         h2o_req_t *req = r->req;
-        log_request(r->request_id, req->method.base, req->method.len, r->route, req->res.status, r->start_us, r->upstream,
-                    r->token_name);
+        gw_respond_log(r->request_id, req->method.base, req->method.len, r->route, req->res.status, r->start_us, r->upstream,
+                       r->token_name);
         h2o_send_inline(req, r->held_body, r->held_len);
     }
 }
@@ -260,7 +265,7 @@ static void error_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostre
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT(GW_SCIM_CONTENT_TYPE));
         req->res.content_length = os->body.len;
         slot = &os->super.next;
-        log_request("-", req->method.base, req->method.len, "-", req->res.status, gw_clock_mono_us(), NULL, NULL);
+        gw_respond_log("-", req->method.base, req->method.len, "-", req->res.status, gw_clock_mono_us(), NULL, NULL);
         /* A refused body (413) or a broken one (400) closes the connection with the rest unread. */
         if (!req->http1_is_persistent)
             gw_linger_arm(req);

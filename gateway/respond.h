@@ -37,6 +37,18 @@ struct gw_request {
     size_t held_len;
 };
 
+/** Writes a new request id ("<boot>-<worker>-<seq>", under 32 bytes) into buf; the worker's thread only. */
+void gw_respond_request_id(gw_worker_t *worker, char *buf, size_t len);
+/** The reason phrase of an HTTP status the gateway answers with ("Status" for others); static. */
+const char *gw_respond_reason(int status);
+/**
+ * Logs one answered request and counts it in the metrics, for answers given without an h2o
+ * request (gateway/preauth); every answer sent through this header is logged by it already.
+ * `route` is static; `method` is the client's bytes (escaped in the log); `upstream`, `token` may be NULL.
+ */
+void gw_respond_log(const char *request_id, const char *method, size_t method_len, const char *route, int status, int64_t start_us,
+                    const char *upstream, const char *token);
+
 /** Creates the request context in req->pool (freed with it). */
 gw_request_t *gw_request_create(gw_worker_t *worker, h2o_req_t *req);
 

@@ -259,6 +259,7 @@ static void respond_metrics(gw_request_t *r)
                                 .tokens = gw_tokens_acquire(w->tokens),
                                 .store = w->store,
                                 .odeus_auth_failing = gw_outbox_auth_failing(w->outbox),
+                                .connections_open = atomic_load(w->connections_open),
                                 .now_ms = gw_clock_unix_ms()};
     size_t len = 0;
     char *text = gw_metrics_render(&state, &len);
@@ -286,8 +287,9 @@ static int ready(gw_worker_t *w, const char **why)
 /*
  * The gate in front of the SCIM endpoints, in order: source address, credentials, token expiry,
  * rate limit. Returns 1 when the request may go on (r->token_name set), else it was answered.
+ * Once the token is valid the connection may stay open again (`persistent`: as h2o had it).
  */
-static int admit(gw_request_t *r)
+static int admit(gw_request_t *r, int persistent)
 {
     gw_worker_t *w = r->worker;
     const gw_config_t *cfg = w->config;
@@ -298,7 +300,7 @@ static int admit(gw_request_t *r)
         socklen_t plen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&peer);
         if (plen == 0 || (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)) {
             gw_metrics_auth_failure(GW_METRICS_AUTH_ADDRESS);
-            gw_respond_errorf(r, 403, NULL, "the source address cannot be determined");
+            gw_respond_errorf(r, 403, NULL, "%s", GW_AUTH_ADDRESS_UNKNOWN);
             return 0;
         }
         gw_auth_client_address(cfg, (struct sockaddr *)&peer, find_header, req, &client);
@@ -307,7 +309,7 @@ static int admit(gw_request_t *r)
             gw_cidr_format_addr((struct sockaddr *)&client, addr, sizeof(addr));
             gw_log(GW_LOG_WARN, "address_refused", json_pack("{s:s, s:s}", "request_id", r->request_id, "client", addr));
             gw_metrics_auth_failure(GW_METRICS_AUTH_ADDRESS);
-            gw_respond_errorf(r, 403, NULL, "this source address may not call the SCIM endpoints");
+            gw_respond_errorf(r, 403, NULL, "%s", GW_AUTH_ADDRESS_REFUSED);
             return 0;
         }
     }
@@ -329,14 +331,12 @@ static int admit(gw_request_t *r)
         gw_metrics_auth_failure(result == GW_AUTH_MISSING   ? GW_METRICS_AUTH_MISSING
                                 : result == GW_AUTH_EXPIRED ? GW_METRICS_AUTH_EXPIRED
                                                             : GW_METRICS_AUTH_INVALID);
-        gw_respond_header(r, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"odeus-scim-gateway\"");
-        gw_respond_errorf(r, 401, NULL,
-                          result == GW_AUTH_MISSING   ? "authentication required: send Authorization: Bearer <token>"
-                          : result == GW_AUTH_EXPIRED ? "the token has expired"
-                                                      : "the token is not valid");
+        gw_respond_header(r, H2O_TOKEN_WWW_AUTHENTICATE, GW_AUTH_CHALLENGE);
+        gw_respond_errorf(r, 401, NULL, "%s", gw_auth_failure_detail(result));
         return 0;
     }
     r->token_name = token_name;
+    req->http1_is_persistent = persistent;
 
     int64_t wait_s = gw_ratelimit_take(w->ratelimit, slot, gw_clock_mono_ms());
     if (wait_s > 0) {
@@ -431,11 +431,19 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
     gw_request_t *r = gw_request_create(w, req);
     const gw_config_t *cfg = w->config;
     h2o_iovec_t path = req->path_normalized;
+    /*
+     * gateway/preauth judges only a connection's first request before h2o reads its body; a later
+     * one is read whole first. So a connection stays open only after a request that presented a
+     * valid token: whoever has not shown one gets one answer per connection, and every body on it
+     * is judged before it is read (README, Security).
+     */
+    int persistent = req->http1_is_persistent;
+    req->http1_is_persistent = 0;
 
     if (head_bytes(req) > GW_MAX_HEADER_BYTES) {
         req->http1_is_persistent = 0;
         gw_linger_arm(req);
-        gw_respond_errorf(r, 431, NULL, "the request line and headers are larger than %d bytes", GW_MAX_HEADER_BYTES);
+        gw_respond_errorf(r, 431, NULL, GW_HEAD_TOO_LARGE_DETAIL_FMT, GW_MAX_HEADER_BYTES);
         return 0;
     }
 
@@ -446,7 +454,7 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
     if (has_ambiguous_framing(req)) {
         req->http1_is_persistent = 0;
         gw_linger_arm(req);
-        gw_respond_errorf(r, 400, NULL, "the body is framed twice (Content-Length with Transfer-Encoding, or two Content-Length)");
+        gw_respond_errorf(r, 400, NULL, "%s", GW_FRAMED_TWICE_DETAIL);
         return 0;
     }
     if (has_encoded_separator(req->input.path)) {
@@ -484,7 +492,7 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
         respond_unknown_path(r);
         return 0;
     }
-    if (!admit(r))
+    if (!admit(r, persistent))
         return 0;
     set_base_url(r);
     route_scim(r, h2o_iovec_init(path.base + blen, path.len - blen));

@@ -20,6 +20,10 @@
  * beyond it (100 header fields, about 417 KiB): there it answers a plain 400 itself.
  */
 #define GW_MAX_HEADER_BYTES (16 * 1024)
+/** The detail of that 431 (printf format with GW_MAX_HEADER_BYTES); gateway/preauth answers with it too. */
+#define GW_HEAD_TOO_LARGE_DETAIL_FMT "the request line and headers are larger than %d bytes"
+/** The detail of the 400 for a body framed twice (RFC 9112 §6.3), from the router and gateway/preauth alike. */
+#define GW_FRAMED_TWICE_DETAIL "the body is framed twice (Content-Length with Transfer-Encoding, or two Content-Length)"
 /**
  * The Host header (the authority) at most: a DNS name is at most 253 bytes, plus a port. It is
  * copied into every meta.location of an answer when --public-url is not set, so a long one would

@@ -15,6 +15,7 @@
 
 #include <h2o.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,8 +50,9 @@ typedef struct gw_worker {
     struct gw_batch *batch;                     /** this pass's write transaction (batch.h) */
     int hold_answers;                           /** answers wait for the batch (respond.h) */
     h2o_linklist_t held_answers;                /** gw_request_t.held */
-    size_t connections;
-    size_t waiting; /** requests waiting for the outbox */
+    size_t connections;                         /** this worker's open client connections */
+    atomic_uint *connections_open;              /** shared: those of all workers (--max-connections), for /metrics */
+    size_t waiting;                             /** requests waiting for the outbox */
     uint64_t request_seq;
     int stopping; /** set when the worker cannot run (its store failed to open) */
     pthread_t thread;

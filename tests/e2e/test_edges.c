@@ -405,9 +405,11 @@ static void test_ambiguous_framing_is_refused(void **state)
         assert_scim_error_body(r, 400);
         assert_true(r->connection_close);
     }
-    raw_request(
-        fx.gw.port,
-        "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length:  2\r\nConnection: close\r\n\r\nab", r);
+    /* (A body is read only from a client with a token.) */
+    raw_request(fx.gw.port,
+                "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TEST_SCIM_TOKEN
+                "\r\nContent-Length: 2\r\nContent-Length:  2\r\nConnection: close\r\n\r\nab",
+                r);
     assert_int_equal(r->status, 200);
 
     edge_stop(&fx);
@@ -427,6 +429,259 @@ static void test_invalid_method_is_logged_escaped(void **state)
     assert_true(r->status > 0);
     WAIT_FOR(gw_log_has(&fx.gw, "\"method\":\"G\\\\xff\\\\xfeT\",\"route\":\"/healthz\""), 5000);
     edge_stop(&fx);
+}
+
+/* ---- bodies without a token are refused before they are read ------------------------------------- */
+
+/* 1 when the answer's head has the field line `line` (compared without regard to case). */
+static int answer_has(const raw_resp_t *r, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = r->buf; *p != '\0'; p++)
+        if (strncasecmp(p, line, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Reads until one whole answer is in (the connection may stay open). */
+static void read_answer(int fd, raw_resp_t *r)
+{
+    int64_t deadline = now_ms() + IO_TIMEOUT_MS;
+    while (!r->complete) {
+        if (r->eof || r->read_errno != 0)
+            fail_msg("connection ended before the answer was complete (%zu bytes): %s", r->len, r->buf);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            fail_msg("no complete answer within %d ms (got %zu bytes)", IO_TIMEOUT_MS, r->len);
+        poll(&p, 1, (int)left);
+        read_available(fd, r);
+    }
+}
+
+/*
+ * Only the head of a 1 MB upload is sent: the gateway must answer 401 (the router's SCIM error and
+ * challenge) and close without waiting for the body. h2o alone would wait for the body first.
+ */
+static void test_body_without_token_is_refused_unread(void **state)
+{
+    (void)state;
+    edge_fx_t fx;
+    edge_start(&fx);
+    raw_resp_t *r = fx.r;
+    static const struct {
+        const char *head;
+        const char *detail;
+    } cases[] = {
+        {"POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n", "authentication required"},
+        {"PUT /scim/v2/Users/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong-token-0123456789abcdef\r\n"
+         "Content-Length: 1000000\r\n\r\n",
+         "the token is not valid"},
+        {"POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n", "authentication required"},
+        /* Not only under the base path: nothing else takes a body. */
+        {"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n", "authentication required"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        raw_request(fx.gw.port, cases[i].head, r);
+        assert_scim_error_body(r, 401);
+        assert_non_null(strstr(r->body, cases[i].detail));
+        assert_true(answer_has(r, "www-authenticate: Bearer realm=\"odeus-scim-gateway\"\r\n"));
+        assert_true(r->connection_close);
+        assert_true(r->eof);
+    }
+    /* Twice framed is still 400, before the token, as the router says it. */
+    raw_request(fx.gw.port, "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\nContent-Length: 8\r\n\r\n", r);
+    assert_scim_error_body(r, 400);
+    assert_non_null(strstr(r->body, "framed twice"));
+
+    /* A head that has not ended after GW_PREAUTH_MAX_HEAD_BYTES (20 KiB) is 431 at once. */
+    size_t cap = 24 * 1024;
+    char *head = malloc(cap + 1);
+    int n = snprintf(head, cap + 1, "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ");
+    memset(head + n, 'p', cap - (size_t)n);
+    head[cap] = '\0';
+    raw_request(fx.gw.port, head, r);
+    free(head);
+    assert_scim_error_body(r, 431);
+
+    /* With the token the same upload is read and served. */
+    static const char user[] = "{\"userName\":\"preauth@example.com\"}";
+    char req[512];
+    snprintf(req, sizeof(req),
+             "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: "
+             "application/scim+json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+             TEST_SCIM_TOKEN, sizeof(user) - 1, user);
+    raw_request(fx.gw.port, req, r);
+    assert_int_equal(r->status, 201);
+    WAIT_FOR(gw_log_has(&fx.gw, "\"route\":\"-\",\"status\":401"), 5000);
+    edge_stop(&fx);
+}
+
+/* Keep-alive and pipelining for token holders; one answer per connection for everyone else. */
+static void test_only_token_holders_keep_the_connection(void **state)
+{
+    (void)state;
+    edge_fx_t fx;
+    edge_start(&fx);
+    raw_resp_t *r = fx.r;
+    char req[512];
+    snprintf(req, sizeof(req), "GET /scim/v2/Users?count=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n",
+             TEST_SCIM_TOKEN);
+
+    /* Two pipelined requests with the token, then one more on the same connection. */
+    int fd = connect_gateway(fx.gw.port);
+    char two[1024];
+    snprintf(two, sizeof(two), "%s%s", req, req);
+    send_all(fd, two, strlen(two));
+    for (int i = 0; i < 3; i++) {
+        memset(r, 0, sizeof(*r));
+        if (i == 2)
+            send_all(fd, req, strlen(req));
+        read_answer(fd, r);
+        assert_int_equal(r->status, 200);
+        assert_false(r->connection_close);
+        /* the second pipelined answer may have come with the first: parse what is left */
+        if (r->len > (size_t)(r->body - r->buf) + r->body_len) {
+            size_t used = (size_t)(r->body - r->buf) + r->body_len, rest = r->len - used;
+            memmove(r->buf, r->buf + used, rest);
+            memset(r->buf + rest, 0, r->len - rest);
+            r->len = rest;
+            r->complete = 0;
+            parse_response(r);
+            assert_true(r->complete);
+            assert_int_equal(r->status, 200);
+            i++;
+        }
+    }
+    close(fd);
+
+    /* Without a token: the first answer closes the connection; the pipelined second gets none. */
+    memset(r, 0, sizeof(*r));
+    fd = connect_gateway(fx.gw.port);
+    static const char hz[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    send_all(fd, hz, sizeof(hz) - 1);
+    send_all(fd, hz, sizeof(hz) - 1);
+    read_to_end(fd, r);
+    close(fd);
+    assert_true(r->complete);
+    assert_int_equal(r->status, 200);
+    assert_true(r->connection_close);
+    assert_int_equal(r->len, (size_t)(r->body - r->buf) + r->body_len); /* one answer only */
+    edge_stop(&fx);
+}
+
+/* ---- --max-connections ------------------------------------------------------------------------------- */
+
+/* A connection that showed the token and stays open (keep-alive): certainly accepted and counted. */
+static int held_connection(int port, raw_resp_t *r)
+{
+    int fd = connect_gateway(port);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /scim/v2/Users?count=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n",
+             TEST_SCIM_TOKEN);
+    send_all(fd, req, strlen(req));
+    memset(r, 0, sizeof(*r));
+    read_answer(fd, r);
+    assert_int_equal(r->status, 200);
+    return fd;
+}
+
+/* 1 when a new connection's /healthz is answered 200; 0 when the gateway ends it unanswered. */
+static int healthz_served(int port, raw_resp_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    int fd = connect_gateway(port);
+    static const char head[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (send(fd, head, sizeof(head) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(head) - 1)
+        read_to_end(fd, r);
+    assert_int_equal(close(fd), 0);
+    return r->complete && r->status == 200;
+}
+
+/* The value of the metric line `name ` in a /metrics answer, or -1. */
+static long metric(const raw_resp_t *r, const char *name)
+{
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *p = r->body != NULL ? strstr(r->body, needle) : NULL;
+    return p != NULL ? strtol(p + strlen(needle), NULL, 10) : -1;
+}
+
+/*
+ * With --max-connections 3 and three connections held open (each answered, so each surely accepted,
+ * whichever worker thread took it), a fourth is closed unanswered and counted; once one closes, new
+ * connections are served again.
+ */
+static void test_connection_cap(void **state)
+{
+    (void)state;
+    char dir[64];
+    harness_tmpdir(dir, sizeof(dir));
+    gw_proc_t gw;
+    const char *const extra[] = {"--max-connections", "3", NULL};
+    gw_start_ex(&gw, dir, NULL, NULL, 1500, extra);
+    raw_resp_t *r = malloc(sizeof(*r));
+    int held[3];
+    for (int i = 0; i < 3; i++)
+        held[i] = held_connection(gw.port, r);
+
+    assert_false(healthz_served(gw.port, r));
+    assert_false(r->complete);
+    assert_true(r->len == 0);
+
+    /* On a held connection: the refusal is counted, and all three are open. */
+    char req[256];
+    snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", TEST_SCIM_TOKEN);
+    send_all(held[2], req, strlen(req));
+    memset(r, 0, sizeof(*r));
+    read_answer(held[2], r);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(metric(r, "gateway_connections_refused_total"), 1);
+    assert_int_equal(metric(r, "gateway_connections_open"), 3);
+    assert_int_equal(metric(r, "gateway_connections_max"), 3);
+
+    /* One closes (and /metrics, outside the base path, closed the other): there is room again. */
+    assert_int_equal(close(held[0]), 0);
+    assert_int_equal(close(held[2]), 0);
+    WAIT_FOR(gw_drain(&gw) && healthz_served(gw.port, r), 5000);
+    assert_int_equal(close(held[1]), 0);
+    WAIT_FOR(gw_drain(&gw) && healthz_served(gw.port, r), 5000);
+    free(r);
+    assert_int_equal(gw_stop(&gw), 0);
+    free(gw.log);
+    harness_rmdir(dir);
+}
+
+/*
+ * At the cap, a connection that is only draining after a refusal (the client sent a body without a
+ * token and keeps its socket open) gives its place to a new connection. One worker thread: places
+ * are taken back on the thread that accepts.
+ */
+static void test_cap_takes_back_draining_connections(void **state)
+{
+    (void)state;
+    char dir[64];
+    harness_tmpdir(dir, sizeof(dir));
+    gw_proc_t gw;
+    const char *const extra[] = {"--max-connections", "2", "--threads", "1", NULL};
+    gw_start_ex(&gw, dir, NULL, NULL, 1500, extra);
+    raw_resp_t *r = malloc(sizeof(*r));
+
+    memset(r, 0, sizeof(*r));
+    int draining = connect_gateway(gw.port);
+    static const char upload[] = "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n";
+    send_all(draining, upload, sizeof(upload) - 1);
+    read_to_end(draining, r); /* the 401, then the gateway's FIN: it drains what else comes */
+    assert_int_equal(r->status, 401);
+    int held = held_connection(gw.port, r);
+
+    assert_true(healthz_served(gw.port, r));
+    close(draining);
+    close(held);
+    free(r);
+    assert_int_equal(gw_stop(&gw), 0);
+    free(gw.log);
+    harness_rmdir(dir);
 }
 
 /* ---- SIGHUP re-reads the token file ------------------------------------------------------------- */
@@ -575,6 +830,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_invalid_method_is_logged_escaped),
         cmocka_unit_test(test_ambiguous_framing_is_refused),
         cmocka_unit_test(test_long_host_is_refused),
+        cmocka_unit_test(test_body_without_token_is_refused_unread),
+        cmocka_unit_test(test_only_token_holders_keep_the_connection),
+        cmocka_unit_test(test_connection_cap),
+        cmocka_unit_test(test_cap_takes_back_draining_connections),
         cmocka_unit_test(test_sighup_reloads_tokens),
         cmocka_unit_test(test_sighup_keeps_rate_limits_sane),
     };

@@ -76,6 +76,7 @@ typedef struct tls_opts {
     const char *cert; /* client certificate, or NULL */
     const char *key;
     const char *ciphers; /* TLS 1.2 only with these, or NULL */
+    const char *token;   /* sent as Bearer, or NULL */
 } tls_opts_t;
 
 static size_t discard(char *p, size_t s, size_t n, void *u)
@@ -111,6 +112,13 @@ static long https_get(CURL *c, int port, const char *path, const tls_opts_t *o, 
         curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
         curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, o->ciphers);
     }
+    struct curl_slist *headers = NULL;
+    char auth[128];
+    if (o->token != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", o->token);
+        headers = curl_slist_append(headers, auth);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     long status = 0, version = 0;
     if (subject != NULL)
         subject[0] = '\0';
@@ -127,12 +135,53 @@ static long https_get(CURL *c, int port, const char *path, const tls_opts_t *o, 
         if (connects != NULL)
             curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, connects);
     }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
     if (own)
         curl_easy_cleanup(c);
     return status;
 }
 
 /* ---- TLS --------------------------------------------------------------------------------------- */
+
+static size_t count_body_reads(char *buf, size_t size, size_t n, void *userp)
+{
+    size_t *read = userp, len = size * n < 4096 ? size * n : 4096;
+    memset(buf, 'x', len);
+    *read += len;
+    return len;
+}
+
+/*
+ * POSTs a 1 MB body over TLS with `Expect: 100-continue`; returns the status and sets *body_read to
+ * the body bytes curl was asked for. A gateway that judges the head before the body answers before
+ * any "100 Continue", so curl never sends (or reads) any of it.
+ */
+static long https_upload(int port, const tls_opts_t *o, size_t *body_read)
+{
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/scim/v2/Users", port);
+    struct curl_slist *headers = curl_slist_append(NULL, "Expect: 100-continue");
+    headers = curl_slist_append(headers, "Content-Type: application/scim+json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CAINFO, o->ca);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)1000000);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, count_body_reads);
+    curl_easy_setopt(c, CURLOPT_READDATA, body_read);
+    curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L); /* never "send anyway" */
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    long status = 0;
+    *body_read = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    return status;
+}
 
 /* 1 when a new connection is served the certificate named `cn` (its GET answered 200). Polled: drains the log. */
 static int serves_certificate(gw_proc_t *gw, const tls_opts_t *o, const char *cn)
@@ -170,10 +219,16 @@ static void test_tls_policy_and_rotation(void **state)
     assert_int_equal(https_get(NULL, gw.port, "/healthz", &o, NULL, 0, NULL), 0);
     o.ciphers = NULL;
 
-    /* A keep-alive connection made before the rotation ... */
+    /* Over TLS too, a body without a token is refused from its head, before any of it is sent. */
+    size_t body_read = 0;
+    assert_int_equal(https_upload(gw.port, &o, &body_read), 401);
+    assert_int_equal(body_read, 0);
+
+    /* A keep-alive connection made before the rotation (one that showed a token: only those are kept) ... */
     CURL *kept = curl_easy_init();
     long connects = -1;
-    assert_int_equal(https_get(kept, gw.port, "/healthz", &o, NULL, 0, &connects), 200);
+    tls_opts_t authorised = {.ca = ca, .token = TEST_SCIM_TOKEN};
+    assert_int_equal(https_get(kept, gw.port, "/scim/v2/Users", &authorised, NULL, 0, &connects), 200);
     assert_int_equal(connects, 1);
 
     /* A broken pair on SIGHUP is refused and the old certificate stays in use. */
@@ -189,7 +244,7 @@ static void test_tls_policy_and_rotation(void **state)
     WAIT_FOR(serves_certificate(&gw, &o, "gw-b"), 10000);
     /* ... and the old connection still works, without reconnecting. */
     connects = -1;
-    assert_int_equal(https_get(kept, gw.port, "/healthz", &o, NULL, 0, &connects), 200);
+    assert_int_equal(https_get(kept, gw.port, "/scim/v2/Users", &authorised, NULL, 0, &connects), 200);
     assert_int_equal(connects, 0);
     curl_easy_cleanup(kept);
 

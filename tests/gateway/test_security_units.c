@@ -1,7 +1,8 @@
 /*
  * Unit tests of the security modules, in process: CIDR lists, token specs in the configuration,
  * bearer/Basic checks with names and expiry, the client address behind trusted proxies, the
- * per-token rate limit. The audit log's hash chain is tested with `audit verify` (tests/cli).
+ * per-token rate limit, the first-head verdict of gateway/preauth. The audit log's hash chain is
+ * tested with `audit verify` (tests/cli).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +22,9 @@
 #include "gateway/auth.h"
 #include "common/cidr.h"
 #include "gateway/config.h"
+#include "gateway/preauth.h"
 #include "gateway/ratelimit.h"
+#include "gateway/tokens.h"
 
 static struct sockaddr_storage addr(const char *text)
 {
@@ -237,13 +240,87 @@ static void test_ratelimit(void **state)
     gw_ratelimit_free(rl);
 }
 
+/* gw_preauth_judge over whole heads: what a connection's first request head decides. */
+static gw_preauth_verdict_t judge(const gw_config_t *c, gw_tokens_t *t, const char *peer, const char *head)
+{
+    struct sockaddr_storage ss = addr(peer);
+    const gw_tokenset_t *set = gw_tokens_acquire(t);
+    gw_preauth_verdict_t v = gw_preauth_judge(c, set, (struct sockaddr *)&ss, 1800000000, head, strlen(head), 0);
+    gw_tokens_release(set);
+    return v;
+}
+
+static void test_preauth_verdicts(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    assert_int_equal(load(&c, "ok:plain:good-token-0123456789,old:plain:old-token-0123456789:expires=2020-01-01T00:00:00Z"),
+                     GW_CONFIG_OK);
+    gw_tokens_t *t = gw_tokens_create(c.tokens, c.n_tokens);
+    static const char *const pass[] = {
+        "GET /scim/v2/Users HTTP/1.1\r\nHost: a\r\n\r\n",                       /* no body: the router decides */
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", /* an empty body */
+        "POST /x HTTP/1.1\r\nContent-Length: 12x\r\n\r\n",                      /* h2o refuses it itself, unread */
+        "\x01\x02 garbage\r\n\r\n",                                             /* ditto */
+        "POST /scim/v2/Users HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\nContent-Length: 9\r\n\r\n",
+        "POST /scim/v2/Users HTTP/1.1\r\nauthorization: bearer good-token-0123456789\r\nTransfer-Encoding: chunked\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
+        assert_int_equal(judge(&c, t, "10.1.1.1", pass[i]).state, GW_PREAUTH_PASS);
+
+    assert_int_equal(judge(&c, t, "10.1.1.1", "POST /scim/v2/Users HTTP/1.1\r\nContent-Le").state, GW_PREAUTH_INCOMPLETE);
+    gw_preauth_verdict_t v = judge(&c, t, "10.1.1.1", "POST /scim/v2/Users HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+    assert_int_equal(v.state, GW_PREAUTH_REFUSE);
+    assert_int_equal(v.status, 401);
+    assert_int_equal(v.auth, GW_AUTH_MISSING);
+    assert_true(v.method_len == 4 && memcmp(v.method, "POST", 4) == 0);
+    v = judge(&c, t, "10.1.1.1", "PUT /x HTTP/1.1\r\nAuthorization: Bearer bad-token-0123456789\r\nContent-Length: 5\r\n\r\n");
+    assert_int_equal(v.status, 401);
+    assert_int_equal(v.auth, GW_AUTH_INVALID);
+    v = judge(&c, t, "10.1.1.1", "PUT /x HTTP/1.1\r\nAuthorization: Bearer old-token-0123456789\r\nContent-Length: 5\r\n\r\n");
+    assert_int_equal(v.status, 401);
+    assert_int_equal(v.auth, GW_AUTH_EXPIRED);
+    assert_string_equal(v.token_name, "old");
+    assert_string_equal(v.detail, "the token has expired");
+    /* framed twice: 400 before the token is looked at, as the router does */
+    v = judge(&c, t, "10.1.1.1",
+              "POST /x HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\nContent-Length: 5\r\nTransfer-Encoding: "
+              "chunked\r\n\r\n");
+    assert_int_equal(v.status, 400);
+    assert_int_equal(judge(&c, t, "10.1.1.1", "POST /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length:  5 \r\n\r\n").status, 401);
+    assert_int_equal(judge(&c, t, "10.1.1.1", "POST /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").status, 400);
+
+    /* a head that does not end within GW_PREAUTH_MAX_HEAD_BYTES */
+    size_t len = GW_PREAUTH_MAX_HEAD_BYTES + 1;
+    char *big = malloc(len + 1);
+    memset(big, 'a', len);
+    memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+    big[len] = '\0';
+    v = judge(&c, t, "10.1.1.1", big);
+    assert_int_equal(v.status, 431);
+    big[len - 1] = '\0';
+    assert_int_equal(judge(&c, t, "10.1.1.1", big).state, GW_PREAUTH_INCOMPLETE);
+    free(big);
+
+    /* the allow-list comes first, behind a trusted proxy the header names the client */
+    char why[128];
+    assert_int_equal(gw_cidr_parse_list("10.0.0.0/8", &c.allow_cidrs, why, sizeof(why)), 0);
+    assert_int_equal(gw_cidr_parse_list("192.0.2.0/24", &c.trusted_proxies, why, sizeof(why)), 0);
+    c.proxy_header = GW_PROXY_HEADER_X_FORWARDED_FOR;
+    static const char good[] = "POST /x HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\nContent-Length: 5\r\n\r\n";
+    assert_int_equal(judge(&c, t, "172.16.0.1", good).status, 403);
+    assert_int_equal(judge(&c, t, "10.0.0.1", good).state, GW_PREAUTH_PASS);
+    static const char proxied[] = "POST /x HTTP/1.1\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-For: 172.16.0.9\r\n"
+                                  "Authorization: Bearer good-token-0123456789\r\nContent-Length: 5\r\n\r\n";
+    assert_int_equal(judge(&c, t, "192.0.2.1", proxied).status, 403); /* the lines are one list: the last one counts */
+    gw_tokens_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cidr),
-        cmocka_unit_test(test_token_specs_and_checks),
-        cmocka_unit_test(test_client_address),
-        cmocka_unit_test(test_ratelimit),
+        cmocka_unit_test(test_cidr),      cmocka_unit_test(test_token_specs_and_checks), cmocka_unit_test(test_client_address),
+        cmocka_unit_test(test_ratelimit), cmocka_unit_test(test_preauth_verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,9 @@ bad_cases = [
     ("gateway.proxyHeader", "forwarded"),
     ("gateway.unknownKey", 1),
     ("image.tag", ""),
+    ("gateway.externalHost", "https://scim.example.com"),
+    ("gateway.publicUrl", "scim.example.com"),
+    ("gateway.maxConnections", 0),
 ]
 for dotted, bad in bad_cases:
     v = copy.deepcopy(values)
@@ -77,6 +80,30 @@ v = copy.deepcopy(values)
 v["tls"]["enabled"] = True
 if validator.is_valid(v):
     errors.append("the schema accepts tls.enabled without tls.secretName")
+
+# The gateway always gets a public URL from the chart (else it would copy the Host header into
+# meta.location): the env var comes from the gw.publicUrl helper, whose chain ends in the Service URL.
+helpers = (chart / "templates" / "_helpers.tpl").read_text()
+m = re.search(r'- name: GATEWAY_PUBLIC_URL\n\s+value: (.*)\n', helpers)
+if m is None or m.group(1).strip() != '{{ include "gw.publicUrl" . | quote }}':
+    errors.append("GATEWAY_PUBLIC_URL is not set from the gw.publicUrl helper: %s" % (m.group(1) if m else "missing"))
+m = re.search(r'\{\{- define "gw.publicUrl" -\}\}(.*?)\{\{- end -\}\}\n\{\{- end -\}\}', helpers, re.S)
+chain = [] if m is None else re.findall(r'\{\{-? (if|else if|else)\b([^}]*)\}\}\n(.*)', m.group(1))
+expected = [
+    ("if", ".Values.gateway.publicUrl", "{{ .Values.gateway.publicUrl }}"),
+    ("else if", ".Values.gateway.externalHost", "https://{{ .Values.gateway.externalHost }}"),
+    ("else if", 'eq .Values.mode "sidecar"', '{{ include "gw.scheme" . | lower }}://127.0.0.1:{{ .Values.gateway.port }}'),
+    ("else", "", '{{ include "gw.scheme" . | lower }}://{{ include "gw.name" . }}.{{ .Release.Namespace }}.svc:'
+     "{{ .Values.service.port }}"),
+]
+got = [(k, c.strip().rstrip("-").strip(), body.strip()) for k, c, body in chain]
+if got != expected:
+    errors.append("gw.publicUrl is not publicUrl, then https://externalHost, then the sidecar or Service URL: %s" % got)
+service = (chart / "templates" / "service.yaml").read_text()
+if 'name: {{ include "gw.name" . }}' not in service or "port: {{ .Values.service.port }}" not in service:
+    errors.append("the default public URL names a Service that service.yaml does not create")
+if values["gateway"]["publicUrl"] != "" or values["gateway"]["externalHost"] != "":
+    errors.append("the defaults must leave publicUrl and externalHost empty (the Service URL then applies)")
 
 for e in errors:
     print(e)

@@ -12,6 +12,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "gw.apiKeySecretKey" -}}{{ if .Values.secrets.existingOdeusApiKeySecret }}{{ .Values.secrets.existingOdeusApiKeySecretKey }}{{ else }}api-key{{ end }}{{- end -}}
 {{- define "gw.tokensSecret" -}}{{ .Values.secrets.existingScimTokensSecret | default (printf "%s-tokens" (include "gw.name" .)) }}{{- end -}}
 {{- define "gw.tokensSecretKey" -}}{{ if .Values.secrets.existingScimTokensSecret }}{{ .Values.secrets.existingScimTokensSecretKey }}{{ else }}tokens{{ end }}{{- end -}}
+{{/*
+The gateway's external URL (GATEWAY_PUBLIC_URL), never empty: without it the gateway would copy each
+request's Host header into meta.location. gateway.publicUrl if set; else https://gateway.externalHost
+(the name the IdP uses, e.g. the ingress host); else the in-cluster Service URL (deployment mode) or
+the loopback address the sidecar listens on.
+*/}}
+{{- define "gw.publicUrl" -}}
+{{- if .Values.gateway.publicUrl -}}
+{{ .Values.gateway.publicUrl }}
+{{- else if .Values.gateway.externalHost -}}
+https://{{ .Values.gateway.externalHost }}
+{{- else if eq .Values.mode "sidecar" -}}
+{{ include "gw.scheme" . | lower }}://127.0.0.1:{{ .Values.gateway.port }}
+{{- else -}}
+{{ include "gw.scheme" . | lower }}://{{ include "gw.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.service.port }}
+{{- end -}}
+{{- end -}}
 {{- define "gw.scheme" -}}{{ if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end }}{{- end -}}
 
 {{/* The gateway container, shared by the Deployment and the sidecar snippet. */}}
@@ -27,7 +44,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     - name: GATEWAY_BASE_PATH
       value: {{ .Values.gateway.basePath | quote }}
     - name: GATEWAY_PUBLIC_URL
-      value: {{ .Values.gateway.publicUrl | quote }}
+      value: {{ include "gw.publicUrl" . | quote }}
+    - name: GATEWAY_MAX_CONNECTIONS
+      value: {{ .Values.gateway.maxConnections | quote }}
     - name: GATEWAY_THREADS
       value: {{ .Values.gateway.threads | quote }}
     - name: GATEWAY_LOG_LEVEL
