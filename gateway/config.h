@@ -76,7 +76,7 @@ typedef struct gw_config {
     int64_t invitee_recheck_interval_ms; /** pending-invitee re-send period (default 15 min) */
     int64_t invitee_recheck_for_ms;      /** how long re-sends go on (default 30 days; 0 = none) */
     size_t max_body_bytes;
-    unsigned max_connections; /** open client connections at most, all workers together (--max-connections) */
+    unsigned max_connections;                     /** open client connections at most, all workers together (--max-connections) */
     char default_role[16];                        /** member, editor or admin */
     gw_group_role_t group_roles[GW_MAX_ROLE_MAP]; /** --group-role-map */
     size_t n_group_roles;
