@@ -65,6 +65,7 @@ typedef enum store_sql_id {
     SQL_SYNC_FULL,
     /* sqlite_users.c */
     SQL_USER_GET,
+    SQL_USER_GET_SEQ,
     SQL_USER_INSERT,
     SQL_USER_UPDATE,
     SQL_USER_UPDATE_BODY,
@@ -264,8 +265,9 @@ typedef enum store_select_part {
 /*
  * The SQL of one statement of store_user_select(query) into *sql and its parameters into *params
  * (*n_params of them), both malloc'd (free()); tests/store checks the plans. ?1 is the limit and ?2
- * the offset (unused by STORE_SELECT_COUNT); the condition's values are ?3 onwards. STORE_OK, or
- * STORE_ERROR for a query store_user_select refuses (errmsg set, nothing to free).
+ * the offset (unused by STORE_SELECT_COUNT); the condition's values are ?3 onwards. Without a
+ * condition the statement gives seqs only (the rows are read by seq after it), else USER_COLUMNS.
+ * STORE_OK, or STORE_ERROR for a query store_user_select refuses (errmsg set, nothing to free).
  */
 typedef struct store_param {
     const char *text; /* NULL: the integer */

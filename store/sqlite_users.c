@@ -13,6 +13,7 @@
 
 const store_sql_t store__users_sql[SQL__COUNT] = {
     [SQL_USER_GET] = {"get user", "SELECT " USER_COLUMNS " FROM users WHERE id = ?1"},
+    [SQL_USER_GET_SEQ] = {"get user", "SELECT " USER_COLUMNS " FROM users WHERE seq = ?1"},
     [SQL_USER_INSERT] = {"insert user", "INSERT INTO users (" USER_COLUMNS ", " SORT_COLUMNS
                                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
     [SQL_USER_UPDATE] = {"update user",
@@ -623,15 +624,31 @@ store_status_t store__users_select_sql(store_t *s, const store_user_query_t *que
         store__error(s, "select users: part %d of an unordered query", (int)part);
         return STORE_ERROR;
     }
-    put(&b, part == STORE_SELECT_COUNT ? "SELECT count(*) FROM users WHERE " : "SELECT " USER_COLUMNS " FROM users WHERE ");
+    /*
+     * Without a condition the users of a page are found on the order column's index alone (a
+     * covering walk: no record is read while the offset is skipped or a run of equal values is
+     * sorted), and select_part reads the page's rows by seq afterwards. With one, the rows come
+     * with the walk, which reads every candidate anyway.
+     */
+    put(&b, part == STORE_SELECT_COUNT ? "SELECT count(*) FROM users WHERE "
+            : query->where == NULL     ? "SELECT seq FROM users WHERE "
+                                       : "SELECT " USER_COLUMNS " FROM users WHERE ");
     if (col != NULL) {
         put(&b, col);
         put(&b, part == STORE_SELECT_MISSING ? " IS NULL AND " : " IS NOT NULL AND ");
     }
-    if (query->where != NULL)
+    if (query->where != NULL) {
+        /*
+         * A subquery of seqs, so that a condition on one column is tested on that column's index
+         * (a covering scan of small entries) rather than on every row of the table, whose records
+         * carry the resource and its rendering; only the candidates' rows are then read.
+         */
+        put(&b, "seq IN (SELECT seq FROM users WHERE ");
         put_cond(&b, query->where);
-    else
+        put(&b, ")");
+    } else {
         put(&b, "1");
+    }
     if (part == STORE_SELECT_VALUES && col != NULL) {
         /*
          * The index on the column is walked, backwards when descending; equal values keep creation
@@ -654,9 +671,24 @@ store_status_t store__users_select_sql(store_t *s, const store_user_query_t *que
     return STORE_OK;
 }
 
-/* Runs one part of a select; COUNT sets *count, the others visit rows into *seen and *stopped. */
+/* Visits the users with the seqs `seqs` in that order (one deleted meanwhile is skipped). */
+static store_status_t visit_seqs(store_t *s, const int64_t *seqs, size_t n, store_user_cb cb, void *ctx, int *stopped)
+{
+    store_status_t ret = STORE_OK;
+    for (size_t i = 0; i < n && ret == STORE_OK && !*stopped; i++) {
+        store_q_t q = q_begin(s, SQL_USER_GET_SEQ);
+        q_int64(&q, 1, seqs[i]);
+        ret = visit_users(&q, cb, ctx, NULL, NULL, stopped);
+    }
+    return ret;
+}
+
+/*
+ * Runs one part of a select: COUNT sets *count; the others visit their rows (stopping when the
+ * callback asks: *stopped) and set *found to how many the part's statement gave.
+ */
 static store_status_t select_part(store_t *s, const store_user_query_t *query, store_select_part_t part, size_t limit,
-                                  size_t offset, store_user_cb cb, void *ctx, size_t *seen, int *stopped, int64_t *count)
+                                  size_t offset, store_user_cb cb, void *ctx, size_t *found, int *stopped, int64_t *count)
 {
     char *sql;
     store_param_t *params;
@@ -682,8 +714,25 @@ static store_status_t select_part(store_t *s, const store_user_query_t *query, s
         else if (r == Q_DONE)
             q_fail(&q, STORE_ERROR, "select users: count gave no row");
         ret = q_end(&q, STORE_OK);
+    } else if (query->where == NULL) {
+        /* the statement gives seqs (store__users_select_sql): the page's rows are read after it */
+        int64_t *seqs = NULL;
+        size_t n = 0, cap = 0;
+        while (q_step(&q) == Q_ROW) {
+            if (n == cap) {
+                cap = cap != 0 ? cap * 2 : 64;
+                seqs = gw_realloc(seqs, cap * sizeof(*seqs));
+            }
+            seqs[n++] = q_col_int64(&q, 0);
+        }
+        ret = q_end(&q, STORE_OK);
+        *found = n;
+        if (ret == STORE_OK)
+            ret = visit_seqs(s, seqs, n, cb, ctx, stopped);
+        free(seqs);
     } else {
-        ret = visit_users(&q, cb, ctx, seen, NULL, stopped);
+        *found = 0;
+        ret = visit_users(&q, cb, ctx, found, NULL, stopped);
     }
     free(sql);
     free(params);
@@ -692,26 +741,26 @@ static store_status_t select_part(store_t *s, const store_user_query_t *query, s
 
 store_status_t store_user_select(store_t *store, const store_user_query_t *query, store_user_cb cb, void *ctx)
 {
-    size_t seen = 0;
+    size_t found = 0, more = 0;
     int stopped = 0;
     if (query->limit == 0)
         return STORE_OK;
     store_status_t ret =
-        select_part(store, query, STORE_SELECT_VALUES, query->limit, query->offset, cb, ctx, &seen, &stopped, NULL);
-    if (ret != STORE_OK || stopped || seen >= query->limit || !query->ordered || !user_cols[query->order].nullable)
+        select_part(store, query, STORE_SELECT_VALUES, query->limit, query->offset, cb, ctx, &found, &stopped, NULL);
+    if (ret != STORE_OK || stopped || found >= query->limit || !query->ordered || !user_cols[query->order].nullable)
         return ret;
     /*
      * The users without a value come after every other, in creation order, whichever the direction:
      * a second walk of the same index (its NULL entries), skipping what the offset has not used up.
-     * Having visited a row, the first walk used it all; having visited none, a count says how much.
+     * Having given a row, the first walk used it all; having given none, a count says how much.
      */
     size_t skip = 0;
-    if (seen == 0 && query->offset > 0) {
+    if (found == 0 && query->offset > 0) {
         int64_t with_value = 0;
         ret = select_part(store, query, STORE_SELECT_COUNT, 0, 0, cb, ctx, NULL, NULL, &with_value);
         if (ret != STORE_OK)
             return ret;
         skip = (uint64_t)with_value >= query->offset ? 0 : query->offset - (size_t)with_value;
     }
-    return select_part(store, query, STORE_SELECT_MISSING, query->limit - seen, skip, cb, ctx, &seen, &stopped, NULL);
+    return select_part(store, query, STORE_SELECT_MISSING, query->limit - found, skip, cb, ctx, &more, &stopped, NULL);
 }

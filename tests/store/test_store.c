@@ -939,11 +939,20 @@ static void test_user_select_order(void **state)
                     want[0] = '\0';
                     for (size_t i = offset; i < SEL_USERS && i - offset < limits[li]; i++)
                         append_id(want, sizeof(want), sorted[i]->id);
-                    store_user_query_t q = {
-                        .ordered = 1, .order = cols[ci], .descending = desc, .offset = offset, .limit = limits[li]};
-                    if (strcmp(select_ids(s, &q, got, sizeof(got)), want) != 0)
-                        fail_msg("column %d, %s, offset %zu, limit %zu:\n got %s\nwant %s", (int)cols[ci],
-                                 desc ? "descending" : "ascending", offset, limits[li], got, want);
+                    /* both ways a select runs: seqs from the index then rows, and rows with a condition */
+                    store_cond_t every = {.op = STORE_COND_PR, .col = STORE_COL_USER_NAME};
+                    for (int with_cond = 0; with_cond < 2; with_cond++) {
+                        store_user_query_t q = {.where = with_cond ? &every : NULL,
+                                                .ordered = 1,
+                                                .order = cols[ci],
+                                                .descending = desc,
+                                                .offset = offset,
+                                                .limit = limits[li]};
+                        if (strcmp(select_ids(s, &q, got, sizeof(got)), want) != 0)
+                            fail_msg("column %d, %s, offset %zu, limit %zu, %s:\n got %s\nwant %s", (int)cols[ci],
+                                     desc ? "descending" : "ascending", offset, limits[li], with_cond ? "a condition" : "none", got,
+                                     want);
+                    }
                 }
             }
         }

@@ -127,6 +127,7 @@ static void test_user_plans(void **state)
 {
     (void)state;
     assert_no_full_scan(SQL_USER_GET);
+    assert_no_full_scan(SQL_USER_GET_SEQ);
     assert_no_full_scan(SQL_USER_KEYS);
     assert_no_full_scan(SQL_USER_VERSION);
     assert_no_full_scan(SQL_USER_UPDATE);
@@ -162,9 +163,10 @@ static void select_plan(const store_user_query_t *q, store_select_part_t part, c
 }
 
 /*
- * A sorted page walks the order column's index (its values, then its NULL entries) and reads the
- * page's rows only: no scan of the table, no sort of all of it (only runs of equal values are
- * sorted, by creation, when descending).
+ * A sorted page walks the order column's index alone (its values, then its NULL entries: a
+ * covering walk, no record read while skipping the offset) and reads the page's rows by seq after
+ * it: no scan of the table, no sort of all of it (only runs of equal values are sorted, by
+ * creation, when descending).
  */
 static void test_select_plans(void **state)
 {
@@ -188,12 +190,20 @@ static void test_select_plans(void **state)
             int last = cols[i].nullable ? STORE_SELECT_COUNT : STORE_SELECT_VALUES;
             for (int part = STORE_SELECT_VALUES; part <= last; part++) {
                 select_plan(&q, (store_select_part_t)part, plan, sizeof(plan));
-                if (strstr(plan, cols[i].index) == NULL || strstr(plan, "SCAN users\n") != NULL ||
+                char covering[128];
+                snprintf(covering, sizeof(covering), "COVERING INDEX %s", cols[i].index);
+                if (strstr(plan, covering) == NULL || strstr(plan, "SCAN users\n") != NULL ||
                     (strstr(plan, "TEMP B-TREE FOR ORDER BY") != NULL))
                     fail_msg("column %d, part %d, %s: plan\n%s", (int)cols[i].col, part, desc ? "descending" : "ascending", plan);
             }
         }
     }
+    /* a condition on one column is tested on that column's index, not on every row of the table */
+    store_cond_t co = {.op = STORE_COND_CO, .col = STORE_COL_DISPLAY_NAME, .value = "ab", .fold = 1};
+    store_user_query_t narrowed = {.where = &co, .limit = 10};
+    select_plan(&narrowed, STORE_SELECT_VALUES, plan, sizeof(plan));
+    if (strstr(plan, "COVERING INDEX users_display_name") == NULL || strstr(plan, "SCAN users\n") != NULL)
+        fail_msg("displayName co: plan\n%s", plan);
     /* an email equality looks the email index up */
     store_cond_t eq = {.op = STORE_COND_EQ, .col = STORE_COL_ANY_EMAIL, .value = "a@example.com", .fold = 1};
     store_user_query_t q = {.where = &eq, .limit = 10};
