@@ -273,9 +273,10 @@ typedef struct store_user_query {
  * Visits the users that satisfy query->where, skipping `offset` and visiting at most `limit`, in
  * creation order or by the column `order`: ascending or descending as the column compares (see
  * store_user_col_t), users without a value last in either direction, equal values in creation
- * order in either direction. Only the visited rows and the column's index are read, so a page
- * costs its offset in index entries and its size in rows. The callback may stop the visit (the
- * call then returns STORE_OK). STORE_OK, or STORE_ERROR (an order column that cannot order, a
+ * order in either direction. Without a condition only the column's index and the visited rows
+ * are read, so a page costs its offset in index entries and its size in rows; with one, a
+ * condition on a single column is tested on that column's index and each candidate's row is
+ * read. The callback may stop the visit (the call then returns STORE_OK). STORE_OK, or STORE_ERROR (an order column that cannot order, a
  * database failure); the rows visited before a failure stay visited.
  */
 STORE_MUST_CHECK store_status_t store_user_select(store_t *store, const store_user_query_t *query, store_user_cb cb, void *ctx);
