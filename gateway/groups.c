@@ -14,6 +14,7 @@
 #include "gateway/metrics.h"
 #include "gateway/request.h"
 #include "gateway/users_lifecycle.h"
+#include "gateway/users_list.h"
 #include "gateway/users_render.h"
 #include "gateway/worker.h"
 #include "scim/filter.h"
@@ -730,10 +731,28 @@ typedef struct list_ctx {
     const scim_filter_t *filter;
     int with_members; /* the filter or the answer needs them */
     size_t start_index, count, total;
+    size_t page_bytes; /* of the resources on the page so far: at most GW_MAX_PAGE_BYTES, as for users */
     json_t *all;       /* sorting: every match, cut after the sort */
     json_t *resources; /* the page */
     int failed;
 } list_ctx_t;
+
+/*
+ * Puts `rendered` (taken) on the page unless the page would pass GW_MAX_PAGE_BYTES (one resource
+ * always fits): a page of large groups then holds fewer than `count`, which itemsPerPage says
+ * (RFC 7644 §3.4.2.4), and the client pages on by startIndex.
+ */
+static void page_add(list_ctx_t *lc, json_t *rendered)
+{
+    size_t bytes = json_dumpb(rendered, NULL, 0, JSON_COMPACT);
+    if (json_array_size(lc->resources) > 0 && lc->page_bytes + bytes > GW_MAX_PAGE_BYTES) {
+        lc->count = json_array_size(lc->resources); /* the page is full: nothing more goes on it */
+        json_decref(rendered);
+        return;
+    }
+    lc->page_bytes += bytes;
+    json_array_append_new(lc->resources, rendered);
+}
 
 static int on_group_row(void *arg, const store_group_t *row)
 {
@@ -751,7 +770,7 @@ static int on_group_row(void *arg, const store_group_t *row)
     if (lc->all != NULL)
         json_array_append_new(lc->all, rendered);
     else if (lc->total >= lc->start_index && json_array_size(lc->resources) < lc->count)
-        json_array_append_new(lc->resources, rendered);
+        page_add(lc, rendered);
     else
         json_decref(rendered);
     return 0;
@@ -818,7 +837,7 @@ static void list_groups(gw_request_t *r, const scim_list_params_t *params)
     if (lc.all != NULL) {
         scim_sort_apply(sort, lc.all);
         for (size_t i = lc.start_index - 1; i < json_array_size(lc.all) && json_array_size(lc.resources) < lc.count; i++)
-            json_array_append(lc.resources, json_array_get(lc.all, i));
+            page_add(&lc, json_incref(json_array_get(lc.all, i)));
     }
     for (size_t i = 0; i < json_array_size(lc.resources); i++)
         scim_select_apply(sel, json_array_get(lc.resources, i));

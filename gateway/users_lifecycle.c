@@ -12,6 +12,7 @@
 #include "gateway/audit.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
+#include "gateway/users_list.h"
 #include "gateway/users_render.h"
 #include "scim/user.h"
 #include "store/store.h"
@@ -24,6 +25,7 @@ void gw_users_row_set_emails(store_user_t *row, const json_t *user, const char *
     assert(n <= SCIM_USER_MAX_EMAILS); /* scim_user_parse refused more */
     row->emails = emails;
     row->n_emails = n;
+    gw_users_row_set_sort_values(row, user);
 }
 
 /* `,"key":"value"` (key given with its leading separator and quotes); nothing when value is NULL. */

@@ -146,6 +146,7 @@ GW_MUST_CHECK int gw_users_role_recompute(gw_worker_t *w, const char *user_id, g
 /**
  * Fills the email index of `row` from the canonical user: row->emails points at `emails`, which
  * must hold SCIM_USER_MAX_EMAILS (scim_user_parse refuses more) and outlive the row's use; the strings are borrowed from `user`.
+ * Sets the row's sort values too (gw_users_row_set_sort_values): every writer of a row calls this.
  */
 void gw_users_row_set_emails(store_user_t *row, const json_t *user, const char **emails);
 

@@ -462,3 +462,165 @@ int scim_filter_index_exact(const scim_filter_t *f)
         return f->case_exact;
     return 0;
 }
+
+/* ---- narrowing by columns ---- */
+
+void scim_filter_cond_free(scim_filter_cond_t *c)
+{
+    if (c == NULL)
+        return;
+    scim_filter_cond_free(c->left);
+    scim_filter_cond_free(c->right);
+    free(c);
+}
+
+static scim_filter_cond_t *cond_new(scim_filter_cond_op_t op)
+{
+    scim_filter_cond_t *c = gw_calloc(1, sizeof(*c));
+    c->op = op;
+    return c;
+}
+
+/* l AND r, where NULL is "true": either alone still holds for every match. */
+static scim_filter_cond_t *cond_and(scim_filter_cond_t *l, scim_filter_cond_t *r)
+{
+    if (l == NULL || r == NULL)
+        return l != NULL ? l : r;
+    scim_filter_cond_t *c = cond_new(SCIM_FILTER_COND_AND);
+    c->left = l;
+    c->right = r;
+    return c;
+}
+
+/* l OR r: "true" when either side is. */
+static scim_filter_cond_t *cond_or(scim_filter_cond_t *l, scim_filter_cond_t *r)
+{
+    if (l == NULL || r == NULL) {
+        scim_filter_cond_free(l);
+        scim_filter_cond_free(r);
+        return NULL;
+    }
+    scim_filter_cond_t *c = cond_new(SCIM_FILTER_COND_OR);
+    c->left = l;
+    c->right = r;
+    return c;
+}
+
+/*
+ * A comparison `f` whose tested value is the column's string (match_any then match_scalar, or
+ * present for pr). `pr_ok`: whether `pr` tests that string alone (`emails pr` tests every
+ * sub-attribute of the elements, so it says nothing about their values).
+ */
+static scim_filter_cond_t *narrow_cmp(const scim_filter_t *f, scim_filter_col_t col, int pr_ok)
+{
+    static const scim_filter_cond_op_t ops[] = {
+        [SCIM__OP_EQ] = SCIM_FILTER_COND_EQ, [SCIM__OP_CO] = SCIM_FILTER_COND_CO, [SCIM__OP_SW] = SCIM_FILTER_COND_SW,
+        [SCIM__OP_EW] = SCIM_FILTER_COND_EW, [SCIM__OP_GT] = SCIM_FILTER_COND_GT, [SCIM__OP_GE] = SCIM_FILTER_COND_GE,
+        [SCIM__OP_LT] = SCIM_FILTER_COND_LT, [SCIM__OP_LE] = SCIM_FILTER_COND_LE,
+    };
+    scim_filter_cond_t *c;
+
+    if (col == SCIM_FILTER_COL_ACTIVE) {
+        /* match_scalar on a boolean: only eq with a "true"/"false" literal (any case) can hold */
+        if (f->op != SCIM__OP_EQ || f->text == NULL || (!scim__str_ieq(f->text, "true") && !scim__str_ieq(f->text, "false")))
+            return NULL;
+        c = cond_new(SCIM_FILTER_COND_EQ);
+        c->col = col;
+        c->active = scim__str_ieq(f->text, "true");
+        return c;
+    }
+    /* dateTimes compare as instants, not as text */
+    if (f->is_datetime)
+        return NULL;
+    if (f->op == SCIM__OP_PR) {
+        if (!pr_ok)
+            return NULL;
+        c = cond_new(SCIM_FILTER_COND_PR);
+        c->col = col;
+        return c;
+    }
+    /* ne is "no value equals", and eq null is "not present": neither needs a value to hold */
+    if (f->op == SCIM__OP_NE || f->text == NULL || json_is_null(f->value) || (size_t)f->op >= sizeof(ops) / sizeof(ops[0]))
+        return NULL;
+    c = cond_new(ops[f->op]);
+    c->col = col;
+    c->value = f->text;
+    c->fold = !f->case_exact;
+    return c;
+}
+
+/* Inside emails[...]: what an element that matches must satisfy, as a condition on some email value. */
+static scim_filter_cond_t *narrow_element(const scim_filter_t *f)
+{
+    switch (f->kind) {
+    case SCIM__NODE_AND:
+        return cond_and(narrow_element(f->left), narrow_element(f->right));
+    case SCIM__NODE_OR:
+        return cond_or(narrow_element(f->left), narrow_element(f->right));
+    case SCIM__NODE_CMP:
+        if (f->ref.sub == NULL && scim__str_ieq(f->ref.attr, "value"))
+            return narrow_cmp(f, SCIM_FILTER_COL_EMAIL, 1);
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* The column a top-level comparison tests, or -1. */
+static int column_of(const scim__attr_ref_t *ref, int *pr_ok)
+{
+    static const struct {
+        const char *attr, *sub;
+        scim_filter_col_t col;
+    } cols[] = {
+        {"id", NULL, SCIM_FILTER_COL_ID},
+        {"userName", NULL, SCIM_FILTER_COL_USER_NAME},
+        {"externalId", NULL, SCIM_FILTER_COL_EXTERNAL_ID},
+        {"displayName", NULL, SCIM_FILTER_COL_DISPLAY_NAME},
+        {"name", "familyName", SCIM_FILTER_COL_FAMILY_NAME},
+        {"name", "givenName", SCIM_FILTER_COL_GIVEN_NAME},
+        {"active", NULL, SCIM_FILTER_COL_ACTIVE},
+        {"emails", NULL, SCIM_FILTER_COL_EMAIL},
+        {"emails", "value", SCIM_FILTER_COL_EMAIL},
+    };
+    size_t i;
+
+    if (ref->scope != SCIM__SCOPE_CORE || ref->attr_def == NULL)
+        return -1;
+    for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+        if (!def_is(ref->attr_def, cols[i].attr))
+            continue;
+        if (cols[i].sub == NULL ? ref->sub != NULL : !def_is(ref->sub_def, cols[i].sub))
+            continue;
+        *pr_ok = cols[i].col != SCIM_FILTER_COL_EMAIL || ref->sub != NULL;
+        return (int)cols[i].col;
+    }
+    return -1;
+}
+
+static scim_filter_cond_t *narrow(const scim_filter_t *f)
+{
+    int col, pr_ok = 0;
+
+    switch (f->kind) {
+    case SCIM__NODE_AND:
+        return cond_and(narrow(f->left), narrow(f->right));
+    case SCIM__NODE_OR:
+        return cond_or(narrow(f->left), narrow(f->right));
+    case SCIM__NODE_NOT:
+        return NULL;
+    case SCIM__NODE_CMP:
+        col = column_of(&f->ref, &pr_ok);
+        return col < 0 ? NULL : narrow_cmp(f, (scim_filter_col_t)col, pr_ok);
+    case SCIM__NODE_VALUE_PATH:
+        if (f->ref.scope != SCIM__SCOPE_CORE || !def_is(f->ref.attr_def, "emails"))
+            return NULL;
+        return cond_and(narrow_element(f->left), f->right != NULL ? narrow_element(f->right) : NULL);
+    }
+    return NULL;
+}
+
+scim_filter_cond_t *scim_filter_narrow(const scim_filter_t *filter)
+{
+    return filter != NULL ? narrow(filter) : NULL;
+}

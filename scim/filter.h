@@ -102,4 +102,55 @@ scim_filter_group_index_t scim_filter_group_index_hint(const scim_filter_t *filt
  */
 int scim_filter_index_exact(const scim_filter_t *filter);
 
+/** The values of a user a directory keeps in columns of its own (store/store.h), to narrow a filter's candidates by. */
+typedef enum scim_filter_col {
+    SCIM_FILTER_COL_ID,
+    SCIM_FILTER_COL_USER_NAME,
+    SCIM_FILTER_COL_EXTERNAL_ID,
+    SCIM_FILTER_COL_DISPLAY_NAME,
+    SCIM_FILTER_COL_FAMILY_NAME, /** name.familyName */
+    SCIM_FILTER_COL_GIVEN_NAME,  /** name.givenName */
+    SCIM_FILTER_COL_ACTIVE,      /** the active flag, which every rendered user has */
+    SCIM_FILTER_COL_EMAIL,       /** any emails[].value string (holds when one of them does) */
+} scim_filter_col_t;
+
+typedef enum scim_filter_cond_op {
+    SCIM_FILTER_COND_AND,
+    SCIM_FILTER_COND_OR,
+    SCIM_FILTER_COND_EQ,
+    SCIM_FILTER_COND_GT,
+    SCIM_FILTER_COND_GE,
+    SCIM_FILTER_COND_LT,
+    SCIM_FILTER_COND_LE,
+    SCIM_FILTER_COND_SW,
+    SCIM_FILTER_COND_EW,
+    SCIM_FILTER_COND_CO,
+    SCIM_FILTER_COND_PR, /** a non-empty string */
+} scim_filter_cond_op_t;
+
+/**
+ * A condition on those values, as a tree (made by scim_filter_narrow). Comparisons are of the
+ * column's string (an absent one satisfies none) with `value`: by unsigned bytes, ASCII letters
+ * folded (A-Z as a-z) when `fold`, a proper prefix first, which is how scim_filter_match compares
+ * strings; ACTIVE only with EQ and `active`.
+ */
+typedef struct scim_filter_cond {
+    scim_filter_cond_op_t op;
+    scim_filter_col_t col;
+    const char *value; /** comparisons: NUL-terminated, borrowed from the filter */
+    int fold;
+    int active;
+    struct scim_filter_cond *left, *right; /** AND, OR */
+} scim_filter_cond_t;
+
+/**
+ * A condition every resource scim_filter_match accepts satisfies: never narrower than the filter,
+ * so that a directory may leave out the users that fail it and run scim_filter_match on the rest.
+ * Parts that say nothing about the columns (another attribute, `not`, `ne`, null, dateTimes) are
+ * left out, widening the condition; NULL when nothing is left (every user is a candidate). The
+ * caller frees it with scim_filter_cond_free; it borrows from `filter`, which must outlive it.
+ */
+scim_filter_cond_t *scim_filter_narrow(const scim_filter_t *filter);
+void scim_filter_cond_free(scim_filter_cond_t *cond);
+
 #endif

@@ -24,11 +24,29 @@ typedef struct item {
     const scim_sort_t *sort;
 } item_t;
 
+/* Resolves the attribute path `sort_by` into `s` (its direction untouched): 0, or -1 when it names none to sort by. */
+static int resolve(const char *sort_by, scim_sort_t *s)
+{
+    const char *rest, *dot;
+    size_t rest_len, len = strlen(sort_by);
+
+    scim__split_urn(sort_by, len, &s->scope, &rest, &rest_len);
+    dot = memchr(rest, '.', rest_len);
+    if (s->scope != SCIM__SCOPE_UNKNOWN)
+        s->attr_def = scim__attr_find_scoped(s->scope, rest, dot != NULL ? (size_t)(dot - rest) : rest_len);
+    if (s->attr_def != NULL && dot != NULL)
+        s->sub_def = scim__sub_attr_find(s->attr_def, dot + 1, rest_len - (size_t)(dot - rest) - 1);
+    else if (s->attr_def != NULL && s->attr_def->type == SCIM__TYPE_COMPLEX)
+        s->sub_def = scim__sub_attr_find(s->attr_def, "value", 5);
+    s->key_def = s->attr_def != NULL && s->attr_def->type == SCIM__TYPE_COMPLEX ? s->sub_def : s->attr_def;
+    if (s->key_def == NULL || (dot != NULL && s->attr_def->type != SCIM__TYPE_COMPLEX) || s->key_def->returned == SCIM__RET_NEVER)
+        return -1;
+    return 0;
+}
+
 scim_sort_t *scim_sort_parse(const char *sort_by, const char *sort_order, scim_error_t *err)
 {
     scim_sort_t s = {0};
-    const char *rest, *dot;
-    size_t rest_len, len;
 
     if (sort_by == NULL || *sort_by == '\0')
         return NULL;
@@ -40,17 +58,7 @@ scim_sort_t *scim_sort_parse(const char *sort_by, const char *sort_order, scim_e
             return NULL;
         }
     }
-    len = strlen(sort_by);
-    scim__split_urn(sort_by, len, &s.scope, &rest, &rest_len);
-    dot = memchr(rest, '.', rest_len);
-    if (s.scope != SCIM__SCOPE_UNKNOWN)
-        s.attr_def = scim__attr_find_scoped(s.scope, rest, dot != NULL ? (size_t)(dot - rest) : rest_len);
-    if (s.attr_def != NULL && dot != NULL)
-        s.sub_def = scim__sub_attr_find(s.attr_def, dot + 1, rest_len - (size_t)(dot - rest) - 1);
-    else if (s.attr_def != NULL && s.attr_def->type == SCIM__TYPE_COMPLEX)
-        s.sub_def = scim__sub_attr_find(s.attr_def, "value", 5);
-    s.key_def = s.attr_def != NULL && s.attr_def->type == SCIM__TYPE_COMPLEX ? s.sub_def : s.attr_def;
-    if (s.key_def == NULL || (dot != NULL && s.attr_def->type != SCIM__TYPE_COMPLEX) || s.key_def->returned == SCIM__RET_NEVER) {
+    if (resolve(sort_by, &s) != 0) {
         scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "sortBy '%.64s' names no attribute the gateway can sort by", sort_by);
         return NULL;
     }
@@ -201,4 +209,60 @@ void scim_sort_apply(const scim_sort_t *sort, json_t *resources)
         scim_sort_key_clear(&items[i].key);
     }
     free(items);
+}
+
+/* ---- sorts a directory answers from its columns ---- */
+
+/*
+ * The attributes of scim_sort_attr_t, by path, with the caseExact their column's order assumes
+ * (store/store.h: folded or bytewise). A schema whose caseExact differed would make the column's
+ * order wrong, so such an attribute is then sorted by keys instead (scim_sort_attr gives OTHER).
+ */
+static const struct column_attr {
+    scim_sort_attr_t attr;
+    const char *path;
+    int case_exact;
+} column_attrs[] = {
+    {SCIM_SORT_ATTR_ID, "id", 1},
+    {SCIM_SORT_ATTR_USER_NAME, "userName", 0},
+    {SCIM_SORT_ATTR_EXTERNAL_ID, "externalId", 1},
+    {SCIM_SORT_ATTR_DISPLAY_NAME, "displayName", 0},
+    {SCIM_SORT_ATTR_FAMILY_NAME, "name.familyName", 0},
+    {SCIM_SORT_ATTR_GIVEN_NAME, "name.givenName", 0},
+    {SCIM_SORT_ATTR_EMAIL, "emails", 0},
+    {SCIM_SORT_ATTR_CREATED, "meta.created", 0},
+    {SCIM_SORT_ATTR_LAST_MODIFIED, "meta.lastModified", 0},
+};
+
+scim_sort_attr_t scim_sort_attr(const scim_sort_t *sort)
+{
+    size_t i;
+    scim_sort_t s;
+
+    if (sort == NULL)
+        return SCIM_SORT_ATTR_OTHER;
+    for (i = 0; i < sizeof(column_attrs) / sizeof(column_attrs[0]); i++) {
+        memset(&s, 0, sizeof(s));
+        if (resolve(column_attrs[i].path, &s) == 0 && s.scope == sort->scope && s.attr_def == sort->attr_def &&
+            s.sub_def == sort->sub_def)
+            return s.key_def->case_exact == column_attrs[i].case_exact ? column_attrs[i].attr : SCIM_SORT_ATTR_OTHER;
+    }
+    return SCIM_SORT_ATTR_OTHER;
+}
+
+int scim_sort_descending(const scim_sort_t *sort)
+{
+    return sort != NULL && sort->descending;
+}
+
+const char *scim_sort_value(const json_t *user, scim_sort_attr_t attr)
+{
+    size_t i;
+    scim_sort_t s = {0};
+
+    for (i = 0; i < sizeof(column_attrs) / sizeof(column_attrs[0]); i++) {
+        if (column_attrs[i].attr == attr)
+            return resolve(column_attrs[i].path, &s) == 0 ? json_string_value(sort_key(&s, user)) : NULL;
+    }
+    return NULL;
 }

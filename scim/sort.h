@@ -64,4 +64,39 @@ void scim_sort_key_clear(scim_sort_key_t *key);
  */
 int scim_sort_key_cmp(const scim_sort_t *sort, const scim_sort_key_t *a, const scim_sort_key_t *b);
 
+/**
+ * The sorts a directory can answer from values it keeps in columns (store/store.h), so that a
+ * sorted page need not read every user. For each, scim_sort_key_cmp orders by the attribute's
+ * string, a user without one last in either order, and compares strings with ASCII letters folded
+ * (userName, displayName, name.familyName, name.givenName, emails: caseExact false) or bytewise
+ * (id, externalId: caseExact true); meta.created and meta.lastModified compare as instants, which
+ * for the gateway's fixed-width UTC timestamps (common/clock.h) is their bytewise order. EMAIL is
+ * the primary email's value, else the first email's (sortBy "emails" or "emails.value").
+ */
+typedef enum scim_sort_attr {
+    SCIM_SORT_ATTR_OTHER, /** none of these: sort by keys */
+    SCIM_SORT_ATTR_ID,
+    SCIM_SORT_ATTR_USER_NAME,
+    SCIM_SORT_ATTR_EXTERNAL_ID,
+    SCIM_SORT_ATTR_DISPLAY_NAME,
+    SCIM_SORT_ATTR_FAMILY_NAME,
+    SCIM_SORT_ATTR_GIVEN_NAME,
+    SCIM_SORT_ATTR_EMAIL,
+    SCIM_SORT_ATTR_CREATED,
+    SCIM_SORT_ATTR_LAST_MODIFIED,
+} scim_sort_attr_t;
+
+/** Which of those `sort` sorts by (OTHER for NULL). */
+scim_sort_attr_t scim_sort_attr(const scim_sort_t *sort);
+/** 1 when sortOrder was descending. */
+int scim_sort_descending(const scim_sort_t *sort);
+
+/**
+ * The string a canonical (or rendered) user sorts by for `attr`, one of DISPLAY_NAME, FAMILY_NAME,
+ * GIVEN_NAME and EMAIL (the values a directory keeps beside the user): borrowed from `user`, NULL
+ * when the user sorts as having none. These attributes are strings in every parsed user, so the
+ * string is the whole key.
+ */
+const char *scim_sort_value(const json_t *user, scim_sort_attr_t attr);
+
 #endif

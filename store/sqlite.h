@@ -65,9 +65,11 @@ typedef enum store_sql_id {
     SQL_SYNC_FULL,
     /* sqlite_users.c */
     SQL_USER_GET,
+    SQL_USER_GET_SEQ,
     SQL_USER_INSERT,
     SQL_USER_UPDATE,
     SQL_USER_UPDATE_BODY,
+    SQL_USER_UPDATE_SORT,
     SQL_USER_KEYS,
     SQL_USER_VERSION,
     SQL_USER_DELETE,
@@ -83,6 +85,7 @@ typedef enum store_sql_id {
     SQL_USER_COUNT,
     SQL_SEAT_HOLDERS,
     SQL_USER_SET_ROLE,
+    SQL_USER_SELECT,
     SQL_DATA_VERSION,
     /* sqlite_outbox.c */
     /* sqlite_groups.c */
@@ -230,6 +233,11 @@ typedef enum q_step { Q_ROW, Q_DONE, Q_ERROR } q_step_t;
 
 /* Takes statement `id` from the cache, preparing it on first use (or a one-off copy if it is busy). */
 static store_q_t q_begin(store_t *s, store_sql_id_t id);
+/*
+ * A statement built at run time (a list's condition and order), prepared for this query alone and
+ * finalized by q_end. `id` names it in error messages; its table entry is never prepared by it.
+ */
+store_q_t store__q_begin_sql(store_t *s, store_sql_id_t id, const char *text);
 /* Binders: ?`idx` (from 1). Text is copied; NULL binds SQL NULL. A size_t above INT64_MAX binds INT64_MAX. */
 static void q_text(store_q_t *q, int idx, const char *text);
 static void q_int64(store_q_t *q, int idx, int64_t value);
@@ -262,6 +270,35 @@ static store_status_t q_scalar(store_t *s, store_sql_id_t id, int64_t *out);
 void store__q_prepare(store_q_t *q);
 void store__q_failed(store_q_t *q, int rc);
 void store__q_put(store_q_t *q);
+
+/* ---- users (sqlite_users.c) ------------------------------------------------------------------------ */
+
+/*
+ * Registers the SQL functions that conditions on users use (store_co, store_sw, store_ew: contains,
+ * starts with, ends with, with an ASCII-folding flag) on the connection. STORE_OK or STORE_ERROR.
+ */
+store_status_t store__users_register(store_t *s);
+
+/* Which of the statements store_user_select runs. */
+typedef enum store_select_part {
+    STORE_SELECT_VALUES,  /* ordered: the users with a value in the order column (all of them when not ordered) */
+    STORE_SELECT_MISSING, /* ordered: the users without one */
+    STORE_SELECT_COUNT,   /* ordered: how many users have one */
+} store_select_part_t;
+
+/*
+ * The SQL of one statement of store_user_select(query) into *sql and its parameters into *params
+ * (*n_params of them), both malloc'd (free()); tests/store checks the plans. ?1 is the limit and ?2
+ * the offset (unused by STORE_SELECT_COUNT); the condition's values are ?3 onwards. Without a
+ * condition the statement gives seqs only (the rows are read by seq after it), else USER_COLUMNS.
+ * STORE_OK, or STORE_ERROR for a query store_user_select refuses (errmsg set, nothing to free).
+ */
+typedef struct store_param {
+    const char *text; /* NULL: the integer */
+    int64_t integer;
+} store_param_t;
+store_status_t store__users_select_sql(store_t *s, const store_user_query_t *query, store_select_part_t part, char **sql,
+                                       store_param_t **params, size_t *n_params);
 
 /* ---- outbox rows (sqlite_outbox.c) ---------------------------------------------------------------- */
 

@@ -137,6 +137,15 @@ typedef struct store_user {
     const char **emails; /** input only (never filled in results): the emails[].value strings, for the email index;
                              NULL entries are skipped */
     size_t n_emails;
+    /*
+     * Input only (never filled in results), like emails: the values lists sort and narrow by, each kept in a
+     * column of its own (store_user_col_t). NULL when the user has none: such rows sort after every other.
+     * Writers must give the ones of this resource; a row written with stale ones sorts and narrows wrongly.
+     */
+    const char *display_name;  /** displayName */
+    const char *family_name;   /** name.familyName */
+    const char *given_name;    /** name.givenName */
+    const char *primary_email; /** emails.value of the primary email, else of the first (what sorting by emails uses) */
 } store_user_t;
 
 /** Frees the strings of a user filled by store_user_get() and zeroes it. NULL and zeroed structs are accepted. */
@@ -215,6 +224,79 @@ STORE_MUST_CHECK store_status_t store_seat_holders(store_t *store, const char *e
 
 /** The number of users: STORE_OK or STORE_ERROR. */
 STORE_MUST_CHECK store_status_t store_user_count(store_t *store, size_t *count);
+
+/* ---- lists: narrowing and ordering by columns ------------------------------------------------ */
+
+/**
+ * The values of a user the store keeps in columns of their own, to narrow a list by and (all but
+ * the last two) to order it by. Strings compare either bytewise or with ASCII letters folded
+ * (A-Z as a-z, unsigned bytes otherwise, a proper prefix first); ordering uses the column's own
+ * way, noted here; a condition says its own (store_cond_t.fold).
+ */
+typedef enum store_user_col {
+    STORE_COL_ID,            /** bytewise */
+    STORE_COL_USER_NAME,     /** folded */
+    STORE_COL_EXTERNAL_ID,   /** bytewise; may be absent */
+    STORE_COL_DISPLAY_NAME,  /** folded; may be absent (store_user_t.display_name) */
+    STORE_COL_FAMILY_NAME,   /** folded; may be absent */
+    STORE_COL_GIVEN_NAME,    /** folded; may be absent */
+    STORE_COL_PRIMARY_EMAIL, /** folded; may be absent */
+    STORE_COL_CREATED,       /** bytewise: the RFC 3339 text as written, which orders as time when the writer
+                                 uses one fixed-width form (the gateway does) */
+    STORE_COL_LAST_MODIFIED, /** bytewise, as created */
+    STORE_COL_ACTIVE,        /** conditions only: STORE_COND_EQ with store_cond_t.active */
+    STORE_COL_ANY_EMAIL,     /** conditions only: holds when some entry of the email index (store_user_t.emails) does */
+} store_user_col_t;
+
+typedef enum store_cond_op {
+    STORE_COND_AND, /** left and right */
+    STORE_COND_OR,  /** left or right */
+    STORE_COND_EQ,  /** the column equals value */
+    STORE_COND_GT,  /** the column orders after value */
+    STORE_COND_GE,
+    STORE_COND_LT,
+    STORE_COND_LE,
+    STORE_COND_SW, /** the column starts with value */
+    STORE_COND_EW, /** ends with value */
+    STORE_COND_CO, /** contains value */
+    STORE_COND_PR, /** the column has a value that is not empty */
+} store_cond_op_t;
+
+/**
+ * A condition on the columns of a user, as a tree; borrowed for the call it is given to. An
+ * absent value (a column NULL) satisfies no comparison. Strings are compared as the `fold` of the
+ * node says, whatever the column's own way (so `user_name = "X"` bytewise is possible).
+ */
+typedef struct store_cond {
+    store_cond_op_t op;
+    store_user_col_t col;
+    const char *value; /** comparisons (not PR, not STORE_COL_ACTIVE): NUL-terminated */
+    int fold;          /** 1: ASCII letters folded; 0: bytewise */
+    int active;        /** STORE_COL_ACTIVE: the flag the user must have */
+    const struct store_cond *left, *right;
+} store_cond_t;
+
+/** What store_user_select visits. */
+typedef struct store_user_query {
+    const store_cond_t *where; /** NULL: every user */
+    int ordered;               /** 0: creation order; 1: by `order`, `descending` */
+    store_user_col_t order;    /** STORE_COL_ID .. STORE_COL_LAST_MODIFIED */
+    int descending;
+    size_t offset; /** rows skipped first */
+    size_t limit;  /** rows visited at most (SIZE_MAX: all) */
+} store_user_query_t;
+
+/**
+ * Visits the users that satisfy query->where, skipping `offset` and visiting at most `limit`, in
+ * creation order or by the column `order`: ascending or descending as the column compares (see
+ * store_user_col_t), users without a value last in either direction, equal values in creation
+ * order in either direction. Without a condition only the column's index and the visited rows
+ * are read, so a page costs its offset in index entries and its size in rows; with one, a
+ * condition on a single column is tested on that column's index and each candidate's row is
+ * read. The callback may stop the visit (the call then returns STORE_OK). STORE_OK, or STORE_ERROR (an order column that cannot order, a
+ * database failure); the rows visited before a failure stay visited.
+ */
+STORE_MUST_CHECK store_status_t store_user_select(store_t *store, const store_user_query_t *query, store_user_cb cb, void *ctx);
 
 /* ---- groups ---------------------------------------------------------------------------------- */
 

@@ -596,6 +596,343 @@ static void test_index_exact(void **state)
     assert_int_equal(scim_filter_index_exact(NULL), 0);
 }
 
+/* ---- narrowing by columns ---- */
+
+static const char *const col_names[] = {"id",         "userName",  "externalId", "displayName",
+                                        "familyName", "givenName", "active",     "email"};
+static const char *const op_names[] = {"and", "or", "eq", "gt", "ge", "lt", "le", "sw", "ew", "co", "pr"};
+
+/* A condition as text: (l and r), col op "value"/i (i: folded), col pr, active eq 1. */
+static void cond_text(const scim_filter_cond_t *c, char *buf, size_t len)
+{
+    if (c == NULL) {
+        snprintf(buf + strlen(buf), len - strlen(buf), "-");
+    } else if (c->op == SCIM_FILTER_COND_AND || c->op == SCIM_FILTER_COND_OR) {
+        snprintf(buf + strlen(buf), len - strlen(buf), "(");
+        cond_text(c->left, buf, len);
+        snprintf(buf + strlen(buf), len - strlen(buf), " %s ", op_names[c->op]);
+        cond_text(c->right, buf, len);
+        snprintf(buf + strlen(buf), len - strlen(buf), ")");
+    } else if (c->col == SCIM_FILTER_COL_ACTIVE) {
+        snprintf(buf + strlen(buf), len - strlen(buf), "active eq %d", c->active);
+    } else if (c->op == SCIM_FILTER_COND_PR) {
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s pr", col_names[c->col]);
+    } else {
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s %s \"%s\"%s", col_names[c->col], op_names[c->op], c->value,
+                 c->fold ? "/i" : "");
+    }
+}
+
+static void narrows_to(const char *text, const char *want)
+{
+    scim_error_t err = {0};
+    char got[512] = "";
+    scim_filter_t *f = scim_filter_parse(text, strlen(text), &err);
+    if (f == NULL)
+        fail_msg("parse of [%s] failed: %s", text, err.detail);
+    scim_filter_cond_t *c = scim_filter_narrow(f);
+    cond_text(c, got, sizeof(got));
+    scim_filter_cond_free(c);
+    scim_filter_free(f);
+    if (strcmp(got, want) != 0)
+        fail_msg("[%s] narrows to\n got %s\nwant %s", text, got, want);
+}
+
+static void test_narrow_shapes(void **state)
+{
+    (void)state;
+    narrows_to("displayName co \"ab%_\"", "displayName co \"ab%_\"/i");
+    narrows_to("userName sw \"A\"", "userName sw \"A\"/i");
+    narrows_to("externalId ew \"x\"", "externalId ew \"x\"");
+    narrows_to("id gt \"a\" and id le \"b\"", "(id gt \"a\" and id le \"b\")");
+    narrows_to("name.familyName ge \"K\" or name.givenName lt \"K\"", "(familyName ge \"K\"/i or givenName lt \"K\"/i)");
+    narrows_to("displayName eq 12", "displayName eq \"12\"/i");
+    narrows_to("displayName pr", "displayName pr");
+    narrows_to("active eq true", "active eq 1");
+    narrows_to("active eq \"False\"", "active eq 0");
+    narrows_to("emails co \"@corp\"", "email co \"@corp\"/i");
+    narrows_to("emails.value eq \"a@b\"", "email eq \"a@b\"/i");
+    narrows_to("emails.value pr", "email pr");
+    narrows_to("emails[type eq \"work\" and value sw \"a\"]", "email sw \"a\"/i");
+    narrows_to("emails[type eq \"work\"].value ew \"@x\"", "email ew \"@x\"/i");
+    narrows_to("emails[value co \"a\" or value co \"b\"]", "(email co \"a\"/i or email co \"b\"/i)");
+    narrows_to("urn:ietf:params:scim:schemas:core:2.0:User:displayName sw \"x\"", "displayName sw \"x\"/i");
+    /* an unknown part leaves its side of an `and` out, and a whole `or` */
+    narrows_to("title eq \"x\" and displayName co \"y\"", "displayName co \"y\"/i");
+    narrows_to("title eq \"x\" or displayName co \"y\"", "-");
+    /* nothing said about a column's value */
+    narrows_to("not (displayName co \"y\")", "-");
+    narrows_to("displayName ne \"y\"", "-");
+    narrows_to("displayName eq null", "-");
+    narrows_to("emails pr", "-");
+    narrows_to("emails[type eq \"work\"]", "-");
+    narrows_to("emails.type eq \"work\"", "-");
+    narrows_to("name co \"x\"", "-");
+    narrows_to("displayName.x eq \"y\"", "-");
+    narrows_to("meta.created gt \"2026-01-01T00:00:00Z\"", "-");
+    narrows_to("active eq \"yes\"", "-");
+    narrows_to("active pr", "-");
+    narrows_to("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"x\"", "-");
+    assert_null(scim_filter_narrow(NULL));
+}
+
+/* The column values of a rendered user, as the store keeps them. */
+static const char *col_value(const json_t *r, scim_filter_col_t col)
+{
+    switch (col) {
+    case SCIM_FILTER_COL_ID:
+        return json_string_value(json_object_get(r, "id"));
+    case SCIM_FILTER_COL_USER_NAME:
+        return json_string_value(json_object_get(r, "userName"));
+    case SCIM_FILTER_COL_EXTERNAL_ID:
+        return json_string_value(json_object_get(r, "externalId"));
+    case SCIM_FILTER_COL_DISPLAY_NAME:
+        return json_string_value(json_object_get(r, "displayName"));
+    case SCIM_FILTER_COL_FAMILY_NAME:
+        return json_string_value(json_object_get(json_object_get(r, "name"), "familyName"));
+    case SCIM_FILTER_COL_GIVEN_NAME:
+        return json_string_value(json_object_get(json_object_get(r, "name"), "givenName"));
+    default:
+        return NULL;
+    }
+}
+
+/* filter.h's definition of comparing strings: unsigned bytes, ASCII letters folded or not, a proper prefix first. */
+static int fold_cmp(const char *a, size_t an, const char *b, size_t bn, int fold)
+{
+    for (size_t i = 0; i < an && i < bn; i++) {
+        int x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (fold && x >= 'A' && x <= 'Z')
+            x += 32;
+        if (fold && y >= 'A' && y <= 'Z')
+            y += 32;
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return an == bn ? 0 : an < bn ? -1 : 1;
+}
+
+static int cond_test(const char *v, const scim_filter_cond_t *c)
+{
+    if (v == NULL)
+        return 0;
+    size_t vl = strlen(v), nl = c->value != NULL ? strlen(c->value) : 0;
+    switch (c->op) {
+    case SCIM_FILTER_COND_PR:
+        return vl > 0;
+    case SCIM_FILTER_COND_EQ:
+        return fold_cmp(v, vl, c->value, nl, c->fold) == 0;
+    case SCIM_FILTER_COND_GT:
+        return fold_cmp(v, vl, c->value, nl, c->fold) > 0;
+    case SCIM_FILTER_COND_GE:
+        return fold_cmp(v, vl, c->value, nl, c->fold) >= 0;
+    case SCIM_FILTER_COND_LT:
+        return fold_cmp(v, vl, c->value, nl, c->fold) < 0;
+    case SCIM_FILTER_COND_LE:
+        return fold_cmp(v, vl, c->value, nl, c->fold) <= 0;
+    case SCIM_FILTER_COND_SW:
+        return nl <= vl && fold_cmp(v, nl, c->value, nl, c->fold) == 0;
+    case SCIM_FILTER_COND_EW:
+        return nl <= vl && fold_cmp(v + vl - nl, nl, c->value, nl, c->fold) == 0;
+    case SCIM_FILTER_COND_CO:
+        for (size_t at = 0; nl <= vl && at <= vl - nl; at++)
+            if (fold_cmp(v + at, nl, c->value, nl, c->fold) == 0)
+                return 1;
+        return 0;
+    default:
+        fail_msg("operator %d", (int)c->op);
+        return 0;
+    }
+}
+
+static int cond_holds(const scim_filter_cond_t *c, const json_t *r)
+{
+    size_t i;
+    json_t *e;
+    switch (c->op) {
+    case SCIM_FILTER_COND_AND:
+        return cond_holds(c->left, r) && cond_holds(c->right, r);
+    case SCIM_FILTER_COND_OR:
+        return cond_holds(c->left, r) || cond_holds(c->right, r);
+    default:
+        break;
+    }
+    if (c->col == SCIM_FILTER_COL_ACTIVE)
+        return json_is_true(json_object_get(r, "active")) == (c->active != 0);
+    if (c->col == SCIM_FILTER_COL_EMAIL) {
+        json_array_foreach(json_object_get(r, "emails"), i, e)
+        {
+            if (cond_test(json_string_value(json_object_get(e, "value")), c))
+                return 1;
+        }
+        return 0;
+    }
+    return cond_test(col_value(r, c->col), c);
+}
+
+static const char *const narrow_pieces[] = {"a", "A", "b", "B", "%", "_", "[", "\xc3\xa9", "\xc3\x89", "@", ""};
+#define N_NARROW_PIECES (sizeof(narrow_pieces) / sizeof(narrow_pieces[0]))
+
+static unsigned narrow_rng = 7;
+static unsigned nrand(unsigned n)
+{
+    narrow_rng = narrow_rng * 1103515245u + 12345u;
+    return (narrow_rng >> 16) % n;
+}
+
+/* A JSON string literal of 0..3 random pieces, into buf. */
+static void random_literal(char *buf, size_t len)
+{
+    char raw[64] = "";
+    for (unsigned i = nrand(4); i > 0; i--)
+        strcat(raw, narrow_pieces[nrand(N_NARROW_PIECES)]);
+    json_t *j = json_string(raw);
+    char *q = json_dumps(j, JSON_ENCODE_ANY);
+    snprintf(buf, len, "%s", q);
+    free(q);
+    json_decref(j);
+}
+
+/* A random filter of at most `depth` levels, appended to buf. */
+static void random_filter(char *buf, size_t len, int depth)
+{
+    static const char *const paths[] = {"userName", "displayName",  "externalId", "id",    "name.familyName", "name.givenName",
+                                        "emails",   "emails.value", "active",     "title", "DISPLAYNAME",     "emails.type"};
+    static const char *const ops[] = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"};
+    char lit[128];
+    unsigned k = depth > 0 ? nrand(8) : 7;
+    if (k < 2) {
+        snprintf(buf + strlen(buf), len - strlen(buf), "(");
+        random_filter(buf, len, depth - 1);
+        snprintf(buf + strlen(buf), len - strlen(buf), k == 0 ? " and " : " or ");
+        random_filter(buf, len, depth - 1);
+        snprintf(buf + strlen(buf), len - strlen(buf), ")");
+        return;
+    }
+    if (k == 2) {
+        snprintf(buf + strlen(buf), len - strlen(buf), "not (");
+        random_filter(buf, len, depth - 1);
+        snprintf(buf + strlen(buf), len - strlen(buf), ")");
+        return;
+    }
+    if (k == 3) {
+        /* an element filter, sometimes with Entra's sub-attribute after it */
+        random_literal(lit, sizeof(lit));
+        const char *op = ops[2 + nrand(7)];
+        switch (nrand(3)) {
+        case 0:
+            snprintf(buf + strlen(buf), len - strlen(buf), "emails[value %s %s]", op, lit);
+            break;
+        case 1:
+            snprintf(buf + strlen(buf), len - strlen(buf), "emails[type eq \"work\" %s value %s %s]", nrand(2) ? "and" : "or", op,
+                     lit);
+            break;
+        default:
+            snprintf(buf + strlen(buf), len - strlen(buf), "emails[type eq \"work\"].value %s %s", op, lit);
+            break;
+        }
+        return;
+    }
+    const char *path = paths[nrand(sizeof(paths) / sizeof(paths[0]))];
+    const char *op = ops[nrand(sizeof(ops) / sizeof(ops[0]))];
+    if (strcmp(op, "pr") == 0) {
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s pr", path);
+        return;
+    }
+    switch (nrand(8)) {
+    case 0:
+        snprintf(lit, sizeof(lit), "%s", nrand(2) ? "true" : "False");
+        if (strcmp(op, "eq") != 0 && strcmp(op, "ne") != 0)
+            op = "eq";
+        break;
+    case 1:
+        snprintf(lit, sizeof(lit), "null");
+        if (strcmp(op, "eq") != 0 && strcmp(op, "ne") != 0)
+            op = "ne";
+        break;
+    case 2:
+        snprintf(lit, sizeof(lit), "%u", nrand(20));
+        break;
+    default:
+        random_literal(lit, sizeof(lit));
+        break;
+    }
+    snprintf(buf + strlen(buf), len - strlen(buf), "%s %s %s", path, op, lit);
+}
+
+/* A rendered user whose strings come from the same pieces. */
+static json_t *random_user(int n)
+{
+    char text[64];
+    json_t *r = json_pack("{s:s, s:s, s:b}", "id", n % 2 ? "Ab%_" : "ab", "userName", "u", "active", (int)nrand(2));
+    const char *keys[] = {"userName", "displayName", "externalId", "title"};
+    for (size_t i = 0; i < 4; i++) {
+        if (nrand(4) == 0)
+            continue;
+        text[0] = '\0';
+        for (unsigned p = nrand(4); p > 0; p--)
+            strcat(text, narrow_pieces[nrand(N_NARROW_PIECES)]);
+        json_object_set_new(r, keys[i], json_string(text));
+    }
+    json_t *name = json_object();
+    text[0] = '\0';
+    for (unsigned p = nrand(3); p > 0; p--)
+        strcat(text, narrow_pieces[nrand(N_NARROW_PIECES)]);
+    json_object_set_new(name, nrand(2) ? "familyName" : "givenName", json_string(text));
+    json_object_set_new(r, "name", name);
+    json_t *emails = json_array();
+    for (unsigned e = nrand(4); e > 0; e--) {
+        text[0] = '\0';
+        for (unsigned p = nrand(4); p > 0; p--)
+            strcat(text, narrow_pieces[nrand(N_NARROW_PIECES)]);
+        json_array_append_new(emails, nrand(5) == 0 ? json_pack("{s:s}", "type", "work")
+                                                    : json_pack("{s:s, s:s}", "value", text, "type", nrand(2) ? "work" : "home"));
+    }
+    json_object_set_new(r, "emails", emails);
+    return r;
+}
+
+/*
+ * The promise that lets the store leave users out: every user the filter matches satisfies its
+ * narrowing. Random filters over random users, with strings that mix case, LIKE's wildcards and
+ * non-ASCII letters (which the filter does not fold).
+ */
+static void test_narrow_never_narrower(void **state)
+{
+    (void)state;
+    enum { USERS = 60, FILTERS = 3000 };
+    json_t *users[USERS];
+    int narrowed = 0, excluded = 0;
+    for (int i = 0; i < USERS; i++)
+        users[i] = random_user(i);
+    for (int round = 0; round < FILTERS; round++) {
+        char text[2048] = "";
+        random_filter(text, sizeof(text), 3);
+        scim_error_t err = {0};
+        scim_filter_t *f = scim_filter_parse(text, strlen(text), &err);
+        if (f == NULL)
+            fail_msg("parse of [%s] failed: %s", text, err.detail);
+        scim_filter_cond_t *c = scim_filter_narrow(f);
+        narrowed += c != NULL;
+        for (int i = 0; i < USERS && c != NULL; i++) {
+            int holds = cond_holds(c, users[i]);
+            if (scim_filter_match(f, users[i]) && !holds) {
+                char *u = json_dumps(users[i], 0), got[1024] = "";
+                cond_text(c, got, sizeof(got));
+                fail_msg("[%s] matches %s but its narrowing %s does not hold", text, u, got);
+            }
+            excluded += !holds;
+        }
+        scim_filter_cond_free(c);
+        scim_filter_free(f);
+    }
+    /* the narrowing did narrow */
+    assert_true(narrowed > FILTERS / 4);
+    assert_true(excluded > FILTERS * USERS / 10);
+    for (int i = 0; i < USERS; i++)
+        json_decref(users[i]);
+}
+
 static void test_match_rendered_user(void **state)
 {
     /* End to end with what scim_user_render produces: the shape the gateway matches against. */
@@ -724,6 +1061,8 @@ int main(void)
         cmocka_unit_test(test_long_chain),
         cmocka_unit_test(test_index_hints),
         cmocka_unit_test(test_index_exact),
+        cmocka_unit_test(test_narrow_shapes),
+        cmocka_unit_test(test_narrow_never_narrower),
         cmocka_unit_test(test_match_rendered_user),
         cmocka_unit_test(test_manager),
         cmocka_unit_test(test_null_arguments),

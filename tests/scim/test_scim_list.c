@@ -246,10 +246,77 @@ static void test_sort_ties_stable(void **state)
     }
 }
 
+static scim_sort_attr_t attr_of(const char *by)
+{
+    scim_error_t err = {0};
+    scim_sort_t *s = scim_sort_parse(by, NULL, &err);
+    if (s == NULL)
+        fail_msg("sortBy %s: %s", by, err.detail);
+    scim_sort_attr_t a = scim_sort_attr(s);
+    scim_sort_free(s);
+    return a;
+}
+
+/* The sorts a store column answers, by every spelling; the others by keys. */
+static void test_sort_attrs(void **state)
+{
+    scim_error_t err = {0};
+    (void)state;
+    assert_int_equal(attr_of("id"), SCIM_SORT_ATTR_ID);
+    assert_int_equal(attr_of("USERNAME"), SCIM_SORT_ATTR_USER_NAME);
+    assert_int_equal(attr_of("urn:ietf:params:scim:schemas:core:2.0:User:userName"), SCIM_SORT_ATTR_USER_NAME);
+    assert_int_equal(attr_of("externalId"), SCIM_SORT_ATTR_EXTERNAL_ID);
+    assert_int_equal(attr_of("displayName"), SCIM_SORT_ATTR_DISPLAY_NAME);
+    assert_int_equal(attr_of("name.familyName"), SCIM_SORT_ATTR_FAMILY_NAME);
+    assert_int_equal(attr_of("Name.GivenName"), SCIM_SORT_ATTR_GIVEN_NAME);
+    assert_int_equal(attr_of("emails"), SCIM_SORT_ATTR_EMAIL);
+    assert_int_equal(attr_of("emails.value"), SCIM_SORT_ATTR_EMAIL);
+    assert_int_equal(attr_of("meta.created"), SCIM_SORT_ATTR_CREATED);
+    assert_int_equal(attr_of("meta.lastModified"), SCIM_SORT_ATTR_LAST_MODIFIED);
+    assert_int_equal(attr_of("emails.type"), SCIM_SORT_ATTR_OTHER);
+    assert_int_equal(attr_of("name.formatted"), SCIM_SORT_ATTR_OTHER);
+    assert_int_equal(attr_of("title"), SCIM_SORT_ATTR_OTHER);
+    assert_int_equal(attr_of("active"), SCIM_SORT_ATTR_OTHER);
+    assert_int_equal(attr_of("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"), SCIM_SORT_ATTR_OTHER);
+    assert_int_equal(scim_sort_attr(NULL), SCIM_SORT_ATTR_OTHER);
+    scim_sort_t *s = scim_sort_parse("displayName", "Descending", &err);
+    assert_non_null(s);
+    assert_true(scim_sort_descending(s));
+    scim_sort_free(s);
+    assert_false(scim_sort_descending(NULL));
+}
+
+/* The values a store keeps beside a user: what scim_sort_key would take, as a borrowed string. */
+static void test_sort_values(void **state)
+{
+    (void)state;
+    json_t *u = J("{\"userName\":\"u\",\"displayName\":\"Zoë\",\"name\":{\"familyName\":\"Young\",\"givenName\":\"Zoe\"},"
+                  "\"emails\":[{\"value\":\"z@x\"},{\"value\":\"P@x\",\"primary\":true}]}");
+    assert_string_equal(scim_sort_value(u, SCIM_SORT_ATTR_DISPLAY_NAME), "Zoë");
+    assert_ptr_equal(scim_sort_value(u, SCIM_SORT_ATTR_DISPLAY_NAME), json_string_value(json_object_get(u, "displayName")));
+    assert_string_equal(scim_sort_value(u, SCIM_SORT_ATTR_FAMILY_NAME), "Young");
+    assert_string_equal(scim_sort_value(u, SCIM_SORT_ATTR_GIVEN_NAME), "Zoe");
+    assert_string_equal(scim_sort_value(u, SCIM_SORT_ATTR_EMAIL), "P@x");
+    assert_null(scim_sort_value(u, SCIM_SORT_ATTR_OTHER));
+    json_decref(u);
+    /* the first email when none is primary; a primary without a value has none */
+    u = J("{\"emails\":[{\"value\":\"a@x\",\"primary\":false},{\"value\":\"b@x\"}]}");
+    assert_string_equal(scim_sort_value(u, SCIM_SORT_ATTR_EMAIL), "a@x");
+    assert_null(scim_sort_value(u, SCIM_SORT_ATTR_DISPLAY_NAME));
+    assert_null(scim_sort_value(u, SCIM_SORT_ATTR_FAMILY_NAME));
+    json_decref(u);
+    u = J("{\"emails\":[{\"value\":\"a@x\"},{\"type\":\"work\",\"primary\":true}],\"name\":{\"givenName\":\"\"}}");
+    assert_null(scim_sort_value(u, SCIM_SORT_ATTR_EMAIL));
+    assert_string_equal(scim_sort_value(u, SCIM_SORT_ATTR_GIVEN_NAME), ""); /* empty is a value: it sorts first */
+    json_decref(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_sort_attrs),
+        cmocka_unit_test(test_sort_values),
         cmocka_unit_test(test_okta_paging),
         cmocka_unit_test(test_names_case_insensitive_others_ignored),
         cmocka_unit_test(test_clamping),

@@ -19,7 +19,7 @@
 #include "store/store.h"
 
 /* The schema version a new database gets (store/sqlite_db.c, migrations[]). */
-#define SCHEMA_NOW 5
+#define SCHEMA_NOW 6
 
 typedef struct fixture {
     char dir[64];
@@ -181,6 +181,19 @@ static int raw_user_version(const char *path)
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
     return v;
 }
+
+/* Takes a schema 6 database back to schema 5 (what the 5 -> 6 migration added, removed). */
+#define UNDO_SCHEMA_6                                                                                                              \
+    "DROP INDEX users_display_name; DROP INDEX users_family_name; DROP INDEX users_given_name;"                                    \
+    "DROP INDEX users_primary_email; DROP INDEX users_created; DROP INDEX users_last_modified;"                                    \
+    "ALTER TABLE users DROP COLUMN display_name; ALTER TABLE users DROP COLUMN family_name;"                                       \
+    "ALTER TABLE users DROP COLUMN given_name; ALTER TABLE users DROP COLUMN primary_email;"
+/* SQL that takes schema 5 back to 3: groups and the re-sends' call (5), the seat columns and indexes (4) */
+#define UNDO_SCHEMA_5_4                                                                                                            \
+    "DROP TABLE group_members; DROP TABLE groups; DROP INDEX users_seat; DROP INDEX outbox_seat;"                                  \
+    "DROP INDEX outbox_seat_done; DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"                      \
+    "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"                                           \
+    "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
 
 /* ---- open ------------------------------------------------------------------------------------- */
 
@@ -459,15 +472,10 @@ static void test_open_migrates_v2(void **state)
     insert_user(s, "id-old", "olga");
     int64_t queued = outbox_add_seat(s, "id-old", "Olga@Example.com", "invite", 0);
     store_close(s);
-    /* take it back to schema 2: the rendered column (3), the seat columns and indexes (4) and groups (5) go */
-    assert_int_equal(raw_exec(f->path,
-                              "DROP TABLE group_members; DROP TABLE groups; DROP INDEX users_seat; DROP INDEX "
-                              "outbox_seat; DROP INDEX outbox_seat_done;"
-                              "DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"
-                              "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"
-                              "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
-                              "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
-                     SQLITE_OK);
+    /* take it back to schema 2: sort columns (6), groups (5), seat columns and indexes (4), the rendered column (3) */
+    assert_int_equal(
+        raw_exec(f->path, UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
+        SQLITE_OK);
     assert_int_equal(raw_user_version(f->path), 2);
     assert_int_not_equal(raw_exec(f->path, "SELECT rendered FROM users"), SQLITE_OK);
 
@@ -776,6 +784,451 @@ static void test_user_page_continues_across_changes(void **state)
     assert_int_equal(store_user_count(s, &n), STORE_OK);
     assert_int_equal(n, 8);
     store_close(other);
+    store_close(s);
+}
+
+/* ---- lists: store_user_select ------------------------------------------------------------------- */
+
+/* The values a select test gives each user; NULL: none. */
+typedef struct sel_user {
+    char id[16], user_name[16];
+    const char *display_name, *family_name, *given_name, *external_id, *primary_email;
+    const char *emails[3];
+    size_t n_emails;
+    int active;
+} sel_user_t;
+
+/*
+ * Strings built from pieces that trip a careless translation: LIKE's wildcards, the bytes between
+ * 'Z' and 'a', upper and lower case, a two-byte UTF-8 letter in both cases (which only ASCII
+ * folding leaves apart), and the empty string.
+ */
+static const char *const pieces[] = {"a", "A", "b", "B", "%", "_", "[", "\xc3\xa9", "\xc3\x89", "z"};
+#define N_PIECES (sizeof(pieces) / sizeof(pieces[0]))
+
+static unsigned rng_state = 12345;
+static unsigned rng(unsigned n)
+{
+    rng_state = rng_state * 1103515245u + 12345u;
+    return (rng_state >> 16) % n;
+}
+
+/* A random string of 0..max_pieces pieces into buf. */
+static const char *random_text(char *buf, size_t len, unsigned max_pieces)
+{
+    buf[0] = '\0';
+    for (unsigned i = rng(max_pieces + 1); i > 0; i--)
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s", pieces[rng(N_PIECES)]);
+    return buf;
+}
+
+/* A value or, one time in four, none (kept in `pool`, which outlives the test). */
+static const char *maybe_text(char pool[][16], size_t *used)
+{
+    if (rng(4) == 0)
+        return NULL;
+    return random_text(pool[(*used)++], 16, 3);
+}
+
+#define SEL_USERS 40
+static sel_user_t sel_users[SEL_USERS];
+static char sel_pool[SEL_USERS * 12][16];
+
+static void insert_sel_users(store_t *s)
+{
+    size_t used = 0;
+    rng_state = 12345;
+    for (int i = 0; i < SEL_USERS; i++) {
+        sel_user_t *u = &sel_users[i];
+        memset(u, 0, sizeof(*u));
+        snprintf(u->id, sizeof(u->id), "id-%02d", (i * 7) % SEL_USERS);
+        /* userName is unique case-insensitively: a number each, case varying */
+        snprintf(u->user_name, sizeof(u->user_name), "%s%02d", rng(2) ? "U" : "u", SEL_USERS - i);
+        u->display_name = maybe_text(sel_pool, &used);
+        u->family_name = maybe_text(sel_pool, &used);
+        u->given_name = maybe_text(sel_pool, &used);
+        u->external_id = maybe_text(sel_pool, &used);
+        u->primary_email = maybe_text(sel_pool, &used);
+        u->n_emails = rng(4);
+        for (size_t e = 0; e < u->n_emails; e++)
+            u->emails[e] = random_text(sel_pool[used++], 16, 3);
+        u->active = (int)rng(2);
+        store_user_t row = make_user(u->id, u->user_name, u->emails, u->n_emails);
+        row.external_id = (char *)u->external_id;
+        row.active = u->active;
+        row.display_name = u->display_name;
+        row.family_name = u->family_name;
+        row.given_name = u->given_name;
+        row.primary_email = u->primary_email;
+        assert_int_equal(store_user_insert(s, &row), STORE_OK);
+    }
+}
+
+/* What store.h promises about comparing strings: unsigned bytes, ASCII letters folded or not, a proper prefix first. */
+static int ref_cmp(const char *a, const char *b, int fold)
+{
+    for (;; a++, b++) {
+        int x = (unsigned char)*a, y = (unsigned char)*b;
+        if (fold && x >= 'A' && x <= 'Z')
+            x += 'a' - 'A';
+        if (fold && y >= 'A' && y <= 'Z')
+            y += 'a' - 'A';
+        if (x != y || x == 0)
+            return x < y ? -1 : x > y;
+    }
+}
+
+static const char *ref_value(const sel_user_t *u, store_user_col_t col)
+{
+    switch (col) {
+    case STORE_COL_ID:
+        return u->id;
+    case STORE_COL_USER_NAME:
+        return u->user_name;
+    case STORE_COL_EXTERNAL_ID:
+        return u->external_id;
+    case STORE_COL_DISPLAY_NAME:
+        return u->display_name;
+    case STORE_COL_FAMILY_NAME:
+        return u->family_name;
+    case STORE_COL_GIVEN_NAME:
+        return u->given_name;
+    case STORE_COL_PRIMARY_EMAIL:
+        return u->primary_email;
+    default:
+        fail_msg("no reference value for column %d", (int)col);
+        return NULL;
+    }
+}
+
+static int ref_folds(store_user_col_t col)
+{
+    return col != STORE_COL_ID && col != STORE_COL_EXTERNAL_ID;
+}
+
+static store_user_col_t ref_order_col;
+static int ref_order_desc;
+
+/* Users with a value first, by it (folded or not, either direction), then creation order. */
+static int ref_order(const void *pa, const void *pb)
+{
+    const sel_user_t *a = *(const sel_user_t *const *)pa, *b = *(const sel_user_t *const *)pb;
+    const char *x = ref_value(a, ref_order_col), *y = ref_value(b, ref_order_col);
+    if ((x == NULL) != (y == NULL))
+        return x == NULL ? 1 : -1;
+    int c = x == NULL ? 0 : ref_cmp(x, y, ref_folds(ref_order_col));
+    if (ref_order_desc)
+        c = -c;
+    return c != 0 ? c : a < b ? -1 : a > b;
+}
+
+/* Appends ",id" (or "id" to an empty list) to `buf`. */
+static void append_id(char *buf, size_t len, const char *id)
+{
+    size_t at = strlen(buf), n = strlen(id);
+    assert_true(at + 1 + n < len);
+    if (at > 0)
+        buf[at++] = ',';
+    memcpy(buf + at, id, n + 1);
+}
+
+static const char *select_ids(store_t *s, const store_user_query_t *q, char *buf, size_t len)
+{
+    collect_t c;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_user_select(s, q, on_user_collect, &c), STORE_OK);
+    buf[0] = '\0';
+    if (c.ids[0] != '\0')
+        append_id(buf, len, c.ids);
+    return buf;
+}
+
+/* Every page of every order, against the promise of store.h worked out here. */
+static void test_user_select_order(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    insert_sel_users(s);
+    static const store_user_col_t cols[] = {STORE_COL_ID,           STORE_COL_USER_NAME,   STORE_COL_EXTERNAL_ID,
+                                            STORE_COL_DISPLAY_NAME, STORE_COL_FAMILY_NAME, STORE_COL_GIVEN_NAME,
+                                            STORE_COL_PRIMARY_EMAIL};
+    static const size_t limits[] = {1, 3, 7, SEL_USERS + 5, SIZE_MAX};
+    const sel_user_t *sorted[SEL_USERS];
+    char want[1024], got[1024];
+    for (size_t ci = 0; ci < sizeof(cols) / sizeof(cols[0]); ci++) {
+        for (int desc = 0; desc < 2; desc++) {
+            for (int i = 0; i < SEL_USERS; i++)
+                sorted[i] = &sel_users[i];
+            ref_order_col = cols[ci];
+            ref_order_desc = desc;
+            qsort(sorted, SEL_USERS, sizeof(sorted[0]), ref_order);
+            for (size_t offset = 0; offset <= SEL_USERS + 2; offset++) {
+                for (size_t li = 0; li < sizeof(limits) / sizeof(limits[0]); li++) {
+                    want[0] = '\0';
+                    for (size_t i = offset; i < SEL_USERS && i - offset < limits[li]; i++)
+                        append_id(want, sizeof(want), sorted[i]->id);
+                    /* both ways a select runs: seqs from the index then rows, and rows with a condition */
+                    store_cond_t every = {.op = STORE_COND_PR, .col = STORE_COL_USER_NAME};
+                    for (int with_cond = 0; with_cond < 2; with_cond++) {
+                        store_user_query_t q = {.where = with_cond ? &every : NULL,
+                                                .ordered = 1,
+                                                .order = cols[ci],
+                                                .descending = desc,
+                                                .offset = offset,
+                                                .limit = limits[li]};
+                        if (strcmp(select_ids(s, &q, got, sizeof(got)), want) != 0)
+                            fail_msg("column %d, %s, offset %zu, limit %zu, %s:\n got %s\nwant %s", (int)cols[ci],
+                                     desc ? "descending" : "ascending", offset, limits[li], with_cond ? "a condition" : "none", got,
+                                     want);
+                    }
+                }
+            }
+        }
+    }
+    /* the callback stops a visit that spans both walks */
+    collect_t c;
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 2;
+    store_user_query_t q = {.ordered = 1, .order = STORE_COL_DISPLAY_NAME, .offset = 0, .limit = SIZE_MAX};
+    assert_int_equal(store_user_select(s, &q, on_user_collect, &c), STORE_OK);
+    assert_int_equal(c.seen, 2);
+    /* a column that cannot order */
+    q.order = STORE_COL_ACTIVE;
+    assert_int_equal(store_user_select(s, &q, on_user_collect, &c), STORE_ERROR);
+    assert_non_null(strstr(store_errmsg(s), "cannot order"));
+    store_close(s);
+}
+
+/* The reference of a condition, as store.h defines it. */
+static int ref_test(const char *v, const store_cond_t *c)
+{
+    size_t vl, nl;
+    if (v == NULL)
+        return 0;
+    if (c->op == STORE_COND_PR)
+        return v[0] != '\0';
+    vl = strlen(v);
+    nl = strlen(c->value);
+    switch (c->op) {
+    case STORE_COND_EQ:
+        return ref_cmp(v, c->value, c->fold) == 0;
+    case STORE_COND_GT:
+        return ref_cmp(v, c->value, c->fold) > 0;
+    case STORE_COND_GE:
+        return ref_cmp(v, c->value, c->fold) >= 0;
+    case STORE_COND_LT:
+        return ref_cmp(v, c->value, c->fold) < 0;
+    case STORE_COND_LE:
+        return ref_cmp(v, c->value, c->fold) <= 0;
+    case STORE_COND_SW:
+    case STORE_COND_EW:
+    case STORE_COND_CO:
+        for (size_t at = 0; nl <= vl && at <= vl - nl; at++) {
+            if ((c->op == STORE_COND_SW && at != 0) || (c->op == STORE_COND_EW && at != vl - nl))
+                continue;
+            char part[64];
+            snprintf(part, sizeof(part), "%.*s", (int)nl, v + at);
+            if (ref_cmp(part, c->value, c->fold) == 0)
+                return 1;
+        }
+        return 0;
+    default:
+        fail_msg("no reference for operator %d", (int)c->op);
+        return 0;
+    }
+}
+
+static int ref_holds(const sel_user_t *u, const store_cond_t *c)
+{
+    switch (c->op) {
+    case STORE_COND_AND:
+        return ref_holds(u, c->left) && ref_holds(u, c->right);
+    case STORE_COND_OR:
+        return ref_holds(u, c->left) || ref_holds(u, c->right);
+    default:
+        break;
+    }
+    if (c->col == STORE_COL_ACTIVE)
+        return u->active == c->active;
+    if (c->col == STORE_COL_ANY_EMAIL) {
+        for (size_t e = 0; e < u->n_emails; e++)
+            if (ref_test(u->emails[e], c))
+                return 1;
+        return 0;
+    }
+    return ref_test(ref_value(u, c->col), c);
+}
+
+/* A random condition of at most `depth` levels into nodes[*used...]; its needles are in `texts`. */
+static const store_cond_t *random_cond(store_cond_t *nodes, size_t *used, char texts[][16], size_t *n_texts, int depth)
+{
+    static const store_user_col_t cols[] = {
+        STORE_COL_ID,          STORE_COL_USER_NAME,  STORE_COL_EXTERNAL_ID,   STORE_COL_DISPLAY_NAME,
+        STORE_COL_FAMILY_NAME, STORE_COL_GIVEN_NAME, STORE_COL_PRIMARY_EMAIL, STORE_COL_CREATED,
+        STORE_COL_ACTIVE,      STORE_COL_ANY_EMAIL,  STORE_COL_DISPLAY_NAME,  STORE_COL_ANY_EMAIL};
+    store_cond_t *c = &nodes[(*used)++];
+    memset(c, 0, sizeof(*c));
+    if (depth > 0 && rng(3) == 0) {
+        c->op = rng(2) ? STORE_COND_AND : STORE_COND_OR;
+        c->left = random_cond(nodes, used, texts, n_texts, depth - 1);
+        c->right = random_cond(nodes, used, texts, n_texts, depth - 1);
+        return c;
+    }
+    c->col = cols[rng(sizeof(cols) / sizeof(cols[0]))];
+    if (c->col == STORE_COL_CREATED)
+        c->col = STORE_COL_DISPLAY_NAME; /* every row has the same created: no reference needed */
+    if (c->col == STORE_COL_ACTIVE) {
+        c->op = STORE_COND_EQ;
+        c->active = (int)rng(2);
+        return c;
+    }
+    c->op = (store_cond_op_t)(STORE_COND_EQ + rng(STORE_COND_PR - STORE_COND_EQ + 1));
+    c->fold = (int)rng(2);
+    c->value = random_text(texts[(*n_texts)++], 16, 2);
+    return c;
+}
+
+/* Random conditions on every column and operator, against the promise of store.h worked out here. */
+static void test_user_select_where(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    insert_sel_users(s);
+    char want[1024], got[1024];
+    int matched_some = 0, matched_none = 0;
+    for (int round = 0; round < 600; round++) {
+        store_cond_t nodes[64];
+        char texts[64][16];
+        size_t used = 0, n_texts = 0;
+        const store_cond_t *cond = random_cond(nodes, &used, texts, &n_texts, 3);
+        want[0] = '\0';
+        for (int i = 0; i < SEL_USERS; i++)
+            if (ref_holds(&sel_users[i], cond))
+                append_id(want, sizeof(want), sel_users[i].id);
+        store_user_query_t q = {.where = cond, .limit = SIZE_MAX};
+        if (strcmp(select_ids(s, &q, got, sizeof(got)), want) != 0)
+            fail_msg("round %d: got %s\nwant %s", round, got, want);
+        /* ordered, the same users */
+        q.ordered = 1;
+        q.order = STORE_COL_DISPLAY_NAME;
+        collect_t c;
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(store_user_select(s, &q, on_user_collect, &c), STORE_OK);
+        int n_want = want[0] != '\0';
+        for (const char *p = want; *p != '\0'; p++)
+            n_want += *p == ',';
+        assert_int_equal(c.seen, n_want);
+        matched_some += want[0] != '\0';
+        matched_none += want[0] == '\0';
+    }
+    /* the rounds tried both outcomes */
+    assert_true(matched_some > 100 && matched_none > 100);
+
+    /* the values LIKE would take as wildcards are plain characters */
+    store_cond_t like = {.op = STORE_COND_CO, .col = STORE_COL_DISPLAY_NAME, .value = "%", .fold = 1};
+    store_user_query_t q = {.where = &like, .limit = SIZE_MAX};
+    collect_t c;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_user_select(s, &q, on_user_collect, &c), STORE_OK);
+    int with_percent = 0;
+    for (int i = 0; i < SEL_USERS; i++)
+        with_percent += sel_users[i].display_name != NULL && strchr(sel_users[i].display_name, '%') != NULL;
+    assert_int_equal(c.seen, with_percent);
+    assert_true(with_percent > 0 && with_percent < SEL_USERS);
+
+    /* a malformed condition is refused */
+    store_cond_t bad = {.op = STORE_COND_AND, .left = &like};
+    q.where = &bad;
+    assert_int_equal(store_user_select(s, &q, on_user_collect, &c), STORE_ERROR);
+    store_cond_t bad_active = {.op = STORE_COND_CO, .col = STORE_COL_ACTIVE, .value = "1"};
+    q.where = &bad_active;
+    assert_int_equal(store_user_select(s, &q, on_user_collect, &c), STORE_ERROR);
+    store_close(s);
+}
+
+/* An update keeps the sort columns those of the resource, whichever statement it takes. */
+static void test_user_update_sort_columns(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    const char *names[] = {"carol", "alice", "bob"};
+    char id[16];
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof(id), "u%d", i);
+        store_user_t u = make_user(id, names[i], NULL, 0);
+        u.display_name = names[i];
+        assert_int_equal(store_user_insert(s, &u), STORE_OK);
+    }
+    char got[1024];
+    store_user_query_t q = {.ordered = 1, .order = STORE_COL_DISPLAY_NAME, .limit = SIZE_MAX};
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u1,u2,u0");
+    /* a new displayName, the same userName */
+    store_user_t u = make_user("u0", "carol", NULL, 0);
+    u.display_name = "Aaron";
+    u.version = 2;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u0,u1,u2");
+    /* nothing sorted changes: the order stays */
+    u.active = 0;
+    u.version = 3;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u0,u1,u2");
+    /* a rename and a new displayName at once; then none */
+    u = make_user("u1", "alicia", NULL, 0);
+    u.display_name = "zed";
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u0,u2,u1");
+    u.display_name = NULL;
+    assert_int_equal(store_user_update(s, &u), STORE_OK);
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u0,u2,u1");
+    q.descending = 1;
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u2,u0,u1");
+    store_cond_t pr = {.op = STORE_COND_PR, .col = STORE_COL_DISPLAY_NAME};
+    q.where = &pr;
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u2,u0");
+    store_close(s);
+}
+
+/* A schema 3 database migrates: the sort columns of its rows are filled from their resources. */
+static void test_open_migrates_v3(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    static const struct {
+        const char *id, *resource;
+    } rows[] = {
+        {"u0", "{\"userName\":\"u0\",\"displayName\":\"Zoe\",\"name\":{\"familyName\":\"Young\",\"givenName\":\"Zoe\"},"
+               "\"emails\":[{\"value\":\"z@x\"},{\"value\":\"p@x\",\"primary\":true}]}"},
+        {"u1", "{\"userName\":\"u1\",\"displayName\":\"adam\",\"emails\":[{\"value\":\"a@x\",\"primary\":false},"
+               "{\"type\":\"work\"}]}"},
+        {"u2", "{\"userName\":\"u2\",\"name\":{\"familyName\":\"Xu\"},\"emails\":[{\"type\":\"work\",\"primary\":true},"
+               "{\"value\":\"b@x\"}]}"},
+        {"u3", "{\"userName\":\"u3\",\"displayName\":\"Bea\",\"name\":{\"givenName\":\"Bea\"}}"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        store_user_t u = make_user(rows[i].id, rows[i].id, NULL, 0);
+        u.resource = (char *)rows[i].resource;
+        assert_int_equal(store_user_insert(s, &u), STORE_OK);
+    }
+    store_close(s);
+    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3"), SQLITE_OK);
+    assert_int_not_equal(raw_exec(f->path, "SELECT display_name FROM users"), SQLITE_OK);
+
+    s = open_ok(f->path);
+    assert_int_equal(raw_user_version(f->path), SCHEMA_NOW);
+    char got[1024];
+    store_user_query_t q = {.ordered = 1, .order = STORE_COL_DISPLAY_NAME, .limit = SIZE_MAX};
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u1,u3,u0,u2");
+    q.order = STORE_COL_FAMILY_NAME;
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u2,u0,u1,u3");
+    q.order = STORE_COL_GIVEN_NAME;
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u3,u0,u1,u2");
+    /* the primary element's value, else the first element's; a primary without one sorts as none */
+    q.order = STORE_COL_PRIMARY_EMAIL;
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u1,u0,u2,u3");
+    store_cond_t eq = {.op = STORE_COND_EQ, .col = STORE_COL_PRIMARY_EMAIL, .value = "P@X", .fold = 1};
+    q.where = &eq;
+    assert_string_equal(select_ids(s, &q, got, sizeof(got)), "u0");
     store_close(s);
 }
 
@@ -1437,6 +1890,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_scan_reentrant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_page_and_count_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_page_continues_across_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_select_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_select_where, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_update_sort_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_migrates_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_insert_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_due_per_user_order_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_seat_is_the_unit, setup, teardown),

@@ -132,6 +132,7 @@ static void test_user_plans(void **state)
 {
     (void)state;
     assert_no_full_scan(SQL_USER_GET);
+    assert_no_full_scan(SQL_USER_GET_SEQ);
     assert_no_full_scan(SQL_USER_KEYS);
     assert_no_full_scan(SQL_USER_VERSION);
     assert_no_full_scan(SQL_USER_UPDATE);
@@ -160,6 +161,75 @@ static void test_user_plans(void **state)
     assert_plan_uses(SQL_USER_GROUPS, "group_members_user");
     assert_no_full_scan(SQL_SCAN_EMAIL);
     assert_plan_uses(SQL_SCAN_EMAIL, "user_emails_value");
+}
+
+/* The plan of one statement of store_user_select(q), one detail per line. */
+static void select_plan(const store_user_query_t *q, store_select_part_t part, char *buf, size_t len)
+{
+    char *sql = NULL, explain[4096];
+    store_param_t *params = NULL;
+    size_t n = 0;
+    assert_int_equal(store__users_select_sql(store, q, part, &sql, &params, &n), STORE_OK);
+    snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, explain, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(store->db));
+    buf[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s\n", (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    free(sql);
+    free(params);
+}
+
+/*
+ * A sorted page walks the order column's index alone (its values, then its NULL entries: a
+ * covering walk, no record read while skipping the offset) and reads the page's rows by seq after
+ * it: no scan of the table, no sort of all of it (only runs of equal values are sorted, by
+ * creation, when descending).
+ */
+static void test_select_plans(void **state)
+{
+    (void)state;
+    /* the users without a value (the second walk and its count) exist only for nullable columns */
+    static const struct {
+        store_user_col_t col;
+        const char *index;
+        int nullable;
+    } cols[] = {
+        {STORE_COL_ID, "sqlite_autoindex_users_1", 0},       {STORE_COL_USER_NAME, "sqlite_autoindex_users_2", 0},
+        {STORE_COL_EXTERNAL_ID, "users_external_id", 1},     {STORE_COL_DISPLAY_NAME, "users_display_name", 1},
+        {STORE_COL_FAMILY_NAME, "users_family_name", 1},     {STORE_COL_GIVEN_NAME, "users_given_name", 1},
+        {STORE_COL_PRIMARY_EMAIL, "users_primary_email", 1}, {STORE_COL_CREATED, "users_created", 0},
+        {STORE_COL_LAST_MODIFIED, "users_last_modified", 0},
+    };
+    char plan[4096];
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+        for (int desc = 0; desc < 2; desc++) {
+            store_user_query_t q = {.ordered = 1, .order = cols[i].col, .descending = desc, .limit = 10};
+            int last = cols[i].nullable ? STORE_SELECT_COUNT : STORE_SELECT_VALUES;
+            for (int part = STORE_SELECT_VALUES; part <= last; part++) {
+                select_plan(&q, (store_select_part_t)part, plan, sizeof(plan));
+                char covering[128];
+                snprintf(covering, sizeof(covering), "COVERING INDEX %s", cols[i].index);
+                if (strstr(plan, covering) == NULL || strstr(plan, "SCAN users\n") != NULL ||
+                    (strstr(plan, "TEMP B-TREE FOR ORDER BY") != NULL))
+                    fail_msg("column %d, part %d, %s: plan\n%s", (int)cols[i].col, part, desc ? "descending" : "ascending", plan);
+            }
+        }
+    }
+    /* a condition on one column is tested on that column's index, not on every row of the table */
+    store_cond_t co = {.op = STORE_COND_CO, .col = STORE_COL_DISPLAY_NAME, .value = "ab", .fold = 1};
+    store_user_query_t narrowed = {.where = &co, .limit = 10};
+    select_plan(&narrowed, STORE_SELECT_VALUES, plan, sizeof(plan));
+    if (strstr(plan, "COVERING INDEX users_display_name") == NULL || strstr(plan, "SCAN users\n") != NULL)
+        fail_msg("displayName co: plan\n%s", plan);
+    /* an email equality looks the email index up */
+    store_cond_t eq = {.op = STORE_COND_EQ, .col = STORE_COL_ANY_EMAIL, .value = "a@example.com", .fold = 1};
+    store_user_query_t q = {.where = &eq, .limit = 10};
+    select_plan(&q, STORE_SELECT_VALUES, plan, sizeof(plan));
+    if (strstr(plan, "user_emails_value") == NULL)
+        fail_msg("email equality: plan\n%s", plan);
 }
 
 /* Every statement id has its SQL in exactly one table, with a name for error messages. */
@@ -194,9 +264,8 @@ static void test_all_statements_prepare(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_outbox_plans),
-        cmocka_unit_test(test_user_plans),
-        cmocka_unit_test(test_every_statement_in_one_table),
+        cmocka_unit_test(test_outbox_plans),           cmocka_unit_test(test_user_plans),
+        cmocka_unit_test(test_select_plans),           cmocka_unit_test(test_every_statement_in_one_table),
         cmocka_unit_test(test_all_statements_prepare),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
