@@ -293,8 +293,9 @@ typedef struct store_user_query {
  * order in either direction. Without a condition only the column's index and the visited rows
  * are read, so a page costs its offset in index entries and its size in rows; with one, a
  * condition on a single column is tested on that column's index and each candidate's row is
- * read. The callback may stop the visit (the call then returns STORE_OK). STORE_OK, or STORE_ERROR (an order column that cannot order, a
- * database failure); the rows visited before a failure stay visited.
+ * read. The callback may stop the visit (the call then returns STORE_OK). STORE_OK, or
+ * STORE_ERROR (an order column that cannot order, a database failure); the rows visited before a
+ * failure stay visited.
  */
 STORE_MUST_CHECK store_status_t store_user_select(store_t *store, const store_user_query_t *query, store_user_cb cb, void *ctx);
 
