@@ -24,6 +24,7 @@ typedef struct cli_args {
     int json;
     int yes;
     int all_failed;
+    int all; /* release --all */
     int64_t id; /* 0: none */
 } cli_args_t;
 
@@ -35,6 +36,7 @@ static int usage(const char *why)
             "       odeus-scim-gateway outbox stats [--json]\n"
             "       odeus-scim-gateway outbox retry ID|--all-failed\n"
             "       odeus-scim-gateway outbox drop ID --yes\n"
+            "       odeus-scim-gateway outbox release ID|--all   (deactivations held by the guard)\n"
             "       (each with --data-dir DIR, or GATEWAY_DATA_DIR; default ./data)\n",
             why);
     return 2;
@@ -57,10 +59,10 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
     *a = (cli_args_t){
         .data_dir = env != NULL && env[0] != '\0' ? env : "data", .state = STORE_OUTBOX_PENDING, .limit = LIST_LIMIT_DEFAULT};
     if (argc < 2)
-        return usage("which command? list, stats, retry or drop");
+        return usage("which command? list, stats, retry, drop or release");
     a->command = argv[1];
     if (strcmp(a->command, "list") != 0 && strcmp(a->command, "stats") != 0 && strcmp(a->command, "retry") != 0 &&
-        strcmp(a->command, "drop") != 0)
+        strcmp(a->command, "drop") != 0 && strcmp(a->command, "release") != 0)
         return usage("unknown command");
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
@@ -92,6 +94,8 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
             a->yes = 1;
         } else if (strcmp(arg, "--all-failed") == 0) {
             a->all_failed = 1;
+        } else if (strcmp(arg, "--all") == 0) {
+            a->all = 1;
         } else if (arg[0] != '-' && a->id == 0) {
             if (parse_id(arg, &a->id) != 0)
                 return usage("an outbox row id is a positive whole number");
@@ -102,6 +106,8 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
     }
     if (strcmp(a->command, "retry") == 0 && (a->id == 0) == !a->all_failed)
         return usage("retry needs one row id or --all-failed");
+    if (strcmp(a->command, "release") == 0 && (a->id == 0) == !a->all)
+        return usage("release needs one row id or --all");
     if (strcmp(a->command, "drop") == 0 && a->id == 0)
         return usage("drop needs a row id");
     if (strcmp(a->command, "drop") == 0 && !a->yes)
@@ -186,6 +192,7 @@ static int cmd_stats(store_t *s, const cli_args_t *a)
             (json_int_t)st.by_state[STORE_OUTBOX_SUPERSEDED], "pending_deactivations", (json_int_t)st.pending_deactivations,
             "pending_auth_failed", (json_int_t)st.pending_auth, "oldest_pending_age_s", (json_int_t)oldest_age_s, "max_attempts",
             (json_int_t)st.max_attempts, "next_attempt", next, "invitee_rechecks", (json_int_t)st.rechecks);
+        json_object_set_new(j, "held", json_integer((json_int_t)st.held));
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
         json_decref(j);
@@ -200,6 +207,7 @@ static int cmd_stats(store_t *s, const cli_args_t *a)
     printf("most attempts pending  %" PRId64 "\n", st.max_attempts);
     printf("next attempt           %s\n", next);
     printf("invitee re-sends       %" PRId64 "\n", st.rechecks);
+    printf("held by the guard      %" PRId64 "%s\n", st.held, st.held > 0 ? " (outbox release --all, or drop each)" : "");
     return 0;
 }
 
@@ -256,6 +264,16 @@ int gw_outbox_cli_main(int argc, char **argv)
         if (rc == 0) {
             printf("%zu failed row(s) queued again\n", n);
             cli_log("outbox_operator_retry", json_pack("{s:s, s:I}", "rows", "all_failed", "count", (json_int_t)n));
+        }
+    } else if (strcmp(a.command, "release") == 0) {
+        size_t n = 0;
+        rc = store_outbox_release(s, a.all ? 0 : a.id, now, &n) == STORE_OK ? 0 : 1;
+        if (rc == 0 && n == 0 && !a.all) {
+            fprintf(stderr, "odeus-scim-gateway outbox: row %" PRId64 " is not held\n", a.id);
+            rc = 1;
+        } else if (rc == 0) {
+            printf("%zu held row(s) released: due now\n", n);
+            cli_log("outbox_operator_release", json_pack("{s:I, s:I}", "outbox_id", (json_int_t)a.id, "count", (json_int_t)n));
         }
     } else if (strcmp(a.command, "retry") == 0) {
         rc = report_change(s, store_outbox_retry(s, a.id, now), "cannot retry row", a.id);

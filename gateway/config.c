@@ -113,6 +113,7 @@ NUMBER_SETTER(set_recheck_for, invitee_recheck_for_ms, int64_t, 0, 365 * 24 * 36
 NUMBER_SETTER(set_max_body, max_body_bytes, size_t, 1024, 64 * 1024 * 1024, 1)
 NUMBER_SETTER(set_rate_limit, rate_limit_per_min, unsigned, 0, 1000000, 1)
 NUMBER_SETTER(set_rate_limit_burst, rate_limit_burst, unsigned, 1, 1000000, 1)
+NUMBER_SETTER(set_deactivation_guard, deactivation_guard, unsigned, 0, 1000000, 1)
 NUMBER_SETTER(set_shutdown_grace, shutdown_grace_ms, int64_t, 1100, 600000, 1)
 NUMBER_SETTER(set_max_connections, max_connections, unsigned, 1, 100000, 1)
 
@@ -217,6 +218,45 @@ static int set_group_role_map(gw_config_t *c, const char *value, char *why, size
             return -1;
         }
     }
+    return 0;
+}
+
+/* --access-groups NAME[,NAME...]: matched like the role map's groups. */
+static int set_access_groups(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    c->n_access_groups = 0;
+    for (const char *p = value; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len == 0) {
+            snprintf(why, why_len, "an empty group name");
+            return -1;
+        }
+        if (len >= GW_ROLE_MAP_GROUP_LEN) {
+            snprintf(why, why_len, "a group name is longer than %d bytes", GW_ROLE_MAP_GROUP_LEN - 1);
+            return -1;
+        }
+        if (c->n_access_groups == GW_MAX_ROLE_MAP) {
+            snprintf(why, why_len, "more than %d groups", GW_MAX_ROLE_MAP);
+            return -1;
+        }
+        memcpy(c->access_groups[c->n_access_groups], p, len);
+        c->access_groups[c->n_access_groups++][len] = '\0';
+        p += len;
+        if (*p == ',' && *++p == '\0') {
+            snprintf(why, why_len, "ends with a comma");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int gw_config_access_group(const gw_config_t *c, const char *display_name, const char *external_id)
+{
+    for (size_t i = 0; i < c->n_access_groups; i++)
+        if ((display_name != NULL && strcasecmp(c->access_groups[i], display_name) == 0) ||
+            (external_id != NULL && strcasecmp(c->access_groups[i], external_id) == 0))
+            return 1;
     return 0;
 }
 
@@ -347,6 +387,10 @@ static const option_def_t options[] = {
      "open client connections at most, all threads together; more are closed at accept (default 100)"},
     {"default-role", "GATEWAY_DEFAULT_ROLE", 1, set_default_role,
      "Odeus role when no group or roles value names one (default member)"},
+    {"access-groups", "GATEWAY_ACCESS_GROUPS", 1, set_access_groups,
+     "NAME,...: a seat also needs membership of one of these groups (externalId or displayName)"},
+    {"deactivation-guard", "GATEWAY_DEACTIVATION_GUARD", 1, set_deactivation_guard,
+     "one request deactivating more users than this holds them for an operator, 0 = off (default 50)"},
     {"group-role-map", "GATEWAY_GROUP_ROLE_MAP", 1, set_group_role_map,
      "GROUP=ROLE,...: members of GROUP (externalId or displayName) get ROLE in Odeus, the highest wins"},
     {"odeus-email-from", "GATEWAY_ODEUS_EMAIL_FROM", 1, set_email_from,
@@ -622,6 +666,7 @@ static void set_defaults(gw_config_t *c)
     c->odeus_retry_max_delay_ms = 5 * 60 * 1000;
     c->invitee_recheck_interval_ms = 15 * 60 * 1000;
     c->invitee_recheck_for_ms = 30LL * 24 * 3600 * 1000;
+    c->deactivation_guard = 50;
     c->max_body_bytes = 1024 * 1024;
     strcpy(c->default_role, "member");
     c->email_source = SCIM_EMAIL_PRIMARY_WORK_USERNAME;

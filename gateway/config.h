@@ -80,6 +80,9 @@ typedef struct gw_config {
     char default_role[16];                        /** member, editor or admin */
     gw_group_role_t group_roles[GW_MAX_ROLE_MAP]; /** --group-role-map */
     size_t n_group_roles;
+    char access_groups[GW_MAX_ROLE_MAP][GW_ROLE_MAP_GROUP_LEN]; /** --access-groups; none: SCIM active alone holds a seat */
+    size_t n_access_groups;
+    unsigned deactivation_guard; /** one request deactivating more users than this holds them (0: off; default 50) */
     scim_email_source_t email_source;
     char public_url[512]; /** "" = derived from each request's Host */
     gw_log_level_t log_level;
@@ -112,5 +115,8 @@ void gw_config_clear(gw_config_t *config);
  * Static string.
  */
 const char *gw_config_group_role(const gw_config_t *config, const char *display_name, const char *external_id);
+
+/** 1 when --access-groups names a group with `display_name` or `external_id` (case-insensitively), else 0. */
+int gw_config_access_group(const gw_config_t *config, const char *display_name, const char *external_id);
 
 #endif

@@ -146,6 +146,9 @@ typedef struct group_change {
     size_t added, removed, unknown, nested;
     role_moved_t *roles;
     size_t n_roles, cap_roles;
+    int64_t *deactivations; /* outbox rows of the deactivations it queued (access groups), for the guard */
+    size_t n_deactivations, cap_deactivations;
+    int held; /* the guard held them */
 } group_change_t;
 
 static group_change_t *change_new(gw_request_t *r, const char *event, const char *group_id)
@@ -165,6 +168,7 @@ static void change_free(group_change_t *c)
     for (size_t i = 0; i < c->n_roles; i++)
         free(c->roles[i].user_id);
     free(c->roles);
+    free(c->deactivations);
     json_decref(c->body);
     free(c->location);
     free(c->group_id);
@@ -184,6 +188,8 @@ static void audit_change(group_change_t *c)
     json_t *f = json_pack("{s:s, s:s?, s:s, s:I, s:I, s:I, s:I}", "request_id", c->request_id, "token", c->token_name, "group_id",
                           c->group_id, "members_added", (json_int_t)c->added, "members_removed", (json_int_t)c->removed,
                           "members_unknown", (json_int_t)c->unknown, "members_nested", (json_int_t)c->nested);
+    if (c->held)
+        json_object_set_new(f, "deactivations_held", json_integer((json_int_t)c->n_deactivations));
     if (w->config->dry_run)
         json_object_set_new(f, "dry_run", json_true());
     gw_audit_append(w->audit, c->event, json_incref(f));
@@ -252,6 +258,13 @@ static int recompute_role(group_change_t *c, const char *user_id)
         return -1;
     if (!move.moved)
         return 0;
+    if (move.call != NULL && move.action == ODEUS_DEACTIVATE) {
+        if (c->n_deactivations == c->cap_deactivations) {
+            c->cap_deactivations = c->cap_deactivations != 0 ? c->cap_deactivations * 2 : 16;
+            c->deactivations = gw_realloc(c->deactivations, c->cap_deactivations * sizeof(*c->deactivations));
+        }
+        c->deactivations[c->n_deactivations++] = move.outbox_id;
+    }
     if (c->n_roles == c->cap_roles) {
         c->cap_roles = c->cap_roles != 0 ? c->cap_roles * 2 : 8;
         c->roles = gw_realloc(c->roles, c->cap_roles * sizeof(*c->roles));
@@ -390,6 +403,34 @@ static void net_readded(group_change_t *c, const id_list_t *former, const scim_g
             }
 }
 
+/*
+ * The guard against mass loss (--deactivation-guard): a request that would deactivate more users
+ * than it allows commits its directory change, but its deactivations are held in the outbox until
+ * an operator releases (`outbox release`) or drops them. 0, or -1 when the store failed.
+ */
+static int guard_deactivations(group_change_t *c)
+{
+    unsigned guard = c->worker->config->deactivation_guard;
+    if (guard == 0 || c->n_deactivations <= guard)
+        return 0;
+    char why[160];
+    snprintf(why, sizeof(why), "held by the deactivation guard: one request would deactivate %zu users (more than %u)",
+             c->n_deactivations, guard);
+    if (store_outbox_hold(c->worker->store, c->deactivations, c->n_deactivations, why) != STORE_OK)
+        return -1;
+    c->held = 1;
+    gw_log(GW_LOG_ERROR, "deactivations_held",
+           json_pack("{s:s, s:s, s:I, s:I, s:s}", "request_id", c->request_id, "group_id", c->group_id, "deactivations",
+                     (json_int_t)c->n_deactivations, "guard", (json_int_t)guard, "release", "odeus-scim-gateway outbox release --all"));
+    return 0;
+}
+
+/* Whether a group with this name and externalId decides anything about its members' seats: a role, or access. */
+static int group_matters(const gw_config_t *cfg, const char *name, const char *external_id)
+{
+    return gw_config_group_role(cfg, name, external_id) != NULL || gw_config_access_group(cfg, name, external_id);
+}
+
 /* ---- requests ------------------------------------------------------------------------------- */
 
 static void respond_store_failure(gw_request_t *r)
@@ -448,8 +489,7 @@ void gw_groups_create(gw_request_t *r)
         goto fail;
     }
     c = change_new(r, "group_created", id);
-    if (rc != STORE_OK ||
-        add_members(c, &members, gw_config_group_role(w->config, row.display_name, row.external_id) != NULL) != 0) {
+    if (rc != STORE_OK || add_members(c, &members, group_matters(w->config, row.display_name, row.external_id)) != 0) {
         respond_store_failure(r);
         goto out;
     }
@@ -532,7 +572,11 @@ static void write_change(gw_request_t *r, const store_group_t *old, const json_t
     /* static strings: equal pointers are equal roles */
     const char *role_before = gw_config_group_role(cfg, old->display_name, old->external_id);
     const char *role_after = gw_config_group_role(cfg, name, ext);
-    int remap = role_before != role_after; /* a rename changed the role the group gives: every member's role may move */
+    int access_before = gw_config_access_group(cfg, old->display_name, old->external_id);
+    int access_after = gw_config_access_group(cfg, name, ext);
+    /* a rename changed the role or the access the group gives: every member's seat may move */
+    int remap = role_before != role_after || access_before != access_after;
+    int matters_before = role_before != NULL || access_before, matters_after = role_after != NULL || access_after;
     if (attrs_changed) {
         gw_clock_rfc3339(gw_clock_unix_ms(), now, sizeof(now));
         resource = gw_json_dumps(next, NULL);
@@ -555,11 +599,13 @@ static void write_change(gw_request_t *r, const store_group_t *old, const json_t
         goto store_failed;
     if (mc->remove != NULL && remove_members(c, mc->remove, &former) != 0)
         goto store_failed;
-    if (mc->add != NULL && add_members(c, mc->add, role_after != NULL && !remap) != 0)
+    if (mc->add != NULL && add_members(c, mc->add, matters_after && !remap) != 0)
         goto store_failed;
     if (mc->clear && mc->add != NULL)
         net_readded(c, &former, mc->add);
-    if ((remap || role_before != NULL) && recompute_after(c, &former, remap) != 0)
+    if ((remap || matters_before) && recompute_after(c, &former, remap) != 0)
+        goto store_failed;
+    if (guard_deactivations(c) != 0)
         goto store_failed;
 
     /* Okta's path-less replace with the same name: nothing changed, no new version, no entry */
@@ -708,9 +754,9 @@ void gw_groups_delete(gw_request_t *r, const char *id)
     if (load_in_batch(r, id, &old, &group) != 0)
         goto out;
     group_change_t *c = change_new(r, "group_deleted", id);
-    int mapped = gw_config_group_role(w->config, old.display_name, old.external_id) != NULL;
+    int mapped = group_matters(w->config, old.display_name, old.external_id);
     if (store_group_members(w->store, id, collect_member_id, &former) != STORE_OK || store_group_delete(w->store, id) != STORE_OK ||
-        (mapped && recompute_after(c, &former, 0) != 0) || gw_batch_keep(w) != 0) {
+        (mapped && recompute_after(c, &former, 0) != 0) || guard_deactivations(c) != 0 || gw_batch_keep(w) != 0) {
         change_free(c);
         respond_store_failure(r);
         goto out;

@@ -207,12 +207,14 @@ static void label_value(FILE *f, const char *v)
 typedef struct outbox_stats {
     size_t count[N_ACTIONS];
     int64_t oldest_ms[N_ACTIONS];
+    size_t held;
 } outbox_stats_t;
 
-static void on_outbox_stat(void *ctx, const char *action, size_t count, int64_t oldest_created_ms)
+static void on_outbox_stat(void *ctx, const char *action, size_t count, size_t held, int64_t oldest_created_ms)
 {
     outbox_stats_t *st = ctx;
     odeus_action_t a;
+    st->held += held;
     if (odeus_action_parse(action, &a) != 0 || (unsigned)a >= N_ACTIONS)
         return;
     st->count[a] = count;
@@ -323,7 +325,7 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
         fprintf(f, "gateway_odeus_circuit_state{state=\"%s\"} 1\n", circuit);
     }
 
-    outbox_stats_t st = {{0}, {0}};
+    outbox_stats_t st = {{0}, {0}, 0};
     int outbox_ok = state->store != NULL && store_outbox_stats(state->store, on_outbox_stat, &st) == STORE_OK;
     head(f, "gateway_outbox_scrape_ok", "gauge", "1 when the outbox gauges below could be read from the database.");
     fprintf(f, "gateway_outbox_scrape_ok %d\n", outbox_ok);
@@ -343,6 +345,9 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
                          ? (double)(state->now_ms - st.oldest_ms[ODEUS_DEACTIVATE]) / 1000.0
                          : 0;
         fprintf(f, "gateway_deprovisioning_lag_seconds %.3f\n", lag);
+        head(f, "gateway_outbox_held", "gauge",
+             "Deactivations the guard holds for an operator (--deactivation-guard; outbox release or drop them).");
+        fprintf(f, "gateway_outbox_held %zu\n", st.held);
     }
 
     head(f, "gateway_audit_entries_total", "counter", "Audit log entries written, by lifecycle event.");

@@ -385,7 +385,7 @@ static int delete_once(gw_request_t *r, const char *id)
     if (old.active && old.odeus_email != NULL)
         ch = (gw_users_call_t){.call = 1, .action = ODEUS_DEACTIVATE, .email = old.odeus_email};
     ch.seat = old.odeus_email;
-    ch.held_before = old.active && old.odeus_email != NULL;
+    ch.held_before = old.seat_held;
     ch.role_before = ch.held_before ? gw_users_row_role(r->worker->config, &old) : NULL;
     p->revertible = 1;
     p->result_version = 0;

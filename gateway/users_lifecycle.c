@@ -50,6 +50,9 @@ char *gw_users_snapshot_encode(const store_user_t *row)
     snapshot_field(&b, ",\"created\":", row->created);
     snapshot_field(&b, ",\"lastModified\":", row->last_modified);
     snapshot_field(&b, ",\"resource\":", row->resource);
+    snapshot_field(&b, ",\"odeusRole\":", row->odeus_role);
+    if (row->seat_held)
+        gw_json_buf_put(&b, ",\"seatHeld\":true", strlen(",\"seatHeld\":true"));
     const char *active = row->active ? ",\"active\":true,\"version\":" : ",\"active\":false,\"version\":";
     gw_json_buf_put(&b, active, strlen(active));
     gw_json_buf_integer(&b, (json_int_t)row->version);
@@ -61,20 +64,22 @@ char *gw_users_snapshot_encode(const store_user_t *row)
 static int snapshot_decode(const char *text, store_user_t *row, json_t **holder, json_t **user, const char **emails)
 {
     json_int_t version = 0;
-    int active = 0;
+    int active = 0, held = 0;
     memset(row, 0, sizeof(*row));
     *holder = json_loads(text, 0, NULL);
     *user = NULL;
     if (*holder == NULL ||
-        json_unpack(*holder, "{s:s, s:s, s?s, s?s, s:b, s:s, s:s, s:I, s:s}", "id", &row->id, "userName", &row->user_name,
-                    "externalId", &row->external_id, "odeusEmail", &row->odeus_email, "active", &active, "created", &row->created,
-                    "lastModified", &row->last_modified, "version", &version, "resource", &row->resource) != 0 ||
+        json_unpack(*holder, "{s:s, s:s, s?s, s?s, s:b, s:s, s:s, s:I, s:s, s?s, s?b}", "id", &row->id, "userName",
+                    &row->user_name, "externalId", &row->external_id, "odeusEmail", &row->odeus_email, "active", &active,
+                    "created", &row->created, "lastModified", &row->last_modified, "version", &version, "resource",
+                    &row->resource, "odeusRole", &row->odeus_role, "seatHeld", &held) != 0 ||
         (*user = json_loads(row->resource, 0, NULL)) == NULL) {
         json_decref(*holder);
         *holder = NULL;
         return -1;
     }
     row->active = active;
+    row->seat_held = held;
     row->version = version;
     gw_users_row_set_emails(row, *user, emails);
     return 0;
@@ -347,7 +352,7 @@ int gw_users_plan(const gw_config_t *cfg, const store_user_t *old, const json_t 
         *ch = (gw_users_call_t){.call = 1, .action = ODEUS_DEACTIVATE, .email = next->odeus_email};
     }
     ch->seat = next->odeus_email;
-    ch->held_before = was_active && old->odeus_email != NULL;
+    ch->held_before = old != NULL && old->seat_held;
     ch->held_after = active && next->odeus_email != NULL;
     /* the stored effective role (groups included) before; the roles attribute's now (the commit adds groups) */
     ch->role_before = old != NULL ? gw_users_row_role(cfg, old) : NULL;
@@ -393,23 +398,27 @@ static const char *role_max(const char *a, const char *b)
 typedef struct group_role {
     const gw_config_t *cfg;
     const char *role; /* static; NULL while no group of the user is mapped */
+    int access;       /* the user is in one of --access-groups */
 } group_role_t;
 
 static int group_role_visit(void *ctx, const store_group_t *g)
 {
     group_role_t *gr = ctx;
     gr->role = role_max(gr->role, gw_config_group_role(gr->cfg, g->display_name, g->external_id));
+    gr->access |= gw_config_access_group(gr->cfg, g->display_name, g->external_id);
     return 0;
 }
 
-int gw_users_effective_role(gw_worker_t *w, const char *user_id, const char *roles_role, const char **role)
+int gw_users_seat_state(gw_worker_t *w, const char *user_id, const char *roles_role, const char **role, int *access)
 {
-    group_role_t gr = {.cfg = w->config};
-    if (w->config->n_group_roles > 0 && store_user_groups(w->store, user_id, group_role_visit, &gr) != STORE_OK)
+    const gw_config_t *cfg = w->config;
+    group_role_t gr = {.cfg = cfg, .access = cfg->n_access_groups == 0};
+    if ((cfg->n_group_roles > 0 || cfg->n_access_groups > 0) && store_user_groups(w->store, user_id, group_role_visit, &gr) != STORE_OK)
         return -1;
     *role = gr.role != NULL ? gr.role : roles_role != NULL ? odeus_role_normalize(roles_role) : NULL;
     if (*role == NULL)
-        *role = w->config->default_role;
+        *role = cfg->default_role;
+    *access = gr.access;
     return 0;
 }
 
@@ -495,18 +504,22 @@ int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_m
         return -1;
     json_t *user = json_loads(u.resource, 0, NULL);
     const char *before = gw_users_row_role(w->config, &u), *now;
-    if (gw_users_effective_role(w, user_id, scim_user_odeus_role_from_roles(user), &now) != 0)
+    int access = 0;
+    if (gw_users_seat_state(w, user_id, scim_user_odeus_role_from_roles(user), &now, &access) != 0)
         goto out;
+    int held = u.active && u.odeus_email != NULL && access;
     ret = 0;
-    if (odeus_role_rank(before) == odeus_role_rank(now) && u.odeus_role != NULL)
+    if (odeus_role_rank(before) == odeus_role_rank(now) && u.odeus_role != NULL && held == u.seat_held)
         goto out;
     ret = -1;
-    if (store_user_set_role(s, user_id, now) != STORE_OK)
+    if (store_user_set_seat(s, user_id, held, now) != STORE_OK)
         goto out;
-    out->moved = odeus_role_rank(before) != odeus_role_rank(now);
+    out->moved = odeus_role_rank(before) != odeus_role_rank(now) || held != u.seat_held;
     out->role = now;
-    if (out->moved && u.active && u.odeus_email != NULL) {
-        gw_users_call_t ch = {.seat = u.odeus_email, .held_before = 1, .held_after = 1, .role_before = before, .role_after = now};
+    out->held = held;
+    if (out->moved && u.odeus_email != NULL) {
+        gw_users_call_t ch = {
+            .seat = u.odeus_email, .held_before = u.seat_held, .held_after = held, .role_before = before, .role_after = now};
         if (seat_resolve(w, user_id, &ch) != 0)
             goto out;
         out->shared = ch.shared;
@@ -519,9 +532,10 @@ int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_m
                                   .created_at_ms = now_ms,
                                   .next_attempt_ms = now_ms,
                                   .result_version = u.version};
-            if (store_outbox_insert(s, &row, NULL) != STORE_OK)
+            if (store_outbox_insert(s, &row, &out->outbox_id) != STORE_OK)
                 goto out;
             out->call = odeus_action_name(ch.action);
+            out->action = ch.action;
         } else if (ch.shared.planned_call != NULL && seat_note(s, &u, &ch, u.version) != STORE_OK) {
             goto out;
         }
@@ -556,11 +570,14 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
     }
     /* The effective role counts the user's groups as they are inside this transaction. */
     store_user_t written = *row;
-    if (op == GW_USERS_UPDATE) {
-        const char *role;
-        if (gw_users_effective_role(w, row->id, ch->roles_role, &role) != 0)
+    if (op != GW_USERS_DELETE) {
+        /* a new user is in no group yet: with --access-groups it holds no seat until it joins one */
+        const char *role = row->odeus_role;
+        int access = w->config->n_access_groups == 0;
+        if (op == GW_USERS_UPDATE && gw_users_seat_state(w, row->id, ch->roles_role, &role, &access) != 0)
             goto store_error;
         written.odeus_role = (char *)role;
+        written.seat_held = ch->held_after = ch->held_after && access;
         ch->role_after = role;
     }
     store_status_t rc = op == GW_USERS_INSERT   ? store_user_insert(s, &written)

@@ -120,26 +120,32 @@ GW_MUST_CHECK int gw_users_plan(const gw_config_t *cfg, const store_user_t *old,
 const char *gw_users_row_role(const gw_config_t *cfg, const store_user_t *row);
 
 /**
- * The effective Odeus role of user `user_id`, as the current transaction sees it: the highest role
- * --group-role-map gives one of its groups; else `roles_role` (what its `roles` attribute names;
- * may be NULL); else the default role. *role gets a static string. 0, or -1 when the store failed.
+ * What user `user_id`'s groups say, as the current transaction sees them: its effective Odeus role
+ * in *role (static: the highest role --group-role-map gives one of its groups; else `roles_role`,
+ * what its `roles` attribute names, may be NULL; else the default role), and in *access whether
+ * it may hold a seat (1 without --access-groups; with them, 1 when it is in one). 0, or -1 when
+ * the store failed.
  */
-GW_MUST_CHECK int gw_users_effective_role(gw_worker_t *w, const char *user_id, const char *roles_role, const char **role);
+GW_MUST_CHECK int gw_users_seat_state(gw_worker_t *w, const char *user_id, const char *roles_role, const char **role, int *access);
 
 /** What a group change did to one member's Odeus role (gw_users_role_recompute). */
 typedef struct gw_users_role_move {
-    int moved;              /** its effective role changed */
+    int moved;              /** its effective role, or whether it holds its seat, changed */
     const char *role;       /** static: the new effective role */
-    const char *call;       /** static: the action queued for its seat, or NULL (not active, or the seat made it moot) */
+    int held;               /** it holds its seat now (active, and with --access-groups in one of them) */
+    const char *call;       /** static: the action queued for its seat, or NULL (none needed, or the seat made it moot) */
+    odeus_action_t action;  /** with `call`: the action */
+    int64_t outbox_id;      /** with `call`: its outbox row */
     gw_audit_seat_t shared; /** why the seat's call differs from the user's own */
 } gw_users_role_move_t;
 
 /**
  * Inside the worker's open batch savepoint (the caller joined it): the groups of user `user_id`
- * changed, so its effective role may have. When it moved, it is stored, and when the user holds
- * its seat the seat's call (update-user-role, or none: the seat rule) is queued in the outbox in
- * the same transaction, without a waiter: group requests answer once committed. An unknown user
- * moves nothing. 0, or -1 when the store failed (the caller drops the savepoint).
+ * changed, so its effective role, and with --access-groups whether it holds its seat, may have.
+ * What moved is stored, and the seat's call (invite, deactivate-user, update-user-role, or none:
+ * the seat rule) is queued in the outbox in the same transaction, without a waiter: group requests
+ * answer once committed. An unknown user moves nothing. 0, or -1 when the store failed (the
+ * caller drops the savepoint).
  */
 GW_MUST_CHECK int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_move_t *out);
 

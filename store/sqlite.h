@@ -141,6 +141,8 @@ typedef enum store_sql_id {
     SQL_OUTBOX_RETRY,
     SQL_OUTBOX_RETRY_FAILED,
     SQL_OUTBOX_DROP,
+    SQL_OUTBOX_HOLD,
+    SQL_OUTBOX_RELEASE,
     SQL__COUNT
 } store_sql_id_t;
 

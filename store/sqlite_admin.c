@@ -7,7 +7,8 @@
 const store_sql_t store__admin_sql[SQL__COUNT] = {
     [SQL_OUTBOX_STATE_COUNTS] = {"outbox counts", "SELECT state, count(*) FROM outbox GROUP BY state"},
     [SQL_OUTBOX_PENDING_STATS] = {"outbox pending stats", "SELECT min(created_at), min(next_attempt_at), max(attempts),"
-                                                          " sum(outcome = 'auth'), sum(action = 'deactivate')"
+                                                          " sum(outcome = 'auth'), sum(action = 'deactivate'),"
+                                                          " sum(outcome = 'held')"
                                                           " FROM outbox WHERE state = 0"},
     /* pending rows in queue order, the others newest first */
     [SQL_OUTBOX_LIST_ANY] = {"list outbox", "SELECT " OUTBOX_COLUMNS " FROM outbox ORDER BY id DESC LIMIT ?1"},
@@ -20,6 +21,11 @@ const store_sql_t store__admin_sql[SQL__COUNT] = {
     [SQL_OUTBOX_DROP] = {"drop outbox row",
                          "UPDATE outbox SET state = 2, outcome = 'dropped', last_error = 'dropped by an operator', done_at = ?2"
                          " WHERE id = ?1 AND state = 0"},
+    /* held rows stay pending, never due: they keep their place at the head of their seat's queue */
+    [SQL_OUTBOX_HOLD] = {"hold outbox row", "UPDATE outbox SET next_attempt_at = 9223372036854775807, outcome = 'held',"
+                                            " last_error = ?2 WHERE id = ?1 AND state = 0"},
+    [SQL_OUTBOX_RELEASE] = {"release outbox rows", "UPDATE outbox SET next_attempt_at = ?2, outcome = NULL, last_error = NULL"
+                                                   " WHERE state = 0 AND outcome = 'held' AND (?1 = 0 OR id = ?1)"},
 };
 
 store_status_t store_outbox_get_stats(store_t *store, store_outbox_stats_t *out)
@@ -43,6 +49,7 @@ store_status_t store_outbox_get_stats(store_t *store, store_outbox_stats_t *out)
         out->max_attempts = q_col_int64(&q, 2);
         out->pending_auth = q_col_int64(&q, 3);
         out->pending_deactivations = q_col_int64(&q, 4);
+        out->held = q_col_int64(&q, 5);
     }
     if (q_end(&q, STORE_OK) != STORE_OK)
         return STORE_ERROR;
@@ -113,6 +120,30 @@ store_status_t store_outbox_retry(store_t *store, int64_t id, int64_t now_ms)
 store_status_t store_outbox_drop(store_t *store, int64_t id, int64_t now_ms)
 {
     return change_row(store, SQL_OUTBOX_DROP, id, now_ms);
+}
+
+store_status_t store_outbox_hold(store_t *store, const int64_t *ids, size_t n, const char *why)
+{
+    store_status_t ret = STORE_OK;
+    for (size_t i = 0; i < n && ret == STORE_OK; i++) {
+        store_q_t q = q_begin(store, SQL_OUTBOX_HOLD);
+        q_int64(&q, 1, ids[i]);
+        q_text(&q, 2, why);
+        q_step(&q);
+        ret = q_end(&q, STORE_OK);
+    }
+    return ret;
+}
+
+store_status_t store_outbox_release(store_t *store, int64_t id, int64_t now_ms, size_t *count)
+{
+    *count = 0;
+    store_q_t q = q_begin(store, SQL_OUTBOX_RELEASE);
+    q_int64(&q, 1, id);
+    q_int64(&q, 2, now_ms);
+    if (q_step(&q) == Q_DONE)
+        *count = (size_t)q_changes(&q);
+    return q_end(&q, STORE_OK);
 }
 
 store_status_t store_outbox_retry_failed(store_t *store, int64_t now_ms, size_t *count)

@@ -96,7 +96,10 @@ static const char *const migrations[] = {
      * the user's last write; NULL in older rows, whose role is read from resource instead).
      */
     "ALTER TABLE users ADD COLUMN odeus_role TEXT;"
-    "CREATE INDEX users_seat ON users(odeus_email COLLATE NOCASE) WHERE active = 1;"
+    /* whether the user holds its seat: active, with an Odeus email, and (with --access-groups) in one of them */
+    "ALTER TABLE users ADD COLUMN seat_held INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE users SET seat_held = (active = 1 AND odeus_email IS NOT NULL);"
+    "CREATE INDEX users_seat ON users(odeus_email COLLATE NOCASE) WHERE seat_held = 1;"
     "ALTER TABLE outbox ADD COLUMN seat TEXT;"
     "UPDATE outbox SET seat = lower(email);"
     "CREATE INDEX outbox_seat ON outbox(seat, state) WHERE state = 0;"

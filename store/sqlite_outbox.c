@@ -52,7 +52,7 @@ const store_sql_t store__outbox_sql[SQL__COUNT] = {
                                      " ORDER BY id LIMIT 1"},
     [SQL_OUTBOX_PENDING_COUNT] = {"count pending outbox rows", "SELECT count(*) FROM outbox WHERE state = 0"},
     [SQL_OUTBOX_ACTION_STATS] = {"outbox stats",
-                                 "SELECT action, count(*), min(created_at) FROM outbox WHERE state = 0 GROUP BY action"},
+                                 "SELECT action, count(*), min(created_at), sum(outcome = 'held') FROM outbox WHERE state = 0 GROUP BY action"},
     [SQL_OUTBOX_OLDER_PENDING] = {"older pending outbox row",
                                   "SELECT 1 FROM outbox WHERE seat = lower(?1) AND state = 0 AND id < ?2 LIMIT 1"},
     /* rows already superseded by a row that is superseded now follow the newest one */
@@ -344,7 +344,7 @@ store_status_t store_outbox_stats(store_t *store, store_outbox_stat_cb cb, void 
         const char *action = q_col_text(&q, 0);
         if (!q_ok(&q))
             break;
-        cb(ctx, action, (size_t)q_col_int64(&q, 1), q_col_int64(&q, 2));
+        cb(ctx, action, (size_t)q_col_int64(&q, 1), (size_t)q_col_int64(&q, 3), q_col_int64(&q, 2));
     }
     return q_end(&q, STORE_OK);
 }

@@ -21,7 +21,7 @@ const store_sql_t store__recheck_sql[SQL__COUNT] = {
                                          " FROM invitee_recheck AS r WHERE r.next_at <= ?1"
                                          " AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.seat = r.seat AND o.state = 0)"
                                          " AND (r.action <> 'deactivate' OR NOT EXISTS (SELECT 1 FROM users AS u"
-                                         " WHERE u.active = 1 AND u.odeus_email = r.email COLLATE NOCASE))"
+                                         " WHERE u.seat_held = 1 AND u.odeus_email = r.email COLLATE NOCASE))"
                                          " ORDER BY r.next_at LIMIT ?2"},
     [SQL_RECHECK_REMOVE_SEAT] = {"cancel re-sends", "DELETE FROM invitee_recheck WHERE seat = lower(?1)"},
     [SQL_RECHECK_NEXT_DUE] = {"next re-send", "SELECT min(next_at) FROM invitee_recheck"},

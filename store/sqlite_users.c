@@ -8,30 +8,31 @@
 #include <stdlib.h>
 
 #define USER_COLUMNS                                                                                                               \
-    "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered, odeus_role"
+    "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered, odeus_role, seat_held"
 /* how many columns USER_COLUMNS names: a query's next column (the paging seq) has this index */
-#define USER_N_COLUMNS 11
-/* Input only (store_user_t): bound as ?12..?15 by the statements that write them. */
+#define USER_N_COLUMNS 12
+/* Input only (store_user_t): bound as ?13..?16 by the statements that write them. */
 #define SORT_COLUMNS "display_name, family_name, given_name, primary_email"
 
 const store_sql_t store__users_sql[SQL__COUNT] = {
     [SQL_USER_GET] = {"get user", "SELECT " USER_COLUMNS " FROM users WHERE id = ?1"},
     [SQL_USER_GET_SEQ] = {"get user", "SELECT " USER_COLUMNS " FROM users WHERE seq = ?1"},
     [SQL_USER_INSERT] = {"insert user", "INSERT INTO users (" USER_COLUMNS ", " SORT_COLUMNS
-                                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
+                                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"},
     [SQL_USER_UPDATE] = {"update user",
                          "UPDATE users SET user_name = ?2, external_id = ?3, odeus_email = ?4, active = ?5, created = ?6,"
-                         " last_modified = ?7, version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11,"
-                         " display_name = ?12, family_name = ?13, given_name = ?14, primary_email = ?15 WHERE id = ?1"},
+                         " last_modified = ?7, version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11, seat_held = ?12,"
+                         " display_name = ?13, family_name = ?14, given_name = ?15, primary_email = ?16 WHERE id = ?1"},
     /*
      * ?2 and ?3 (userName, externalId) are bound but unchanged: their indexes are left alone, and so
      * are those of the sort columns, which SQLite rewrites whenever an UPDATE names them.
      */
     [SQL_USER_UPDATE_BODY] = {"update user", "UPDATE users SET odeus_email = ?4, active = ?5, created = ?6, last_modified = ?7,"
-                                             " version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11 WHERE id = ?1"},
+                                             " version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11, seat_held = ?12"
+                                             " WHERE id = ?1"},
     [SQL_USER_UPDATE_SORT] = {"update user", "UPDATE users SET odeus_email = ?4, active = ?5, created = ?6, last_modified = ?7,"
-                                             " version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11,"
-                                             " display_name = ?12, family_name = ?13, given_name = ?14, primary_email = ?15"
+                                             " version = ?8, resource = ?9, rendered = ?10, odeus_role = ?11, seat_held = ?12,"
+                                             " display_name = ?13, family_name = ?14, given_name = ?15, primary_email = ?16"
                                              " WHERE id = ?1"},
     [SQL_USER_KEYS] = {"user keys", "SELECT seq, user_name, external_id, " SORT_COLUMNS " FROM users WHERE id = ?1"},
     [SQL_USER_VERSION] = {"user version", "SELECT version FROM users WHERE id = ?1"},
@@ -51,10 +52,10 @@ const store_sql_t store__users_sql[SQL__COUNT] = {
     [SQL_USER_PAGE_AFTER] = {"page users", "SELECT " USER_COLUMNS ", seq FROM users WHERE seq > ?2 ORDER BY seq LIMIT ?1"},
     [SQL_USER_COUNT] = {"count users", "SELECT count(*) FROM users"},
     /* a role moved by a group change: the resource (and its version) is unchanged */
-    [SQL_USER_SET_ROLE] = {"set user role", "UPDATE users SET odeus_role = ?2 WHERE id = ?1"},
-    /* "active = 1" literally, so that the partial index users_seat answers it */
-    [SQL_SEAT_HOLDERS] = {"seat holders", "SELECT " USER_COLUMNS " FROM users WHERE active = 1 AND odeus_email = ?1 COLLATE NOCASE"
-                                          " AND id <> ?2 ORDER BY seq"},
+    [SQL_USER_SET_ROLE] = {"set user seat", "UPDATE users SET odeus_role = ?2, seat_held = ?3 WHERE id = ?1"},
+    /* "seat_held = 1" literally, so that the partial index users_seat answers it */
+    [SQL_SEAT_HOLDERS] = {"seat holders", "SELECT " USER_COLUMNS " FROM users WHERE seat_held = 1 AND odeus_email = ?1"
+                                          " COLLATE NOCASE AND id <> ?2 ORDER BY seq"},
     /* built at run time by store__users_select_sql(); this is its fixed part */
     [SQL_USER_SELECT] = {"select users", "SELECT " USER_COLUMNS " FROM users"},
     [SQL_DATA_VERSION] = {"data_version", "PRAGMA data_version"},
@@ -91,6 +92,7 @@ static void user_from_row(store_q_t *q, store_user_t *u)
     u->resource = (char *)q_col_text(q, 8);
     u->rendered = (char *)q_col_text(q, 9);
     u->odeus_role = (char *)q_col_text(q, 10);
+    u->seat_held = q_col_int64(q, 11) != 0;
 }
 
 store_status_t store_user_get(store_t *store, const char *id, store_user_t *out)
@@ -111,6 +113,7 @@ store_status_t store_user_get(store_t *store, const char *id, store_user_t *out)
         q_col_dup(&q, 8, &out->resource);
         q_col_dup(&q, 9, &out->rendered);
         q_col_dup(&q, 10, &out->odeus_role);
+        out->seat_held = q_col_int64(&q, 11) != 0;
     }
     store_status_t ret = q_end(&q, r == Q_DONE ? STORE_NOT_FOUND : STORE_OK);
     if (ret != STORE_OK)
@@ -130,7 +133,7 @@ store_status_t store_user_version(store_t *store, const char *id, int64_t *versi
 
 /*
  * Writes the users row of `u` (SQL_USER_INSERT, SQL_USER_UPDATE, SQL_USER_UPDATE_SORT or
- * SQL_USER_UPDATE_BODY, which all take ?1..?11 in USER_COLUMNS order, and but the last ?12..?15 in
+ * SQL_USER_UPDATE_BODY, which all take ?1..?12 in USER_COLUMNS order, and but the last ?13..?16 in
  * SORT_COLUMNS order; rendered is always bound, NULL clears a stale one). STORE_CONFLICT when the
  * userName is taken, STORE_NOT_FOUND when an update matched no row.
  */
@@ -138,10 +141,10 @@ static store_status_t write_user_row(store_t *s, store_sql_id_t id, const store_
 {
     store_q_t q = q_begin(s, id);
     if (id != SQL_USER_UPDATE_BODY) {
-        q_text(&q, 12, u->display_name);
-        q_text(&q, 13, u->family_name);
-        q_text(&q, 14, u->given_name);
-        q_text(&q, 15, u->primary_email);
+        q_text(&q, 13, u->display_name);
+        q_text(&q, 14, u->family_name);
+        q_text(&q, 15, u->given_name);
+        q_text(&q, 16, u->primary_email);
     }
     q_text(&q, 1, u->id);
     q_text(&q, 2, u->user_name);
@@ -154,6 +157,7 @@ static store_status_t write_user_row(store_t *s, store_sql_id_t id, const store_
     q_text(&q, 9, u->resource);
     q_text(&q, 10, u->rendered);
     q_text(&q, 11, u->odeus_role);
+    q_int64(&q, 12, u->seat_held != 0);
     /* a UNIQUE failure on user_name is the caller's conflict; any other (an id collision, a NULL) an error */
     if (q_step(&q) == Q_ERROR)
         q_conflict_on(&q, "users.user_name", "userName already taken");
@@ -370,11 +374,12 @@ store_status_t store_user_page(store_t *store, size_t offset, size_t limit, stor
     return ret;
 }
 
-store_status_t store_user_set_role(store_t *store, const char *id, const char *role)
+store_status_t store_user_set_seat(store_t *store, const char *id, int held, const char *role)
 {
     store_q_t q = q_begin(store, SQL_USER_SET_ROLE);
     q_text(&q, 1, id);
     q_text(&q, 2, role);
+    q_int64(&q, 3, held != 0);
     if (q_step(&q) == Q_DONE && q_changes(&q) == 0)
         q_fail(&q, STORE_NOT_FOUND, "no such user");
     return q_end(&q, STORE_OK);

@@ -134,6 +134,8 @@ typedef struct store_user {
                              resource. Writers must give the one of this resource (or NULL), never a stale one. */
     char *odeus_role;    /** the effective Odeus role (member, editor, admin) as of this write; may be NULL: rows
                              written before schema 4 (readers then compute it from resource) */
+    int seat_held;       /** the user holds its Odeus seat: active, with an Odeus email, and with
+                             --access-groups a member of one of them (README, "One seat per email") */
     const char **emails; /** input only (never filled in results): the emails[].value strings, for the email index;
                              NULL entries are skipped */
     size_t n_emails;
@@ -208,15 +210,15 @@ STORE_MUST_CHECK store_status_t store_user_scan(store_t *store, store_index_t in
 STORE_MUST_CHECK store_status_t store_user_page(store_t *store, size_t offset, size_t limit, store_user_cb cb, void *ctx);
 
 /**
- * Sets the effective Odeus role of user `id` (store_user_t.odeus_role) without touching its
- * resource or version: the role moved because a group it belongs to changed. STORE_OK;
- * STORE_NOT_FOUND (errmsg set); STORE_ERROR.
+ * Sets whether user `id` holds its seat and its effective Odeus role (store_user_t.seat_held and
+ * odeus_role) without touching its resource or version: they moved because a group it belongs to
+ * changed. STORE_OK; STORE_NOT_FOUND (errmsg set); STORE_ERROR.
  */
-STORE_MUST_CHECK store_status_t store_user_set_role(store_t *store, const char *id, const char *role);
+STORE_MUST_CHECK store_status_t store_user_set_seat(store_t *store, const char *id, int held, const char *role);
 
 /**
- * Visits the active users whose odeus_email is `email` (case-insensitively), except the one with
- * id `exclude_id` (may be NULL): the other holders of that Odeus seat, in creation order. Inside
+ * Visits the users that hold the seat `email` (seat_held, odeus_email equal case-insensitively),
+ * except the one with id `exclude_id` (may be NULL): the other holders of that seat, in creation order. Inside
  * a transaction the answer holds until its commit. STORE_OK (also when none), or STORE_ERROR.
  */
 STORE_MUST_CHECK store_status_t store_seat_holders(store_t *store, const char *email, const char *exclude_id, store_user_cb cb,
@@ -506,10 +508,11 @@ STORE_MUST_CHECK store_status_t store_outbox_pending_for_user(store_t *store, co
 STORE_MUST_CHECK store_status_t store_outbox_pending_count(store_t *store, size_t *count);
 
 /**
- * Called once per action that has pending rows: how many, and the oldest one's created_at (unix ms).
- * `action` is borrowed for the call.
+ * Called once per action that has pending rows: how many, how many of them the deactivation guard
+ * holds (store_outbox_hold), and the oldest one's created_at (unix ms). `action` is borrowed for
+ * the call.
  */
-typedef void (*store_outbox_stat_cb)(void *ctx, const char *action, size_t count, int64_t oldest_created_ms);
+typedef void (*store_outbox_stat_cb)(void *ctx, const char *action, size_t count, size_t held, int64_t oldest_created_ms);
 
 /** Pending rows grouped by action (for metrics): STORE_OK (also when none is pending) or STORE_ERROR. */
 STORE_MUST_CHECK store_status_t store_outbox_stats(store_t *store, store_outbox_stat_cb cb, void *ctx);
@@ -539,6 +542,7 @@ typedef struct store_outbox_stats {
     int64_t pending_auth;                  /** pending rows whose last attempt met 401/403 */
     int64_t pending_deactivations;
     int64_t rechecks; /** pending-invitee re-sends scheduled */
+    int64_t held;     /** pending rows held by the deactivation guard (store_outbox_hold) */
 } store_outbox_stats_t;
 
 /**
@@ -563,6 +567,20 @@ STORE_MUST_CHECK store_status_t store_outbox_list(store_t *store, int state, siz
  * STORE_ERROR. errmsg is set for each failure.
  */
 STORE_MUST_CHECK store_status_t store_outbox_retry(store_t *store, int64_t id, int64_t now_ms);
+
+/**
+ * Holds the pending rows `ids` (`n` of them) out of delivery until an operator releases them:
+ * they stay pending (outcome "held", `why` as their last error) but are never due, and keep their
+ * seats' queues behind them. For the deactivation guard. Rows not pending are left alone.
+ * STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_hold(store_t *store, const int64_t *ids, size_t n, const char *why);
+
+/**
+ * Releases held row `id` (0: every held row): due at `now_ms`. *count says how many were held.
+ * STORE_OK (also when none was) or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_release(store_t *store, int64_t id, int64_t now_ms, size_t *count);
 
 /** Puts every failed row back in the queue, due at `now_ms`; *count says how many. STORE_OK or STORE_ERROR. */
 STORE_MUST_CHECK store_status_t store_outbox_retry_failed(store_t *store, int64_t now_ms, size_t *count);

@@ -241,6 +241,87 @@ static void test_invitee_role_is_resent_until_it_lands(void **state)
     free(id);
 }
 
+static const char *const access_args[] = {"--access-groups", "Odeus Users", "--deactivation-guard", "1", NULL};
+
+static int setup_access(void **state)
+{
+    return gw_fixture_setup(state, access_args);
+}
+
+static char *create_group(fixture_t *f, const char *name, char *const *members, size_t n)
+{
+    char body[2048];
+    size_t len = (size_t)snprintf(body, sizeof(body),
+                                  "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],"
+                                  "\"displayName\":\"%s\",\"members\":[",
+                                  name);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(body + len, sizeof(body) - len, "%s{\"value\":\"%s\"}", i > 0 ? "," : "", members[i]);
+    snprintf(body + len, sizeof(body) - len, "]}");
+    http_resp_t r;
+    scim(&f->gw, "POST", "/scim/v2/Groups", body, &r);
+    assert_int_equal(r.status, 201);
+    char *id = strdup(json_str(&r, "id"));
+    http_resp_clear(&r);
+    return id;
+}
+
+/*
+ * --access-groups: a seat needs SCIM active and membership of an access group. Users created
+ * outside one are not invited; joining invites, leaving deactivates. One request that would
+ * deactivate more users than --deactivation-guard holds them for an operator, whose
+ * `outbox release --all` lets them go out.
+ */
+static void test_access_groups_and_the_guard(void **state)
+{
+    fixture_t *f = *state;
+    mock_odeus_set_stateful(f->mock, 1);
+    char *u[3] = {create_holder(f, "ada", "ada@example.com", NULL), create_holder(f, "ben", "ben@example.com", NULL),
+                  create_holder(f, "cy", "cy@example.com", "editor")};
+    EXPECT_STAYS(mock_odeus_count(f->mock, NULL) == 0, 300);
+
+    char *g = create_group(f, "Odeus Users", u, 3);
+    WAIT_FOR(member_is(f, "ada@example.com", MOCK_MEMBER_ACTIVE, "member") &&
+                 member_is(f, "ben@example.com", MOCK_MEMBER_ACTIVE, NULL) &&
+                 member_is(f, "cy@example.com", MOCK_MEMBER_ACTIVE, "editor"),
+             10000);
+
+    /* leaving the last access group deactivates: one deactivation is within the guard */
+    char path[160], body[512];
+    snprintf(path, sizeof(path), "/scim/v2/Groups/%s", g);
+    snprintf(body, sizeof(body),
+             "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"remove\","
+             "\"path\":\"members[value eq \\\"%s\\\"]\"}]}",
+             u[0]);
+    http_resp_t r;
+    scim(&f->gw, "PATCH", path, body, &r);
+    assert_int_equal(r.status, 204);
+    http_resp_clear(&r);
+    WAIT_FOR(member_is(f, "ada@example.com", MOCK_MEMBER_INACTIVE, NULL), 10000);
+
+    /* deleting the group would deactivate two: more than the guard (1), so they are held */
+    scim(&f->gw, "DELETE", path, NULL, &r);
+    assert_int_equal(r.status, 204);
+    http_resp_clear(&r);
+    EXPECT_STAYS(member_is(f, "ben@example.com", MOCK_MEMBER_ACTIVE, NULL) &&
+                     member_is(f, "cy@example.com", MOCK_MEMBER_ACTIVE, NULL),
+                 1000);
+    assert_int_equal(metric(f, "gateway_outbox_held"), 2);
+    assert_true(gw_log_has(&f->gw, "\"event\":\"deactivations_held\""));
+
+    /* the operator releases them */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s outbox release --all --data-dir %s >/dev/null 2>&1", getenv("GATEWAY_BIN"), f->dir);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+    WAIT_FOR(member_is(f, "ben@example.com", MOCK_MEMBER_INACTIVE, NULL) &&
+                 member_is(f, "cy@example.com", MOCK_MEMBER_INACTIVE, NULL),
+             20000);
+    assert_int_equal(metric(f, "gateway_outbox_held"), 0);
+    for (int i = 0; i < 3; i++)
+        free(u[i]);
+    free(g);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -249,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_holders_share_one_seat, setup, gw_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_calls_are_ordered_per_seat, setup_short, gw_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_invitee_role_is_resent_until_it_lands, setup_recheck, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_access_groups_and_the_guard, setup_access, gw_fixture_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -69,6 +69,7 @@ static store_user_t make_user(const char *id, const char *user_name, const char 
         .external_id = "ext-1",
         .odeus_email = "odeus@example.com",
         .active = 1,
+        .seat_held = 1,
         .created = "2026-01-02T03:04:05Z",
         .last_modified = "2026-01-02T03:04:05Z",
         .version = 1,
@@ -192,6 +193,7 @@ static int raw_user_version(const char *path)
 #define UNDO_SCHEMA_5_4                                                                                                            \
     "DROP TABLE group_members; DROP TABLE groups; DROP INDEX users_seat; DROP INDEX outbox_seat;"                                  \
     "DROP INDEX outbox_seat_done; DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"                      \
+    "ALTER TABLE users DROP COLUMN seat_held;"                                                                                     \
     "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"                                           \
     "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
 
@@ -1603,6 +1605,7 @@ static void test_seat_holders_and_note(void **state)
     b.odeus_email = "ann@EXAMPLE.com";
     c.odeus_email = "ann@example.com";
     c.active = 0;
+    c.seat_held = 0;
     assert_int_equal(store_user_insert(s, &a), STORE_OK);
     assert_int_equal(store_user_insert(s, &b), STORE_OK);
     assert_int_equal(store_user_insert(s, &c), STORE_OK);

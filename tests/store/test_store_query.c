@@ -62,6 +62,7 @@ static store_status_t insert_row(store_t *s, const char *id, const char *user_na
     q_text(&q, 7, "2026-01-01T00:00:00Z");
     q_int64(&q, 8, 1);
     q_text(&q, 9, "{}");
+    q_int64(&q, 12, 0);
     q_step(&q);
     return q_end(&q, STORE_OK);
 }
@@ -111,6 +112,7 @@ static void test_conflict_on(void **state)
         q_text(&q, 7, "t");
         q_int64(&q, 8, 1);
         q_text(&q, 9, "{}");
+        q_int64(&q, 12, 0);
         assert_int_equal(q_step(&q), Q_ERROR);
         q_conflict_on(&q, "users.user_name", "userName already taken");
         assert_int_equal(q_end(&q, STORE_OK), want[i]);
