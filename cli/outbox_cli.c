@@ -24,7 +24,7 @@ typedef struct cli_args {
     int json;
     int yes;
     int all_failed;
-    int all; /* release --all */
+    int all;    /* release --all */
     int64_t id; /* 0: none */
 } cli_args_t;
 

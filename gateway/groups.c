@@ -421,7 +421,8 @@ static int guard_deactivations(group_change_t *c)
     c->held = 1;
     gw_log(GW_LOG_ERROR, "deactivations_held",
            json_pack("{s:s, s:s, s:I, s:I, s:s}", "request_id", c->request_id, "group_id", c->group_id, "deactivations",
-                     (json_int_t)c->n_deactivations, "guard", (json_int_t)guard, "release", "odeus-scim-gateway outbox release --all"));
+                     (json_int_t)c->n_deactivations, "guard", (json_int_t)guard, "release",
+                     "odeus-scim-gateway outbox release --all"));
     return 0;
 }
 

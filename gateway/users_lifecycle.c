@@ -69,10 +69,10 @@ static int snapshot_decode(const char *text, store_user_t *row, json_t **holder,
     *holder = json_loads(text, 0, NULL);
     *user = NULL;
     if (*holder == NULL ||
-        json_unpack(*holder, "{s:s, s:s, s?s, s?s, s:b, s:s, s:s, s:I, s:s, s?s, s?b}", "id", &row->id, "userName",
-                    &row->user_name, "externalId", &row->external_id, "odeusEmail", &row->odeus_email, "active", &active,
-                    "created", &row->created, "lastModified", &row->last_modified, "version", &version, "resource",
-                    &row->resource, "odeusRole", &row->odeus_role, "seatHeld", &held) != 0 ||
+        json_unpack(*holder, "{s:s, s:s, s?s, s?s, s:b, s:s, s:s, s:I, s:s, s?s, s?b}", "id", &row->id, "userName", &row->user_name,
+                    "externalId", &row->external_id, "odeusEmail", &row->odeus_email, "active", &active, "created", &row->created,
+                    "lastModified", &row->last_modified, "version", &version, "resource", &row->resource, "odeusRole",
+                    &row->odeus_role, "seatHeld", &held) != 0 ||
         (*user = json_loads(row->resource, 0, NULL)) == NULL) {
         json_decref(*holder);
         *holder = NULL;
@@ -413,7 +413,8 @@ int gw_users_seat_state(gw_worker_t *w, const char *user_id, const char *roles_r
 {
     const gw_config_t *cfg = w->config;
     group_role_t gr = {.cfg = cfg, .access = cfg->n_access_groups == 0};
-    if ((cfg->n_group_roles > 0 || cfg->n_access_groups > 0) && store_user_groups(w->store, user_id, group_role_visit, &gr) != STORE_OK)
+    if ((cfg->n_group_roles > 0 || cfg->n_access_groups > 0) &&
+        store_user_groups(w->store, user_id, group_role_visit, &gr) != STORE_OK)
         return -1;
     *role = gr.role != NULL ? gr.role : roles_role != NULL ? odeus_role_normalize(roles_role) : NULL;
     if (*role == NULL)

@@ -51,8 +51,9 @@ const store_sql_t store__outbox_sql[SQL__COUNT] = {
                                      "SELECT id FROM outbox WHERE user_id = ?1 AND state = 0 AND (?2 IS NULL OR action = ?2)"
                                      " ORDER BY id LIMIT 1"},
     [SQL_OUTBOX_PENDING_COUNT] = {"count pending outbox rows", "SELECT count(*) FROM outbox WHERE state = 0"},
-    [SQL_OUTBOX_ACTION_STATS] = {"outbox stats",
-                                 "SELECT action, count(*), min(created_at), sum(outcome = 'held') FROM outbox WHERE state = 0 GROUP BY action"},
+    [SQL_OUTBOX_ACTION_STATS] =
+        {"outbox stats",
+         "SELECT action, count(*), min(created_at), sum(outcome = 'held') FROM outbox WHERE state = 0 GROUP BY action"},
     [SQL_OUTBOX_OLDER_PENDING] = {"older pending outbox row",
                                   "SELECT 1 FROM outbox WHERE seat = lower(?1) AND state = 0 AND id < ?2 LIMIT 1"},
     /* rows already superseded by a row that is superseded now follow the newest one */
