@@ -134,6 +134,8 @@ static json_t *row_json(const store_outbox_t *r)
                   "created", created, "next_attempt", next, "outcome", r->outcome, "last_error", r->last_error);
     if (j != NULL && r->superseded_by > 0)
         json_object_set_new(j, "superseded_by", json_integer(r->superseded_by));
+    if (j != NULL && r->cause != NULL)
+        json_object_set_new(j, "cause", json_string(r->cause));
     return j;
 }
 
@@ -153,11 +155,12 @@ static int on_row(void *arg, const store_outbox_t *r)
     }
     char next[GW_RFC3339_LEN];
     fmt_time(r->next_attempt_ms, next, sizeof(next));
-    printf("%-8" PRId64 " %-10s %-11s %-8d %-24s %-36s %-32s %s\n", r->id, state_names[r->state], r->action, r->attempts,
+    printf("%-8" PRId64 " %-10s %-11s %-8d %-24s %-36s %-32s %s%s%s%s\n", r->id, state_names[r->state], r->action, r->attempts,
            r->state == STORE_OUTBOX_PENDING ? next : "-", r->user_id, r->email,
            r->last_error != NULL ? r->last_error
            : r->outcome != NULL  ? r->outcome
-                                 : "");
+                                 : "",
+           r->cause != NULL ? " (" : "", r->cause != NULL ? r->cause : "", r->cause != NULL ? ")" : "");
     return 0;
 }
 

@@ -254,7 +254,9 @@ static void change_after_commit(gw_request_t *r, group_change_t *c)
 static int recompute_role(group_change_t *c, const char *user_id)
 {
     gw_users_role_move_t move;
-    if (gw_users_role_recompute(c->worker, user_id, &move) != 0)
+    char cause[64];
+    snprintf(cause, sizeof(cause), "group %.48s", c->group_id);
+    if (gw_users_role_recompute(c->worker, user_id, cause, &move) != 0)
         return -1;
     if (!move.moved)
         return 0;

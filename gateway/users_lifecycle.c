@@ -477,7 +477,8 @@ static int seat_resolve(gw_worker_t *w, const char *user_id, gw_users_call_t *ch
 }
 
 /* The outbox note of a change whose call the seat made moot, so that `outbox list` says why. */
-static store_status_t seat_note(store_t *s, const store_user_t *row, const gw_users_call_t *ch, int64_t result_version)
+static store_status_t seat_note(store_t *s, const store_user_t *row, const gw_users_call_t *ch, int64_t result_version,
+                                const char *cause)
 {
     char why[96];
     snprintf(why, sizeof(why), "no call: %d other active user%s hold%s this Odeus seat", ch->shared.other_holders,
@@ -488,11 +489,12 @@ static store_status_t seat_note(store_t *s, const store_user_t *row, const gw_us
                            .created_at_ms = gw_clock_unix_ms(),
                            .outcome = (char *)ch->shared.reason,
                            .last_error = why,
-                           .result_version = result_version};
+                           .result_version = result_version,
+                           .cause = (char *)cause};
     return store_outbox_note(s, &note, NULL);
 }
 
-int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_move_t *out)
+int gw_users_role_recompute(gw_worker_t *w, const char *user_id, const char *cause, gw_users_role_move_t *out)
 {
     store_t *s = w->store;
     store_user_t u = {0};
@@ -532,12 +534,13 @@ int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_m
                                   .role = (char *)ch.role,
                                   .created_at_ms = now_ms,
                                   .next_attempt_ms = now_ms,
-                                  .result_version = u.version};
+                                  .result_version = u.version,
+                                  .cause = (char *)cause};
             if (store_outbox_insert(s, &row, &out->outbox_id) != STORE_OK)
                 goto out;
             out->call = odeus_action_name(ch.action);
             out->action = ch.action;
-        } else if (ch.shared.planned_call != NULL && seat_note(s, &u, &ch, u.version) != STORE_OK) {
+        } else if (ch.shared.planned_call != NULL && seat_note(s, &u, &ch, u.version, cause) != STORE_OK) {
             goto out;
         }
     }
@@ -596,7 +599,7 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
         goto store_error;
     if (seat_resolve(w, row->id, ch) != 0)
         goto store_error;
-    if (!ch->call && ch->shared.planned_call != NULL && seat_note(s, row, ch, p->result_version) != STORE_OK)
+    if (!ch->call && ch->shared.planned_call != NULL && seat_note(s, row, ch, p->result_version, NULL) != STORE_OK)
         goto store_error;
     if (ch->call) {
         int64_t now = gw_clock_unix_ms(), outbox_id;

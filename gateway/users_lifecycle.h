@@ -144,10 +144,10 @@ typedef struct gw_users_role_move {
  * changed, so its effective role, and with --access-groups whether it holds its seat, may have.
  * What moved is stored, and the seat's call (invite, deactivate-user, update-user-role, or none:
  * the seat rule) is queued in the outbox in the same transaction, without a waiter: group requests
- * answer once committed. An unknown user moves nothing. 0, or -1 when the store failed (the
- * caller drops the savepoint).
+ * answer once committed; the rows carry `cause` (e.g. "group <id>", for `outbox list`). An
+ * unknown user moves nothing. 0, or -1 when the store failed (the caller drops the savepoint).
  */
-GW_MUST_CHECK int gw_users_role_recompute(gw_worker_t *w, const char *user_id, gw_users_role_move_t *out);
+GW_MUST_CHECK int gw_users_role_recompute(gw_worker_t *w, const char *user_id, const char *cause, gw_users_role_move_t *out);
 
 /**
  * Fills the email index of `row` from the canonical user: row->emails points at `emails`, which

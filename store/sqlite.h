@@ -168,7 +168,7 @@ const store_sql_t *store__sql(store_sql_id_t id);
 /* The columns every outbox read returns, in the order store__outbox_from_row() expects. */
 #define OUTBOX_COLUMNS                                                                                                             \
     "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, "         \
-    "result_version, superseded_by"
+    "result_version, superseded_by, cause"
 
 struct store_sync_group; /* sqlite_tx.c */
 

@@ -133,7 +133,9 @@ static const char *const migrations[] = {
      * change Odeus answered 404 for because the invitee has not joined yet.
      */
     "ALTER TABLE invitee_recheck ADD COLUMN action TEXT NOT NULL DEFAULT 'deactivate';"
-    "ALTER TABLE invitee_recheck ADD COLUMN role TEXT;",
+    "ALTER TABLE invitee_recheck ADD COLUMN role TEXT;"
+    /* why a change was queued when it is not the user's own (a group: "group <id>"), for `outbox list` */
+    "ALTER TABLE outbox ADD COLUMN cause TEXT;",
     /*
      * 5 -> 6: the values lists sort and narrow by, so that a sorted page reads the index and that
      * page's rows rather than parsing every user. NOCASE folds ASCII letters only, as the SCIM sort

@@ -20,13 +20,13 @@
 const store_sql_t store__outbox_sql[SQL__COUNT] = {
     [SQL_OUTBOX_INSERT] = {"insert outbox row",
                            "INSERT INTO outbox (user_id, action, email, seat, role, state, attempts, created_at, next_attempt_at,"
-                           " last_error, outcome, prev_resource, result_version)"
-                           " VALUES (?1, ?2, ?3, lower(?3), ?4, 0, 0, ?5, ?6, ?7, ?8, ?9, ?10)"},
+                           " last_error, outcome, prev_resource, result_version, cause)"
+                           " VALUES (?1, ?2, ?3, lower(?3), ?4, 0, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     /* a change that needed no call: finished as it is written, so that `outbox list` says why */
     [SQL_OUTBOX_INSERT_NOTE] = {"insert outbox note",
                                 "INSERT INTO outbox (user_id, action, email, seat, role, state, attempts, created_at,"
-                                " next_attempt_at, last_error, outcome, done_at, prev_resource, result_version)"
-                                " VALUES (?1, ?2, ?3, lower(?3), ?4, 1, 0, ?5, ?5, ?6, ?7, ?5, NULL, ?8)"},
+                                " next_attempt_at, last_error, outcome, done_at, prev_resource, result_version, cause)"
+                                " VALUES (?1, ?2, ?3, lower(?3), ?4, 1, 0, ?5, ?5, ?6, ?7, ?5, NULL, ?8, ?9)"},
     [SQL_OUTBOX_GET] = {"get outbox row", "SELECT " OUTBOX_COLUMNS " FROM outbox WHERE id = ?1"},
     /*
      * Only the oldest pending row of each seat qualifies, due or not: a newer change must not
@@ -83,6 +83,7 @@ void store_outbox_clear(store_outbox_t *row)
     free(row->last_error);
     free(row->outcome);
     free(row->prev_resource);
+    free(row->cause);
     memset(row, 0, sizeof(*row));
 }
 
@@ -113,6 +114,7 @@ void store__outbox_from_row(store_q_t *q, store_outbox_t *out)
     q_col_dup(q, 9, &out->last_error);
     q_col_dup(q, 10, &out->outcome);
     q_col_dup(q, 11, &out->prev_resource);
+    q_col_dup(q, 14, &out->cause);
     if (!q_ok(q))
         store_outbox_clear(out);
 }
@@ -130,6 +132,7 @@ static store_status_t insert_row(store_t *s, const store_outbox_t *row, int64_t 
     q_text(&q, 8, row->outcome);
     q_text(&q, 9, row->prev_resource);
     q_int64(&q, 10, row->result_version);
+    q_text(&q, 11, row->cause);
     if (q_step(&q) == Q_DONE)
         *id = q_last_id(&q);
     return q_end(&q, STORE_OK);
@@ -306,6 +309,7 @@ store_status_t store_outbox_note(store_t *store, const store_outbox_t *row, int6
     q_text(&q, 6, row->last_error);
     q_text(&q, 7, row->outcome);
     q_int64(&q, 8, row->result_version);
+    q_text(&q, 9, row->cause);
     if (q_step(&q) == Q_DONE && id_out != NULL)
         *id_out = q_last_id(&q);
     return q_end(&q, STORE_OK);

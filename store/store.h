@@ -418,6 +418,7 @@ typedef struct store_outbox {
     char *prev_resource;     /** the user's canonical JSON before this change; NULL when the change created the user */
     int64_t result_version;  /** the user's version this change produced (0 for DELETE) */
     int64_t superseded_by;   /** results only: the row that superseded this one, 0 when none */
+    char *cause;             /** why it was queued when not by a change of the user itself, e.g. "group <id>"; may be NULL */
 } store_outbox_t;
 
 /** Frees the strings of a row filled by the store and zeroes it. NULL and zeroed structs are accepted. */

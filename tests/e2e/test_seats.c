@@ -309,8 +309,20 @@ static void test_access_groups_and_the_guard(void **state)
     assert_int_equal(metric(f, "gateway_outbox_held"), 2);
     assert_true(gw_log_has(&f->gw, "\"event\":\"deactivations_held\""));
 
+    /* outbox list says which group caused them */
+    char cmd[512], out[8192];
+    snprintf(cmd, sizeof(cmd), "%s outbox list --data-dir %s 2>&1", getenv("GATEWAY_BIN"), f->dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(p)), 0);
+    char cause[64];
+    snprintf(cause, sizeof(cause), "(group %s)", g);
+    if (strstr(out, cause) == NULL || strstr(out, "held by the deactivation guard") == NULL)
+        fail_msg("outbox list does not show the held rows and their cause %s:\n%s", cause, out);
+
     /* the operator releases them */
-    char cmd[512];
     snprintf(cmd, sizeof(cmd), "%s outbox release --all --data-dir %s >/dev/null 2>&1", getenv("GATEWAY_BIN"), f->dir);
     assert_int_equal(WEXITSTATUS(system(cmd)), 0);
     WAIT_FOR(member_is(f, "ben@example.com", MOCK_MEMBER_INACTIVE, NULL) &&

@@ -194,7 +194,7 @@ static int raw_user_version(const char *path)
     "DROP TABLE group_members; DROP TABLE groups; DROP INDEX users_seat; DROP INDEX outbox_seat;"                                  \
     "DROP INDEX outbox_seat_done; DROP INDEX invitee_recheck_seat; ALTER TABLE users DROP COLUMN odeus_role;"                      \
     "ALTER TABLE users DROP COLUMN seat_held;"                                                                                     \
-    "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE invitee_recheck DROP COLUMN seat;"                                           \
+    "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE outbox DROP COLUMN cause; ALTER TABLE invitee_recheck DROP COLUMN seat;"     \
     "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
 
 /* ---- open ------------------------------------------------------------------------------------- */
@@ -1625,13 +1625,15 @@ static void test_seat_holders_and_note(void **state)
                            .email = "ann@example.com",
                            .created_at_ms = 500,
                            .outcome = "seat_shared",
-                           .last_error = "no call: 1 other active user holds this Odeus seat"};
+                           .last_error = "no call: 1 other active user holds this Odeus seat",
+                           .cause = "group g1"};
     int64_t id = 0;
     assert_int_equal(store_outbox_note(s, &note, &id), STORE_OK);
     store_outbox_t row;
     assert_int_equal(store_outbox_get(s, id, &row), STORE_OK);
     assert_int_equal(row.state, STORE_OUTBOX_DONE);
     assert_string_equal(row.outcome, "seat_shared");
+    assert_string_equal(row.cause, "group g1");
     assert_int_equal(row.attempts, 0);
     store_outbox_clear(&row);
     /* it supersedes nothing and is never due */
