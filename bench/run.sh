@@ -61,12 +61,16 @@ cleanup() {
 trap cleanup EXIT
 
 taken=" "
-free_port() { # a port nobody listens on and not handed out before, above the usual fixed services
+# Below the kernel's ephemeral range: a port in it can be taken at any moment by some outgoing
+# connection (the tests running beside the bench make thousands), and bind() then fails.
+eph_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+port_span=$((eph_low > 21000 ? eph_low - 20000 : 1000))
+free_port() { # a port no socket uses and not handed out before, above the usual fixed services
   local p
   while :; do
-    p=$((20000 + RANDOM % 20000))
+    p=$((20000 + RANDOM % port_span))
     case $taken in *" $p "*) continue ;; esac
-    ss -ltnH "sport = :$p" | grep -q . || { taken="$taken$p "; port=$p; return; }
+    ss -tanH "sport = :$p" | grep -q . || { taken="$taken$p "; port=$p; return; }
   done
 }
 free_port; ODEUS_PORT=$port
