@@ -366,11 +366,10 @@ echo "creating the bench groups through POST /Groups..." >&2
 pool_min=$((2 * CONNS))
 echo '{}' >"$work/nginx/group_full.json"
 echo '{}' >"$work/nginx/group_excl.json"
-seed_out=$(taskset -c "$WRK_CPU" python3 bench/seed_groups.py "$GW_PORT" "$token" "$N" "$MAX_BODY" "$pool_min" "$work/nginx") ||
+seed_out=$(taskset -c "$WRK_CPU" python3 bench/seed_groups.py "$GW_PORT" "$token" "$N" "$MAX_BODY" "$pool_min" "$work/nginx" "$gw_pid") ||
   { echo "group setup failed: $seed_out"; exit 1; }
 kv() { grep -o "\b$1=[^ ]*" <<<"$seed_out" | cut -d= -f2; }
 patch_size=$(kv patch_size) get_size=$(kv get_size) get_group=$(kv get_group)
-rss_setup_kib=$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status") # the 1 MiB POST apart from the reads after it
 # A group read with its members is what an IdP does once in a while, not 64 at a time: each answer would
 # wait behind 63 others. Fewer connections, and only if one read stays well inside wrk's 2 s timeout.
 GCONNS=$((CONNS < 4 ? CONNS : 4))
@@ -498,6 +497,7 @@ echo "- groups created through the API (Okta's shape, bodies up to $MAX_BODY byt
 echo "- group PATCH: the group holds what the requests sent make it hold ($group_members members after" \
   "$(cat "$work/group_patch.pos") requests; $pool_wrong pool users differ, at most $CONNS per run may: the requests cut off" \
   "at a run's end; $fixed_wrong others differ): $([ $group_patch_ok = 1 ] && echo yes || echo NO)"
-echo "- peak RSS of the gateway after the group setup: $((rss_setup_kib / 1024)) MiB; after the group rows: $((rss_groups_kib / 1024)) MiB"
+echo "- peak RSS of the gateway after creating the groups: $(($(kv rss_created_kib) / 1024)) MiB; after reading them" \
+  "back: $(($(kv rss_read_kib) / 1024)) MiB; after the group rows: $((rss_groups_kib / 1024)) MiB"
 [ -f "$work/proxy.bad" ] && echo "  - first bad proxy answer: $(head -c 300 "$work/proxy.bad")"
 sed 's/^/  - /' "$work/notes"

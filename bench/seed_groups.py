@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Creates the two bench groups through the SCIM API the way Okta pushes them, checks them, and writes
 what the wrk scripts and the nginx reference need.
-Usage: seed_groups.py PORT TOKEN N MAX_BODY_BYTES POOL_MIN OUT_DIR
+Usage: seed_groups.py PORT TOKEN N MAX_BODY_BYTES POOL_MIN OUT_DIR GATEWAY_PID
 
 - "bench patch group": min(1,000, N - POOL_MIN) of the seeded users user1..userN@example.com; the
   seeded users after them (up to 1,000, at least POOL_MIN) are the pool the PATCH row adds and removes.
@@ -15,8 +15,8 @@ compare every answer with them, and nginx serves them as the reference). Prints 
 exits non-zero on any unexpected answer."""
 import http.client, json, re, sys, time
 
-port, token, n, max_body, pool_min, out = (int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
-                                           int(sys.argv[5]), sys.argv[6])
+port, token, n, max_body, pool_min, out, gw_pid = (int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
+                                                   int(sys.argv[5]), sys.argv[6], sys.argv[7])
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCHOP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -48,6 +48,11 @@ def seeded_users():
     if len(found) != n:
         sys.exit("found %d of the %d seeded users" % (len(found), n))
     return [found[k] for k in range(1, n + 1)]
+
+
+def peak_rss_kib():
+    with open("/proc/%s/status" % gw_pid) as f:
+        return int(next(l for l in f if l.startswith("VmHWM")).split()[1])
 
 
 def member(u):
@@ -106,8 +111,10 @@ pool = users[g1:g1 + 1000]
 g2 = min(10000, n)
 
 patch_id, patch_reqs, patch_s = create("bench patch group", users[:g1])
-check(patch_id, "bench patch group", users[:g1])
 get_id, get_reqs, get_s = create("bench get group", users[:g2])
+# before any read with members: what the large request bodies alone cost the gateway
+rss_created = peak_rss_kib()
+check(patch_id, "bench patch group", users[:g1])
 full, excl = check(get_id, "bench get group", users[:g2])
 # a second read must give the same bytes: the wrk scripts compare every answer with these
 if call("GET", "/scim/v2/Groups/" + get_id) != full:
@@ -127,3 +134,4 @@ with open(out + "/pool.lua", "w") as f:
 print("patch_group=%s patch_size=%d patch_reqs=%d patch_s=%.2f pool=%d" % (patch_id, g1, patch_reqs, patch_s, len(pool)))
 print("get_group=%s get_size=%d get_reqs=%d get_s=%.2f full_bytes=%d excl_bytes=%d" %
       (get_id, g2, get_reqs, get_s, len(full), len(excl)))
+print("rss_created_kib=%d rss_read_kib=%d" % (rss_created, peak_rss_kib()))
