@@ -52,9 +52,9 @@ GW=build-bench/odeus-scim-gateway
 
 work=$(mktemp -d /tmp/gw-bench-XXXXXX)
 gw_pid= ngx_pid=
-cleanup() {
-  [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null
-  [ -n "$ngx_pid" ] && kill "$ngx_pid" 2>/dev/null
+cleanup() { # under set -e: a process that already died must not stop the clean-up
+  [ -z "$gw_pid" ] || kill "$gw_pid" 2>/dev/null || true
+  [ -z "$ngx_pid" ] || kill "$ngx_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
 }
