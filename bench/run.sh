@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gateway's benchmark, one command, loopback only, bounded in time:
 #   bench/run.sh [-n N_USERS] [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS]
-# (defaults: 1000 users, 3 rounds, 5 s per run, 64 connections; env LOG_LEVEL=warn, THREADS=1).
+# (defaults: 1000 users, 3 rounds, 5 s per run, 64 connections; env LOG_LEVEL=warn, THREADS=1,
+# MAX_BODY=1048576).
 #
 # 1. Builds the Release binary (build-bench) and installs the bench-only packages (nginx-light, wrk).
 # 2. Starts one nginx (one worker) that is at once the fake Odeus (the three endpoints answer fixed
@@ -14,7 +15,12 @@
 #    proxy PATCH, gateway PATCH deactivate/reactivate (Okta's shape; every request a real state change
 #    that reaches Odeus), gateway PATCH displayName (a durable change with no Odeus call), gateway POST
 #    create. Then an Okta-style import over one connection (startIndex=k&count=100 over the whole
-#    directory) and a restart on the full directory (start-up time).
+#    directory). Then the group rows (bench/seed_groups.py creates, through POST /Groups and PATCH add
+#    chunks within --max-body-bytes, a group of min(1,000, N - 2 * CONNS) users and one of min(10,000, N)):
+#    nginx direct and gateway GET /Groups/{id}?excludedAttributes=members, gateway PATCH add/remove one
+#    member in Okta's shape (every request a real change; bench/check_group_patch.py reads the group back
+#    afterwards), and, with 4 connections and only if one read takes < 250 ms, nginx direct and gateway
+#    GET of the large group with its members. Last, a restart on the full directory (start-up time).
 # The gateway and nginx are pinned to CPU 0, wrk to CPU 1 (taskset). Every answer is checked (status
 # and body); the table gives medians over the rounds.
 set -euo pipefail
@@ -27,6 +33,7 @@ while getopts "n:r:d:c:" o; do
   esac
 done
 LOG_LEVEL=${LOG_LEVEL:-warn}
+MAX_BODY=${MAX_BODY:-1048576} # --max-body-bytes (the gateway's default), passed explicitly: the group setup packs bodies to it
 THREADS=${THREADS:-1}
 GW_CPU=0 WRK_CPU=1
 [ "$(nproc)" -ge 2 ] || { GW_CPU=0 WRK_CPU=0; echo "warning: one CPU only, wrk shares it" >&2; }
@@ -45,21 +52,25 @@ GW=build-bench/odeus-scim-gateway
 
 work=$(mktemp -d /tmp/gw-bench-XXXXXX)
 gw_pid= ngx_pid=
-cleanup() {
-  [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null
-  [ -n "$ngx_pid" ] && kill "$ngx_pid" 2>/dev/null
+cleanup() { # under set -e: a process that already died must not stop the clean-up
+  [ -z "$gw_pid" ] || kill "$gw_pid" 2>/dev/null || true
+  [ -z "$ngx_pid" ] || kill "$ngx_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 taken=" "
-free_port() { # a port nobody listens on and not handed out before, above the usual fixed services
+# Below the kernel's ephemeral range: a port in it can be taken at any moment by some outgoing
+# connection (the tests running beside the bench make thousands), and bind() then fails.
+eph_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+port_span=$((eph_low > 21000 ? eph_low - 20000 : 1000))
+free_port() { # a port no socket uses and not handed out before, above the usual fixed services
   local p
   while :; do
-    p=$((20000 + RANDOM % 20000))
+    p=$((20000 + RANDOM % port_span))
     case $taken in *" $p "*) continue ;; esac
-    ss -ltnH "sport = :$p" | grep -q . || { taken="$taken$p "; port=$p; return; }
+    ss -tanH "sport = :$p" | grep -q . || { taken="$taken$p "; port=$p; return; }
   done
 }
 free_port; ODEUS_PORT=$port
@@ -100,6 +111,14 @@ http {
   server {
     listen 127.0.0.1:$DIRECT_PORT;
     location /scim/v2/Users { default_type application/scim+json; alias $work/nginx/list.json; }
+    # the gateway's own two answers for the 10,000-member group, chosen by the same query
+    location /scim/v2/Groups/ {
+      default_type application/scim+json;
+      root $work/nginx;
+      set \$g full;
+      if (\$arg_excludedAttributes = members) { set \$g excl; }
+      rewrite ^ /group_\$g.json break;
+    }
   }
   server {
     listen 127.0.0.1:$PROXY_PORT;
@@ -131,7 +150,7 @@ start_gateway() {
   t0=$(date +%s%N)
   SCIM_TOKEN=$token ODEUS_API_KEY=$key taskset -c "$GW_CPU" "$GW" --listen "127.0.0.1:$GW_PORT" --threads "$THREADS" \
     --data-dir "$work/data" --odeus-base-url "http://127.0.0.1:$ODEUS_PORT" --log-level "$LOG_LEVEL" \
-    --rate-limit 0 --odeus-rate-per-sec 0 --odeus-max-concurrency "$CONNS" >>"$work/gw.log" 2>&1 &
+    --rate-limit 0 --odeus-rate-per-sec 0 --odeus-max-concurrency "$CONNS" --max-body-bytes "$MAX_BODY" >>"$work/gw.log" 2>&1 &
   gw_pid=$!
   local up=0
   for _ in $(seq 20000); do # a connect attempt every ~1 ms, up to ~20 s
@@ -337,6 +356,93 @@ import_ids=$(grep -o '"id":"[^"]*"' "$work/import.json" | sort -u | wc -l)
 [ "$import_ids" = "$total" ] || echo "import: $import_ids distinct users of $total" >>"$work/notes"
 
 rss_kib=$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")
+
+# ---- groups ------------------------------------------------------------------------------------------
+# After the user rows and the import on purpose: a member's reads carry its groups, so seeding groups
+# first would change what those rows measure.
+echo "creating the bench groups through POST /Groups..." >&2
+# at most CONNS requests are in flight: with twice as many pool users, one user's add and its remove
+# are never in flight together
+pool_min=$((2 * CONNS))
+echo '{}' >"$work/nginx/group_full.json"
+echo '{}' >"$work/nginx/group_excl.json"
+seed_out=$(taskset -c "$WRK_CPU" python3 bench/seed_groups.py "$GW_PORT" "$token" "$N" "$MAX_BODY" "$pool_min" "$work/nginx" "$gw_pid") ||
+  { echo "group setup failed: $seed_out"; exit 1; }
+kv() { grep -o "\b$1=[^ ]*" <<<"$seed_out" | cut -d= -f2; }
+patch_size=$(kv patch_size) get_size=$(kv get_size) get_group=$(kv get_group)
+# A group read with its members is what an IdP does once in a while, not 64 at a time: each answer would
+# wait behind 63 others. Fewer connections, and only if one read stays well inside wrk's 2 s timeout.
+GCONNS=$((CONNS < 4 ? CONNS : 4))
+full_ms=$(curl -s -o /dev/null -w '%{time_total}' -H "$auth" "$url/scim/v2/Groups/$get_group" | awk '{printf "%.1f", $1 * 1000}')
+full_ok=$(awk -v t="$full_ms" 'BEGIN{print (t < 250 ? 1 : 0)}')
+[ "$full_ok" = 1 ] || echo "GET of the $get_size-member group with members took $full_ms ms: rows left out" >>"$work/notes"
+
+# Every answer is compared byte for byte with the gateway's own answer read back at setup (which
+# seed_groups.py checked member by member), so a wrong member, a missing one or a "members" where
+# excludedAttributes=members asked for none all count as bad.
+group_get_lua() { # NAME QUERY EXPECTED_FILE
+  cat >"$work/$1.lua" <<LUA
+dofile("$work/common.lua")
+local f = assert(io.open("$3", "rb")); local expect = f:read("*a"); f:close()
+local path = "/scim/v2/Groups/$get_group$2"
+request = function()
+  return wrk.format("GET", path, {["Authorization"]="Bearer $token"})
+end
+response = function(status, headers, body)
+  if status ~= 200 or body ~= expect then bad = bad + 1 end
+end
+LUA
+}
+group_get_lua group_excl "?excludedAttributes=members" "$work/nginx/group_excl.json"
+group_get_lua group_full "" "$work/nginx/group_full.json"
+# Okta's membership update: its path-less replace {id, displayName} (same name, no write) and one
+# member added, later the same member removed. Pool user k is named by requests k, k + P, k + 2P, ...
+# alternately add and remove, the position kept across rounds, so every request is a real change.
+cat >"$work/group_patch.lua" <<LUA
+dofile("$work/common.lua")
+dofile("$work/nginx/pool.lua")
+local f = io.open("$work/group_patch.pos"); i = f and tonumber(f:read("*l")) or 0; if f then f:close() end
+local head = string.format([[{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"id":"%s","displayName":"%s"}},]], group_id, group_name)
+local add = [[{"op":"add","path":"members","value":[{"value":"%s","display":"%s"}]}]]
+local remove = [[{"op":"remove","path":"members[value eq \"%s\"]"}]]
+local hdr = {["Authorization"]="Bearer $token", ["Content-Type"]="application/scim+json"}
+request = function()
+  local u = pool[(i % #pool) + 1]
+  local op = (math.floor(i / #pool) % 2 == 0) and string.format(add, u[1], u[2]) or string.format(remove, u[1])
+  i = i + 1
+  return wrk.format("PATCH", "/scim/v2/Groups/" .. group_id, hdr, head .. op .. "]}")
+end
+response = function(status, headers, body)
+  if status ~= 204 or (body and #body > 0) then bad = bad + 1 end
+end
+local base_done = done
+done = function(summary, latency, requests)
+  base_done(summary, latency, requests)
+  local f = io.open("$work/group_patch.pos", "w"); f:write(tostring(threads[1]:get("i"))); f:close()
+end
+LUA
+
+for r in $(seq "$ROUNDS"); do
+  echo "group round $r/$ROUNDS" >&2
+  run_wrk direct_group_excl "$(ngx_worker)" "$work/group_excl.lua" "http://127.0.0.1:$DIRECT_PORT"
+  run_wrk gw_group_excl "$gw_pid" "$work/group_excl.lua" "$url"
+  c0=$(odeus_calls)
+  run_wrk gw_group_patch "$gw_pid" "$work/group_patch.lua" "$url"
+  got=$(($(odeus_calls) - c0))
+  [ "$got" = 0 ] || echo "round $r: the group PATCH run made $got Odeus calls (no role map: expected none)" >>"$work/notes"
+  if [ "$full_ok" = 1 ]; then
+    run_wrk direct_group_full "$(ngx_worker)" "$work/group_full.lua" "http://127.0.0.1:$DIRECT_PORT" "$GCONNS"
+    run_wrk gw_group_full "$gw_pid" "$work/group_full.lua" "$url" "$GCONNS"
+  fi
+done
+sleep 0.5 # requests wrk gave up on at the end still finish
+chk=$(python3 bench/check_group_patch.py "$GW_PORT" "$token" "$work/nginx/pool.json" "$(cat "$work/group_patch.pos")") ||
+  { echo "reading the PATCH group back failed: $chk"; exit 1; }
+read -r group_members pool_wrong fixed_wrong <<<"$chk"
+group_patch_ok=1
+# a cut-off request that was not applied is set right by that pool user's next request, if it gets one
+[ "$fixed_wrong" = 0 ] && [ "$pool_wrong" -le $((ROUNDS * CONNS)) ] || group_patch_ok=0
+rss_groups_kib=$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")
 kill "$gw_pid"
 wait "$gw_pid" 2>/dev/null || true
 start_gateway
@@ -368,11 +474,30 @@ line "nginx proxy: PATCH → fake Odeus (reference)" proxy_patch
 line "gateway PATCH active false/true, Okta shape (durable commit + Odeus call)" gw_patch proxy_patch
 line "gateway PATCH displayName (durable commit, no Odeus call: the commit path alone)" gw_patch_local proxy_patch
 line "gateway POST /Users (durable commit + invite)" gw_post
+num() { printf "%'d" "$1"; }
+gsize() { # SIZE WANTED: "1,000-member group", or what the directory allowed and why
+  if [ "$1" = "$2" ]; then echo "$(num "$1")-member group"; else echo "$(num "$1")-member group: N = $(num "$N"), $(num "$2") wanted"; fi
+}
+line "nginx direct: the group without members, fixed JSON (reference)" direct_group_excl
+line "gateway GET /Groups/{id}?excludedAttributes=members ($(gsize "$get_size" 10000))" gw_group_excl direct_group_excl
+line "gateway PATCH Group add/remove one member ($(gsize "$patch_size" 1000), Okta shape)" gw_group_patch proxy_patch
+if [ "$full_ok" = 1 ]; then
+  line "nginx direct: the $(num "$get_size")-member group, $(num "$(kv full_bytes)") bytes, fixed JSON (reference, $GCONNS connections)" direct_group_full
+  line "gateway GET /Groups/{id} with members ($(gsize "$get_size" 10000), $GCONNS connections)" gw_group_full direct_group_full
+fi
 echo
 echo "- seeding: $N users through POST /Users in $seed_s s ($CONNS connections); Odeus received $seed_calls invites"
 echo "- Okta import: $total users, pages of 100 over one connection: $import_s s (gateway CPU $import_cpu s), $import_ids distinct users"
-echo "- peak RSS of the gateway over the whole run: $((rss_kib / 1024)) MiB; after a restart on the full directory: $((rss_restart_kib / 1024)) MiB"
+echo "- peak RSS of the gateway over the user rows and the import: $((rss_kib / 1024)) MiB; after a restart on the full directory: $((rss_restart_kib / 1024)) MiB"
 echo "- start-up on the full directory (process start to listening): $startup_full_ms ms"
 echo "- Odeus calls: every answered PATCH reached Odeus: $([ $patch_calls_ok = 1 ] && echo yes || echo NO)"
+echo "- groups created through the API (Okta's shape, bodies up to $MAX_BODY bytes): $(num "$patch_size") members in" \
+  "$(kv patch_reqs) request(s), $(kv patch_s) s; $(num "$get_size") members in $(kv get_reqs) request(s) (POST, then PATCH add)," \
+  "$(kv get_s) s; one read with members $full_ms ms, $(num "$(kv full_bytes)") bytes ($(kv excl_bytes) without)"
+echo "- group PATCH: the group holds what the requests sent make it hold ($group_members members after" \
+  "$(cat "$work/group_patch.pos") requests; $pool_wrong pool users differ, at most $CONNS per run may: the requests cut off" \
+  "at a run's end; $fixed_wrong others differ): $([ $group_patch_ok = 1 ] && echo yes || echo NO)"
+echo "- peak RSS of the gateway after creating the groups: $(($(kv rss_created_kib) / 1024)) MiB; after reading them" \
+  "back: $(($(kv rss_read_kib) / 1024)) MiB; after the group rows: $((rss_groups_kib / 1024)) MiB"
 [ -f "$work/proxy.bad" ] && echo "  - first bad proxy answer: $(head -c 300 "$work/proxy.bad")"
 sed 's/^/  - /' "$work/notes"
