@@ -905,27 +905,10 @@ out:
 
 void gw_groups_list(gw_request_t *r)
 {
-    scim_list_params_t params;
-    scim_error_t err = {0};
-    const char *query;
-    size_t query_len;
-    gw_request_query(r, &query, &query_len);
-    if (scim_list_params_parse(query, query_len, &params, &err) != 0)
-        gw_respond_error(r, &err);
-    else
-        list_groups(r, &params);
-    scim_list_params_clear(&params);
+    gw_request_run_list(r, 0, list_groups);
 }
 
 void gw_groups_search(gw_request_t *r)
 {
-    scim_list_params_t params = {0};
-    scim_error_t err = {0};
-    json_t *body = gw_request_body_json(r, &err);
-    if (body == NULL || scim_list_params_from_search(body, &params, &err) != 0)
-        gw_respond_error(r, &err);
-    else
-        list_groups(r, &params);
-    scim_list_params_clear(&params);
-    json_decref(body);
+    gw_request_run_list(r, 1, list_groups);
 }

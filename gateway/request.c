@@ -40,6 +40,29 @@ scim_select_t *gw_request_select(gw_request_t *r, scim_error_t *err)
     return sel;
 }
 
+void gw_request_run_list(gw_request_t *r, int search, void (*list)(gw_request_t *r, const scim_list_params_t *params))
+{
+    scim_list_params_t params = {0};
+    scim_error_t err = {0};
+    json_t *body = NULL;
+    const char *query;
+    size_t query_len;
+    int rc;
+    if (search) {
+        body = gw_request_body_json(r, &err);
+        rc = body != NULL ? scim_list_params_from_search(body, &params, &err) : -1;
+    } else {
+        gw_request_query(r, &query, &query_len);
+        rc = scim_list_params_parse(query, query_len, &params, &err);
+    }
+    if (rc != 0)
+        gw_respond_error(r, &err);
+    else
+        list(r, &params);
+    scim_list_params_clear(&params);
+    json_decref(body);
+}
+
 const char *gw_request_header(gw_request_t *r, const h2o_token_t *token)
 {
     ssize_t i = h2o_find_header(&r->req->headers, token, -1);

@@ -16,6 +16,7 @@
 #include "common/attr.h"
 #include "gateway/respond.h"
 #include "scim/error.h"
+#include "scim/list.h"
 #include "scim/select.h"
 
 /**
@@ -33,6 +34,13 @@ void gw_request_query(gw_request_t *r, const char **query, size_t *len);
  * they are malformed.
  */
 GW_MUST_CHECK scim_select_t *gw_request_select(gw_request_t *r, scim_error_t *err);
+
+/**
+ * Runs `list` with the list parameters of the request: from the query string (GET), or with
+ * `search` from the SearchRequest body (POST .search); a malformed one is answered with its
+ * error instead. `list` answers the request.
+ */
+void gw_request_run_list(gw_request_t *r, int search, void (*list)(gw_request_t *r, const scim_list_params_t *params));
 
 /** The value of request header `token` (NUL-terminated, in the request's pool), or NULL when absent. */
 const char *gw_request_header(gw_request_t *r, const h2o_token_t *token);

@@ -74,59 +74,48 @@ static int tail_id(h2o_iovec_t tail, char *buf, size_t buf_len)
     return 1;
 }
 
-static void route_users(gw_request_t *r, method_t m, h2o_iovec_t tail)
-{
-    char id[ROUTER_MAX_ID_LEN];
-    if (tail.len == 0 || (tail.len == 1 && tail.base[0] == '/')) {
-        r->route = "/Users";
-        if (m == M_GET)
-            gw_users_list(r);
-        else if (m == M_POST)
-            gw_users_create(r);
-        else
-            respond_not_allowed(r, "GET, POST");
-        return;
-    }
-    if (!tail_id(tail, id, sizeof(id))) {
-        respond_unknown_path(r);
-        return;
-    }
-    r->route = "/Users/{id}";
-    if (strcmp(id, ".search") == 0) {
-        r->route = "/Users/.search";
-        if (m == M_POST)
-            gw_users_search(r);
-        else
-            respond_not_allowed(r, "POST");
-        return;
-    }
-    switch (m) {
-    case M_GET:
-        gw_users_get(r, id);
-        break;
-    case M_PUT:
-        gw_users_replace(r, id);
-        break;
-    case M_PATCH:
-        gw_users_patch(r, id);
-        break;
-    case M_DELETE:
-        gw_users_delete(r, id);
-        break;
-    default:
-        respond_not_allowed(r, "GET, PUT, PATCH, DELETE");
-    }
-}
+/* The handlers of one SCIM resource type, and its route names (static: they label metrics). */
+typedef struct resource_routes {
+    const char *collection, *item, *search_route; /* "/Users", "/Users/{id}", "/Users/.search" */
+    void (*list)(gw_request_t *r);
+    void (*create)(gw_request_t *r);
+    void (*search)(gw_request_t *r);
+    void (*get)(gw_request_t *r, const char *id);
+    void (*replace)(gw_request_t *r, const char *id);
+    void (*patch)(gw_request_t *r, const char *id);
+    void (*remove)(gw_request_t *r, const char *id);
+} resource_routes_t;
 
-static void route_groups(gw_request_t *r, method_t m, h2o_iovec_t tail)
+static const resource_routes_t users_routes = {.collection = "/Users",
+                                               .item = "/Users/{id}",
+                                               .search_route = "/Users/.search",
+                                               .list = gw_users_list,
+                                               .create = gw_users_create,
+                                               .search = gw_users_search,
+                                               .get = gw_users_get,
+                                               .replace = gw_users_replace,
+                                               .patch = gw_users_patch,
+                                               .remove = gw_users_delete};
+static const resource_routes_t groups_routes = {.collection = "/Groups",
+                                                .item = "/Groups/{id}",
+                                                .search_route = "/Groups/.search",
+                                                .list = gw_groups_list,
+                                                .create = gw_groups_create,
+                                                .search = gw_groups_search,
+                                                .get = gw_groups_get,
+                                                .replace = gw_groups_replace,
+                                                .patch = gw_groups_patch,
+                                                .remove = gw_groups_delete};
+
+static void route_resource(gw_request_t *r, const resource_routes_t *rt, method_t m, h2o_iovec_t tail)
 {
     char id[ROUTER_MAX_ID_LEN];
     if (tail.len == 0 || (tail.len == 1 && tail.base[0] == '/')) {
-        r->route = "/Groups";
+        r->route = rt->collection;
         if (m == M_GET)
-            gw_groups_list(r);
+            rt->list(r);
         else if (m == M_POST)
-            gw_groups_create(r);
+            rt->create(r);
         else
             respond_not_allowed(r, "GET, POST");
         return;
@@ -135,27 +124,27 @@ static void route_groups(gw_request_t *r, method_t m, h2o_iovec_t tail)
         respond_unknown_path(r);
         return;
     }
-    r->route = "/Groups/{id}";
+    r->route = rt->item;
     if (strcmp(id, ".search") == 0) {
-        r->route = "/Groups/.search";
+        r->route = rt->search_route;
         if (m == M_POST)
-            gw_groups_search(r);
+            rt->search(r);
         else
             respond_not_allowed(r, "POST");
         return;
     }
     switch (m) {
     case M_GET:
-        gw_groups_get(r, id);
+        rt->get(r, id);
         break;
     case M_PUT:
-        gw_groups_replace(r, id);
+        rt->replace(r, id);
         break;
     case M_PATCH:
-        gw_groups_patch(r, id);
+        rt->patch(r, id);
         break;
     case M_DELETE:
-        gw_groups_delete(r, id);
+        rt->remove(r, id);
         break;
     default:
         respond_not_allowed(r, "GET, PUT, PATCH, DELETE");
@@ -192,9 +181,9 @@ static void route_scim(gw_request_t *r, h2o_iovec_t rest)
     method_t m = method_of(r->req);
     h2o_iovec_t tail;
     if (match_segment(rest, "/Users", &tail)) {
-        route_users(r, m, tail);
+        route_resource(r, &users_routes, m, tail);
     } else if (match_segment(rest, "/Groups", &tail)) {
-        route_groups(r, m, tail);
+        route_resource(r, &groups_routes, m, tail);
     } else if (match_segment(rest, "/ServiceProviderConfig", &tail) && tail.len <= 1) {
         r->route = "/ServiceProviderConfig";
         if (m != M_GET) {

@@ -15,6 +15,7 @@
 #include "common/alloc.h"
 #include "scim/parse.h"
 #include "scim/patch.h"
+#include "scim/patch_op.h"
 #include "scim/path.h"
 #include "scim/schema.h"
 
@@ -331,11 +332,7 @@ const char *scim_group_external_id(const json_t *group)
 
 /* ---- PATCH ---- */
 
-typedef enum plan_op {
-    PLAN_ADD,
-    PLAN_REPLACE,
-    PLAN_REMOVE,
-} plan_op_t;
+typedef scim__patch_op_t plan_op_t;
 
 typedef struct plan {
     json_t *group; /* the working copy of the attributes */
@@ -389,7 +386,7 @@ static int plan_members(plan_t *p, plan_op_t op, const scim__path_t *path, const
         id = member_filter_id(path->filter);
         if (id == NULL)
             return scim_error_set(err, 400, SCIM_TYPE_INVALID_PATH, "a members filter must be value eq \"<id>\"");
-        if (op != PLAN_REMOVE)
+        if (op != SCIM__PATCH_REMOVE)
             return scim_error_set(err, 400, SCIM_TYPE_MUTABILITY,
                                   "members[...] selects members to remove; to add one, add to path members");
         if (count_member(&p->members_named, err) != 0 || check_string(id, "members.value", err) != 0)
@@ -398,12 +395,12 @@ static int plan_members(plan_t *p, plan_op_t op, const scim__path_t *path, const
         return 0;
     }
     switch (op) {
-    case PLAN_ADD:
+    case SCIM__PATCH_ADD:
         return each_member(value, &p->members_named, err, plan_add, p);
-    case PLAN_REPLACE:
+    case SCIM__PATCH_REPLACE:
         plan_clear(p);
         return each_member(value, &p->members_named, err, plan_add, p);
-    case PLAN_REMOVE:
+    case SCIM__PATCH_REMOVE:
         /* Entra (without aadOptscim062020) removes members by listing them in the value */
         if (value == NULL || json_is_null(value)) {
             plan_clear(p);
@@ -417,7 +414,7 @@ static int plan_members(plan_t *p, plan_op_t op, const scim__path_t *path, const
 /* displayName or externalId. */
 static int plan_string(plan_t *p, plan_op_t op, const scim__attr_t *attr, const json_t *value, scim_error_t *err)
 {
-    if (op == PLAN_REMOVE || (op == PLAN_REPLACE && json_is_null(value))) {
+    if (op == SCIM__PATCH_REMOVE || (op == SCIM__PATCH_REPLACE && json_is_null(value))) {
         if (attr->required)
             return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "%s is required; it cannot be removed", attr->name);
         json_object_del(p->group, attr->name);
@@ -467,63 +464,21 @@ out:
     return rc;
 }
 
-/* As patch.c reads them: Entra sends "Add", "Replace", "Remove". */
-static int parse_op_name(const json_t *op_obj, plan_op_t *op, size_t index, scim_error_t *err)
-{
-    const char *name = json_string_value(scim__obj_get_ci(op_obj, "op", 2, NULL));
-
-    if (name != NULL && scim__str_ieq(name, "add"))
-        *op = PLAN_ADD;
-    else if (name != NULL && scim__str_ieq(name, "replace"))
-        *op = PLAN_REPLACE;
-    else if (name != NULL && scim__str_ieq(name, "remove"))
-        *op = PLAN_REMOVE;
-    else
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations[%zu].op must be add, replace or remove", index);
-    return 0;
-}
-
 static int plan_operation(plan_t *p, const json_t *op_obj, size_t index, scim_error_t *err)
 {
-    plan_op_t op = PLAN_ADD;
-    json_t *path, *value, *member;
-    const char *key;
+    plan_op_t op;
+    const char *path, *key;
+    const json_t *value;
+    json_t *member;
 
-    if (!json_is_object(op_obj))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations[%zu] must be an object", index);
-    if (parse_op_name(op_obj, &op, index, err) != 0)
+    if (scim__patch_op_read(op_obj, index, &op, &path, &value, err) != 0)
         return -1;
-    path = scim__obj_get_ci(op_obj, "path", 4, NULL);
-    value = scim__obj_get_ci(op_obj, "value", 5, NULL);
-    if (path != NULL && !json_is_null(path) && !json_is_string(path))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_PATH, "Operations[%zu].path must be a string", index);
-    if (op != PLAN_REMOVE && value == NULL)
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations[%zu] needs a value", index);
-    if (json_string_length(path) > 0)
-        return plan_path(p, op, json_string_value(path), value, 0, err);
-    if (op == PLAN_REMOVE)
-        return scim_error_set(err, 400, SCIM_TYPE_NO_TARGET, "Operations[%zu]: remove needs a path", index);
-    if (!json_is_object(value))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "Operations[%zu]: without a path the value must be an object",
-                              index);
-    json_object_foreach(value, key, member)
+    if (path != NULL)
+        return plan_path(p, op, path, value, 0, err);
+    json_object_foreach((json_t *)value, key, member)
     {
         if (plan_path(p, op, key, member, 1, err) != 0)
             return -1;
-    }
-    return 0;
-}
-
-static int has_patch_schema(const json_t *body)
-{
-    json_t *schemas = scim__obj_get_ci(body, "schemas", 7, NULL);
-    size_t i;
-    json_t *s;
-
-    json_array_foreach(schemas, i, s)
-    {
-        if (json_is_string(s) && scim__str_ieq(json_string_value(s), SCIM_SCHEMA_PATCH_OP))
-            return 1;
     }
     return 0;
 }
@@ -538,22 +493,17 @@ static void plan_free(plan_t *p)
 int scim_group_patch_plan(const json_t *group, const json_t *body, scim_group_patch_t *out, scim_error_t *err)
 {
     plan_t p = {0};
-    json_t *ops, *op;
+    const json_t *ops;
+    json_t *op;
     size_t i;
 
     memset(out, 0, sizeof(*out));
     if (!json_is_object(group))
         return scim_error_set(err, 500, NULL, "no group to patch");
-    if (!json_is_object(body) || !has_patch_schema(body))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "the body must be a PatchOp with schemas [\"%s\"]",
-                              SCIM_SCHEMA_PATCH_OP);
-    ops = scim__obj_get_ci(body, "Operations", 10, NULL);
-    if (!json_is_array(ops) || json_array_size(ops) == 0)
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations must be a non-empty array");
-    if (json_array_size(ops) > SCIM_PATCH_MAX_OPERATIONS)
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d operations", SCIM_PATCH_MAX_OPERATIONS);
+    if ((ops = scim__patch_ops(body, err)) == NULL)
+        return -1;
     p.group = json_deep_copy(group);
-    json_array_foreach(ops, i, op)
+    json_array_foreach((json_t *)ops, i, op)
     {
         if (plan_operation(&p, op, i, err) != 0) {
             plan_free(&p);

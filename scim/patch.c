@@ -13,14 +13,11 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "scim/patch_op.h"
 #include "scim/path.h"
 #include "scim/schema.h"
 
-typedef enum patch_op {
-    PATCH_ADD,
-    PATCH_REPLACE,
-    PATCH_REMOVE,
-} patch_op_t;
+typedef scim__patch_op_t patch_op_t;
 
 static int apply_member(json_t *user, patch_op_t op, const char *key, const json_t *value, scim_error_t *err);
 
@@ -113,7 +110,7 @@ static int apply_attr(json_t *c, const scim__attr_t *attr, patch_op_t op, const 
     json_t *canon, *existing, *e, *winner = NULL;
     size_t i;
 
-    if (op == PATCH_REMOVE) {
+    if (op == SCIM__PATCH_REMOVE) {
         if (attr->multi_valued && (json_is_array(value) || json_is_object(value)))
             return remove_listed(c, attr, value, err);
         json_object_del(c, attr->name);
@@ -124,9 +121,9 @@ static int apply_attr(json_t *c, const scim__attr_t *attr, patch_op_t op, const 
         return -1;
     existing = json_object_get(c, attr->name);
     if (json_is_null(canon)) {
-        if (op == PATCH_REPLACE)
+        if (op == SCIM__PATCH_REPLACE)
             json_object_del(c, attr->name);
-    } else if (attr->multi_valued && op == PATCH_ADD && json_is_array(existing)) {
+    } else if (attr->multi_valued && op == SCIM__PATCH_ADD && json_is_array(existing)) {
         /* add appends to a multi-valued attribute; an identical value is not added twice. */
         json_array_foreach(canon, i, e)
         {
@@ -155,7 +152,7 @@ static int apply_sub(json_t *c, const scim__path_t *path, patch_op_t op, const j
     json_t *canon, *e;
     size_t i;
 
-    if (op == PATCH_REMOVE) {
+    if (op == SCIM__PATCH_REMOVE) {
         if (json_is_object(target))
             json_object_del(target, sub->name);
         json_array_foreach(target, i, e)
@@ -247,7 +244,7 @@ static int apply_filtered(json_t *c, const scim__path_t *path, patch_op_t op, co
     size_t i, hits = 0;
     int rc = -1;
 
-    if (op == PATCH_REMOVE)
+    if (op == SCIM__PATCH_REMOVE)
         return remove_filtered(c, path, err);
     canon =
         path->sub != NULL ? scim__value_canon_one(path->sub_def, attr, value, err) : scim__value_canon_one(attr, NULL, value, err);
@@ -260,7 +257,7 @@ static int apply_filtered(json_t *c, const scim__path_t *path, patch_op_t op, co
         hits++;
         if (path->sub != NULL)
             json_object_set(e, path->sub_def->name, canon);
-        else if (op == PATCH_REPLACE)
+        else if (op == SCIM__PATCH_REPLACE)
             json_array_set_new(arr, i, e = json_is_null(canon) ? json_object() : json_deep_copy(canon));
         else if (json_is_object(canon))
             merge_into(e, canon);
@@ -301,11 +298,11 @@ static int apply_target(json_t *user, const scim__path_t *path, patch_op_t op, c
     /* The password is accepted and dropped, as on POST: the gateway never stores one. */
     if (path->attr_def->mutability == SCIM__MUT_WRITE_ONLY)
         return 0;
-    if (op == PATCH_REPLACE && json_is_null(value) && path->filter == NULL)
-        op = PATCH_REMOVE;
-    if (op == PATCH_ADD && json_is_null(value))
+    if (op == SCIM__PATCH_REPLACE && json_is_null(value) && path->filter == NULL)
+        op = SCIM__PATCH_REMOVE;
+    if (op == SCIM__PATCH_ADD && json_is_null(value))
         return 0;
-    c = container_of(user, path->scope, op != PATCH_REMOVE);
+    c = container_of(user, path->scope, op != SCIM__PATCH_REMOVE);
     if (c == NULL)
         return path->filter != NULL
                    ? scim_error_set(err, 400, SCIM_TYPE_NO_TARGET, "no %s value matches the path filter", path->attr_def->name)
@@ -374,7 +371,7 @@ static int apply_path(json_t *user, patch_op_t op, const char *text, const json_
     if (scim__path_parse(text, strlen(text), &path, err) != 0)
         goto out;
     if (path.whole_extension) {
-        if (op == PATCH_REMOVE || (op == PATCH_REPLACE && json_is_null(value))) {
+        if (op == SCIM__PATCH_REMOVE || (op == SCIM__PATCH_REPLACE && json_is_null(value))) {
             json_object_del(user, SCIM_SCHEMA_ENTERPRISE_USER);
             rc = 0;
         } else {
@@ -391,46 +388,18 @@ out:
     return rc;
 }
 
-static int parse_op_name(const json_t *op_obj, patch_op_t *op, size_t index, scim_error_t *err)
-{
-    const char *name = json_string_value(scim__obj_get_ci(op_obj, "op", 2, NULL));
-
-    /* Entra sends "Add", "Replace", "Remove". */
-    if (name != NULL && scim__str_ieq(name, "add"))
-        *op = PATCH_ADD;
-    else if (name != NULL && scim__str_ieq(name, "replace"))
-        *op = PATCH_REPLACE;
-    else if (name != NULL && scim__str_ieq(name, "remove"))
-        *op = PATCH_REMOVE;
-    else
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations[%zu].op must be add, replace or remove", index);
-    return 0;
-}
-
 static int apply_operation(json_t *user, const json_t *op_obj, size_t index, scim_error_t *err)
 {
-    patch_op_t op = PATCH_ADD;
-    json_t *path, *value, *member;
-    const char *key;
+    patch_op_t op;
+    const char *path, *key;
+    const json_t *value;
+    json_t *member;
 
-    if (!json_is_object(op_obj))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations[%zu] must be an object", index);
-    if (parse_op_name(op_obj, &op, index, err) != 0)
+    if (scim__patch_op_read(op_obj, index, &op, &path, &value, err) != 0)
         return -1;
-    path = scim__obj_get_ci(op_obj, "path", 4, NULL);
-    value = scim__obj_get_ci(op_obj, "value", 5, NULL);
-    if (path != NULL && !json_is_null(path) && !json_is_string(path))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_PATH, "Operations[%zu].path must be a string", index);
-    if (op != PATCH_REMOVE && value == NULL)
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations[%zu] needs a value", index);
-    if (json_string_length(path) > 0)
-        return apply_path(user, op, json_string_value(path), value, err);
-    if (op == PATCH_REMOVE)
-        return scim_error_set(err, 400, SCIM_TYPE_NO_TARGET, "Operations[%zu]: remove needs a path", index);
-    if (!json_is_object(value))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "Operations[%zu]: without a path the value must be an object",
-                              index);
-    json_object_foreach(value, key, member)
+    if (path != NULL)
+        return apply_path(user, op, path, value, err);
+    json_object_foreach((json_t *)value, key, member)
     {
         if (apply_member(user, op, key, member, err) != 0)
             return -1;
@@ -438,36 +407,17 @@ static int apply_operation(json_t *user, const json_t *op_obj, size_t index, sci
     return 0;
 }
 
-static int has_patch_schema(const json_t *body)
-{
-    json_t *schemas = scim__obj_get_ci(body, "schemas", 7, NULL);
-    size_t i;
-    json_t *s;
-
-    json_array_foreach(schemas, i, s)
-    {
-        if (json_is_string(s) && scim__str_ieq(json_string_value(s), SCIM_SCHEMA_PATCH_OP))
-            return 1;
-    }
-    return 0;
-}
-
 int scim_patch_apply(json_t *user, const json_t *body, scim_error_t *err)
 {
-    json_t *ops, *op;
+    const json_t *ops;
+    json_t *op;
     size_t i;
 
     if (!json_is_object(user))
         return scim_error_set(err, 500, NULL, "no user to patch");
-    if (!json_is_object(body) || !has_patch_schema(body))
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "the body must be a PatchOp with schemas [\"%s\"]",
-                              SCIM_SCHEMA_PATCH_OP);
-    ops = scim__obj_get_ci(body, "Operations", 10, NULL);
-    if (!json_is_array(ops) || json_array_size(ops) == 0)
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations must be a non-empty array");
-    if (json_array_size(ops) > SCIM_PATCH_MAX_OPERATIONS)
-        return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d operations", SCIM_PATCH_MAX_OPERATIONS);
-    json_array_foreach(ops, i, op)
+    if ((ops = scim__patch_ops(body, err)) == NULL)
+        return -1;
+    json_array_foreach((json_t *)ops, i, op)
     {
         if (apply_operation(user, op, i, err) != 0)
             return -1;
