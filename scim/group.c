@@ -500,7 +500,7 @@ int scim_group_patch_plan(const json_t *group, const json_t *body, scim_group_pa
     memset(out, 0, sizeof(*out));
     if (!json_is_object(group))
         return scim_error_set(err, 500, NULL, "no group to patch");
-    if ((ops = scim__patch_ops(body, err)) == NULL)
+    if ((ops = scim__patch_ops(body, SCIM_SCHEMA_PATCH_OP, SCIM_PATCH_MAX_OPERATIONS, err)) == NULL)
         return -1;
     p.group = json_deep_copy(group);
     json_array_foreach((json_t *)ops, i, op)

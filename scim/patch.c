@@ -415,7 +415,7 @@ int scim_patch_apply(json_t *user, const json_t *body, scim_error_t *err)
 
     if (!json_is_object(user))
         return scim_error_set(err, 500, NULL, "no user to patch");
-    if ((ops = scim__patch_ops(body, err)) == NULL)
+    if ((ops = scim__patch_ops(body, SCIM_SCHEMA_PATCH_OP, SCIM_PATCH_MAX_OPERATIONS, err)) == NULL)
         return -1;
     json_array_foreach((json_t *)ops, i, op)
     {

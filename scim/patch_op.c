@@ -1,9 +1,8 @@
 #include "scim/patch_op.h"
 
-#include "scim/patch.h"
 #include "scim/schema.h"
 
-static int has_patch_schema(const json_t *body)
+static int has_patch_schema(const json_t *body, const char *urn)
 {
     json_t *schemas = scim__obj_get_ci(body, "schemas", 7, NULL);
     size_t i;
@@ -11,17 +10,16 @@ static int has_patch_schema(const json_t *body)
 
     json_array_foreach(schemas, i, s)
     {
-        if (json_is_string(s) && scim__str_ieq(json_string_value(s), SCIM_SCHEMA_PATCH_OP))
+        if (json_is_string(s) && scim__str_ieq(json_string_value(s), urn))
             return 1;
     }
     return 0;
 }
 
-const json_t *scim__patch_ops(const json_t *body, scim_error_t *err)
+const json_t *scim__patch_ops(const json_t *body, const char *urn, size_t max_ops, scim_error_t *err)
 {
-    if (!json_is_object(body) || !has_patch_schema(body)) {
-        scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "the body must be a PatchOp with schemas [\"%s\"]",
-                       SCIM_SCHEMA_PATCH_OP);
+    if (!json_is_object(body) || !has_patch_schema(body, urn)) {
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "the body must be a PatchOp with schemas [\"%s\"]", urn);
         return NULL;
     }
     const json_t *ops = scim__obj_get_ci(body, "Operations", 10, NULL);
@@ -29,8 +27,8 @@ const json_t *scim__patch_ops(const json_t *body, scim_error_t *err)
         scim_error_set(err, 400, SCIM_TYPE_INVALID_SYNTAX, "Operations must be a non-empty array");
         return NULL;
     }
-    if (json_array_size(ops) > SCIM_PATCH_MAX_OPERATIONS) {
-        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %d operations", SCIM_PATCH_MAX_OPERATIONS);
+    if (json_array_size(ops) > max_ops) {
+        scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "more than %zu operations", max_ops);
         return NULL;
     }
     return ops;

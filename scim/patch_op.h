@@ -21,10 +21,11 @@ typedef enum scim__patch_op {
 
 /**
  * The Operations array of a PatchOp body (borrowed), after the checks every PATCH shares: an
- * object whose "schemas" lists the PatchOp URN, a non-empty "Operations" array, at most
- * SCIM_PATCH_MAX_OPERATIONS of them. NULL with 400 invalidSyntax or invalidValue in `err`.
+ * object whose "schemas" lists `urn` (the PatchOp URN, scim/patch.h), a non-empty "Operations"
+ * array, at most `max_ops` of them (SCIM_PATCH_MAX_OPERATIONS). NULL with 400 invalidSyntax or
+ * invalidValue in `err`.
  */
-const json_t *scim__patch_ops(const json_t *body, scim_error_t *err);
+const json_t *scim__patch_ops(const json_t *body, const char *urn, size_t max_ops, scim_error_t *err);
 
 /**
  * Reads Operations[`index`] = `op_obj`: *op, *path (a non-empty path string, or NULL for a
