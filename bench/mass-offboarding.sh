@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Mass offboarding, measured (test_gateway_mass_offboarding_smoke checks the behaviour, this the numbers):
-#   bench/mass-offboarding.sh [-n N_USERS] [-r ODEUS_RATE] [-c CONNECTIONS] [-p PROBE_MS]
-# (defaults: 10,000 users, Odeus accepting 50 calls/s, 16 IdP connections, a read every 20 ms;
-#  env THREADS=1 gateway worker threads, LOG_LEVEL=info).
+#   bench/mass-offboarding.sh [-n N_USERS] [-r ODEUS_RATE] [-c CONNECTIONS] [-p PROBE_MS] [-s START] [-m MAX]
+# (defaults: 10,000 users, Odeus accepting 50 calls/s, 16 IdP connections, a read every 20 ms, the gateway's
+#  pacing starting at twice ODEUS_RATE with the gateway's default ceiling; -s default / -m default leave
+#  --odeus-rate-per-sec / --odeus-rate-max-per-sec to the gateway's defaults, as a deployment that sets
+#  neither; env THREADS=1 gateway worker threads, LOG_LEVEL=info).
 #
 # 1. Builds the Release gateway and the tests' mock Odeus as a program (build-bench-mass; only those two targets).
 # 2. Seeds N users through POST /Users with the gateway in dry-run (bench/seed.py; invites count as delivered).
 # 3. Starts the mock Odeus (tests/mock/mock_odeus_main.c) accepting ODEUS_RATE calls a second and answering 429
 #    with Retry-After: 1 beyond, and the gateway on the same directory with the smoke test's settings: Odeus pacing
-#    at twice that rate (it must find the real pace itself), 8 calls in flight, a 500 ms deadline, no inbound limit.
+#    starting at START (it must find the real pace itself, from above or from below), 8 calls in flight, a 500 ms
+#    deadline, no inbound limit.
 # 4. bench/offboard.py: CONNECTIONS keep-alive connections PATCH every user to active:false once (Okta's shape)
 #    while another process reads a random user every PROBE_MS (by id, then by userName eq, alternately) and samples
 #    the gateway's RSS, until /metrics shows the outbox empty. Bounded: N / ODEUS_RATE x 3 + 120 s.
@@ -18,13 +21,18 @@
 # completed with nothing lost (the goals are reported, not enforced), 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=10000 RATE=50 CONNS=16 PROBE_MS=20
-while getopts "n:r:c:p:" o; do
+N=10000 RATE=50 CONNS=16 PROBE_MS=20 START= MAX=default
+while getopts "n:r:c:p:s:m:" o; do
   case $o in
-    n) N=$OPTARG ;; r) RATE=$OPTARG ;; c) CONNS=$OPTARG ;; p) PROBE_MS=$OPTARG ;;
-    *) echo "usage: $0 [-n users] [-r odeus_rate_per_sec] [-c connections] [-p probe_ms]" >&2; exit 2 ;;
+    n) N=$OPTARG ;; r) RATE=$OPTARG ;; c) CONNS=$OPTARG ;; p) PROBE_MS=$OPTARG ;; s) START=$OPTARG ;; m) MAX=$OPTARG ;;
+    *) echo "usage: $0 [-n users] [-r odeus_rate_per_sec] [-c connections] [-p probe_ms] [-s start_rate|default]" \
+      "[-m max_rate|default]" >&2; exit 2 ;;
   esac
 done
+START=${START:-$((2 * RATE))}
+pacing=()
+[ "$START" = default ] || pacing+=(--odeus-rate-per-sec "$START")
+[ "$MAX" = default ] || pacing+=(--odeus-rate-max-per-sec "$MAX")
 THREADS=${THREADS:-1}
 LOG_LEVEL=${LOG_LEVEL:-info}
 GOAL_P99_MS=50 GOAL_RSS_MIB=32
@@ -65,7 +73,7 @@ start_gateway() {
   local log=$work/gw-$((${#gw_logs[@]} + 1)).log
   gw_logs+=("$log")
   local odeus=(--dry-run --odeus-rate-per-sec 0) # dry-run calls are paced too
-  [ $# -gt 0 ] && odeus=(--odeus-base-url "$1" --odeus-rate-per-sec $((2 * RATE)) --odeus-max-concurrency 8
+  [ $# -gt 0 ] && odeus=(--odeus-base-url "$1" ${pacing[@]+"${pacing[@]}"} --odeus-max-concurrency 8
     --upstream-deadline-ms 500)
   free_port
   SCIM_TOKEN=$token ODEUS_API_KEY=$key taskset -c "$GW_CPU" "$GW" --listen "127.0.0.1:$port" --threads "$THREADS" \
@@ -121,7 +129,7 @@ deact_ok=$(field "$counts" deactivate_ok)
 requests=$(field "$counts" requests)
 throttled=$(field "$counts" throttled)
 echo
-echo "\`bench/mass-offboarding.sh -n $N -r $RATE -c $CONNS -p $PROBE_MS\` — gateway $($GW --version | awk '{print $2}'), Release," \
+echo "\`bench/mass-offboarding.sh -n $N -r $RATE -c $CONNS -p $PROBE_MS -s $START -m $MAX\` — gateway $($GW --version | awk '{print $2}'), Release," \
   "--threads $THREADS, log level $LOG_LEVEL; gateway on CPU $GW_CPU, mock Odeus and clients on CPU $CLIENT_CPU of $(nproc);" \
   "$(date -u +%Y-%m-%d)"
 echo
@@ -134,7 +142,12 @@ echo "- seeding: $N users through POST /Users (dry-run) in $seed_s s"
 answers=$(python3 -c 'import json,sys; a = json.loads(sys.argv[1])["idp_answers"]; print("%d x 200, %d x 503, %d other" % (a["200"], a["503"], a["other"]))' "$result")
 echo "- drain: $N PATCHes sent in $(field "$result" sent_s) s (IdP answers: $answers);" \
   "outbox empty after $(field "$result" drain_s) s (ideal $((N / RATE)) s)"
-echo "- Odeus: $requests requests, $throttled answered 429, $deact_ok deactivations accepted"
+echo "- Odeus: $requests requests, $throttled answered 429 ($(awk -v t="$throttled" -v r="$requests" \
+  'BEGIN{printf "%.1f", r ? 100 * t / r : 0}') %), $deact_ok deactivations accepted; the outbox drained in" \
+  "$(awk -v d="$(field "$result" drain_s)" -v f="$((N / RATE))" 'BEGIN{printf "%.2f", d / f}') x the floor"
+rates=$(grep -ho '"event":"odeus_rate_[a-z]*"[^}]*' "${gw_logs[-1]}" | grep -o '"rate_per_sec":[0-9.]*' | cut -d: -f2 |
+  awk '{printf "%s%.0f", (NR > 1 ? " " : ""), $1}')
+echo "- the gateway's pace (calls/s) as logged: start ${START/default/20 (default)}, then ${rates:-no change}"
 echo "- reads during the drain: $(field "$result" reads) ($(field "$result" bad_reads) bad); p50 $(field "$result" get_p50_ms) ms," \
   "p99 $p99 ms (by id $(field "$result" get_id_p99_ms) ms, by userName eq $(field "$result" get_filter_p99_ms) ms)," \
   "max $(field "$result" get_max_ms) ms"

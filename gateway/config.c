@@ -106,6 +106,16 @@ static int set_data_dir(gw_config_t *c, const char *value, char *why, size_t why
 NUMBER_SETTER(set_threads, threads, unsigned, 1, 256, 1)
 NUMBER_SETTER(set_deadline, upstream_deadline_ms, int64_t, 100, 120000, 1)
 NUMBER_SETTER(set_odeus_rate, odeus_rate_per_sec, unsigned, 0, 100000, 1)
+/* Set explicitly, a ceiling below the starting rate is a mistake worth reporting (see gw_config_load). */
+static int set_odeus_rate_max(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    uint64_t v;
+    if (parse_u64(value, 0, 100000, &v, why, why_len) != 0)
+        return -1;
+    c->odeus_rate_max_per_sec = (unsigned)v;
+    c->odeus_rate_max_set = 1;
+    return 0;
+}
 NUMBER_SETTER(set_odeus_concurrency, odeus_max_concurrency, unsigned, 1, 256, 1)
 NUMBER_SETTER(set_retry_max_delay, odeus_retry_max_delay_ms, int64_t, 1000, 24 * 3600 * 1000ULL, 1)
 NUMBER_SETTER(set_recheck_interval, invitee_recheck_interval_ms, int64_t, 1, 7 * 24 * 3600, 1000)
@@ -374,7 +384,11 @@ static const option_def_t options[] = {
     {"odeus-base-url", "ODEUS_BASE_URL", 1, set_odeus_base_url, "Odeus API base URL (default https://api.odeus.ai)"},
     {"odeus-ca-file", "ODEUS_CA_FILE", 1, set_odeus_ca_file, "CA bundle for the Odeus TLS connection (default: system)"},
     {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS", 1, set_deadline, "how long a request waits for Odeus (default 10000)"},
-    {"odeus-rate-per-sec", "ODEUS_RATE_PER_SEC", 1, set_odeus_rate, "Odeus calls per second at most, 0 = no limit (default 20)"},
+    {"odeus-rate-per-sec", "ODEUS_RATE_PER_SEC", 1, set_odeus_rate,
+     "Odeus calls per second to start with (the pace grows while Odeus keeps up), 0 = no limit (default 20)"},
+    {"odeus-rate-max-per-sec", "ODEUS_RATE_MAX_PER_SEC", 1, set_odeus_rate_max,
+     "ceiling of the Odeus pace, which grows from --odeus-rate-per-sec while calls wait and Odeus keeps up; 0 or the "
+     "starting rate = no growth (default 200)"},
     {"odeus-max-concurrency", "ODEUS_MAX_CONCURRENCY", 1, set_odeus_concurrency, "Odeus calls in flight at most (default 8)"},
     {"odeus-retry-max-delay-ms", "ODEUS_RETRY_MAX_DELAY_MS", 1, set_retry_max_delay,
      "longest wait between two attempts of one change (default 300000)"},
@@ -662,6 +676,7 @@ static void set_defaults(gw_config_t *c)
     strcpy(c->odeus_base_url, "https://api.odeus.ai");
     c->upstream_deadline_ms = 10000;
     c->odeus_rate_per_sec = 20;
+    c->odeus_rate_max_per_sec = GW_DEFAULT_ODEUS_RATE_MAX;
     c->odeus_max_concurrency = 8;
     c->odeus_retry_max_delay_ms = 5 * 60 * 1000;
     c->invitee_recheck_interval_ms = 15 * 60 * 1000;
@@ -724,6 +739,16 @@ gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)
         fprintf(stderr, "odeus-scim-gateway: unexpected argument %s (see --help)\n", argv[optind]);
         return GW_CONFIG_EXIT_USAGE;
     }
+    if (c->odeus_rate_max_set && c->odeus_rate_max_per_sec != 0 && c->odeus_rate_max_per_sec < c->odeus_rate_per_sec) {
+        fprintf(
+            stderr,
+            "odeus-scim-gateway: --odeus-rate-max-per-sec (%u) is below --odeus-rate-per-sec (%u); 0 keeps the rate at its start\n",
+            c->odeus_rate_max_per_sec, c->odeus_rate_per_sec);
+        return GW_CONFIG_EXIT_USAGE;
+    }
+    /* the default ceiling must not forbid a starting rate above it: no growth then */
+    if (c->odeus_rate_max_per_sec < c->odeus_rate_per_sec)
+        c->odeus_rate_max_per_sec = c->odeus_rate_per_sec;
     if ((size_t)snprintf(c->db_path, sizeof(c->db_path), "%s/gateway.db", c->data_dir) >= sizeof(c->db_path)) {
         fprintf(stderr, "odeus-scim-gateway: --data-dir: too long\n");
         return GW_CONFIG_EXIT_USAGE;

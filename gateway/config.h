@@ -22,6 +22,14 @@
  * itself stays under the chart's 256 MiB memory limit.
  */
 #define GW_DEFAULT_MAX_CONNECTIONS 100
+/*
+ * --odeus-rate-max-per-sec by default: ten times the default start. High enough that the pacer's
+ * own ceiling is not what holds a backlog back against any Odeus limit we have seen (50/s in the
+ * mass offboarding bench), low enough that a runaway growth against an Odeus that never answers
+ * 429 stays a rate a single tenant's API can take; at +5/s per second of backlog it takes 36 s to
+ * reach from 20.
+ */
+#define GW_DEFAULT_ODEUS_RATE_MAX 200
 
 /** One accepted SCIM token: its name (logs, audit, metrics, Basic user) and only its digest. */
 typedef struct gw_token {
@@ -70,7 +78,9 @@ typedef struct gw_config {
     char audit_log[600]; /** data_dir + "/audit.jsonl" unless set */
     int64_t shutdown_grace_ms;
     int64_t upstream_deadline_ms;
-    unsigned odeus_rate_per_sec;         /** Odeus calls per second at most; 0 = no limit (default 20) */
+    unsigned odeus_rate_per_sec;         /** the pacer's starting rate; 0 = no limit (default 20) */
+    unsigned odeus_rate_max_per_sec;     /** ceiling of the pacer's growth; 0 or <= the start: none (default 200) */
+    int odeus_rate_max_set;              /** the ceiling was given (a default below the start is raised, a given one refused) */
     unsigned odeus_max_concurrency;      /** Odeus calls in flight at most (default 8) */
     int64_t odeus_retry_max_delay_ms;    /** cap of one retry delay (default 300000) */
     int64_t invitee_recheck_interval_ms; /** pending-invitee re-send period (default 15 min) */

@@ -53,6 +53,7 @@ static atomic_ullong rate_limited[GW_MAX_TOKENS];
 static atomic_llong tls_not_after = -1;
 static atomic_ullong tls_reloads[2];
 static _Atomic(const char *) circuit_state;
+static atomic_llong odeus_rate_milli = -1; /* thousandths of a call per second: an integer atomic, -1 until set */
 
 static int method_index(const char *m, size_t len)
 {
@@ -181,6 +182,11 @@ void gw_metrics_tls_loaded(int ok, int64_t not_after_s)
 void gw_metrics_circuit(const char *state_name)
 {
     atomic_store(&circuit_state, state_name);
+}
+
+void gw_metrics_odeus_rate(double per_sec)
+{
+    atomic_store_explicit(&odeus_rate_milli, (long long)(per_sec * 1000.0 + 0.5), memory_order_relaxed);
 }
 
 /* ---- rendering ---------------------------------------------------------------------------- */
@@ -323,6 +329,13 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
     if (circuit != NULL) {
         head(f, "gateway_odeus_circuit_state", "gauge", "The circuit breaker towards Odeus: 1 for the current state.");
         fprintf(f, "gateway_odeus_circuit_state{state=\"%s\"} 1\n", circuit);
+    }
+    long long rate_milli = atomic_load_explicit(&odeus_rate_milli, memory_order_relaxed);
+    if (rate_milli >= 0) {
+        head(f, "gateway_odeus_rate_per_second", "gauge",
+             "The pace of Odeus calls the gateway allows itself now (grows while calls wait and Odeus keeps up, halves on 429; 0: "
+             "unpaced).");
+        fprintf(f, "gateway_odeus_rate_per_second %lld.%03lld\n", rate_milli / 1000, rate_milli % 1000);
     }
 
     outbox_stats_t st = {{0}, {0}, 0};

@@ -53,6 +53,11 @@ void gw_metrics_tls_loaded(int ok, int64_t not_after_s);
  * it has been set. For the delivery thread: one call wherever the state changes.
  */
 void gw_metrics_circuit(const char *state_name);
+/**
+ * The pacer's current rate towards Odeus (calls per second; 0: unpaced), exported as
+ * gateway_odeus_rate_per_second once set. For the delivery thread, whenever the rate changes.
+ */
+void gw_metrics_odeus_rate(double per_sec);
 
 /** What the renderer needs from the running server. */
 typedef struct gw_metrics_state {

@@ -47,6 +47,7 @@ typedef struct job {
     char *role;
     int attempts; /* before this one */
     int64_t recheck_until;
+    int64_t sent_mono; /* a 429 lowers the pacer's rate only for calls sent after its last decrease */
     struct job *next;
 } job_t;
 
@@ -73,6 +74,7 @@ struct gw_outbox {
     uint64_t rng;
     upstream_breaker_t breaker;
     upstream_pacer_t pacer;
+    double logged_rate; /* the pacer's rate last logged: growth is logged in large steps only */
     /* The outcomes of one poll are recorded in one transaction (records_begin/records_commit). */
     int tx_open;
     settle_rec_t *settles;
@@ -266,19 +268,41 @@ static void publish_breaker_state(const gw_outbox_t *ob, upstream_breaker_state_
         gw_metrics_circuit(upstream_breaker_state_name(ob->breaker.state));
 }
 
+/*
+ * The pacer's rate for /metrics, and for the log when it was lowered or has grown by a quarter
+ * since last logged (or reached its ceiling): a growing rate changes with every success, which
+ * would drown the log.
+ */
+static void publish_rate(gw_outbox_t *ob, double before, int lowered)
+{
+    double rate = ob->pacer.rate;
+    gw_metrics_odeus_rate(rate);
+    if (lowered) {
+        gw_log(GW_LOG_INFO, "odeus_rate_lowered", json_pack("{s:f, s:f}", "from_per_sec", before, "rate_per_sec", rate));
+        ob->logged_rate = rate;
+    } else if (rate >= ob->logged_rate * 1.25 || (rate >= ob->pacer.max_rate && ob->logged_rate < ob->pacer.max_rate)) {
+        gw_log(
+            GW_LOG_INFO, "odeus_rate_raised",
+            json_pack("{s:f, s:f, s:f}", "from_per_sec", ob->logged_rate, "rate_per_sec", rate, "max_per_sec", ob->pacer.max_rate));
+        ob->logged_rate = rate;
+    }
+}
+
 /* Feeds the answer to the breaker and the pacer: 429 and 5xx/no answer slow the whole client down. */
 static void pace_result(gw_outbox_t *ob, const job_t *job, const odeus_result_t *result)
 {
     int64_t now = gw_clock_mono_ms();
     upstream_breaker_result_t kind = UPSTREAM_BREAKER_SUCCESS;
+    double rate_before = ob->pacer.rate;
     if (result->http_status == 429) {
         kind = UPSTREAM_BREAKER_THROTTLED;
-        upstream_pacer_throttled(&ob->pacer, now);
+        if (upstream_pacer_throttled(&ob->pacer, job->sent_mono, now))
+            publish_rate(ob, rate_before, 1);
     } else if (result->outcome == ODEUS_OUTCOME_RETRY && (result->http_status == 0 || result->http_status >= 500)) {
         /* only a call that really failed; a dry-run call (no HTTP status) completes as done */
         kind = UPSTREAM_BREAKER_FAILURE;
-    } else {
-        upstream_pacer_succeeded(&ob->pacer);
+    } else if (upstream_pacer_succeeded(&ob->pacer, now)) {
+        publish_rate(ob, rate_before, 0);
     }
     upstream_breaker_state_t before = ob->breaker.state;
     if (upstream_breaker_record(&ob->breaker, now, kind, result->retry_after_ms, job->probe))
@@ -462,6 +486,7 @@ static int submit_job(gw_outbox_t *ob, job_t *job)
 {
     if (ob->config->dry_run)
         log_dry_run(ob, job);
+    job->sent_mono = gw_clock_mono_ms();
     if (upstream_client_submit(ob->client, job->action, job->email, job->role, on_call_done, job) != 0) {
         job_free(job);
         return -1;
@@ -616,7 +641,9 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
         ob->rng = (uint64_t)gw_clock_mono_us();
     upstream_breaker_init(&ob->breaker, BREAKER_THRESHOLD, BREAKER_BASE_MS, BREAKER_MAX_MS);
     gw_metrics_circuit(upstream_breaker_state_name(ob->breaker.state));
-    upstream_pacer_init(&ob->pacer, config->odeus_rate_per_sec, gw_clock_mono_ms());
+    upstream_pacer_init(&ob->pacer, config->odeus_rate_per_sec, config->odeus_rate_max_per_sec, gw_clock_mono_ms());
+    ob->logged_rate = ob->pacer.rate;
+    gw_metrics_odeus_rate(ob->pacer.rate);
     if ((ob->store = store_open(config->db_path, err, err_len)) == NULL)
         goto fail;
     /* Outcome records need no fsync of their own (a lost one is re-sent): one fsync per change, not two. */

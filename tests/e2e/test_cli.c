@@ -79,6 +79,9 @@ static void test_bad_values(void **state)
     assert_usage_error((const char *const[]){"--upstream-deadline-ms", "soon", NULL}, good_env, "--upstream-deadline-ms");
     assert_usage_error((const char *const[]){"--odeus-base-url", "ftp://x", NULL}, good_env, "--odeus-base-url");
     assert_usage_error((const char *const[]){"--log-level", "loud", NULL}, good_env, "--log-level");
+    /* a ceiling below the start is a contradiction (0 is not: no growth) */
+    assert_usage_error((const char *const[]){"--odeus-rate-per-sec", "50", "--odeus-rate-max-per-sec", "40", NULL}, good_env,
+                       "--odeus-rate-max-per-sec");
     assert_usage_error((const char *const[]){"--no-such-flag", NULL}, good_env, "--no-such-flag");
     assert_usage_error((const char *const[]){NULL},
                        (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "GATEWAY_THREADS=x", "ODEUS_API_KEY=k", NULL},
@@ -124,6 +127,7 @@ static void test_help(void **state)
         {"odeus-base-url", "ODEUS_BASE_URL"},
         {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS"},
         {"odeus-rate-per-sec", "ODEUS_RATE_PER_SEC"},
+        {"odeus-rate-max-per-sec", "ODEUS_RATE_MAX_PER_SEC"},
         {"odeus-max-concurrency", "ODEUS_MAX_CONCURRENCY"},
         {"dry-run", "GATEWAY_DRY_RUN"},
         {"log-level", "GATEWAY_LOG_LEVEL"},

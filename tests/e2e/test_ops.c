@@ -456,6 +456,8 @@ static void test_rate_limit_and_metrics(void **state)
     assert_true(metric(before, "gateway_build_info{version=\"" GATEWAY_VERSION "\"}") == 1);
     assert_true(metric(before, "gateway_dry_run") == 1);
     assert_true(metric(before, "gateway_deprovisioning_lag_seconds") == 0);
+    /* the pace starts at --odeus-rate-per-sec and has had no backlog to grow on */
+    assert_true(metric(before, "gateway_odeus_rate_per_second") == 20);
 
     http_resp_t r;
     int ok = 0, limited = 0;

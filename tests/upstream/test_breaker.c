@@ -1,5 +1,5 @@
 /*
- * upstream/breaker.c and upstream/pacer.c: the pacing state machines, driven with explicit times.
+ * upstream/breaker.c: the circuit breaker's state machine, driven with explicit times (the pacer: test_pacer.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include "upstream/breaker.h"
-#include "upstream/pacer.h"
 
 static void test_closed_until_threshold(void **state)
 {
@@ -103,56 +102,6 @@ static void test_init_defaults(void **state)
     assert_int_equal(b.max_open_ms, 5000);
 }
 
-static void test_token_bucket(void **state)
-{
-    (void)state;
-    upstream_pacer_t rl;
-    upstream_pacer_init(&rl, 40, 0);
-    /* the burst is a quarter second's worth */
-    int taken = 0;
-    while (upstream_pacer_take(&rl, 0))
-        taken++;
-    assert_int_equal(taken, 10);
-    assert_int_equal(upstream_pacer_wait_ms(&rl, 0), 26);
-    assert_int_equal(upstream_pacer_take(&rl, 24), 0);
-    assert_int_equal(upstream_pacer_take(&rl, 25), 1);
-    /* over a long run the rate holds: 40/s for 10 s gives 400 (+ the burst), not more */
-    taken = 0;
-    for (int64_t t = 25; t <= 10025; t++)
-        while (upstream_pacer_take(&rl, t))
-            taken++;
-    assert_in_range(taken, 399, 401);
-    /* unlimited */
-    upstream_pacer_init(&rl, 0, 0);
-    for (int i = 0; i < 100000; i++)
-        assert_int_equal(upstream_pacer_take(&rl, 0), 1);
-    assert_int_equal(upstream_pacer_wait_ms(&rl, 0), 0);
-}
-
-static void test_aimd(void **state)
-{
-    (void)state;
-    upstream_pacer_t rl;
-    upstream_pacer_init(&rl, 100, 0);
-    upstream_pacer_throttled(&rl, 0);
-    assert_true(rl.rate == 50);
-    assert_int_equal(upstream_pacer_take(&rl, 0), 0);
-    upstream_pacer_throttled(&rl, 0);
-    upstream_pacer_throttled(&rl, 0);
-    upstream_pacer_throttled(&rl, 0);
-    upstream_pacer_throttled(&rl, 0);
-    /* the floor: a tenth of the configured rate */
-    assert_true(rl.rate == 10);
-    for (int i = 0; i < 10000; i++)
-        upstream_pacer_succeeded(&rl);
-    assert_true(rl.rate == 100);
-    /* a slow configured rate never falls below 1/s */
-    upstream_pacer_init(&rl, 2, 0);
-    for (int i = 0; i < 10; i++)
-        upstream_pacer_throttled(&rl, 0);
-    assert_true(rl.rate == 1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,8 +109,6 @@ int main(void)
         cmocka_unit_test(test_half_open_probe),
         cmocka_unit_test(test_throttled_opens_at_once_for_retry_after),
         cmocka_unit_test(test_init_defaults),
-        cmocka_unit_test(test_token_bucket),
-        cmocka_unit_test(test_aimd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
