@@ -278,31 +278,68 @@ static const char deactivate_patch[] = "{\"schemas\":[\"urn:ietf:params:scim:api
 static const char reactivate_patch[] = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
                                        "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":true}}]}";
 
+typedef struct patch_job {
+    gw_proc_t *gw;
+    const char *path;
+    long status;
+} patch_job_t;
+
+static void *patch_deactivate(void *arg)
+{
+    patch_job_t *j = arg;
+    char url[256], *resp = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", j->gw->port, j->path);
+    CURL *e = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
+    h = curl_slist_append(h, "Content-Type: application/scim+json");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, deactivate_patch);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &j->status);
+    free(resp);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    return NULL;
+}
+
 /*
- * Invite, deactivation, invite of one seat while other seats' invites are batched: the seat's
- * calls reach Odeus in that order (a batch never lets the reactivation overtake the deactivation),
- * and it ends a member.
+ * Invite, deactivation, invite of one seat, the reactivation queued while the deactivation still
+ * waits and other seats' invites are due: the seat's calls reach Odeus in commit order (no batch
+ * lets the reactivation overtake the deactivation), and it ends a member.
  */
 static void test_deactivation_between_two_invites_keeps_order(void **state)
 {
     fixture_t *f = *state;
     static const char *const emails[] = {"o1@example.com", "o2@example.com", "o3@example.com", "o4@example.com"};
-    creates_t c = {.n = 4};
+    static const char *const later[] = {"o5@example.com", "o6@example.com", "o7@example.com", "o8@example.com"};
+    creates_t c = {.n = 4}, d = {.n = 4};
     memcpy(c.emails, emails, sizeof(emails));
+    memcpy(d.emails, later, sizeof(later));
     prime(f);
     create_parallel(f, &c, 4);
     char *id = create_user(&f->gw, "{\"userName\":\"seat@example.com\",\"active\":true}");
     char path[128];
     snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+
+    /* the deactivation waits for Odeus on its own connection; once it is committed, the reactivation */
+    patch_job_t deact = {.gw = &f->gw, .path = path};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, patch_deactivate, &deact), 0);
+    WAIT_FOR(gw_log_has(&f->gw, "\"event\":\"user_deactivated\""), 10000);
     http_resp_t r;
-    scim(&f->gw, "PATCH", path, deactivate_patch, &r);
-    assert_int_equal(r.status, 200); /* deactivations wait for Odeus */
-    http_resp_clear(&r);
     scim(&f->gw, "PATCH", path, reactivate_patch, &r);
     assert_int_equal(r.status, 200);
     http_resp_clear(&r);
+    create_parallel(f, &d, 4); /* more invites due next to the reactivation's */
+    pthread_join(t, NULL);
+    assert_int_equal(deact.status, 200); /* deactivations wait for Odeus */
     WAIT_FOR(gw_drain(&f->gw) && mock_odeus_member(f->mock, "seat@example.com", NULL, 0) == MOCK_MEMBER_ACTIVE, 10000);
-    WAIT_FOR(all_active(f, &c, NULL), 10000);
+    WAIT_FOR(all_active(f, &c, NULL) && all_active(f, &d, NULL), 10000);
 
     /* the seat's calls in arrival order: any invites, one deactivation, then the reactivation's invite */
     mock_request_t req;
