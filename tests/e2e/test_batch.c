@@ -407,7 +407,7 @@ static void test_sigkill_between_batch_call_and_records(void **state)
 static void test_bulk_load_needs_fewer_calls_than_users(void **state)
 {
     fixture_t *f = *state;
-    static char names[80][32];
+    static char names[80][48];
     creates_t c = {.n = 80};
     for (size_t i = 0; i < c.n; i++) {
         snprintf(names[i], sizeof(names[i]), "bulk%02zu@example.com", i);
