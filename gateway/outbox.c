@@ -447,6 +447,8 @@ static void on_call_done(void *user, const odeus_result_t *result)
     ob->n_calls--;
     ob->completed = 1;
     note_answer(ob, job->probe, result);
+    if (job->action == ODEUS_INVITE)
+        gw_metrics_invite_call(1);
     records_begin(ob);
     if (!job->recheck) {
         finish_row(ob, job, result, 0);
