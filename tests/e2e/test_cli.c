@@ -79,6 +79,8 @@ static void test_bad_values(void **state)
     assert_usage_error((const char *const[]){"--upstream-deadline-ms", "soon", NULL}, good_env, "--upstream-deadline-ms");
     assert_usage_error((const char *const[]){"--odeus-base-url", "ftp://x", NULL}, good_env, "--odeus-base-url");
     assert_usage_error((const char *const[]){"--log-level", "loud", NULL}, good_env, "--log-level");
+    assert_usage_error((const char *const[]){"--odeus-invite-batch", "0", NULL}, good_env, "--odeus-invite-batch");
+    assert_usage_error((const char *const[]){"--odeus-invite-batch", "201", NULL}, good_env, "--odeus-invite-batch");
     assert_usage_error((const char *const[]){"--no-such-flag", NULL}, good_env, "--no-such-flag");
     assert_usage_error((const char *const[]){NULL},
                        (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "GATEWAY_THREADS=x", "ODEUS_API_KEY=k", NULL},
@@ -125,6 +127,7 @@ static void test_help(void **state)
         {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS"},
         {"odeus-rate-per-sec", "ODEUS_RATE_PER_SEC"},
         {"odeus-max-concurrency", "ODEUS_MAX_CONCURRENCY"},
+        {"odeus-invite-batch", "ODEUS_INVITE_BATCH"},
         {"dry-run", "GATEWAY_DRY_RUN"},
         {"log-level", "GATEWAY_LOG_LEVEL"},
         {"tls-cert", "GATEWAY_TLS_CERT"},
