@@ -413,6 +413,7 @@ static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t 
         respond_message(c, 429, "Too many requests", retry_after_s);
         return;
     case MOCK_HANG:
+    case MOCK_DONE_HANG:
         c->hanging = 1;
         return;
     case MOCK_DROP:
@@ -590,7 +591,7 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
         m->counts.requests++;
         if (fault == MOCK_429)
             m->counts.throttled++;
-        if (fault == MOCK_OK && strcmp(r.method, "POST") == 0) {
+        if ((fault == MOCK_OK || fault == MOCK_DONE_HANG) && strcmp(r.method, "POST") == 0) {
             not_member = model_apply(m, r.path, c->in + head_len, content_length);
             if (!not_member)
                 m->counts.ok++;

@@ -19,6 +19,7 @@ typedef enum mock_fault {
     MOCK_429,           /** 429 with Retry-After: 1 */
     MOCK_HANG,          /** read the request, never answer (until the client gives up or the mock stops) */
     MOCK_DROP,          /** read the request, close the connection without answering */
+    MOCK_DONE_HANG, /** do what MOCK_OK does (the member model changes), then never answer: Odeus acted, the caller never hears */
 } mock_fault_t;
 
 typedef struct mock_odeus mock_odeus_t;
