@@ -136,6 +136,8 @@ static json_t *row_json(const store_outbox_t *r)
         json_object_set_new(j, "superseded_by", json_integer(r->superseded_by));
     if (j != NULL && r->cause != NULL)
         json_object_set_new(j, "cause", json_string(r->cause));
+    if (j != NULL && r->batch_id > 0)
+        json_object_set_new(j, "batch_id", json_integer(r->batch_id));
     return j;
 }
 
@@ -153,14 +155,17 @@ static int on_row(void *arg, const store_outbox_t *r)
         json_array_append_new(ctx->rows, row_json(r));
         return 0;
     }
-    char next[GW_RFC3339_LEN];
+    char next[GW_RFC3339_LEN], batch[40] = "";
     fmt_time(r->next_attempt_ms, next, sizeof(next));
-    printf("%-8" PRId64 " %-10s %-11s %-8d %-24s %-36s %-32s %s%s%s%s\n", r->id, state_names[r->state], r->action, r->attempts,
+    /* the rows one invite call carried share the id of its first row */
+    if (r->batch_id > 0)
+        snprintf(batch, sizeof(batch), " [batch %" PRId64 "]", r->batch_id);
+    printf("%-8" PRId64 " %-10s %-11s %-8d %-24s %-36s %-32s %s%s%s%s%s\n", r->id, state_names[r->state], r->action, r->attempts,
            r->state == STORE_OUTBOX_PENDING ? next : "-", r->user_id, r->email,
            r->last_error != NULL ? r->last_error
            : r->outcome != NULL  ? r->outcome
                                  : "",
-           r->cause != NULL ? " (" : "", r->cause != NULL ? r->cause : "", r->cause != NULL ? ")" : "");
+           r->cause != NULL ? " (" : "", r->cause != NULL ? r->cause : "", r->cause != NULL ? ")" : "", batch);
     return 0;
 }
 

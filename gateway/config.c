@@ -117,6 +117,7 @@ static int set_odeus_rate_max(gw_config_t *c, const char *value, char *why, size
     return 0;
 }
 NUMBER_SETTER(set_odeus_concurrency, odeus_max_concurrency, unsigned, 1, 256, 1)
+NUMBER_SETTER(set_odeus_invite_batch, odeus_invite_batch, unsigned, 1, GW_INVITE_BATCH_MAX, 1)
 NUMBER_SETTER(set_retry_max_delay, odeus_retry_max_delay_ms, int64_t, 1000, 24 * 3600 * 1000ULL, 1)
 NUMBER_SETTER(set_recheck_interval, invitee_recheck_interval_ms, int64_t, 1, 7 * 24 * 3600, 1000)
 NUMBER_SETTER(set_recheck_for, invitee_recheck_for_ms, int64_t, 0, 365 * 24 * 3600, 1000)
@@ -390,6 +391,8 @@ static const option_def_t options[] = {
      "ceiling of the Odeus pace, which grows from --odeus-rate-per-sec while calls wait and Odeus keeps up; 0 or the "
      "starting rate = no growth (default 200)"},
     {"odeus-max-concurrency", "ODEUS_MAX_CONCURRENCY", 1, set_odeus_concurrency, "Odeus calls in flight at most (default 8)"},
+    {"odeus-invite-batch", "ODEUS_INVITE_BATCH", 1, set_odeus_invite_batch,
+     "invites per Odeus call at most, 1..200; 1 = one call per invite (default 100)"},
     {"odeus-retry-max-delay-ms", "ODEUS_RETRY_MAX_DELAY_MS", 1, set_retry_max_delay,
      "longest wait between two attempts of one change (default 300000)"},
     {"pending-invitee-recheck-interval", "GATEWAY_PENDING_INVITEE_RECHECK_INTERVAL", 1, set_recheck_interval,
@@ -678,6 +681,7 @@ static void set_defaults(gw_config_t *c)
     c->odeus_rate_per_sec = 20;
     c->odeus_rate_max_per_sec = GW_DEFAULT_ODEUS_RATE_MAX;
     c->odeus_max_concurrency = 8;
+    c->odeus_invite_batch = 100;
     c->odeus_retry_max_delay_ms = 5 * 60 * 1000;
     c->invitee_recheck_interval_ms = 15 * 60 * 1000;
     c->invitee_recheck_for_ms = 30LL * 24 * 3600 * 1000;

@@ -55,6 +55,10 @@ typedef enum gw_proxy_header {
     GW_PROXY_HEADER_X_REAL_IP,       /** X-Real-IP */
 } gw_proxy_header_t;
 
+/* Invites per call at most: Odeus echoes every address in its answer, and at 254 bytes an address
+ * this many still fit the client's 64 KiB answer cap (upstream/client.c RESPONSE_MAX). */
+#define GW_INVITE_BATCH_MAX 200
+
 typedef struct gw_config {
     char listen_host[64];
     uint16_t listen_port;
@@ -78,10 +82,12 @@ typedef struct gw_config {
     char audit_log[600]; /** data_dir + "/audit.jsonl" unless set */
     int64_t shutdown_grace_ms;
     int64_t upstream_deadline_ms;
-    unsigned odeus_rate_per_sec;         /** the pacer's starting rate; 0 = no limit (default 20) */
-    unsigned odeus_rate_max_per_sec;     /** ceiling of the pacer's growth; 0 or <= the start: none (default 200) */
-    int odeus_rate_max_set;              /** the ceiling was given (a default below the start is raised, a given one refused) */
-    unsigned odeus_max_concurrency;      /** Odeus calls in flight at most (default 8) */
+    unsigned odeus_rate_per_sec;     /** the pacer's starting rate; 0 = no limit (default 20) */
+    unsigned odeus_rate_max_per_sec; /** ceiling of the pacer's growth; 0 or <= the start: none (default 200) */
+    int odeus_rate_max_set;          /** the ceiling was given (a default below the start is raised, a given one refused) */
+    unsigned odeus_max_concurrency;  /** Odeus calls in flight at most (default 8) */
+    unsigned
+        odeus_invite_batch; /** invite rows of different seats per invite call, 1..GW_INVITE_BATCH_MAX (default 100; 1 = off) */
     int64_t odeus_retry_max_delay_ms;    /** cap of one retry delay (default 300000) */
     int64_t invitee_recheck_interval_ms; /** pending-invitee re-send period (default 15 min) */
     int64_t invitee_recheck_for_ms;      /** how long re-sends go on (default 30 days; 0 = none) */

@@ -45,6 +45,7 @@ static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static atomic_ullong odeus_calls[N_ACTIONS][N_OUTCOMES];
 static atomic_ullong odeus_retries[N_ACTIONS];
+static atomic_ullong invite_calls, invites_sent;
 static atomic_ullong auth_failures[GW_METRICS_AUTH_N];
 static atomic_ullong seat_shared[N_ACTIONS];
 static atomic_ullong group_members_skipped[2];
@@ -136,6 +137,12 @@ void gw_metrics_odeus_call(odeus_action_t action, odeus_outcome_t outcome)
     atomic_fetch_add_explicit(&odeus_calls[action][outcome], 1, memory_order_relaxed);
     if (!odeus_outcome_is_final(outcome))
         atomic_fetch_add_explicit(&odeus_retries[action], 1, memory_order_relaxed);
+}
+
+void gw_metrics_invite_call(size_t invites)
+{
+    atomic_fetch_add_explicit(&invite_calls, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&invites_sent, (unsigned long long)invites, memory_order_relaxed);
 }
 
 void gw_metrics_connection_refused(void)
@@ -321,6 +328,9 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
     for (int a = 0; a < N_ACTIONS; a++)
         fprintf(f, "gateway_odeus_retries_total{endpoint=\"%s\"} %llu\n", odeus_action_name((odeus_action_t)a),
                 atomic_load(&odeus_retries[a]));
+    head(f, "gateway_odeus_invites_per_call", "summary", "Addresses carried by each invite call (batched invites).");
+    fprintf(f, "gateway_odeus_invites_per_call_sum %llu\ngateway_odeus_invites_per_call_count %llu\n", atomic_load(&invites_sent),
+            atomic_load(&invite_calls));
     head(f, "gateway_odeus_auth_failing", "gauge",
          "1 while Odeus rejects the API key (401/403): deliveries are held and /readyz fails.");
     fprintf(f, "gateway_odeus_auth_failing %d\n", state->odeus_auth_failing ? 1 : 0);

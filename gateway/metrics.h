@@ -27,8 +27,10 @@ typedef enum gw_metrics_auth_failure {
 
 /** One answered request. `route` must be a static string (the route pattern). */
 void gw_metrics_request(const char *route, const char *method, size_t method_len, int status, int64_t latency_us);
-/** One finished Odeus call; a non-final outcome also counts as a retry. */
+/** One finished Odeus call, or one address of a batched invite; a non-final outcome also counts as a retry. */
 void gw_metrics_odeus_call(odeus_action_t action, odeus_outcome_t outcome);
+/** One invite call that carried `invites` addresses (a batch of invite rows; 1 when unbatched). */
+void gw_metrics_invite_call(size_t invites);
 void gw_metrics_auth_failure(gw_metrics_auth_failure_t why);
 /** A connection closed at accept because --max-connections were open. */
 void gw_metrics_connection_refused(void);

@@ -17,8 +17,9 @@
 #include "upstream/pacer.h"
 #include "upstream/retry.h"
 
-/* Rows read per scan; the rest wait for the next scan, which a completion triggers. */
-#define DUE_BATCH 64
+/* Rows read per scan; the rest wait for the next scan, which a completion triggers. Above
+ * GW_INVITE_BATCH_MAX so that one scan can fill a whole invite batch behind some deactivations. */
+#define DUE_BATCH 256
 /* A scan runs at least this often even without kicks, so that nothing due waits longer (and an
  * operator's `outbox retry` from another process is seen within a second). */
 #define IDLE_SCAN_MS 1000
@@ -51,6 +52,21 @@ typedef struct job {
     struct job *next;
 } job_t;
 
+/*
+ * One invite call carrying rows of different seats, or a part of one that Odeus answered 400 as a
+ * whole, waiting in gw_outbox.splits to be sent again. Owns `jobs` (the array, not the jobs: those
+ * are in gw_outbox.inflight from the moment they join until their row is recorded, so that their
+ * seats stay blocked and the scans skip them).
+ */
+typedef struct batch {
+    gw_outbox_t *outbox;
+    job_t **jobs;
+    size_t n, cap;
+    int probe;
+    int64_t sent_mono; /* as job_t's: for the pacer's one decrease per 429 episode */
+    struct batch *next;
+} batch_t;
+
 struct gw_outbox {
     const gw_config_t *config;
     store_t *store;
@@ -62,8 +78,13 @@ struct gw_outbox {
     pthread_mutex_t waiters_lock;
     gw_outbox_waiter_t *waiters;
     /* owned by the delivery thread */
-    job_t *inflight;
-    size_t n_inflight;
+    job_t *inflight;               /* every row on the wire, or in a part of a split batch */
+    size_t n_inflight;             /* rows in `inflight` */
+    size_t n_calls;                /* calls on the wire, or claimed by a batch being filled: the concurrency cap counts these */
+    batch_t *splits, *splits_tail; /* parts of batches answered 400, oldest first */
+    batch_t *on_wire;              /* batches whose call is in the client, freed at stop if it never completes */
+    int64_t *skip;                 /* the ids of `inflight`, rebuilt by each scan */
+    size_t cap_skip;
     int completed;
     /* The last scan may have left due rows unstarted (a full batch, pacing, concurrency, a user
      * already on the wire), or an outcome may have made a hidden row due: a completion then
@@ -289,14 +310,14 @@ static void publish_rate(gw_outbox_t *ob, double before, int lowered)
 }
 
 /* Feeds the answer to the breaker and the pacer: 429 and 5xx/no answer slow the whole client down. */
-static void pace_result(gw_outbox_t *ob, const job_t *job, const odeus_result_t *result)
+static void pace_result(gw_outbox_t *ob, int probe, int64_t sent_mono, const odeus_result_t *result)
 {
     int64_t now = gw_clock_mono_ms();
     upstream_breaker_result_t kind = UPSTREAM_BREAKER_SUCCESS;
     double rate_before = ob->pacer.rate;
     if (result->http_status == 429) {
         kind = UPSTREAM_BREAKER_THROTTLED;
-        if (upstream_pacer_throttled(&ob->pacer, job->sent_mono, now))
+        if (upstream_pacer_throttled(&ob->pacer, sent_mono, now))
             publish_rate(ob, rate_before, 1);
     } else if (result->outcome == ODEUS_OUTCOME_RETRY && (result->http_status == 0 || result->http_status >= 500)) {
         /* only a call that really failed; a dry-run call (no HTTP status) completes as done */
@@ -305,7 +326,7 @@ static void pace_result(gw_outbox_t *ob, const job_t *job, const odeus_result_t 
         publish_rate(ob, rate_before, 0);
     }
     upstream_breaker_state_t before = ob->breaker.state;
-    if (upstream_breaker_record(&ob->breaker, now, kind, result->retry_after_ms, job->probe))
+    if (upstream_breaker_record(&ob->breaker, now, kind, result->retry_after_ms, probe))
         gw_log(GW_LOG_WARN, "odeus_breaker_open",
                json_pack("{s:s, s:I, s:I, s:f}", "reason", kind == UPSTREAM_BREAKER_THROTTLED ? "throttled" : "failing",
                          "http_status", (json_int_t)result->http_status, "pause_ms", (json_int_t)(ob->breaker.open_until_ms - now),
@@ -379,26 +400,29 @@ static void recheck_done(gw_outbox_t *ob, job_t *job, const odeus_result_t *resu
         log_store_failure(ob, job->id);
 }
 
-static void on_call_done(void *user, const odeus_result_t *result)
+/* What any answer says of the API key, and of Odeus' load (breaker, pacer). */
+static void note_answer(gw_outbox_t *ob, int probe, int64_t sent_mono, const odeus_result_t *result)
 {
-    job_t *job = user;
-    gw_outbox_t *ob = job->outbox;
-    int attempts = job->attempts + 1;
-    int64_t now = gw_clock_unix_ms();
-
     if (result->outcome == ODEUS_OUTCOME_AUTH)
         atomic_store(&ob->auth_failing, 1);
     else if (result->http_status != 0)
         atomic_store(&ob->auth_failing, 0);
-    pace_result(ob, job, result);
-    gw_metrics_odeus_call(job->action, result->outcome);
+    pace_result(ob, probe, sent_mono, result);
+}
 
-    records_begin(ob);
-    if (job->recheck) {
-        recheck_done(ob, job, result, now);
-        ob->rescan = 1;
-        goto out;
-    }
+/*
+ * Records the outcome of the row of `job` (inside the poll's transaction) and frees the job:
+ * finished, or rescheduled with backoff. `batch_id` is the first row of the invite call that
+ * carried it with others (0 when it went alone), kept in the row for `outbox list`.
+ */
+static void finish_row(gw_outbox_t *ob, job_t *job, const odeus_result_t *result, int64_t batch_id)
+{
+    int attempts = job->attempts + 1;
+    int64_t now = gw_clock_unix_ms();
+
+    gw_metrics_odeus_call(job->action, result->outcome);
+    if (batch_id > 0 && store_outbox_set_batch(ob->store, job->id, batch_id) != STORE_OK)
+        log_store_failure(ob, job->id);
 
     int final = odeus_outcome_is_final(result->outcome), refused = result->outcome == ODEUS_OUTCOME_REFUSED;
     gw_log_level_t level = refused || result->outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR : final ? GW_LOG_INFO : GW_LOG_WARN;
@@ -436,21 +460,114 @@ static void on_call_done(void *user, const odeus_result_t *result)
         queue_settle(ob, job->id, GW_SETTLE_PENDING, result, gw_clock_mono_ms() + delay);
         ob->rescan = 1; /* the wake-up time must take the new attempt time into account */
     }
-out:
     inflight_remove(ob, job);
     job_free(job);
-    ob->completed = 1;
 }
 
-static void log_dry_run(gw_outbox_t *ob, const job_t *job)
+static void on_call_done(void *user, const odeus_result_t *result)
 {
-    char *body = odeus_request_body(job->action, job->email, job->role);
+    job_t *job = user;
+    gw_outbox_t *ob = job->outbox;
+
+    ob->n_calls--;
+    ob->completed = 1;
+    note_answer(ob, job->probe, job->sent_mono, result);
+    if (job->action == ODEUS_INVITE)
+        gw_metrics_invite_call(1);
+    records_begin(ob);
+    if (!job->recheck) {
+        finish_row(ob, job, result, 0);
+        return;
+    }
+    gw_metrics_odeus_call(job->action, result->outcome);
+    recheck_done(ob, job, result, gw_clock_unix_ms());
+    ob->rescan = 1;
+    inflight_remove(ob, job);
+    job_free(job);
+}
+
+static void batch_free(batch_t *b)
+{
+    free(b->jobs);
+    free(b);
+}
+
+/* Queues a part of a split batch; scan_due sends these before it reads new rows. */
+static void splits_push(gw_outbox_t *ob, batch_t *b)
+{
+    b->next = NULL;
+    if (ob->splits_tail != NULL)
+        ob->splits_tail->next = b;
+    else
+        ob->splits = b;
+    ob->splits_tail = b;
+}
+
+static batch_t *splits_pop(gw_outbox_t *ob)
+{
+    batch_t *b = ob->splits;
+    if (b != NULL && (ob->splits = b->next) == NULL)
+        ob->splits_tail = NULL;
+    return b;
+}
+
+/*
+ * Bisection after a 400 to a whole batch: Odeus refuses the call for an address it cannot take
+ * without naming it, so each half goes again; a half that is accepted is delivered, and the
+ * refused address ends up alone, where the 400 is its own refusal. The rows stay in flight
+ * meanwhile, so their seats' newer rows wait and no scan sends them a second time.
+ */
+static void batch_split(gw_outbox_t *ob, batch_t *b, const odeus_result_t *result)
+{
+    size_t half = b->n / 2;
+    batch_t *second = gw_calloc(1, sizeof(*second));
+    second->outbox = ob;
+    second->n = second->cap = b->n - half;
+    second->jobs = gw_malloc(second->n * sizeof(*second->jobs));
+    memcpy(second->jobs, b->jobs + half, second->n * sizeof(*second->jobs));
+    b->n = half;
+    gw_log(GW_LOG_WARN, "odeus_invite_batch_split",
+           json_pack("{s:I, s:I, s:I, s:s}", "first_row", (json_int_t)b->jobs[0]->id, "first_half", (json_int_t)b->n, "second_half",
+                     (json_int_t)second->n, "message", result->message));
+    splits_push(ob, b);
+    splits_push(ob, second);
+    ob->rescan = 1;
+}
+
+static void on_batch_done(void *user, const odeus_result_t *results, size_t n)
+{
+    batch_t *b = user;
+    gw_outbox_t *ob = b->outbox;
+
+    for (batch_t **p = &ob->on_wire; *p != NULL; p = &(*p)->next) {
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    }
+    ob->n_calls--;
+    ob->completed = 1;
+    note_answer(ob, b->probe, b->sent_mono, &results[0]);
+    gw_metrics_invite_call(n);
+    if (n > 1 && results[0].http_status == 400) {
+        batch_split(ob, b, &results[0]);
+        return;
+    }
+    records_begin(ob);
+    int64_t batch_id = n > 1 ? b->jobs[0]->id : 0;
+    for (size_t i = 0; i < b->n && i < n; i++)
+        finish_row(ob, b->jobs[i], &results[i], batch_id);
+    batch_free(b);
+}
+
+/* `body` is the call's JSON (NULL: one that could not be built); the log line takes a copy. */
+static void log_dry_run(gw_outbox_t *ob, int64_t id, odeus_action_t action, const char *body)
+{
     char url[1024];
-    snprintf(url, sizeof(url), "%s%s", ob->config->odeus_base_url, odeus_action_path(job->action));
+    snprintf(url, sizeof(url), "%s%s", ob->config->odeus_base_url, odeus_action_path(action));
     gw_log(GW_LOG_INFO, "dry_run_call",
-           json_pack("{s:I, s:s, s:s, s:s, s:s}", "outbox_id", (json_int_t)job->id, "method", "POST", "url", url, "authorization",
+           json_pack("{s:I, s:s, s:s, s:s, s:s}", "outbox_id", (json_int_t)id, "method", "POST", "url", url, "authorization",
                      "Bearer [redacted]", "body", body != NULL ? body : ""));
-    free(body);
 }
 
 /*
@@ -461,7 +578,7 @@ static void log_dry_run(gw_outbox_t *ob, const job_t *job)
 static int may_start(gw_outbox_t *ob, int *probe, int64_t *wake_mono)
 {
     int64_t now = gw_clock_mono_ms();
-    if (ob->n_inflight >= ob->config->odeus_max_concurrency)
+    if (ob->n_calls >= ob->config->odeus_max_concurrency)
         return 0; /* a completion wakes the loop */
     int64_t wait = upstream_pacer_wait_ms(&ob->pacer, now);
     if (wait == 0) {
@@ -482,18 +599,27 @@ static int may_start(gw_outbox_t *ob, int *probe, int64_t *wake_mono)
     return 0;
 }
 
+static void inflight_push(gw_outbox_t *ob, job_t *job)
+{
+    job->next = ob->inflight;
+    ob->inflight = job;
+    ob->n_inflight++;
+}
+
 static int submit_job(gw_outbox_t *ob, job_t *job)
 {
-    if (ob->config->dry_run)
-        log_dry_run(ob, job);
+    if (ob->config->dry_run) {
+        char *body = odeus_request_body(job->action, job->email, job->role);
+        log_dry_run(ob, job->id, job->action, body);
+        free(body);
+    }
     job->sent_mono = gw_clock_mono_ms();
     if (upstream_client_submit(ob->client, job->action, job->email, job->role, on_call_done, job) != 0) {
         job_free(job);
         return -1;
     }
-    job->next = ob->inflight;
-    ob->inflight = job;
-    ob->n_inflight++;
+    inflight_push(ob, job);
+    ob->n_calls++;
     return 0;
 }
 
@@ -534,13 +660,77 @@ static void submit_recheck(gw_outbox_t *ob, const store_recheck_t *rc, int probe
 }
 
 /*
- * Submits due rows (deactivations first, one call per user at a time) and then due re-sends,
- * as far as pacing allows. Returns when the next scan is needed (monotonic ms).
+ * Opens an invite batch. It claims its call (a place under the concurrency cap, counted in
+ * n_calls; the caller took the pacer's token with may_start) before its first row joins, so that
+ * the rows started after it in the same scan see the cap as it will be.
  */
+static batch_t *batch_open(gw_outbox_t *ob, int probe)
+{
+    batch_t *b = gw_calloc(1, sizeof(*b));
+    b->outbox = ob;
+    b->probe = probe;
+    b->cap = ob->config->odeus_invite_batch;
+    b->jobs = gw_malloc(b->cap * sizeof(*b->jobs));
+    ob->n_calls++;
+    return b;
+}
+
+/* The row is in flight from here on: no later row of its seat may join or start behind it. */
+static void batch_add(gw_outbox_t *ob, batch_t *b, job_t *job)
+{
+    b->jobs[b->n++] = job;
+    inflight_push(ob, job);
+}
+
+/*
+ * Sends a batch whose call is already counted in n_calls; takes `b`. A lone row goes as the plain
+ * call it always was. When the call cannot start, its rows leave flight and stay pending for a
+ * later scan.
+ */
+static void batch_send(gw_outbox_t *ob, batch_t *b)
+{
+    if (b->n == 1) {
+        job_t *job = b->jobs[0];
+        inflight_remove(ob, job);
+        ob->n_calls--;
+        job->probe = b->probe;
+        batch_free(b);
+        (void)submit_job(ob, job);
+        return;
+    }
+    odeus_invitee_t *users = gw_malloc(b->n * sizeof(*users));
+    for (size_t i = 0; i < b->n; i++)
+        users[i] = (odeus_invitee_t){b->jobs[i]->email, b->jobs[i]->role};
+    if (ob->config->dry_run) {
+        char *body = odeus_invite_body(users, b->n);
+        log_dry_run(ob, b->jobs[0]->id, ODEUS_INVITE, body);
+        free(body);
+    }
+    b->sent_mono = gw_clock_mono_ms();
+    int rc = upstream_client_submit_invites(ob->client, users, b->n, on_batch_done, b);
+    free(users);
+    if (rc == 0) {
+        b->next = ob->on_wire;
+        ob->on_wire = b;
+        return;
+    }
+    ob->n_calls--;
+    for (size_t i = 0; i < b->n; i++) {
+        inflight_remove(ob, b->jobs[i]);
+        job_free(b->jobs[i]);
+    }
+    batch_free(b);
+}
+
 /*
  * Starts what is due. A full scan looks at every pending row; a kick's scan (`full` 0) only at the
  * rows committed since the last scan, which is all a kick can have added: the rows an earlier scan
- * left (pacing, a user on the wire, a full batch) keep `rescan` set until a full scan takes them.
+ * left (pacing, a seat on the wire, a full read) keep `rescan` set until a full scan takes them.
+ * Parts of split batches go first, then due rows (deactivations first, one call per seat at a
+ * time), then due re-sends, as far as pacing allows. The due invites of different seats go out
+ * together, up to --odeus-invite-batch per call; a batch takes what this scan finds and never
+ * waits for more, so a lone invite leaves as soon as it would alone. Returns when the next scan is
+ * needed (monotonic ms).
  */
 static int64_t scan_due(gw_outbox_t *ob, int full)
 {
@@ -550,34 +740,67 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
     int left_before = full ? 0 : ob->rescan;
 
     ob->rescan = 1; /* until this scan shows it took everything due */
-    if (ob->n_inflight >= ob->config->odeus_max_concurrency)
+    while (ob->splits != NULL && !paced) {
+        if (may_start(ob, &probe, &wake)) {
+            batch_t *b = splits_pop(ob);
+            b->probe = probe;
+            ob->n_calls++;
+            batch_send(ob, b);
+        } else {
+            paced = 1;
+        }
+    }
+    if (ob->n_calls >= ob->config->odeus_max_concurrency)
         return wake; /* a completion wakes the loop */
 
     int held_back = 0;
-    int64_t skip[DUE_BATCH * 4];
+    if (ob->cap_skip < ob->n_inflight) {
+        ob->cap_skip = ob->n_inflight * 2;
+        ob->skip = gw_realloc(ob->skip, ob->cap_skip * sizeof(*ob->skip));
+    }
     size_t n_skip = 0;
-    for (job_t *j = ob->inflight; j != NULL && n_skip < sizeof(skip) / sizeof(skip[0]); j = j->next)
-        skip[n_skip++] = j->id;
+    for (job_t *j = ob->inflight; j != NULL; j = j->next)
+        ob->skip[n_skip++] = j->id;
     store_outbox_t rows[DUE_BATCH];
     size_t n = 0, used = 0;
-    if (n_skip < sizeof(skip) / sizeof(skip[0]) &&
-        store_outbox_due_after(ob->store, now, full ? 0 : ob->seen_id, skip, n_skip, rows, DUE_BATCH, &n) == STORE_OK) {
+    batch_t *batch = NULL; /* the invite call being filled */
+    int batching = ob->config->odeus_invite_batch > 1;
+    if (!paced &&
+        store_outbox_due_after(ob->store, now, full ? 0 : ob->seen_id, ob->skip, n_skip, rows, DUE_BATCH, &n) == STORE_OK) {
         for (size_t i = 0; i < n; i++) {
             if (rows[i].id > ob->seen_id)
                 ob->seen_id = rows[i].id;
-            if (!paced && !seat_in_flight(ob, rows[i].email)) {
-                if (may_start(ob, &probe, &wake)) {
-                    submit_row(ob, &rows[i], probe);
+            if (paced) {
+                /* nothing more starts in this scan */
+            } else if (seat_in_flight(ob, rows[i].email)) {
+                held_back = 1;
+            } else if (batching && strcmp(rows[i].action, odeus_action_name(ODEUS_INVITE)) == 0) {
+                if (batch == NULL && may_start(ob, &probe, &wake))
+                    batch = batch_open(ob, probe);
+                if (batch != NULL) {
+                    job_t *job = job_new(ob, rows[i].id, rows[i].user_id, rows[i].email, rows[i].role);
+                    job->action = ODEUS_INVITE;
+                    job->attempts = rows[i].attempts;
+                    batch_add(ob, batch, job);
                     used++;
+                    if (batch->n == batch->cap) {
+                        batch_send(ob, batch);
+                        batch = NULL;
+                    }
                 } else {
                     paced = 1;
                 }
-            } else if (!paced) {
-                held_back = 1;
+            } else if (may_start(ob, &probe, &wake)) {
+                submit_row(ob, &rows[i], probe);
+                used++;
+            } else {
+                paced = 1;
             }
             store_outbox_clear(&rows[i]);
         }
     }
+    if (batch != NULL)
+        batch_send(ob, batch);
     if (n == DUE_BATCH && !paced && used > 0)
         wake = mono; /* more may be waiting */
 
@@ -599,7 +822,7 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
         }
     }
 
-    ob->rescan = left_before || paced || held_back || n == DUE_BATCH || n_skip >= sizeof(skip) / sizeof(skip[0]);
+    ob->rescan = left_before || paced || held_back || n == DUE_BATCH || ob->splits != NULL;
     int64_t due;
     if (!full)
         return wake;
@@ -686,11 +909,19 @@ void gw_outbox_stop(gw_outbox_t *ob, int64_t grace_ms)
     pthread_join(ob->thread, NULL);
     /* Let calls already on the wire finish so their outcome is recorded; the rest stay pending. */
     int64_t until = gw_clock_mono_ms() + grace_ms;
-    while (ob->n_inflight > 0 && gw_clock_mono_ms() < until) {
+    while (ob->n_calls > 0 && gw_clock_mono_ms() < until) {
         upstream_client_poll(ob->client, 50);
         records_commit(ob);
     }
     upstream_client_destroy(ob->client);
+    /* the parts of split batches hold jobs of `inflight`, freed below: their rows stay pending */
+    for (batch_t *b; (b = splits_pop(ob)) != NULL;)
+        batch_free(b);
+    while (ob->on_wire != NULL) {
+        batch_t *next = ob->on_wire->next;
+        batch_free(ob->on_wire);
+        ob->on_wire = next;
+    }
     while (ob->inflight != NULL) {
         job_t *next = ob->inflight->next;
         job_free(ob->inflight);
@@ -700,6 +931,7 @@ void gw_outbox_stop(gw_outbox_t *ob, int64_t grace_ms)
     pthread_mutex_destroy(&ob->waiters_lock);
     free(ob->settles);
     free(ob->sup_ids);
+    free(ob->skip);
     free(ob);
 }
 

@@ -611,6 +611,20 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
                               .next_attempt_ms = now,
                               .prev_resource = p->snapshot,
                               .result_version = p->result_version};
+        /*
+         * A grant waits for its own delivery (so that an address Odeus refuses becomes a 400 and
+         * the change is undone) only while nothing else is queued for Odeus. In a bulk load every
+         * answer would otherwise wait for a call, and from N connections no invite batch could
+         * hold more than N rows; a refusal found after the answer is recorded and logged as for
+         * any lenient grant. Deactivations always wait. See README, "When a grant waits".
+         */
+        if (ch->action != ODEUS_DEACTIVATE && !ch->answer_now) {
+            int64_t next_due;
+            store_status_t queued = store_outbox_next_due(s, &next_due);
+            if (queued == STORE_ERROR)
+                goto store_error;
+            ch->answer_now = queued == STORE_OK;
+        }
         if (store_outbox_insert(s, &out, &outbox_id) != STORE_OK)
             goto store_error;
         if (!ch->answer_now)

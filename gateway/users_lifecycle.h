@@ -59,7 +59,8 @@ typedef struct gw_users_call {
     /* set by gw_users_commit */
     int own_call; /** the call the user alone would need (its own transition) */
     odeus_action_t own_action;
-    int answer_now;         /** a row is queued but the answer does not wait for it: a holder left a seat others keep */
+    int answer_now;         /** a row is queued but the answer does not wait for it: a holder left a seat others keep,
+                               or a grant found other rows queued for Odeus */
     gw_audit_seat_t shared; /** why the call differs from the user's own (reason NULL when it does not) */
 } gw_users_call_t;
 

@@ -115,6 +115,7 @@ typedef enum store_sql_id {
     SQL_OUTBOX_NEXT_DUE,
     SQL_OUTBOX_RESCHEDULE,
     SQL_OUTBOX_FINISH,
+    SQL_OUTBOX_SET_BATCH,
     SQL_OUTBOX_PENDING_FOR_USER,
     SQL_OUTBOX_PENDING_COUNT,
     SQL_OUTBOX_ACTION_STATS,
@@ -168,7 +169,7 @@ const store_sql_t *store__sql(store_sql_id_t id);
 /* The columns every outbox read returns, in the order store__outbox_from_row() expects. */
 #define OUTBOX_COLUMNS                                                                                                             \
     "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, "         \
-    "result_version, superseded_by, cause"
+    "result_version, superseded_by, cause, batch_id"
 
 struct store_sync_group; /* sqlite_tx.c */
 

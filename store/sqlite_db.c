@@ -161,6 +161,11 @@ static const char *const migrations[] = {
     "CREATE INDEX users_primary_email ON users(primary_email);"
     "CREATE INDEX users_created ON users(created);"
     "CREATE INDEX users_last_modified ON users(last_modified);",
+    /*
+     * 6 -> 7: the batch an invite last went out in (the id of the batch's first row), so that
+     * `outbox list` shows which rows one call carried; NULL for a row sent alone.
+     */
+    "ALTER TABLE outbox ADD COLUMN batch_id INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -44,6 +44,7 @@ const store_sql_t store__outbox_sql[SQL__COUNT] = {
                                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, outcome = ?3, last_error = ?4"
                                " WHERE id = ?1"},
     /* A row superseded while its call was in flight stays superseded; its outcome is still recorded. */
+    [SQL_OUTBOX_SET_BATCH] = {"note outbox batch", "UPDATE outbox SET batch_id = ?2 WHERE id = ?1"},
     [SQL_OUTBOX_FINISH] = {"finish outbox row",
                            "UPDATE outbox SET state = CASE WHEN state = 0 THEN ?2 ELSE state END, outcome = ?3,"
                            " last_error = ?4, attempts = attempts + 1, done_at = coalesce(done_at, ?5) WHERE id = ?1"},
@@ -115,6 +116,7 @@ void store__outbox_from_row(store_q_t *q, store_outbox_t *out)
     q_col_dup(q, 10, &out->outcome);
     q_col_dup(q, 11, &out->prev_resource);
     q_col_dup(q, 14, &out->cause);
+    out->batch_id = q_col_int64(q, 15);
     if (!q_ok(q))
         store_outbox_clear(out);
 }
@@ -291,6 +293,17 @@ store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_stat
     q_text(&q, 3, outcome);
     q_text(&q, 4, last_error);
     q_int64(&q, 5, now_ms);
+    return end_row_update(&q);
+}
+
+store_status_t store_outbox_set_batch(store_t *store, int64_t id, int64_t batch_id)
+{
+    store_q_t q = q_begin(store, SQL_OUTBOX_SET_BATCH);
+    q_int64(&q, 1, id);
+    if (batch_id > 0)
+        q_int64(&q, 2, batch_id);
+    else
+        q_text(&q, 2, NULL);
     return end_row_update(&q);
 }
 

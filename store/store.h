@@ -419,6 +419,7 @@ typedef struct store_outbox {
     int64_t result_version;  /** the user's version this change produced (0 for DELETE) */
     int64_t superseded_by;   /** results only: the row that superseded this one, 0 when none */
     char *cause;             /** why it was queued when not by a change of the user itself, e.g. "group <id>"; may be NULL */
+    int64_t batch_id;        /** results only: the first row of the batched invite call this row last went out in, 0 when alone */
 } store_outbox_t;
 
 /** Frees the strings of a row filled by the store and zeroes it. NULL and zeroed structs are accepted. */
@@ -494,6 +495,12 @@ STORE_MUST_CHECK store_status_t store_outbox_reschedule(store_t *store, int64_t 
  */
 STORE_MUST_CHECK store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
                                                     const char *last_error, int64_t now_ms);
+
+/**
+ * Records that row `id` went out in one invite call with others: `batch_id` is the call's first
+ * row (0 clears it). STORE_OK; STORE_NOT_FOUND (no such row; errmsg set); STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_outbox_set_batch(store_t *store, int64_t id, int64_t batch_id);
 
 /** Sets *any to 1 when seat `email` has a pending row of any action, else 0. STORE_OK or STORE_ERROR. */
 STORE_MUST_CHECK store_status_t store_outbox_seat_pending(store_t *store, const char *email, int *any);

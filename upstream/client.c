@@ -31,6 +31,11 @@ typedef struct call {
     char *body;
     upstream_done_cb cb;
     void *user;
+    /* a batched invite: its addresses, and one result each (`result` is then unused) */
+    upstream_batch_cb batch_cb;
+    char **emails;
+    size_t n_emails;
+    odeus_result_t *results;
 
     char *resp;
     size_t resp_len, resp_cap;
@@ -109,6 +114,10 @@ static void call_free(call_t *call)
     if (call == NULL)
         return;
     free(call->email);
+    for (size_t i = 0; i < call->n_emails; i++)
+        free(call->emails[i]);
+    free(call->emails);
+    free(call->results);
     free(call->body);
     free(call->resp);
     free(call);
@@ -350,6 +359,8 @@ out:
     return rc;
 }
 
+static int start(upstream_client_t *c, call_t *call);
+
 int upstream_client_submit(upstream_client_t *c, odeus_action_t action, const char *email, const char *role, upstream_done_cb cb,
                            void *user)
 {
@@ -367,11 +378,43 @@ int upstream_client_submit(upstream_client_t *c, odeus_action_t action, const ch
     if (call->body == NULL)
         goto fail;
 
+    return start(c, call);
+
+fail:
+    call_free(call);
+    return -1;
+}
+
+int upstream_client_submit_invites(upstream_client_t *c, const odeus_invitee_t *users, size_t n, upstream_batch_cb cb, void *user)
+{
+    if (c == NULL || cb == NULL || users == NULL || n == 0)
+        return -1;
+    call_t *call = gw_calloc(1, sizeof(*call));
+    call->action = ODEUS_INVITE;
+    call->batch_cb = cb;
+    call->user = user;
+    call->emails = gw_calloc(n, sizeof(*call->emails));
+    call->results = gw_calloc(n, sizeof(*call->results));
+    for (size_t i = 0; i < n && users[i].email != NULL; i++)
+        call->emails[call->n_emails++] = gw_strdup(users[i].email);
+    call->body = odeus_invite_body(users, n);
+    if (call->body == NULL) {
+        call_free(call);
+        return -1;
+    }
+    return start(c, call);
+}
+
+/* Hands a built call to curl (or, in dry-run, to the next poll); frees it when that fails. */
+static int start(upstream_client_t *c, call_t *call)
+{
     if (c->dry_run) {
         call->result.outcome = ODEUS_OUTCOME_DONE;
         call->result.http_status = 0;
         call->result.retry_after_ms = -1;
         snprintf(call->result.message, sizeof(call->result.message), "dry-run");
+        for (size_t i = 0; i < call->n_emails; i++)
+            call->results[i] = call->result;
         list_push(&c->queued, call);
         c->inflight++;
         return 0;
@@ -405,11 +448,33 @@ static void redact(char *msg, const char *secret)
         memset(hit, '*', n);
 }
 
+/* odeus_classify for a batched invite: one result per address. */
+static void classify_batch(call_t *call, long status, const char *transport_error)
+{
+    odeus_invitee_t *users = gw_calloc(call->n_emails, sizeof(*users));
+    for (size_t i = 0; i < call->n_emails; i++)
+        users[i].email = call->emails[i];
+    if (transport_error != NULL)
+        odeus_classify_invites(users, call->n_emails, 0, NULL, 0, NULL, (int64_t)time(NULL), transport_error, call->results);
+    else
+        odeus_classify_invites(users, call->n_emails, status, call->resp, call->resp_len,
+                               call->retry_after[0] != '\0' ? call->retry_after : NULL, (int64_t)time(NULL), NULL, call->results);
+    free(users);
+}
+
 static void finish(upstream_client_t *c, call_t *call, CURLcode code)
 {
     long status = 0;
 
     curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (call->batch_cb != NULL && !call->resp_too_large) {
+        classify_batch(call, status, code != CURLE_OK ? (call->errbuf[0] != '\0' ? call->errbuf : curl_easy_strerror(code)) : NULL);
+        for (size_t i = 0; i < call->n_emails; i++) {
+            redact(call->results[i].message, c->api_key);
+            redact(call->results[i].message, c->base_url);
+        }
+        return;
+    }
     if (call->resp_too_large) {
         memset(&call->result, 0, sizeof(call->result));
         call->result.outcome = ODEUS_OUTCOME_RETRY;
@@ -427,6 +492,8 @@ static void finish(upstream_client_t *c, call_t *call, CURLcode code)
      * reason to echo the key, but neither may ever reach a log. */
     redact(call->result.message, c->api_key);
     redact(call->result.message, c->base_url);
+    for (size_t i = 0; i < call->n_emails; i++)
+        call->results[i] = call->result; /* a batch whose answer was too large: the same for all */
 }
 
 /* Moves every finished transfer from `running` to `done`, with its result filled in. */
@@ -500,7 +567,10 @@ int upstream_client_poll(upstream_client_t *c, int timeout_ms)
     while ((call = done.head) != NULL) {
         list_remove(&done, call);
         c->inflight--;
-        call->cb(call->user, &call->result);
+        if (call->batch_cb != NULL)
+            call->batch_cb(call->user, call->results, call->n_emails);
+        else
+            call->cb(call->user, &call->result);
         call_free(call);
     }
     return rc;

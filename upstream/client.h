@@ -43,6 +43,18 @@ void upstream_client_destroy(upstream_client_t *client);
 GW_MUST_CHECK int upstream_client_submit(upstream_client_t *client, odeus_action_t action, const char *email, const char *role,
                                          upstream_done_cb cb, void *user);
 
+/** Called once per batched invite with one result per address, in the order submitted (borrowed for the call). */
+typedef void (*upstream_batch_cb)(void *user, const odeus_result_t *results, size_t n);
+
+/**
+ * Starts one invite call carrying `n` (>= 1) users (odeus_invite_body); the client copies what it
+ * needs. `cb` is called exactly once, from a later upstream_client_poll(), with users[i]'s result
+ * at index i (odeus_classify_invites), unless the client is destroyed first. Returns 0, or -1 when
+ * the call could not be started (then `cb` is not called).
+ */
+GW_MUST_CHECK int upstream_client_submit_invites(upstream_client_t *client, const odeus_invitee_t *users, size_t n,
+                                                 upstream_batch_cb cb, void *user);
+
 /**
  * Waits up to `timeout_ms` for network activity or a wakeup, moves transfers forward and calls
  * the callbacks of the calls that finished. Returns 0, or -1 on a curl multi error.

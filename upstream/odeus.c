@@ -127,6 +127,35 @@ out:
     return out;
 }
 
+char *odeus_invite_body(const odeus_invitee_t *users, size_t n)
+{
+    json_t *root = NULL, *list = NULL;
+    char *out = NULL;
+
+    if (n == 0)
+        return NULL;
+    list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *role = users[i].role, *normalized = odeus_role_normalize(role);
+        json_t *user = json_object();
+        if (normalized != NULL)
+            role = normalized;
+        if (users[i].email == NULL || json_object_set_new(user, "email", json_string(users[i].email)) != 0 ||
+            (role != NULL && json_object_set_new(user, "role", json_string(role)) != 0)) {
+            json_decref(user);
+            goto out;
+        }
+        json_array_append_new(list, user);
+    }
+    root = json_pack("{s:O}", "users", list);
+    if (root != NULL)
+        out = dump_malloc(root);
+out:
+    json_decref(list);
+    json_decref(root);
+    return out;
+}
+
 const char *odeus_outcome_name(odeus_outcome_t outcome)
 {
     switch (outcome) {
@@ -231,6 +260,20 @@ static int list_has_email(const json_t *list, const char *email)
     return 0;
 }
 
+/* What a 200 to an invite says of one address: the same mapping for a single and a batched call. */
+static void invite_address(const json_t *json, const char *email, odeus_result_t *out)
+{
+    out->outcome = ODEUS_OUTCOME_DONE;
+    if (list_has_email(json_object_get(json, "invalidEmails"), email)) {
+        out->outcome = ODEUS_OUTCOME_REFUSED;
+        set_message(out, "Odeus listed the email in invalidEmails");
+    } else if (list_has_email(json_object_get(json, "successfulInvites"), email)) {
+        set_message(out, "invited");
+    } else {
+        set_message(out, "not in successfulInvites: already an active member");
+    }
+}
+
 void odeus_classify(odeus_action_t action, const char *email, long http_status, const char *body, size_t body_len,
                     const char *retry_after, int64_t now_unix, const char *transport_error, odeus_result_t *out)
 {
@@ -266,14 +309,7 @@ void odeus_classify(odeus_action_t action, const char *email, long http_status, 
         }
         out->outcome = ODEUS_OUTCOME_DONE;
         if (action == ODEUS_INVITE) {
-            if (list_has_email(json_object_get(json, "invalidEmails"), email)) {
-                out->outcome = ODEUS_OUTCOME_REFUSED;
-                set_message(out, "Odeus listed the email in invalidEmails");
-            } else if (list_has_email(json_object_get(json, "successfulInvites"), email)) {
-                set_message(out, "invited");
-            } else {
-                set_message(out, "not in successfulInvites: already an active member");
-            }
+            invite_address(json, email, out);
         } else {
             set_message(out, "%s", reason != NULL ? reason : "ok");
         }
@@ -305,6 +341,26 @@ void odeus_classify(odeus_action_t action, const char *email, long http_status, 
         else
             set_message(out, "HTTP %ld", http_status);
         break;
+    }
+    json_decref(json);
+}
+
+void odeus_classify_invites(const odeus_invitee_t *users, size_t n, long http_status, const char *body, size_t body_len,
+                            const char *retry_after, int64_t now_unix, const char *transport_error, odeus_result_t *out)
+{
+    if (n == 0)
+        return;
+    /* the answer as a whole (status, Retry-After, a body that is no JSON object) is the first
+     * address's; a 200 with an object is then read once for every address */
+    odeus_classify(ODEUS_INVITE, users[0].email, http_status, body, body_len, retry_after, now_unix, transport_error, &out[0]);
+    json_t *json = NULL;
+    int per_address = transport_error == NULL && http_status == 200 && out[0].outcome != ODEUS_OUTCOME_RETRY;
+    if (per_address && n > 1)
+        json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
+    for (size_t i = 1; i < n; i++) {
+        out[i] = out[0];
+        if (json_is_object(json))
+            invite_address(json, users[i].email, &out[i]);
     }
     json_decref(json);
 }

@@ -36,6 +36,18 @@ int odeus_role_rank(const char *role);
  */
 char *odeus_request_body(odeus_action_t action, const char *email, const char *role);
 
+/** One address of a batched invite. Both strings are borrowed; `role` may be NULL (member). */
+typedef struct odeus_invitee {
+    const char *email;
+    const char *role;
+} odeus_invitee_t;
+
+/**
+ * The body of one invite call for `n` users, in order (malloc'd; caller frees). NULL when `n` is 0,
+ * an email is missing, or a string is not UTF-8. Roles are spelled as odeus_request_body does.
+ */
+char *odeus_invite_body(const odeus_invitee_t *users, size_t n);
+
 typedef enum odeus_outcome {
     ODEUS_OUTCOME_DONE,       /** Odeus did it (200, and for invite: the email in successfulInvites) */
     ODEUS_OUTCOME_ALREADY,    /** deactivate answered 404: not found or not an active member — goal reached */
@@ -67,5 +79,14 @@ typedef struct odeus_result {
  */
 void odeus_classify(odeus_action_t action, const char *email, long http_status, const char *body, size_t body_len,
                     const char *retry_after, int64_t now_unix, const char *transport_error, odeus_result_t *out);
+
+/**
+ * odeus_classify for one invite call that carried `n` users: out[i] (room for `n`) is users[i]'s
+ * result. A 200 is read per address (invalidEmails: REFUSED; successfulInvites: DONE; neither:
+ * DONE, already a member); every other answer is the same for all, so a 400 marks every address
+ * REFUSED and it is the caller's business to find which one Odeus refused (by splitting the batch).
+ */
+void odeus_classify_invites(const odeus_invitee_t *users, size_t n, long http_status, const char *body, size_t body_len,
+                            const char *retry_after, int64_t now_unix, const char *transport_error, odeus_result_t *out);
 
 #endif

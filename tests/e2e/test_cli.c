@@ -82,6 +82,8 @@ static void test_bad_values(void **state)
     /* a ceiling below the start is a contradiction (0 is not: no growth) */
     assert_usage_error((const char *const[]){"--odeus-rate-per-sec", "50", "--odeus-rate-max-per-sec", "40", NULL}, good_env,
                        "--odeus-rate-max-per-sec");
+    assert_usage_error((const char *const[]){"--odeus-invite-batch", "0", NULL}, good_env, "--odeus-invite-batch");
+    assert_usage_error((const char *const[]){"--odeus-invite-batch", "201", NULL}, good_env, "--odeus-invite-batch");
     assert_usage_error((const char *const[]){"--no-such-flag", NULL}, good_env, "--no-such-flag");
     assert_usage_error((const char *const[]){NULL},
                        (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "GATEWAY_THREADS=x", "ODEUS_API_KEY=k", NULL},
@@ -129,6 +131,7 @@ static void test_help(void **state)
         {"odeus-rate-per-sec", "ODEUS_RATE_PER_SEC"},
         {"odeus-rate-max-per-sec", "ODEUS_RATE_MAX_PER_SEC"},
         {"odeus-max-concurrency", "ODEUS_MAX_CONCURRENCY"},
+        {"odeus-invite-batch", "ODEUS_INVITE_BATCH"},
         {"dry-run", "GATEWAY_DRY_RUN"},
         {"log-level", "GATEWAY_LOG_LEVEL"},
         {"tls-cert", "GATEWAY_TLS_CERT"},

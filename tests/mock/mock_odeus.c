@@ -66,6 +66,8 @@ struct mock_odeus {
     double rate_tokens;
     struct timespec rate_last;
     int recording, stateful, invites_pending;
+    char invalid_suffix[128]; /* invite: addresses ending so are listed in invalidEmails ("" none) */
+    char reject_email[256];   /* invite: a call carrying this address is answered 400 as a whole ("" none) */
     mock_odeus_counts_t counts;
     /* member model: parallel arrays, linear search is fine for tests (hashing below keeps 10k fast) */
     member_t *members;
@@ -199,7 +201,31 @@ static void respond_message(conn_t *c, int status, const char *message, int retr
 }
 
 /* The invite answer, built from the request like Odeus does; 400 when the body is malformed. */
-static void respond_invite(conn_t *c, const char *body, size_t body_len, int invalid)
+/* 1 when `email` ends with `suffix` (case-insensitively; "" never matches). */
+static int has_suffix(const char *email, const char *suffix)
+{
+    size_t n = strlen(email), k = strlen(suffix);
+    return k > 0 && n >= k && strcasecmp(email + n - k, suffix) == 0;
+}
+
+/* The number of users an invite body carries, and whether one of them is `email` ("" none). */
+static size_t invite_users(const char *body, size_t body_len, const char *email, int *has)
+{
+    json_t *req = json_loadb(body, body_len, 0, NULL), *user;
+    json_t *users = json_object_get(req, "users");
+    size_t i, n = json_is_array(users) ? json_array_size(users) : 0;
+    *has = 0;
+    json_array_foreach(users, i, user)
+    {
+        const char *e = json_string_value(json_object_get(user, "email"));
+        if (e != NULL && email[0] != '\0' && strcasecmp(e, email) == 0)
+            *has = 1;
+    }
+    json_decref(req);
+    return n;
+}
+
+static void respond_invite(conn_t *c, const char *body, size_t body_len, int invalid, const char *invalid_suffix)
 {
     json_t *req = json_loadb(body, body_len, 0, NULL);
     json_t *users = json_object_get(req, "users");
@@ -221,8 +247,13 @@ static void respond_invite(conn_t *c, const char *body, size_t body_len, int inv
             goto bad;
         json_array_append(emails, email);
     }
-    done_list = invalid ? json_array() : json_incref(emails);
-    invalid_list = invalid ? json_incref(emails) : json_array();
+    done_list = json_array();
+    invalid_list = json_array();
+    json_array_foreach(emails, i, user)
+    {
+        int bad = invalid || has_suffix(json_string_value(user), invalid_suffix);
+        json_array_append(bad ? invalid_list : done_list, user);
+    }
     answer = json_pack("{s:s, s:s, s:o, s:o}", "status", "success", "message", "Invitations processed", "successfulInvites",
                        done_list, "invalidEmails", invalid_list);
     text = json_dumps(answer, JSON_COMPACT);
@@ -304,7 +335,7 @@ static int model_apply(mock_odeus_t *m, const char *path, const char *body, size
         {
             const char *email = json_string_value(json_object_get(user, "email"));
             const char *role = json_string_value(json_object_get(user, "role"));
-            if (email == NULL)
+            if (email == NULL || has_suffix(email, m->invalid_suffix))
                 continue;
             member_t *x = member_find(m, email, 1);
             x->invited = 1;
@@ -356,7 +387,7 @@ static int rate_exceeded(mock_odeus_t *m)
 
 /* Answers one complete request; `body` is the whole body, r->body may be truncated. */
 static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t body_len, mock_fault_t fault, int retry_after_s,
-                   int not_member)
+                   int not_member, const char *invalid_suffix)
 {
     int invite = ends_with(r->path, "/user-management/v1/invite");
     int deactivate = ends_with(r->path, "/user-management/v1/deactivate-user");
@@ -382,6 +413,7 @@ static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t 
         respond_message(c, 429, "Too many requests", retry_after_s);
         return;
     case MOCK_HANG:
+    case MOCK_DONE_HANG:
         c->hanging = 1;
         return;
     case MOCK_DROP:
@@ -401,7 +433,7 @@ static void answer(conn_t *c, const mock_request_t *r, const char *body, size_t 
         return;
     }
     if (invite) {
-        respond_invite(c, body, body_len, fault == MOCK_INVALID_EMAIL);
+        respond_invite(c, body, body_len, fault == MOCK_INVALID_EMAIL, invalid_suffix);
         return;
     }
     if (not_member) {
@@ -541,8 +573,16 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
         copy_field(r.body, sizeof(r.body), c->in + head_len, content_length);
 
         pthread_mutex_lock(&m->mu);
-        int retry_after_s = 1, not_member = 0;
+        int retry_after_s = 1, not_member = 0, rejected = 0;
+        char invalid_suffix[sizeof(m->invalid_suffix)];
+        snprintf(invalid_suffix, sizeof(invalid_suffix), "%s", m->invalid_suffix);
+        if (ends_with(r.path, "/user-management/v1/invite")) {
+            r.invitees = (int)invite_users(c->in + head_len, content_length, m->reject_email, &rejected);
+            m->counts.invitees += (size_t)r.invitees;
+        }
         fault = next_fault(m);
+        if (fault == MOCK_OK && rejected)
+            fault = MOCK_400;
         if (fault == MOCK_OK && rate_exceeded(m)) {
             fault = MOCK_429;
             retry_after_s = (int)m->rate_retry_after;
@@ -551,7 +591,7 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
         m->counts.requests++;
         if (fault == MOCK_429)
             m->counts.throttled++;
-        if (fault == MOCK_OK && strcmp(r.method, "POST") == 0) {
+        if ((fault == MOCK_OK || fault == MOCK_DONE_HANG) && strcmp(r.method, "POST") == 0) {
             not_member = model_apply(m, r.path, c->in + head_len, content_length);
             if (!not_member)
                 m->counts.ok++;
@@ -566,7 +606,7 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
         pthread_cond_broadcast(&m->cond);
         pthread_mutex_unlock(&m->mu);
 
-        answer(c, &r, c->in + head_len, content_length, fault, retry_after_s, not_member);
+        answer(c, &r, c->in + head_len, content_length, fault, retry_after_s, not_member, invalid_suffix);
         consumed = head_len + content_length;
         memmove(c->in, c->in + consumed, c->in_len - consumed);
         c->in_len -= consumed;
@@ -803,6 +843,7 @@ void mock_odeus_reset(mock_odeus_t *m)
     m->reqs_len = 0;
     m->faults_head = m->faults_len = 0;
     m->fault_default = MOCK_OK;
+    m->invalid_suffix[0] = m->reject_email[0] = '\0';
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -895,6 +936,20 @@ void mock_odeus_set_rate_limit(mock_odeus_t *m, unsigned per_sec, unsigned retry
     m->rate_retry_after = retry_after_s;
     m->rate_tokens = per_sec;
     clock_gettime(CLOCK_MONOTONIC, &m->rate_last);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_set_invalid_suffix(mock_odeus_t *m, const char *suffix)
+{
+    pthread_mutex_lock(&m->mu);
+    snprintf(m->invalid_suffix, sizeof(m->invalid_suffix), "%s", suffix != NULL ? suffix : "");
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_set_reject_email(mock_odeus_t *m, const char *email)
+{
+    pthread_mutex_lock(&m->mu);
+    snprintf(m->reject_email, sizeof(m->reject_email), "%s", email != NULL ? email : "");
     pthread_mutex_unlock(&m->mu);
 }
 

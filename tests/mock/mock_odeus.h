@@ -19,6 +19,7 @@ typedef enum mock_fault {
     MOCK_429,           /** 429 with Retry-After: 1 */
     MOCK_HANG,          /** read the request, never answer (until the client gives up or the mock stops) */
     MOCK_DROP,          /** read the request, close the connection without answering */
+    MOCK_DONE_HANG, /** do what MOCK_OK does (the member model changes), then never answer: Odeus acted, the caller never hears */
 } mock_fault_t;
 
 typedef struct mock_odeus mock_odeus_t;
@@ -33,6 +34,7 @@ typedef struct mock_request {
     char headers[2048]; /** every header line as received, "Name: value\r\n" each; truncated to whole lines */
     char body[4096];    /** NUL-terminated, truncated to fit */
     int fault;          /** the mock_fault_t it answered with */
+    int invitees;       /** invite: the users its body carried (0 for other calls) */
 } mock_request_t;
 
 /**
@@ -53,7 +55,7 @@ const char *mock_odeus_url(const mock_odeus_t *mock);
 void mock_odeus_push_fault(mock_odeus_t *mock, mock_fault_t fault);
 /** What requests answer with when no pushed fault is left (initially MOCK_OK). */
 void mock_odeus_set_default(mock_odeus_t *mock, mock_fault_t fault);
-/** Forgets recorded requests and pushed faults, default back to MOCK_OK. */
+/** Forgets recorded requests, pushed faults, the invalid suffix and the rejected email; default back to MOCK_OK. */
 void mock_odeus_reset(mock_odeus_t *mock);
 
 /** Number of recorded requests whose path ends with `path_suffix` (NULL: all). */
@@ -72,6 +74,17 @@ size_t mock_odeus_connections(mock_odeus_t *mock);
  * fault MOCK_429.
  */
 void mock_odeus_set_rate_limit(mock_odeus_t *mock, unsigned per_sec, unsigned retry_after_s);
+
+/**
+ * Invites: addresses ending with `suffix` (case-insensitive; NULL or "" none) are answered in
+ * invalidEmails, one by one, and never become members; the other addresses of the call succeed.
+ */
+void mock_odeus_set_invalid_suffix(mock_odeus_t *mock, const char *suffix);
+/**
+ * Invites: a call carrying `email` (case-insensitive; NULL or "" none) is answered 400 as a whole,
+ * as Odeus answers a body it cannot take, and changes no member. Pushed faults come first.
+ */
+void mock_odeus_set_reject_email(mock_odeus_t *mock, const char *email);
 
 /** 0: stop recording each request (counters and the member model go on); for long runs. Default 1. */
 void mock_odeus_set_recording(mock_odeus_t *mock, int on);
@@ -107,6 +120,7 @@ size_t mock_odeus_active_count(mock_odeus_t *mock);
 /** Counters that survive mock_odeus_set_recording(0): requests per endpoint and how many answered 200. */
 typedef struct mock_odeus_counts {
     size_t requests, ok, throttled;
+    size_t invitees; /** users carried by every invite call, whatever its answer */
     size_t invite_ok, deactivate_ok, update_ok;
 } mock_odeus_counts_t;
 void mock_odeus_counts(mock_odeus_t *mock, mock_odeus_counts_t *out);

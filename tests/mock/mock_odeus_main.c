@@ -18,9 +18,17 @@
 #include "mock/mock_odeus.h"
 
 static const char *const fault_names[] = {
-    [MOCK_OK] = "ok",     [MOCK_404] = "404",   [MOCK_400] = "400", [MOCK_INVALID_EMAIL] = "invalid_email",
-    [MOCK_401] = "401",   [MOCK_500] = "500",   [MOCK_503] = "503", [MOCK_429] = "429",
-    [MOCK_HANG] = "hang", [MOCK_DROP] = "drop",
+    [MOCK_OK] = "ok",
+    [MOCK_404] = "404",
+    [MOCK_400] = "400",
+    [MOCK_INVALID_EMAIL] = "invalid_email",
+    [MOCK_401] = "401",
+    [MOCK_500] = "500",
+    [MOCK_503] = "503",
+    [MOCK_429] = "429",
+    [MOCK_HANG] = "hang",
+    [MOCK_DROP] = "drop",
+    [MOCK_DONE_HANG] = "done_hang",
 };
 #define FAULT_COUNT (sizeof(fault_names) / sizeof(fault_names[0]))
 

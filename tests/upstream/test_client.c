@@ -823,10 +823,69 @@ static void test_retry_after_header(void **state)
     assert_int_equal(r.http_status, 200);
 }
 
+typedef struct batch_box {
+    int calls;
+    size_t n;
+    odeus_result_t r[4];
+} batch_box_t;
+
+static void on_batch(void *user, const odeus_result_t *results, size_t n)
+{
+    batch_box_t *b = user;
+    b->calls++;
+    b->n = n;
+    for (size_t i = 0; i < n && i < 4; i++)
+        b->r[i] = results[i];
+}
+
+/* One invite call for several users, answered per address in the order submitted. */
+static void test_invite_batch(void **state)
+{
+    fx_t *fx = *state;
+    batch_box_t b = {0};
+    mock_request_t req;
+    const odeus_invitee_t users[] = {{"a@example.com", "member"}, {"b@invalid.test", NULL}, {"c@example.com", "Admin"}};
+
+    mock_odeus_set_invalid_suffix(fx->mock, "@invalid.test");
+    assert_int_equal(upstream_client_submit_invites(fx->client, users, 3, on_batch, &b), 0);
+    assert_int_equal(upstream_client_inflight(fx->client), 1);
+    run_until(fx->client, &b.calls, 1, 5000);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.r[0].outcome, ODEUS_OUTCOME_DONE);
+    assert_int_equal(b.r[1].outcome, ODEUS_OUTCOME_REFUSED);
+    assert_int_equal(b.r[2].outcome, ODEUS_OUTCOME_DONE);
+
+    assert_int_equal(mock_odeus_count(fx->mock, NULL), 1);
+    json_t *j = recorded_body(fx->mock, 0, &req);
+    assert_common_headers(&req);
+    assert_string_equal(req.path, "/user-management/v1/invite");
+    assert_int_equal(req.invitees, 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "users"), 2), "role")), "admin");
+    json_decref(j);
+
+    /* a 400 for the whole call reaches every address; a 429 too */
+    mock_odeus_set_reject_email(fx->mock, "c@example.com");
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(upstream_client_submit_invites(fx->client, users, 3, on_batch, &b), 0);
+    run_until(fx->client, &b.calls, 1, 5000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(b.r[i].http_status, 400);
+    mock_odeus_push_fault(fx->mock, MOCK_429);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(upstream_client_submit_invites(fx->client, users, 2, on_batch, &b), 0);
+    run_until(fx->client, &b.calls, 1, 5000);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.r[0].outcome, ODEUS_OUTCOME_RETRY);
+    assert_int_equal(b.r[1].outcome, ODEUS_OUTCOME_RETRY);
+
+    assert_int_equal(upstream_client_submit_invites(fx->client, users, 0, on_batch, &b), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_invite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invite_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deactivate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_role, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_url_prefix, setup, teardown),

@@ -297,6 +297,85 @@ static void test_classify_message_is_bounded_and_one_line(void **state)
         assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
 }
 
+/* A batched invite's body lists its users in order, each role spelled as for a single invite. */
+static void test_invite_body_batch(void **state)
+{
+    (void)state;
+    const odeus_invitee_t users[] = {{"a@example.com", "Editor"}, {"b@example.com", NULL}, {"c@example.com", "admin"}};
+    char *body = odeus_invite_body(users, 3);
+    assert_non_null(body);
+    json_t *j = json_loads(body, JSON_REJECT_DUPLICATES, NULL), *list = json_object_get(j, "users");
+    assert_int_equal(json_array_size(list), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "email")), "a@example.com");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "role")), "editor");
+    assert_null(json_object_get(json_array_get(list, 1), "role"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 2), "role")), "admin");
+    json_decref(j);
+    /* one user: the very body of a single invite */
+    char *single = odeus_request_body(ODEUS_INVITE, "a@example.com", "Editor");
+    char *one = odeus_invite_body(users, 1);
+    assert_string_equal(one, single);
+    free(one);
+    free(single);
+    free(body);
+
+    const odeus_invitee_t bad[] = {{"a@example.com", NULL}, {NULL, NULL}};
+    assert_null(odeus_invite_body(bad, 2));
+    assert_null(odeus_invite_body(users, 0));
+}
+
+/* Each address of a 200 is read on its own: invited, refused, or (in neither list) already a member. */
+static void test_classify_invites_per_address(void **state)
+{
+    (void)state;
+    const odeus_invitee_t users[] = {{"new@example.com", NULL}, {"Bad@Example.com", NULL}, {"member@example.com", NULL}};
+    const char *body = "{\"status\":\"success\",\"successfulInvites\":[\"NEW@example.com\"],"
+                       "\"invalidEmails\":[\"bad@example.com\"]}";
+    odeus_result_t out[3];
+    odeus_classify_invites(users, 3, 200, body, strlen(body), NULL, DATE_UNIX, NULL, out);
+    assert_int_equal(out[0].outcome, ODEUS_OUTCOME_DONE);
+    assert_string_equal(out[0].message, "invited");
+    assert_int_equal(out[1].outcome, ODEUS_OUTCOME_REFUSED);
+    assert_int_equal(out[2].outcome, ODEUS_OUTCOME_DONE);
+    assert_string_equal(out[2].message, "not in successfulInvites: already an active member");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(out[i].http_status, 200);
+
+    /* the same mapping as a single invite, address by address */
+    for (int i = 0; i < 3; i++) {
+        odeus_result_t one;
+        odeus_classify(ODEUS_INVITE, users[i].email, 200, body, strlen(body), NULL, DATE_UNIX, NULL, &one);
+        assert_int_equal(one.outcome, out[i].outcome);
+        assert_string_equal(one.message, out[i].message);
+    }
+}
+
+/* Any other answer is the whole call's: a 400 refuses all (the caller splits), a 429 retries all. */
+static void test_classify_invites_whole_call(void **state)
+{
+    (void)state;
+    const odeus_invitee_t users[] = {{"a@example.com", NULL}, {"b@example.com", NULL}};
+    odeus_result_t out[2];
+    const char *bad = "{\"message\":\"Invalid request body\"}";
+    odeus_classify_invites(users, 2, 400, bad, strlen(bad), NULL, DATE_UNIX, NULL, out);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(out[i].outcome, ODEUS_OUTCOME_REFUSED);
+        assert_int_equal(out[i].http_status, 400);
+    }
+    odeus_classify_invites(users, 2, 429, NULL, 0, "3", DATE_UNIX, NULL, out);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(out[i].outcome, ODEUS_OUTCOME_RETRY);
+        assert_int_equal(out[i].retry_after_ms, 3000);
+    }
+    odeus_classify_invites(users, 2, 0, NULL, 0, NULL, DATE_UNIX, "connection refused", out);
+    assert_int_equal(out[1].outcome, ODEUS_OUTCOME_RETRY);
+    assert_int_equal(out[1].http_status, 0);
+    /* a 200 that is no JSON object is no answer about anyone */
+    odeus_classify_invites(users, 2, 200, "<html>", 6, NULL, DATE_UNIX, NULL, out);
+    assert_int_equal(out[0].outcome, ODEUS_OUTCOME_RETRY);
+    assert_int_equal(out[1].outcome, ODEUS_OUTCOME_RETRY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +389,9 @@ int main(void)
         cmocka_unit_test(test_classify_table),
         cmocka_unit_test(test_classify_unterminated_body),
         cmocka_unit_test(test_classify_message_is_bounded_and_one_line),
+        cmocka_unit_test(test_invite_body_batch),
+        cmocka_unit_test(test_classify_invites_per_address),
+        cmocka_unit_test(test_classify_invites_whole_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
