@@ -175,37 +175,67 @@ static int set_default_role(gw_config_t *c, const char *value, char *why, size_t
     return copy_string(c->default_role, sizeof(c->default_role), role, why, why_len);
 }
 
+/*
+ * The next entry of a comma-separated list at *p: *entry and *len, and *p moved past the entry
+ * and its comma. 1 for an entry, 0 at the end, -1 with `why` for a trailing comma.
+ */
+static int list_next(const char **p, const char **entry, size_t *len, char *why, size_t why_len)
+{
+    if (**p == '\0')
+        return 0;
+    const char *end = strchr(*p, ',');
+    *entry = *p;
+    *len = end != NULL ? (size_t)(end - *p) : strlen(*p);
+    *p += *len;
+    if (**p == ',' && *++*p == '\0') {
+        snprintf(why, why_len, "ends with a comma");
+        return -1;
+    }
+    return 1;
+}
+
+/* A group name of `len` bytes into `dst` (GW_ROLE_MAP_GROUP_LEN bytes): 0, or -1 with `why` (empty, too long). */
+static int copy_group_name(char *dst, const char *name, size_t len, char *why, size_t why_len)
+{
+    if (len == 0) {
+        snprintf(why, why_len, "an empty group name");
+        return -1;
+    }
+    if (len >= GW_ROLE_MAP_GROUP_LEN) {
+        snprintf(why, why_len, "a group name is longer than %d bytes", GW_ROLE_MAP_GROUP_LEN - 1);
+        return -1;
+    }
+    memcpy(dst, name, len);
+    dst[len] = '\0';
+    return 0;
+}
+
 /* --group-role-map GROUP=ROLE[,GROUP=ROLE...]: a group name may hold '=' (the last one splits), not ','. */
 static int set_group_role_map(gw_config_t *c, const char *value, char *why, size_t why_len)
 {
+    const char *p = value, *entry;
+    size_t len;
+    int more;
     c->n_group_roles = 0;
-    for (const char *p = value; *p != '\0';) {
-        const char *end = strchr(p, ',');
-        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    while ((more = list_next(&p, &entry, &len, why, why_len)) == 1) {
         const char *eq = NULL;
-        for (const char *q = p; q < p + len; q++)
+        for (const char *q = entry; q < entry + len; q++)
             if (*q == '=')
                 eq = q;
         char role[16];
-        size_t role_len = eq != NULL ? (size_t)(p + len - eq - 1) : 0;
-        if (eq == NULL || eq == p) {
-            snprintf(why, why_len, "entry \"%.*s\" is not GROUP=ROLE", (int)(len > 64 ? 64 : len), p);
+        size_t role_len = eq != NULL ? (size_t)(entry + len - eq - 1) : 0;
+        int shown = (int)(len > 64 ? 64 : len);
+        if (eq == NULL) {
+            snprintf(why, why_len, "entry \"%.*s\" is not GROUP=ROLE", shown, entry);
             return -1;
         }
-        if (role_len == 0 || role_len >= sizeof(role)) {
-            snprintf(why, why_len, "entry \"%.*s\": the role must be member, editor or admin", (int)(len > 64 ? 64 : len), p);
-            return -1;
+        if (role_len > 0 && role_len < sizeof(role)) {
+            memcpy(role, eq + 1, role_len);
+            role[role_len] = '\0';
         }
-        memcpy(role, eq + 1, role_len);
-        role[role_len] = '\0';
-        const char *normal = odeus_role_normalize(role);
-        size_t group_len = (size_t)(eq - p);
+        const char *normal = role_len > 0 && role_len < sizeof(role) ? odeus_role_normalize(role) : NULL;
         if (normal == NULL) {
-            snprintf(why, why_len, "entry \"%.*s\": the role must be member, editor or admin", (int)(len > 64 ? 64 : len), p);
-            return -1;
-        }
-        if (group_len >= GW_ROLE_MAP_GROUP_LEN) {
-            snprintf(why, why_len, "a group name is longer than %d bytes", GW_ROLE_MAP_GROUP_LEN - 1);
+            snprintf(why, why_len, "entry \"%.*s\": the role must be member, editor or admin", shown, entry);
             return -1;
         }
         if (c->n_group_roles == GW_MAX_ROLE_MAP) {
@@ -213,8 +243,8 @@ static int set_group_role_map(gw_config_t *c, const char *value, char *why, size
             return -1;
         }
         gw_group_role_t *e = &c->group_roles[c->n_group_roles];
-        memcpy(e->group, p, group_len);
-        e->group[group_len] = '\0';
+        if (copy_group_name(e->group, entry, (size_t)(eq - entry), why, why_len) != 0)
+            return -1;
         e->role = normal;
         for (size_t i = 0; i < c->n_group_roles; i++) {
             if (strcasecmp(c->group_roles[i].group, e->group) == 0) {
@@ -223,43 +253,27 @@ static int set_group_role_map(gw_config_t *c, const char *value, char *why, size
             }
         }
         c->n_group_roles++;
-        p += len;
-        if (*p == ',' && *++p == '\0') {
-            snprintf(why, why_len, "ends with a comma");
-            return -1;
-        }
     }
-    return 0;
+    return more;
 }
 
 /* --access-groups NAME[,NAME...]: matched like the role map's groups. */
 static int set_access_groups(gw_config_t *c, const char *value, char *why, size_t why_len)
 {
+    const char *p = value, *entry;
+    size_t len;
+    int more;
     c->n_access_groups = 0;
-    for (const char *p = value; *p != '\0';) {
-        const char *end = strchr(p, ',');
-        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (len == 0) {
-            snprintf(why, why_len, "an empty group name");
-            return -1;
-        }
-        if (len >= GW_ROLE_MAP_GROUP_LEN) {
-            snprintf(why, why_len, "a group name is longer than %d bytes", GW_ROLE_MAP_GROUP_LEN - 1);
-            return -1;
-        }
+    while ((more = list_next(&p, &entry, &len, why, why_len)) == 1) {
         if (c->n_access_groups == GW_MAX_ROLE_MAP) {
             snprintf(why, why_len, "more than %d groups", GW_MAX_ROLE_MAP);
             return -1;
         }
-        memcpy(c->access_groups[c->n_access_groups], p, len);
-        c->access_groups[c->n_access_groups++][len] = '\0';
-        p += len;
-        if (*p == ',' && *++p == '\0') {
-            snprintf(why, why_len, "ends with a comma");
+        if (copy_group_name(c->access_groups[c->n_access_groups], entry, len, why, why_len) != 0)
             return -1;
-        }
+        c->n_access_groups++;
     }
-    return 0;
+    return more;
 }
 
 int gw_config_access_group(const gw_config_t *c, const char *display_name, const char *external_id)

@@ -84,6 +84,14 @@ static void test_bad_values(void **state)
                        "--odeus-rate-max-per-sec");
     assert_usage_error((const char *const[]){"--odeus-invite-batch", "0", NULL}, good_env, "--odeus-invite-batch");
     assert_usage_error((const char *const[]){"--odeus-invite-batch", "201", NULL}, good_env, "--odeus-invite-batch");
+    /* a bad role map or access list stops the start with one line (issue: "a bad SPEC exits 2") */
+    assert_usage_error((const char *const[]){"--group-role-map", "Admins", NULL}, good_env, "--group-role-map");
+    assert_usage_error((const char *const[]){"--group-role-map", "Admins=boss", NULL}, good_env, "--group-role-map");
+    assert_usage_error((const char *const[]){"--group-role-map", "Admins=admin,", NULL}, good_env, "--group-role-map");
+    assert_usage_error((const char *const[]){"--group-role-map", "=admin", NULL}, good_env, "--group-role-map");
+    assert_usage_error((const char *const[]){"--group-role-map", "Admins=admin,admins=editor", NULL}, good_env, "--group-role-map");
+    assert_usage_error((const char *const[]){"--access-groups", "Odeus,,Staff", NULL}, good_env, "--access-groups");
+    assert_usage_error((const char *const[]){"--access-groups", "Odeus,", NULL}, good_env, "--access-groups");
     assert_usage_error((const char *const[]){"--no-such-flag", NULL}, good_env, "--no-such-flag");
     assert_usage_error((const char *const[]){NULL},
                        (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "GATEWAY_THREADS=x", "ODEUS_API_KEY=k", NULL},
