@@ -245,6 +245,19 @@ void gw_kill(gw_proc_t *p)
     wait_exit(p);
 }
 
+size_t harness_curl_append(char *data, size_t size, size_t n, void *arg)
+{
+    char **buf = arg;
+    size_t old = *buf != NULL ? strlen(*buf) : 0, add = size * n;
+    char *grown = realloc(*buf, old + add + 1);
+    if (grown == NULL)
+        return 0; /* curl fails the transfer */
+    memcpy(grown + old, data, add);
+    grown[old + add] = '\0';
+    *buf = grown;
+    return add;
+}
+
 typedef struct buf {
     char *data;
     size_t len;

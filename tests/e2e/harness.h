@@ -62,6 +62,11 @@ void gw_read_log(gw_proc_t *p);
 void http_call(gw_proc_t *p, const char *method, const char *path, const char *body, const char *token, const char *const *headers,
                http_resp_t *out);
 void http_resp_clear(http_resp_t *r);
+/**
+ * A CURLOPT_WRITEFUNCTION for calls of the tests' own (threads, killed gateways): appends the
+ * body to the NUL-terminated malloc'd text at *(char **)arg (NULL to start; the caller frees it).
+ */
+size_t harness_curl_append(char *data, size_t size, size_t n, void *arg);
 
 /** Shorthand for an authorized call. */
 void scim(gw_proc_t *p, const char *method, const char *path, const char *body, http_resp_t *out);

@@ -51,19 +51,6 @@ typedef struct creates {
     pthread_mutex_t lock;
 } creates_t;
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    char **buf = arg;
-    size_t old = *buf != NULL ? strlen(*buf) : 0, add = size * n;
-    char *grown = realloc(*buf, old + add + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + old, data, add);
-    grown[old + add] = '\0';
-    *buf = grown;
-    return add;
-}
-
 /*
  * One POST /Users on the connection `e`; its status (0: no answer, e.g. the gateway was killed)
  * and the new id. Not harness.c's http_call, which fails the test on a lost answer.
@@ -81,7 +68,7 @@ static void create_on(CURL *e, creates_t *c, size_t i)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
     if (curl_easy_perform(e) == CURLE_OK)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -297,7 +284,7 @@ static void *patch_deactivate(void *arg)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, deactivate_patch);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
     if (curl_easy_perform(e) == CURLE_OK)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &j->status);

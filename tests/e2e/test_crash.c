@@ -52,19 +52,6 @@ typedef struct worker {
 static atomic_int stop_workers;
 static atomic_int workers_done;
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    char **buf = arg;
-    size_t old = *buf != NULL ? strlen(*buf) : 0, add = size * n;
-    char *grown = realloc(*buf, old + add + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + old, data, add);
-    grown[old + add] = '\0';
-    *buf = grown;
-    return add;
-}
-
 /*
  * One SCIM call that tolerates a gateway killed under it (status 0: the outcome is unknown to
  * the IdP, as after a real crash); harness.c's http_call fails the test on that.
@@ -84,7 +71,7 @@ static void call(worker_t *w, const char *method, const char *path, const char *
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->body);
     if (body != NULL)
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
