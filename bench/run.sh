@@ -171,6 +171,13 @@ ngx_pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$ODEUS_PORT/" && break; sleep 0.05; done
 ngx_worker() { pgrep -P "$ngx_pid" | head -1; }
 odeus_calls() { sleep 0.4; wc -l <"$work/nginx/logs/odeus.log"; } # after the log buffer's flush
+odeus_deactivations() { sleep 0.4; grep -c deactivate-user "$work/nginx/logs/odeus.log" || true; }
+# Reactivations go out as batched invites (up to 100 addresses per call): the addresses the fake Odeus
+# answered are counted by the gateway (nginx's return does not read the bodies).
+invite_addresses() {
+  curl -s -H "$auth" "$1/metrics" |
+    awk '/^gateway_odeus_calls_total\{endpoint="invite",outcome="(done|already)"\}/ {s += $2} END {print s + 0}'
+}
 # the key is checked: a wrong one is refused
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$ODEUS_PORT/user-management/v1/invite")" = 401 ]
 
@@ -381,12 +388,14 @@ for r in $(seq "$ROUNDS"); do
   run_wrk direct_get "$(ngx_worker)" "$work/filter.lua" "http://127.0.0.1:$DIRECT_PORT"
   run_wrk gw_get "$gw_pid" "$work/filter.lua" "$url"
   run_wrk proxy_patch "$(ngx_worker)" "$work/proxy.lua" "http://127.0.0.1:$PROXY_PORT"
-  c0=$(odeus_calls)
+  c0=$(odeus_calls) d0=$(odeus_deactivations) a0=$(invite_addresses "$url")
   POS_FILE=$work/patch.pos run_wrk gw_patch "$gw_pid" "$work/patch.lua" "$url"
   sleep 0.5 # requests wrk gave up on at the end still finish
-  got=$(($(odeus_calls) - c0))
+  calls=$(($(odeus_calls) - c0)) deact=$(($(odeus_deactivations) - d0)) react=$(($(invite_addresses "$url") - a0))
+  got=$((deact + react))
   sent=$(tail -1 "$work/results" | awk '{print $7}')
-  echo "round $r: gateway PATCH answered $sent, Odeus received $got calls" >>"$work/notes"
+  echo "round $r: gateway PATCH answered $sent; Odeus received $calls calls: $deact deactivations and invite calls" \
+    "carrying $react reactivations" >>"$work/notes"
   # every answered PATCH reached Odeus; at most CONNS more were cut off by wrk's stop
   [ "$got" -ge "$sent" ] && [ "$got" -le $((sent + CONNS)) ] || patch_calls_ok=0
   c0=$(odeus_calls)
@@ -581,7 +590,8 @@ echo "- seeding: $N users through POST /Users in $seed_s s ($CONNS connections);
 echo "- Okta import: $total users, pages of 100 over one connection: $import_s s (gateway CPU $import_cpu s), $import_ids distinct users"
 echo "- peak RSS of the gateway over the user rows and the import: $((rss_kib / 1024)) MiB; after a restart on the full directory: $((rss_restart_kib / 1024)) MiB"
 echo "- start-up on the full directory (process start to listening): $startup_full_ms ms"
-echo "- Odeus calls: every answered PATCH reached Odeus: $([ $patch_calls_ok = 1 ] && echo yes || echo NO)"
+echo "- Odeus calls: every answered PATCH reached Odeus (deactivations counted by the fake Odeus, reactivations as the" \
+  "addresses of the invite calls it answered): $([ $patch_calls_ok = 1 ] && echo yes || echo NO)"
 echo "- groups created through the API (Okta's shape, bodies up to $MAX_BODY bytes): $(num "$patch_size") members in" \
   "$(kv patch_reqs) request(s), $(kv patch_s) s; $(num "$get_size") members in $(kv get_reqs) request(s) (POST, then PATCH add)," \
   "$(kv get_s) s; one read with members $full_ms ms, $(num "$(kv full_bytes)") bytes ($(kv excl_bytes) without)"
