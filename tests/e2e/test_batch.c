@@ -274,23 +274,7 @@ typedef struct patch_job {
 static void *patch_deactivate(void *arg)
 {
     patch_job_t *j = arg;
-    char url[256], *resp = NULL;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", j->gw->port, j->path);
-    CURL *e = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
-    h = curl_slist_append(h, "Content-Type: application/scim+json");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, deactivate_patch);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &j->status);
-    free(resp);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
+    j->status = harness_call(j->gw->port, "PATCH", j->path, deactivate_patch, NULL);
     return NULL;
 }
 
