@@ -62,7 +62,7 @@ static void call(worker_t *w, const char *method, const char *path, const char *
     int port = w->gw->port;
     pthread_mutex_unlock(w->gw_lock);
     memset(r, 0, sizeof(*r));
-    r->status = harness_call(port, method, path, body, &r->body);
+    r->status = harness_call(NULL, port, method, path, body, &r->body);
     if (r->body != NULL)
         r->json = json_loads(r->body, 0, NULL);
 }

@@ -111,7 +111,7 @@ static void *patch_later(void *arg)
     char path[128];
     snprintf(path, sizeof(path), "/scim/v2/Users/%s", p->id);
     long long t0 = harness_now_ms();
-    p->status = harness_call(p->port, "PATCH", path, body, NULL);
+    p->status = harness_call(NULL, p->port, "PATCH", path, body, NULL);
     p->took_ms = harness_now_ms() - t0;
     return NULL;
 }
