@@ -372,6 +372,12 @@ curl -s -H "$auth" "$url/scim/v2/Users?filter=userName%20eq%20%22user1@example.c
 grep -q '"totalResults":1,' "$work/nginx/list.json"
 
 # Slow storage: a second gateway on a copy of the seeded directory, its flushes delayed by the shim.
+# The seeding's invites are delivered first: a deactivation that supersedes an invite Odeus never saw
+# needs no call, and the PATCH rows count one call per answered deactivation.
+for _ in $(seq 600); do
+  [ "$(curl -s -H "$auth" "$url/metrics" | awk '/^gateway_outbox_pending\{/ {s += $2} END {print s + 0}')" = 0 ] && break
+  sleep 0.1
+done
 stop "$gw_pid"
 cp -a "$work/data" "$work/data-slow"
 start_gateway
