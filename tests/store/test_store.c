@@ -1,5 +1,6 @@
 /*
- * Black-box tests of the store through store/store.h, against real SQLite files in a fresh temporary directory.
+ * Black-box tests of the store through store/store.h, against real SQLite files in a fresh temporary
+ * directory, or (test_store_pg) a fresh database of a throwaway PostgreSQL server (tests/store/test_db.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,13 +18,14 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store/test_db.h"
 
 /* The schema version a new database gets (store/sqlite_db.c, migrations[]). */
 #define SCHEMA_NOW 7
 
 typedef struct fixture {
     char dir[64];
-    char path[128];
+    char path[512]; /* the SQLite file, or the PostgreSQL database's URL */
 } fixture_t;
 
 static int setup(void **state)
@@ -32,7 +34,9 @@ static int setup(void **state)
     assert_non_null(f);
     strcpy(f->dir, "/tmp/test_store.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/gateway.db", f->dir);
+    char file[128];
+    snprintf(file, sizeof(file), "%s/gateway.db", f->dir);
+    test_db_fresh(f->path, sizeof(f->path), file);
     *state = f;
     return 0;
 }
@@ -46,6 +50,7 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 static int teardown(void **state)
 {
     fixture_t *f = *state;
+    test_db_drop(f->path);
     assert_int_equal(nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
     free(f);
     return 0;
@@ -160,8 +165,11 @@ static const char *due_ids(store_t *s, int64_t now, const int64_t *skip, size_t 
     return buf;
 }
 
-static int raw_exec(const char *path, const char *sql)
+/* Runs `sql` on the SQLite file, or `pg_sql` on the PostgreSQL database: 0 (SQLITE_OK) when it worked. */
+static int raw_exec2(const char *path, const char *sql, const char *pg_sql)
 {
+    if (test_db_pg())
+        return test_db_exec(path, pg_sql);
     sqlite3 *db = NULL;
     int rc = sqlite3_open(path, &db);
     if (rc == SQLITE_OK)
@@ -172,6 +180,8 @@ static int raw_exec(const char *path, const char *sql)
 
 static int raw_user_version(const char *path)
 {
+    if (test_db_pg())
+        return (int)test_db_scalar(path, "SELECT version FROM store_schema");
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int v = -1;
@@ -199,6 +209,16 @@ static int raw_user_version(const char *path)
     "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE outbox DROP COLUMN cause; ALTER TABLE invitee_recheck DROP COLUMN seat;"     \
     "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
 
+/* The same undos on PostgreSQL (dropping a column drops its indexes). */
+#define PG_UNDO_SCHEMA_7 "ALTER TABLE outbox DROP COLUMN batch_id;"
+#define PG_UNDO_SCHEMA_6                                                                                                           \
+    "ALTER TABLE users DROP COLUMN display_name, DROP COLUMN family_name, DROP COLUMN given_name, DROP COLUMN primary_email;"      \
+    "DROP INDEX users_created; DROP INDEX users_last_modified;"
+#define PG_UNDO_SCHEMA_5_4                                                                                                         \
+    "DROP TABLE group_members; DROP TABLE groups; ALTER TABLE users DROP COLUMN odeus_role, DROP COLUMN seat_held;"                \
+    "ALTER TABLE outbox DROP COLUMN seat, DROP COLUMN cause;"                                                                      \
+    "ALTER TABLE invitee_recheck DROP COLUMN seat, DROP COLUMN action, DROP COLUMN role;"
+
 /* ---- open ------------------------------------------------------------------------------------- */
 
 static void test_open_creates_schema_and_reopen_keeps_data(void **state)
@@ -225,7 +245,7 @@ static void test_open_newer_schema_fails(void **state)
 {
     fixture_t *f = *state;
     store_close(open_ok(f->path));
-    assert_int_equal(raw_exec(f->path, "PRAGMA user_version = 99"), SQLITE_OK);
+    assert_int_equal(raw_exec2(f->path, "PRAGMA user_version = 99", "UPDATE store_schema SET version = 99"), SQLITE_OK);
     char err[256] = "";
     assert_null(store_open(f->path, err, sizeof(err)));
     assert_non_null(strstr(err, "newer"));
@@ -238,10 +258,27 @@ static void test_open_bad_path_fails(void **state)
 {
     (void)state;
     char err[256] = "";
-    assert_null(store_open("/nonexistent-dir/x/y.db", err, sizeof(err)));
+    /* on PostgreSQL: a database that does not exist on the server */
+    const char *bad = "/nonexistent-dir/x/y.db";
+    char url[600];
+    if (test_db_pg()) {
+        snprintf(url, sizeof(url), "%s", test_db_server());
+        strcpy(strrchr(url, '/'), "/no_such_database");
+        bad = url;
+    }
+    assert_null(store_open(bad, err, sizeof(err)));
     assert_true(strlen(err) > 0);
+    /* the URL's password is never in the message */
+    if (test_db_pg()) {
+        const char *user = strstr(url, "://") + 3, *colon = strchr(user, ':'), *at = strchr(user, '@');
+        assert_true(colon != NULL && at != NULL && colon < at);
+        char password[128];
+        snprintf(password, sizeof(password), "%.*s", (int)(at - colon - 1), colon + 1);
+        assert_true(strlen(password) > 0);
+        assert_null(strstr(err, password));
+    }
     /* a NULL buffer is allowed */
-    assert_null(store_open("/nonexistent-dir/x/y.db", NULL, 0));
+    assert_null(store_open(bad, NULL, 0));
 }
 
 typedef struct opener {
@@ -267,8 +304,9 @@ static void test_open_concurrent_first_open(void **state)
     enum { N = 8 };
     /* several rounds on fresh files: the race is between the very first opens */
     for (int round = 0; round < 5; round++) {
-        char path[160];
-        snprintf(path, sizeof(path), "%s/fresh-%d.db", f->dir, round);
+        char file[160], path[512];
+        snprintf(file, sizeof(file), "%s/fresh-%d.db", f->dir, round);
+        test_db_fresh(path, sizeof(path), file);
         pthread_barrier_t barrier;
         pthread_barrier_init(&barrier, NULL, N);
         opener_t o[N];
@@ -284,6 +322,7 @@ static void test_open_concurrent_first_open(void **state)
             if (!o[i].ok)
                 fail_msg("round %d, opener %d: %s", round, i, o[i].err);
         assert_int_equal(raw_user_version(path), SCHEMA_NOW);
+        test_db_drop(path);
     }
 }
 
@@ -477,11 +516,14 @@ static void test_open_migrates_v2(void **state)
     int64_t queued = outbox_add_seat(s, "id-old", "Olga@Example.com", "invite", 0);
     store_close(s);
     /* take it back to schema 2: sort columns (6), groups (5), seat columns and indexes (4), the rendered column (3) */
-    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4
-                              "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
+    assert_int_equal(raw_exec2(f->path,
+                               UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4
+                               "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2",
+                               PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_6 PG_UNDO_SCHEMA_5_4
+                               "ALTER TABLE users DROP COLUMN rendered; UPDATE store_schema SET version = 2"),
                      SQLITE_OK);
     assert_int_equal(raw_user_version(f->path), 2);
-    assert_int_not_equal(raw_exec(f->path, "SELECT rendered FROM users"), SQLITE_OK);
+    assert_int_not_equal(raw_exec2(f->path, "SELECT rendered FROM users", "SELECT rendered FROM users"), SQLITE_OK);
 
     s = open_ok(f->path);
     assert_int_equal(raw_user_version(f->path), SCHEMA_NOW);
@@ -523,6 +565,10 @@ static void test_user_delete_cascades_emails(void **state)
     assert_int_equal(store_user_insert(s, &u), STORE_OK);
     assert_int_equal(store_user_delete(s, "id-1"), STORE_OK);
     store_close(s);
+    if (test_db_pg()) {
+        assert_int_equal(test_db_scalar(f->path, "SELECT count(*) FROM user_emails"), 0);
+        return;
+    }
 
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -588,8 +634,12 @@ static void test_user_write_failure_is_atomic(void **state)
     store_user_t u = make_user("id-1", "alice", good, 1);
     assert_int_equal(store_user_insert(s, &u), STORE_OK);
     /* make the email index refuse one value, so the users row is written and the emails are not */
-    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON user_emails WHEN NEW.value = 'boom'"
-                                       " BEGIN SELECT RAISE(ABORT, 'boom'); END"),
+    assert_int_equal(raw_exec2(f->path,
+                               "CREATE TRIGGER boom BEFORE INSERT ON user_emails WHEN NEW.value = 'boom'"
+                               " BEGIN SELECT RAISE(ABORT, 'boom'); END",
+                               "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'boom'; END$$;"
+                               "CREATE TRIGGER boom BEFORE INSERT ON user_emails FOR EACH ROW WHEN (NEW.value = 'boom')"
+                               " EXECUTE FUNCTION boom()"),
                      SQLITE_OK);
     const char *bad[] = {"other@example.com", "boom"};
     collect_t c;
@@ -1215,8 +1265,10 @@ static void test_open_migrates_v3(void **state)
         assert_int_equal(store_user_insert(s, &u), STORE_OK);
     }
     store_close(s);
-    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3"), SQLITE_OK);
-    assert_int_not_equal(raw_exec(f->path, "SELECT display_name FROM users"), SQLITE_OK);
+    assert_int_equal(raw_exec2(f->path, UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3",
+                               PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_6 PG_UNDO_SCHEMA_5_4 "UPDATE store_schema SET version = 3"),
+                     SQLITE_OK);
+    assert_int_not_equal(raw_exec2(f->path, "SELECT display_name FROM users", "SELECT display_name FROM users"), SQLITE_OK);
 
     s = open_ok(f->path);
     assert_int_equal(raw_user_version(f->path), SCHEMA_NOW);
