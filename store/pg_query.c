@@ -367,6 +367,20 @@ int store__pg_url(const char *url)
     return strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
 }
 
+int store__pg_url_check(const char *url, char *why, size_t why_len)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &msg);
+    if (opts == NULL) {
+        /* libpq may quote a piece of the URL back, and that piece may be the password */
+        snprintf(why, why_len, "is not a PostgreSQL URL libpq can read (see libpq's connection URIs)");
+        PQfreemem(msg);
+        return -1;
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
 static void ignore_notice(void *arg, const char *message)
 {
     (void)arg, (void)message; /* "relation already exists, skipping" and the like: nothing for the log */

@@ -353,6 +353,8 @@ extern const store_sql_t store__pg_sql[SQL__COUNT];
 
 /* Whether `url` names a PostgreSQL database (postgres:// or postgresql://). */
 int store__pg_url(const char *url);
+/* store_url_check of a postgres:// URL: whether libpq can parse it. */
+int store__pg_url_check(const char *url, char *why, size_t why_len);
 /* store_open, store_close and store_relax_sync of a PostgreSQL store. */
 store_t *store__pg_open(const char *url, char *err, size_t err_len);
 void store__pg_close(store_t *s);

@@ -289,6 +289,21 @@ out:
     return ret;
 }
 
+int store_url_check(const char *url, char *why, size_t why_len)
+{
+    if (store__pg_url(url))
+        return store__pg_url_check(url, why, why_len);
+    if (strncmp(url, "sqlite:", 7) != 0) {
+        snprintf(why, why_len, "must be sqlite:PATH or a postgres:// (postgresql://) URL");
+        return -1;
+    }
+    if (url[7] == '\0' || strncmp(url + 7, "//", 2) == 0) {
+        snprintf(why, why_len, "sqlite: needs a file path, as sqlite:/var/lib/gateway/gateway.db or sqlite:data/gateway.db");
+        return -1;
+    }
+    return 0;
+}
+
 store_t *store_open(const char *path, char *err, size_t err_len)
 {
     if (store__pg_url(path))

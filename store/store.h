@@ -61,15 +61,23 @@ typedef struct store store_t;
  */
 STORE_MUST_CHECK store_t *store_open(const char *path, char *err, size_t err_len);
 
+/**
+ * Checks a database URL as store_open reads it, without opening anything: "sqlite:PATH" (PATH not
+ * empty) or a "postgres://" / "postgresql://" URL libpq can parse. A bare path is refused here
+ * (store_open still takes one): configuration says which backend it means. 0, or -1 with the
+ * reason in `why` (which never repeats the URL: it may hold a password).
+ */
+STORE_MUST_CHECK int store_url_check(const char *url, char *why, size_t why_len);
+
 /** Rolls back an open transaction and releases the store. NULL is accepted. */
 void store_close(store_t *store);
 
 /**
  * Switches this connection to synchronous=NORMAL: its commits survive a crash of the process but
  * not of the machine until the next synchronous=FULL commit of any connection (which makes the
- * whole WAL durable, theirs included); on PostgreSQL, synchronous_commit=off for the connection. Only for writes whose loss is harmless: the delivery
- * thread's outcome records (a lost one means the row is sent again, and Odeus calls are idempotent
- * in effect). STORE_OK, or STORE_ERROR.
+ * whole WAL durable, theirs included); on PostgreSQL, synchronous_commit=off for the connection.
+ * Only for writes whose loss is harmless: the delivery thread's outcome records (a lost one means
+ * the row is sent again, and Odeus calls are idempotent in effect). STORE_OK, or STORE_ERROR.
  */
 STORE_MUST_CHECK store_status_t store_relax_sync(store_t *store);
 
@@ -85,7 +93,7 @@ const char *store_errmsg(const store_t *store);
  * Opens a write transaction (BEGIN IMMEDIATE). Writers of one process take turns on a mutex (no
  * busy-wait sleeps between them); other processes are waited for up to the busy timeout. On
  * PostgreSQL, BEGIN and one advisory lock all writers of the database take (replicas included),
- * waited for up to the same timeout (store/pg_query.c says why).
+ * waited for up to the same timeout (why: the top of the PostgreSQL query layer).
  * STORE_OK, or STORE_ERROR (no transaction is open then).
  */
 STORE_MUST_CHECK store_status_t store_begin(store_t *store);

@@ -92,6 +92,30 @@ static void test_bad_values(void **state)
     assert_usage_error((const char *const[]){"--group-role-map", "Admins=admin,admins=editor", NULL}, good_env, "--group-role-map");
     assert_usage_error((const char *const[]){"--access-groups", "Odeus,,Staff", NULL}, good_env, "--access-groups");
     assert_usage_error((const char *const[]){"--access-groups", "Odeus,", NULL}, good_env, "--access-groups");
+    /* --database: sqlite:PATH or a PostgreSQL URL libpq reads; never a bare path, another scheme, or a bad URL */
+    assert_usage_error((const char *const[]){"--database", "/var/lib/gateway.db", NULL}, good_env, "--database");
+    assert_usage_error((const char *const[]){"--database", "sqlite:", NULL}, good_env, "--database");
+    assert_usage_error((const char *const[]){"--database", "mysql://db/gw", NULL}, good_env, "--database");
+    assert_usage_error((const char *const[]){"--database", "postgresql://gw@db/gw?no_such_parameter=1", NULL}, good_env,
+                       "--database");
+    assert_usage_error(
+        (const char *const[]){NULL},
+        (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "ODEUS_API_KEY=k", "GATEWAY_DATABASE_URL=ftp://db", NULL},
+        "GATEWAY_DATABASE_URL");
+    assert_usage_error((const char *const[]){NULL},
+                       (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "ODEUS_API_KEY=k",
+                                             "GATEWAY_DATABASE_URL=sqlite:x.db", "GATEWAY_DATABASE_URL_FILE=/etc/hostname", NULL},
+                       "not both");
+    assert_usage_error((const char *const[]){NULL},
+                       (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "ODEUS_API_KEY=k",
+                                             "GATEWAY_DATABASE_URL_FILE=/nonexistent/db-url", NULL},
+                       "GATEWAY_DATABASE_URL_FILE");
+    /* the message never repeats the URL, which may hold a password */
+    char err[4096];
+    assert_int_equal(run((const char *const[]){"--database", "postgresql://gw:s3cret-pw@db/gw?no_such_parameter=1", NULL}, good_env,
+                         err, sizeof(err)),
+                     2);
+    assert_null(strstr(err, "s3cret-pw"));
     assert_usage_error((const char *const[]){"--no-such-flag", NULL}, good_env, "--no-such-flag");
     assert_usage_error((const char *const[]){NULL},
                        (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "GATEWAY_THREADS=x", "ODEUS_API_KEY=k", NULL},
@@ -133,6 +157,7 @@ static void test_help(void **state)
     static const char *const options[][2] = {
         {"listen", "GATEWAY_LISTEN"},
         {"data-dir", "GATEWAY_DATA_DIR"},
+        {"database", "GATEWAY_DATABASE_URL"},
         {"threads", "GATEWAY_THREADS"},
         {"odeus-base-url", "ODEUS_BASE_URL"},
         {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS"},

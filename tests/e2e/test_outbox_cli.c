@@ -55,6 +55,13 @@ static json_int_t stat_of(const char *dir, const char *key)
     return v;
 }
 
+/* `outbox stats` through --database sqlite:DIR/gateway.db: its exit code */
+static int stat_of_url(const char *dir)
+{
+    static char out[65536];
+    return run_cli(out, sizeof(out), "outbox stats --json --database sqlite:%s/gateway.db", dir);
+}
+
 static void test_outbox_commands(void **state)
 {
     gw_fixture_t *f = *state;
@@ -114,6 +121,14 @@ static void test_outbox_commands(void **state)
 
     /* A wrong data directory is refused, not silently created. */
     assert_int_equal(run_cli(NULL, 0, "outbox stats --data-dir %s/nope", dir), 1);
+    /* --database names the same file as a URL; a URL that is none is a usage error, and so is a bare path */
+    assert_int_equal(stat_of_url(dir), 0);
+    assert_int_equal(run_cli(NULL, 0, "outbox stats --database sqlite:%s/nope/gateway.db", dir), 1);
+    assert_int_equal(run_cli(NULL, 0, "outbox stats --database %s/gateway.db", dir), 2);
+    assert_int_equal(run_cli(NULL, 0, "outbox stats --database mysql://localhost/gw"), 2);
+    setenv("GATEWAY_DATABASE_URL", "sqlite:", 1);
+    assert_int_equal(run_cli(NULL, 0, "outbox stats"), 2);
+    unsetenv("GATEWAY_DATABASE_URL");
     free(id);
 }
 
