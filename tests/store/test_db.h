@@ -35,8 +35,10 @@ static inline const char *test_db_server(void)
         snprintf(url, sizeof(url), "%s", direct);
     } else if (file != NULL && file[0] != '\0') {
         FILE *f = fopen(file, "r");
-        if (f == NULL || fgets(url, sizeof(url), f) == NULL)
+        if (f == NULL || fgets(url, sizeof(url), f) == NULL) {
+            read_once = 0; /* every test that asks fails: none may fall back to SQLite */
             fail_msg("GATEWAY_TEST_DATABASE_URL_FILE=%s: cannot read it (did the pg_server fixture start?)", file);
+        }
         fclose(f);
         url[strcspn(url, "\r\n")] = '\0';
     }
