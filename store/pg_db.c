@@ -46,7 +46,10 @@ const store_sql_t store__pg_sql[SQL__COUNT] = {
     /*
      * The due rows are locked as they are read, skipping rows another transaction holds (a writer
      * superseding or holding them): the skipped row is still pending, so the oldest-per-seat test
-     * keeps its seat's newer rows back. ?3 bounds the rows locked to what the caller can use.
+     * keeps its seat's newer rows back. ?3 bounds the rows locked to what the caller can use. The
+     * delivery thread reads outside a transaction, so the lock ends with the statement: it keeps
+     * the read off rows being changed, it is not yet a claim. A claim that lasts while the call is
+     * in flight (a lease, taken over when a replica dies) is the next step for several replicas.
      */
     [SQL_OUTBOX_DUE] = {"due outbox rows", "SELECT " OUTBOX_COLUMNS " FROM outbox AS o WHERE " OUTBOX_DUE_WHERE PG_OUTBOX_DUE_TAIL},
     [SQL_OUTBOX_DUE_AFTER] = {"due outbox rows", "SELECT " OUTBOX_COLUMNS

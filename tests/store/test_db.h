@@ -50,15 +50,6 @@ static inline int test_db_pg(void)
     return test_db_server()[0] != '\0';
 }
 
-/* Marks the current test as one that runs on SQLite only, for `why`. */
-#define SQLITE_ONLY(why)                                                                                                           \
-    do {                                                                                                                           \
-        if (test_db_pg()) {                                                                                                        \
-            print_message("[ SQLITE ONLY ] %s\n", why);                                                                            \
-            skip();                                                                                                                \
-        }                                                                                                                          \
-    } while (0)
-
 /* Runs `sql` on `url`: 0, or -1 with the server's message printed. */
 static inline int test_db_exec(const char *url, const char *sql)
 {

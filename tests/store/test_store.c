@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -1931,6 +1932,96 @@ static void test_concurrent_writers(void **state)
     store_close(s);
 }
 
+/* ---- writers of several connections (PostgreSQL: several replicas) ------------------------------------ */
+
+typedef struct late_writer {
+    const char *path;
+    long long began_ms; /* when its store_begin returned */
+    int64_t id;         /* the outbox row it committed */
+    int failed;
+    char err[256];
+} late_writer_t;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *late_writer_thread(void *arg)
+{
+    late_writer_t *w = arg;
+    store_t *s = store_open(w->path, w->err, sizeof(w->err));
+    store_outbox_t row = {.user_id = "u-b", .action = "invite", .email = "b@example.com", .created_at_ms = 1, .next_attempt_ms = 1};
+    if (s == NULL || store_begin(s) != STORE_OK) {
+        w->failed = 1;
+    } else {
+        w->began_ms = mono_ms();
+        if (store_outbox_insert(s, &row, &w->id) != STORE_OK || store_commit(s) != STORE_OK)
+            w->failed = 1;
+    }
+    if (s != NULL && w->failed)
+        snprintf(w->err, sizeof(w->err), "%s", store_errmsg(s));
+    store_close(s);
+    return NULL;
+}
+
+/*
+ * A writer waits for another connection's open transaction (the SQLite writers' mutex; on
+ * PostgreSQL the advisory lock every writer of the database takes), and the outbox ids come in
+ * commit order: the per-seat order rule reads that order from the ids.
+ */
+static void test_writers_take_turns_across_connections(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    assert_int_equal(store_begin(s), STORE_OK);
+    late_writer_t w = {.path = f->path};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, late_writer_thread, &w), 0);
+    usleep(300 * 1000);
+    int64_t first = outbox_add(s, "u-a", "invite", 1);
+    long long committed_ms = mono_ms();
+    assert_int_equal(store_commit(s), STORE_OK);
+    pthread_join(t, NULL);
+    if (w.failed)
+        fail_msg("the second writer failed: %s", w.err);
+    assert_true(w.began_ms >= committed_ms);
+    assert_true(w.id > first);
+    store_close(s);
+}
+
+/*
+ * PostgreSQL: the delivery's read of due rows skips a row another transaction holds locked
+ * (FOR UPDATE SKIP LOCKED) and, since that row is still pending, keeps its seat's newer rows back.
+ */
+static void test_pg_due_skips_locked_rows(void **state)
+{
+    fixture_t *f = *state;
+    if (!test_db_pg())
+        skip(); /* on SQLite another connection's open transaction is invisible, and there is one writer */
+    store_t *writer = open_ok(f->path), *delivery = open_ok(f->path);
+    int64_t a1 = outbox_add(writer, "u-a", "invite", 0);
+    int64_t b1 = outbox_add(writer, "u-b", "invite", 0);
+    int64_t a2 = outbox_add(writer, "u-a", "invite", 0);
+    char buf[128], want[64];
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)a1, (long long)b1);
+    assert_string_equal(due_ids(delivery, 10, NULL, 0, 16, buf, sizeof(buf)), want);
+
+    /* a writer holds a1 (the deactivation guard, say) in its open transaction */
+    assert_int_equal(store_begin(writer), STORE_OK);
+    assert_int_equal(store_outbox_hold(writer, &a1, 1, "guard"), STORE_OK);
+    snprintf(want, sizeof(want), "%lld", (long long)b1);
+    assert_string_equal(due_ids(delivery, 10, NULL, 0, 16, buf, sizeof(buf)), want);
+    store_rollback(writer);
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)a1, (long long)b1);
+    assert_string_equal(due_ids(delivery, 10, NULL, 0, 16, buf, sizeof(buf)), want);
+    (void)a2;
+    store_close(delivery);
+    store_close(writer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1965,6 +2056,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_mid_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writers_take_turns_across_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_due_skips_locked_rows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
