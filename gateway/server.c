@@ -140,6 +140,7 @@ static void *worker_main(void *arg)
         gw_log(GW_LOG_ERROR, "worker_store_failed", json_pack("{s:i, s:s}", "worker", w->index, "error", err));
         w->stopping = 1;
     } else {
+        gw_batch_start_flusher(w);
         w->listener = h2o_evloop_socket_create(w->loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
         w->listener->data = w;
         h2o_socket_read_start(w->listener, on_accept);
@@ -176,7 +177,7 @@ static void *worker_main(void *arg)
         h2o_evloop_destroy(w->loop);
     } else {
         /* h2o 2.2.5 cannot dispose a context with live connections (h2o/h2o#899): the process exits instead. */
-        gw_batch_flush(w);
+        gw_batch_finish(w);
         gw_log(GW_LOG_WARN, "shutdown_connections_left",
                json_pack("{s:i, s:I, s:I}", "worker", w->index, "connections", (json_int_t)w->connections, "waiting",
                          (json_int_t)w->waiting));

@@ -28,6 +28,11 @@
  * row locks (SELECT ... FOR UPDATE) alone would not order the ids of two seats' concurrent
  * inserts. Single-statement writes outside a transaction (the delivery thread's outcomes) take no
  * advisory lock: row locks order them against the writers.
+ *
+ * Durability: every session runs synchronous_commit=on, so COMMIT returns once its WAL is flushed,
+ * and the server shares one flush among concurrent commits (its own group commit). A client cannot
+ * wait for another session's commit to be flushed, so store_commit_deferred commits durably here
+ * and hands out ticket 0 (nothing left to flush), and store_sync has nothing to wait for.
  */
 #include "store/sqlite.h"
 

@@ -209,6 +209,8 @@ struct store {
     int writing;                    /* holds the writers' mutex */
     int relaxed;                    /* store_relax_sync(): synchronous=NORMAL for good, no group sync */
     int grouped;                    /* the open transaction runs at synchronous=NORMAL and commits through the group */
+    int defer_sync;                 /* store_commit_deferred: the commit hands out a ticket instead of waiting */
+    uint64_t deferred_ticket;       /* that ticket */
     struct store_sync_group *group; /* NULL for an in-memory database */
     /*
      * Paging (sqlite_users.c). Paging a whole directory (an IdP's import: startIndex=1, 101, 201,

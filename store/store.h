@@ -107,6 +107,24 @@ STORE_MUST_CHECK store_status_t store_begin(store_t *store);
  */
 STORE_MUST_CHECK store_status_t store_commit(store_t *store);
 
+/**
+ * Commits the open transaction like store_commit, but returns as soon as the commit is made (visible
+ * to every connection, not yet durable) with a ticket for store_sync, which makes it durable. For a
+ * thread that must not wait for the flush (gateway/flusher.h): it tells no one of the change until
+ * store_sync(ticket) returned STORE_OK. `*ticket` is 0 when nothing needs a flush (a connection made
+ * relaxed by store_relax_sync) or on error. STORE_OK, or STORE_ERROR as store_commit.
+ */
+STORE_MUST_CHECK store_status_t store_commit_deferred(store_t *store, uint64_t *ticket);
+
+/**
+ * Returns once the commit with `ticket` (store_commit_deferred, made on this or any other connection
+ * of this process to the same database) is durable; commits made meanwhile share the flush. Safe to
+ * call on a connection another thread is not using, while the committing connection goes on with
+ * other work. STORE_OK (also for ticket 0), or STORE_ERROR when the flush failed: the commit stands
+ * but may not survive a power loss.
+ */
+STORE_MUST_CHECK store_status_t store_sync(store_t *store, uint64_t ticket);
+
 /** Rolls back the open transaction; a no-op when none is open. */
 void store_rollback(store_t *store);
 

@@ -627,6 +627,63 @@ static void test_user_name_unique_case_insensitive(void **state)
 }
 
 /* A write that fails after its first statement leaves nothing behind, in or out of a transaction. */
+/*
+ * A deferred commit is visible at once and made durable later, on another connection of the same
+ * file (the worker's flush thread); a relaxed connection's commits need no flush (ticket 0).
+ */
+static void test_commit_deferred_then_sync(void **state)
+{
+    fixture_t *f = *state;
+    store_t *w = open_ok(f->path), *flusher = open_ok(f->path), *relaxed = open_ok(f->path);
+    store_user_t got = {0};
+    uint64_t t1 = 0, t2 = 0, t3 = 7;
+
+    assert_int_equal(store_begin(w), STORE_OK);
+    insert_user(w, "id-a", "alice");
+    assert_int_equal(store_commit_deferred(w, &t1), STORE_OK);
+    /* PostgreSQL: COMMIT returns flushed (store/pg_query.c), so nothing is left for a ticket */
+    if (test_db_pg())
+        assert_int_equal(t1, 0);
+    else
+        assert_true(t1 > 0);
+    /* committed: the other connections see it before any flush */
+    assert_int_equal(store_user_get(flusher, "id-a", &got), STORE_OK);
+    store_user_clear(&got);
+
+    /* the connection goes on writing while the flush of the first commit is still to come */
+    assert_int_equal(store_begin(w), STORE_OK);
+    insert_user(w, "id-b", "bob");
+    assert_int_equal(store_commit_deferred(w, &t2), STORE_OK);
+    assert_true(test_db_pg() ? t2 == 0 : t2 > t1);
+
+    assert_int_equal(store_sync(flusher, t2), STORE_OK);
+    assert_int_equal(store_sync(flusher, t1), STORE_OK); /* covered by the flush of t2 */
+    assert_int_equal(store_sync(w, t2), STORE_OK);
+    assert_int_equal(store_sync(flusher, 0), STORE_OK);
+
+    assert_int_equal(store_relax_sync(relaxed), STORE_OK);
+    assert_int_equal(store_begin(relaxed), STORE_OK);
+    insert_user(relaxed, "id-c", "carol");
+    assert_int_equal(store_commit_deferred(relaxed, &t3), STORE_OK);
+    assert_int_equal(t3, 0);
+
+    /* a plain commit after deferred ones still returns durable */
+    assert_int_equal(store_begin(w), STORE_OK);
+    insert_user(w, "id-d", "dave");
+    assert_int_equal(store_commit(w), STORE_OK);
+    store_close(relaxed);
+    store_close(flusher);
+    store_close(w);
+
+    store_t *again = open_ok(f->path);
+    const char *ids[] = {"id-a", "id-b", "id-c", "id-d"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(store_user_get(again, ids[i], &got), STORE_OK);
+        store_user_clear(&got);
+    }
+    store_close(again);
+}
+
 static void test_user_write_failure_is_atomic(void **state)
 {
     fixture_t *f = *state;
@@ -2052,6 +2109,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_due_deactivations_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_superseded_by_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_deferred_then_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_mid_transaction, setup, teardown),
