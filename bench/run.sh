@@ -126,18 +126,18 @@ http {
     location = /user-management/v1/update-user-role { return 200 '{"status":"success","message":"Role updated"}'; }
     location / { return 404 '{"message":"not found"}'; }
   }
-  # the same fake Odeus admitting at most SYNC_RATE calls/s (the initial sync): 429 beyond
+  # the fake Odeus behind a limit of SYNC_RATE calls/s (the initial sync), 429 beyond. A proxy hop:
+  # limit_req runs after the rewrite phase, so a server that answers with "return" is never limited.
   server {
     listen 127.0.0.1:$LIMITED_PORT;
-    default_type application/json;
     access_log $work/nginx/logs/limited.log limited buffer=64k flush=200ms;
-    limit_req zone=odeus_rate burst=$SYNC_RATE nodelay; # a second's worth of burst, then SYNC_RATE per second
-    limit_req_status 429;
-    if (\$http_authorization != "Bearer $key") { return 401 '{"message":"API key missing or invalid"}'; }
-    location = /user-management/v1/invite {
-      return 200 '{"status":"success","message":"Invitations processed","successfulInvites":[],"invalidEmails":[]}';
+    location / {
+      limit_req zone=odeus_rate burst=$SYNC_RATE nodelay; # a second's worth of burst, then SYNC_RATE per second
+      limit_req_status 429;
+      proxy_pass http://odeus;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
     }
-    location / { return 404 '{"message":"not found"}'; }
   }
   server {
     listen 127.0.0.1:$DIRECT_PORT;

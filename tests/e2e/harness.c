@@ -548,3 +548,33 @@ int gw_fixture_teardown(void **state)
     assert_int_equal(rc, 0);
     return 0;
 }
+
+long harness_call(void *handle, int port, const char *method, const char *path, const char *body, char **resp)
+{
+    char url[512], *text = NULL;
+    long status = 0;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    CURL *e = handle != NULL ? handle : curl_easy_init();
+    if (handle != NULL)
+        curl_easy_reset(e); /* keeps the connection */
+    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
+    h = curl_slist_append(h, "Content-Type: application/scim+json");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &text);
+    if (body != NULL)
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    if (handle == NULL)
+        curl_easy_cleanup(e);
+    if (resp != NULL)
+        *resp = text;
+    else
+        free(text);
+    return status;
+}

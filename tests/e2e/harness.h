@@ -78,6 +78,14 @@ void http_resp_clear(http_resp_t *r);
  * body to the NUL-terminated malloc'd text at *(char **)arg (NULL to start; the caller frees it).
  */
 size_t harness_curl_append(char *data, size_t size, size_t n, void *arg);
+/**
+ * One SCIM request with the test token, for the tests' threads and for gateways that may be killed
+ * under it: on the curl handle `e` (its connection is kept for the next call; the options set here
+ * are reset first) or, with `e` NULL, on a connection of its own. The HTTP status, 0 when no answer
+ * came (which, unlike http_call, does not fail the test). `*resp` (NULL: not wanted) gets the
+ * malloc'd body or NULL.
+ */
+long harness_call(void *e, int port, const char *method, const char *path, const char *body, char **resp);
 
 /** Shorthand for an authorized call. */
 void scim(gw_proc_t *p, const char *method, const char *path, const char *body, http_resp_t *out);

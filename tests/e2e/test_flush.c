@@ -106,27 +106,13 @@ static void *patch_later(void *arg)
 {
     patcher_t *p = arg;
     usleep((useconds_t)p->start_after_ms * 1000);
-    char url[160], *resp = NULL;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/scim/v2/Users/%s", p->port, p->id);
     const char *body = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
                        "\"Operations\":[{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"flushed\"}]}";
-    CURL *e = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
-    h = curl_slist_append(h, "Content-Type: application/scim+json");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
+    char path[128];
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", p->id);
     long long t0 = harness_now_ms();
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &p->status);
+    p->status = harness_call(NULL, p->port, "PATCH", path, body, NULL);
     p->took_ms = harness_now_ms() - t0;
-    free(resp);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
     return NULL;
 }
 
