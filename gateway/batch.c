@@ -57,7 +57,7 @@ void gw_batch_init(gw_worker_t *w)
 void gw_batch_start_flusher(gw_worker_t *w)
 {
     char err[256];
-    w->batch->flusher = gw_flusher_start(w->config->db_path, &w->batch->flushed, err, sizeof(err));
+    w->batch->flusher = gw_flusher_start(w->config->database, &w->batch->flushed, err, sizeof(err));
     if (w->batch->flusher == NULL)
         gw_log(GW_LOG_WARN, "flusher_failed",
                json_pack("{s:i, s:s, s:s}", "worker", w->index, "error", err, "effect", "this worker flushes on its event loop"));

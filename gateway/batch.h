@@ -43,7 +43,7 @@ struct gw_batch_item {
 /** Makes w->batch; needs w->loop and w->ctx. Out of memory aborts. */
 void gw_batch_init(struct gw_worker *w);
 /**
- * Starts the worker's flush thread (needs w->config->db_path); until then, or if it cannot start
+ * Starts the worker's flush thread (needs w->config->database); until then, or if it cannot start
  * (logged), each pass's flush runs on the loop.
  */
 void gw_batch_start_flusher(struct gw_worker *w);

@@ -194,6 +194,8 @@ static store_status_t tx_over(store_t *s, int committed)
 /* Runs a transaction statement, taking the writers' mutex before BEGIN and releasing it once the transaction is over. */
 static store_status_t exec(store_t *s, store_sql_id_t id)
 {
+    if (s->pg != NULL)
+        return store__pg_exec(s, id);
     if (id == SQL_BEGIN) {
         write_lock_take(s);
         if (s->group != NULL && !s->relaxed && !s->grouped) {
@@ -246,6 +248,10 @@ store_status_t store_sync(store_t *store, uint64_t ticket)
 
 void store_rollback(store_t *store)
 {
+    if (store->pg != NULL) {
+        (void)store__pg_exec(store, SQL_ROLLBACK); /* a no-op when no transaction is open */
+        return;
+    }
     if (sqlite3_get_autocommit(store->db)) {
         (void)tx_over(store, 0); /* nothing open: only the mutex and the sync mode to restore */
         return;
@@ -277,7 +283,7 @@ void store_mark_undo(store_t *store)
  */
 store_status_t store__op_enter(store_t *s, store_op_scope_t *scope)
 {
-    *scope = sqlite3_get_autocommit(s->db) ? STORE_OP_OWN_TX : STORE_OP_SAVEPOINT;
+    *scope = store__autocommit(s) ? STORE_OP_OWN_TX : STORE_OP_SAVEPOINT;
     return exec(s, *scope == STORE_OP_OWN_TX ? SQL_BEGIN : SQL_OP_SAVEPOINT);
 }
 
@@ -293,7 +299,7 @@ store_status_t store__op_leave(store_t *s, store_op_scope_t scope, store_status_
     memcpy(saved, s->errmsg, sizeof(saved));
     if (scope == STORE_OP_OWN_TX) {
         store_rollback(s);
-    } else if (!sqlite3_get_autocommit(s->db)) {
+    } else if (!store__autocommit(s)) {
         /* some errors (e.g. SQLITE_FULL) already rolled the whole transaction back */
         (void)exec(s, SQL_OP_ROLLBACK_TO);
         (void)exec(s, SQL_OP_RELEASE);

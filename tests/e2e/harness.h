@@ -36,7 +36,18 @@ typedef struct http_resp {
 
 /** Makes a fresh temporary data directory in `buf`. */
 void harness_tmpdir(char *buf, size_t len);
-/** Removes a directory tree made by harness_tmpdir. */
+/**
+ * On a PostgreSQL run (GATEWAY_TEST_DATABASE_URL_FILE set), the URL of data directory
+ * `data_dir`'s own database, created if needed, in `buf`; NULL on a SQLite run. gw_start passes it
+ * as --database; tests that run the CLI pass it too.
+ */
+const char *harness_database(const char *data_dir, char *buf, size_t len);
+/**
+ * The outbox CLI's argument for the store of data directory `data_dir`, shell-quoted: --database
+ * URL on a PostgreSQL run, else --data-dir DIR. A static buffer, valid for two calls.
+ */
+const char *harness_store_arg(const char *data_dir);
+/** Removes a directory tree made by harness_tmpdir (and, on a PostgreSQL run, its database). */
 void harness_rmdir(const char *dir);
 
 /**

@@ -153,7 +153,7 @@ static int events_for(fixture_t *f, const char *event, const char *id)
 static long pending_rows(fixture_t *f)
 {
     char cmd[512], out[4096];
-    snprintf(cmd, sizeof(cmd), "%s outbox stats --json --data-dir %s 2>/dev/null", getenv("GATEWAY_BIN"), f->dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox stats --json %s 2>/dev/null", getenv("GATEWAY_BIN"), harness_store_arg(f->dir));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);
@@ -409,8 +409,8 @@ static void test_bulk_load_needs_fewer_calls_than_users(void **state)
 
     /* `outbox list` names the batch of the rows that went out together */
     char cmd[512], out[65536];
-    snprintf(cmd, sizeof(cmd), "%s outbox list --state all --json --limit 100 --data-dir %s 2>/dev/null", getenv("GATEWAY_BIN"),
-             f->dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox list --state all --json --limit 100 %s 2>/dev/null", getenv("GATEWAY_BIN"),
+             harness_store_arg(f->dir));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);

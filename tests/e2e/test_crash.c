@@ -180,7 +180,7 @@ static size_t mismatches(worker_t *w, mock_odeus_t *mock)
 static json_int_t outbox_pending(const char *dir)
 {
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s outbox stats --json --data-dir %s", getenv("GATEWAY_BIN"), dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox stats --json %s", getenv("GATEWAY_BIN"), harness_store_arg(dir));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     json_t *stats = json_loadf(p, 0, NULL);
