@@ -106,12 +106,11 @@ static int set_database(gw_config_t *c, const char *value, char *why, size_t why
     return 0;
 }
 
-/* The database for logs: a PostgreSQL URL loses its user, password and parameters. */
-static void show_database(gw_config_t *c)
+void gw_config_database_shown(const char *url, char *out, size_t out_len)
 {
-    const char *scheme_end = strstr(c->database, "://");
-    if (strncmp(c->database, "postgres", 8) != 0 || scheme_end == NULL) {
-        snprintf(c->database_shown, sizeof(c->database_shown), "%s", c->database);
+    const char *scheme_end = strstr(url, "://");
+    if (strncmp(url, "postgres", 8) != 0 || scheme_end == NULL) {
+        snprintf(out, out_len, "%s", url);
         return;
     }
     const char *rest = scheme_end + 3, *at = strchr(rest, '@');
@@ -119,8 +118,12 @@ static void show_database(gw_config_t *c)
     if (at != NULL && strcspn(rest, "/?") < (size_t)(at - rest))
         at = NULL;
     const char *host = at != NULL ? at + 1 : rest;
-    snprintf(c->database_shown, sizeof(c->database_shown), "%.*s%.*s", (int)(rest - c->database), c->database,
-             (int)strcspn(host, "?"), host);
+    snprintf(out, out_len, "%.*s%.*s", (int)(rest - url), url, (int)strcspn(host, "?"), host);
+}
+
+static void show_database(gw_config_t *c)
+{
+    gw_config_database_shown(c->database, c->database_shown, sizeof(c->database_shown));
 }
 
 /* Whole-number options: parse within [min, max], scale (e.g. seconds to ms), store. */
@@ -497,7 +500,8 @@ static void print_help(void)
            "                                       Both are read again on SIGHUP.\n"
            "\nSubcommands:\n"
            "  audit verify FILE                    check the audit log's hash chain\n"
-           "  outbox list|stats|retry|drop         inspect and repair the queue of changes for Odeus\n",
+           "  outbox list|stats|retry|drop         inspect and repair the queue of changes for Odeus\n"
+           "  migrate --from sqlite:PATH --to URL  copy the directory and the outbox to another database\n",
            MIN_TOKEN_LEN);
 }
 

@@ -136,6 +136,12 @@ void gw_config_clear(gw_config_t *config);
 int gw_config_database_env(char *out, size_t out_len, char *why, size_t why_len);
 
 /**
+ * A database URL as logs and messages show it: a PostgreSQL URL loses its user, password and
+ * parameters (scheme, host, port and database stay); a sqlite: URL is shown whole.
+ */
+void gw_config_database_shown(const char *url, char *out, size_t out_len);
+
+/**
  * The Odeus role --group-role-map gives a group with `display_name` and `external_id` (either may
  * be NULL): the role of the first entry naming either, case-insensitively; NULL when none does.
  * Static string.
