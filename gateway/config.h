@@ -81,7 +81,8 @@ typedef struct gw_config {
     gw_proxy_header_t proxy_header;
     unsigned rate_limit_per_min; /** per token; 0 = no limit */
     unsigned rate_limit_burst;
-    char audit_log[600]; /** data_dir + "/audit.jsonl" unless set */
+    char audit_log[600];   /** --audit-log; else data_dir + "/audit.jsonl", or "/audit-" replica_name ".jsonl" on PostgreSQL */
+    char replica_name[64]; /** --replica-name, else the host name made safe for a file name (letters, digits, . _ -) */
     int64_t shutdown_grace_ms;
     int64_t upstream_deadline_ms;
     unsigned odeus_rate_per_sec;     /** the pacer's starting rate; 0 = no limit (default 20) */
