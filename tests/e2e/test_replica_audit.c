@@ -114,9 +114,8 @@ static void test_one_chain_per_replica(void **state)
     assert_int_equal(verify(path_a), 0);
 
     /* without a name, the host's */
-    char host[256] = "", path_host[512];
-    assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
-    snprintf(path_host, sizeof(path_host), "%s/audit-%s.jsonl", dir, host);
+    char path_host[512];
+    harness_audit_path(dir, path_host, sizeof(path_host));
     free(a.log);
     gw_start(&a, dir, mock_odeus_url(mock), NULL);
     char *last = create_user(&a, "{\"userName\":\"host@example.com\",\"active\":true}");
