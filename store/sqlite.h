@@ -18,6 +18,7 @@
  *   sqlite_outbox.c   the outbox as the delivery loop and the request handlers use it
  *   sqlite_recheck.c  the pending-invitee re-sends
  *   sqlite_admin.c    the operator's view of the outbox (list, stats, retry, drop)
+ *   sqlite_copy.c     copying a whole store into another (migrate)
  *
  * Statements. Every statement is named by a store_sql_id_t and prepared once per store_t, lazily
  * on first use, then kept in the store's cache. Its SQL sits in the table of its concern's file
@@ -160,6 +161,7 @@ typedef enum store_sql_id {
     SQL_OUTBOX_DROP,
     SQL_OUTBOX_HOLD,
     SQL_OUTBOX_RELEASE,
+    SQL_COPY_COUNT, /* also names sqlite_copy.c's run-time statements in errors */
     SQL__COUNT
 } store_sql_id_t;
 

@@ -696,4 +696,27 @@ STORE_MUST_CHECK store_status_t store_recheck_remove(store_t *store, const char 
 /** The number of scheduled re-sends: STORE_OK or STORE_ERROR. */
 STORE_MUST_CHECK store_status_t store_recheck_count(store_t *store, size_t *count);
 
+/* ---- moving a store (cli/migrate_cli.c) ---------------------------------------------------- */
+
+/** The rows store_copy copied, per table. */
+typedef struct store_copy_counts {
+    int64_t users, emails, groups, members, outbox, rechecks;
+} store_copy_counts_t;
+
+/**
+ * The number of rows a store holds: users, groups, outbox rows and re-sends. STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_row_count(store_t *store, int64_t *count);
+
+/**
+ * Copies every row of `from` (users with their email index and sort columns, groups, memberships,
+ * the outbox in every state, the pending-invitee re-sends) into `to`, keeping every key: user and
+ * group ids and seqs, outbox ids (their order is the delivery order); the next rows `to` makes get
+ * keys after the copied ones. Either backend on either side. One transaction on `to`: on failure it
+ * is unchanged. A non-empty `to` is refused (STORE_CONFLICT) unless `replace`, which empties it
+ * first, so that a copy run twice gives the same `to`. Neither store may be in a transaction.
+ * `counts` says what was copied. STORE_OK; STORE_CONFLICT; STORE_ERROR. The message is on `to`.
+ */
+STORE_MUST_CHECK store_status_t store_copy(store_t *from, store_t *to, int replace, store_copy_counts_t *counts);
+
 #endif
