@@ -452,10 +452,11 @@ static int set_replica_name(gw_config_t *c, const char *value, char *why, size_t
  */
 static void default_replica_name(gw_config_t *c)
 {
-    char host[256] = "";
+    /* as long as replica_name holds: a longer host name is cut (gethostname then need not end it) */
+    char host[sizeof(c->replica_name)] = "";
     if (gethostname(host, sizeof(host) - 1) != 0)
         host[0] = '\0';
-    host[63] = '\0';
+    host[sizeof(host) - 1] = '\0';
     for (char *p = host; *p != '\0'; p++)
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
             *p = '-';
