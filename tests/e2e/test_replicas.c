@@ -416,10 +416,60 @@ static void test_two_replicas_one_killed(void **state)
     harness_rmdir(dir_a);
 }
 
+/*
+ * A deactivation sent to replica A, whose own calls cannot reach Odeus (its URL refuses
+ * connections), is delivered by replica B: A's request learns it from the database (the waiters'
+ * poll) and answers 200, not 503 at its deadline.
+ */
+static void test_waiter_learns_outcome_from_other_replica(void **state)
+{
+    (void)state;
+    char dir_a[64], dir_b[64], url[600];
+    harness_tmpdir(dir_a, sizeof(dir_a));
+    harness_tmpdir(dir_b, sizeof(dir_b));
+    if (harness_database(dir_a, url, sizeof(url)) == NULL)
+        skip();
+    mock_odeus_t *mock = mock_odeus_start();
+    assert_non_null(mock);
+    const char *const extra[] = {"--rate-limit", "0", "--database", url, NULL};
+    gw_proc_t a, b;
+    gw_start_ex(&a, dir_a, "http://127.0.0.1:1", NULL, 6000, extra);
+    gw_start_ex(&b, dir_b, mock_odeus_url(mock), NULL, 6000, extra);
+    char id_b[128];
+    replica_id(&b, id_b, sizeof(id_b));
+
+    char *id = create_user(&b, "{\"userName\":\"far@example.com\",\"active\":true}");
+    WAIT_FOR(gw_drain(&a) && gw_drain(&b) && mock_odeus_member(mock, "far@example.com", NULL, 0) == MOCK_MEMBER_ACTIVE, 20000);
+
+    char path[96];
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
+    http_resp_t r;
+    scim(&a, "PATCH", path,
+         "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+         "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":false}}]}",
+         &r);
+    assert_int_equal(r.status, 200);
+    http_resp_clear(&r);
+    assert_int_equal(mock_odeus_member(mock, "far@example.com", NULL, 0), MOCK_MEMBER_INACTIVE);
+    /* B delivered it: only B reaches Odeus */
+    assert_int_equal(
+        db_count(url, "SELECT count(*) FROM outbox WHERE action = 'deactivate' AND state = 1 AND lease_owner = $1", id_b), 1);
+
+    free(id);
+    assert_int_equal(gw_stop(&a), 0);
+    assert_int_equal(gw_stop(&b), 0);
+    free(a.log);
+    free(b.log);
+    mock_odeus_stop(mock);
+    harness_rmdir(dir_b);
+    harness_rmdir(dir_a);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_waiter_learns_outcome_from_other_replica),
         cmocka_unit_test(test_two_replicas_one_killed),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
