@@ -416,10 +416,23 @@ static void test_two_replicas_one_killed(void **state)
     harness_rmdir(dir_a);
 }
 
+/* A create sent on a connection of its own: for a request the test does not wait for. */
+typedef struct bg_create {
+    int port;
+    long status;
+} bg_create_t;
+
+static void *create_in_background(void *arg)
+{
+    bg_create_t *c = arg;
+    c->status = harness_call(NULL, c->port, "POST", "/scim/v2/Users", "{\"userName\":\"slot@example.com\",\"active\":true}", NULL);
+    return NULL;
+}
+
 /*
- * A deactivation sent to replica A, whose own calls cannot reach Odeus (its URL refuses
- * connections), is delivered by replica B: A's request learns it from the database (the waiters'
- * poll) and answers 200, not 503 at its deadline.
+ * A deactivation sent to replica A is delivered by replica B, and A's request learns it from the
+ * database (the waiters' poll): 200, not 503 at its deadline. A cannot send it itself: its one
+ * call slot (--odeus-max-concurrency 1) is taken by an invite its Odeus never answers.
  */
 static void test_waiter_learns_outcome_from_other_replica(void **state)
 {
@@ -429,17 +442,24 @@ static void test_waiter_learns_outcome_from_other_replica(void **state)
     harness_tmpdir(dir_b, sizeof(dir_b));
     if (harness_database(dir_a, url, sizeof(url)) == NULL)
         skip();
-    mock_odeus_t *mock = mock_odeus_start();
+    mock_odeus_t *mock = mock_odeus_start(), *stuck = mock_odeus_start();
     assert_non_null(mock);
-    const char *const extra[] = {"--rate-limit", "0", "--database", url, NULL};
+    assert_non_null(stuck);
+    mock_odeus_set_default(stuck, MOCK_HANG);
+    const char *const extra_a[] = {"--rate-limit", "0", "--odeus-max-concurrency", "1", "--database", url, NULL};
+    const char *const extra_b[] = {"--rate-limit", "0", "--database", url, NULL};
     gw_proc_t a, b;
-    gw_start_ex(&a, dir_a, "http://127.0.0.1:1", NULL, 6000, extra);
-    gw_start_ex(&b, dir_b, mock_odeus_url(mock), NULL, 6000, extra);
+    gw_start_ex(&b, dir_b, mock_odeus_url(mock), NULL, 6000, extra_b);
     char id_b[128];
     replica_id(&b, id_b, sizeof(id_b));
-
     char *id = create_user(&b, "{\"userName\":\"far@example.com\",\"active\":true}");
-    WAIT_FOR(gw_drain(&a) && gw_drain(&b) && mock_odeus_member(mock, "far@example.com", NULL, 0) == MOCK_MEMBER_ACTIVE, 20000);
+    WAIT_FOR(gw_drain(&b) && mock_odeus_member(mock, "far@example.com", NULL, 0) == MOCK_MEMBER_ACTIVE, 20000);
+
+    gw_start_ex(&a, dir_a, mock_odeus_url(stuck), NULL, 6000, extra_a);
+    bg_create_t bg = {.port = a.port};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, create_in_background, &bg), 0);
+    WAIT_FOR(gw_drain(&a) && gw_drain(&b) && mock_odeus_count(stuck, "/invite") == 1, 10000);
 
     char path[96];
     snprintf(path, sizeof(path), "/scim/v2/Users/%s", id);
@@ -451,15 +471,19 @@ static void test_waiter_learns_outcome_from_other_replica(void **state)
     assert_int_equal(r.status, 200);
     http_resp_clear(&r);
     assert_int_equal(mock_odeus_member(mock, "far@example.com", NULL, 0), MOCK_MEMBER_INACTIVE);
-    /* B delivered it: only B reaches Odeus */
+    /* B delivered it */
     assert_int_equal(
         db_count(url, "SELECT count(*) FROM outbox WHERE action = 'deactivate' AND state = 1 AND lease_owner = $1", id_b), 1);
+    assert_int_equal(mock_odeus_count(stuck, "/deactivate-user"), 0);
 
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(bg.status, 201);
     free(id);
     assert_int_equal(gw_stop(&a), 0);
     assert_int_equal(gw_stop(&b), 0);
     free(a.log);
     free(b.log);
+    mock_odeus_stop(stuck);
     mock_odeus_stop(mock);
     harness_rmdir(dir_b);
     harness_rmdir(dir_a);
