@@ -341,7 +341,7 @@ static void test_two_replicas_one_killed(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
 
     /* both replicas serve and deliver for a while ... */
-    EXPECT_STAYS(gw_drain(&rs.gw[0]) && gw_drain(&rs.gw[1]) && gw_alive(&rs.gw[0]) && gw_alive(&rs.gw[1]), 2500);
+    EXPECT_STAYS(gw_drain(&rs.gw[0]) && gw_drain(&rs.gw[1]) && gw_alive(&rs.gw[0]) && gw_alive(&rs.gw[1]), 1000);
     /* ... then Odeus stops answering until A holds live leases: calls of A's are on the wire */
     mock_odeus_set_default(mock, MOCK_HANG);
     WAIT_FOR_EVERY(gw_drain(&rs.gw[0]) && gw_drain(&rs.gw[1]) &&
