@@ -3,9 +3,11 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/clock.h"
@@ -23,6 +25,28 @@
 /* A scan runs at least this often even without kicks, so that nothing due waits longer (and an
  * operator's `outbox retry` from another process is seen within a second). */
 #define IDLE_SCAN_MS 1000
+/*
+ * An outbox row is claimed for one call (store_outbox_claim) for LEASE_FACTOR times the call's
+ * timeout (the client aborts a call at --upstream-deadline-ms, so a live replica has recorded its
+ * outcome well before) plus LEASE_MARGIN_MS for the replicas' clocks, which must agree to within
+ * that. Only after it may another replica take the row over, so a replica that dies mid-call
+ * delays its rows by at most this.
+ */
+#define LEASE_FACTOR    3
+#define LEASE_MARGIN_MS 2000
+/*
+ * On a shared database (PostgreSQL) another replica may deliver the row a request here waits on:
+ * the waiting rows are read back this often (a bounded poll rather than LISTEN/NOTIFY: one query
+ * per waiting row, only while requests wait), at most WAITER_POLL_MAX of them per round, the next
+ * round going on where this one stopped.
+ */
+#define WAITER_POLL_MS  200
+#define WAITER_POLL_MAX 64
+/* How many superseded_by links a polled row is followed through (the store keeps them one deep). */
+#define WAITER_HOPS 4
+/* The longest replica id: hostname, pid and a random part. */
+#define REPLICA_ID_MAX 128
+
 /* Consecutive 5xx / network failures that open the breaker, and its pauses. */
 #define BREAKER_THRESHOLD 5
 #define BREAKER_BASE_MS   1000
@@ -102,6 +126,12 @@ struct gw_outbox {
     size_t n_settles, cap_settles;
     int64_t *sup_ids; /* looked up inside the poll's transaction, whose pages are at hand */
     size_t n_sup_ids, cap_sup_ids;
+    /* leases (several replicas on one database) */
+    char replica[REPLICA_ID_MAX];
+    int64_t lease_ms;
+    int shared;               /* the store is shared with other replicas: waiters are polled */
+    int64_t next_waiter_poll; /* monotonic */
+    size_t waiter_poll_from;  /* where the last round stopped in the waiters list */
 };
 
 static uint64_t next_random(gw_outbox_t *ob)
@@ -411,6 +441,22 @@ static void note_answer(gw_outbox_t *ob, int probe, int64_t sent_mono, const ode
 }
 
 /*
+ * The row of `job` was taken over by another replica while this one's call was out (its lease ran
+ * out first: this replica or its database connection stalled). That replica records the row and
+ * its waiters here learn of it by the poll; this answer is only logged. Frees the job.
+ */
+static void lease_lost(gw_outbox_t *ob, job_t *job, const odeus_result_t *result)
+{
+    gw_log(GW_LOG_WARN, "outbox_lease_lost",
+           json_pack("{s:I, s:s, s:s, s:s, s:s}", "outbox_id", (json_int_t)job->id, "user_id", job->user_id, "action",
+                     odeus_action_name(job->action), "outcome", odeus_outcome_name(result->outcome), "error",
+                     store_errmsg(ob->store)));
+    ob->rescan = 1;
+    inflight_remove(ob, job);
+    job_free(job);
+}
+
+/*
  * Records the outcome of the row of `job` (inside the poll's transaction) and frees the job:
  * finished, or rescheduled with backoff. `batch_id` is the first row of the invite call that
  * carried it with others (0 when it went alone), kept in the row for `outbox list`.
@@ -421,7 +467,12 @@ static void finish_row(gw_outbox_t *ob, job_t *job, const odeus_result_t *result
     int64_t now = gw_clock_unix_ms();
 
     gw_metrics_odeus_call(job->action, result->outcome);
-    if (batch_id > 0 && store_outbox_set_batch(ob->store, job->id, batch_id) != STORE_OK)
+    store_status_t rc = batch_id > 0 ? store_outbox_set_batch(ob->store, job->id, batch_id) : STORE_OK;
+    if (rc == STORE_CONFLICT) {
+        lease_lost(ob, job, result);
+        return;
+    }
+    if (rc != STORE_OK)
         log_store_failure(ob, job->id);
 
     int final = odeus_outcome_is_final(result->outcome), refused = result->outcome == ODEUS_OUTCOME_REFUSED;
@@ -432,8 +483,14 @@ static void finish_row(gw_outbox_t *ob, job_t *job, const odeus_result_t *result
                            "action", odeus_action_name(job->action), "outcome", odeus_outcome_name(result->outcome), "http_status",
                            (json_int_t)result->http_status, "attempts", attempts, "message", result->message);
     if (final) {
-        if (store_outbox_finish(ob->store, job->id, refused ? STORE_OUTBOX_FAILED : STORE_OUTBOX_DONE,
-                                odeus_outcome_name(result->outcome), refused ? result->message : NULL, now) != STORE_OK) {
+        rc = store_outbox_finish(ob->store, job->id, refused ? STORE_OUTBOX_FAILED : STORE_OUTBOX_DONE,
+                                 odeus_outcome_name(result->outcome), refused ? result->message : NULL, now);
+        if (rc == STORE_CONFLICT) {
+            json_decref(fields);
+            lease_lost(ob, job, result);
+            return;
+        }
+        if (rc != STORE_OK) {
             /* The row stays pending and is sent again: harmless, Odeus calls are idempotent in effect. */
             log_store_failure(ob, job->id);
         } else if ((job->action == ODEUS_DEACTIVATE && result->outcome == ODEUS_OUTCOME_ALREADY) ||
@@ -452,8 +509,13 @@ static void finish_row(gw_outbox_t *ob, job_t *job, const odeus_result_t *result
                                                        ob->config->odeus_retry_max_delay_ms);
         if (fields != NULL)
             json_object_set_new(fields, "retry_in_ms", json_integer(delay));
-        if (store_outbox_reschedule(ob->store, job->id, now + delay, odeus_outcome_name(result->outcome), result->message) !=
-            STORE_OK)
+        rc = store_outbox_reschedule(ob->store, job->id, now + delay, odeus_outcome_name(result->outcome), result->message);
+        if (rc == STORE_CONFLICT) {
+            json_decref(fields);
+            lease_lost(ob, job, result);
+            return;
+        }
+        if (rc != STORE_OK)
             log_store_failure(ob, job->id);
         /* 401/403: nothing is dropped, the row waits for a fixed key; said loudly every time */
         gw_log(level, result->outcome == ODEUS_OUTCOME_AUTH ? "odeus_auth_failed" : "odeus_retry", fields);
@@ -634,8 +696,46 @@ static job_t *job_new(gw_outbox_t *ob, int64_t id, const char *user_id, const ch
     return job;
 }
 
+/*
+ * Claims row `id` for the call about to start (store_outbox_claim): 1 when this replica holds it
+ * now, 0 when another replica has it (or it is no longer due), which is not an error.
+ */
+static int claim_row(gw_outbox_t *ob, int64_t id)
+{
+    int64_t now = gw_clock_unix_ms();
+    store_status_t rc = store_outbox_claim(ob->store, id, now, now + ob->lease_ms);
+    if (rc == STORE_OK)
+        return 1;
+    if (rc == STORE_CONFLICT)
+        gw_log(GW_LOG_DEBUG, "outbox_claim_skipped",
+               json_pack("{s:I, s:s}", "outbox_id", (json_int_t)id, "reason", store_errmsg(ob->store)));
+    else
+        log_store_failure(ob, id);
+    return 0;
+}
+
+/*
+ * Claims the rows of a part of a split batch again before it is re-sent (the part may have waited
+ * longer than a lease); the rows another replica took over meanwhile leave the part and flight.
+ */
+static void batch_reclaim(gw_outbox_t *ob, batch_t *b)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (claim_row(ob, b->jobs[i]->id)) {
+            b->jobs[kept++] = b->jobs[i];
+        } else {
+            inflight_remove(ob, b->jobs[i]);
+            job_free(b->jobs[i]);
+        }
+    }
+    b->n = kept;
+}
+
 static void submit_row(gw_outbox_t *ob, const store_outbox_t *row, int probe)
 {
+    if (!claim_row(ob, row->id))
+        return;
     job_t *job = job_new(ob, row->id, row->user_id, row->email, row->role);
     job->attempts = row->attempts;
     job->probe = probe;
@@ -689,6 +789,11 @@ static void batch_add(gw_outbox_t *ob, batch_t *b, job_t *job)
  */
 static void batch_send(gw_outbox_t *ob, batch_t *b)
 {
+    if (b->n == 0) { /* every row it was opened for went to another replica */
+        ob->n_calls--;
+        batch_free(b);
+        return;
+    }
     if (b->n == 1) {
         job_t *job = b->jobs[0];
         inflight_remove(ob, job);
@@ -743,6 +848,11 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
     while (ob->splits != NULL && !paced) {
         if (may_start(ob, &probe, &wake)) {
             batch_t *b = splits_pop(ob);
+            batch_reclaim(ob, b);
+            if (b->n == 0) {
+                batch_free(b); /* taken over elsewhere: the pacer's token is spent, as for a call */
+                continue;
+            }
             b->probe = probe;
             ob->n_calls++;
             batch_send(ob, b);
@@ -777,7 +887,9 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
             } else if (batching && strcmp(rows[i].action, odeus_action_name(ODEUS_INVITE)) == 0) {
                 if (batch == NULL && may_start(ob, &probe, &wake))
                     batch = batch_open(ob, probe);
-                if (batch != NULL) {
+                if (batch != NULL && !claim_row(ob, rows[i].id)) {
+                    /* another replica has it: nothing joins */
+                } else if (batch != NULL) {
                     job_t *job = job_new(ob, rows[i].id, rows[i].user_id, rows[i].email, rows[i].role);
                     job->action = ODEUS_INVITE;
                     job->attempts = rows[i].attempts;
@@ -833,6 +945,76 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
     return wake;
 }
 
+/*
+ * What a polled row (`row`, superseded rows followed to the row that replaced them) tells its
+ * waiters: 1 with *settle and *result filled when it is finished, 0 while it is pending or it
+ * ended without an answer of Odeus (an operator's drop: the waiter's deadline answers that).
+ */
+static int polled_outcome(const store_outbox_t *row, gw_settle_t *settle, odeus_result_t *result)
+{
+    static const odeus_outcome_t finals[] = {ODEUS_OUTCOME_DONE, ODEUS_OUTCOME_ALREADY, ODEUS_OUTCOME_NOT_MEMBER,
+                                             ODEUS_OUTCOME_REFUSED};
+    if (row->state != STORE_OUTBOX_DONE && row->state != STORE_OUTBOX_FAILED && row->state != STORE_OUTBOX_SUPERSEDED)
+        return 0;
+    for (size_t i = 0; i < sizeof(finals) / sizeof(finals[0]); i++) {
+        if (row->outcome == NULL || strcmp(row->outcome, odeus_outcome_name(finals[i])) != 0)
+            continue;
+        memset(result, 0, sizeof(*result));
+        result->outcome = finals[i];
+        result->retry_after_ms = -1;
+        snprintf(result->message, sizeof(result->message), "%s",
+                 row->last_error != NULL ? row->last_error : "delivered by another replica");
+        *settle = finals[i] == ODEUS_OUTCOME_REFUSED ? GW_SETTLE_REFUSED : GW_SETTLE_DONE;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * The bounded poll of a shared database: reads the rows requests here wait on and settles those
+ * another replica finished (this replica's own outcomes settle at once, in records_commit). A
+ * superseded row is answered by the row that replaced it, as settle_waiter does locally.
+ */
+static void poll_waiters(gw_outbox_t *ob)
+{
+    int64_t ids[WAITER_POLL_MAX];
+    size_t n = 0, seen = 0;
+    pthread_mutex_lock(&ob->waiters_lock);
+    for (gw_outbox_waiter_t *w = ob->waiters; w != NULL && n < WAITER_POLL_MAX; w = w->_next, seen++) {
+        if (seen < ob->waiter_poll_from)
+            continue;
+        int dup = 0;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = ids[i] == w->outbox_id;
+        if (!dup)
+            ids[n++] = w->outbox_id;
+    }
+    /* the next round goes on after these, or starts over at the end of the list */
+    ob->waiter_poll_from = n == WAITER_POLL_MAX ? seen : 0;
+    pthread_mutex_unlock(&ob->waiters_lock);
+    for (size_t i = 0; i < n; i++) {
+        store_outbox_t row;
+        int64_t id = ids[i];
+        store_status_t rc = store_outbox_get(ob->store, id, &row);
+        for (int hop = 0; rc == STORE_OK && row.state == STORE_OUTBOX_SUPERSEDED && row.superseded_by > 0 && hop < WAITER_HOPS;
+             hop++) {
+            int64_t next = row.superseded_by;
+            store_outbox_clear(&row);
+            rc = store_outbox_get(ob->store, next, &row);
+        }
+        if (rc != STORE_OK) {
+            if (rc != STORE_NOT_FOUND) /* not found: not committed yet */
+                log_store_failure(ob, id);
+            continue;
+        }
+        gw_settle_t settle;
+        odeus_result_t result;
+        if (polled_outcome(&row, &settle, &result))
+            settle_one(ob, id, settle, &result, 0);
+        store_outbox_clear(&row);
+    }
+}
+
 static void *delivery_main(void *arg)
 {
     gw_outbox_t *ob = arg;
@@ -849,10 +1031,37 @@ static void *delivery_main(void *arg)
             now = gw_clock_mono_ms();
         }
         int64_t wait = next_scan - now;
+        int polling = ob->shared && any_waiter(ob);
+        if (polling && ob->next_waiter_poll - now < wait)
+            wait = ob->next_waiter_poll - now;
         upstream_client_poll(ob->client, wait < 0 ? 0 : wait > IDLE_SCAN_MS ? IDLE_SCAN_MS : (int)wait);
         records_commit(ob);
+        if (polling && gw_clock_mono_ms() >= ob->next_waiter_poll) {
+            poll_waiters(ob);
+            ob->next_waiter_poll = gw_clock_mono_ms() + WAITER_POLL_MS;
+        }
     }
     return NULL;
+}
+
+/*
+ * The replica's name in the leases it writes. On SQLite, one process per database file: the name
+ * is fixed, so a restarted gateway takes over its predecessor's claims at once instead of waiting
+ * for them to run out. On a shared database: host name, process id and a random part, unique
+ * among the replicas and across restarts.
+ */
+static void replica_name(gw_outbox_t *ob)
+{
+    if (!ob->shared) {
+        snprintf(ob->replica, sizeof(ob->replica), "local");
+        return;
+    }
+    char host[64] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+        snprintf(host, sizeof(host), "unknown");
+    host[sizeof(host) - 1] = '\0';
+    uint32_t r = (uint32_t)next_random(ob);
+    snprintf(ob->replica, sizeof(ob->replica), "%s:%ld:%08x", host, (long)getpid(), r);
 }
 
 gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_len)
@@ -874,6 +1083,12 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
         snprintf(err, err_len, "%s", store_errmsg(ob->store));
         goto fail;
     }
+    ob->shared = store_shared(ob->store);
+    replica_name(ob);
+    store_outbox_set_owner(ob->store, ob->replica);
+    ob->lease_ms = LEASE_FACTOR * config->upstream_deadline_ms + LEASE_MARGIN_MS;
+    gw_log(GW_LOG_INFO, "outbox_replica",
+           json_pack("{s:s, s:I, s:b}", "replica", ob->replica, "lease_ms", (json_int_t)ob->lease_ms, "shared", ob->shared));
     unsigned conns = config->odeus_max_concurrency > 0 ? config->odeus_max_concurrency : 8;
     upstream_config_t uc = {
         .base_url = config->odeus_base_url,

@@ -48,14 +48,15 @@ const store_sql_t store__pg_sql[SQL__COUNT] = {
      * superseding or holding them): the skipped row is still pending, so the oldest-per-seat test
      * keeps its seat's newer rows back. ?3 bounds the rows locked to what the caller can use. The
      * delivery thread reads outside a transaction, so the lock ends with the statement: it keeps
-     * the read off rows being changed, it is not yet a claim. A claim that lasts while the call is
-     * in flight (a lease, taken over when a replica dies) is the next step for several replicas.
+     * the read off rows being changed, it is not the claim. The claim that lasts while the call is
+     * in flight is the lease store_outbox_claim writes (sqlite_outbox.c says why there).
      */
     [SQL_OUTBOX_DUE] = {"due outbox rows", "SELECT " OUTBOX_COLUMNS " FROM outbox AS o WHERE " OUTBOX_DUE_WHERE PG_OUTBOX_DUE_TAIL},
     [SQL_OUTBOX_DUE_AFTER] = {"due outbox rows", "SELECT " OUTBOX_COLUMNS
                                                  " FROM outbox AS o WHERE o.id > ?2 AND " OUTBOX_DUE_WHERE PG_OUTBOX_DUE_TAIL},
     /* ?2 is an integer, or NULL bound as text (0 clears the batch) */
-    [SQL_OUTBOX_SET_BATCH] = {"note outbox batch", "UPDATE outbox SET batch_id = ?2::bigint WHERE id = ?1"},
+    [SQL_OUTBOX_SET_BATCH] = {"note outbox batch", "UPDATE outbox SET batch_id = ?2::bigint WHERE id = ?1"
+                                                   " AND (lease_owner IS NULL OR lease_owner = ?3)"},
     /* sum() of a comparison is SQLite's count of the rows where it holds */
     [SQL_OUTBOX_ACTION_STATS] = {"outbox stats", "SELECT action, count(*), min(created_at), count(*) FILTER (WHERE outcome ="
                                                  " 'held') FROM outbox WHERE state = 0 GROUP BY action"},
@@ -202,6 +203,9 @@ static const char *const migrations[] = {
     "CREATE INDEX users_last_modified ON users (last_modified, seq);",
     /* 6 -> 7: the batch an invite last went out in */
     "ALTER TABLE outbox ADD COLUMN batch_id BIGINT;",
+    /* 7 -> 8: outbox leases */
+    "ALTER TABLE outbox ADD COLUMN lease_owner TEXT COLLATE \"C\", ADD COLUMN lease_until BIGINT;"
+    "CREATE INDEX outbox_lease ON outbox (seat) WHERE lease_until IS NOT NULL;",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(PG_SCHEMA_VERSION == STORE_SCHEMA_VERSION, "a migration step needs its SQLite twin in store/sqlite_db.c");

@@ -61,7 +61,7 @@
  * The schema version both backends migrate to: sqlite_db.c and pg_db.c each check at compile time
  * that their migration list ends there, so that a step added to one is added to the other.
  */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /** How long a connection waits for another process's lock before STORE_ERROR. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -142,6 +142,8 @@ typedef enum store_sql_id {
     SQL_OUTBOX_SUPERSEDE_ROLE,
     SQL_OUTBOX_SUPERSEDED_BY,
     SQL_OUTBOX_DELIVERED_INVITE,
+    SQL_OUTBOX_CLAIM,
+    SQL_OUTBOX_EXISTS,
     /* sqlite_recheck.c */
     SQL_RECHECK_SCHEDULE,
     SQL_RECHECK_DUE,
@@ -194,11 +196,25 @@ const store_sql_t *store__sql(store_sql_id_t id);
     "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, "         \
     "result_version, superseded_by, cause, batch_id"
 
-/* Due rows (?1: now): only the oldest pending row of each seat; deactivations first, then commit order. */
+/*
+ * A row of the seat of `o` older than it whose call may still be on the wire (`now`: the parameter
+ * holding the time): under a live lease though no longer pending, because a newer deactivation
+ * superseded it while its call was out (the call's record ends the lease). That call may still
+ * reach Odeus, so the seat's newer rows wait for it, whichever replica sent it (a replica knows
+ * its own calls; of the others' it knows only the lease).
+ */
+#define OUTBOX_OLDER_ON_WIRE(o, now)                                                                                               \
+    "EXISTS (SELECT 1 FROM outbox AS l WHERE l.seat = " o ".seat AND l.lease_until > " now " AND l.id < " o ".id)"
+/*
+ * Due rows (?1: now, ?4: this connection's lease owner, store_outbox_set_owner): only the oldest
+ * pending row of each seat (a row another replica has claimed is pending, so it holds its seat's
+ * newer rows back), behind no older call of the seat still on the wire, and not a row under
+ * another replica's live lease; deactivations first, then commit order.
+ */
 #define OUTBOX_DUE_WHERE                                                                                                           \
-    "o.state = 0 AND o.next_attempt_at <= ?1"                                                                                      \
+    "o.state = 0 AND o.next_attempt_at <= ?1 AND (o.lease_until IS NULL OR o.lease_until <= ?1 OR o.lease_owner = ?4)"             \
     " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.seat = o.seat AND p.state = 0 AND p.id < o.id)"                            \
-    " ORDER BY o.action <> 'deactivate', o.id"
+    " AND NOT " OUTBOX_OLDER_ON_WIRE("o", "?1") " ORDER BY o.action <> 'deactivate', o.id"
 
 struct store_sync_group; /* sqlite_tx.c */
 struct store_pg;         /* store/pg_query.c: the libpq connection and its prepared statements */
@@ -229,6 +245,7 @@ struct store {
     int64_t page_last_seq;
     size_t count;
     sqlite3_stmt *stmts[SQL__COUNT]; /* the statement cache (sqlite_query.c) */
+    char *owner;                     /* the outbox lease owner (store_outbox_set_owner); NULL: none */
     char errmsg[STORE_ERRMSG_MAX];
 };
 

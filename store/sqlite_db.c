@@ -166,6 +166,17 @@ static const char *const migrations[] = {
      * `outbox list` shows which rows one call carried; NULL for a row sent alone.
      */
     "ALTER TABLE outbox ADD COLUMN batch_id INTEGER;",
+    /*
+     * 7 -> 8: outbox leases, for several replicas on one database (README, "Database"): the
+     * replica that claimed a pending row for its next call (lease_owner) and until when
+     * (lease_until, unix ms; NULL once the attempt is recorded). Another replica takes a row over
+     * only once lease_until has passed, only lease_owner records the row's outcome, and a seat's
+     * newer rows wait while an older row's lease lives, superseded or not (its call may be out).
+     */
+    "ALTER TABLE outbox ADD COLUMN lease_owner TEXT;"
+    "ALTER TABLE outbox ADD COLUMN lease_until INTEGER;"
+    /* the calls on the wire, per seat: a record ends the lease, so this index holds those rows only */
+    "CREATE INDEX outbox_lease ON outbox(seat) WHERE lease_until IS NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(SCHEMA_VERSION == STORE_SCHEMA_VERSION, "a migration step needs its PostgreSQL twin in store/pg_db.c");
@@ -360,6 +371,7 @@ void store_close(store_t *store)
 {
     if (store == NULL)
         return;
+    free(store->owner);
     if (store->pg != NULL) {
         store__pg_close(store);
         return;

@@ -6,6 +6,18 @@
  * The unit of order is the seat (column seat: the Odeus email in lower case), not the SCIM user:
  * Odeus knows a person by email only, so two users with one email (a re-hire's old and new IdP
  * account) share one queue. Every query below that orders, coalesces or cancels says "seat".
+ *
+ * Leases (several replicas on one PostgreSQL database; harmless with one): a replica claims a row
+ * right before each call (store_outbox_claim: lease_owner, lease_until), in one conditional
+ * UPDATE that re-checks everything that made the row due, so two replicas never both hold it and
+ * a row is never claimed while an older row of its seat is unfinished, whoever holds that one.
+ * Why at the call and not when the due rows are read: a scan reads more rows than pacing and the
+ * concurrency cap let start, and rows claimed but not sent would wait on one replica's pacer while
+ * another sits idle. A claim covers one attempt: the record of the attempt releases it
+ * (lease_until NULL) and the next attempt claims again, by whichever replica is free then. A
+ * lease that runs out (its replica died, or hangs) lets another replica claim the row; the old
+ * holder's late record then changes nothing (the records' "lease_owner = ?" test), so it cannot
+ * overwrite the new holder's.
  */
 #include "store/sqlite.h"
 
@@ -34,14 +46,28 @@ const store_sql_t store__outbox_sql[SQL__COUNT] = {
     [SQL_OUTBOX_DUE_AFTER] = {"due outbox rows",
                               "SELECT " OUTBOX_COLUMNS " FROM outbox AS o WHERE o.id > ?2 AND " OUTBOX_DUE_WHERE},
     [SQL_OUTBOX_NEXT_DUE] = {"next due outbox row", "SELECT min(next_attempt_at) FROM outbox WHERE state = 0"},
+    /* Records of an attempt: only by the lease holder (?5, ?6, ?3: NULL matches unclaimed rows only). */
     [SQL_OUTBOX_RESCHEDULE] = {"reschedule outbox row",
-                               "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, outcome = ?3, last_error = ?4"
-                               " WHERE id = ?1"},
+                               "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, outcome = ?3, last_error = ?4,"
+                               " lease_until = NULL WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?5)"},
+    [SQL_OUTBOX_SET_BATCH] = {"note outbox batch",
+                              "UPDATE outbox SET batch_id = ?2 WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?3)"},
     /* A row superseded while its call was in flight stays superseded; its outcome is still recorded. */
-    [SQL_OUTBOX_SET_BATCH] = {"note outbox batch", "UPDATE outbox SET batch_id = ?2 WHERE id = ?1"},
     [SQL_OUTBOX_FINISH] = {"finish outbox row",
                            "UPDATE outbox SET state = CASE WHEN state = 0 THEN ?2 ELSE state END, outcome = ?3,"
-                           " last_error = ?4, attempts = attempts + 1, done_at = coalesce(done_at, ?5) WHERE id = ?1"},
+                           " last_error = ?4, attempts = attempts + 1, done_at = coalesce(done_at, ?5), lease_until = NULL"
+                           " WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?6)"},
+    /*
+     * The claim re-checks, on the row as it is now, what made it due: pending, its attempt time
+     * come, no live lease of another owner, no older pending row of its seat and no older call of
+     * its seat on the wire.
+     */
+    [SQL_OUTBOX_CLAIM] = {"claim outbox row",
+                          "UPDATE outbox SET lease_owner = ?2, lease_until = ?4 WHERE id = ?1 AND state = 0"
+                          " AND next_attempt_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3 OR lease_owner = ?2)"
+                          " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.seat = outbox.seat AND p.state = 0"
+                          " AND p.id < outbox.id) AND NOT " OUTBOX_OLDER_ON_WIRE("outbox", "?3")},
+    [SQL_OUTBOX_EXISTS] = {"outbox row", "SELECT 1 FROM outbox WHERE id = ?1"},
     [SQL_OUTBOX_PENDING_FOR_USER] = {"pending outbox row",
                                      "SELECT id FROM outbox WHERE user_id = ?1 AND state = 0 AND (?2 IS NULL OR action = ?2)"
                                      " ORDER BY id LIMIT 1"},
@@ -227,6 +253,7 @@ store_status_t store_outbox_due_after(store_t *store, int64_t now_ms, int64_t af
     q_int64(&q, 1, now_ms);
     if (after_id > 0)
         q_int64(&q, 2, after_id);
+    q_text(&q, 4, store->owner);
     /* PostgreSQL locks the rows it returns (FOR UPDATE SKIP LOCKED): no more than can be used */
     if (store->pg != NULL)
         q_size(&q, 3, max + n_skip);
@@ -258,12 +285,63 @@ store_status_t store_outbox_next_due(store_t *store, int64_t *at_ms)
     return q_scalar(store, SQL_OUTBOX_NEXT_DUE, at_ms);
 }
 
-/* Ends the UPDATE of one outbox row by id: STORE_NOT_FOUND when there was no such row. */
-static store_status_t end_row_update(store_q_t *q)
+/* STORE_OK when row `id` exists, STORE_NOT_FOUND when not. */
+static store_status_t row_exists(store_t *s, int64_t id)
 {
-    if (q_step(q) == Q_DONE && q_changes(q) == 0)
-        q_fail(q, STORE_NOT_FOUND, "no such outbox row");
-    return q_end(q, STORE_OK);
+    store_q_t q = q_begin(s, SQL_OUTBOX_EXISTS);
+    q_int64(&q, 1, id);
+    return q_end(&q, q_step(&q) == Q_ROW ? STORE_OK : STORE_NOT_FOUND);
+}
+
+/*
+ * Ends the UPDATE of outbox row `id` by its lease holder: STORE_NOT_FOUND when there was no such
+ * row, STORE_CONFLICT when another owner holds its lease.
+ */
+static store_status_t end_row_update(store_q_t *q, int64_t id)
+{
+    int none = q_step(q) == Q_DONE && q_changes(q) == 0;
+    store_t *s = q->s;
+    store_status_t ret = q_end(q, STORE_OK);
+    if (ret != STORE_OK || !none)
+        return ret;
+    ret = row_exists(s, id);
+    if (ret == STORE_NOT_FOUND)
+        store__error(s, "no such outbox row");
+    else if (ret == STORE_OK) {
+        store__error(s, "outbox row %lld is leased by another replica, which records its outcome", (long long)id);
+        ret = STORE_CONFLICT;
+    }
+    return ret;
+}
+
+void store_outbox_set_owner(store_t *store, const char *owner)
+{
+    free(store->owner);
+    store->owner = owner != NULL ? gw_strdup(owner) : NULL;
+}
+
+store_status_t store_outbox_claim(store_t *store, int64_t id, int64_t now_ms, int64_t until_ms)
+{
+    if (store->owner == NULL) {
+        store__error(store, "outbox claim without a lease owner");
+        return STORE_ERROR;
+    }
+    store_q_t q = q_begin(store, SQL_OUTBOX_CLAIM);
+    q_int64(&q, 1, id);
+    q_text(&q, 2, store->owner);
+    q_int64(&q, 3, now_ms);
+    q_int64(&q, 4, until_ms);
+    if (q_step(&q) == Q_DONE && q_changes(&q) == 0)
+        q_fail(&q, STORE_CONFLICT,
+               "outbox row %lld cannot be claimed now (not due, leased by another replica, or behind an "
+               "older row of its seat)",
+               (long long)id);
+    return q_end(&q, STORE_OK);
+}
+
+int store_shared(const store_t *store)
+{
+    return store->pg != NULL;
 }
 
 store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_attempt_ms, const char *outcome,
@@ -274,7 +352,8 @@ store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_
     q_int64(&q, 2, next_attempt_ms);
     q_text(&q, 3, outcome);
     q_text(&q, 4, last_error);
-    return end_row_update(&q);
+    q_text(&q, 5, store->owner);
+    return end_row_update(&q, id);
 }
 
 store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
@@ -290,7 +369,8 @@ store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_stat
     q_text(&q, 3, outcome);
     q_text(&q, 4, last_error);
     q_int64(&q, 5, now_ms);
-    return end_row_update(&q);
+    q_text(&q, 6, store->owner);
+    return end_row_update(&q, id);
 }
 
 store_status_t store_outbox_set_batch(store_t *store, int64_t id, int64_t batch_id)
@@ -301,7 +381,8 @@ store_status_t store_outbox_set_batch(store_t *store, int64_t id, int64_t batch_
         q_int64(&q, 2, batch_id);
     else
         q_text(&q, 2, NULL);
-    return end_row_update(&q);
+    q_text(&q, 3, store->owner);
+    return end_row_update(&q, id);
 }
 
 store_status_t store_outbox_note(store_t *store, const store_outbox_t *row, int64_t *id_out)

@@ -492,7 +492,8 @@ STORE_MUST_CHECK store_status_t store_outbox_get(store_t *store, int64_t id, sto
  * Fills `rows` (room for `max`) with the pending rows due at `now_ms` that may go out now: only the
  * oldest pending row of each seat qualifies (due or not, so a seat's changes go out one at a time,
  * in commit order, whichever users made them), and rows whose id is in `skip` (the `n_skip` rows in
- * flight; NULL when none) are left out, which also holds back the newer rows of their seats. Order: deactivations first (access
+ * flight; NULL when none) are left out, which also holds back the newer rows of their seats, and
+ * so are rows under another owner's live lease (store_outbox_set_owner). Order: deactivations first (access
  * removal must not queue behind grants when Odeus is the bottleneck), then by id (commit order).
  * At most `max` rows are returned; the others stay due for the next call. *n_out says how many were
  * filled; the caller owns them and clears each (store_outbox_clear). STORE_OK (also when none is due)
@@ -513,8 +514,37 @@ STORE_MUST_CHECK store_status_t store_outbox_due_after(store_t *store, int64_t n
 STORE_MUST_CHECK store_status_t store_outbox_next_due(store_t *store, int64_t *at_ms);
 
 /**
+ * Names the replica this connection delivers for (`owner`, copied; NULL: none), for outbox leases:
+ * several replicas on one database each claim a row before its call (store_outbox_claim). With
+ * an owner set, store_outbox_due* leave out rows under another owner's live lease, and the records
+ * of an attempt (store_outbox_reschedule, _finish, _set_batch) change a row only when it is
+ * unclaimed or this owner's claim (else STORE_CONFLICT: the replica that took the row over records
+ * it). Without one, only unclaimed rows are recorded. The connection's thread only.
+ */
+void store_outbox_set_owner(store_t *store, const char *owner);
+
+/**
+ * Claims pending row `id` for this connection's owner until `until_ms` (unix ms), for one attempt:
+ * in one statement that re-checks, on the row as it is now, that it is due at `now_ms`, under no
+ * live lease of another owner (this owner's own claim is renewed) and behind no older pending row
+ * of its seat (whoever holds that one). Another replica may take the row over once `until_ms` has
+ * passed. The attempt's record (reschedule, finish) releases the claim. STORE_OK; STORE_CONFLICT
+ * (the row is not claimable now: another replica's, done, not due, or behind an older row; errmsg
+ * set); STORE_ERROR (also without an owner).
+ */
+STORE_MUST_CHECK store_status_t store_outbox_claim(store_t *store, int64_t id, int64_t now_ms, int64_t until_ms);
+
+/**
+ * 1 when other processes may deliver this store's outbox (PostgreSQL, which several replicas
+ * share), 0 for SQLite (one process per file).
+ */
+int store_shared(const store_t *store);
+
+/**
  * Records a failed attempt of row `id`: attempts+1, next attempt at `next_attempt_ms`, `outcome`
- * and `last_error` (each may be NULL). STORE_OK; STORE_NOT_FOUND (no such row; errmsg set); STORE_ERROR.
+ * and `last_error` (each may be NULL); releases the row's claim. STORE_OK; STORE_NOT_FOUND (no such
+ * row; errmsg set); STORE_CONFLICT (another owner holds the row's lease: store_outbox_set_owner;
+ * nothing written); STORE_ERROR.
  */
 STORE_MUST_CHECK store_status_t store_outbox_reschedule(store_t *store, int64_t id, int64_t next_attempt_ms, const char *outcome,
                                                         const char *last_error);
@@ -523,14 +553,16 @@ STORE_MUST_CHECK store_status_t store_outbox_reschedule(store_t *store, int64_t 
  * Ends row `id`: `state` (STORE_OUTBOX_DONE or STORE_OUTBOX_FAILED, else STORE_ERROR), outcome,
  * last error, attempts+1, done time `now_ms`. A row that was superseded while its call was in
  * flight keeps STORE_OUTBOX_SUPERSEDED (the outcome is still recorded). STORE_OK; STORE_NOT_FOUND
- * (no such row; errmsg set); STORE_ERROR.
+ * (no such row; errmsg set); STORE_CONFLICT (another owner holds the row's lease; nothing written);
+ * STORE_ERROR.
  */
 STORE_MUST_CHECK store_status_t store_outbox_finish(store_t *store, int64_t id, store_outbox_state_t state, const char *outcome,
                                                     const char *last_error, int64_t now_ms);
 
 /**
  * Records that row `id` went out in one invite call with others: `batch_id` is the call's first
- * row (0 clears it). STORE_OK; STORE_NOT_FOUND (no such row; errmsg set); STORE_ERROR.
+ * row (0 clears it). STORE_OK; STORE_NOT_FOUND (no such row; errmsg set); STORE_CONFLICT (another
+ * owner holds the row's lease); STORE_ERROR.
  */
 STORE_MUST_CHECK store_status_t store_outbox_set_batch(store_t *store, int64_t id, int64_t batch_id);
 

@@ -22,7 +22,7 @@
 #include "store/test_db.h"
 
 /* The schema version a new database gets (store/sqlite_db.c, migrations[]). */
-#define SCHEMA_NOW 7
+#define SCHEMA_NOW 8
 
 typedef struct fixture {
     char dir[64];
@@ -194,8 +194,10 @@ static int raw_user_version(const char *path)
     return v;
 }
 
-/* Takes a schema 7 database back to schema 6 (the batch column). */
-#define UNDO_SCHEMA_7 "ALTER TABLE outbox DROP COLUMN batch_id;"
+/* Takes a schema 8 database back to schema 7 (the lease columns), and a schema 7 one to 6 (the batch column). */
+#define UNDO_SCHEMA_8                                                                                                              \
+    "DROP INDEX outbox_lease; ALTER TABLE outbox DROP COLUMN lease_owner; ALTER TABLE outbox DROP COLUMN lease_until;"
+#define UNDO_SCHEMA_7 UNDO_SCHEMA_8 "ALTER TABLE outbox DROP COLUMN batch_id;"
 /* Takes a schema 6 database back to schema 5 (what the 5 -> 6 migration added, removed). */
 #define UNDO_SCHEMA_6                                                                                                              \
     "DROP INDEX users_display_name; DROP INDEX users_family_name; DROP INDEX users_given_name;"                                    \
@@ -211,7 +213,8 @@ static int raw_user_version(const char *path)
     "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
 
 /* The same undos on PostgreSQL (dropping a column drops its indexes). */
-#define PG_UNDO_SCHEMA_7 "ALTER TABLE outbox DROP COLUMN batch_id;"
+#define PG_UNDO_SCHEMA_8 "ALTER TABLE outbox DROP COLUMN lease_owner, DROP COLUMN lease_until;"
+#define PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_8 "ALTER TABLE outbox DROP COLUMN batch_id;"
 #define PG_UNDO_SCHEMA_6                                                                                                           \
     "ALTER TABLE users DROP COLUMN display_name, DROP COLUMN family_name, DROP COLUMN given_name, DROP COLUMN primary_email;"      \
     "DROP INDEX users_created; DROP INDEX users_last_modified;"
@@ -1860,6 +1863,156 @@ static void test_outbox_due_per_user_order_and_skip(void **state)
     store_close(s);
 }
 
+/*
+ * Leases: two replicas (two connections with different owners) on one database. A claim holds a
+ * row against the other replica until it runs out; the per-seat order holds across them; only
+ * the holder records the outcome, so a replica whose lease was taken over cannot overwrite the
+ * new holder's record.
+ */
+static void test_outbox_leases(void **state)
+{
+    fixture_t *f = *state;
+    store_t *a = open_ok(f->path), *b = open_ok(f->path);
+    char buf[128], want[64];
+    const int64_t now = 10000;
+
+    /* without an owner nothing can be claimed */
+    int64_t x1 = outbox_add_seat(a, "u1", "x@example.com", "invite", 0);
+    assert_int_equal(store_outbox_claim(a, x1, now, now + 100), STORE_ERROR);
+    store_outbox_set_owner(a, "replica-a");
+    store_outbox_set_owner(b, "replica-b");
+    int64_t x2 = outbox_add_seat(a, "u2", "X@example.com", "update_role", 0); /* the same seat, newer */
+    int64_t y1 = outbox_add_seat(a, "u3", "y@example.com", "invite", 0);
+    int64_t late = outbox_add_seat(a, "u4", "z@example.com", "invite", now + 50000);
+
+    /* A claims x1: B no longer sees it, nor x2 behind it; A still does (its own claim) */
+    assert_int_equal(store_outbox_claim(a, x1, now, now + 100), STORE_OK);
+    snprintf(want, sizeof(want), "%lld", (long long)y1);
+    assert_string_equal(due_ids(b, now, NULL, 0, 16, buf, sizeof(buf)), want);
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)x1, (long long)y1);
+    assert_string_equal(due_ids(a, now, NULL, 0, 16, buf, sizeof(buf)), want);
+    /* B cannot claim x1 while A's lease lives, nor x2 behind it (an older row of its seat is unfinished) */
+    assert_int_equal(store_outbox_claim(b, x1, now + 99, now + 200), STORE_CONFLICT);
+    assert_int_equal(store_outbox_claim(b, x2, now + 99, now + 200), STORE_CONFLICT);
+    assert_int_equal(store_outbox_claim(a, x2, now + 99, now + 200), STORE_CONFLICT);
+    /* a row not due yet is not claimed */
+    assert_int_equal(store_outbox_claim(b, late, now, now + 100), STORE_CONFLICT);
+    /* A renews its own claim */
+    assert_int_equal(store_outbox_claim(a, x1, now + 50, now + 150), STORE_OK);
+    assert_int_equal(store_outbox_claim(b, x1, now + 120, now + 300), STORE_CONFLICT);
+
+    /* A's lease runs out (A died, or stalls): B sees x1 again and takes it over */
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)x1, (long long)y1);
+    assert_string_equal(due_ids(b, now + 150, NULL, 0, 16, buf, sizeof(buf)), want);
+    assert_int_equal(store_outbox_claim(b, x1, now + 150, now + 400), STORE_OK);
+    /* A's late records change nothing: B records the row */
+    assert_int_equal(store_outbox_finish(a, x1, STORE_OUTBOX_DONE, "done", NULL, now + 160), STORE_CONFLICT);
+    assert_int_equal(store_outbox_reschedule(a, x1, now + 9999, "retry", "HTTP 503"), STORE_CONFLICT);
+    assert_int_equal(store_outbox_set_batch(a, x1, 77), STORE_CONFLICT);
+    store_outbox_t row;
+    assert_int_equal(store_outbox_get(a, x1, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_PENDING);
+    assert_int_equal(row.attempts, 0);
+    assert_int_equal(row.batch_id, 0);
+    store_outbox_clear(&row);
+    assert_int_equal(store_outbox_claim(a, x1, now + 160, now + 500), STORE_CONFLICT);
+
+    /* B's attempt fails: the record releases the claim; the next attempt is anyone's once due */
+    assert_int_equal(store_outbox_reschedule(b, x1, now + 1000, "retry", "HTTP 503"), STORE_OK);
+    assert_int_equal(store_outbox_claim(a, x1, now + 500, now + 600), STORE_CONFLICT); /* not due yet */
+    assert_int_equal(store_outbox_claim(a, x1, now + 1000, now + 1100), STORE_OK);
+    /* ... and then A is the holder whose record counts, B's no longer */
+    assert_int_equal(store_outbox_finish(b, x1, STORE_OUTBOX_DONE, "done", NULL, now + 1001), STORE_CONFLICT);
+    assert_int_equal(store_outbox_finish(a, x1, STORE_OUTBOX_DONE, "done", NULL, now + 1002), STORE_OK);
+    assert_int_equal(store_outbox_get(b, x1, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_DONE);
+    assert_int_equal(row.attempts, 2);
+    store_outbox_clear(&row);
+
+    /* x1 finished: x2 is its seat's oldest, due and claimable, by one replica only */
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)x2, (long long)y1);
+    assert_string_equal(due_ids(b, now + 1002, NULL, 0, 16, buf, sizeof(buf)), want);
+    assert_int_equal(store_outbox_claim(b, x2, now + 1002, now + 2000), STORE_OK);
+    assert_int_equal(store_outbox_claim(a, x2, now + 1003, now + 2000), STORE_CONFLICT);
+    /* a finished row is not claimed again */
+    assert_int_equal(store_outbox_finish(b, x2, STORE_OUTBOX_DONE, "done", NULL, now + 1004), STORE_OK);
+    assert_int_equal(store_outbox_claim(b, x2, now + 5000, now + 6000), STORE_CONFLICT);
+    /*
+     * A claimed row superseded while its call is out: the call may still reach Odeus, so the
+     * deactivation that superseded it waits until the holder records it (or its lease runs out).
+     */
+    int64_t w1 = outbox_add_seat(a, "u5", "w@example.com", "invite", 0);
+    assert_int_equal(store_outbox_claim(a, w1, now + 2000, now + 3000), STORE_OK);
+    int64_t w2 = outbox_add_seat(b, "u5", "w@example.com", "deactivate", 0);
+    assert_int_equal(store_outbox_get(a, w1, &row), STORE_OK);
+    assert_int_equal(row.state, STORE_OUTBOX_SUPERSEDED);
+    store_outbox_clear(&row);
+    snprintf(want, sizeof(want), "%lld", (long long)y1);
+    assert_string_equal(due_ids(b, now + 2001, NULL, 0, 16, buf, sizeof(buf)), want);
+    assert_string_equal(due_ids(a, now + 2001, NULL, 0, 16, buf, sizeof(buf)), want);
+    assert_int_equal(store_outbox_claim(b, w2, now + 2001, now + 4000), STORE_CONFLICT);
+    /* past the lease it goes (the holder died: its call ended with its timeout long before) */
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)w2, (long long)y1);
+    assert_string_equal(due_ids(b, now + 3000, NULL, 0, 16, buf, sizeof(buf)), want);
+    /* and as soon as the holder records the call */
+    assert_int_equal(store_outbox_finish(a, w1, STORE_OUTBOX_DONE, "done", NULL, now + 2002), STORE_OK);
+    assert_string_equal(due_ids(b, now + 2002, NULL, 0, 16, buf, sizeof(buf)), want);
+    assert_int_equal(store_outbox_claim(b, w2, now + 2002, now + 4000), STORE_OK);
+    assert_int_equal(store_outbox_finish(b, w2, STORE_OUTBOX_DONE, "done", NULL, now + 2003), STORE_OK);
+
+    /* unclaimed rows are recorded by anyone (a store without an owner too); unknown rows are not found */
+    store_outbox_set_owner(b, NULL);
+    assert_int_equal(store_outbox_finish(b, y1, STORE_OUTBOX_DONE, "done", NULL, now), STORE_OK);
+    assert_int_equal(store_outbox_finish(a, 4242, STORE_OUTBOX_DONE, "done", NULL, now), STORE_NOT_FOUND);
+    assert_int_equal(store_outbox_claim(a, 4242, now, now + 1), STORE_CONFLICT);
+    store_close(b);
+    store_close(a);
+}
+
+/* Two replicas claiming the same due rows at once: each row is claimed by exactly one of them. */
+typedef struct claim_race {
+    const char *path;
+    const char *owner;
+    const int64_t *ids;
+    size_t n;
+    size_t won;
+} claim_race_t;
+
+static void *claim_all(void *arg)
+{
+    claim_race_t *c = arg;
+    char err[256];
+    store_t *s = store_open(c->path, err, sizeof(err));
+    if (s == NULL)
+        return NULL;
+    store_outbox_set_owner(s, c->owner);
+    for (size_t i = 0; i < c->n; i++)
+        if (store_outbox_claim(s, c->ids[i], 100, 100000) == STORE_OK)
+            c->won++;
+    store_close(s);
+    return NULL;
+}
+
+static void test_outbox_claim_race(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    int64_t ids[200];
+    for (size_t i = 0; i < 200; i++) {
+        char user[32];
+        snprintf(user, sizeof(user), "race-%zu", i);
+        ids[i] = outbox_add(s, user, i % 3 ? "invite" : "deactivate", 0);
+    }
+    claim_race_t c[2] = {{f->path, "replica-a", ids, 200, 0}, {f->path, "replica-b", ids, 200, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, claim_all, &c[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(c[0].won + c[1].won, 200);
+    store_close(s);
+}
+
 /* ---- transactions and durability -------------------------------------------------------------- */
 
 static void test_transaction_rollback_and_commit(void **state)
@@ -2232,6 +2385,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_deferred_then_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_operator, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_claim_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_mid_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
