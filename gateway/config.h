@@ -56,7 +56,7 @@ typedef enum gw_proxy_header {
 } gw_proxy_header_t;
 
 /* Invites per call at most: Odeus echoes every address in its answer, and at 254 bytes an address
- * this many still fit the client's 64 KiB answer cap (upstream/client.c RESPONSE_MAX). */
+ * this many still fit the 64 KiB the client once capped answers at (upstream/client.c RESPONSE_MAX). */
 #define GW_INVITE_BATCH_MAX 200
 
 typedef struct gw_config {
