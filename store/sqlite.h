@@ -10,6 +10,7 @@
  *   sqlite_outbox.c   the outbox as the delivery loop and the request handlers use it
  *   sqlite_recheck.c  the pending-invitee re-sends
  *   sqlite_admin.c    the operator's view of the outbox (list, stats, retry, drop)
+ *   sqlite_mirror.c   the Odeus group mirror (links to Odeus groups, what Odeus holds)
  *
  * Statements. Every statement is named by a store_sql_id_t and prepared once per store_t, lazily
  * on first use, then kept in the store's cache. Its SQL sits in the table of its concern's file
@@ -144,6 +145,17 @@ typedef enum store_sql_id {
     SQL_OUTBOX_DROP,
     SQL_OUTBOX_HOLD,
     SQL_OUTBOX_RELEASE,
+    /* sqlite_mirror.c */
+    SQL_MIRROR_GET,
+    SQL_MIRROR_PUT,
+    SQL_MIRROR_FORGET,
+    SQL_MIRROR_FORGET_MEMBERS,
+    SQL_MIRROR_ALL,
+    SQL_MIRROR_OF_SEAT,
+    SQL_MIRROR_RESEND_DUE,
+    SQL_MIRROR_MEMBERS,
+    SQL_MIRROR_MEMBER_PUT,
+    SQL_MIRROR_MEMBER_FORGET,
     SQL__COUNT
 } store_sql_id_t;
 
@@ -162,6 +174,7 @@ extern const store_sql_t store__outbox_sql[SQL__COUNT];
 extern const store_sql_t store__recheck_sql[SQL__COUNT];
 extern const store_sql_t store__admin_sql[SQL__COUNT];
 extern const store_sql_t store__groups_sql[SQL__COUNT];
+extern const store_sql_t store__mirror_sql[SQL__COUNT];
 
 /* The entry of statement `id`, from whichever table holds it; NULL if none does. */
 const store_sql_t *store__sql(store_sql_id_t id);

@@ -19,7 +19,7 @@
 #include "store/store.h"
 
 /* The schema version a new database gets (store/sqlite_db.c, migrations[]). */
-#define SCHEMA_NOW 7
+#define SCHEMA_NOW 8
 
 typedef struct fixture {
     char dir[64];
@@ -183,6 +183,8 @@ static int raw_user_version(const char *path)
     return v;
 }
 
+/* Takes a schema 8 database back to schema 7 (the group mirror's tables). */
+#define UNDO_SCHEMA_8 "DROP TABLE mirror_members; DROP TABLE mirror_groups;"
 /* Takes a schema 7 database back to schema 6 (the batch column). */
 #define UNDO_SCHEMA_7 "ALTER TABLE outbox DROP COLUMN batch_id;"
 /* Takes a schema 6 database back to schema 5 (what the 5 -> 6 migration added, removed). */
@@ -477,7 +479,7 @@ static void test_open_migrates_v2(void **state)
     int64_t queued = outbox_add_seat(s, "id-old", "Olga@Example.com", "invite", 0);
     store_close(s);
     /* take it back to schema 2: sort columns (6), groups (5), seat columns and indexes (4), the rendered column (3) */
-    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4
+    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_8 UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4
                               "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
                      SQLITE_OK);
     assert_int_equal(raw_user_version(f->path), 2);
@@ -1215,7 +1217,7 @@ static void test_open_migrates_v3(void **state)
         assert_int_equal(store_user_insert(s, &u), STORE_OK);
     }
     store_close(s);
-    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3"), SQLITE_OK);
+    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_8 UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3"), SQLITE_OK);
     assert_int_not_equal(raw_exec(f->path, "SELECT display_name FROM users"), SQLITE_OK);
 
     s = open_ok(f->path);
