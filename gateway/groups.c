@@ -13,6 +13,8 @@
 #include "gateway/batch.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
+#include "gateway/mirror.h"
+#include "gateway/outbox.h"
 #include "gateway/request.h"
 #include "gateway/users_lifecycle.h"
 #include "gateway/users_list.h"
@@ -235,7 +237,8 @@ typedef struct group_change {
     size_t n_roles, cap_roles;
     int64_t *deactivations; /* outbox rows of the deactivations it queued (access groups), for the guard */
     size_t n_deactivations, cap_deactivations;
-    int held; /* the guard held them */
+    int held;     /* the guard held them */
+    int mirrored; /* it queued calls of the Odeus group mirror: the delivery thread is told at the commit */
 } group_change_t;
 
 static group_change_t *change_new(gw_request_t *r, const char *event, const char *group_id)
@@ -311,6 +314,8 @@ static void on_committed(gw_batch_item_t *item, int committed)
         return;
     }
     audit_change(c);
+    if (c->mirrored)
+        gw_outbox_kick(c->worker->outbox);
     if (r != NULL) {
         if (c->location != NULL)
             gw_respond_header(r, H2O_TOKEN_LOCATION, c->location);
@@ -579,10 +584,12 @@ void gw_groups_create(gw_request_t *r)
         goto fail;
     }
     c = change_new(r, "group_created", id);
-    if (rc != STORE_OK || add_members(c, &members, group_matters(w->config, row.display_name, row.external_id)) != 0) {
+    if (rc != STORE_OK || add_members(c, &members, group_matters(w->config, row.display_name, row.external_id)) != 0 ||
+        gw_mirror_group_created(w->config, w->store, id, row.display_name, row.external_id, c->added > 0) != 0) {
         respond_store_failure(r);
         goto out;
     }
+    c->mirrored = w->config->odeus_groups == GW_ODEUS_GROUPS_MIRROR;
     json_t *rendered = render_group(r, &row, wants_members(sel));
     if (rendered == NULL || gw_batch_keep(w) != 0) {
         json_decref(rendered);
@@ -697,6 +704,10 @@ static void write_change(gw_request_t *r, const store_group_t *old, const json_t
         goto store_failed;
     if (guard_deactivations(c) != 0)
         goto store_failed;
+    if ((attrs_changed || c->added > 0 || c->removed > 0) &&
+        gw_mirror_group_changed(cfg, w->store, old->id, old->display_name, name, ext, c->added > 0 || c->removed > 0) != 0)
+        goto store_failed;
+    c->mirrored = cfg->odeus_groups == GW_ODEUS_GROUPS_MIRROR;
 
     /* Okta's path-less replace with the same name: nothing changed, no new version, no entry */
     if (!attrs_changed && c->added == 0 && c->removed == 0 && c->unknown == 0 && c->nested == 0) {
@@ -846,12 +857,14 @@ void gw_groups_delete(gw_request_t *r, const char *id)
     group_change_t *c = change_new(r, "group_deleted", id);
     int mapped = group_matters(w->config, old.display_name, old.external_id);
     if (store_group_members(w->store, id, collect_member_id, &former) != STORE_OK || store_group_delete(w->store, id) != STORE_OK ||
-        (mapped && recompute_after(c, &former, 0) != 0) || guard_deactivations(c) != 0 || gw_batch_keep(w) != 0) {
+        (mapped && recompute_after(c, &former, 0) != 0) || guard_deactivations(c) != 0 ||
+        gw_mirror_group_deleted(w->config, w->store, id) != 0 || gw_batch_keep(w) != 0) {
         change_free(c);
         respond_store_failure(r);
         goto out;
     }
     c->removed = former.n;
+    c->mirrored = w->config->odeus_groups == GW_ODEUS_GROUPS_MIRROR;
     c->status = 204;
     change_after_commit(r, c);
 out:
