@@ -50,7 +50,8 @@ static void print_text(const json_t *report)
            (long long)json_integer_value(json_object_get(t, "groups")),
            (long long)json_integer_value(json_object_get(t, "groups_drifted")),
            (long long)json_integer_value(json_object_get(t, "groups_missing")),
-           (long long)json_integer_value(json_object_get(t, "groups_conflict")), (long long)json_integer_value(json_object_get(t, "extra")));
+           (long long)json_integer_value(json_object_get(t, "groups_conflict")),
+           (long long)json_integer_value(json_object_get(t, "extra")));
 }
 
 int gw_groups_cli_main(int argc, char **argv)

@@ -104,8 +104,8 @@ typedef struct gw_config {
     size_t n_group_roles;
     char access_groups[GW_MAX_ROLE_MAP][GW_ROLE_MAP_GROUP_LEN]; /** --access-groups; none: SCIM active alone holds a seat */
     size_t n_access_groups;
-    unsigned deactivation_guard; /** one request deactivating more users than this holds them (0: off; default 50) */
-    gw_odeus_groups_t odeus_groups;                                /** --odeus-groups (default off) */
+    unsigned deactivation_guard;    /** one request deactivating more users than this holds them (0: off; default 50) */
+    gw_odeus_groups_t odeus_groups; /** --odeus-groups (default off) */
     char odeus_groups_only[GW_MAX_ROLE_MAP][GW_ROLE_MAP_GROUP_LEN]; /** --odeus-groups-only; none: every group */
     size_t n_odeus_groups_only;
     int odeus_groups_adopt;                 /** --odeus-groups-adopt: link to an existing Odeus group of the same name */

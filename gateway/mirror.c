@@ -193,11 +193,8 @@ static void plan_later(gw_mirror_plan_t *p, int64_t at_ms, const char *outcome, 
 static void plan_send(gw_mirror_plan_t *p, odeus_group_call_t call)
 {
     p->step = GW_MIRROR_SEND;
-    p->req = (odeus_group_request_t){.call = call,
-                                     .group_id = p->odeus_id,
-                                     .name = p->name,
-                                     .emails = (const char *const *)p->emails,
-                                     .n_emails = p->n_emails};
+    p->req = (odeus_group_request_t){
+        .call = call, .group_id = p->odeus_id, .name = p->name, .emails = (const char *const *)p->emails, .n_emails = p->n_emails};
 }
 
 /* What a group_members row sends next: the adds due, else the removals, each batch up to the cap. */
@@ -719,7 +716,8 @@ static int check_group(const gw_config_t *cfg, store_t *s, upstream_client_t *cl
         snprintf(err, err_len, "store: %s", store_errmsg(s));
         return -1;
     }
-    json_t *entry = json_pack("{s:s, s:s?, s:s?}", "group_id", g->group_id, "name", scim.display_name, "odeus_group_id", g->odeus_id);
+    json_t *entry =
+        json_pack("{s:s, s:s?, s:s?}", "group_id", g->group_id, "name", scim.display_name, "odeus_group_id", g->odeus_id);
     json_array_append_new(groups, entry);
     t->groups++;
     if (g->state == STORE_MIRROR_CONFLICT) {

@@ -67,11 +67,11 @@ typedef enum gw_mirror_step {
  */
 typedef struct gw_mirror_plan {
     gw_mirror_step_t step;
-    odeus_group_request_t req;   /** SEND: the call; its strings point into the plan */
-    store_outbox_state_t state;  /** END: STORE_OUTBOX_DONE or STORE_OUTBOX_FAILED */
-    const char *outcome;         /** END, LATER: a static name for the outbox (done, conflict, in_sync, ...) */
-    char message[256];           /** END, LATER: the detail, for the log and `outbox list` */
-    int64_t at_ms;               /** LATER: unix ms */
+    odeus_group_request_t req;  /** SEND: the call; its strings point into the plan */
+    store_outbox_state_t state; /** END: STORE_OUTBOX_DONE or STORE_OUTBOX_FAILED */
+    const char *outcome;        /** END, LATER: a static name for the outbox (done, conflict, in_sync, ...) */
+    char message[256];          /** END, LATER: the detail, for the log and `outbox list` */
+    int64_t at_ms;              /** LATER: unix ms */
     /* private: what the call is about */
     char *group_id, *odeus_id, *name;
     char **emails;
@@ -82,7 +82,8 @@ typedef struct gw_mirror_plan {
 void gw_mirror_plan_clear(gw_mirror_plan_t *plan);
 
 /** Plans the next step of mirror row `row` (the due oldest row of its group) at `now_ms`. Reads, and may write, `store`. */
-void gw_mirror_prepare(const gw_config_t *config, store_t *store, const store_outbox_t *row, int64_t now_ms, gw_mirror_plan_t *plan);
+void gw_mirror_prepare(const gw_config_t *config, store_t *store, const store_outbox_t *row, int64_t now_ms,
+                       gw_mirror_plan_t *plan);
 
 /**
  * Records the answer `res` to the call of `plan` (inside the delivery thread's transaction): the
@@ -113,7 +114,7 @@ typedef struct gw_mirror_totals {
     size_t groups_conflict; /** not mirrored: conflict */
     size_t extra;           /** members in Odeus who are not in the SCIM group (or hold no seat) */
     size_t missing_pending_invitee, missing_queued, missing_refused, missing_removed; /** SCIM members missing in Odeus, by why */
-    size_t queued;          /** with apply: groups whose calls were queued */
+    size_t queued; /** with apply: groups whose calls were queued */
 } gw_mirror_totals_t;
 
 /**

@@ -49,7 +49,7 @@ typedef struct job {
     char *role;
     int attempts; /* before this one */
     int64_t recheck_until;
-    int64_t sent_mono; /* a 429 lowers the pacer's rate only for calls sent after its last decrease */
+    int64_t sent_mono;        /* a 429 lowers the pacer's rate only for calls sent after its last decrease */
     gw_mirror_plan_t *mirror; /* a group call of the mirror (gateway/mirror.h): its plan, and its row */
     store_outbox_t mirror_row;
     struct job *next;

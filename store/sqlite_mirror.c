@@ -24,7 +24,8 @@ static const char *const state_names[] = {"pending", "adopting", "live", "confli
 
 const store_sql_t store__mirror_sql[SQL__COUNT] = {
     [SQL_MIRROR_GET] = {"get group mirror", "SELECT " MIRROR_COLUMNS " FROM mirror_groups WHERE group_id = ?1"},
-    [SQL_MIRROR_PUT] = {"put group mirror", "INSERT OR REPLACE INTO mirror_groups (" MIRROR_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)"},
+    [SQL_MIRROR_PUT] = {"put group mirror",
+                        "INSERT OR REPLACE INTO mirror_groups (" MIRROR_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)"},
     [SQL_MIRROR_FORGET] = {"forget group mirror", "DELETE FROM mirror_groups WHERE group_id = ?1"},
     [SQL_MIRROR_FORGET_MEMBERS] = {"forget group mirror members", "DELETE FROM mirror_members WHERE group_id = ?1"},
     [SQL_MIRROR_ALL] = {"group mirrors", "SELECT " MIRROR_COLUMNS " FROM mirror_groups ORDER BY group_id"},
@@ -54,7 +55,8 @@ const store_sql_t store__mirror_sql[SQL__COUNT] = {
                                "  THEN mirror_members.until_at ELSE excluded.until_at END,"
                                " sends = CASE WHEN excluded.have = 0 THEN mirror_members.sends + 1 ELSE 0 END,"
                                " last_error = excluded.last_error"},
-    [SQL_MIRROR_MEMBER_FORGET] = {"forget group mirror member", "DELETE FROM mirror_members WHERE group_id = ?1 AND email = lower(?2)"},
+    [SQL_MIRROR_MEMBER_FORGET] = {"forget group mirror member",
+                                  "DELETE FROM mirror_members WHERE group_id = ?1 AND email = lower(?2)"},
 };
 
 void store_mirror_group_clear(store_mirror_group_t *g)

@@ -86,14 +86,14 @@ STORE_MUST_CHECK store_status_t store_mirror_groups(store_t *store, const char *
 
 /** One address of a mirrored group, from both sides. Borrowed for the callback only. */
 typedef struct store_mirror_member {
-    const char *email;   /** lower case */
-    const char *user_id; /** a member of the SCIM group with this Odeus email (the first), or NULL */
-    int want;            /** such a member holds the seat: Odeus should have the address in the group */
-    int have;            /** Odeus confirmed the membership */
-    int seat_pending;    /** the seat has a pending outbox row (its invite goes first) */
-    int64_t next_at;     /** have 0: when a not-found address is sent again (INT64_MAX: given up), 0 when never sent */
-    int64_t until_at;    /** no re-send after this */
-    int sends;           /** how many times Odeus did not find it */
+    const char *email;      /** lower case */
+    const char *user_id;    /** a member of the SCIM group with this Odeus email (the first), or NULL */
+    int want;               /** such a member holds the seat: Odeus should have the address in the group */
+    int have;               /** Odeus confirmed the membership */
+    int seat_pending;       /** the seat has a pending outbox row (its invite goes first) */
+    int64_t next_at;        /** have 0: when a not-found address is sent again (INT64_MAX: given up), 0 when never sent */
+    int64_t until_at;       /** no re-send after this */
+    int sends;              /** how many times Odeus did not find it */
     const char *last_error; /** may be NULL */
 } store_mirror_member_t;
 
@@ -803,14 +803,14 @@ STORE_MUST_CHECK store_status_t store_mirror_groups(store_t *store, const char *
 
 /** One address of a mirrored group, from both sides. Borrowed for the callback only. */
 typedef struct store_mirror_member {
-    const char *email;   /** lower case */
-    const char *user_id; /** a member of the SCIM group with this Odeus email (the first), or NULL */
-    int want;            /** such a member holds the seat: Odeus should have the address in the group */
-    int have;            /** Odeus confirmed the membership */
-    int seat_pending;    /** the seat has a pending outbox row (its invite goes first) */
-    int64_t next_at;     /** have 0: when a not-found address is sent again (INT64_MAX: given up), 0 when never sent */
-    int64_t until_at;    /** no re-send after this */
-    int sends;           /** how many times Odeus did not find it */
+    const char *email;      /** lower case */
+    const char *user_id;    /** a member of the SCIM group with this Odeus email (the first), or NULL */
+    int want;               /** such a member holds the seat: Odeus should have the address in the group */
+    int have;               /** Odeus confirmed the membership */
+    int seat_pending;       /** the seat has a pending outbox row (its invite goes first) */
+    int64_t next_at;        /** have 0: when a not-found address is sent again (INT64_MAX: given up), 0 when never sent */
+    int64_t until_at;       /** no re-send after this */
+    int sends;              /** how many times Odeus did not find it */
     const char *last_error; /** may be NULL */
 } store_mirror_member_t;
 

@@ -521,7 +521,8 @@ static void finish(upstream_client_t *c, call_t *call, CURLcode code)
         if (call->resp_too_large)
             text = "response too large";
         odeus_group_classify(&call->group, status, call->resp, call->resp_len,
-                             call->retry_after[0] != '\0' ? call->retry_after : NULL, (int64_t)time(NULL), text, &call->group_result);
+                             call->retry_after[0] != '\0' ? call->retry_after : NULL, (int64_t)time(NULL), text,
+                             &call->group_result);
         redact(call->group_result.result.message, c->api_key);
         redact(call->group_result.result.message, c->base_url);
         return;

@@ -375,8 +375,8 @@ void odeus_classify_invites(const odeus_invitee_t *users, size_t n, long http_st
 /* ---- workspace groups ------------------------------------------------------------------------ */
 
 static const char *const group_call_names[ODEUS_GROUP_CALLS] = {
-    [ODEUS_GROUP_LIST] = "group_list",       [ODEUS_GROUP_CREATE] = "group_create", [ODEUS_GROUP_RENAME] = "group_rename",
-    [ODEUS_GROUP_DELETE] = "group_delete",   [ODEUS_GROUP_MEMBERS] = "group_members", [ODEUS_GROUP_ADD] = "group_add",
+    [ODEUS_GROUP_LIST] = "group_list",     [ODEUS_GROUP_CREATE] = "group_create",   [ODEUS_GROUP_RENAME] = "group_rename",
+    [ODEUS_GROUP_DELETE] = "group_delete", [ODEUS_GROUP_MEMBERS] = "group_members", [ODEUS_GROUP_ADD] = "group_add",
     [ODEUS_GROUP_REMOVE] = "group_remove",
 };
 
@@ -643,8 +643,8 @@ void odeus_group_classify(const odeus_group_request_t *req, long http_status, co
     } else if (http_status == 404) {
         if (code != NULL && strcmp(code, "GROUP_NOT_FOUND") == 0) {
             /* the group is gone: a delete, or a removal from it, has reached its goal */
-            out->outcome = req->call == ODEUS_GROUP_DELETE || req->call == ODEUS_GROUP_REMOVE ? ODEUS_OUTCOME_ALREADY
-                                                                                                : ODEUS_OUTCOME_REFUSED;
+            out->outcome =
+                req->call == ODEUS_GROUP_DELETE || req->call == ODEUS_GROUP_REMOVE ? ODEUS_OUTCOME_ALREADY : ODEUS_OUTCOME_REFUSED;
         } else {
             /* a 404 that is not about a group: the route itself is missing (no group API here) */
             out->outcome = ODEUS_OUTCOME_UNSUPPORTED;

@@ -49,13 +49,13 @@ typedef struct odeus_invitee {
 char *odeus_invite_body(const odeus_invitee_t *users, size_t n);
 
 typedef enum odeus_outcome {
-    ODEUS_OUTCOME_DONE,       /** Odeus did it (200, and for invite: the email in successfulInvites) */
-    ODEUS_OUTCOME_ALREADY,    /** deactivate answered 404: not found or not an active member — goal reached */
-    ODEUS_OUTCOME_NOT_MEMBER, /** update-role answered 404: not an active member (e.g. invite still pending) */
-    ODEUS_OUTCOME_REFUSED,    /** permanent refusal: 400, or the email listed in invalidEmails */
-    ODEUS_OUTCOME_RETRY,      /** 429, 5xx, other unexpected answers, network errors, timeouts */
-    ODEUS_OUTCOME_AUTH,       /** 401/403: API key wrong or missing the USER_MANAGEMENT_API scope */
-    ODEUS_OUTCOME_CONFLICT,   /** group calls: 409 (GROUP_NAME_TAKEN, GROUP_SCIM_MANAGED; odeus_group_result_t.code) */
+    ODEUS_OUTCOME_DONE,        /** Odeus did it (200, and for invite: the email in successfulInvites) */
+    ODEUS_OUTCOME_ALREADY,     /** deactivate answered 404: not found or not an active member — goal reached */
+    ODEUS_OUTCOME_NOT_MEMBER,  /** update-role answered 404: not an active member (e.g. invite still pending) */
+    ODEUS_OUTCOME_REFUSED,     /** permanent refusal: 400, or the email listed in invalidEmails */
+    ODEUS_OUTCOME_RETRY,       /** 429, 5xx, other unexpected answers, network errors, timeouts */
+    ODEUS_OUTCOME_AUTH,        /** 401/403: API key wrong or missing the USER_MANAGEMENT_API scope */
+    ODEUS_OUTCOME_CONFLICT,    /** group calls: 409 (GROUP_NAME_TAKEN, GROUP_SCIM_MANAGED; odeus_group_result_t.code) */
     ODEUS_OUTCOME_UNSUPPORTED, /** group calls: 404 on the route itself, or 405: the workspace has no group API */
 } odeus_outcome_t;
 

@@ -88,7 +88,7 @@ struct mock_odeus {
     /* workspace groups, in id order (ids grow) */
     mgroup_t *groups;
     size_t groups_len, groups_cap, group_seq;
-    int groups_off;         /* the workspace has no group API: its routes answer 404 */
+    int groups_off;          /* the workspace has no group API: its routes answer 404 */
     unsigned group_page_max; /* the largest page it answers, whatever the limit asked (0: 250) */
 
     /* owned by the server thread */
@@ -382,7 +382,6 @@ static int model_apply(mock_odeus_t *m, const char *path, const char *body, size
     json_decref(req);
     return not_member;
 }
-
 
 /* ---- workspace groups (guarded by mu) ---- */
 
@@ -710,8 +709,8 @@ static void group_answer(mock_odeus_t *m, const char *method, const char *path, 
                 continue;
             }
             json_t *mj = member_json(g, (size_t)k);
-            json_array_append_new(removed, json_pack("{s:O, s:O}", "id", json_object_get(mj, "id"), "email",
-                                                     json_object_get(mj, "email")));
+            json_array_append_new(removed,
+                                  json_pack("{s:O, s:O}", "id", json_object_get(mj, "id"), "email", json_object_get(mj, "email")));
             json_decref(mj);
             group_member_remove(g, json_string_value(e));
         }

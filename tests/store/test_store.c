@@ -1217,7 +1217,8 @@ static void test_open_migrates_v3(void **state)
         assert_int_equal(store_user_insert(s, &u), STORE_OK);
     }
     store_close(s);
-    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_8 UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3"), SQLITE_OK);
+    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_8 UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3"),
+                     SQLITE_OK);
     assert_int_not_equal(raw_exec(f->path, "SELECT display_name FROM users"), SQLITE_OK);
 
     s = open_ok(f->path);

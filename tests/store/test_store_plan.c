@@ -236,8 +236,8 @@ static void test_select_plans(void **state)
 static void test_every_statement_in_one_table(void **state)
 {
     (void)state;
-    const store_sql_t *tables[] = {store__tx_sql,      store__users_sql, store__outbox_sql,
-                                   store__recheck_sql, store__admin_sql, store__groups_sql, store__mirror_sql};
+    const store_sql_t *tables[] = {store__tx_sql,    store__users_sql,  store__outbox_sql, store__recheck_sql,
+                                   store__admin_sql, store__groups_sql, store__mirror_sql};
     for (int i = 0; i < SQL__COUNT; i++) {
         int holders = 0;
         for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)

@@ -1,0 +1,279 @@
+/*
+ * --odeus-groups mirror end to end: Okta Group Push and Entra group provisioning against the real
+ * binary leave the mock Odeus' workspace groups equal to the directory's (names and member emails),
+ * invitees included once they join; `groups check` finds hand-made drift and --apply fixes it;
+ * conflicts and a workspace without the group API.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "harness.h"
+#include "mock/mock_odeus.h"
+
+static const char *const mirror_args[] = {"--odeus-groups", "mirror", "--pending-invitee-recheck-interval", "1", NULL};
+
+/* "name:email,email;name:..." of the mock's groups, in its order (by name), into buf. */
+static const char *groups_of(mock_odeus_t *mock, char *buf, size_t len)
+{
+    char *text = mock_odeus_groups_json(mock);
+    json_t *list = json_loads(text, 0, NULL), *g;
+    size_t i, off = 0;
+    buf[0] = '\0';
+    json_array_foreach(list, i, g)
+    {
+        off += (size_t)snprintf(buf + off, len - off, "%s%s:", i > 0 ? ";" : "", json_string_value(json_object_get(g, "name")));
+        size_t k;
+        json_t *e;
+        json_array_foreach(json_object_get(g, "members"), k, e)
+            off += (size_t)snprintf(buf + off, len - off, "%s%s", k > 0 ? "," : "", json_string_value(e));
+    }
+    json_decref(list);
+    free(text);
+    return buf;
+}
+
+static int groups_are(gw_fixture_t *f, const char *want)
+{
+    char buf[2048];
+    gw_drain(&f->gw);
+    return strcmp(groups_of(f->mock, buf, sizeof(buf)), want) == 0;
+}
+
+static char *user(gw_fixture_t *f, const char *name)
+{
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"%s@example.com\",\"active\":true,"
+             "\"emails\":[{\"value\":\"%s@example.com\",\"primary\":true}]}",
+             name, name);
+    return create_user(&f->gw, body);
+}
+
+static char *group(gw_fixture_t *f, const char *body)
+{
+    http_resp_t r;
+    scim(&f->gw, "POST", "/scim/v2/Groups", body, &r);
+    assert_int_equal(r.status, 201);
+    char *id = strdup(json_str(&r, "id"));
+    http_resp_clear(&r);
+    return id;
+}
+
+static void patch(gw_fixture_t *f, const char *path, const char *ops)
+{
+    char body[2048];
+    http_resp_t r;
+    snprintf(body, sizeof(body), "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":%s}", ops);
+    scim(&f->gw, "PATCH", path, body, &r);
+    assert_true(r.status == 200 || r.status == 204);
+    http_resp_clear(&r);
+}
+
+/* Runs the binary as `groups check` against the fixture's data and mock; stdout into out. The exit code. */
+static int groups_check(gw_fixture_t *f, const char *flags, char *out, size_t out_len)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "SCIM_TOKEN=%s ODEUS_API_KEY=%s %s groups check %s --data-dir %s --odeus-base-url %s --odeus-groups mirror 2>/dev/null",
+             TEST_SCIM_TOKEN, TEST_ODEUS_KEY, getenv("GATEWAY_BIN"), flags, f->dir, mock_odeus_url(f->mock));
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, out_len - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int setup(void **state)
+{
+    return gw_fixture_setup(state, mirror_args);
+}
+
+static void test_okta_and_entra_groups_are_mirrored(void **state)
+{
+    gw_fixture_t *f = *state;
+    char *alice = user(f, "alice"), *bob = user(f, "bob"), *carol = user(f, "carol");
+    char body[1024], path[128];
+
+    /* Okta Group Push: a group with its members */
+    snprintf(body, sizeof(body),
+             "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Engineering\","
+             "\"members\":[{\"value\":\"%s\"},{\"value\":\"%s\"}]}",
+             alice, bob);
+    char *eng = group(f, body);
+    WAIT_FOR(groups_are(f, "Engineering:alice@example.com,bob@example.com"), 10000);
+
+    /* Okta's membership PATCH: the unchanged name with every update, a remove and an add */
+    snprintf(path, sizeof(path), "/scim/v2/Groups/%s", eng);
+    snprintf(body, sizeof(body),
+             "[{\"op\":\"replace\",\"value\":{\"id\":\"%s\",\"displayName\":\"Engineering\"}},"
+             "{\"op\":\"remove\",\"path\":\"members[value eq \\\"%s\\\"]\"},"
+             "{\"op\":\"add\",\"path\":\"members\",\"value\":[{\"value\":\"%s\",\"display\":\"carol@example.com\"}]}]",
+             eng, bob, carol);
+    patch(f, path, body);
+    WAIT_FOR(groups_are(f, "Engineering:alice@example.com,carol@example.com"), 10000);
+
+    /* Entra: created without members, then members added, then renamed */
+    char *sales = group(f, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Sales\","
+                           "\"externalId\":\"0b1c\"}");
+    char spath[128];
+    snprintf(spath, sizeof(spath), "/scim/v2/Groups/%s", sales);
+    snprintf(body, sizeof(body), "[{\"op\":\"Add\",\"path\":\"members\",\"value\":[{\"$ref\":null,\"value\":\"%s\"}]}]", bob);
+    patch(f, spath, body);
+    patch(f, spath, "[{\"op\":\"Replace\",\"path\":\"displayName\",\"value\":\"Sales EMEA\"}]");
+    WAIT_FOR(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com"), 10000);
+
+    /* added and removed again before delivery is no call, whatever the order of the rows */
+    size_t calls = mock_odeus_count(f->mock, NULL);
+    snprintf(body, sizeof(body),
+             "[{\"op\":\"Add\",\"path\":\"members\",\"value\":[{\"value\":\"%s\"}]},"
+             "{\"op\":\"Remove\",\"path\":\"members\",\"value\":[{\"value\":\"%s\"}]}]",
+             alice, alice);
+    patch(f, spath, body);
+    EXPECT_STAYS(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com"), 1500);
+    for (size_t i = calls; i < mock_odeus_count(f->mock, NULL); i++) {
+        mock_request_t r;
+        assert_int_equal(mock_odeus_get(f->mock, i, &r), 0);
+        if (strstr(r.path, "/members") != NULL && strcmp(r.method, "GET") != 0)
+            fail_msg("a membership call for a change that cancelled out: %s %s %s", r.method, r.path, r.body);
+    }
+
+    /* an inactive member leaves the Odeus group, and is back on reactivation */
+    snprintf(path, sizeof(path), "/scim/v2/Users/%s", carol);
+    patch(f, path, "[{\"op\":\"replace\",\"value\":{\"active\":false}}]");
+    WAIT_FOR(groups_are(f, "Engineering:alice@example.com;Sales EMEA:bob@example.com"), 10000);
+    patch(f, path, "[{\"op\":\"replace\",\"value\":{\"active\":true}}]");
+    WAIT_FOR(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com"), 10000);
+
+    /* an invitee who has not joined: not found by Odeus, kept, and in the group once they join */
+    mock_odeus_set_invites_pending(f->mock, 1);
+    char *dave = user(f, "dave");
+    snprintf(body, sizeof(body), "[{\"op\":\"Add\",\"path\":\"members\",\"value\":[{\"value\":\"%s\"}]}]", dave);
+    patch(f, spath, body);
+    WAIT_FOR(mock_odeus_member(f->mock, "dave@example.com", NULL, 0) == MOCK_MEMBER_INVITED, 10000);
+    EXPECT_STAYS(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com"), 1500);
+    assert_int_equal(mock_odeus_accept(f->mock, "dave@example.com"), 0);
+    WAIT_FOR(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com,dave@example.com"), 15000);
+
+    /* Okta's "Push now" replace, then the group's deletion */
+    snprintf(body, sizeof(body), "[{\"op\":\"replace\",\"path\":\"members\",\"value\":[{\"value\":\"%s\"}]}]", bob);
+    patch(f, path[0] != '\0' ? (snprintf(path, sizeof(path), "/scim/v2/Groups/%s", eng), path) : path, body);
+    WAIT_FOR(groups_are(f, "Engineering:bob@example.com;Sales EMEA:bob@example.com,dave@example.com"), 10000);
+    http_resp_t r;
+    scim(&f->gw, "DELETE", spath, NULL, &r);
+    assert_int_equal(r.status, 204);
+    http_resp_clear(&r);
+    WAIT_FOR(groups_are(f, "Engineering:bob@example.com"), 10000);
+
+    /* drift made by hand: found, then fixed */
+    char out[8192];
+    assert_int_equal(groups_check(f, "--json", out, sizeof(out)), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    const char *odeus_id = json_string_value(json_object_get(json_array_get(json_object_get(j, "groups"), 0), "odeus_group_id"));
+    assert_non_null(odeus_id);
+    mock_odeus_set_group_page_max(f->mock, 1); /* the check pages */
+    assert_int_equal(mock_odeus_group_member(f->mock, odeus_id, "bob@example.com", 0), 0);
+    assert_int_equal(mock_odeus_group_member(f->mock, odeus_id, "eve@example.com", 1), 0);
+    assert_int_equal(mock_odeus_group_member(f->mock, odeus_id, "zed@example.com", 1), 0);
+    json_decref(j);
+    assert_int_equal(groups_check(f, "--json", out, sizeof(out)), 3);
+    j = json_loads(out, 0, NULL);
+    json_t *g = json_array_get(json_object_get(j, "groups"), 0);
+    assert_string_equal(json_string_value(json_object_get(g, "status")), "drift");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(g, "missing"), 0), "email")),
+                        "bob@example.com");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(g, "missing"), 0), "reason")),
+                        "removed_by_hand");
+    assert_int_equal(json_array_size(json_object_get(g, "extra")), 2);
+    json_decref(j);
+    /* --apply alone puts back what is missing and leaves what someone added */
+    assert_int_equal(groups_check(f, "--apply", out, sizeof(out)), 0);
+    WAIT_FOR(groups_are(f, "Engineering:bob@example.com,eve@example.com,zed@example.com"), 10000);
+    assert_int_equal(groups_check(f, "--apply --remove-extra", out, sizeof(out)), 0);
+    WAIT_FOR(groups_are(f, "Engineering:bob@example.com"), 10000);
+    assert_int_equal(groups_check(f, "", out, sizeof(out)), 0);
+
+    free(alice);
+    free(bob);
+    free(carol);
+    free(dave);
+    free(eng);
+    free(sales);
+}
+
+static void test_conflicts_and_no_group_api(void **state)
+{
+    gw_fixture_t *f = *state;
+    mock_odeus_group_create(f->mock, "Finance", 0, NULL, 0);
+    mock_odeus_group_create(f->mock, "HR", 1, NULL, 0);
+    char *fin = group(f, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"finance\"}");
+    /* the name is taken: not adopted, the row ends in conflict and says why */
+    char out[8192];
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s outbox list --state failed --json --data-dir %s", getenv("GATEWAY_BIN"), f->dir);
+    int found = 0;
+    for (long long deadline = harness_now_ms() + 10000; !found && wait_tick(deadline, 100);) {
+        FILE *p = popen(cmd, "r");
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = '\0';
+        pclose(p);
+        found = strstr(out, "GROUP_NAME_TAKEN") != NULL && strstr(out, "\"conflict\"") != NULL;
+        gw_drain(&f->gw);
+    }
+    assert_true(found);
+    assert_true(groups_are(f, "Finance:;HR:"));
+    /* the group still works in the directory */
+    http_resp_t r;
+    char path[128];
+    snprintf(path, sizeof(path), "/scim/v2/Groups/%s", fin);
+    scim(&f->gw, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    http_resp_clear(&r);
+    http_call(&f->gw, "GET", "/metrics", NULL, NULL, NULL, &r);
+    assert_non_null(strstr(r.body, "gateway_odeus_group_conflicts_total 1"));
+    http_resp_clear(&r);
+
+    /* a workspace without the group API: one loud stop, users go on */
+    mock_odeus_set_groups_api(f->mock, 0);
+    char *other = group(f, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Ops\"}");
+    for (long long deadline = harness_now_ms() + 10000; wait_tick(deadline, 50);) {
+        http_call(&f->gw, "GET", "/readyz", NULL, NULL, NULL, &r);
+        int stopped = r.status == 200 && strstr(r.body, "unsupported") != NULL;
+        http_resp_clear(&r);
+        gw_drain(&f->gw);
+        if (stopped)
+            break;
+    }
+    http_call(&f->gw, "GET", "/readyz", NULL, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "unsupported"));
+    http_resp_clear(&r);
+    http_call(&f->gw, "GET", "/metrics", NULL, NULL, NULL, &r);
+    assert_non_null(strstr(r.body, "gateway_odeus_groups_unsupported 1"));
+    http_resp_clear(&r);
+    char *erin = user(f, "erin");
+    WAIT_FOR(mock_odeus_member(f->mock, "erin@example.com", NULL, 0) == MOCK_MEMBER_ACTIVE, 10000);
+    gw_read_log(&f->gw);
+    assert_non_null(strstr(f->gw.log, "odeus_groups_unsupported"));
+    free(erin);
+    free(other);
+    free(fin);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_okta_and_entra_groups_are_mirrored, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_conflicts_and_no_group_api, setup, gw_fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
