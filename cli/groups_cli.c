@@ -41,9 +41,14 @@ static void print_text(const json_t *report)
         size_t k;
         json_t *m;
         json_array_foreach(json_object_get(g, "missing"), k, m)
+        {
             printf("  missing in Odeus: %s (%s)\n", json_string_value(json_object_get(m, "email")),
                    json_string_value(json_object_get(m, "reason")));
-        json_array_foreach(json_object_get(g, "extra"), k, m) printf("  extra in Odeus:   %s\n", json_string_value(m));
+        }
+        json_array_foreach(json_object_get(g, "extra"), k, m)
+        {
+            printf("  extra in Odeus:   %s\n", json_string_value(m));
+        }
     }
     json_t *t = json_object_get(report, "totals");
     printf("%lld groups, %lld drifted, %lld missing in Odeus, %lld in conflict; %lld extra members\n",

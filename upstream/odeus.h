@@ -137,7 +137,10 @@ typedef struct odeus_http {
     char *body;
 } odeus_http_t;
 
-/** Builds `out` for `req`. 0, or -1 (zeroed `out`) for a request the API cannot take: a missing id or name, 0 or too many emails, a string that is not UTF-8. */
+/**
+ * Builds `out` for `req`. 0, or -1 (zeroed `out`) for a request the API cannot take: a missing id
+ * or name, 0 or too many emails, a string that is not UTF-8.
+ */
 GW_MUST_CHECK int odeus_group_http(const odeus_group_request_t *req, odeus_http_t *out);
 void odeus_http_clear(odeus_http_t *http);
 

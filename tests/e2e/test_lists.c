@@ -209,12 +209,13 @@ static void test_sort_columns_after_upgrade(void **state)
     snprintf(db_path, sizeof(db_path), "%s/gateway.db", f->dir);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-    /* what the 5 -> 6 and 6 -> 7 migrations added, removed */
+    /* what the 5 -> 6, 6 -> 7 and 7 -> 8 migrations added, removed */
     const char *undo = "DROP INDEX users_display_name; DROP INDEX users_family_name; DROP INDEX users_given_name;"
                        "DROP INDEX users_primary_email; DROP INDEX users_created; DROP INDEX users_last_modified;"
                        "ALTER TABLE users DROP COLUMN display_name; ALTER TABLE users DROP COLUMN family_name;"
                        "ALTER TABLE users DROP COLUMN given_name; ALTER TABLE users DROP COLUMN primary_email;"
-                       "ALTER TABLE outbox DROP COLUMN batch_id; PRAGMA user_version = 5;";
+                       "ALTER TABLE outbox DROP COLUMN batch_id; DROP TABLE mirror_members; DROP TABLE mirror_groups;"
+                       "PRAGMA user_version = 5;";
     char *err = NULL;
     if (sqlite3_exec(db, undo, NULL, NULL, &err) != SQLITE_OK)
         fail_msg("undoing schema 6: %s", err);

@@ -33,7 +33,9 @@ static const char *groups_of(mock_odeus_t *mock, char *buf, size_t len)
         size_t k;
         json_t *e;
         json_array_foreach(json_object_get(g, "members"), k, e)
+        {
             off += (size_t)snprintf(buf + off, len - off, "%s%s", k > 0 ? "," : "", json_string_value(e));
+        }
     }
     json_decref(list);
     free(text);
@@ -82,7 +84,8 @@ static int groups_check(gw_fixture_t *f, const char *flags, char *out, size_t ou
 {
     char cmd[2048];
     snprintf(cmd, sizeof(cmd),
-             "SCIM_TOKEN=%s ODEUS_API_KEY=%s %s groups check %s --data-dir %s --odeus-base-url %s --odeus-groups mirror 2>/dev/null",
+             "SCIM_TOKEN=%s ODEUS_API_KEY=%s %s groups check %s --data-dir %s"
+             " --odeus-base-url %s --odeus-groups mirror 2>/dev/null",
              TEST_SCIM_TOKEN, TEST_ODEUS_KEY, getenv("GATEWAY_BIN"), flags, f->dir, mock_odeus_url(f->mock));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

@@ -676,10 +676,12 @@ static void group_answer(mock_odeus_t *m, const char *method, const char *path, 
         group_error(status, &out, 400, "INVALID_REQUEST", "emails must hold 1..250 addresses");
         goto done;
     }
-    json_array_foreach(emails, i, e) if (!json_is_string(e))
+    json_array_foreach(emails, i, e)
     {
-        group_error(status, &out, 400, "INVALID_REQUEST", "emails must be strings");
-        goto done;
+        if (!json_is_string(e)) {
+            group_error(status, &out, 400, "INVALID_REQUEST", "emails must be strings");
+            goto done;
+        }
     }
     if (strcmp(method, "POST") == 0) {
         json_t *added = json_array(), *already = json_array(), *not_found = json_array();
