@@ -4,6 +4,7 @@
  */
 #include "gateway/mirror.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -538,8 +539,8 @@ static void on_sync_done(void *user, const odeus_group_result_t *res)
 }
 
 /* One call, waited for. 0 with `out` filled (the caller's: odeus_group_result_clear), or -1 (`err`). */
-static int call_sync(upstream_client_t *client, const odeus_group_request_t *req, odeus_group_result_t *out, char *err,
-                     size_t err_len)
+static int call_sync(upstream_client_t *client, const odeus_group_request_t *req, atomic_int *cancel, odeus_group_result_t *out,
+                     char *err, size_t err_len)
 {
     sync_call_t sc = {0};
     if (upstream_client_submit_group(client, req, on_sync_done, &sc) != 0) {
@@ -547,10 +548,12 @@ static int call_sync(upstream_client_t *client, const odeus_group_request_t *req
         return -1;
     }
     int64_t until = gw_clock_mono_ms() + CHECK_CALL_TIMEOUT_MS;
-    while (!sc.done && gw_clock_mono_ms() < until)
+    while (!sc.done && gw_clock_mono_ms() < until && (cancel == NULL || !atomic_load(cancel)))
         if (upstream_client_poll(client, 100) != 0)
             break;
     if (!sc.done) {
+        /* still in the client: its callback must not find `sc` gone, so the caller destroys the
+           client before anything else (the check fails) */
         snprintf(err, err_len, "no answer from Odeus to %s", odeus_group_call_name(req->call));
         return -1;
     }
@@ -671,13 +674,14 @@ static int on_compare_member(void *arg, const store_mirror_member_t *m)
 }
 
 /* Reads every member of Odeus group `odeus_id` into `set`. 1 when the group is gone (404), 0, or -1 (`err`). */
-static int read_members(upstream_client_t *client, const char *odeus_id, email_set_t *set, char *err, size_t err_len)
+static int read_members(upstream_client_t *client, const char *odeus_id, atomic_int *cancel, email_set_t *set, char *err,
+                        size_t err_len)
 {
     char *cursor = NULL;
     for (int page = 0; page < CHECK_MAX_PAGES; page++) {
         odeus_group_request_t req = {.call = ODEUS_GROUP_MEMBERS, .group_id = odeus_id, .cursor = cursor};
         odeus_group_result_t res;
-        int rc = call_sync(client, &req, &res, err, err_len);
+        int rc = call_sync(client, &req, cancel, &res, err, err_len);
         free(cursor);
         cursor = NULL;
         if (rc != 0)
@@ -734,7 +738,7 @@ static int check_group(const gw_config_t *cfg, store_t *s, upstream_client_t *cl
         return 0;
     }
     email_set_t odeus = {0};
-    int rc = read_members(client, g->odeus_id, &odeus, err, err_len);
+    int rc = read_members(client, g->odeus_id, opts->cancel, &odeus, err, err_len);
     if (rc < 0) {
         set_free(&odeus);
         store_group_clear(&scim);
@@ -852,4 +856,122 @@ out:
     free(list.v);
     json_decref(groups);
     return report;
+}
+
+/* ---- the drift check in the server ------------------------------------------------------------ */
+
+struct gw_mirror_checker {
+    const gw_config_t *config;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    atomic_int stop;
+};
+
+static void publish(const gw_mirror_totals_t *t)
+{
+    gw_metrics_drift_t d = {.groups = t->groups,
+                            .groups_drifted = t->groups_drifted,
+                            .groups_missing = t->groups_missing,
+                            .groups_conflict = t->groups_conflict,
+                            .extra = t->extra,
+                            .missing_pending_invitee = t->missing_pending_invitee,
+                            .missing_queued = t->missing_queued,
+                            .missing_refused = t->missing_refused,
+                            .missing_removed = t->missing_removed,
+                            .checked_at_ms = gw_clock_unix_ms()};
+    gw_metrics_groups_drift(&d);
+}
+
+/* One check with a fresh store connection and client: a failed call never leaves one half-used. */
+static void check_once(gw_mirror_checker_t *ck)
+{
+    const gw_config_t *cfg = ck->config;
+    char err[512] = "";
+    store_t *s = store_open(cfg->db_path, err, sizeof(err));
+    upstream_client_t *client = NULL;
+    json_t *report = NULL;
+    gw_mirror_totals_t t;
+    if (s != NULL) {
+        upstream_config_t uc = {.base_url = cfg->odeus_base_url,
+                                .api_key = cfg->odeus_api_key != NULL ? cfg->odeus_api_key : "",
+                                .dry_run = cfg->dry_run,
+                                .timeout_ms = cfg->upstream_deadline_ms,
+                                .connect_timeout_ms = cfg->upstream_deadline_ms < 5000 ? cfg->upstream_deadline_ms : 5000,
+                                .max_connections = 1,
+                                .ca_file = cfg->odeus_ca_file[0] != '\0' ? cfg->odeus_ca_file : NULL};
+        client = upstream_client_create(&uc, err, sizeof(err));
+    }
+    if (client != NULL) {
+        gw_mirror_check_opts_t opts = {.cancel = &ck->stop};
+        report = gw_mirror_check(cfg, s, client, &opts, &t, err, sizeof(err));
+    }
+    upstream_client_destroy(client);
+    store_close(s);
+    if (report == NULL) {
+        if (!atomic_load(&ck->stop))
+            gw_log(GW_LOG_WARN, "odeus_groups_check_failed", json_pack("{s:s}", "error", err));
+        return;
+    }
+    publish(&t);
+    gw_log(t.groups_drifted > 0 ? GW_LOG_WARN : GW_LOG_INFO, "odeus_groups_checked",
+           json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "groups", (json_int_t)t.groups, "drifted",
+                     (json_int_t)t.groups_drifted, "missing_in_odeus", (json_int_t)t.groups_missing, "extra", (json_int_t)t.extra,
+                     "missing_pending_invitee", (json_int_t)t.missing_pending_invitee, "missing_queued",
+                     (json_int_t)t.missing_queued, "missing_refused", (json_int_t)t.missing_refused, "missing_removed_by_hand",
+                     (json_int_t)t.missing_removed, "fix", "odeus-scim-gateway groups check --apply"));
+    json_decref(report);
+}
+
+static void *checker_main(void *arg)
+{
+    gw_mirror_checker_t *ck = arg;
+    for (;;) {
+        int64_t until = gw_clock_unix_ms() + ck->config->odeus_groups_check_interval_ms;
+        pthread_mutex_lock(&ck->lock);
+        while (!atomic_load(&ck->stop) && gw_clock_unix_ms() < until) {
+            int64_t at = until;
+            struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000L};
+            pthread_cond_timedwait(&ck->wake, &ck->lock, &ts);
+        }
+        pthread_mutex_unlock(&ck->lock);
+        if (atomic_load(&ck->stop))
+            return NULL;
+        check_once(ck);
+    }
+}
+
+gw_mirror_checker_t *gw_mirror_checker_start(const gw_config_t *cfg, char *err, size_t err_len)
+{
+    if (err_len > 0)
+        err[0] = '\0';
+    if (cfg->odeus_groups != GW_ODEUS_GROUPS_MIRROR || cfg->odeus_groups_check_interval_ms <= 0)
+        return NULL;
+    gw_mirror_checker_t *ck = gw_calloc(1, sizeof(*ck));
+    ck->config = cfg;
+    pthread_mutex_init(&ck->lock, NULL);
+    pthread_cond_init(&ck->wake, NULL); /* CLOCK_REALTIME, as gw_clock_unix_ms */
+    int rc = pthread_create(&ck->thread, NULL, checker_main, ck);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot start the groups check thread: %s", strerror(rc));
+        pthread_cond_destroy(&ck->wake);
+        pthread_mutex_destroy(&ck->lock);
+        free(ck);
+        return NULL;
+    }
+    return ck;
+}
+
+void gw_mirror_checker_stop(gw_mirror_checker_t *ck)
+{
+    if (ck == NULL)
+        return;
+    pthread_mutex_lock(&ck->lock);
+    atomic_store(&ck->stop, 1);
+    pthread_cond_signal(&ck->wake);
+    pthread_mutex_unlock(&ck->lock);
+    pthread_join(ck->thread, NULL);
+    pthread_cond_destroy(&ck->wake);
+    pthread_mutex_destroy(&ck->lock);
+    free(ck);
 }

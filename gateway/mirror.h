@@ -21,6 +21,7 @@
 #define GATEWAY_MIRROR_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/attr.h"
@@ -102,8 +103,9 @@ int gw_mirror_unsupported(void);
 /* ---- the drift check --------------------------------------------------------------------------- */
 
 typedef struct gw_mirror_check_opts {
-    int apply;        /** queue the calls that bring Odeus back in line */
-    int remove_extra; /** with apply: also remove the members Odeus has and the directory does not */
+    int apply;          /** queue the calls that bring Odeus back in line */
+    int remove_extra;   /** with apply: also remove the members Odeus has and the directory does not */
+    atomic_int *cancel; /** may be NULL; set (by any thread) to end the check early, as a failure */
 } gw_mirror_check_opts_t;
 
 /** The figures of one check, also exported as gauges by the server. */
@@ -124,5 +126,17 @@ typedef struct gw_mirror_totals {
  */
 json_t *gw_mirror_check(const gw_config_t *config, store_t *store, upstream_client_t *client, const gw_mirror_check_opts_t *opts,
                         gw_mirror_totals_t *totals, char *err, size_t err_len);
+
+/**
+ * The drift check inside the server (--odeus-groups-check-interval): a thread of its own, with its
+ * own store connection and Odeus client, that runs gw_mirror_check (never --apply) every interval
+ * and publishes its figures as gauges (gw_metrics_groups_drift). Started and stopped by the
+ * delivery loop's owner. NULL when there is nothing to run (mode off, interval 0) or on failure,
+ * with the reason in `err` (empty when there was nothing to run). `config` must outlive it.
+ */
+typedef struct gw_mirror_checker gw_mirror_checker_t;
+GW_MUST_CHECK gw_mirror_checker_t *gw_mirror_checker_start(const gw_config_t *config, char *err, size_t err_len);
+/** Ends the thread (a check under way is cut short) and frees it. NULL is accepted. */
+void gw_mirror_checker_stop(gw_mirror_checker_t *checker);
 
 #endif

@@ -75,6 +75,7 @@ struct gw_outbox {
     store_t *store;
     upstream_client_t *client;
     pthread_t thread;
+    gw_mirror_checker_t *checker; /* the groups drift check (--odeus-groups-check-interval), NULL when off */
     atomic_int stop;
     atomic_int kicked;
     atomic_int auth_failing;
@@ -1028,9 +1029,13 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
     };
     if ((ob->client = upstream_client_create(&uc, err, err_len)) == NULL)
         goto fail;
+    ob->checker = gw_mirror_checker_start(config, err, err_len);
+    if (ob->checker == NULL && err_len > 0 && err[0] != '\0')
+        goto fail;
     int rc = pthread_create(&ob->thread, NULL, delivery_main, ob);
     if (rc != 0) {
         snprintf(err, err_len, "cannot start the delivery thread: %s", strerror(rc));
+        gw_mirror_checker_stop(ob->checker);
         goto fail;
     }
     return ob;
@@ -1046,6 +1051,7 @@ fail:
 
 void gw_outbox_stop(gw_outbox_t *ob, int64_t grace_ms)
 {
+    gw_mirror_checker_stop(ob->checker);
     atomic_store(&ob->stop, 1);
     upstream_client_wakeup(ob->client);
     pthread_join(ob->thread, NULL);

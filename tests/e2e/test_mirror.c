@@ -272,11 +272,115 @@ static void test_conflicts_and_no_group_api(void **state)
     free(fin);
 }
 
+/* The value of the /metrics line starting with `series` (name, labels and a space), or -1. */
+static double metric(gw_fixture_t *f, const char *series)
+{
+    http_resp_t r;
+    char line[256];
+    snprintf(line, sizeof(line), "\n%s", series);
+    http_call(&f->gw, "GET", "/metrics", NULL, NULL, NULL, &r);
+    gw_drain(&f->gw);
+    double v = -1;
+    const char *at = r.body != NULL ? strstr(r.body, line) : NULL;
+    if (at != NULL)
+        v = strtod(at + strlen(line), NULL);
+    http_resp_clear(&r);
+    return v;
+}
+
+static const char *const adopt_args[] = {"--odeus-groups",
+                                         "mirror",
+                                         "--odeus-groups-adopt",
+                                         "--odeus-groups-only",
+                                         "Design,0a9f",
+                                         "--odeus-groups-check-interval",
+                                         "1",
+                                         NULL};
+
+static int setup_adopt(void **state)
+{
+    return gw_fixture_setup(state, adopt_args);
+}
+
+/* --odeus-groups-adopt links to a group made by hand (its members stay); SCIM-managed groups are
+ * left alone; --odeus-groups-only by name or externalId; the check in the server exports gauges. */
+static void test_adopt_only_and_server_check(void **state)
+{
+    gw_fixture_t *f = *state;
+    char design[64];
+    mock_odeus_group_create(f->mock, "DESIGN", 0, design, sizeof(design));
+    mock_odeus_group_member(f->mock, design, "hand@example.com", 1);
+    mock_odeus_group_create(f->mock, "Legal", 1, NULL, 0);
+    char *ann = user(f, "ann");
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Design\","
+             "\"members\":[{\"value\":\"%s\"}]}",
+             ann);
+    char *d = group(f, body);
+    /* not in --odeus-groups-only: no Odeus group */
+    char *misc = group(f, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Misc\"}");
+    /* in it by externalId; its name is taken by a group Odeus' SCIM manages */
+    char *legal = group(f, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"legal\","
+                           "\"externalId\":\"0a9f\"}");
+    WAIT_FOR(groups_are(f, "DESIGN:ann@example.com,hand@example.com;Legal:"), 10000);
+    WAIT_FOR(metric(f, "gateway_odeus_group_conflicts_total ") == 1, 10000);
+    /* the check in the server sees the hand-made member as extra */
+    WAIT_FOR_EVERY(metric(f, "gateway_odeus_groups_drift_members{kind=\"extra\"} ") == 1, 10000, 100);
+    assert_true(metric(f, "gateway_odeus_groups_checked{status=\"conflict\"} ") == 1);
+    assert_true(metric(f, "gateway_odeus_groups_checked{status=\"all\"} ") == 2);
+    free(ann);
+    free(d);
+    free(misc);
+    free(legal);
+}
+
+/* --dry-run shows every group call in full, as for the users' calls. */
+static void test_dry_run_shows_group_calls(void **state)
+{
+    (void)state;
+    gw_fixture_t f = {0};
+    harness_tmpdir(f.dir, sizeof(f.dir));
+    gw_start(&f.gw, f.dir, NULL, mirror_args);
+    char *amy = user(&f, "amy");
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Dry Group\","
+             "\"members\":[{\"value\":\"%s\"}]}",
+             amy);
+    char *g = group(&f, body);
+    char path[128];
+    snprintf(path, sizeof(path), "/scim/v2/Groups/%s", g);
+    patch(&f, path, "[{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"Wet Group\"}]");
+    http_resp_t r;
+    scim(&f.gw, "DELETE", path, NULL, &r);
+    assert_int_equal(r.status, 204);
+    http_resp_clear(&r);
+    WAIT_FOR((gw_read_log(&f.gw), strstr(f.gw.log, "\"method\":\"DELETE\"") != NULL), 10000);
+    const char *want[] = {"\"call\":\"group_create\"",
+                          "\"body\":\"{\\\"name\\\":\\\"Dry Group\\\"}\"",
+                          "\"call\":\"group_add\"",
+                          "{\\\"emails\\\":[\\\"amy@example.com\\\"]}",
+                          "\"method\":\"PATCH\"",
+                          "\"body\":\"{\\\"name\\\":\\\"Wet Group\\\"}\"",
+                          "/user-management/v1/groups/dry-run-"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(f.gw.log, want[i]) == NULL)
+            fail_msg("dry-run log lacks %s:\n%s", want[i], f.gw.log);
+    assert_int_equal(gw_stop(&f.gw), 0);
+    free(f.gw.log);
+    harness_rmdir(f.dir);
+    free(amy);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_okta_and_entra_groups_are_mirrored, setup, gw_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_conflicts_and_no_group_api, setup, gw_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_adopt_only_and_server_check, setup_adopt, gw_fixture_teardown),
+        cmocka_unit_test(test_dry_run_shows_group_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
