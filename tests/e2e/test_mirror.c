@@ -351,7 +351,10 @@ static void test_dry_run_shows_group_calls(void **state)
     char *g = group(&f, body);
     char path[128];
     snprintf(path, sizeof(path), "/scim/v2/Groups/%s", g);
+    /* each step waits for its call: a later delete would make the earlier ones moot (superseded) */
+    WAIT_FOR((gw_read_log(&f.gw), strstr(f.gw.log, "\"call\":\"group_add\"") != NULL), 10000);
     patch(&f, path, "[{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"Wet Group\"}]");
+    WAIT_FOR((gw_read_log(&f.gw), strstr(f.gw.log, "\"method\":\"PATCH\"") != NULL), 10000);
     http_resp_t r;
     scim(&f.gw, "DELETE", path, NULL, &r);
     assert_int_equal(r.status, 204);
