@@ -282,6 +282,8 @@ static void audit_change(group_change_t *c)
         json_object_set_new(f, "deactivations_held", json_integer((json_int_t)c->n_deactivations));
     if (w->config->dry_run)
         json_object_set_new(f, "dry_run", json_true());
+    if (c->mirrored)
+        json_object_set_new(f, "odeus_group_mirror", json_true()); /* its Odeus group follows through the outbox */
     gw_audit_append(w->audit, c->event, json_incref(f));
     if (gw_log_enabled(GW_LOG_INFO))
         gw_log(GW_LOG_INFO, c->event, json_incref(f));
@@ -585,11 +587,10 @@ void gw_groups_create(gw_request_t *r)
     }
     c = change_new(r, "group_created", id);
     if (rc != STORE_OK || add_members(c, &members, group_matters(w->config, row.display_name, row.external_id)) != 0 ||
-        gw_mirror_group_created(w->config, w->store, id, row.display_name, row.external_id, c->added > 0) != 0) {
+        (c->mirrored = gw_mirror_group_created(w->config, w->store, id, row.display_name, row.external_id, c->added > 0)) < 0) {
         respond_store_failure(r);
         goto out;
     }
-    c->mirrored = w->config->odeus_groups == GW_ODEUS_GROUPS_MIRROR;
     json_t *rendered = render_group(r, &row, wants_members(sel));
     if (rendered == NULL || gw_batch_keep(w) != 0) {
         json_decref(rendered);
@@ -705,9 +706,9 @@ static void write_change(gw_request_t *r, const store_group_t *old, const json_t
     if (guard_deactivations(c) != 0)
         goto store_failed;
     if ((attrs_changed || c->added > 0 || c->removed > 0) &&
-        gw_mirror_group_changed(cfg, w->store, old->id, old->display_name, name, ext, c->added > 0 || c->removed > 0) != 0)
+        (c->mirrored =
+             gw_mirror_group_changed(cfg, w->store, old->id, old->display_name, name, ext, c->added > 0 || c->removed > 0)) < 0)
         goto store_failed;
-    c->mirrored = cfg->odeus_groups == GW_ODEUS_GROUPS_MIRROR;
 
     /* Okta's path-less replace with the same name: nothing changed, no new version, no entry */
     if (!attrs_changed && c->added == 0 && c->removed == 0 && c->unknown == 0 && c->nested == 0) {
@@ -858,13 +859,12 @@ void gw_groups_delete(gw_request_t *r, const char *id)
     int mapped = group_matters(w->config, old.display_name, old.external_id);
     if (store_group_members(w->store, id, collect_member_id, &former) != STORE_OK || store_group_delete(w->store, id) != STORE_OK ||
         (mapped && recompute_after(c, &former, 0) != 0) || guard_deactivations(c) != 0 ||
-        gw_mirror_group_deleted(w->config, w->store, id) != 0 || gw_batch_keep(w) != 0) {
+        (c->mirrored = gw_mirror_group_deleted(w->config, w->store, id)) < 0 || gw_batch_keep(w) != 0) {
         change_free(c);
         respond_store_failure(r);
         goto out;
     }
     c->removed = former.n;
-    c->mirrored = w->config->odeus_groups == GW_ODEUS_GROUPS_MIRROR;
     c->status = 204;
     change_after_commit(r, c);
 out:

@@ -62,7 +62,9 @@ static int start_mirror(store_t *s, const char *group_id, const char *name, int 
     store_mirror_group_t g = {.group_id = (char *)group_id, .state = STORE_MIRROR_PENDING, .updated_ms = gw_clock_unix_ms()};
     if (store_mirror_group_put(s, &g) != STORE_OK || queue(s, group_id, "group_create", name, NULL) != 0)
         return -1;
-    return has_members ? queue(s, group_id, "group_members", NULL, NULL) : 0;
+    if (has_members && queue(s, group_id, "group_members", NULL, NULL) != 0)
+        return -1;
+    return 1;
 }
 
 int gw_mirror_group_created(const gw_config_t *cfg, store_t *s, const char *group_id, const char *name, const char *external_id,
@@ -92,9 +94,12 @@ int gw_mirror_group_changed(const gw_config_t *cfg, store_t *s, const char *grou
     }
     store_mirror_group_clear(&g);
     /* Odeus compares names as given ("sending the current name again is no rename"): so does this */
-    if (strcmp(old_name, name) != 0 && queue(s, group_id, "group_rename", name, NULL) != 0)
+    int renamed = strcmp(old_name, name) != 0;
+    if (renamed && queue(s, group_id, "group_rename", name, NULL) != 0)
         return -1;
-    return members_changed ? queue(s, group_id, "group_members", NULL, NULL) : 0;
+    if (members_changed && queue(s, group_id, "group_members", NULL, NULL) != 0)
+        return -1;
+    return renamed || members_changed;
 }
 
 int gw_mirror_group_deleted(const gw_config_t *cfg, store_t *s, const char *group_id)
@@ -106,13 +111,13 @@ int gw_mirror_group_deleted(const gw_config_t *cfg, store_t *s, const char *grou
     store_mirror_group_clear(&g);
     if (rc == STORE_NOT_FOUND)
         return 0;
-    return rc == STORE_OK ? queue(s, group_id, "group_delete", NULL, NULL) : -1;
+    return rc == STORE_OK && queue(s, group_id, "group_delete", NULL, NULL) == 0 ? 1 : -1;
 }
 
 typedef struct seat_ctx {
     store_t *s;
     const char *cause;
-    int failed;
+    int failed, queued;
 } seat_ctx_t;
 
 static int on_seat_group(void *arg, const store_mirror_group_t *g)
@@ -124,6 +129,7 @@ static int on_seat_group(void *arg, const store_mirror_group_t *g)
         sc->failed = 1;
         return 1;
     }
+    sc->queued = 1;
     return 0;
 }
 
@@ -136,7 +142,7 @@ int gw_mirror_seat_moved(const gw_config_t *cfg, store_t *s, const char *email)
     seat_ctx_t sc = {.s = s, .cause = cause};
     if (store_mirror_groups(s, email, 0, on_seat_group, &sc) != STORE_OK)
         return -1;
-    return sc.failed ? -1 : 0;
+    return sc.failed ? -1 : sc.queued;
 }
 
 static int on_resend_group(void *arg, const store_mirror_group_t *g)

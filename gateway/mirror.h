@@ -15,7 +15,8 @@
  * - The drift check (`groups check`, and the server every --odeus-groups-check-interval):
  *   gw_mirror_check reads every mirrored group's members from Odeus and compares.
  *
- * Errors are values: functions that write return 0, or -1 when the store failed (store_errmsg).
+ * Errors are values: the queueing functions return 1 when they queued rows, 0 when there was
+ * nothing to queue, -1 when the store failed (store_errmsg); the others 0 or -1.
  */
 #ifndef GATEWAY_MIRROR_H
 #define GATEWAY_MIRROR_H
