@@ -26,6 +26,14 @@
 
 #define GROUP_SEAT_PREFIX "group:"
 
+/*
+ * The description of every Odeus group the mirror creates. It tells an Odeus admin where the group
+ * comes from, and it lets the mirror recognise its own group when a create is sent again after its
+ * answer was lost (a crash, a timeout): that create meets 409 GROUP_NAME_TAKEN, and the group of
+ * that name carrying this description for this SCIM group is linked instead of ending in a conflict.
+ */
+#define OWN_DESCRIPTION "Mirrored from SCIM group %s by odeus-scim-gateway"
+
 static atomic_int unsupported;
 
 int gw_mirror_unsupported(void)
@@ -169,6 +177,7 @@ void gw_mirror_plan_clear(gw_mirror_plan_t *p)
     free(p->group_id);
     free(p->odeus_id);
     free(p->name);
+    free(p->description);
     for (size_t i = 0; i < p->n_emails; i++)
         free(p->emails[i]);
     free(p->emails);
@@ -200,8 +209,17 @@ static void plan_later(gw_mirror_plan_t *p, int64_t at_ms, const char *outcome, 
 static void plan_send(gw_mirror_plan_t *p, odeus_group_call_t call)
 {
     p->step = GW_MIRROR_SEND;
-    p->req = (odeus_group_request_t){
-        .call = call, .group_id = p->odeus_id, .name = p->name, .emails = (const char *const *)p->emails, .n_emails = p->n_emails};
+    if (call == ODEUS_GROUP_CREATE && p->description == NULL) {
+        size_t n = strlen(OWN_DESCRIPTION) + strlen(p->group_id) + 1;
+        p->description = gw_malloc(n);
+        snprintf(p->description, n, OWN_DESCRIPTION, p->group_id);
+    }
+    p->req = (odeus_group_request_t){.call = call,
+                                     .group_id = p->odeus_id,
+                                     .name = p->name,
+                                     .description = call == ODEUS_GROUP_CREATE ? p->description : NULL,
+                                     .emails = (const char *const *)p->emails,
+                                     .n_emails = p->n_emails};
 }
 
 /* What a group_members row sends next: the adds due, else the removals, each batch up to the cap. */
@@ -255,7 +273,10 @@ static void prepare_members(store_t *s, gw_mirror_plan_t *p, int64_t now)
         }
         plan_send(p, add ? ODEUS_GROUP_ADD : ODEUS_GROUP_REMOVE);
     } else if (mp.waiting) {
-        plan_later(p, now + WAIT_FOR_INVITE_MS, "waiting_for_invite", "a member's invite is still queued: it goes first");
+        /* usually one invite's time; longer (a retried or held row of the seat) backs off, to a minute */
+        int64_t wait = WAIT_FOR_INVITE_MS << (p->attempts < 6 ? p->attempts : 6);
+        plan_later(p, now + wait, "waiting_for_invite",
+                   "a member's invite (or another change of its seat) is still queued: it goes first");
     } else {
         plan_end(p, STORE_OUTBOX_DONE, "in_sync", "the Odeus group holds the directory's members");
     }
@@ -272,6 +293,7 @@ void gw_mirror_prepare(const gw_config_t *cfg, store_t *s, const store_outbox_t 
 {
     (void)cfg;
     memset(p, 0, sizeof(*p));
+    p->attempts = row->attempts;
     p->group_id = gw_strdup(row->user_id);
     p->name = row->role != NULL ? gw_strdup(row->role) : NULL;
     if (gw_mirror_unsupported()) {
@@ -357,19 +379,29 @@ static void conflict(store_t *s, const store_outbox_t *row, gw_mirror_plan_t *p,
                                  : "the call is not made; the mirror goes on"));
 }
 
-/* The group of a list answer that has the row's name, for adoption: not SCIM-managed first. */
-static const odeus_group_item_t *adoptable(const odeus_group_result_t *res, const char *name, int *scim_only)
+/*
+ * The group of a list answer to link to: the one this gateway created for this SCIM group (its
+ * description says so); else, with `adopt`, the first of that name that Odeus' SCIM does not
+ * manage. NULL otherwise, with *taken set when a group has the name (*scim_only when all such are
+ * SCIM-managed).
+ */
+static const odeus_group_item_t *adoptable(const odeus_group_result_t *res, const char *name, const char *own, int adopt,
+                                           int *taken, int *scim_only)
 {
-    const odeus_group_item_t *scim = NULL;
+    const odeus_group_item_t *other = NULL;
+    *taken = *scim_only = 0;
     for (size_t i = 0; i < res->n_items; i++) {
-        if (name == NULL || strcasecmp(res->items[i].name, name) != 0)
+        const odeus_group_item_t *it = &res->items[i];
+        if (name == NULL || strcasecmp(it->name, name) != 0)
             continue;
-        if (!res->items[i].scim_managed)
-            return &res->items[i];
-        scim = &res->items[i];
+        *taken = 1;
+        if (!it->scim_managed && it->description != NULL && strcmp(it->description, own) == 0)
+            return it;
+        if (!it->scim_managed && other == NULL)
+            other = it;
     }
-    *scim_only = scim != NULL;
-    return NULL;
+    *scim_only = *taken && other == NULL;
+    return adopt ? other : NULL;
 }
 
 static int in_list(char *const *list, size_t n, const char *email)
@@ -435,10 +467,12 @@ void gw_mirror_record(const gw_config_t *cfg, store_t *s, const store_outbox_t *
         snprintf(p->message, sizeof(p->message), "%s", r->message);
         return;
     case ODEUS_OUTCOME_CONFLICT:
-        if (p->req.call == ODEUS_GROUP_CREATE && strcmp(res->code, "GROUP_NAME_TAKEN") == 0 && cfg->odeus_groups_adopt) {
+        if (p->req.call == ODEUS_GROUP_CREATE && strcmp(res->code, "GROUP_NAME_TAKEN") == 0) {
+            /* the group of that name may be this gateway's own, created by an earlier attempt whose
+               answer was lost; or, with --odeus-groups-adopt, one to link to: looked up next */
             put_state(s, p, STORE_MIRROR_ADOPTING, NULL, NULL);
             if (p->step != GW_MIRROR_RETRY)
-                plan_later(p, now, "adopting", "the name is taken: looking the existing group up to adopt it");
+                plan_later(p, now, "name_taken", "the name is taken: looking the group of that name up");
             return;
         }
         /* a refused rename leaves the group mirrored under its old name; the rest ends the mirror */
@@ -475,20 +509,30 @@ void gw_mirror_record(const gw_config_t *cfg, store_t *s, const store_outbox_t *
         return;
     }
     case ODEUS_GROUP_LIST: {
-        int scim_only = 0;
-        const odeus_group_item_t *g = adoptable(res, p->name, &scim_only);
+        int taken = 0, scim_only = 0;
+        char own[160];
+        snprintf(own, sizeof(own), OWN_DESCRIPTION, p->group_id);
+        const odeus_group_item_t *g = adoptable(res, p->name, own, cfg->odeus_groups_adopt, &taken, &scim_only);
         if (g != NULL) {
+            int ours = g->description != NULL && strcmp(g->description, own) == 0;
             put_state(s, p, STORE_MIRROR_LIVE, g->id, NULL);
             /* its members are made the directory's: the ones someone added by hand stay (never known to the mirror) */
-            if (p->step != GW_MIRROR_RETRY && queue(s, p->group_id, "group_members", NULL, "adopted") != 0)
+            if (p->step != GW_MIRROR_RETRY && queue(s, p->group_id, "group_members", NULL, ours ? "re-linked" : "adopted") != 0)
                 store_failed(p, s);
             if (p->step != GW_MIRROR_RETRY)
-                plan_end(p, STORE_OUTBOX_DONE, "adopted", "adopted Odeus group %s", g->id);
+                plan_end(p, STORE_OUTBOX_DONE, ours ? "done" : "adopted",
+                         ours ? "linked to Odeus group %s, created by an earlier attempt" : "adopted Odeus group %s", g->id);
         } else if (scim_only) {
             odeus_group_result_t scim = {.result = *r};
             snprintf(scim.code, sizeof(scim.code), "GROUP_SCIM_MANAGED");
             snprintf(scim.result.message, sizeof(scim.result.message), "the Odeus group with this name is managed by Odeus' SCIM");
             conflict(s, row, p, &scim, 1);
+        } else if (taken) {
+            odeus_group_result_t named = {.result = *r};
+            snprintf(named.code, sizeof(named.code), "GROUP_NAME_TAKEN");
+            snprintf(named.result.message, sizeof(named.result.message),
+                     "a group with this name exists in Odeus (not made by this gateway; --odeus-groups-adopt links to it)");
+            conflict(s, row, p, &named, 1);
         } else {
             /* gone since the 409: create it after all */
             put_state(s, p, STORE_MIRROR_PENDING, NULL, NULL);

@@ -75,9 +75,10 @@ typedef struct gw_mirror_plan {
     char message[256];          /** END, LATER: the detail, for the log and `outbox list` */
     int64_t at_ms;              /** LATER: unix ms */
     /* private: what the call is about */
-    char *group_id, *odeus_id, *name;
+    char *group_id, *odeus_id, *name, *description;
     char **emails;
     int64_t *until; /** per email of an add: the end of its re-sends so far (0: none) */
+    int attempts;   /** the row's attempts so far */
     size_t n_emails;
 } gw_mirror_plan_t;
 

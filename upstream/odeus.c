@@ -445,9 +445,17 @@ static char *emails_body(const odeus_group_request_t *req)
     return out;
 }
 
-static char *name_body(const char *name)
+static char *name_body(const char *name, const char *description)
 {
     json_t *root = name != NULL ? json_pack("{s:s}", "name", name) : NULL; /* NULL for a name that is not UTF-8 */
+    if (root != NULL && description != NULL) {
+        json_t *d = json_string(description);
+        if (d == NULL) {
+            json_decref(root);
+            return NULL;
+        }
+        json_object_set_new(root, "description", d);
+    }
     char *out = root != NULL ? dump_malloc(root) : NULL;
     json_decref(root);
     return out;
@@ -470,12 +478,12 @@ int odeus_group_http(const odeus_group_request_t *req, odeus_http_t *out)
     case ODEUS_GROUP_CREATE:
         out->method = "POST";
         gw_json_buf_put(&path, GROUPS_PATH, strlen(GROUPS_PATH));
-        out->body = name_body(req->name);
+        out->body = name_body(req->name, req->description);
         break;
     case ODEUS_GROUP_RENAME:
         out->method = "PATCH";
         put_group_path(&path, req->group_id, "");
-        out->body = name_body(req->name);
+        out->body = name_body(req->name, NULL);
         break;
     case ODEUS_GROUP_DELETE:
         out->method = "DELETE";
@@ -520,6 +528,7 @@ void odeus_group_result_clear(odeus_group_result_t *res)
         free(res->items[i].id);
         free(res->items[i].name);
         free(res->items[i].email);
+        free(res->items[i].description);
     }
     free(res->items);
     for (size_t i = 0; i < res->n_not_found; i++)
@@ -542,13 +551,16 @@ static void add_item(odeus_group_result_t *res, const json_t *o, int member)
     odeus_group_item_t it = {.id = dup_string(json_object_get(o, "id"))};
     if (member)
         it.email = dup_string(json_object_get(o, "email"));
-    else
+    else {
         it.name = dup_string(json_object_get(o, "name"));
+        it.description = dup_string(json_object_get(o, "description"));
+    }
     it.scim_managed = json_is_true(json_object_get(o, "isScimManaged"));
     if ((member && it.email == NULL) || (!member && (it.id == NULL || it.name == NULL))) {
         free(it.id);
         free(it.name);
         free(it.email);
+        free(it.description);
         return;
     }
     res->items = gw_realloc(res->items, (res->n_items + 1) * sizeof(*res->items));

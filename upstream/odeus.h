@@ -119,6 +119,7 @@ typedef struct odeus_group_request {
     odeus_group_call_t call;
     const char *group_id;      /** the Odeus group id: every call but LIST and CREATE */
     const char *name;          /** CREATE, RENAME: the name; LIST: the exact name to look for (NULL: every group) */
+    const char *description;   /** CREATE: the description (NULL: none) */
     const char *cursor;        /** LIST, MEMBERS: the page after this cursor (NULL: the first page) */
     unsigned limit;            /** LIST, MEMBERS: page size, 1..ODEUS_GROUP_BATCH_MAX (0: the maximum) */
     const char *const *emails; /** ADD, REMOVE: 1..ODEUS_GROUP_BATCH_MAX addresses */
@@ -147,8 +148,9 @@ void odeus_http_clear(odeus_http_t *http);
 /** A group, or a member, as an answer lists it. Strings owned by the odeus_group_result_t that holds it. */
 typedef struct odeus_group_item {
     char *id;
-    char *name;  /** groups: the name; members: NULL */
-    char *email; /** members (list members, added, alreadyMembers): the email; groups: NULL */
+    char *name;        /** groups: the name; members: NULL */
+    char *email;       /** members (list members, added, alreadyMembers): the email; groups: NULL */
+    char *description; /** groups: the description, NULL when none */
     int scim_managed;
 } odeus_group_item_t;
 

@@ -245,6 +245,31 @@ static void test_conflicts_and_no_group_api(void **state)
     assert_non_null(strstr(r.body, "gateway_odeus_group_conflicts_total 1"));
     http_resp_clear(&r);
 
+    /* a create whose answer is lost (Odeus made the group, the gateway never heard): sent again, it
+       meets 409 GROUP_NAME_TAKEN, and the group is recognised as the gateway's own, not a conflict */
+    char *kim = user(f, "kim");
+    WAIT_FOR(mock_odeus_member(f->mock, "kim@example.com", NULL, 0) == MOCK_MEMBER_ACTIVE, 10000);
+    mock_odeus_push_fault(f->mock, MOCK_DONE_HANG);
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Lost\","
+             "\"members\":[{\"value\":\"%s\"}]}",
+             kim);
+    char *lost = group(f, body);
+    for (long long deadline = harness_now_ms() + 20000; !groups_are(f, "Finance:;HR:;Lost:kim@example.com");)
+        if (!wait_tick(deadline, 50)) {
+            char buf[1024], cmd2[512];
+            snprintf(cmd2, sizeof(cmd2), "%s outbox list --state all --data-dir %s >&2", getenv("GATEWAY_BIN"), f->dir);
+            if (system(cmd2) != 0)
+                fprintf(stderr, "outbox list failed\n");
+            fail_msg("groups: %s", groups_of(f->mock, buf, sizeof(buf)));
+        }
+    http_call(&f->gw, "GET", "/metrics", NULL, NULL, NULL, &r);
+    assert_non_null(strstr(r.body, "gateway_odeus_group_conflicts_total 1\n"));
+    http_resp_clear(&r);
+    free(kim);
+    free(lost);
+
     /* a workspace without the group API: one loud stop, users go on */
     mock_odeus_set_groups_api(f->mock, 0);
     char *other = group(f, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Ops\"}");
@@ -361,7 +386,7 @@ static void test_dry_run_shows_group_calls(void **state)
     http_resp_clear(&r);
     WAIT_FOR((gw_read_log(&f.gw), strstr(f.gw.log, "\"method\":\"DELETE\"") != NULL), 10000);
     const char *want[] = {"\"call\":\"group_create\"",
-                          "\"body\":\"{\\\"name\\\":\\\"Dry Group\\\"}\"",
+                          "\"body\":\"{\\\"name\\\":\\\"Dry Group\\\",\\\"description\\\":\\\"Mirrored from SCIM group ",
                           "\"call\":\"group_add\"",
                           "{\\\"emails\\\":[\\\"amy@example.com\\\"]}",
                           "\"method\":\"PATCH\"",

@@ -37,6 +37,7 @@ typedef struct member {
 typedef struct mgroup {
     char id[40];
     char name[128];
+    char description[256];
     int scim_managed;
     int deleted;
     char (*emails)[128];
@@ -450,9 +451,9 @@ static int group_member_remove(mgroup_t *g, const char *email)
 
 static json_t *group_json(const mgroup_t *g)
 {
-    return json_pack("{s:s, s:s, s:n, s:b, s:b, s:I, s:s, s:s}", "id", g->id, "name", g->name, "description", "isScimManaged",
-                     g->scim_managed, "isPublic", 0, "memberCount", (json_int_t)g->n, "createdAt", "2026-01-01T00:00:00Z",
-                     "updatedAt", "2026-01-01T00:00:00Z");
+    return json_pack("{s:s, s:s, s:s?, s:b, s:b, s:I, s:s, s:s}", "id", g->id, "name", g->name, "description",
+                     g->description[0] != '\0' ? g->description : NULL, "isScimManaged", g->scim_managed, "isPublic", 0,
+                     "memberCount", (json_int_t)g->n, "createdAt", "2026-01-01T00:00:00Z", "updatedAt", "2026-01-01T00:00:00Z");
 }
 
 static json_t *member_json(const mgroup_t *g, size_t i)
@@ -596,7 +597,11 @@ static void group_answer(mock_odeus_t *m, const char *method, const char *path, 
                 group_error(status, &out, 409, "GROUP_NAME_TAKEN", "A group with this name already exists");
             } else {
                 *status = 201;
-                out = json_pack("{s:o}", "group", group_json(group_new(m, name, 0)));
+                mgroup_t *g = group_new(m, name, 0);
+                const char *d = json_string_value(json_object_get(req, "description"));
+                if (d != NULL)
+                    copy_field(g->description, sizeof(g->description), d, strlen(d));
+                out = json_pack("{s:o}", "group", group_json(g));
             }
         } else {
             group_error(status, &out, 405, "METHOD_NOT_ALLOWED", "Method not allowed");

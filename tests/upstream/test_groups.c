@@ -45,6 +45,8 @@ static void test_wire_form(void **state)
                 "/user-management/v1/groups?limit=10&cursor=c%2F1&name=R%26D%20Team", NULL);
     expect_http(&(odeus_group_request_t){.call = ODEUS_GROUP_CREATE, .name = "Eng"}, "POST", "/user-management/v1/groups",
                 "{\"name\":\"Eng\"}");
+    expect_http(&(odeus_group_request_t){.call = ODEUS_GROUP_CREATE, .name = "Eng", .description = "from SCIM"}, "POST",
+                "/user-management/v1/groups", "{\"name\":\"Eng\",\"description\":\"from SCIM\"}");
     expect_http(&(odeus_group_request_t){.call = ODEUS_GROUP_RENAME, .group_id = "g1", .name = "Eng 2"}, "PATCH",
                 "/user-management/v1/groups/g1", "{\"name\":\"Eng 2\"}");
     expect_http(&(odeus_group_request_t){.call = ODEUS_GROUP_DELETE, .group_id = "g1"}, "DELETE", "/user-management/v1/groups/g1",
