@@ -404,6 +404,21 @@ static const odeus_group_item_t *adoptable(const odeus_group_result_t *res, cons
     return adopt ? other : NULL;
 }
 
+/* 1 when a group named `name` in the answer was made by this gateway for some SCIM group (its description says so). */
+static int held_by_mirror(const odeus_group_result_t *res, const char *name)
+{
+    const char *prefix = "Mirrored from SCIM group ", *suffix = " by odeus-scim-gateway";
+    size_t np = strlen(prefix), ns = strlen(suffix);
+    for (size_t i = 0; i < res->n_items; i++) {
+        const char *d = res->items[i].description;
+        size_t n = d != NULL ? strlen(d) : 0;
+        if (name != NULL && strcasecmp(res->items[i].name, name) == 0 && n > np + ns && strncmp(d, prefix, np) == 0 &&
+            strcmp(d + n - ns, suffix) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int in_list(char *const *list, size_t n, const char *email)
 {
     for (size_t i = 0; i < n; i++)
@@ -527,6 +542,13 @@ void gw_mirror_record(const gw_config_t *cfg, store_t *s, const store_outbox_t *
             snprintf(scim.code, sizeof(scim.code), "GROUP_SCIM_MANAGED");
             snprintf(scim.result.message, sizeof(scim.result.message), "the Odeus group with this name is managed by Odeus' SCIM");
             conflict(s, row, p, &scim, 1);
+        } else if (taken && held_by_mirror(res, p->name)) {
+            /* another SCIM group's Odeus group still has the name (its rename or deletion is queued
+               behind): this create waits for it rather than ending in a conflict */
+            put_state(s, p, STORE_MIRROR_PENDING, NULL, NULL);
+            int64_t wait = WAIT_FOR_INVITE_MS << (p->attempts < 6 ? p->attempts : 6);
+            if (p->step != GW_MIRROR_RETRY)
+                plan_later(p, now + wait, "name_held", "the name is held by the Odeus group of another mirrored SCIM group");
         } else if (taken) {
             odeus_group_result_t named = {.result = *r};
             snprintf(named.code, sizeof(named.code), "GROUP_NAME_TAKEN");

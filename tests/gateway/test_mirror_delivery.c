@@ -156,10 +156,104 @@ static void test_sync_batches_and_resends(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void queue_row(store_t *s, const char *group_id, const char *action, const char *name)
+{
+    char seat[64];
+    snprintf(seat, sizeof(seat), "group:%s", group_id);
+    store_outbox_t row = {.user_id = (char *)group_id,
+                          .action = (char *)action,
+                          .email = seat,
+                          .role = (char *)name,
+                          .created_at_ms = now_ms(),
+                          .next_attempt_ms = now_ms()};
+    assert_int_equal(store_outbox_insert(s, &row, NULL), STORE_OK);
+}
+
+static store_mirror_state_t mirror_state(store_t *s, const char *group_id)
+{
+    store_mirror_group_t g;
+    store_status_t rc = store_mirror_group_get(s, group_id, &g);
+    store_mirror_state_t state = rc == STORE_OK ? g.state : (store_mirror_state_t)-1;
+    store_mirror_group_clear(&g);
+    return state;
+}
+
+/*
+ * A name still held by the Odeus group of another mirrored SCIM group (deleted or renamed in the
+ * directory, its call not out yet) makes a create wait, not end in a conflict; once the other
+ * group is gone the create goes through.
+ */
+static void test_name_held_by_another_mirror(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/gw-mirror-delivery-XXXXXX", db[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof(db), "%s/gateway.db", dir);
+    mock_odeus_t *mock = mock_odeus_start();
+    assert_non_null(mock);
+    setenv("SCIM_TOKEN", "a-token-long-enough-for-the-gateway", 1);
+    setenv("ODEUS_API_KEY", "test-odeus-key-fedcba9876543210", 1);
+    char *argv[] = {
+        "odeus-scim-gateway",   "--data-dir", dir, "--odeus-base-url", (char *)mock_odeus_url(mock), "--odeus-groups", "mirror",
+        "--odeus-rate-per-sec", "0",          NULL};
+    gw_config_t config;
+    assert_int_equal(gw_config_load(&config, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv), GW_CONFIG_OK);
+    char err[256];
+    store_t *s = store_open(db, err, sizeof(err));
+    assert_non_null(s);
+    for (const char *const *id = (const char *const[]){"old", "new", NULL}; *id != NULL; id++) {
+        store_mirror_group_t mg = {.group_id = (char *)*id, .state = STORE_MIRROR_PENDING, .updated_ms = now_ms()};
+        assert_int_equal(store_mirror_group_put(s, &mg), STORE_OK);
+    }
+    queue_row(s, "old", "group_create", "Eng");
+    gw_outbox_t *ob = gw_outbox_start(&config, err, sizeof(err));
+    assert_non_null(ob);
+    int64_t until = now_ms() + 10000;
+    while (mirror_state(s, "old") != STORE_MIRROR_LIVE && now_ms() < until)
+        sleep_ms(20);
+    assert_int_equal(mirror_state(s, "old"), STORE_MIRROR_LIVE);
+
+    queue_row(s, "new", "group_create", "ENG");
+    gw_outbox_kick(ob);
+    until = now_ms() + 10000;
+    store_outbox_t row = {0};
+    for (;;) {
+        store_outbox_clear(&row);
+        assert_int_equal(store_outbox_get(s, 2, &row), STORE_OK);
+        if ((row.outcome != NULL && strcmp(row.outcome, "name_held") == 0) || now_ms() > until)
+            break;
+        sleep_ms(20);
+    }
+    assert_string_equal(row.outcome, "name_held");
+    assert_int_equal(row.state, STORE_OUTBOX_PENDING);
+    store_outbox_clear(&row);
+    assert_int_equal(mirror_state(s, "new"), STORE_MIRROR_PENDING);
+
+    queue_row(s, "old", "group_delete", NULL);
+    gw_outbox_kick(ob);
+    until = now_ms() + 15000;
+    while (mirror_state(s, "new") != STORE_MIRROR_LIVE && now_ms() < until)
+        sleep_ms(50);
+    assert_int_equal(mirror_state(s, "new"), STORE_MIRROR_LIVE);
+    assert_int_equal((int)mirror_state(s, "old"), -1);
+    char *text = mock_odeus_groups_json(mock);
+    assert_non_null(strstr(text, "\"name\":\"ENG\""));
+    assert_null(strstr(text, "\"name\":\"Eng\""));
+    free(text);
+    gw_outbox_stop(ob, 1000);
+    store_close(s);
+    gw_config_clear(&config);
+    mock_odeus_stop(mock);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_batches_and_resends),
+        cmocka_unit_test(test_name_held_by_another_mirror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
