@@ -228,6 +228,8 @@ typedef struct outbox_stats {
     size_t count[N_ACTIONS];
     int64_t oldest_ms[N_ACTIONS];
     size_t held;
+    size_t group_count; /* the rows of the Odeus group mirror (action group_*), all kinds together */
+    int64_t group_oldest_ms;
 } outbox_stats_t;
 
 static void on_outbox_stat(void *ctx, const char *action, size_t count, size_t held, int64_t oldest_created_ms)
@@ -235,6 +237,12 @@ static void on_outbox_stat(void *ctx, const char *action, size_t count, size_t h
     outbox_stats_t *st = ctx;
     odeus_action_t a;
     st->held += held;
+    if (strncmp(action, "group_", 6) == 0) {
+        if (st->group_count == 0 || oldest_created_ms < st->group_oldest_ms)
+            st->group_oldest_ms = oldest_created_ms;
+        st->group_count += count;
+        return;
+    }
     if (odeus_action_parse(action, &a) != 0 || (unsigned)a >= N_ACTIONS)
         return;
     st->count[a] = count;
@@ -415,7 +423,7 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
         fprintf(f, "gateway_odeus_rate_per_second %lld.%03lld\n", rate_milli / 1000, rate_milli % 1000);
     }
 
-    outbox_stats_t st = {{0}, {0}, 0};
+    outbox_stats_t st = {{0}, {0}, 0, 0, 0};
     int outbox_ok = state->store != NULL && store_outbox_stats(state->store, on_outbox_stat, &st) == STORE_OK;
     head(f, "gateway_outbox_scrape_ok", "gauge", "1 when the outbox gauges below could be read from the database.");
     fprintf(f, "gateway_outbox_scrape_ok %d\n", outbox_ok);
@@ -428,6 +436,14 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
             double age =
                 st.count[a] > 0 && state->now_ms > st.oldest_ms[a] ? (double)(state->now_ms - st.oldest_ms[a]) / 1000.0 : 0;
             fprintf(f, "gateway_outbox_oldest_pending_age_seconds{kind=\"%s\"} %.3f\n", odeus_action_name((odeus_action_t)a), age);
+        }
+        if (cfg->odeus_groups == GW_ODEUS_GROUPS_MIRROR) {
+            head(f, "gateway_outbox_group_pending", "gauge", "Undelivered calls of the Odeus group mirror, and the age of the oldest.");
+            fprintf(f, "gateway_outbox_group_pending %zu\n", st.group_count);
+            double age = st.group_count > 0 && state->now_ms > st.group_oldest_ms
+                             ? (double)(state->now_ms - st.group_oldest_ms) / 1000.0
+                             : 0;
+            fprintf(f, "gateway_outbox_group_oldest_pending_age_seconds %.3f\n", age);
         }
         head(f, "gateway_deprovisioning_lag_seconds", "gauge",
              "Age of the oldest deactivation Odeus has not confirmed yet (0: none pending).");

@@ -369,6 +369,14 @@ static void test_adopt_only_and_server_check(void **state)
     WAIT_FOR_EVERY(metric(f, "gateway_odeus_groups_drift_members{kind=\"extra\"} ") == 1, 10000, 100);
     assert_true(metric(f, "gateway_odeus_groups_checked{status=\"conflict\"} ") == 1);
     assert_true(metric(f, "gateway_odeus_groups_checked{status=\"all\"} ") == 2);
+    assert_true(metric(f, "gateway_outbox_group_pending ") == 0);
+    /* the command's usage errors */
+    char out[256];
+    assert_int_equal(groups_check(f, "--remove-extra", out, sizeof(out)), 2);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s groups frobnicate >/dev/null 2>&1", getenv("GATEWAY_BIN"));
+    int st = system(cmd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
     free(ann);
     free(d);
     free(misc);
