@@ -438,7 +438,8 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
             fprintf(f, "gateway_outbox_oldest_pending_age_seconds{kind=\"%s\"} %.3f\n", odeus_action_name((odeus_action_t)a), age);
         }
         if (cfg->odeus_groups == GW_ODEUS_GROUPS_MIRROR) {
-            head(f, "gateway_outbox_group_pending", "gauge", "Undelivered calls of the Odeus group mirror, and the age of the oldest.");
+            head(f, "gateway_outbox_group_pending", "gauge",
+                 "Undelivered calls of the Odeus group mirror, and the age of the oldest.");
             fprintf(f, "gateway_outbox_group_pending %zu\n", st.group_count);
             double age = st.group_count > 0 && state->now_ms > st.group_oldest_ms
                              ? (double)(state->now_ms - st.group_oldest_ms) / 1000.0
