@@ -88,6 +88,10 @@ int gw_groups_cli_main(int argc, char **argv)
     free(rest);
     if (loaded != GW_CONFIG_OK)
         return loaded == GW_CONFIG_EXIT_OK ? 0 : 2;
+    if (config.dry_run) {
+        gw_config_clear(&config);
+        return usage("there is no Odeus to read in --dry-run");
+    }
     int ret = 1;
     char err[512] = "";
     store_t *store = store_open(config.db_path, err, sizeof(err));

@@ -725,8 +725,8 @@ static int on_compare_member(void *arg, const store_mirror_member_t *m)
             cc->t->missing_removed++;
         else
             cc->t->missing_queued++;
-        if (cc->apply && m->have) {
-            /* Odeus lost it: forgotten, so that the sync adds it again */
+        if (cc->apply && (m->have || m->next_at == INT64_MAX)) {
+            /* Odeus lost it, or its re-sends had ended: forgotten, so that the sync adds it again */
             rc = store_mirror_member_put(cc->s, cc->group_id, m->email, 0, 0, 0, NULL);
             cc->changed = 1;
         }
@@ -1017,7 +1017,8 @@ gw_mirror_checker_t *gw_mirror_checker_start(const gw_config_t *cfg, char *err, 
 {
     if (err_len > 0)
         err[0] = '\0';
-    if (cfg->odeus_groups != GW_ODEUS_GROUPS_MIRROR || cfg->odeus_groups_check_interval_ms <= 0)
+    /* in dry-run there is no Odeus to read: every group would look empty */
+    if (cfg->odeus_groups != GW_ODEUS_GROUPS_MIRROR || cfg->odeus_groups_check_interval_ms <= 0 || cfg->dry_run)
         return NULL;
     gw_mirror_checker_t *ck = gw_calloc(1, sizeof(*ck));
     ck->config = cfg;

@@ -133,7 +133,7 @@ json_t *gw_mirror_check(const gw_config_t *config, store_t *store, upstream_clie
  * The drift check inside the server (--odeus-groups-check-interval): a thread of its own, with its
  * own store connection and Odeus client, that runs gw_mirror_check (never --apply) every interval
  * and publishes its figures as gauges (gw_metrics_groups_drift). Started and stopped by the
- * delivery loop's owner. NULL when there is nothing to run (mode off, interval 0) or on failure,
+ * delivery loop's owner. NULL when there is nothing to run (mode off, interval 0, dry-run) or on failure,
  * with the reason in `err` (empty when there was nothing to run). `config` must outlive it.
  */
 typedef struct gw_mirror_checker gw_mirror_checker_t;

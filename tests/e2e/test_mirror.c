@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -42,11 +43,75 @@ static const char *groups_of(mock_odeus_t *mock, char *buf, size_t len)
     return buf;
 }
 
+static int cmp_text(const void *a, const void *b)
+{
+    return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The directory's groups as the gateway answers them, in the form of groups_of: each group's name
+ * and the emails of its members who are active (who hold an Odeus seat), by name, sorted.
+ */
+static const char *directory_groups(gw_fixture_t *f, char *buf, size_t len)
+{
+    http_resp_t r;
+    scim(&f->gw, "GET", "/scim/v2/Groups?count=100", NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *list = json_object_get(r.json, "Resources"), *g;
+    size_t i, n = json_array_size(list), off = 0;
+    char **lines = calloc(n + 1, sizeof(*lines));
+    json_array_foreach(list, i, g)
+    {
+        char *emails[64];
+        size_t k, m = 0;
+        json_t *member;
+        json_array_foreach(json_object_get(g, "members"), k, member)
+        {
+            char path[128];
+            http_resp_t u;
+            snprintf(path, sizeof(path), "/scim/v2/Users/%s", json_string_value(json_object_get(member, "value")));
+            scim(&f->gw, "GET", path, NULL, &u);
+            if (u.status == 200 && json_is_true(json_object_get(u.json, "active")) && m < 64)
+                emails[m++] =
+                    strdup(json_string_value(json_object_get(json_array_get(json_object_get(u.json, "emails"), 0), "value")));
+            http_resp_clear(&u);
+        }
+        qsort(emails, m, sizeof(*emails), cmp_text);
+        char line[1024];
+        size_t at = (size_t)snprintf(line, sizeof(line), "%s:", json_string_value(json_object_get(g, "displayName")));
+        for (k = 0; k < m; k++) {
+            at += (size_t)snprintf(line + at, sizeof(line) - at, "%s%s", k > 0 ? "," : "", emails[k]);
+            free(emails[k]);
+        }
+        lines[i] = strdup(line);
+    }
+    qsort(lines, n, sizeof(*lines), cmp_text);
+    buf[0] = '\0';
+    for (i = 0; i < n; i++) {
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", i > 0 ? ";" : "", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    http_resp_clear(&r);
+    return buf;
+}
+
+/* The mock's groups are `want`, and so are the directory's (the groups this test mirrors: all of them). */
 static int groups_are(gw_fixture_t *f, const char *want)
 {
     char buf[2048];
     gw_drain(&f->gw);
     return strcmp(groups_of(f->mock, buf, sizeof(buf)), want) == 0;
+}
+
+/* The mock's workspace groups equal the directory's: names, and the emails of members holding a seat. */
+static void assert_mirrored(gw_fixture_t *f)
+{
+    char mock[2048], dir[2048];
+    groups_of(f->mock, mock, sizeof(mock));
+    directory_groups(f, dir, sizeof(dir));
+    if (strcmp(mock, dir) != 0)
+        fail_msg("Odeus has %s\nthe directory %s", mock, dir);
 }
 
 static char *user(gw_fixture_t *f, const char *name)
@@ -133,6 +198,7 @@ static void test_okta_and_entra_groups_are_mirrored(void **state)
     patch(f, spath, body);
     patch(f, spath, "[{\"op\":\"Replace\",\"path\":\"displayName\",\"value\":\"Sales EMEA\"}]");
     WAIT_FOR(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com"), 10000);
+    assert_mirrored(f);
 
     /* added and removed again before delivery is no call, whatever the order of the rows */
     size_t calls = mock_odeus_count(f->mock, NULL);
@@ -153,6 +219,7 @@ static void test_okta_and_entra_groups_are_mirrored(void **state)
     snprintf(path, sizeof(path), "/scim/v2/Users/%s", carol);
     patch(f, path, "[{\"op\":\"replace\",\"value\":{\"active\":false}}]");
     WAIT_FOR(groups_are(f, "Engineering:alice@example.com;Sales EMEA:bob@example.com"), 10000);
+    assert_mirrored(f);
     patch(f, path, "[{\"op\":\"replace\",\"value\":{\"active\":true}}]");
     WAIT_FOR(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com"), 10000);
 
@@ -165,16 +232,19 @@ static void test_okta_and_entra_groups_are_mirrored(void **state)
     EXPECT_STAYS(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com"), 1500);
     assert_int_equal(mock_odeus_accept(f->mock, "dave@example.com"), 0);
     WAIT_FOR(groups_are(f, "Engineering:alice@example.com,carol@example.com;Sales EMEA:bob@example.com,dave@example.com"), 15000);
+    assert_mirrored(f);
 
     /* Okta's "Push now" replace, then the group's deletion */
     snprintf(body, sizeof(body), "[{\"op\":\"replace\",\"path\":\"members\",\"value\":[{\"value\":\"%s\"}]}]", bob);
-    patch(f, path[0] != '\0' ? (snprintf(path, sizeof(path), "/scim/v2/Groups/%s", eng), path) : path, body);
+    snprintf(path, sizeof(path), "/scim/v2/Groups/%s", eng);
+    patch(f, path, body);
     WAIT_FOR(groups_are(f, "Engineering:bob@example.com;Sales EMEA:bob@example.com,dave@example.com"), 10000);
     http_resp_t r;
     scim(&f->gw, "DELETE", spath, NULL, &r);
     assert_int_equal(r.status, 204);
     http_resp_clear(&r);
     WAIT_FOR(groups_are(f, "Engineering:bob@example.com"), 10000);
+    assert_mirrored(f);
 
     /* drift made by hand: found, then fixed */
     char out[8192];
