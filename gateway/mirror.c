@@ -100,9 +100,17 @@ int gw_mirror_group_changed(const gw_config_t *cfg, store_t *s, const char *grou
             return -1;
         return start_mirror(s, group_id, name, n > 0);
     }
-    store_mirror_group_clear(&g);
-    /* Odeus compares names as given ("sending the current name again is no rename"): so does this */
     int renamed = strcmp(old_name, name) != 0;
+    int retry = g.state == STORE_MIRROR_CONFLICT && g.odeus_id == NULL && renamed;
+    store_mirror_group_clear(&g);
+    if (retry) {
+        /* its creation ended in a conflict: under the new name it may go through */
+        size_t n = 0;
+        if (store_group_member_count(s, group_id, &n) != STORE_OK)
+            return -1;
+        return start_mirror(s, group_id, name, n > 0);
+    }
+    /* Odeus compares names as given ("sending the current name again is no rename"): so does this */
     if (renamed && queue(s, group_id, "group_rename", name, NULL) != 0)
         return -1;
     if (members_changed && queue(s, group_id, "group_members", NULL, NULL) != 0)
@@ -314,9 +322,10 @@ void gw_mirror_prepare(const gw_config_t *cfg, store_t *s, const store_outbox_t 
     p->odeus_id = g.odeus_id;
     g.odeus_id = NULL;
     const char *action = row->action;
-    if (g.state == STORE_MIRROR_CONFLICT && strcmp(action, "group_delete") != 0) {
+    if (g.state == STORE_MIRROR_CONFLICT && strcmp(action, "group_delete") != 0 && strcmp(action, "group_create") != 0) {
         plan_end(p, STORE_OUTBOX_FAILED, "conflict", "not mirrored: %s", g.reason != NULL ? g.reason : "conflict");
     } else if (strcmp(action, "group_create") == 0) {
+        /* a create in conflict is only due again when an operator retried it: it is sent again */
         if (g.state == STORE_MIRROR_LIVE && p->odeus_id != NULL)
             plan_end(p, STORE_OUTBOX_DONE, "already", "linked to Odeus group %s", p->odeus_id);
         else if (g.state == STORE_MIRROR_ADOPTING)
@@ -519,6 +528,10 @@ void gw_mirror_record(const gw_config_t *cfg, store_t *s, const store_outbox_t *
             return;
         }
         put_state(s, p, STORE_MIRROR_LIVE, id, NULL);
+        /* its members follow: a sync queued now supersedes the one queued with the group (same
+           calls), and brings back members whose syncs ended while the group was in conflict */
+        if (p->step != GW_MIRROR_RETRY && queue(s, p->group_id, "group_members", NULL, "created") != 0)
+            store_failed(p, s);
         if (p->step != GW_MIRROR_RETRY)
             plan_end(p, STORE_OUTBOX_DONE, "done", "created Odeus group %s", id);
         return;

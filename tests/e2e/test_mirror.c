@@ -314,6 +314,9 @@ static void test_conflicts_and_no_group_api(void **state)
     http_call(&f->gw, "GET", "/metrics", NULL, NULL, NULL, &r);
     assert_non_null(strstr(r.body, "gateway_odeus_group_conflicts_total 1"));
     http_resp_clear(&r);
+    /* renamed in the IdP, a group whose creation was refused is created under its new name */
+    patch(f, path, "[{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"Finance Team\"}]");
+    WAIT_FOR(groups_are(f, "Finance:;Finance Team:;HR:"), 10000);
 
     /* a create whose answer is lost (Odeus made the group, the gateway never heard): sent again, it
        meets 409 GROUP_NAME_TAKEN, and the group is recognised as the gateway's own, not a conflict */
@@ -326,7 +329,7 @@ static void test_conflicts_and_no_group_api(void **state)
              "\"members\":[{\"value\":\"%s\"}]}",
              kim);
     char *lost = group(f, body);
-    for (long long deadline = harness_now_ms() + 20000; !groups_are(f, "Finance:;HR:;Lost:kim@example.com");)
+    for (long long deadline = harness_now_ms() + 20000; !groups_are(f, "Finance:;Finance Team:;HR:;Lost:kim@example.com");)
         if (!wait_tick(deadline, 50)) {
             char buf[1024], cmd2[512];
             snprintf(cmd2, sizeof(cmd2), "%s outbox list --state all --data-dir %s >&2", getenv("GATEWAY_BIN"), f->dir);
@@ -347,7 +350,7 @@ static void test_conflicts_and_no_group_api(void **state)
              "\"members\":[{\"value\":\"%s\"}]}",
              kim);
     char *again = group(f, body);
-    WAIT_FOR(groups_are(f, "Finance:;HR:;LOST:kim@example.com"), 20000);
+    WAIT_FOR(groups_are(f, "Finance:;Finance Team:;HR:;LOST:kim@example.com"), 20000);
     http_call(&f->gw, "GET", "/metrics", NULL, NULL, NULL, &r);
     assert_non_null(strstr(r.body, "gateway_odeus_group_conflicts_total 1\n"));
     http_resp_clear(&r);

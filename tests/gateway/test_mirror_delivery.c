@@ -156,8 +156,9 @@ static void test_sync_batches_and_resends(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-static void queue_row(store_t *s, const char *group_id, const char *action, const char *name)
+static int64_t queue_row(store_t *s, const char *group_id, const char *action, const char *name)
 {
+    int64_t id = 0;
     char seat[64];
     snprintf(seat, sizeof(seat), "group:%s", group_id);
     store_outbox_t row = {.user_id = (char *)group_id,
@@ -166,7 +167,8 @@ static void queue_row(store_t *s, const char *group_id, const char *action, cons
                           .role = (char *)name,
                           .created_at_ms = now_ms(),
                           .next_attempt_ms = now_ms()};
-    assert_int_equal(store_outbox_insert(s, &row, NULL), STORE_OK);
+    assert_int_equal(store_outbox_insert(s, &row, &id), STORE_OK);
+    return id;
 }
 
 static store_mirror_state_t mirror_state(store_t *s, const char *group_id)
@@ -213,13 +215,13 @@ static void test_name_held_by_another_mirror(void **state)
         sleep_ms(20);
     assert_int_equal(mirror_state(s, "old"), STORE_MIRROR_LIVE);
 
-    queue_row(s, "new", "group_create", "ENG");
+    int64_t create = queue_row(s, "new", "group_create", "ENG");
     gw_outbox_kick(ob);
     until = now_ms() + 10000;
     store_outbox_t row = {0};
     for (;;) {
         store_outbox_clear(&row);
-        assert_int_equal(store_outbox_get(s, 2, &row), STORE_OK);
+        assert_int_equal(store_outbox_get(s, create, &row), STORE_OK);
         if ((row.outcome != NULL && strcmp(row.outcome, "name_held") == 0) || now_ms() > until)
             break;
         sleep_ms(20);
