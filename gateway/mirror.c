@@ -149,14 +149,14 @@ static int on_seat_group(void *arg, const store_mirror_group_t *g)
     return 0;
 }
 
-int gw_mirror_seat_moved(const gw_config_t *cfg, store_t *s, const char *email)
+int gw_mirror_seat_moved(const gw_config_t *cfg, store_t *s, const char *user_id, const char *email)
 {
     if (cfg->odeus_groups != GW_ODEUS_GROUPS_MIRROR || email == NULL)
         return 0;
     char cause[300];
     snprintf(cause, sizeof(cause), "seat %.254s", email);
     seat_ctx_t sc = {.s = s, .cause = cause};
-    if (store_mirror_groups(s, email, 0, on_seat_group, &sc) != STORE_OK)
+    if (store_mirror_groups(s, user_id, email, 0, on_seat_group, &sc) != STORE_OK)
         return -1;
     return sc.failed ? -1 : sc.queued;
 }
@@ -171,7 +171,7 @@ int gw_mirror_resend_due(const gw_config_t *cfg, store_t *s, int64_t now_ms)
     if (cfg->odeus_groups != GW_ODEUS_GROUPS_MIRROR || gw_mirror_unsupported())
         return 0;
     seat_ctx_t sc = {.s = s, .cause = "re-send to pending invitees"};
-    if (store_mirror_groups(s, NULL, now_ms, on_resend_group, &sc) != STORE_OK)
+    if (store_mirror_groups(s, NULL, NULL, now_ms, on_resend_group, &sc) != STORE_OK)
         return -1;
     return sc.failed ? -1 : 0;
 }
@@ -922,7 +922,7 @@ json_t *gw_mirror_check(const gw_config_t *cfg, store_t *s, upstream_client_t *c
     mirror_list_t list = {0};
     memset(t, 0, sizeof(*t));
     json_t *groups = json_array(), *report = NULL;
-    if (store_mirror_groups(s, NULL, 0, on_check_group, &list) != STORE_OK) {
+    if (store_mirror_groups(s, NULL, NULL, 0, on_check_group, &list) != STORE_OK) {
         snprintf(err, err_len, "store: %s", store_errmsg(s));
         goto out;
     }

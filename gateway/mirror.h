@@ -48,8 +48,11 @@ GW_MUST_CHECK int gw_mirror_group_changed(const gw_config_t *config, store_t *st
 /** SCIM group `group_id` was deleted: its Odeus group goes too. */
 GW_MUST_CHECK int gw_mirror_group_deleted(const gw_config_t *config, store_t *store, const char *group_id);
 
-/** The seat `email` was invited or deactivated: the groups it is (or should be) in are synced after it. */
-GW_MUST_CHECK int gw_mirror_seat_moved(const gw_config_t *config, store_t *store, const char *email);
+/**
+ * User `user_id`'s seat `email` was taken or given up (an invite, a deactivation, a deletion): the
+ * groups it is in, or the mirror knows the address in, are synced after the seat's own call.
+ */
+GW_MUST_CHECK int gw_mirror_seat_moved(const gw_config_t *config, store_t *store, const char *user_id, const char *email);
 
 /* ---- delivery (the delivery thread) ----------------------------------------------------------- */
 

@@ -519,7 +519,7 @@ int gw_users_role_recompute(gw_worker_t *w, const char *user_id, const char *cau
     if (store_user_set_seat(s, user_id, held, now) != STORE_OK)
         goto out;
     /* the seat's Odeus groups follow it: a member without a seat is taken out, and put back with it */
-    if (held != u.seat_held && gw_mirror_seat_moved(w->config, s, u.odeus_email) < 0)
+    if (held != u.seat_held && gw_mirror_seat_moved(w->config, s, user_id, u.odeus_email) < 0)
         goto out;
     out->moved = odeus_role_rank(before) != odeus_role_rank(now) || held != u.seat_held;
     out->role = now;
@@ -604,7 +604,7 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
     if (seat_resolve(w, row->id, ch) != 0)
         goto store_error;
     /* the seat's Odeus groups follow it (after its invite, which is queued below in the same commit) */
-    if ((ch->held_before != ch->held_after || op == GW_USERS_DELETE) && gw_mirror_seat_moved(w->config, s, ch->seat) < 0)
+    if ((ch->held_before != ch->held_after || op == GW_USERS_DELETE) && gw_mirror_seat_moved(w->config, s, row->id, ch->seat) < 0)
         goto store_error;
     if (!ch->call && ch->shared.planned_call != NULL && seat_note(s, row, ch, p->result_version, NULL) != STORE_OK)
         goto store_error;

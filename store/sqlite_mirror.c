@@ -29,11 +29,12 @@ const store_sql_t store__mirror_sql[SQL__COUNT] = {
     [SQL_MIRROR_FORGET] = {"forget group mirror", "DELETE FROM mirror_groups WHERE group_id = ?1"},
     [SQL_MIRROR_FORGET_MEMBERS] = {"forget group mirror members", "DELETE FROM mirror_members WHERE group_id = ?1"},
     [SQL_MIRROR_ALL] = {"group mirrors", "SELECT " MIRROR_COLUMNS " FROM mirror_groups ORDER BY group_id"},
+    /* by the user's memberships (group_members_user) and the mirror's addresses (mirror_members_email): no scan */
     [SQL_MIRROR_OF_SEAT] = {"group mirrors of a seat",
                             "SELECT " MIRROR_COLUMNS " FROM mirror_groups WHERE group_id IN ("
-                            " SELECT g.id FROM users AS u JOIN group_members AS gm ON gm.user_seq = u.seq"
-                            " JOIN groups AS g ON g.seq = gm.group_seq WHERE u.odeus_email = ?1 COLLATE NOCASE"
-                            " UNION SELECT group_id FROM mirror_members WHERE email = lower(?1))"},
+                            " SELECT g.id FROM group_members AS gm JOIN groups AS g ON g.seq = gm.group_seq"
+                            " WHERE gm.user_seq = (SELECT seq FROM users WHERE id = ?1)"
+                            " UNION SELECT group_id FROM mirror_members WHERE email = lower(?2))"},
     [SQL_MIRROR_RESEND_DUE] = {"group mirrors with re-sends due",
                                "SELECT " MIRROR_COLUMNS " FROM mirror_groups AS mg WHERE mg.group_id IN ("
                                " SELECT group_id FROM mirror_members WHERE have = 0 AND next_at > 0 AND next_at <= ?1)"
@@ -133,12 +134,15 @@ store_status_t store_mirror_group_forget(store_t *store, const char *group_id)
     return store__op_leave(store, scope, ret);
 }
 
-store_status_t store_mirror_groups(store_t *store, const char *email, int64_t due_ms, store_mirror_group_cb cb, void *ctx)
+store_status_t store_mirror_groups(store_t *store, const char *user_id, const char *email, int64_t due_ms, store_mirror_group_cb cb,
+                                   void *ctx)
 {
-    store_q_t q = q_begin(store, email != NULL ? SQL_MIRROR_OF_SEAT : due_ms > 0 ? SQL_MIRROR_RESEND_DUE : SQL_MIRROR_ALL);
-    if (email != NULL)
-        q_text(&q, 1, email);
-    else if (due_ms > 0)
+    int of_seat = user_id != NULL || email != NULL;
+    store_q_t q = q_begin(store, of_seat ? SQL_MIRROR_OF_SEAT : due_ms > 0 ? SQL_MIRROR_RESEND_DUE : SQL_MIRROR_ALL);
+    if (of_seat) {
+        q_text(&q, 1, user_id);
+        q_text(&q, 2, email);
+    } else if (due_ms > 0)
         q_int64(&q, 1, due_ms);
     while (q_step(&q) == Q_ROW) {
         store_mirror_group_t g;

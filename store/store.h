@@ -75,14 +75,15 @@ STORE_MUST_CHECK store_status_t store_mirror_group_forget(store_t *store, const 
 typedef int (*store_mirror_group_cb)(void *ctx, const store_mirror_group_t *group);
 
 /**
- * Visits mirrored groups, in no particular order: with `email` (not NULL) those whose Odeus group
- * the seat `email` is or should be in (a member of the SCIM group has that Odeus email, or Odeus is
- * known to hold it or not to have found it); else with `due_ms` > 0 those with a not-found address
+ * Visits mirrored groups, in no particular order: with `user_id` or `email` (either may be NULL)
+ * those whose Odeus group a user's seat moving may change: the groups user `user_id` is a member
+ * of, and those the mirror knows `email` in (held by Odeus, or not found by it); found through
+ * indexes, whatever the directory's size. Else with `due_ms` > 0 those with a not-found address
  * whose re-send is due at `due_ms` and no pending outbox row of their own; else all of them. The
  * callback may stop the visit (non-zero). STORE_OK or STORE_ERROR.
  */
-STORE_MUST_CHECK store_status_t store_mirror_groups(store_t *store, const char *email, int64_t due_ms, store_mirror_group_cb cb,
-                                                    void *ctx);
+STORE_MUST_CHECK store_status_t store_mirror_groups(store_t *store, const char *user_id, const char *email, int64_t due_ms,
+                                                    store_mirror_group_cb cb, void *ctx);
 
 /** One address of a mirrored group, from both sides. Borrowed for the callback only. */
 typedef struct store_mirror_member {
@@ -792,14 +793,15 @@ STORE_MUST_CHECK store_status_t store_mirror_group_forget(store_t *store, const 
 typedef int (*store_mirror_group_cb)(void *ctx, const store_mirror_group_t *group);
 
 /**
- * Visits mirrored groups, in no particular order: with `email` (not NULL) those whose Odeus group
- * the seat `email` is or should be in (a member of the SCIM group has that Odeus email, or Odeus is
- * known to hold it or not to have found it); else with `due_ms` > 0 those with a not-found address
+ * Visits mirrored groups, in no particular order: with `user_id` or `email` (either may be NULL)
+ * those whose Odeus group a user's seat moving may change: the groups user `user_id` is a member
+ * of, and those the mirror knows `email` in (held by Odeus, or not found by it); found through
+ * indexes, whatever the directory's size. Else with `due_ms` > 0 those with a not-found address
  * whose re-send is due at `due_ms` and no pending outbox row of their own; else all of them. The
  * callback may stop the visit (non-zero). STORE_OK or STORE_ERROR.
  */
-STORE_MUST_CHECK store_status_t store_mirror_groups(store_t *store, const char *email, int64_t due_ms, store_mirror_group_cb cb,
-                                                    void *ctx);
+STORE_MUST_CHECK store_status_t store_mirror_groups(store_t *store, const char *user_id, const char *email, int64_t due_ms,
+                                                    store_mirror_group_cb cb, void *ctx);
 
 /** One address of a mirrored group, from both sides. Borrowed for the callback only. */
 typedef struct store_mirror_member {
