@@ -603,9 +603,6 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
         goto store_error;
     if (seat_resolve(w, row->id, ch) != 0)
         goto store_error;
-    /* the seat's Odeus groups follow it (after its invite, which is queued below in the same commit) */
-    if ((ch->held_before != ch->held_after || op == GW_USERS_DELETE) && gw_mirror_seat_moved(w->config, s, row->id, ch->seat) < 0)
-        goto store_error;
     if (!ch->call && ch->shared.planned_call != NULL && seat_note(s, row, ch, p->result_version, NULL) != STORE_OK)
         goto store_error;
     if (ch->call) {
@@ -637,6 +634,10 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
         if (!ch->answer_now)
             pending_register(p, outbox_id);
     }
+    /* the seat's Odeus groups follow it, after its own call; queued last, so that whether a grant
+       waits for its invite (above) does not depend on them */
+    if ((ch->held_before != ch->held_after || op == GW_USERS_DELETE) && gw_mirror_seat_moved(w->config, s, row->id, ch->seat) < 0)
+        goto store_error;
     if (gw_batch_keep(w) != 0)
         goto store_error;
     return 0;
