@@ -847,9 +847,13 @@ static int start_group_row(gw_outbox_t *ob, const store_outbox_t *row, int *prob
         log_dry_run_group(ob, row->id, &plan->req);
     job->sent_mono = gw_clock_mono_ms();
     if (upstream_client_submit_group(ob->client, &plan->req, on_group_done, job) != 0) {
+        /* a call that cannot be built now never can (a name that is not UTF-8): ended, not looped on */
         gw_log(GW_LOG_ERROR, "outbox_bad_row",
                json_pack("{s:I, s:s, s:s}", "outbox_id", (json_int_t)row->id, "action", row->action, "error",
                          "the group call could not be built"));
+        if (store_outbox_finish(ob->store, row->id, STORE_OUTBOX_FAILED, "refused", "the group call could not be built",
+                                gw_clock_unix_ms()) != STORE_OK)
+            log_store_failure(ob, row->id);
         job_free(job);
         return 1;
     }
