@@ -24,8 +24,10 @@ static const char *const state_names[] = {"pending", "adopting", "live", "confli
 
 const store_sql_t store__mirror_sql[SQL__COUNT] = {
     [SQL_MIRROR_GET] = {"get group mirror", "SELECT " MIRROR_COLUMNS " FROM mirror_groups WHERE group_id = ?1"},
-    [SQL_MIRROR_PUT] = {"put group mirror",
-                        "INSERT OR REPLACE INTO mirror_groups (" MIRROR_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)"},
+    /* upserts written as both SQLite (3.24+) and PostgreSQL take them, so that the SQL carries over */
+    [SQL_MIRROR_PUT] = {"put group mirror", "INSERT INTO mirror_groups (" MIRROR_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)"
+                                            " ON CONFLICT (group_id) DO UPDATE SET odeus_id = excluded.odeus_id,"
+                                            " state = excluded.state, reason = excluded.reason, updated_at = excluded.updated_at"},
     [SQL_MIRROR_FORGET] = {"forget group mirror", "DELETE FROM mirror_groups WHERE group_id = ?1"},
     [SQL_MIRROR_FORGET_MEMBERS] = {"forget group mirror members", "DELETE FROM mirror_members WHERE group_id = ?1"},
     [SQL_MIRROR_ALL] = {"group mirrors", "SELECT " MIRROR_COLUMNS " FROM mirror_groups ORDER BY group_id"},
@@ -50,7 +52,7 @@ const store_sql_t store__mirror_sql[SQL__COUNT] = {
                             " LEFT JOIN mirror_members AS m ON m.group_id = ?1 AND m.email = e.email ORDER BY e.email"},
     [SQL_MIRROR_MEMBER_PUT] = {"put group mirror member",
                                "INSERT INTO mirror_members (group_id, email, have, next_at, until_at, sends, last_error)"
-                               " VALUES (?1, lower(?2), ?3, ?4, ?5, ?3 = 0, ?6)"
+                               " VALUES (?1, lower(?2), ?3, ?4, ?5, CASE WHEN ?3 = 0 THEN 1 ELSE 0 END, ?6)"
                                " ON CONFLICT (group_id, email) DO UPDATE SET have = excluded.have, next_at = excluded.next_at,"
                                " until_at = CASE WHEN excluded.have = 0 AND mirror_members.have = 0 AND mirror_members.until_at > 0"
                                "  THEN mirror_members.until_at ELSE excluded.until_at END,"

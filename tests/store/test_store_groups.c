@@ -248,6 +248,19 @@ static int64_t queue_row(store_t *s, const char *user_id, const char *action, co
     return id;
 }
 
+typedef struct carol {
+    int have, sends;
+    int64_t next_at, until_at;
+} carol_t;
+
+static int find_carol(void *ctx, const store_mirror_member_t *m)
+{
+    carol_t *c = ctx;
+    if (strcmp(m->email, "carol@x.io") == 0)
+        *c = (carol_t){m->have, m->sends, m->next_at, m->until_at};
+    return 0;
+}
+
 static void test_mirror(void **state)
 {
     fixture_t *f = *state;
@@ -304,6 +317,20 @@ static void test_mirror(void **state)
     buf[0] = '\0';
     assert_int_equal(store_mirror_groups(s, NULL, NULL, 100, collect_mirror_group, buf), STORE_OK);
     assert_string_equal(buf, "");
+
+    /* not found again: one more send, the end of the re-sends as first set; found at last: reset */
+    assert_int_equal(store_mirror_member_put(s, "g1", "carol@x.io", 0, 200, 5000, "still not found"), STORE_OK);
+    carol_t c = {0};
+    assert_int_equal(store_mirror_members(s, "g1", find_carol, &c), STORE_OK);
+    assert_int_equal(c.sends, 2);
+    assert_int_equal(c.until_at, 1000);
+    assert_int_equal(c.next_at, 200);
+    assert_int_equal(store_mirror_member_put(s, "g1", "carol@x.io", 1, 0, 0, NULL), STORE_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_mirror_members(s, "g1", find_carol, &c), STORE_OK);
+    assert_int_equal(c.have, 1);
+    assert_int_equal(c.sends, 0);
+    assert_int_equal(c.next_at, 0);
 
     /* forgetting: the entry, then the whole mirror */
     assert_int_equal(store_mirror_member_put(s, "g1", "carol@x.io", 0, 0, 0, NULL), STORE_OK);
