@@ -24,7 +24,8 @@ static const char *const state_names[] = {"pending", "adopting", "live", "confli
 
 const store_sql_t store__mirror_sql[SQL__COUNT] = {
     [SQL_MIRROR_GET] = {"get group mirror", "SELECT " MIRROR_COLUMNS " FROM mirror_groups WHERE group_id = ?1"},
-    /* upserts written as both SQLite (3.24+) and PostgreSQL take them, so that the SQL carries over */
+    /* upserts (and integers, never booleans, in results) written as both SQLite (3.24+) and PostgreSQL
+       take them, so that the SQL carries over to store/pg_query.c unchanged */
     [SQL_MIRROR_PUT] = {"put group mirror", "INSERT INTO mirror_groups (" MIRROR_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)"
                                             " ON CONFLICT (group_id) DO UPDATE SET odeus_id = excluded.odeus_id,"
                                             " state = excluded.state, reason = excluded.reason, updated_at = excluded.updated_at"},
@@ -47,7 +48,7 @@ const store_sql_t store__mirror_sql[SQL__COUNT] = {
                             " e AS (SELECT email FROM d UNION SELECT email FROM mirror_members WHERE group_id = ?1)"
                             " SELECT e.email, d.user_id, coalesce(d.held, 0), coalesce(m.have, 0), coalesce(m.next_at, 0),"
                             " coalesce(m.until_at, 0), coalesce(m.sends, 0), m.last_error,"
-                            " EXISTS (SELECT 1 FROM outbox AS o WHERE o.seat = e.email AND o.state = 0)"
+                            " CASE WHEN EXISTS (SELECT 1 FROM outbox AS o WHERE o.seat = e.email AND o.state = 0) THEN 1 ELSE 0 END"
                             " FROM e LEFT JOIN d ON d.email = e.email"
                             " LEFT JOIN mirror_members AS m ON m.group_id = ?1 AND m.email = e.email ORDER BY e.email"},
     [SQL_MIRROR_MEMBER_PUT] = {"put group mirror member",
