@@ -36,6 +36,7 @@ RUN apt-get update \
       libcurl4-openssl-dev \
       libssl-dev \
       libsqlite3-dev \
+      libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -62,6 +63,7 @@ RUN apt-get update \
       libssl3 \
       libjansson4 \
       libsqlite3-0 \
+      libpq5 \
       ca-certificates \
       tini \
  && rm -rf /var/lib/apt/lists/* \

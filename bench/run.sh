@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The gateway's benchmark, one command, loopback only, bounded in time:
-#   bench/run.sh [-n N_USERS] [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS]
-# (defaults: 1000 users, 3 rounds, 5 s per run, 64 connections; env LOG_LEVEL=warn, THREADS=1,
-# MAX_BODY=1048576).
+#   bench/run.sh [-n N_USERS] [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS] [-S SYNC_USERS] [-R SYNC_RATE]
+# (defaults: 1000 users, 3 rounds, 5 s per run, 64 connections, no initial sync (-S 0), 20 calls/s;
+# env LOG_LEVEL=warn, THREADS=1, MAX_BODY=1048576, FSYNC_DELAY_US=1000).
 #
 # 1. Builds the Release binary (build-bench) and installs the bench-only packages (nginx-light, wrk).
 # 2. Starts one nginx (one worker) that is at once the fake Odeus (the three endpoints answer fixed
@@ -14,24 +14,33 @@
 #    runs ROUNDS alternating rounds of: direct nginx GET, gateway GET by userName eq filter, nginx
 #    proxy PATCH, gateway PATCH deactivate/reactivate (Okta's shape; every request a real state change
 #    that reaches Odeus), gateway PATCH displayName (a durable change with no Odeus call), gateway POST
-#    create. Then an Okta-style import over one connection (startIndex=k&count=100 over the whole
+#    create, and the two PATCH rows again against a second gateway on a copy of the seeded data
+#    directory whose flushes are slowed (slow storage: bench/fsync_shim.c, LD_PRELOADed, sleeps
+#    FSYNC_DELAY_US before every fsync/fdatasync in that directory, as ~1 ms cloud block storage
+#    would). Then an Okta-style import over one connection (startIndex=k&count=100 over the whole
 #    directory). Then the group rows (bench/seed_groups.py creates, through POST /Groups and PATCH add
 #    chunks within --max-body-bytes, a group of min(1,000, N - 2 * CONNS) users and one of min(10,000, N)):
 #    nginx direct and gateway GET /Groups/{id}?excludedAttributes=members, gateway PATCH add/remove one
 #    member in Okta's shape (every request a real change; bench/check_group_patch.py reads the group back
 #    afterwards), and, with 4 connections and only if one read takes < 250 ms, nginx direct and gateway
-#    GET of the large group with its members. Last, a restart on the full directory (start-up time).
+#    GET of the large group with its members. Then a restart on the full directory (start-up time).
+# 4. With -S N: an IdP's initial sync. A fake Odeus that admits at most SYNC_RATE calls/s (nginx
+#    limit_req, a second's worth of burst, 429 beyond) and a gateway on a fresh data directory with
+#    the default pacing and batching; N users are created through POST /Users (bench/seed.py) from
+#    64 connections, and again from 8 (closer to Entra), ROUNDS times each; wall time until the last
+#    invite is delivered, Odeus calls, 429s, and the ratio to the floor N / (SYNC_RATE x 100).
 # The gateway and nginx are pinned to CPU 0, wrk to CPU 1 (taskset). Every answer is checked (status
 # and body); the table gives medians over the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=1000 ROUNDS=3 SECS=5 CONNS=64
-while getopts "n:r:d:c:" o; do
+N=1000 ROUNDS=3 SECS=5 CONNS=64 SYNC_N=0 SYNC_RATE=20
+while getopts "n:r:d:c:S:R:" o; do
   case $o in
-    n) N=$OPTARG ;; r) ROUNDS=$OPTARG ;; d) SECS=$OPTARG ;; c) CONNS=$OPTARG ;;
-    *) echo "usage: $0 [-n users] [-r rounds] [-d seconds] [-c connections]" >&2; exit 2 ;;
+    n) N=$OPTARG ;; r) ROUNDS=$OPTARG ;; d) SECS=$OPTARG ;; c) CONNS=$OPTARG ;; S) SYNC_N=$OPTARG ;; R) SYNC_RATE=$OPTARG ;;
+    *) echo "usage: $0 [-n users] [-r rounds] [-d seconds] [-c connections] [-S sync_users] [-R sync_rate]" >&2; exit 2 ;;
   esac
 done
+FSYNC_DELAY_US=${FSYNC_DELAY_US:-1000}
 LOG_LEVEL=${LOG_LEVEL:-warn}
 MAX_BODY=${MAX_BODY:-1048576} # --max-body-bytes (the gateway's default), passed explicitly: the group setup packs bodies to it
 THREADS=${THREADS:-1}
@@ -51,9 +60,12 @@ BUILD_DIR=build-bench BUILD_TYPE=Release scripts/build.sh -DGATEWAY_TESTS=OFF >/
 GW=build-bench/odeus-scim-gateway
 
 work=$(mktemp -d /tmp/gw-bench-XXXXXX)
-gw_pid= ngx_pid=
+cc -O2 -shared -fPIC -o "$work/fsync_shim.so" bench/fsync_shim.c -ldl
+gw_pid= ngx_pid= slow_pid= sync_pid=
 cleanup() { # under set -e: a process that already died must not stop the clean-up
   [ -z "$gw_pid" ] || kill "$gw_pid" 2>/dev/null || true
+  [ -z "$slow_pid" ] || kill "$slow_pid" 2>/dev/null || true
+  [ -z "$sync_pid" ] || kill "$sync_pid" 2>/dev/null || true
   [ -z "$ngx_pid" ] || kill "$ngx_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -77,6 +89,9 @@ free_port; ODEUS_PORT=$port
 free_port; DIRECT_PORT=$port
 free_port; PROXY_PORT=$port
 free_port; GW_PORT=$port
+free_port; SLOW_PORT=$port
+free_port; LIMITED_PORT=$port
+free_port; SYNC_PORT=$port
 token=bench-token-0123456789abcdef
 key=bench-odeus-key
 auth="Authorization: Bearer $token"
@@ -95,6 +110,9 @@ http {
   proxy_temp_path $work/nginx/tmp;
   keepalive_requests 1000000;
   log_format calls '\$uri';
+  log_format limited '\$status';
+  # one bucket for the whole fake Odeus (the key must not be empty: nginx skips empty keys)
+  limit_req_zone \$server_port zone=odeus_rate:1m rate=${SYNC_RATE}r/s;
   upstream odeus { server 127.0.0.1:$ODEUS_PORT; keepalive 128; }
   server {
     listen 127.0.0.1:$ODEUS_PORT;
@@ -107,6 +125,19 @@ http {
     }
     location = /user-management/v1/update-user-role { return 200 '{"status":"success","message":"Role updated"}'; }
     location / { return 404 '{"message":"not found"}'; }
+  }
+  # the fake Odeus behind a limit of SYNC_RATE calls/s (the initial sync), 429 beyond. A proxy hop:
+  # limit_req runs after the rewrite phase, so a server that answers with "return" is never limited.
+  server {
+    listen 127.0.0.1:$LIMITED_PORT;
+    access_log $work/nginx/logs/limited.log limited buffer=64k flush=200ms;
+    location / {
+      limit_req zone=odeus_rate burst=$SYNC_RATE nodelay; # a second's worth of burst, then SYNC_RATE per second
+      limit_req_status 429;
+      proxy_pass http://odeus;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
   }
   server {
     listen 127.0.0.1:$DIRECT_PORT;
@@ -141,28 +172,47 @@ ngx_pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$ODEUS_PORT/" && break; sleep 0.05; done
 ngx_worker() { pgrep -P "$ngx_pid" | head -1; }
 odeus_calls() { sleep 0.4; wc -l <"$work/nginx/logs/odeus.log"; } # after the log buffer's flush
+odeus_deactivations() { sleep 0.4; grep -c deactivate-user "$work/nginx/logs/odeus.log" || true; }
+# Reactivations go out as batched invites (up to 100 addresses per call): the addresses the fake Odeus
+# answered are counted by the gateway (nginx's return does not read the bodies).
+invite_addresses() {
+  curl -s -H "$auth" "$1/metrics" |
+    awk '/^gateway_odeus_calls_total\{endpoint="invite",outcome="(done|already)"\}/ {s += $2} END {print s + 0}'
+}
 # the key is checked: a wrong one is refused
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$ODEUS_PORT/user-management/v1/invite")" = 401 ]
 
 # ---- the gateway ----------------------------------------------------------------------------------
-start_gateway() {
-  : >"$work/gw.log"
+# launch DATA_DIR PORT LOG [VAR=value...] -- [gateway options...]: starts a gateway with the bench's
+# options (the throttles off unless the extra options say otherwise) and waits until it listens;
+# sets launched_pid and launched_ms (process start to listening).
+launch() {
+  local dir=$1 p=$2 log=$3 envs=()
+  shift 3
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+  [ $# -eq 0 ] || shift
+  : >"$log"
+  local t0 t1 up=0
   t0=$(date +%s%N)
-  SCIM_TOKEN=$token ODEUS_API_KEY=$key taskset -c "$GW_CPU" "$GW" --listen "127.0.0.1:$GW_PORT" --threads "$THREADS" \
-    --data-dir "$work/data" --odeus-base-url "http://127.0.0.1:$ODEUS_PORT" --log-level "$LOG_LEVEL" \
-    --rate-limit 0 --odeus-rate-per-sec 0 --odeus-max-concurrency "$CONNS" --max-body-bytes "$MAX_BODY" >>"$work/gw.log" 2>&1 &
-  gw_pid=$!
-  local up=0
+  env SCIM_TOKEN=$token ODEUS_API_KEY=$key ${envs[@]+"${envs[@]}"} taskset -c "$GW_CPU" "$GW" --listen "127.0.0.1:$p" \
+    --threads "$THREADS" --data-dir "$dir" --log-level "$LOG_LEVEL" --max-body-bytes "$MAX_BODY" "$@" >>"$log" 2>&1 &
+  launched_pid=$!
   for _ in $(seq 20000); do # a connect attempt every ~1 ms, up to ~20 s
-    if (exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null; then up=1; break; fi
-    kill -0 "$gw_pid" 2>/dev/null || break
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then up=1; break; fi
+    kill -0 "$launched_pid" 2>/dev/null || break
     sleep 0.001
   done
   t1=$(date +%s%N)
-  [ $up = 1 ] || { echo "the gateway did not start:"; cat "$work/gw.log"; exit 1; }
-  startup_ms=$(((t1 - t0) / 1000000))
+  [ $up = 1 ] || { echo "the gateway did not start:"; cat "$log"; exit 1; }
+  launched_ms=$(((t1 - t0) / 1000000))
+}
+unthrottled=(--odeus-base-url "http://127.0.0.1:$ODEUS_PORT" --rate-limit 0 --odeus-rate-per-sec 0 --odeus-max-concurrency "$CONNS")
+start_gateway() {
+  launch "$work/data" "$GW_PORT" "$work/gw.log" -- "${unthrottled[@]}"
+  gw_pid=$launched_pid startup_ms=$launched_ms
   url="http://127.0.0.1:$GW_PORT"
 }
+stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 start_gateway
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
@@ -219,6 +269,8 @@ done = function(summary, latency, requests)
 end
 POS_FILE = os.getenv("POS_FILE")
 LUA
+# The slow-storage gateway keeps its own cycle position (its users' states are its own).
+sed "s#$work/patch.pos#$work/patch_slow.pos#" "$work/patch.lua" >"$work/patch_slow.lua"
 # The commit path alone: a PATCH of displayName is a durable change like the one above but needs no
 # Odeus call, so the difference between the two rows is what the Odeus leg (outbox row, call, outcome) costs.
 cat >"$work/patch_local.lua" <<LUA
@@ -319,6 +371,21 @@ m=$((N < 10000 ? N : 10000))
 curl -s -H "$auth" "$url/scim/v2/Users?filter=userName%20eq%20%22user1@example.com%22" >"$work/nginx/list.json"
 grep -q '"totalResults":1,' "$work/nginx/list.json"
 
+# Slow storage: a second gateway on a copy of the seeded directory, its flushes delayed by the shim.
+# The seeding's invites are delivered first: a deactivation that supersedes an invite Odeus never saw
+# needs no call, and the PATCH rows count one call per answered deactivation.
+for _ in $(seq 600); do
+  [ "$(curl -s -H "$auth" "$url/metrics" | awk '/^gateway_outbox_pending\{/ {s += $2} END {print s + 0}')" = 0 ] && break
+  sleep 0.1
+done
+stop "$gw_pid"
+cp -a "$work/data" "$work/data-slow"
+start_gateway
+launch "$work/data-slow" "$SLOW_PORT" "$work/gw-slow.log" LD_PRELOAD="$work/fsync_shim.so" FSYNC_DELAY_US="$FSYNC_DELAY_US" \
+  FSYNC_DELAY_DIR="$work/data-slow" -- "${unthrottled[@]}"
+slow_pid=$launched_pid
+slow_url="http://127.0.0.1:$SLOW_PORT"
+
 # ---- rounds ----------------------------------------------------------------------------------------
 : >"$work/results"
 : >"$work/notes"
@@ -328,12 +395,14 @@ for r in $(seq "$ROUNDS"); do
   run_wrk direct_get "$(ngx_worker)" "$work/filter.lua" "http://127.0.0.1:$DIRECT_PORT"
   run_wrk gw_get "$gw_pid" "$work/filter.lua" "$url"
   run_wrk proxy_patch "$(ngx_worker)" "$work/proxy.lua" "http://127.0.0.1:$PROXY_PORT"
-  c0=$(odeus_calls)
+  c0=$(odeus_calls) d0=$(odeus_deactivations) a0=$(invite_addresses "$url")
   POS_FILE=$work/patch.pos run_wrk gw_patch "$gw_pid" "$work/patch.lua" "$url"
   sleep 0.5 # requests wrk gave up on at the end still finish
-  got=$(($(odeus_calls) - c0))
+  calls=$(($(odeus_calls) - c0)) deact=$(($(odeus_deactivations) - d0)) react=$(($(invite_addresses "$url") - a0))
+  got=$((deact + react))
   sent=$(tail -1 "$work/results" | awk '{print $7}')
-  echo "round $r: gateway PATCH answered $sent, Odeus received $got calls" >>"$work/notes"
+  echo "round $r: gateway PATCH answered $sent; Odeus received $calls calls: $deact deactivations and invite calls" \
+    "carrying $react reactivations" >>"$work/notes"
   # every answered PATCH reached Odeus; at most CONNS more were cut off by wrk's stop
   [ "$got" -ge "$sent" ] && [ "$got" -le $((sent + CONNS)) ] || patch_calls_ok=0
   c0=$(odeus_calls)
@@ -341,7 +410,12 @@ for r in $(seq "$ROUNDS"); do
   got=$(($(odeus_calls) - c0))
   [ "$got" = 0 ] || echo "round $r: the displayName PATCH run made $got Odeus calls" >>"$work/notes"
   PREFIX=r$r run_wrk gw_post "$gw_pid" "$work/create.lua" "$url"
+  POS_FILE=$work/patch_slow.pos run_wrk gw_patch_slow "$slow_pid" "$work/patch_slow.lua" "$slow_url"
+  sleep 0.5
+  run_wrk gw_patch_local_slow "$slow_pid" "$work/patch_local.lua" "$slow_url"
 done
+stop "$slow_pid"
+slow_pid=
 
 # ---- Okta import: every page of 100 over one connection ---------------------------------------------
 total=$(curl -s -H "$auth" "$url/scim/v2/Users?count=0" | grep -o '"totalResults":[0-9]*' | cut -d: -f2)
@@ -443,11 +517,41 @@ group_patch_ok=1
 # a cut-off request that was not applied is set right by that pool user's next request, if it gets one
 [ "$fixed_wrong" = 0 ] && [ "$pool_wrong" -le $((ROUNDS * CONNS)) ] || group_patch_ok=0
 rss_groups_kib=$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")
-kill "$gw_pid"
-wait "$gw_pid" 2>/dev/null || true
+stop "$gw_pid"
 start_gateway
 startup_full_ms=$startup_ms
 rss_restart_kib=$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")
+stop "$gw_pid"
+gw_pid=
+
+# ---- initial sync (-S N): N creates through an Odeus that admits SYNC_RATE calls/s ---------------------
+: >"$work/sync_results"
+limited_log=$work/nginx/logs/limited.log
+limited_lines() { sleep 0.4; [ -f "$limited_log" ] && wc -l <"$limited_log" || echo 0; } # after the log buffer's flush
+limited_429() { [ -f "$limited_log" ] && awk '$1 == 429' "$limited_log" | wc -l || echo 0; }
+sync_metric() { curl -s -H "$auth" "http://127.0.0.1:$SYNC_PORT/metrics" | awk -v m="$1" 'index($0, m " ") == 1 {print $2}'; }
+if [ "$SYNC_N" -gt 0 ]; then
+  for r in $(seq "$ROUNDS"); do
+    for c in 64 8; do
+      echo "initial sync round $r/$ROUNDS: $SYNC_N users from $c connections, Odeus admitting $SYNC_RATE calls/s..." >&2
+      rm -rf "$work/data-sync"
+      l0=$(limited_lines) q0=$(limited_429)
+      # the defaults for pacing and batching: only the inbound rate limit is off
+      launch "$work/data-sync" "$SYNC_PORT" "$work/gw-sync.log" -- --odeus-base-url "http://127.0.0.1:$LIMITED_PORT" --rate-limit 0
+      sync_pid=$launched_pid
+      t0=$(date +%s%N)
+      bad=$(taskset -c "$WRK_CPU" python3 bench/seed.py "$SYNC_PORT" "$token" "$SYNC_N" "$c" || true)
+      t1=$(date +%s%N)
+      for _ in $(seq 6000); do [ "$(sync_metric 'gateway_outbox_pending{kind="invite"}')" = 0 ] && break; sleep 0.1; done
+      t2=$(date +%s%N)
+      per_call=$(sync_metric gateway_odeus_invites_per_call_count)
+      stop "$sync_pid"
+      sync_pid=
+      calls=$(($(limited_lines) - l0)) n429=$(($(limited_429) - q0))
+      echo "sync_$c $(((t2 - t0) / 1000000)) $(((t1 - t0) / 1000000)) $calls $n429 ${bad:-?} ${per_call:-0}" >>"$work/sync_results"
+    done
+  done
+fi
 
 # ---- report ----------------------------------------------------------------------------------------
 med() { # median of column $2 for rows named $1
@@ -474,6 +578,9 @@ line "nginx proxy: PATCH → fake Odeus (reference)" proxy_patch
 line "gateway PATCH active false/true, Okta shape (durable commit + Odeus call)" gw_patch proxy_patch
 line "gateway PATCH displayName (durable commit, no Odeus call: the commit path alone)" gw_patch_local proxy_patch
 line "gateway POST /Users (durable commit + invite)" gw_post
+slow="flushes delayed $((FSYNC_DELAY_US / 1000)) ms, × the row without the delay"
+line "slow storage: gateway PATCH active false/true ($slow)" gw_patch_slow gw_patch
+line "slow storage: gateway PATCH displayName ($slow)" gw_patch_local_slow gw_patch_local
 num() { printf "%'d" "$1"; }
 gsize() { # SIZE WANTED: "1,000-member group", or what the directory allowed and why
   if [ "$1" = "$2" ]; then echo "$(num "$1")-member group"; else echo "$(num "$1")-member group: N = $(num "$N"), $(num "$2") wanted"; fi
@@ -490,7 +597,8 @@ echo "- seeding: $N users through POST /Users in $seed_s s ($CONNS connections);
 echo "- Okta import: $total users, pages of 100 over one connection: $import_s s (gateway CPU $import_cpu s), $import_ids distinct users"
 echo "- peak RSS of the gateway over the user rows and the import: $((rss_kib / 1024)) MiB; after a restart on the full directory: $((rss_restart_kib / 1024)) MiB"
 echo "- start-up on the full directory (process start to listening): $startup_full_ms ms"
-echo "- Odeus calls: every answered PATCH reached Odeus: $([ $patch_calls_ok = 1 ] && echo yes || echo NO)"
+echo "- Odeus calls: every answered PATCH reached Odeus (deactivations counted by the fake Odeus, reactivations as the" \
+  "addresses of the invite calls it answered): $([ $patch_calls_ok = 1 ] && echo yes || echo NO)"
 echo "- groups created through the API (Okta's shape, bodies up to $MAX_BODY bytes): $(num "$patch_size") members in" \
   "$(kv patch_reqs) request(s), $(kv patch_s) s; $(num "$get_size") members in $(kv get_reqs) request(s) (POST, then PATCH add)," \
   "$(kv get_s) s; one read with members $full_ms ms, $(num "$(kv full_bytes)") bytes ($(kv excl_bytes) without)"
@@ -499,5 +607,24 @@ echo "- group PATCH: the group holds what the requests sent make it hold ($group
   "at a run's end; $fixed_wrong others differ): $([ $group_patch_ok = 1 ] && echo yes || echo NO)"
 echo "- peak RSS of the gateway after creating the groups: $(($(kv rss_created_kib) / 1024)) MiB; after reading them" \
   "back: $(($(kv rss_read_kib) / 1024)) MiB; after the group rows: $((rss_groups_kib / 1024)) MiB"
+if [ "$SYNC_N" -gt 0 ]; then
+  smed() { # median of column $2 of the sync rows named $1
+    awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/sync_results" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+  }
+  floor_s=$(awk -v n="$SYNC_N" -v r="$SYNC_RATE" 'BEGIN{printf "%.1f", n / (r * 100)}')
+  echo
+  echo "Initial sync: $(num "$SYNC_N") users created through POST /Users into a fresh gateway (default pacing and" \
+    "batching), the fake Odeus admitting $SYNC_RATE calls/s (nginx limit_req, burst $SYNC_RATE, 429 beyond); floor $floor_s s" \
+    "($(num "$SYNC_N") / ($SYNC_RATE calls/s × 100 invites per call)); medians of $ROUNDS rounds"
+  echo
+  echo "| connections | until the last invite was delivered | × floor | creates answered after | Odeus calls (429 among them) | invite calls (the gateway's count) | bad answers |"
+  echo "|---|---|---|---|---|---|---|"
+  for c in 64 8; do
+    wall=$(smed "sync_$c" 2)
+    echo "| $c | $(awk -v t="$wall" 'BEGIN{printf "%.1f", t / 1000}') s | $(ratio "$wall" "$(awk -v f="$floor_s" 'BEGIN{print f * 1000}')") |" \
+      "$(awk -v t="$(smed "sync_$c" 3)" 'BEGIN{printf "%.1f", t / 1000}') s | $(num "$(smed "sync_$c" 4)") ($(num "$(smed "sync_$c" 5)")) |" \
+      "$(num "$(smed "sync_$c" 7)") | $(awk -v n="sync_$c" '$1 == n {s += $6} END {print s + 0}' "$work/sync_results") |"
+  done
+fi
 [ -f "$work/proxy.bad" ] && echo "  - first bad proxy answer: $(head -c 300 "$work/proxy.bad")"
 sed 's/^/  - /' "$work/notes"

@@ -94,7 +94,7 @@ int gw_groups_cli_main(int argc, char **argv)
     }
     int ret = 1;
     char err[512] = "";
-    store_t *store = store_open(config.db_path, err, sizeof(err));
+    store_t *store = store_open(config.database, err, sizeof(err));
     upstream_client_t *client = NULL;
     json_t *report = NULL;
     if (store == NULL)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "gateway/config.h"
 #include "store/store.h"
 
 #define LIST_LIMIT_DEFAULT 50
@@ -19,7 +20,8 @@ static const char *const state_names[] = {"pending", "done", "failed", "supersed
 typedef struct cli_args {
     const char *command;
     const char *data_dir;
-    int state; /* -1: all */
+    const char *database; /* --database; NULL: the environment's, else DATA_DIR/gateway.db */
+    int state;            /* -1: all */
     size_t limit;
     int json;
     int yes;
@@ -37,7 +39,8 @@ static int usage(const char *why)
             "       odeus-scim-gateway outbox retry ID|--all-failed\n"
             "       odeus-scim-gateway outbox drop ID --yes\n"
             "       odeus-scim-gateway outbox release ID|--all   (deactivations held by the guard)\n"
-            "       (each with --data-dir DIR, or GATEWAY_DATA_DIR; default ./data)\n",
+            "       (each with --database sqlite:PATH|postgres://..., or GATEWAY_DATABASE_URL(_FILE);\n"
+            "        or --data-dir DIR, or GATEWAY_DATA_DIR: the SQLite database DIR/gateway.db; default ./data)\n",
             why);
     return 2;
 }
@@ -72,6 +75,11 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
             i++;
         } else if (strncmp(arg, "--data-dir=", 11) == 0) {
             a->data_dir = arg + 11;
+        } else if (strcmp(arg, "--database") == 0 && value != NULL) {
+            a->database = value;
+            i++;
+        } else if (strncmp(arg, "--database=", 11) == 0) {
+            a->database = arg + 11;
         } else if (strcmp(arg, "--state") == 0 && value != NULL) {
             a->state = -2;
             for (int k = 0; k < 4; k++)
@@ -248,15 +256,27 @@ int gw_outbox_cli_main(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc != 0)
         return rc;
-    char path[700], err[512];
-    if ((size_t)snprintf(path, sizeof(path), "%s/gateway.db", a.data_dir) >= sizeof(path))
-        return usage("--data-dir is too long");
+    char url[2048], why[512], err[512];
+    if (a.database != NULL) {
+        if (store_url_check(a.database, why, sizeof(why)) != 0 || strlen(a.database) >= sizeof(url)) {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "--database: %s", strlen(a.database) >= sizeof(url) ? "too long" : why);
+            return usage(msg);
+        }
+        strcpy(url, a.database);
+    } else {
+        rc = gw_config_database_env(url, sizeof(url), why, sizeof(why));
+        if (rc < 0)
+            return usage(why);
+        if (rc == 0 && (size_t)snprintf(url, sizeof(url), "sqlite:%s/gateway.db", a.data_dir) >= sizeof(url))
+            return usage("--data-dir is too long");
+    }
     /* an operator command never creates a database: a wrong --data-dir must not look like an empty queue */
-    if (access(path, F_OK) != 0) {
-        fprintf(stderr, "odeus-scim-gateway outbox: no database at %s (check --data-dir)\n", path);
+    if (strncmp(url, "sqlite:", 7) == 0 && access(url + 7, F_OK) != 0) {
+        fprintf(stderr, "odeus-scim-gateway outbox: no database at %s (check --data-dir or --database)\n", url + 7);
         return 1;
     }
-    store_t *s = store_open(path, err, sizeof(err));
+    store_t *s = store_open(url, err, sizeof(err));
     if (s == NULL) {
         fprintf(stderr, "odeus-scim-gateway outbox: %s\n", err);
         return 1;

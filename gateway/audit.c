@@ -308,22 +308,36 @@ void gw_audit_batch_begin(void)
     batch_depth++;
 }
 
-int gw_audit_batch_end(void)
+void gw_audit_batch_end_deferred(gw_audit_mark_t *mark)
 {
+    *mark = (gw_audit_mark_t){0};
     if (batch_depth == 0 || --batch_depth > 0 || batch_audit == NULL)
-        return 0;
-    gw_audit_t *a = batch_audit;
-    unsigned long long ticket = batch_ticket;
+        return;
+    *mark = (gw_audit_mark_t){batch_audit, batch_ticket};
     batch_audit = NULL;
     batch_ticket = 0;
+}
+
+int gw_audit_sync(const gw_audit_mark_t *mark)
+{
+    gw_audit_t *a = mark->audit;
+    if (a == NULL)
+        return 0;
     pthread_mutex_lock(&a->lock);
-    int rc = wait_synced(a, ticket);
+    int rc = wait_synced(a, mark->ticket);
     pthread_mutex_unlock(&a->lock);
     if (rc != 0) {
         count_entry("odeus_result", 0);
         gw_log(GW_LOG_ERROR, "audit_write_failed", json_pack("{s:s, s:s}", "event", "odeus_result", "error", strerror(errno)));
     }
     return rc;
+}
+
+int gw_audit_batch_end(void)
+{
+    gw_audit_mark_t mark;
+    gw_audit_batch_end_deferred(&mark);
+    return gw_audit_sync(&mark);
 }
 
 int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)

@@ -86,6 +86,23 @@ void gw_audit_settled(gw_audit_t *audit, int dry_run, const char *request_id, co
 void gw_audit_batch_begin(void);
 int gw_audit_batch_end(void);
 
+/** What a batch's entries need to be on disk: the log (NULL when the batch wrote none) and the last entry. */
+typedef struct gw_audit_mark {
+    gw_audit_t *audit;
+    unsigned long long ticket;
+} gw_audit_mark_t;
+
+/**
+ * Ends the batch like gw_audit_batch_end but without waiting: `*mark` says what to wait for, with
+ * gw_audit_sync on any thread (gateway/flusher.h). Callers answer the IdP only after that.
+ */
+void gw_audit_batch_end_deferred(gw_audit_mark_t *mark);
+/**
+ * Writes and fdatasyncs the entries up to `mark` (shared with any concurrent caller); 0, or -1 when
+ * that failed (logged and counted). A mark with no log is 0 at once. Any thread.
+ */
+int gw_audit_sync(const gw_audit_mark_t *mark);
+
 /* ---- counters, process-wide (for metrics.c) ------------------------------------------------- */
 
 /** Receives one event name (static) and the entries written under it. */

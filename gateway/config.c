@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "store/store.h"
 #include "upstream/odeus.h"
 
 #define MIN_TOKEN_LEN   16
@@ -90,6 +91,36 @@ static int set_data_dir(gw_config_t *c, const char *value, char *why, size_t why
         return -1;
     }
     return copy_string(c->data_dir, sizeof(c->data_dir), value, why, why_len);
+}
+
+/* --database: checked as store_open will read it; a message never repeats it (it may hold a password). */
+static int set_database(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (store_url_check(value, why, why_len) != 0)
+        return -1;
+    if (strlen(value) >= sizeof(c->database)) {
+        snprintf(why, why_len, "too long (at most %zu characters)", sizeof(c->database) - 1);
+        return -1;
+    }
+    strcpy(c->database, value);
+    return 0;
+}
+
+/* The database for logs: a PostgreSQL URL loses its user, password and parameters. */
+static void show_database(gw_config_t *c)
+{
+    const char *scheme_end = strstr(c->database, "://");
+    if (strncmp(c->database, "postgres", 8) != 0 || scheme_end == NULL) {
+        snprintf(c->database_shown, sizeof(c->database_shown), "%s", c->database);
+        return;
+    }
+    const char *rest = scheme_end + 3, *at = strchr(rest, '@');
+    /* an '@' after the path (in a parameter) is not the end of the user */
+    if (at != NULL && strcspn(rest, "/?") < (size_t)(at - rest))
+        at = NULL;
+    const char *host = at != NULL ? at + 1 : rest;
+    snprintf(c->database_shown, sizeof(c->database_shown), "%.*s%.*s", (int)(rest - c->database), c->database,
+             (int)strcspn(host, "?"), host);
 }
 
 /* Whole-number options: parse within [min, max], scale (e.g. seconds to ms), store. */
@@ -452,7 +483,10 @@ static int set_audit_log(gw_config_t *c, const char *value, char *why, size_t wh
 static const option_def_t options[] = {
     {"listen", "GATEWAY_LISTEN", 1, set_listen, "HOST:PORT to listen on (default 127.0.0.1:8080)"},
     {"base-path", "GATEWAY_BASE_PATH", 1, set_base_path, "path of the SCIM endpoints (default /scim/v2)"},
-    {"data-dir", "GATEWAY_DATA_DIR", 1, set_data_dir, "directory of the SQLite database (default ./data)"},
+    {"data-dir", "GATEWAY_DATA_DIR", 1, set_data_dir, "directory of the SQLite database and the audit log (default ./data)"},
+    {"database", "GATEWAY_DATABASE_URL", 1, set_database,
+     "sqlite:PATH or postgres://USER@HOST:PORT/DB (default sqlite:DATA_DIR/gateway.db); GATEWAY_DATABASE_URL_FILE "
+     "reads it from a file"},
     {"threads", "GATEWAY_THREADS", 1, set_threads, "worker threads (default: number of CPUs)"},
     {"odeus-base-url", "ODEUS_BASE_URL", 1, set_odeus_base_url, "Odeus API base URL (default https://api.odeus.ai)"},
     {"odeus-ca-file", "ODEUS_CA_FILE", 1, set_odeus_ca_file, "CA bundle for the Odeus TLS connection (default: system)"},
@@ -555,6 +589,37 @@ static char *read_secret_file(const char *path, char *why, size_t why_len)
         n--;
     buf[n] = '\0';
     return buf;
+}
+
+int gw_config_database_env(char *out, size_t out_len, char *why, size_t why_len)
+{
+    const char *env = getenv("GATEWAY_DATABASE_URL"), *file = getenv("GATEWAY_DATABASE_URL_FILE");
+    int has_env = env != NULL && env[0] != '\0', has_file = file != NULL && file[0] != '\0';
+    if (has_env && has_file) {
+        snprintf(why, why_len, "set GATEWAY_DATABASE_URL or GATEWAY_DATABASE_URL_FILE, not both");
+        return -1;
+    }
+    if (!has_env && !has_file)
+        return 0;
+    char reason[256] = "";
+    /* the URL may carry a password, so it may come from a secret file */
+    char *url = has_file ? read_secret_file(file, reason, sizeof(reason)) : gw_strdup(env);
+    int rc = -1;
+    if (url != NULL && store_url_check(url, reason, sizeof(reason)) == 0) {
+        if (strlen(url) < out_len) {
+            strcpy(out, url);
+            rc = 1;
+        } else {
+            snprintf(reason, sizeof(reason), "too long (at most %zu characters)", out_len - 1);
+        }
+    }
+    if (rc < 0)
+        snprintf(why, why_len, "%s: %s", has_file ? "GATEWAY_DATABASE_URL_FILE" : "GATEWAY_DATABASE_URL", reason);
+    if (url != NULL) {
+        OPENSSL_cleanse(url, strlen(url));
+        free(url);
+    }
+    return rc;
 }
 
 /* "2027-01-31T00:00:00Z" (UTC only) to unix seconds; -1 when malformed. */
@@ -791,6 +856,11 @@ gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)
         }
     }
 
+    if (gw_config_database_env(c->database, sizeof(c->database), why, sizeof(why)) < 0) {
+        fprintf(stderr, "odeus-scim-gateway: %s\n", why);
+        return GW_CONFIG_EXIT_USAGE;
+    }
+
     struct option long_options[N_OPTIONS + 3];
     for (size_t i = 0; i < N_OPTIONS; i++)
         long_options[i] = (struct option){options[i].flag, options[i].takes_value ? required_argument : no_argument, NULL, (int)i};
@@ -835,10 +905,12 @@ gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)
     /* the default ceiling must not forbid a starting rate above it: no growth then */
     if (c->odeus_rate_max_per_sec < c->odeus_rate_per_sec)
         c->odeus_rate_max_per_sec = c->odeus_rate_per_sec;
-    if ((size_t)snprintf(c->db_path, sizeof(c->db_path), "%s/gateway.db", c->data_dir) >= sizeof(c->db_path)) {
+    if (c->database[0] == '\0' &&
+        (size_t)snprintf(c->database, sizeof(c->database), "sqlite:%s/gateway.db", c->data_dir) >= sizeof(c->database)) {
         fprintf(stderr, "odeus-scim-gateway: --data-dir: too long\n");
         return GW_CONFIG_EXIT_USAGE;
     }
+    show_database(c);
     if (c->audit_log[0] == '\0' &&
         (size_t)snprintf(c->audit_log, sizeof(c->audit_log), "%s/audit.jsonl", c->data_dir) >= sizeof(c->audit_log)) {
         fprintf(stderr, "odeus-scim-gateway: --data-dir: too long\n");
@@ -873,4 +945,5 @@ void gw_config_clear(gw_config_t *c)
     }
     OPENSSL_cleanse(c->tokens, sizeof(c->tokens));
     c->n_tokens = 0;
+    OPENSSL_cleanse(c->database, sizeof(c->database)); /* a PostgreSQL URL may hold a password */
 }

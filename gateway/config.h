@@ -70,7 +70,9 @@ typedef struct gw_config {
     uint16_t listen_port;
     char base_path[128]; /** no trailing slash, e.g. "/scim/v2" */
     char data_dir[512];
-    char db_path[600]; /** data_dir + "/gateway.db" */
+    char database[2048];       /** what store_open opens: --database, else "sqlite:" data_dir "/gateway.db"; may hold a
+                                  password: log database_shown instead */
+    char database_shown[2048]; /** database without user, password or parameters, for logs */
     unsigned threads;
     char odeus_base_url[512];
     char odeus_ca_file[512];          /** "" for the system bundle */
@@ -135,6 +137,14 @@ GW_MUST_CHECK gw_config_result_t gw_config_load(gw_config_t *config, int argc, c
  */
 GW_MUST_CHECK int gw_config_read_tokens(gw_token_t tokens[GW_MAX_TOKENS], size_t *n_tokens, char *why, size_t why_len);
 void gw_config_clear(gw_config_t *config);
+
+/**
+ * The database URL of the environment, for the subcommands that open the store as the server
+ * does: GATEWAY_DATABASE_URL, or the contents of GATEWAY_DATABASE_URL_FILE (not both), checked
+ * (store_url_check) into `out`. 1 when one is set; 0 when neither is (`out` untouched); -1 with
+ * the reason in `why`, which names the variable and never repeats the URL.
+ */
+int gw_config_database_env(char *out, size_t out_len, char *why, size_t why_len);
 
 /**
  * The Odeus role --group-role-map gives a group with `display_name` and `external_id` (either may

@@ -46,6 +46,7 @@ static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ullong odeus_calls[N_ACTIONS][N_OUTCOMES];
 static atomic_ullong odeus_retries[N_ACTIONS];
 static atomic_ullong invite_calls, invites_sent;
+static atomic_ullong flush_rounds, flush_passes, flush_us;
 static atomic_ullong auth_failures[GW_METRICS_AUTH_N];
 static atomic_ullong seat_shared[N_ACTIONS];
 static atomic_ullong group_members_skipped[2];
@@ -150,6 +151,13 @@ void gw_metrics_invite_call(size_t invites)
 {
     atomic_fetch_add_explicit(&invite_calls, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&invites_sent, (unsigned long long)invites, memory_order_relaxed);
+}
+
+void gw_metrics_flush(size_t passes, int64_t us)
+{
+    atomic_fetch_add_explicit(&flush_rounds, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&flush_passes, (unsigned long long)passes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&flush_us, (unsigned long long)(us > 0 ? us : 0), memory_order_relaxed);
 }
 
 void gw_metrics_connection_refused(void)
@@ -406,6 +414,14 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
     head(f, "gateway_odeus_invites_per_call", "summary", "Addresses carried by each invite call (batched invites).");
     fprintf(f, "gateway_odeus_invites_per_call_sum %llu\ngateway_odeus_invites_per_call_count %llu\n", atomic_load(&invites_sent),
             atomic_load(&invite_calls));
+    head(f, "gateway_store_flushes_total", "counter",
+         "Flushes (fsync of the WAL, fdatasync of the audit log) run by the workers' flush threads.");
+    fprintf(f, "gateway_store_flushes_total %llu\n", atomic_load(&flush_rounds));
+    head(f, "gateway_store_flushed_passes_total", "counter",
+         "Event-loop passes whose writes those flushes made durable (more than the flushes: passes shared one).");
+    fprintf(f, "gateway_store_flushed_passes_total %llu\n", atomic_load(&flush_passes));
+    head(f, "gateway_store_flush_seconds_total", "counter", "Time the flush threads spent flushing.");
+    fprintf(f, "gateway_store_flush_seconds_total %.6f\n", (double)atomic_load(&flush_us) / 1e6);
     head(f, "gateway_odeus_auth_failing", "gauge",
          "1 while Odeus rejects the API key (401/403): deliveries are held and /readyz fails.");
     fprintf(f, "gateway_odeus_auth_failing %d\n", state->odeus_auth_failing ? 1 : 0);

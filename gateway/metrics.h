@@ -31,6 +31,8 @@ void gw_metrics_request(const char *route, const char *method, size_t method_len
 void gw_metrics_odeus_call(odeus_action_t action, odeus_outcome_t outcome);
 /** One invite call that carried `invites` addresses (a batch of invite rows; 1 when unbatched). */
 void gw_metrics_invite_call(size_t invites);
+/** One round of a worker's flush thread (flusher.h): `passes` event-loop passes made durable in `us` microseconds. */
+void gw_metrics_flush(size_t passes, int64_t us);
 void gw_metrics_auth_failure(gw_metrics_auth_failure_t why);
 /** A connection closed at accept because --max-connections were open. */
 void gw_metrics_connection_refused(void);

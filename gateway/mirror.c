@@ -973,7 +973,7 @@ static void check_once(gw_mirror_checker_t *ck)
 {
     const gw_config_t *cfg = ck->config;
     char err[512] = "";
-    store_t *s = store_open(cfg->db_path, err, sizeof(err));
+    store_t *s = store_open(cfg->database, err, sizeof(err));
     upstream_client_t *client = NULL;
     json_t *report = NULL;
     gw_mirror_totals_t t;

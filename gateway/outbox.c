@@ -1014,7 +1014,7 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
     upstream_pacer_init(&ob->pacer, config->odeus_rate_per_sec, config->odeus_rate_max_per_sec, gw_clock_mono_ms());
     ob->logged_rate = ob->pacer.rate;
     gw_metrics_odeus_rate(ob->pacer.rate);
-    if ((ob->store = store_open(config->db_path, err, err_len)) == NULL)
+    if ((ob->store = store_open(config->database, err, err_len)) == NULL)
         goto fail;
     /* Outcome records need no fsync of their own (a lost one is re-sent): one fsync per change, not two. */
     if (store_relax_sync(ob->store) != STORE_OK) {

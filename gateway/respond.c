@@ -155,16 +155,50 @@ static void send_typed(gw_request_t *r, int status, const char *content_type, co
     h2o_send_inline(req, body != NULL ? body : "", len);
 }
 
-void gw_respond_release_held(gw_worker_t *w)
+/*
+ * A held answer whose writes could not be made durable becomes a 500 saying so; its headers go
+ * too (no ETag or Location of a change that may not stand).
+ */
+static void replace_held_with_failure(gw_request_t *r, const char *failure)
 {
-    while (!h2o_linklist_is_empty(&w->held_answers)) {
-        gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, held, w->held_answers.next);
+    h2o_req_t *req = r->req;
+    scim_error_t err = {.status = 500};
+    snprintf(err.detail, sizeof(err.detail), "%s", failure);
+    size_t len = 0;
+    json_t *body = scim_error_to_json(&err);
+    char *text = gw_json_dumps(body, &len);
+    json_decref(body);
+    req->res.headers = (h2o_headers_t){NULL, 0, 0};
+    req->res.status = 500;
+    req->res.reason = gw_respond_reason(500);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, "X-Request-Id", r->request_id,
+                          strlen(r->request_id));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, GW_SCIM_CONTENT_TYPE, strlen(GW_SCIM_CONTENT_TYPE));
+    r->held_body = h2o_mem_alloc_pool(&req->pool, len + 1);
+    if (len > 0)
+        memcpy(r->held_body, text, len);
+    r->held_len = len;
+    req->res.content_length = len;
+    free(text);
+}
+
+void gw_respond_release(h2o_linklist_t *held, const char *failure)
+{
+    while (!h2o_linklist_is_empty(held)) {
+        gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, held, held->next);
         h2o_linklist_unlink(&r->held);
         h2o_req_t *req = r->req;
+        if (failure != NULL)
+            replace_held_with_failure(r, failure);
         gw_respond_log(r->request_id, req->method.base, req->method.len, r->route, req->res.status, r->start_us, r->upstream,
                        r->token_name);
         h2o_send_inline(req, r->held_body, r->held_len);
     }
+}
+
+void gw_respond_release_held(gw_worker_t *w)
+{
+    gw_respond_release(&w->held_answers, NULL);
 }
 
 static void send_body(gw_request_t *r, int status, const char *body, size_t len)

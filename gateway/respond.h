@@ -75,6 +75,11 @@ void gw_respond_empty(gw_request_t *r, int status);
  * A request that went away meanwhile is skipped.
  */
 void gw_respond_release_held(gw_worker_t *w);
+/**
+ * The same for answers held on another list (`held`, of gw_request_t.held; gateway/batch.h keeps
+ * one per flush). With `failure` non-NULL each answer is replaced by a 500 with that detail.
+ */
+void gw_respond_release(h2o_linklist_t *held, const char *failure);
 
 /** Registers the filter that turns h2o's own text/plain errors (413, 400...) into SCIM errors. */
 void gw_respond_register_error_filter(h2o_pathconf_t *fallback);

@@ -136,10 +136,11 @@ static void *worker_main(void *arg)
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = w->server->globalconf.hosts;
 
-    if ((w->store = store_open(config->db_path, err, sizeof(err))) == NULL) {
+    if ((w->store = store_open(config->database, err, sizeof(err))) == NULL) {
         gw_log(GW_LOG_ERROR, "worker_store_failed", json_pack("{s:i, s:s}", "worker", w->index, "error", err));
         w->stopping = 1;
     } else {
+        gw_batch_start_flusher(w);
         w->listener = h2o_evloop_socket_create(w->loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
         w->listener->data = w;
         h2o_socket_read_start(w->listener, on_accept);
@@ -176,7 +177,7 @@ static void *worker_main(void *arg)
         h2o_evloop_destroy(w->loop);
     } else {
         /* h2o 2.2.5 cannot dispose a context with live connections (h2o/h2o#899): the process exits instead. */
-        gw_batch_flush(w);
+        gw_batch_finish(w);
         gw_log(GW_LOG_WARN, "shutdown_connections_left",
                json_pack("{s:i, s:I, s:I}", "worker", w->index, "connections", (json_int_t)w->connections, "waiting",
                          (json_int_t)w->waiting));
@@ -302,7 +303,7 @@ int gw_server_run(const gw_config_t *config)
     if (make_data_dir(config->data_dir, err, sizeof(err)) != 0)
         goto fail;
     /* Open once here so that a bad file or schema stops the start with a clear reason. */
-    store_t *probe = store_open(config->db_path, err, sizeof(err));
+    store_t *probe = store_open(config->database, err, sizeof(err));
     if (probe == NULL)
         goto fail;
     size_t pending = 0;
@@ -371,7 +372,7 @@ int gw_server_run(const gw_config_t *config)
            json_pack("{s:s, s:i, s:s, s:s, s:b, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port, "scheme",
                      tls != NULL ? "https" : "http", "base_path", config->base_path[0] != '\0' ? config->base_path : "/",
                      "client_certificates", config->tls_client_ca[0] != '\0', "threads", (int)config->threads, "database",
-                     config->db_path, "dry_run", config->dry_run, "outbox_pending", (json_int_t)pending, "version",
+                     config->database_shown, "dry_run", config->dry_run, "outbox_pending", (json_int_t)pending, "version",
                      GATEWAY_VERSION));
 
     /* A wakeup needs the worker's queue, which the worker creates: wait until every worker runs. */

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libh2o-evloop-dev libh2o-dev-common libjansson-dev
-          libcurl4-openssl-dev libssl-dev libsqlite3-dev libcmocka-dev ca-certificates
+          libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev postgresql libcmocka-dev ca-certificates
           openssl python3 python3-yaml python3-jsonschema clang-format)
 if [ "${GATEWAY_FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-dev)

@@ -1,6 +1,14 @@
 /*
- * The SQLite implementation of store/store.h: internals shared by store/sqlite_*.c only. Callers
- * of the store use store/store.h; tests/store may look in here.
+ * The SQLite implementation of store/store.h: internals shared by store/sqlite_*.c (and by the
+ * PostgreSQL backend, store/pg_*.c, which reuses every store function above the query helper).
+ * Callers of the store use store/store.h; tests/store may look in here.
+ *
+ * Two backends, one set of store functions: a store_t opened on a postgres:// URL has `pg` set,
+ * and the query helper below (q_begin, q_text, q_step, q_col_*, q_end), the transaction
+ * statements (sqlite_tx.c exec) and open/close hand their work to store/pg_query.c instead of
+ * SQLite. The statement tables stay the one place the SQL lives; PostgreSQL runs the same text
+ * (?N becomes $N, lower() the ASCII-only store_fold()) except where store/pg_db.c overrides an
+ * entry because the dialects differ.
  *
  * Files, one concern each:
  *   sqlite_query.c    the statement cache, the query helper's slow paths, the error message
@@ -40,12 +48,20 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "common/alloc.h"
 #include "store/store.h"
+
+/*
+ * The schema version both backends migrate to: sqlite_db.c and pg_db.c each check at compile time
+ * that their migration list ends there, so that a step added to one is added to the other.
+ */
+#define STORE_SCHEMA_VERSION 8
 
 /** How long a connection waits for another process's lock before STORE_ERROR. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -179,19 +195,35 @@ extern const store_sql_t store__mirror_sql[SQL__COUNT];
 /* The entry of statement `id`, from whichever table holds it; NULL if none does. */
 const store_sql_t *store__sql(store_sql_id_t id);
 
+/* The columns every user read returns (sqlite_users.c), and every group read (sqlite_groups.c). */
+#define USER_COLUMNS                                                                                                               \
+    "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered, odeus_role, seat_held"
+#define GROUP_COLUMNS "id, display_name, external_id, created, last_modified, version, resource"
+
 /* The columns every outbox read returns, in the order store__outbox_from_row() expects. */
 #define OUTBOX_COLUMNS                                                                                                             \
     "id, user_id, action, email, role, state, attempts, created_at, next_attempt_at, last_error, outcome, prev_resource, "         \
     "result_version, superseded_by, cause, batch_id"
 
+/* Due rows (?1: now): only the oldest pending row of each seat; deactivations first, then commit order. */
+#define OUTBOX_DUE_WHERE                                                                                                           \
+    "o.state = 0 AND o.next_attempt_at <= ?1"                                                                                      \
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.seat = o.seat AND p.state = 0 AND p.id < o.id)"                            \
+    " ORDER BY o.action <> 'deactivate', o.id"
+
 struct store_sync_group; /* sqlite_tx.c */
+struct store_pg;         /* store/pg_query.c: the libpq connection and its prepared statements */
+struct store_pgq;        /* store/pg_query.c: one query's parameters and result */
 
 struct store {
-    sqlite3 *db;
+    sqlite3 *db;         /* NULL on PostgreSQL */
+    struct store_pg *pg; /* NULL on SQLite */
     /* transactions (sqlite_tx.c) */
     int writing;                    /* holds the writers' mutex */
     int relaxed;                    /* store_relax_sync(): synchronous=NORMAL for good, no group sync */
     int grouped;                    /* the open transaction runs at synchronous=NORMAL and commits through the group */
+    int defer_sync;                 /* store_commit_deferred: the commit hands out a ticket instead of waiting */
+    uint64_t deferred_ticket;       /* that ticket */
     struct store_sync_group *group; /* NULL for an in-memory database */
     /*
      * Paging (sqlite_users.c). Paging a whole directory (an IdP's import: startIndex=1, 101, 201,
@@ -241,8 +273,9 @@ typedef struct store_q {
     store_t *s;
     sqlite3_stmt *st; /* NULL when the prepare failed */
     store_sql_id_t id;
-    int rc;              /* the SQLite result code of the failure; SQLITE_OK when none */
-    store_status_t fail; /* STORE_OK, or the status q_end returns (the message is in s->errmsg) */
+    int rc;               /* the SQLite result code of the failure; SQLITE_OK when none */
+    store_status_t fail;  /* STORE_OK, or the status q_end returns (the message is in s->errmsg) */
+    struct store_pgq *pq; /* PostgreSQL only: the parameters, then the result */
 } store_q_t;
 
 typedef enum q_step { Q_ROW, Q_DONE, Q_ERROR } q_step_t;
@@ -325,11 +358,63 @@ void store__outbox_from_row(store_q_t *q, store_outbox_t *out);
 /* Cancels the pending-invitee re-sends of seat `email` (sqlite_recheck.c): STORE_OK or STORE_ERROR. */
 store_status_t store__recheck_remove_seat(store_t *s, const char *email);
 
+/* ---- PostgreSQL (store/pg_query.c, store/pg_db.c) ------------------------------------------------ */
+
+/*
+ * The PostgreSQL text of the statements whose SQLite text does not carry over (store/pg_db.c);
+ * the other entries are NULL and the SQLite text runs, translated.
+ */
+extern const store_sql_t store__pg_sql[SQL__COUNT];
+
+/* Whether `url` names a PostgreSQL database (postgres:// or postgresql://). */
+int store__pg_url(const char *url);
+/* store_url_check of a postgres:// URL: whether libpq can parse it. */
+int store__pg_url_check(const char *url, char *why, size_t why_len);
+/* store_open, store_close and store_relax_sync of a PostgreSQL store. */
+store_t *store__pg_open(const char *url, char *err, size_t err_len);
+void store__pg_close(store_t *s);
+store_status_t store__pg_relax_sync(store_t *s);
+/* pg_query.c for pg_db.c: connect (and set the session up), run a script, read one integer. */
+store_status_t store__pg_connect(store_t *s, const char *url);
+store_status_t store__pg_run_script(store_t *s, const char *what, const char *sql);
+store_status_t store__pg_scalar(store_t *s, const char *what, const char *sql, int64_t *out);
+/* Runs transaction statement `id` (SQL_BEGIN, SQL_COMMIT, SQL_ROLLBACK, the savepoints). */
+store_status_t store__pg_exec(store_t *s, store_sql_id_t id);
+/* 1 when no transaction is open on the connection. */
+int store__pg_autocommit(store_t *s);
+/* The seq or id the last INSERT of this connection gave its row. */
+store_status_t store__pg_last_id(store_t *s, int64_t *id);
+/* The query helper's PostgreSQL side: the same contracts as the q_* functions they stand for. */
+store_q_t store__pg_q_begin(store_t *s, store_sql_id_t id, const char *text);
+void store__pg_bind(store_q_t *q, int idx, const char *text, int is_int);
+q_step_t store__pg_step(store_q_t *q);
+const char *store__pg_col(store_q_t *q, int col);
+int64_t store__pg_changes(store_q_t *q);
+int store__pg_conflict_on(store_q_t *q, const char *column);
+void store__pg_q_end(store_q_t *q);
+
+/* 1 when no transaction is open on the store's connection, whichever the backend. */
+static inline int store__autocommit(store_t *s)
+{
+    return s->pg != NULL ? store__pg_autocommit(s) : sqlite3_get_autocommit(s->db);
+}
+
+/* The rowid (seq, id) the last INSERT on this store gave its row: STORE_OK or STORE_ERROR. */
+static inline store_status_t store__last_insert_id(store_t *s, int64_t *id)
+{
+    if (s->pg != NULL)
+        return store__pg_last_id(s, id);
+    *id = sqlite3_last_insert_rowid(s->db);
+    return STORE_OK;
+}
+
 /* ---- inline defs -------------------------------------------------------------------------------- */
 
 inline store_q_t q_begin(store_t *s, store_sql_id_t id)
 {
-    store_q_t q = {s, s->stmts[id], id, SQLITE_OK, STORE_OK};
+    if (s->pg != NULL)
+        return store__pg_q_begin(s, id, NULL);
+    store_q_t q = {s, s->stmts[id], id, SQLITE_OK, STORE_OK, NULL};
     if (q.st == NULL || sqlite3_stmt_busy(q.st))
         store__q_prepare(&q);
     return q;
@@ -339,6 +424,10 @@ inline void q_text(store_q_t *q, int idx, const char *text)
 {
     if (q->fail != STORE_OK)
         return;
+    if (q->pq != NULL) {
+        store__pg_bind(q, idx, text, 0);
+        return;
+    }
     int rc = text == NULL ? sqlite3_bind_null(q->st, idx) : sqlite3_bind_text(q->st, idx, text, -1, SQLITE_TRANSIENT);
     if (rc != SQLITE_OK)
         store__q_failed(q, rc);
@@ -348,6 +437,12 @@ inline void q_int64(store_q_t *q, int idx, int64_t value)
 {
     if (q->fail != STORE_OK)
         return;
+    if (q->pq != NULL) {
+        char num[24];
+        snprintf(num, sizeof(num), "%lld", (long long)value);
+        store__pg_bind(q, idx, num, 1);
+        return;
+    }
     int rc = sqlite3_bind_int64(q->st, idx, value);
     if (rc != SQLITE_OK)
         store__q_failed(q, rc);
@@ -362,6 +457,8 @@ inline q_step_t q_step(store_q_t *q)
 {
     if (q->fail != STORE_OK)
         return Q_ERROR;
+    if (q->pq != NULL)
+        return store__pg_step(q);
     int rc = sqlite3_step(q->st);
     if (rc == SQLITE_ROW)
         return Q_ROW;
@@ -373,16 +470,24 @@ inline q_step_t q_step(store_q_t *q)
 
 inline int q_col_null(store_q_t *q, int col)
 {
+    if (q->pq != NULL)
+        return store__pg_col(q, col) == NULL;
     return sqlite3_column_type(q->st, col) == SQLITE_NULL;
 }
 
 inline int64_t q_col_int64(store_q_t *q, int col)
 {
+    if (q->pq != NULL) {
+        const char *text = store__pg_col(q, col);
+        return text != NULL ? strtoll(text, NULL, 10) : 0;
+    }
     return sqlite3_column_int64(q->st, col);
 }
 
 inline const char *q_col_text(store_q_t *q, int col)
 {
+    if (q->pq != NULL)
+        return store__pg_col(q, col);
     if (q_col_null(q, col))
         return NULL;
     const char *text = (const char *)sqlite3_column_text(q->st, col);
@@ -399,12 +504,17 @@ inline void q_col_dup(store_q_t *q, int col, char **dst)
 
 inline int64_t q_changes(store_q_t *q)
 {
+    if (q->pq != NULL)
+        return store__pg_changes(q);
     return sqlite3_changes64(q->s->db);
 }
 
 inline int64_t q_last_id(store_q_t *q)
 {
-    return sqlite3_last_insert_rowid(q->s->db);
+    int64_t id = 0;
+    if (q->fail == STORE_OK && store__last_insert_id(q->s, &id) != STORE_OK)
+        q->fail = STORE_ERROR; /* the message is in the store */
+    return id;
 }
 
 inline int q_ok(const store_q_t *q)
@@ -425,6 +535,13 @@ inline void q_fail(store_q_t *q, store_status_t status, const char *fmt, ...)
 
 inline void q_conflict_on(store_q_t *q, const char *column, const char *msg)
 {
+    if (q->pq != NULL) {
+        if (q->fail == STORE_ERROR && store__pg_conflict_on(q, column)) {
+            q->fail = STORE_CONFLICT;
+            store__error(q->s, "%s", msg);
+        }
+        return;
+    }
     /* the message text is the only place SQLite names the violated constraint */
     if (q->fail == STORE_ERROR && q->rc == SQLITE_CONSTRAINT_UNIQUE && strstr(sqlite3_errmsg(q->s->db), column) != NULL) {
         q->fail = STORE_CONFLICT;
@@ -434,7 +551,9 @@ inline void q_conflict_on(store_q_t *q, const char *column, const char *msg)
 
 inline store_status_t q_end(store_q_t *q, store_status_t ok)
 {
-    if (q->st != NULL)
+    if (q->pq != NULL)
+        store__pg_q_end(q);
+    else if (q->st != NULL)
         store__q_put(q);
     return q->fail != STORE_OK ? q->fail : ok;
 }

@@ -194,6 +194,7 @@ static const char *const migrations[] = {
     "CREATE INDEX mirror_members_next ON mirror_members(next_at) WHERE have = 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(SCHEMA_VERSION == STORE_SCHEMA_VERSION, "a migration step needs its PostgreSQL twin in store/pg_db.c");
 
 static void copy_err(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void copy_err(char *err, size_t err_len, const char *fmt, ...)
@@ -314,8 +315,28 @@ out:
     return ret;
 }
 
+int store_url_check(const char *url, char *why, size_t why_len)
+{
+    if (store__pg_url(url))
+        return store__pg_url_check(url, why, why_len);
+    if (strncmp(url, "sqlite:", 7) != 0) {
+        snprintf(why, why_len, "must be sqlite:PATH or a postgres:// (postgresql://) URL");
+        return -1;
+    }
+    if (url[7] == '\0' || strncmp(url + 7, "//", 2) == 0) {
+        snprintf(why, why_len, "sqlite: needs a file path, as sqlite:/var/lib/gateway/gateway.db or sqlite:data/gateway.db");
+        return -1;
+    }
+    return 0;
+}
+
 store_t *store_open(const char *path, char *err, size_t err_len)
 {
+    if (store__pg_url(path))
+        return store__pg_open(path, err, err_len);
+    /* "sqlite:PATH" is the URL form of a path (--database); a bare path is still taken as one */
+    if (strncmp(path, "sqlite:", 7) == 0)
+        path += 7;
     store_t *s = gw_calloc(1, sizeof(*s));
     /* NOMUTEX needs a library built thread-safe: connections are still used from several threads */
     if (!sqlite3_threadsafe()) {
@@ -365,6 +386,10 @@ void store_close(store_t *store)
 {
     if (store == NULL)
         return;
+    if (store->pg != NULL) {
+        store__pg_close(store);
+        return;
+    }
     if (store->db != NULL && !sqlite3_get_autocommit(store->db))
         store_rollback(store);
     for (size_t i = 0; i < SQL__COUNT; i++)
@@ -377,6 +402,8 @@ void store_close(store_t *store)
 
 store_status_t store_relax_sync(store_t *store)
 {
+    if (store->pg != NULL)
+        return store__pg_relax_sync(store);
     store_status_t ret = pragma(store, "PRAGMA synchronous = NORMAL", NULL, 0);
     if (ret == STORE_OK)
         store->relaxed = 1;

@@ -7,8 +7,6 @@
 
 #include <stdlib.h>
 
-#define GROUP_COLUMNS "id, display_name, external_id, created, last_modified, version, resource"
-
 const store_sql_t store__groups_sql[SQL__COUNT] = {
     [SQL_GROUP_GET] = {"get group", "SELECT " GROUP_COLUMNS " FROM groups WHERE id = ?1"},
     [SQL_GROUP_INSERT] = {"insert group", "INSERT INTO groups (" GROUP_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},

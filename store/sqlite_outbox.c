@@ -11,12 +11,6 @@
 
 #include <stdlib.h>
 
-/* Due rows (?1: now): only the oldest pending row of each seat; deactivations first, then commit order. */
-#define OUTBOX_DUE_WHERE                                                                                                           \
-    "o.state = 0 AND o.next_attempt_at <= ?1"                                                                                      \
-    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.seat = o.seat AND p.state = 0 AND p.id < o.id)"                            \
-    " ORDER BY o.action <> 'deactivate', o.id"
-
 const store_sql_t store__outbox_sql[SQL__COUNT] = {
     [SQL_OUTBOX_INSERT] = {"insert outbox row",
                            "INSERT INTO outbox (user_id, action, email, seat, role, state, attempts, created_at, next_attempt_at,"
@@ -239,6 +233,9 @@ store_status_t store_outbox_due_after(store_t *store, int64_t now_ms, int64_t af
     q_int64(&q, 1, now_ms);
     if (after_id > 0)
         q_int64(&q, 2, after_id);
+    /* PostgreSQL locks the rows it returns (FOR UPDATE SKIP LOCKED): no more than can be used */
+    if (store->pg != NULL)
+        q_size(&q, 3, max + n_skip);
     /*
      * The in-flight list is short (bounded by the delivery concurrency), so it is filtered here
      * rather than bound into the SQL. Dropping a user's oldest row drops the user: the query never

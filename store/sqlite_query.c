@@ -91,7 +91,9 @@ void store__q_put(store_q_t *q)
 
 store_q_t store__q_begin_sql(store_t *s, store_sql_id_t id, const char *text)
 {
-    store_q_t q = {s, NULL, id, SQLITE_OK, STORE_OK};
+    if (s->pg != NULL)
+        return store__pg_q_begin(s, id, text);
+    store_q_t q = {s, NULL, id, SQLITE_OK, STORE_OK, NULL};
     int rc = sqlite3_prepare_v3(s->db, text, -1, 0, &q.st, NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(q.st);

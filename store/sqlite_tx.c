@@ -47,12 +47,14 @@ static void write_lock_take(store_t *s)
 
 /*
  * Group commit. A transaction commits at synchronous=NORMAL (its WAL frames are written, not yet
- * fsynced), releases the write lock, and then waits in group_sync() until one fsync of the WAL
+ * fsynced), releases the write lock, and then waits in group_wait() until one fsync of the WAL
  * taken after its commit has finished: whoever finds no fsync running becomes the leader and syncs
  * for every commit made so far; the others wait for it. Concurrent commits thus share one fsync,
  * and store_commit still returns only once the commit is durable, as with synchronous=FULL. Every
  * other write (autocommit statements) keeps synchronous=FULL. One group per database file, used
  * by all the connections of this process to it (fsync of the WAL covers frames written by any of them).
+ * store_commit_deferred splits the two halves: the commit hands out its ticket, and store_sync
+ * waits for it later, on any connection of the group, so a worker's loop need not sit in the fsync.
  */
 typedef struct store_sync_group {
     struct store_sync_group *next;
@@ -119,13 +121,23 @@ static store_status_t wal_sync(store_t *s)
     return STORE_OK;
 }
 
-/* Called right after a COMMIT at synchronous=NORMAL; returns once that commit is durable. */
-static store_status_t group_sync(store_t *s)
+/* Called right after a COMMIT at synchronous=NORMAL: the ticket group_wait takes for that commit. */
+static uint64_t group_ticket(sync_group_t *g)
 {
-    sync_group_t *g = s->group;
-    store_status_t ret = STORE_OK;
     pthread_mutex_lock(&group_lock);
     uint64_t ticket = ++g->committed;
+    pthread_mutex_unlock(&group_lock);
+    return ticket;
+}
+
+/*
+ * Returns once commit `ticket` of group `g` is durable. `s` is any connection of the group: the
+ * fsync goes through its WAL handle, which covers the frames every connection wrote.
+ */
+static store_status_t group_wait(store_t *s, sync_group_t *g, uint64_t ticket)
+{
+    store_status_t ret = STORE_OK;
+    pthread_mutex_lock(&group_lock);
     while (g->synced < ticket) {
         if (g->syncing) {
             pthread_cond_wait(&group_cond, &group_lock);
@@ -166,8 +178,13 @@ static store_status_t tx_over(store_t *s, int committed)
     }
     if (s->grouped) {
         s->grouped = 0;
-        if (committed)
-            ret = group_sync(s);
+        if (committed) {
+            uint64_t ticket = group_ticket(s->group);
+            if (s->defer_sync)
+                s->deferred_ticket = ticket;
+            else
+                ret = group_wait(s, s->group, ticket);
+        }
         if (exec_raw(s, SQL_SYNC_FULL) != STORE_OK && ret == STORE_OK)
             ret = STORE_ERROR;
     }
@@ -177,6 +194,8 @@ static store_status_t tx_over(store_t *s, int committed)
 /* Runs a transaction statement, taking the writers' mutex before BEGIN and releasing it once the transaction is over. */
 static store_status_t exec(store_t *s, store_sql_id_t id)
 {
+    if (s->pg != NULL)
+        return store__pg_exec(s, id);
     if (id == SQL_BEGIN) {
         write_lock_take(s);
         if (s->group != NULL && !s->relaxed && !s->grouped) {
@@ -206,8 +225,33 @@ store_status_t store_commit(store_t *store)
     return exec(store, SQL_COMMIT);
 }
 
+store_status_t store_commit_deferred(store_t *store, uint64_t *ticket)
+{
+    store->defer_sync = 1;
+    store->deferred_ticket = 0;
+    store_status_t ret = exec(store, SQL_COMMIT);
+    store->defer_sync = 0;
+    *ticket = ret == STORE_OK ? store->deferred_ticket : 0;
+    return ret;
+}
+
+store_status_t store_sync(store_t *store, uint64_t ticket)
+{
+    if (ticket == 0)
+        return STORE_OK;
+    if (store->group == NULL) {
+        store__error(store, "this connection cannot sync others' commits (it has no sync group)");
+        return STORE_ERROR;
+    }
+    return group_wait(store, store->group, ticket);
+}
+
 void store_rollback(store_t *store)
 {
+    if (store->pg != NULL) {
+        (void)store__pg_exec(store, SQL_ROLLBACK); /* a no-op when no transaction is open */
+        return;
+    }
     if (sqlite3_get_autocommit(store->db)) {
         (void)tx_over(store, 0); /* nothing open: only the mutex and the sync mode to restore */
         return;
@@ -239,7 +283,7 @@ void store_mark_undo(store_t *store)
  */
 store_status_t store__op_enter(store_t *s, store_op_scope_t *scope)
 {
-    *scope = sqlite3_get_autocommit(s->db) ? STORE_OP_OWN_TX : STORE_OP_SAVEPOINT;
+    *scope = store__autocommit(s) ? STORE_OP_OWN_TX : STORE_OP_SAVEPOINT;
     return exec(s, *scope == STORE_OP_OWN_TX ? SQL_BEGIN : SQL_OP_SAVEPOINT);
 }
 
@@ -255,7 +299,7 @@ store_status_t store__op_leave(store_t *s, store_op_scope_t scope, store_status_
     memcpy(saved, s->errmsg, sizeof(saved));
     if (scope == STORE_OP_OWN_TX) {
         store_rollback(s);
-    } else if (!sqlite3_get_autocommit(s->db)) {
+    } else if (!store__autocommit(s)) {
         /* some errors (e.g. SQLITE_FULL) already rolled the whole transaction back */
         (void)exec(s, SQL_OP_ROLLBACK_TO);
         (void)exec(s, SQL_OP_RELEASE);

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define USER_COLUMNS                                                                                                               \
-    "id, user_name, external_id, odeus_email, active, created, last_modified, version, resource, rendered, odeus_role, seat_held"
 /* how many columns USER_COLUMNS names: a query's next column (the paging seq) has this index */
 #define USER_N_COLUMNS 12
 /* Input only (store_user_t): bound as ?13..?16 by the statements that write them. */
@@ -196,8 +194,11 @@ store_status_t store_user_insert(store_t *store, const store_user_t *user)
     if (store__op_enter(store, &scope) != STORE_OK)
         return STORE_ERROR;
     store_status_t ret = write_user_row(store, SQL_USER_INSERT, user);
+    int64_t seq = 0;
     if (ret == STORE_OK)
-        ret = insert_emails(store, sqlite3_last_insert_rowid(store->db), user);
+        ret = store__last_insert_id(store, &seq);
+    if (ret == STORE_OK)
+        ret = insert_emails(store, seq, user);
     return store__op_leave(store, scope, ret);
 }
 
@@ -342,6 +343,13 @@ store_status_t store_user_scan(store_t *store, store_index_t index, const char *
 /* The database's change marks: PRAGMA data_version (other connections) and total_changes (this one). */
 static store_status_t change_marks(store_t *s, int64_t *data_version, int64_t *changes)
 {
+    if (s->pg != NULL) {
+        /* PostgreSQL has no cheap equivalent (other replicas write too): marks that never match, no reuse */
+        static _Atomic int64_t never_same;
+        *data_version = ++never_same;
+        *changes = 0;
+        return STORE_OK;
+    }
     *changes = sqlite3_total_changes64(s->db);
     return q_scalar(s, SQL_DATA_VERSION, data_version) == STORE_ERROR ? STORE_ERROR : STORE_OK;
 }
@@ -510,18 +518,19 @@ static const struct user_col {
     const char *name; /* NULL: not a column of users */
     int nullable;
     int orderable;
+    const char *pg_order; /* PostgreSQL: the expression a NOCASE column orders by (SQLite: the column's collation) */
 } user_cols[] = {
-    [STORE_COL_ID] = {"id", 0, 1},
-    [STORE_COL_USER_NAME] = {"user_name", 0, 1},
-    [STORE_COL_EXTERNAL_ID] = {"external_id", 1, 1},
-    [STORE_COL_DISPLAY_NAME] = {"display_name", 1, 1},
-    [STORE_COL_FAMILY_NAME] = {"family_name", 1, 1},
-    [STORE_COL_GIVEN_NAME] = {"given_name", 1, 1},
-    [STORE_COL_PRIMARY_EMAIL] = {"primary_email", 1, 1},
-    [STORE_COL_CREATED] = {"created", 0, 1},
-    [STORE_COL_LAST_MODIFIED] = {"last_modified", 0, 1},
-    [STORE_COL_ACTIVE] = {"active", 0, 0},
-    [STORE_COL_ANY_EMAIL] = {NULL, 0, 0},
+    [STORE_COL_ID] = {"id", 0, 1, NULL},
+    [STORE_COL_USER_NAME] = {"user_name", 0, 1, "store_fold(user_name)"},
+    [STORE_COL_EXTERNAL_ID] = {"external_id", 1, 1, NULL},
+    [STORE_COL_DISPLAY_NAME] = {"display_name", 1, 1, "store_fold(display_name)"},
+    [STORE_COL_FAMILY_NAME] = {"family_name", 1, 1, "store_fold(family_name)"},
+    [STORE_COL_GIVEN_NAME] = {"given_name", 1, 1, "store_fold(given_name)"},
+    [STORE_COL_PRIMARY_EMAIL] = {"primary_email", 1, 1, "store_fold(primary_email)"},
+    [STORE_COL_CREATED] = {"created", 0, 1, NULL},
+    [STORE_COL_LAST_MODIFIED] = {"last_modified", 0, 1, NULL},
+    [STORE_COL_ACTIVE] = {"active", 0, 0, NULL},
+    [STORE_COL_ANY_EMAIL] = {NULL, 0, 0, NULL},
 };
 #define N_USER_COLS (sizeof(user_cols) / sizeof(user_cols[0]))
 
@@ -588,6 +597,17 @@ static int put_compare(sql_build_t *b, const char *expr, const store_cond_t *c)
     case STORE_COND_GE:
     case STORE_COND_LT:
     case STORE_COND_LE:
+        if (b->s->pg != NULL) {
+            /* PostgreSQL: store_fold() is SQLite's NOCASE (ASCII letters only); "C" its BINARY */
+            put(b, c->fold ? "store_fold(" : "");
+            put(b, expr);
+            put(b, c->fold ? ")" : "");
+            put(b, ops[c->op]);
+            put(b, c->fold ? "store_fold(" : "");
+            put_param(b, c->value, 0);
+            put(b, c->fold ? ") COLLATE \"C\"" : " COLLATE \"C\"");
+            return 0;
+        }
         /* an explicit collation on either side decides the comparison, whatever the column's own */
         put(b, expr);
         put(b, ops[c->op]);
@@ -683,9 +703,16 @@ store_status_t store__users_select_sql(store_t *s, const store_user_query_t *que
         put_cond(&b, query->where);
         put(&b, ")");
     } else {
-        put(&b, "1");
+        put(&b, s->pg != NULL ? "TRUE" : "1");
     }
-    if (part == STORE_SELECT_VALUES && col != NULL) {
+    if (part == STORE_SELECT_VALUES && col != NULL && s->pg != NULL) {
+        /* the order column's collation is SQLite's alone: PostgreSQL is told how to compare */
+        const char *order = user_cols[query->order].pg_order;
+        put(&b, " ORDER BY ");
+        put(&b, order != NULL ? order : col);
+        put(&b, " COLLATE \"C\"");
+        put(&b, query->descending ? " DESC, seq LIMIT ?1 OFFSET ?2" : ", seq LIMIT ?1 OFFSET ?2");
+    } else if (part == STORE_SELECT_VALUES && col != NULL) {
         /*
          * The index on the column is walked, backwards when descending; equal values keep creation
          * order both ways, which SQLite sorts within each run of equal values only.

@@ -1,8 +1,9 @@
 /*
  * The directory (users and their indexes) and its outbox (the changes that must reach Odeus),
- * behind one interface. The implementation today is SQLite (store/sqlite_*.c: one database file in
- * WAL mode, synchronous=FULL); nothing here names a database type, so another backend can implement
- * this header without a caller changing.
+ * behind one interface, on one of two backends chosen by store_open's argument: SQLite
+ * (store/sqlite_*.c: one database file in WAL mode, synchronous=FULL), the embedded default, or
+ * PostgreSQL (store/pg_*.c, through libpq), which several replicas can share. Nothing here names a
+ * database type; callers do not know which backend they use.
  *
  * Threads: a store_t is one database connection and belongs to one thread at a time (each worker
  * and the delivery thread open their own). Several store_t of one process may use the same file.
@@ -133,12 +134,23 @@ typedef enum store_status {
 typedef struct store store_t;
 
 /**
- * Opens (creating if needed) the database at `path` and creates or migrates its schema. Safe to
- * call from several threads on the same file. Returns NULL on failure, with a message in `err`
+ * Opens the database `path` names and creates or migrates its schema: a SQLite file, given as
+ * "sqlite:PATH" or as a bare PATH (created if needed), or a PostgreSQL database, given as a
+ * "postgres://" or "postgresql://" URL (libpq's syntax; the database must exist). Safe to call
+ * from several threads (and, on PostgreSQL, processes) on the same database. A message never
+ * contains the URL's password. Returns NULL on failure, with a message in `err`
  * (`err_len` bytes at most, NUL-terminated; `err` may be NULL). The caller owns the store and
  * releases it with store_close().
  */
 STORE_MUST_CHECK store_t *store_open(const char *path, char *err, size_t err_len);
+
+/**
+ * Checks a database URL as store_open reads it, without opening anything: "sqlite:PATH" (PATH not
+ * empty) or a "postgres://" / "postgresql://" URL libpq can parse. A bare path is refused here
+ * (store_open still takes one): configuration says which backend it means. 0, or -1 with the
+ * reason in `why` (which never repeats the URL: it may hold a password).
+ */
+STORE_MUST_CHECK int store_url_check(const char *url, char *why, size_t why_len);
 
 /** Rolls back an open transaction and releases the store. NULL is accepted. */
 void store_close(store_t *store);
@@ -146,9 +158,9 @@ void store_close(store_t *store);
 /**
  * Switches this connection to synchronous=NORMAL: its commits survive a crash of the process but
  * not of the machine until the next synchronous=FULL commit of any connection (which makes the
- * whole WAL durable, theirs included). Only for writes whose loss is harmless: the delivery
- * thread's outcome records (a lost one means the row is sent again, and Odeus calls are idempotent
- * in effect). STORE_OK, or STORE_ERROR.
+ * whole WAL durable, theirs included); on PostgreSQL, synchronous_commit=off for the connection.
+ * Only for writes whose loss is harmless: the delivery thread's outcome records (a lost one means
+ * the row is sent again, and Odeus calls are idempotent in effect). STORE_OK, or STORE_ERROR.
  */
 STORE_MUST_CHECK store_status_t store_relax_sync(store_t *store);
 
@@ -162,7 +174,9 @@ const char *store_errmsg(const store_t *store);
 
 /**
  * Opens a write transaction (BEGIN IMMEDIATE). Writers of one process take turns on a mutex (no
- * busy-wait sleeps between them); other processes are waited for up to the busy timeout.
+ * busy-wait sleeps between them); other processes are waited for up to the busy timeout. On
+ * PostgreSQL, BEGIN and one advisory lock all writers of the database take (replicas included),
+ * waited for up to the same timeout (why: the top of the PostgreSQL query layer).
  * STORE_OK, or STORE_ERROR (no transaction is open then).
  */
 STORE_MUST_CHECK store_status_t store_begin(store_t *store);
@@ -175,6 +189,24 @@ STORE_MUST_CHECK store_status_t store_begin(store_t *store);
  * way call store_rollback() next, which does nothing when no transaction is open.
  */
 STORE_MUST_CHECK store_status_t store_commit(store_t *store);
+
+/**
+ * Commits the open transaction like store_commit, but returns as soon as the commit is made (visible
+ * to every connection, not yet durable) with a ticket for store_sync, which makes it durable. For a
+ * thread that must not wait for the flush (gateway/flusher.h): it tells no one of the change until
+ * store_sync(ticket) returned STORE_OK. `*ticket` is 0 when nothing needs a flush (a connection made
+ * relaxed by store_relax_sync) or on error. STORE_OK, or STORE_ERROR as store_commit.
+ */
+STORE_MUST_CHECK store_status_t store_commit_deferred(store_t *store, uint64_t *ticket);
+
+/**
+ * Returns once the commit with `ticket` (store_commit_deferred, made on this or any other connection
+ * of this process to the same database) is durable; commits made meanwhile share the flush. Safe to
+ * call on a connection another thread is not using, while the committing connection goes on with
+ * other work. STORE_OK (also for ticket 0), or STORE_ERROR when the flush failed: the commit stands
+ * but may not survive a power loss.
+ */
+STORE_MUST_CHECK store_status_t store_sync(store_t *store, uint64_t ticket);
 
 /** Rolls back the open transaction; a no-op when none is open. */
 void store_rollback(store_t *store);

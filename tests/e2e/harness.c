@@ -19,7 +19,74 @@
 
 #include <cmocka.h>
 
+#include <libpq-fe.h>
+
 #include "mock/mock_odeus.h"
+
+/*
+ * PostgreSQL runs (the test_gateway_*_pg variants): GATEWAY_TEST_DATABASE_URL_FILE names the URL of
+ * the throwaway server's maintenance database (tests/pg/pg-throwaway.sh). Each data directory then
+ * gets a database of its own, named after the directory, so that a gateway restarted on the same
+ * directory finds its data again; harness_rmdir drops it. "" when the run is on SQLite.
+ */
+static const char *pg_server(void)
+{
+    static char url[512];
+    static int read_once;
+    if (read_once)
+        return url;
+    read_once = 1;
+    const char *file = getenv("GATEWAY_TEST_DATABASE_URL_FILE");
+    if (file == NULL || file[0] == '\0')
+        return url;
+    FILE *f = fopen(file, "r");
+    if (f == NULL || fgets(url, sizeof(url), f) == NULL) {
+        read_once = 0; /* every test that asks fails: none may fall back to SQLite */
+        fail_msg("GATEWAY_TEST_DATABASE_URL_FILE=%s: cannot read it (did the pg_server fixture start?)", file);
+    }
+    fclose(f);
+    url[strcspn(url, "\r\n")] = '\0';
+    return url;
+}
+
+/* Runs `sql` on the maintenance database; SQLSTATE `allowed` (may be NULL) counts as success. */
+static void pg_admin(const char *sql, const char *allowed)
+{
+    PGconn *c = PQconnectdb(pg_server());
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("PostgreSQL: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || (allowed != NULL && state != NULL && strcmp(state, allowed) == 0);
+    if (!ok)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The database name of data directory `dir` (its last component), quoted as PostgreSQL needs it in SQL. */
+static void pg_name(const char *dir, char *out, size_t len)
+{
+    const char *base = strrchr(dir, '/');
+    base = base != NULL ? base + 1 : dir;
+    assert_true(strlen(base) > 0 && strchr(base, '"') == NULL && strlen(base) < 60);
+    snprintf(out, len, "%s", base);
+}
+
+const char *harness_database(const char *data_dir, char *buf, size_t len)
+{
+    const char *server = pg_server();
+    if (server[0] == '\0')
+        return NULL;
+    char name[64], sql[128];
+    pg_name(data_dir, name, sizeof(name));
+    snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", name);
+    pg_admin(sql, "42P04"); /* duplicate_database: a restart on the same directory */
+    const char *slash = strrchr(server, '/');
+    int n = snprintf(buf, len, "%.*s/%s", (int)(slash - server), server, name);
+    assert_true(n > 0 && (size_t)n < len);
+    return buf;
+}
 
 void harness_tmpdir(char *buf, size_t len)
 {
@@ -35,8 +102,26 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+const char *harness_store_arg(const char *data_dir)
+{
+    static char bufs[2][700];
+    static int next;
+    char *buf = bufs[next++ % 2], url[600];
+    if (harness_database(data_dir, url, sizeof(url)) != NULL)
+        snprintf(buf, sizeof(bufs[0]), "--database '%s'", url);
+    else
+        snprintf(buf, sizeof(bufs[0]), "--data-dir '%s'", data_dir);
+    return buf;
+}
+
 void harness_rmdir(const char *dir)
 {
+    if (pg_server()[0] != '\0') {
+        char name[64], sql[160];
+        pg_name(dir, name, sizeof(name));
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
+        pg_admin(sql, NULL);
+    }
     if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         fail_msg("could not remove %s: %s", dir, strerror(errno));
 }
@@ -144,6 +229,11 @@ void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, cons
     argv[n++] = "127.0.0.1:0";
     argv[n++] = "--data-dir";
     argv[n++] = data_dir;
+    char database[600];
+    if (harness_database(data_dir, database, sizeof(database)) != NULL) {
+        argv[n++] = "--database";
+        argv[n++] = database;
+    }
     argv[n++] = "--threads";
     argv[n++] = "2";
     argv[n++] = "--upstream-deadline-ms";
@@ -457,4 +547,34 @@ int gw_fixture_teardown(void **state)
     free(f);
     assert_int_equal(rc, 0);
     return 0;
+}
+
+long harness_call(void *handle, int port, const char *method, const char *path, const char *body, char **resp)
+{
+    char url[512], *text = NULL;
+    long status = 0;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    CURL *e = handle != NULL ? handle : curl_easy_init();
+    if (handle != NULL)
+        curl_easy_reset(e); /* keeps the connection */
+    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
+    h = curl_slist_append(h, "Content-Type: application/scim+json");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &text);
+    if (body != NULL)
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    if (handle == NULL)
+        curl_easy_cleanup(e);
+    if (resp != NULL)
+        *resp = text;
+    else
+        free(text);
+    return status;
 }

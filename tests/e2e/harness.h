@@ -36,7 +36,18 @@ typedef struct http_resp {
 
 /** Makes a fresh temporary data directory in `buf`. */
 void harness_tmpdir(char *buf, size_t len);
-/** Removes a directory tree made by harness_tmpdir. */
+/**
+ * On a PostgreSQL run (GATEWAY_TEST_DATABASE_URL_FILE set), the URL of data directory
+ * `data_dir`'s own database, created if needed, in `buf`; NULL on a SQLite run. gw_start passes it
+ * as --database; tests that run the CLI pass it too.
+ */
+const char *harness_database(const char *data_dir, char *buf, size_t len);
+/**
+ * The outbox CLI's argument for the store of data directory `data_dir`, shell-quoted: --database
+ * URL on a PostgreSQL run, else --data-dir DIR. A static buffer, valid for two calls.
+ */
+const char *harness_store_arg(const char *data_dir);
+/** Removes a directory tree made by harness_tmpdir (and, on a PostgreSQL run, its database). */
 void harness_rmdir(const char *dir);
 
 /**
@@ -67,6 +78,14 @@ void http_resp_clear(http_resp_t *r);
  * body to the NUL-terminated malloc'd text at *(char **)arg (NULL to start; the caller frees it).
  */
 size_t harness_curl_append(char *data, size_t size, size_t n, void *arg);
+/**
+ * One SCIM request with the test token, for the tests' threads and for gateways that may be killed
+ * under it: on the curl handle `e` (its connection is kept for the next call; the options set here
+ * are reset first) or, with `e` NULL, on a connection of its own. The HTTP status, 0 when no answer
+ * came (which, unlike http_call, does not fail the test). `*resp` (NULL: not wanted) gets the
+ * malloc'd body or NULL.
+ */
+long harness_call(void *e, int port, const char *method, const char *path, const char *body, char **resp);
 
 /** Shorthand for an authorized call. */
 void scim(gw_proc_t *p, const char *method, const char *path, const char *body, http_resp_t *out);

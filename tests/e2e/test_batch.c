@@ -57,21 +57,9 @@ typedef struct creates {
  */
 static void create_on(CURL *e, creates_t *c, size_t i)
 {
-    char url[128], body[256];
-    char *resp = NULL;
-    long status = 0;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/scim/v2/Users", c->port);
+    char body[256], *resp = NULL;
     snprintf(body, sizeof(body), "{\"userName\":\"%s\",\"active\":true}", c->emails[i]);
-    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
-    h = curl_slist_append(h, "Content-Type: application/scim+json");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    long status = harness_call(e, c->port, "POST", "/scim/v2/Users", body, &resp);
     json_t *j = resp != NULL ? json_loads(resp, 0, NULL) : NULL;
     pthread_mutex_lock(&c->lock);
     c->status[i] = status;
@@ -80,7 +68,6 @@ static void create_on(CURL *e, creates_t *c, size_t i)
     pthread_mutex_unlock(&c->lock);
     json_decref(j);
     free(resp);
-    curl_slist_free_all(h);
 }
 
 static void *create_worker(void *arg)
@@ -166,7 +153,7 @@ static int events_for(fixture_t *f, const char *event, const char *id)
 static long pending_rows(fixture_t *f)
 {
     char cmd[512], out[4096];
-    snprintf(cmd, sizeof(cmd), "%s outbox stats --json --data-dir %s 2>/dev/null", getenv("GATEWAY_BIN"), f->dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox stats --json %s 2>/dev/null", getenv("GATEWAY_BIN"), harness_store_arg(f->dir));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);
@@ -274,23 +261,7 @@ typedef struct patch_job {
 static void *patch_deactivate(void *arg)
 {
     patch_job_t *j = arg;
-    char url[256], *resp = NULL;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", j->gw->port, j->path);
-    CURL *e = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
-    h = curl_slist_append(h, "Content-Type: application/scim+json");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, deactivate_patch);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &j->status);
-    free(resp);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
+    j->status = harness_call(NULL, j->gw->port, "PATCH", j->path, deactivate_patch, NULL);
     return NULL;
 }
 
@@ -438,8 +409,8 @@ static void test_bulk_load_needs_fewer_calls_than_users(void **state)
 
     /* `outbox list` names the batch of the rows that went out together */
     char cmd[512], out[65536];
-    snprintf(cmd, sizeof(cmd), "%s outbox list --state all --json --limit 100 --data-dir %s 2>/dev/null", getenv("GATEWAY_BIN"),
-             f->dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox list --state all --json --limit 100 %s 2>/dev/null", getenv("GATEWAY_BIN"),
+             harness_store_arg(f->dir));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);

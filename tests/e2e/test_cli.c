@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,6 +93,53 @@ static void test_bad_values(void **state)
     assert_usage_error((const char *const[]){"--group-role-map", "Admins=admin,admins=editor", NULL}, good_env, "--group-role-map");
     assert_usage_error((const char *const[]){"--access-groups", "Odeus,,Staff", NULL}, good_env, "--access-groups");
     assert_usage_error((const char *const[]){"--access-groups", "Odeus,", NULL}, good_env, "--access-groups");
+    /* --database: sqlite:PATH or a PostgreSQL URL libpq reads; never a bare path, another scheme, or a bad URL */
+    assert_usage_error((const char *const[]){"--database", "/var/lib/gateway.db", NULL}, good_env, "--database");
+    assert_usage_error((const char *const[]){"--database", "sqlite:", NULL}, good_env, "--database");
+    assert_usage_error((const char *const[]){"--database", "mysql://db/gw", NULL}, good_env, "--database");
+    assert_usage_error((const char *const[]){"--database", "postgresql://gw@db/gw?no_such_parameter=1", NULL}, good_env,
+                       "--database");
+    assert_usage_error(
+        (const char *const[]){NULL},
+        (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "ODEUS_API_KEY=k", "GATEWAY_DATABASE_URL=ftp://db", NULL},
+        "GATEWAY_DATABASE_URL");
+    assert_usage_error((const char *const[]){NULL},
+                       (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "ODEUS_API_KEY=k",
+                                             "GATEWAY_DATABASE_URL=sqlite:x.db", "GATEWAY_DATABASE_URL_FILE=/etc/hostname", NULL},
+                       "not both");
+    assert_usage_error((const char *const[]){NULL},
+                       (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "ODEUS_API_KEY=k",
+                                             "GATEWAY_DATABASE_URL_FILE=/nonexistent/db-url", NULL},
+                       "GATEWAY_DATABASE_URL_FILE");
+    /* GATEWAY_DATABASE_URL_FILE is read (its trailing newline dropped) and used: here a file that cannot be opened */
+    char dir[] = "/tmp/test-cli-db-XXXXXX", url_file[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(url_file, sizeof(url_file), "%s/url", dir);
+    /* the default database cannot be opened either (a directory in its place): a gateway that ignored the file stops too */
+    char blocker[64];
+    snprintf(blocker, sizeof(blocker), "%s/gateway.db", dir);
+    assert_int_equal(mkdir(blocker, 0700), 0);
+    FILE *uf = fopen(url_file, "w");
+    assert_non_null(uf);
+    assert_true(fputs("sqlite:/nonexistent-dir/x/y.db\n", uf) >= 0);
+    assert_int_equal(fclose(uf), 0);
+    char env_file[128], out[4096];
+    snprintf(env_file, sizeof(env_file), "GATEWAY_DATABASE_URL_FILE=%s", url_file);
+    assert_int_equal(run_capture((const char *const[]){"--listen", "127.0.0.1:0", "--data-dir", dir, NULL},
+                                 (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "ODEUS_API_KEY=k", env_file, NULL},
+                                 STDOUT_FILENO, out, sizeof(out)),
+                     1);
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+    assert_int_equal(system(rm), 0);
+    if (strstr(out, "start_failed") == NULL || strstr(out, "/nonexistent-dir/x/y.db:") == NULL)
+        fail_msg("the gateway did not try the file's database:\n%s", out);
+    /* the message never repeats the URL, which may hold a password */
+    char err[4096];
+    assert_int_equal(run((const char *const[]){"--database", "postgresql://gw:s3cret-pw@db/gw?no_such_parameter=1", NULL}, good_env,
+                         err, sizeof(err)),
+                     2);
+    assert_null(strstr(err, "s3cret-pw"));
     assert_usage_error((const char *const[]){"--no-such-flag", NULL}, good_env, "--no-such-flag");
     assert_usage_error((const char *const[]){NULL},
                        (const char *const[]){"SCIM_TOKEN=cli-test-token-0123456789", "GATEWAY_THREADS=x", "ODEUS_API_KEY=k", NULL},
@@ -133,6 +181,7 @@ static void test_help(void **state)
     static const char *const options[][2] = {
         {"listen", "GATEWAY_LISTEN"},
         {"data-dir", "GATEWAY_DATA_DIR"},
+        {"database", "GATEWAY_DATABASE_URL"},
         {"threads", "GATEWAY_THREADS"},
         {"odeus-base-url", "ODEUS_BASE_URL"},
         {"upstream-deadline-ms", "GATEWAY_UPSTREAM_DEADLINE_MS"},

@@ -62,27 +62,9 @@ static void call(worker_t *w, const char *method, const char *path, const char *
     int port = w->gw->port;
     pthread_mutex_unlock(w->gw_lock);
     memset(r, 0, sizeof(*r));
-    char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    CURL *e = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TEST_SCIM_TOKEN);
-    h = curl_slist_append(h, "Content-Type: application/scim+json");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, harness_curl_append);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->body);
-    if (body != NULL)
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
-    else
-        r->status = 0;
+    r->status = harness_call(NULL, port, method, path, body, &r->body);
     if (r->body != NULL)
         r->json = json_loads(r->body, 0, NULL);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
 }
 
 /* Finds a user created by a request whose answer was lost. */
@@ -198,7 +180,7 @@ static size_t mismatches(worker_t *w, mock_odeus_t *mock)
 static json_int_t outbox_pending(const char *dir)
 {
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s outbox stats --json --data-dir %s", getenv("GATEWAY_BIN"), dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox stats --json %s", getenv("GATEWAY_BIN"), harness_store_arg(dir));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     json_t *stats = json_loadf(p, 0, NULL);

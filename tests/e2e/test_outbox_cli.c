@@ -40,7 +40,7 @@ static int run_cli(char *out, size_t out_len, const char *fmt, ...)
 static json_t *cli_json(const char *dir, const char *what)
 {
     static char out[65536];
-    assert_int_equal(run_cli(out, sizeof(out), "outbox %s --json --data-dir %s", what, dir), 0);
+    assert_int_equal(run_cli(out, sizeof(out), "outbox %s --json %s", what, harness_store_arg(dir)), 0);
     json_t *j = json_loads(out, 0, NULL);
     if (j == NULL)
         fail_msg("outbox %s --json printed no JSON: %s", what, out);
@@ -53,6 +53,13 @@ static json_int_t stat_of(const char *dir, const char *key)
     json_int_t v = json_integer_value(json_object_get(stats, key));
     json_decref(stats);
     return v;
+}
+
+/* `outbox stats` through --database sqlite:DIR/gateway.db: its exit code */
+static int stat_of_url(const char *dir)
+{
+    static char out[65536];
+    return run_cli(out, sizeof(out), "outbox stats --json --database sqlite:%s/gateway.db", dir);
 }
 
 static void test_outbox_commands(void **state)
@@ -87,16 +94,16 @@ static void test_outbox_commands(void **state)
     json_int_t row_id = json_integer_value(json_object_get(row, "id"));
     json_decref(rows);
     char text[4096];
-    assert_int_equal(run_cli(text, sizeof(text), "outbox list --data-dir %s", dir), 0);
+    assert_int_equal(run_cli(text, sizeof(text), "outbox list %s", harness_store_arg(dir)), 0);
     assert_non_null(strstr(text, "deactivate"));
 
     /* drop needs --yes: a dropped deactivation means a person keeps access. */
-    assert_int_equal(run_cli(NULL, 0, "outbox drop %lld --data-dir %s", (long long)row_id, dir), 2);
+    assert_int_equal(run_cli(NULL, 0, "outbox drop %lld %s", (long long)row_id, harness_store_arg(dir)), 2);
     assert_int_equal(stat_of(dir, "pending"), 1);
-    assert_int_equal(run_cli(NULL, 0, "outbox drop 999999 --yes --data-dir %s", dir), 1);
-    assert_int_equal(run_cli(NULL, 0, "outbox frobnicate --data-dir %s", dir), 2);
-    assert_int_equal(run_cli(NULL, 0, "outbox retry %lld --data-dir %s", (long long)row_id, dir), 0);
-    assert_int_equal(run_cli(NULL, 0, "outbox drop %lld --yes --data-dir %s", (long long)row_id, dir), 0);
+    assert_int_equal(run_cli(NULL, 0, "outbox drop 999999 --yes %s", harness_store_arg(dir)), 1);
+    assert_int_equal(run_cli(NULL, 0, "outbox frobnicate %s", harness_store_arg(dir)), 2);
+    assert_int_equal(run_cli(NULL, 0, "outbox retry %lld %s", (long long)row_id, harness_store_arg(dir)), 0);
+    assert_int_equal(run_cli(NULL, 0, "outbox drop %lld --yes %s", (long long)row_id, harness_store_arg(dir)), 0);
     assert_int_equal(stat_of(dir, "pending"), 0);
     assert_int_equal(stat_of(dir, "failed"), 1);
     rows = cli_json(dir, "list --state failed");
@@ -104,7 +111,7 @@ static void test_outbox_commands(void **state)
     json_decref(rows);
 
     /* retry brings a failed row back, and a running gateway delivers it. */
-    assert_int_equal(run_cli(NULL, 0, "outbox retry --all-failed --data-dir %s", dir), 0);
+    assert_int_equal(run_cli(NULL, 0, "outbox retry --all-failed %s", harness_store_arg(dir)), 0);
     assert_int_equal(stat_of(dir, "pending"), 1);
     mock_odeus_set_default(f->mock, MOCK_OK);
     free(f->gw.log); /* gw_start starts a fresh gw_proc_t */
@@ -114,6 +121,16 @@ static void test_outbox_commands(void **state)
 
     /* A wrong data directory is refused, not silently created. */
     assert_int_equal(run_cli(NULL, 0, "outbox stats --data-dir %s/nope", dir), 1);
+    /* --database names the same file as a URL (SQLite runs); a URL that is none is a usage error, and so is a bare path */
+    char url[600];
+    if (harness_database(dir, url, sizeof(url)) == NULL)
+        assert_int_equal(stat_of_url(dir), 0);
+    assert_int_equal(run_cli(NULL, 0, "outbox stats --database sqlite:%s/nope/gateway.db", dir), 1);
+    assert_int_equal(run_cli(NULL, 0, "outbox stats --database %s/gateway.db", dir), 2);
+    assert_int_equal(run_cli(NULL, 0, "outbox stats --database mysql://localhost/gw"), 2);
+    setenv("GATEWAY_DATABASE_URL", "sqlite:", 1);
+    assert_int_equal(run_cli(NULL, 0, "outbox stats"), 2);
+    unsetenv("GATEWAY_DATABASE_URL");
     free(id);
 }
 

@@ -171,7 +171,7 @@ static void test_two_holders_share_one_seat(void **state)
 
     /* and so does outbox list */
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s outbox list --state done --data-dir %s 2>&1", getenv("GATEWAY_BIN"), f->dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox list --state done %s 2>&1", getenv("GATEWAY_BIN"), harness_store_arg(f->dir));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     char out[8192];
@@ -311,7 +311,7 @@ static void test_access_groups_and_the_guard(void **state)
 
     /* outbox list says which group caused them */
     char cmd[512], out[8192];
-    snprintf(cmd, sizeof(cmd), "%s outbox list --data-dir %s 2>&1", getenv("GATEWAY_BIN"), f->dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox list %s 2>&1", getenv("GATEWAY_BIN"), harness_store_arg(f->dir));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);
@@ -323,7 +323,7 @@ static void test_access_groups_and_the_guard(void **state)
         fail_msg("outbox list does not show the held rows and their cause %s:\n%s", cause, out);
 
     /* the operator releases them */
-    snprintf(cmd, sizeof(cmd), "%s outbox release --all --data-dir %s >/dev/null 2>&1", getenv("GATEWAY_BIN"), f->dir);
+    snprintf(cmd, sizeof(cmd), "%s outbox release --all %s >/dev/null 2>&1", getenv("GATEWAY_BIN"), harness_store_arg(f->dir));
     assert_int_equal(WEXITSTATUS(system(cmd)), 0);
     WAIT_FOR(member_is(f, "ben@example.com", MOCK_MEMBER_INACTIVE, NULL) &&
                  member_is(f, "cy@example.com", MOCK_MEMBER_INACTIVE, NULL),

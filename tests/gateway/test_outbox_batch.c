@@ -2,7 +2,8 @@
  * gateway/outbox, batch building and splitting: the delivery loop against a real store file and
  * the mock Odeus, with the rows written before it starts so that its first scan finds them all
  * due. Batches are filled up to --odeus-invite-batch, one row per seat, only a seat's oldest
- * row; a whole-batch 400 is halved until the refused address is alone.
+ * row; a whole-batch 400 is halved until the refused address is alone. As
+ * test_gateway_outbox_batch_pg, on a fresh database of the throwaway PostgreSQL (store/test_db.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,10 +22,11 @@
 #include "gateway/outbox.h"
 #include "mock/mock_odeus.h"
 #include "store/store.h"
+#include "store/test_db.h"
 
 typedef struct fx {
     char dir[64];
-    char db[128];
+    char db[512];
     mock_odeus_t *mock;
     gw_config_t config;
     store_t *store;
@@ -43,7 +45,9 @@ static fx_t *fx_new(const char *batch)
     fx_t *f = calloc(1, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/gw-outbox-batch-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/gateway.db", f->dir);
+    char file[128];
+    snprintf(file, sizeof(file), "%s/gateway.db", f->dir);
+    test_db_fresh(f->db, sizeof(f->db), file);
     f->mock = mock_odeus_start();
     assert_non_null(f->mock);
     setenv("SCIM_TOKEN", "a-token-long-enough-for-the-gateway", 1);
@@ -59,8 +63,13 @@ static fx_t *fx_new(const char *batch)
                     (char *)batch,
                     "--odeus-rate-per-sec",
                     "0",
+                    test_db_pg() ? "--database" : NULL,
+                    f->db,
                     NULL};
-    assert_int_equal(gw_config_load(&f->config, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv), GW_CONFIG_OK);
+    int argc = 0;
+    while (argv[argc] != NULL)
+        argc++;
+    assert_int_equal(gw_config_load(&f->config, argc, argv), GW_CONFIG_OK);
     char err[256];
     f->store = store_open(f->db, err, sizeof(err));
     if (f->store == NULL)
@@ -71,6 +80,7 @@ static fx_t *fx_new(const char *batch)
 static void fx_free(fx_t *f)
 {
     store_close(f->store);
+    test_db_drop(f->db);
     gw_config_clear(&f->config);
     mock_odeus_stop(f->mock);
     char cmd[128];

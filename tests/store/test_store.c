@@ -1,5 +1,6 @@
 /*
- * Black-box tests of the store through store/store.h, against real SQLite files in a fresh temporary directory.
+ * Black-box tests of the store through store/store.h, against real SQLite files in a fresh temporary
+ * directory, or (test_store_pg) a fresh database of a throwaway PostgreSQL server (tests/store/test_db.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,16 +15,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store/test_db.h"
 
 /* The schema version a new database gets (store/sqlite_db.c, migrations[]). */
 #define SCHEMA_NOW 8
 
 typedef struct fixture {
     char dir[64];
-    char path[128];
+    char path[512]; /* the SQLite file, or the PostgreSQL database's URL */
 } fixture_t;
 
 static int setup(void **state)
@@ -32,7 +35,9 @@ static int setup(void **state)
     assert_non_null(f);
     strcpy(f->dir, "/tmp/test_store.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/gateway.db", f->dir);
+    char file[128];
+    snprintf(file, sizeof(file), "%s/gateway.db", f->dir);
+    test_db_fresh(f->path, sizeof(f->path), file);
     *state = f;
     return 0;
 }
@@ -46,6 +51,7 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 static int teardown(void **state)
 {
     fixture_t *f = *state;
+    test_db_drop(f->path);
     assert_int_equal(nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
     free(f);
     return 0;
@@ -160,8 +166,11 @@ static const char *due_ids(store_t *s, int64_t now, const int64_t *skip, size_t 
     return buf;
 }
 
-static int raw_exec(const char *path, const char *sql)
+/* Runs `sql` on the SQLite file, or `pg_sql` on the PostgreSQL database: 0 (SQLITE_OK) when it worked. */
+static int raw_exec2(const char *path, const char *sql, const char *pg_sql)
 {
+    if (test_db_pg())
+        return test_db_exec(path, pg_sql);
     sqlite3 *db = NULL;
     int rc = sqlite3_open(path, &db);
     if (rc == SQLITE_OK)
@@ -172,6 +181,8 @@ static int raw_exec(const char *path, const char *sql)
 
 static int raw_user_version(const char *path)
 {
+    if (test_db_pg())
+        return (int)test_db_scalar(path, "SELECT version FROM store_schema");
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int v = -1;
@@ -201,6 +212,16 @@ static int raw_user_version(const char *path)
     "ALTER TABLE outbox DROP COLUMN seat; ALTER TABLE outbox DROP COLUMN cause; ALTER TABLE invitee_recheck DROP COLUMN seat;"     \
     "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
 
+/* The same undos on PostgreSQL (dropping a column drops its indexes). */
+#define PG_UNDO_SCHEMA_7 "ALTER TABLE outbox DROP COLUMN batch_id;"
+#define PG_UNDO_SCHEMA_6                                                                                                           \
+    "ALTER TABLE users DROP COLUMN display_name, DROP COLUMN family_name, DROP COLUMN given_name, DROP COLUMN primary_email;"      \
+    "DROP INDEX users_created; DROP INDEX users_last_modified;"
+#define PG_UNDO_SCHEMA_5_4                                                                                                         \
+    "DROP TABLE group_members; DROP TABLE groups; ALTER TABLE users DROP COLUMN odeus_role, DROP COLUMN seat_held;"                \
+    "ALTER TABLE outbox DROP COLUMN seat, DROP COLUMN cause;"                                                                      \
+    "ALTER TABLE invitee_recheck DROP COLUMN seat, DROP COLUMN action, DROP COLUMN role;"
+
 /* ---- open ------------------------------------------------------------------------------------- */
 
 static void test_open_creates_schema_and_reopen_keeps_data(void **state)
@@ -227,7 +248,7 @@ static void test_open_newer_schema_fails(void **state)
 {
     fixture_t *f = *state;
     store_close(open_ok(f->path));
-    assert_int_equal(raw_exec(f->path, "PRAGMA user_version = 99"), SQLITE_OK);
+    assert_int_equal(raw_exec2(f->path, "PRAGMA user_version = 99", "UPDATE store_schema SET version = 99"), SQLITE_OK);
     char err[256] = "";
     assert_null(store_open(f->path, err, sizeof(err)));
     assert_non_null(strstr(err, "newer"));
@@ -240,10 +261,27 @@ static void test_open_bad_path_fails(void **state)
 {
     (void)state;
     char err[256] = "";
-    assert_null(store_open("/nonexistent-dir/x/y.db", err, sizeof(err)));
+    /* on PostgreSQL: a database that does not exist on the server */
+    const char *bad = "/nonexistent-dir/x/y.db";
+    char url[600];
+    if (test_db_pg()) {
+        snprintf(url, sizeof(url), "%s", test_db_server());
+        strcpy(strrchr(url, '/'), "/no_such_database");
+        bad = url;
+    }
+    assert_null(store_open(bad, err, sizeof(err)));
     assert_true(strlen(err) > 0);
+    /* the URL's password is never in the message */
+    if (test_db_pg()) {
+        const char *user = strstr(url, "://") + 3, *colon = strchr(user, ':'), *at = strchr(user, '@');
+        assert_true(colon != NULL && at != NULL && colon < at);
+        char password[128];
+        snprintf(password, sizeof(password), "%.*s", (int)(at - colon - 1), colon + 1);
+        assert_true(strlen(password) > 0);
+        assert_null(strstr(err, password));
+    }
     /* a NULL buffer is allowed */
-    assert_null(store_open("/nonexistent-dir/x/y.db", NULL, 0));
+    assert_null(store_open(bad, NULL, 0));
 }
 
 typedef struct opener {
@@ -269,8 +307,9 @@ static void test_open_concurrent_first_open(void **state)
     enum { N = 8 };
     /* several rounds on fresh files: the race is between the very first opens */
     for (int round = 0; round < 5; round++) {
-        char path[160];
-        snprintf(path, sizeof(path), "%s/fresh-%d.db", f->dir, round);
+        char file[160], path[512];
+        snprintf(file, sizeof(file), "%s/fresh-%d.db", f->dir, round);
+        test_db_fresh(path, sizeof(path), file);
         pthread_barrier_t barrier;
         pthread_barrier_init(&barrier, NULL, N);
         opener_t o[N];
@@ -286,6 +325,7 @@ static void test_open_concurrent_first_open(void **state)
             if (!o[i].ok)
                 fail_msg("round %d, opener %d: %s", round, i, o[i].err);
         assert_int_equal(raw_user_version(path), SCHEMA_NOW);
+        test_db_drop(path);
     }
 }
 
@@ -479,11 +519,14 @@ static void test_open_migrates_v2(void **state)
     int64_t queued = outbox_add_seat(s, "id-old", "Olga@Example.com", "invite", 0);
     store_close(s);
     /* take it back to schema 2: sort columns (6), groups (5), seat columns and indexes (4), the rendered column (3) */
-    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_8 UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4
-                              "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2"),
+    assert_int_equal(raw_exec2(f->path,
+                               UNDO_SCHEMA_8 UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4
+                               "ALTER TABLE users DROP COLUMN rendered; PRAGMA user_version = 2",
+                               UNDO_SCHEMA_8 PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_6 PG_UNDO_SCHEMA_5_4
+                               "ALTER TABLE users DROP COLUMN rendered; UPDATE store_schema SET version = 2"),
                      SQLITE_OK);
     assert_int_equal(raw_user_version(f->path), 2);
-    assert_int_not_equal(raw_exec(f->path, "SELECT rendered FROM users"), SQLITE_OK);
+    assert_int_not_equal(raw_exec2(f->path, "SELECT rendered FROM users", "SELECT rendered FROM users"), SQLITE_OK);
 
     s = open_ok(f->path);
     assert_int_equal(raw_user_version(f->path), SCHEMA_NOW);
@@ -525,6 +568,10 @@ static void test_user_delete_cascades_emails(void **state)
     assert_int_equal(store_user_insert(s, &u), STORE_OK);
     assert_int_equal(store_user_delete(s, "id-1"), STORE_OK);
     store_close(s);
+    if (test_db_pg()) {
+        assert_int_equal(test_db_scalar(f->path, "SELECT count(*) FROM user_emails"), 0);
+        return;
+    }
 
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -582,6 +629,63 @@ static void test_user_name_unique_case_insensitive(void **state)
 }
 
 /* A write that fails after its first statement leaves nothing behind, in or out of a transaction. */
+/*
+ * A deferred commit is visible at once and made durable later, on another connection of the same
+ * file (the worker's flush thread); a relaxed connection's commits need no flush (ticket 0).
+ */
+static void test_commit_deferred_then_sync(void **state)
+{
+    fixture_t *f = *state;
+    store_t *w = open_ok(f->path), *flusher = open_ok(f->path), *relaxed = open_ok(f->path);
+    store_user_t got = {0};
+    uint64_t t1 = 0, t2 = 0, t3 = 7;
+
+    assert_int_equal(store_begin(w), STORE_OK);
+    insert_user(w, "id-a", "alice");
+    assert_int_equal(store_commit_deferred(w, &t1), STORE_OK);
+    /* PostgreSQL: COMMIT returns flushed (store/pg_query.c), so nothing is left for a ticket */
+    if (test_db_pg())
+        assert_int_equal(t1, 0);
+    else
+        assert_true(t1 > 0);
+    /* committed: the other connections see it before any flush */
+    assert_int_equal(store_user_get(flusher, "id-a", &got), STORE_OK);
+    store_user_clear(&got);
+
+    /* the connection goes on writing while the flush of the first commit is still to come */
+    assert_int_equal(store_begin(w), STORE_OK);
+    insert_user(w, "id-b", "bob");
+    assert_int_equal(store_commit_deferred(w, &t2), STORE_OK);
+    assert_true(test_db_pg() ? t2 == 0 : t2 > t1);
+
+    assert_int_equal(store_sync(flusher, t2), STORE_OK);
+    assert_int_equal(store_sync(flusher, t1), STORE_OK); /* covered by the flush of t2 */
+    assert_int_equal(store_sync(w, t2), STORE_OK);
+    assert_int_equal(store_sync(flusher, 0), STORE_OK);
+
+    assert_int_equal(store_relax_sync(relaxed), STORE_OK);
+    assert_int_equal(store_begin(relaxed), STORE_OK);
+    insert_user(relaxed, "id-c", "carol");
+    assert_int_equal(store_commit_deferred(relaxed, &t3), STORE_OK);
+    assert_int_equal(t3, 0);
+
+    /* a plain commit after deferred ones still returns durable */
+    assert_int_equal(store_begin(w), STORE_OK);
+    insert_user(w, "id-d", "dave");
+    assert_int_equal(store_commit(w), STORE_OK);
+    store_close(relaxed);
+    store_close(flusher);
+    store_close(w);
+
+    store_t *again = open_ok(f->path);
+    const char *ids[] = {"id-a", "id-b", "id-c", "id-d"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(store_user_get(again, ids[i], &got), STORE_OK);
+        store_user_clear(&got);
+    }
+    store_close(again);
+}
+
 static void test_user_write_failure_is_atomic(void **state)
 {
     fixture_t *f = *state;
@@ -590,8 +694,12 @@ static void test_user_write_failure_is_atomic(void **state)
     store_user_t u = make_user("id-1", "alice", good, 1);
     assert_int_equal(store_user_insert(s, &u), STORE_OK);
     /* make the email index refuse one value, so the users row is written and the emails are not */
-    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON user_emails WHEN NEW.value = 'boom'"
-                                       " BEGIN SELECT RAISE(ABORT, 'boom'); END"),
+    assert_int_equal(raw_exec2(f->path,
+                               "CREATE TRIGGER boom BEFORE INSERT ON user_emails WHEN NEW.value = 'boom'"
+                               " BEGIN SELECT RAISE(ABORT, 'boom'); END",
+                               "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'boom'; END$$;"
+                               "CREATE TRIGGER boom BEFORE INSERT ON user_emails FOR EACH ROW WHEN (NEW.value = 'boom')"
+                               " EXECUTE FUNCTION boom()"),
                      SQLITE_OK);
     const char *bad[] = {"other@example.com", "boom"};
     collect_t c;
@@ -1217,9 +1325,11 @@ static void test_open_migrates_v3(void **state)
         assert_int_equal(store_user_insert(s, &u), STORE_OK);
     }
     store_close(s);
-    assert_int_equal(raw_exec(f->path, UNDO_SCHEMA_8 UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3"),
+    assert_int_equal(raw_exec2(f->path, UNDO_SCHEMA_8 UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3",
+                               UNDO_SCHEMA_8 PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_6 PG_UNDO_SCHEMA_5_4
+                               "UPDATE store_schema SET version = 3"),
                      SQLITE_OK);
-    assert_int_not_equal(raw_exec(f->path, "SELECT display_name FROM users"), SQLITE_OK);
+    assert_int_not_equal(raw_exec2(f->path, "SELECT display_name FROM users", "SELECT display_name FROM users"), SQLITE_OK);
 
     s = open_ok(f->path);
     assert_int_equal(raw_user_version(f->path), SCHEMA_NOW);
@@ -1882,6 +1992,96 @@ static void test_concurrent_writers(void **state)
     store_close(s);
 }
 
+/* ---- writers of several connections (PostgreSQL: several replicas) ------------------------------------ */
+
+typedef struct late_writer {
+    const char *path;
+    long long began_ms; /* when its store_begin returned */
+    int64_t id;         /* the outbox row it committed */
+    int failed;
+    char err[256];
+} late_writer_t;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *late_writer_thread(void *arg)
+{
+    late_writer_t *w = arg;
+    store_t *s = store_open(w->path, w->err, sizeof(w->err));
+    store_outbox_t row = {.user_id = "u-b", .action = "invite", .email = "b@example.com", .created_at_ms = 1, .next_attempt_ms = 1};
+    if (s == NULL || store_begin(s) != STORE_OK) {
+        w->failed = 1;
+    } else {
+        w->began_ms = mono_ms();
+        if (store_outbox_insert(s, &row, &w->id) != STORE_OK || store_commit(s) != STORE_OK)
+            w->failed = 1;
+    }
+    if (s != NULL && w->failed)
+        snprintf(w->err, sizeof(w->err), "%s", store_errmsg(s));
+    store_close(s);
+    return NULL;
+}
+
+/*
+ * A writer waits for another connection's open transaction (the SQLite writers' mutex; on
+ * PostgreSQL the advisory lock every writer of the database takes), and the outbox ids come in
+ * commit order: the per-seat order rule reads that order from the ids.
+ */
+static void test_writers_take_turns_across_connections(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    assert_int_equal(store_begin(s), STORE_OK);
+    late_writer_t w = {.path = f->path};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, late_writer_thread, &w), 0);
+    usleep(300 * 1000);
+    int64_t first = outbox_add(s, "u-a", "invite", 1);
+    long long committed_ms = mono_ms();
+    assert_int_equal(store_commit(s), STORE_OK);
+    pthread_join(t, NULL);
+    if (w.failed)
+        fail_msg("the second writer failed: %s", w.err);
+    assert_true(w.began_ms >= committed_ms);
+    assert_true(w.id > first);
+    store_close(s);
+}
+
+/*
+ * PostgreSQL: the delivery's read of due rows skips a row another transaction holds locked
+ * (FOR UPDATE SKIP LOCKED) and, since that row is still pending, keeps its seat's newer rows back.
+ */
+static void test_pg_due_skips_locked_rows(void **state)
+{
+    fixture_t *f = *state;
+    if (!test_db_pg())
+        skip(); /* on SQLite another connection's open transaction is invisible, and there is one writer */
+    store_t *writer = open_ok(f->path), *delivery = open_ok(f->path);
+    int64_t a1 = outbox_add(writer, "u-a", "invite", 0);
+    int64_t b1 = outbox_add(writer, "u-b", "invite", 0);
+    int64_t a2 = outbox_add(writer, "u-a", "invite", 0);
+    char buf[128], want[64];
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)a1, (long long)b1);
+    assert_string_equal(due_ids(delivery, 10, NULL, 0, 16, buf, sizeof(buf)), want);
+
+    /* a writer holds a1 (the deactivation guard, say) in its open transaction */
+    assert_int_equal(store_begin(writer), STORE_OK);
+    assert_int_equal(store_outbox_hold(writer, &a1, 1, "guard"), STORE_OK);
+    snprintf(want, sizeof(want), "%lld", (long long)b1);
+    assert_string_equal(due_ids(delivery, 10, NULL, 0, 16, buf, sizeof(buf)), want);
+    store_rollback(writer);
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)a1, (long long)b1);
+    assert_string_equal(due_ids(delivery, 10, NULL, 0, 16, buf, sizeof(buf)), want);
+    (void)a2;
+    store_close(delivery);
+    store_close(writer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1912,10 +2112,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_due_deactivations_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_superseded_by_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_deferred_then_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_mid_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writers_take_turns_across_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_due_skips_locked_rows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

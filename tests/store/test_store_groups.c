@@ -1,5 +1,6 @@
 /*
- * Groups and memberships through store/store.h, against a real SQLite file: uniqueness of
+ * Groups and memberships through store/store.h, against a real SQLite file (or, as
+ * test_store_groups_pg, a fresh PostgreSQL database: tests/store/test_db.h): uniqueness of
  * displayName, look-ups by every index, set semantics of memberships, and the cascades when a
  * group or a user goes.
  */
@@ -16,9 +17,11 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/test_db.h"
 
 typedef struct fixture {
     char dir[64];
+    char url[512];
     store_t *s;
 } fixture_t;
 
@@ -30,7 +33,8 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     char path[128], err[256] = "";
     snprintf(path, sizeof(path), "%s/gateway.db", f->dir);
-    f->s = store_open(path, err, sizeof(err));
+    test_db_fresh(f->url, sizeof(f->url), path);
+    f->s = store_open(f->url, err, sizeof(err));
     if (f->s == NULL)
         fail_msg("store_open: %s", err);
     *state = f;
@@ -47,6 +51,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(f->s);
+    test_db_drop(f->url);
     assert_int_equal(nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
     free(f);
     return 0;
