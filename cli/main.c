@@ -5,6 +5,7 @@
 
 #include "cli/audit_cli.h"
 #include "cli/groups_cli.h"
+#include "cli/migrate_cli.h"
 #include "cli/outbox_cli.h"
 #include "common/alloc.h"
 #include "gateway/config.h"
@@ -20,6 +21,8 @@ int main(int argc, char **argv)
         return gw_outbox_cli_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "groups") == 0)
         return gw_groups_cli_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "migrate") == 0)
+        return gw_migrate_cli_main(argc - 1, argv + 1);
     switch (gw_config_load(&config, argc, argv)) {
     case GW_CONFIG_EXIT_OK:
         return 0;

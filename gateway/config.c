@@ -106,12 +106,11 @@ static int set_database(gw_config_t *c, const char *value, char *why, size_t why
     return 0;
 }
 
-/* The database for logs: a PostgreSQL URL loses its user, password and parameters. */
-static void show_database(gw_config_t *c)
+void gw_config_database_shown(const char *url, char *out, size_t out_len)
 {
-    const char *scheme_end = strstr(c->database, "://");
-    if (strncmp(c->database, "postgres", 8) != 0 || scheme_end == NULL) {
-        snprintf(c->database_shown, sizeof(c->database_shown), "%s", c->database);
+    const char *scheme_end = strstr(url, "://");
+    if (strncmp(url, "postgres", 8) != 0 || scheme_end == NULL) {
+        snprintf(out, out_len, "%s", url);
         return;
     }
     const char *rest = scheme_end + 3, *at = strchr(rest, '@');
@@ -119,8 +118,12 @@ static void show_database(gw_config_t *c)
     if (at != NULL && strcspn(rest, "/?") < (size_t)(at - rest))
         at = NULL;
     const char *host = at != NULL ? at + 1 : rest;
-    snprintf(c->database_shown, sizeof(c->database_shown), "%.*s%.*s", (int)(rest - c->database), c->database,
-             (int)strcspn(host, "?"), host);
+    snprintf(out, out_len, "%.*s%.*s", (int)(rest - url), url, (int)strcspn(host, "?"), host);
+}
+
+static void show_database(gw_config_t *c)
+{
+    gw_config_database_shown(c->database, c->database_shown, sizeof(c->database_shown));
 }
 
 /* Whole-number options: parse within [min, max], scale (e.g. seconds to ms), store. */
@@ -480,6 +483,43 @@ static int set_audit_log(gw_config_t *c, const char *value, char *why, size_t wh
     return copy_string(c->audit_log, sizeof(c->audit_log), value, why, why_len);
 }
 
+/* A replica's name becomes part of a file name: letters, digits, '.', '_', '-'; not "." or "..". */
+static int replica_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 63 || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int set_replica_name(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (!replica_name_ok(value)) {
+        snprintf(why, why_len, "1 to 63 letters, digits, '.', '_' or '-', not starting with '.'");
+        return -1;
+    }
+    return copy_string(c->replica_name, sizeof(c->replica_name), value, why, why_len);
+}
+
+/*
+ * The default replica name: the host name, which in Kubernetes is the pod's name (unique among
+ * the replicas, new on each rollout), with other characters made '-'. "gateway" if there is none.
+ */
+static void default_replica_name(gw_config_t *c)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        host[0] = '\0';
+    host[63] = '\0';
+    for (char *p = host; *p != '\0'; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            *p = '-';
+    snprintf(c->replica_name, sizeof(c->replica_name), "%s", replica_name_ok(host) ? host : "gateway");
+}
+
 static const option_def_t options[] = {
     {"listen", "GATEWAY_LISTEN", 1, set_listen, "HOST:PORT to listen on (default 127.0.0.1:8080)"},
     {"base-path", "GATEWAY_BASE_PATH", 1, set_base_path, "path of the SCIM endpoints (default /scim/v2)"},
@@ -542,7 +582,10 @@ static const option_def_t options[] = {
     {"rate-limit", "GATEWAY_RATE_LIMIT", 1, set_rate_limit, "requests per minute per token (default 1200; 0 = off)"},
     {"rate-limit-burst", "GATEWAY_RATE_LIMIT_BURST", 1, set_rate_limit_burst,
      "requests a token may send at once above the rate (default 300)"},
-    {"audit-log", "GATEWAY_AUDIT_LOG", 1, set_audit_log, "hash-chained JSON Lines audit log (default DATA_DIR/audit.jsonl)"},
+    {"audit-log", "GATEWAY_AUDIT_LOG", 1, set_audit_log,
+     "hash-chained JSON Lines audit log (default DATA_DIR/audit.jsonl; on PostgreSQL DATA_DIR/audit-REPLICA.jsonl)"},
+    {"replica-name", "GATEWAY_REPLICA_NAME", 1, set_replica_name,
+     "this replica's name, for its own audit log on PostgreSQL (default: the host name)"},
     {"shutdown-grace-ms", "GATEWAY_SHUTDOWN_GRACE_MS", 1, set_shutdown_grace,
      "on SIGTERM, how long in-flight work may take (default 20000)"},
 };
@@ -565,7 +608,8 @@ static void print_help(void)
            "  audit verify FILE                    check the audit log's hash chain\n"
            "  outbox list|stats|retry|drop         inspect and repair the queue of changes for Odeus\n"
            "  groups check [--json] [--apply [--remove-extra]]\n"
-           "                                       compare the mirrored Odeus groups with the directory\n",
+           "                                       compare the mirrored Odeus groups with the directory\n"
+           "  migrate --from sqlite:PATH --to URL  copy the directory and the outbox to another database\n",
            MIN_TOKEN_LEN);
 }
 
@@ -911,8 +955,16 @@ gw_config_result_t gw_config_load(gw_config_t *c, int argc, char **argv)
         return GW_CONFIG_EXIT_USAGE;
     }
     show_database(c);
+    if (c->replica_name[0] == '\0')
+        default_replica_name(c);
+    /*
+     * Replicas on one PostgreSQL database each keep their own hash chain, in a file named after the
+     * replica (README, "High availability": why not one chain); with SQLite there is one writer.
+     */
+    int shared = strncmp(c->database, "postgres://", 11) == 0 || strncmp(c->database, "postgresql://", 13) == 0;
     if (c->audit_log[0] == '\0' &&
-        (size_t)snprintf(c->audit_log, sizeof(c->audit_log), "%s/audit.jsonl", c->data_dir) >= sizeof(c->audit_log)) {
+        (size_t)(shared ? snprintf(c->audit_log, sizeof(c->audit_log), "%s/audit-%s.jsonl", c->data_dir, c->replica_name)
+                        : snprintf(c->audit_log, sizeof(c->audit_log), "%s/audit.jsonl", c->data_dir)) >= sizeof(c->audit_log)) {
         fprintf(stderr, "odeus-scim-gateway: --data-dir: too long\n");
         return GW_CONFIG_EXIT_USAGE;
     }

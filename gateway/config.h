@@ -87,7 +87,8 @@ typedef struct gw_config {
     gw_proxy_header_t proxy_header;
     unsigned rate_limit_per_min; /** per token; 0 = no limit */
     unsigned rate_limit_burst;
-    char audit_log[600]; /** data_dir + "/audit.jsonl" unless set */
+    char audit_log[600];   /** --audit-log; else data_dir + "/audit.jsonl", or "/audit-" replica_name ".jsonl" on PostgreSQL */
+    char replica_name[64]; /** --replica-name, else the host name made safe for a file name (letters, digits, . _ -) */
     int64_t shutdown_grace_ms;
     int64_t upstream_deadline_ms;
     unsigned odeus_rate_per_sec;     /** the pacer's starting rate; 0 = no limit (default 20) */
@@ -145,6 +146,12 @@ void gw_config_clear(gw_config_t *config);
  * the reason in `why`, which names the variable and never repeats the URL.
  */
 int gw_config_database_env(char *out, size_t out_len, char *why, size_t why_len);
+
+/**
+ * A database URL as logs and messages show it: a PostgreSQL URL loses its user, password and
+ * parameters (scheme, host, port and database stay); a sqlite: URL is shown whole.
+ */
+void gw_config_database_shown(const char *url, char *out, size_t out_len);
 
 /**
  * The Odeus role --group-role-map gives a group with `display_name` and `external_id` (either may

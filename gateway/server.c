@@ -369,11 +369,11 @@ int gw_server_run(const gw_config_t *config)
         started++;
     }
     gw_log(GW_LOG_INFO, "listening",
-           json_pack("{s:s, s:i, s:s, s:s, s:b, s:i, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port, "scheme",
-                     tls != NULL ? "https" : "http", "base_path", config->base_path[0] != '\0' ? config->base_path : "/",
+           json_pack("{s:s, s:i, s:s, s:s, s:b, s:i, s:s, s:s, s:s, s:b, s:I, s:s}", "host", config->listen_host, "port", port,
+                     "scheme", tls != NULL ? "https" : "http", "base_path", config->base_path[0] != '\0' ? config->base_path : "/",
                      "client_certificates", config->tls_client_ca[0] != '\0', "threads", (int)config->threads, "database",
-                     config->database_shown, "dry_run", config->dry_run, "outbox_pending", (json_int_t)pending, "version",
-                     GATEWAY_VERSION));
+                     config->database_shown, "replica", config->replica_name, "audit_log", config->audit_log, "dry_run",
+                     config->dry_run, "outbox_pending", (json_int_t)pending, "version", GATEWAY_VERSION));
 
     /* A wakeup needs the worker's queue, which the worker creates: wait until every worker runs. */
     while (atomic_load(&server.started) < server.n_workers)

@@ -19,6 +19,7 @@
  *   sqlite_recheck.c  the pending-invitee re-sends
  *   sqlite_admin.c    the operator's view of the outbox (list, stats, retry, drop)
  *   sqlite_mirror.c   the Odeus group mirror (links to Odeus groups, what Odeus holds)
+ *   sqlite_copy.c     copying a whole store into another (migrate)
  *
  * Statements. Every statement is named by a store_sql_id_t and prepared once per store_t, lazily
  * on first use, then kept in the store's cache. Its SQL sits in the table of its concern's file
@@ -172,6 +173,7 @@ typedef enum store_sql_id {
     SQL_MIRROR_MEMBERS,
     SQL_MIRROR_MEMBER_PUT,
     SQL_MIRROR_MEMBER_FORGET,
+    SQL_COPY_COUNT, /* also names sqlite_copy.c's run-time statements in errors */
     SQL__COUNT
 } store_sql_id_t;
 

@@ -865,4 +865,28 @@ STORE_MUST_CHECK store_status_t store_mirror_members(store_t *store, const char 
 STORE_MUST_CHECK store_status_t store_mirror_member_put(store_t *store, const char *group_id, const char *email, int have,
                                                         int64_t next_at, int64_t until_at, const char *last_error);
 
+/* ---- moving a store (cli/migrate_cli.c) ---------------------------------------------------- */
+
+/** The rows store_copy copied, per table. */
+typedef struct store_copy_counts {
+    int64_t users, emails, groups, members, outbox, rechecks;
+    int64_t mirror_groups, mirror_members; /** the Odeus group mirror's links and what Odeus holds */
+} store_copy_counts_t;
+
+/**
+ * The number of rows a store holds: users, groups, outbox rows, re-sends and group mirrors. STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_row_count(store_t *store, int64_t *count);
+
+/**
+ * Copies every row of `from` (users with their email index and sort columns, groups, memberships,
+ * the outbox in every state, the pending-invitee re-sends, the Odeus group mirror) into `to`, keeping every key: user and
+ * group ids and seqs, outbox ids (their order is the delivery order); the next rows `to` makes get
+ * keys after the copied ones. Either backend on either side. One transaction on `to`: on failure it
+ * is unchanged. A non-empty `to` is refused (STORE_CONFLICT) unless `replace`, which empties it
+ * first, so that a copy run twice gives the same `to`. Neither store may be in a transaction.
+ * `counts` says what was copied. STORE_OK; STORE_CONFLICT; STORE_ERROR. The message is on `to`.
+ */
+STORE_MUST_CHECK store_status_t store_copy(store_t *from, store_t *to, int replace, store_copy_counts_t *counts);
+
 #endif

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +72,22 @@ static void pg_name(const char *dir, char *out, size_t len)
     base = base != NULL ? base + 1 : dir;
     assert_true(strlen(base) > 0 && strchr(base, '"') == NULL && strlen(base) < 60);
     snprintf(out, len, "%s", base);
+}
+
+const char *harness_audit_path(const char *data_dir, char *buf, size_t len)
+{
+    if (pg_server()[0] == '\0') {
+        snprintf(buf, len, "%s/audit.jsonl", data_dir);
+        return buf;
+    }
+    char host[256] = "";
+    assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+    host[63] = '\0';
+    for (char *p = host; *p != '\0'; p++) /* as the gateway makes a host name a replica name */
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            *p = '-';
+    snprintf(buf, len, "%s/audit-%s.jsonl", data_dir, host);
+    return buf;
 }
 
 const char *harness_database(const char *data_dir, char *buf, size_t len)

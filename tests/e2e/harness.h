@@ -47,6 +47,12 @@ const char *harness_database(const char *data_dir, char *buf, size_t len);
  * URL on a PostgreSQL run, else --data-dir DIR. A static buffer, valid for two calls.
  */
 const char *harness_store_arg(const char *data_dir);
+/**
+ * The audit log a gateway started by gw_start on `data_dir` writes by default: DATA_DIR/audit.jsonl
+ * on SQLite, DATA_DIR/audit-HOSTNAME.jsonl on a PostgreSQL run (one chain per replica, named after
+ * the host when --replica-name is not given). In `buf`, which it returns.
+ */
+const char *harness_audit_path(const char *data_dir, char *buf, size_t len);
 /** Removes a directory tree made by harness_tmpdir (and, on a PostgreSQL run, its database). */
 void harness_rmdir(const char *dir);
 

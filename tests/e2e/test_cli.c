@@ -93,6 +93,10 @@ static void test_bad_values(void **state)
     assert_usage_error((const char *const[]){"--group-role-map", "Admins=admin,admins=editor", NULL}, good_env, "--group-role-map");
     assert_usage_error((const char *const[]){"--access-groups", "Odeus,,Staff", NULL}, good_env, "--access-groups");
     assert_usage_error((const char *const[]){"--access-groups", "Odeus,", NULL}, good_env, "--access-groups");
+    /* a replica's name becomes part of its audit log's file name */
+    assert_usage_error((const char *const[]){"--replica-name", "../etc", NULL}, good_env, "--replica-name");
+    assert_usage_error((const char *const[]){"--replica-name", "a/b", NULL}, good_env, "--replica-name");
+    assert_usage_error((const char *const[]){"--replica-name", "", NULL}, good_env, "--replica-name");
     /* --database: sqlite:PATH or a PostgreSQL URL libpq reads; never a bare path, another scheme, or a bad URL */
     assert_usage_error((const char *const[]){"--database", "/var/lib/gateway.db", NULL}, good_env, "--database");
     assert_usage_error((const char *const[]){"--database", "sqlite:", NULL}, good_env, "--database");
@@ -197,6 +201,7 @@ static void test_help(void **state)
         {"allow-cidrs", "GATEWAY_ALLOW_CIDRS"},
         {"rate-limit", "GATEWAY_RATE_LIMIT"},
         {"audit-log", "GATEWAY_AUDIT_LOG"},
+        {"replica-name", "GATEWAY_REPLICA_NAME"},
     };
     for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
         snprintf(line, sizeof(line), "\n  --%s ", options[i][0]);
@@ -217,8 +222,9 @@ static void test_help(void **state)
     /* and the subcommands */
     const char *sub = strstr(out, "\nSubcommands:\n");
     assert_non_null(sub);
-    if (strstr(sub, "\n  audit verify FILE ") == NULL || strstr(sub, "\n  outbox list|stats|retry|drop ") == NULL)
-        fail_msg("--help does not list the subcommands audit verify and outbox:\n%s", sub);
+    if (strstr(sub, "\n  audit verify FILE ") == NULL || strstr(sub, "\n  outbox list|stats|retry|drop ") == NULL ||
+        strstr(sub, "\n  migrate --from sqlite:PATH --to URL ") == NULL)
+        fail_msg("--help does not list the subcommands audit verify, outbox and migrate:\n%s", sub);
     assert_int_equal(run((const char *const[]){"--help", NULL}, no_env, err, sizeof(err)), 0);
     assert_string_equal(err, "");
 }

@@ -157,8 +157,8 @@ static void test_two_holders_share_one_seat(void **state)
     assert_true(member_is(f, "ann@example.com", MOCK_MEMBER_INACTIVE, NULL));
 
     /* the audit log says why the create made no call */
-    char audit[128];
-    snprintf(audit, sizeof(audit), "%s/audit.jsonl", f->dir);
+    char audit[512];
+    harness_audit_path(f->dir, audit, sizeof(audit));
     FILE *a = fopen(audit, "r");
     assert_non_null(a);
     char line[2048];

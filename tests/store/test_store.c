@@ -2082,10 +2082,142 @@ static void test_pg_due_skips_locked_rows(void **state)
     store_close(writer);
 }
 
+/* ---- store_copy ------------------------------------------------------------------------------ */
+
+/* Every outbox row of `s` as text, oldest first (for one comparison); `max_id` gets the largest id. */
+typedef struct outbox_text {
+    char text[4096];
+    int64_t max_id;
+} outbox_text_t;
+
+static int on_outbox_text(void *ctx, const store_outbox_t *r)
+{
+    outbox_text_t *o = ctx;
+    snprintf(o->text + strlen(o->text), sizeof(o->text) - strlen(o->text), "%lld:%s:%s:%s:%d:%d:%s:%s:%lld:%lld:%s;",
+             (long long)r->id, r->user_id, r->action, r->email, (int)r->state, r->attempts, r->outcome ? r->outcome : "-",
+             r->last_error ? r->last_error : "-", (long long)r->superseded_by, (long long)r->batch_id, r->cause ? r->cause : "-");
+    o->max_id = r->id > o->max_id ? r->id : o->max_id;
+    return 0;
+}
+
+static const char *outbox_text(store_t *s, outbox_text_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    assert_int_equal(store_outbox_list(s, -1, 1000, on_outbox_text, o), STORE_OK);
+    return o->text;
+}
+
+static int on_member(void *ctx, const char *user_id, const char *user_name)
+{
+    (void)user_name;
+    char *ids = ctx;
+    strcat(ids, user_id);
+    strcat(ids, ",");
+    return 0;
+}
+
+/* What a store holds, as text: users (creation order, with their fields), the email index, members, outbox, re-sends. */
+static void store_text(store_t *s, char *out, size_t len)
+{
+    collect_t c;
+    outbox_text_t o;
+    char members[256] = "";
+    size_t rechecks = 0;
+    assert_int_equal(store_group_members(s, "g-1", on_member, members), STORE_OK);
+    assert_int_equal(store_recheck_count(s, &rechecks), STORE_OK);
+    store_user_t u2 = {0};
+    assert_int_equal(store_user_get(s, "u-2", &u2), STORE_OK);
+    snprintf(out, len, "users %s | by email %s | u-2 %s %s %s v%lld seat %d | members %s | outbox %s | rechecks %zu",
+             scan_ids(s, STORE_SCAN_ALL, NULL, &c), scan_ids(s, STORE_SCAN_EMAIL, "B2@EXAMPLE.COM", &c), u2.user_name, u2.resource,
+             u2.odeus_role ? u2.odeus_role : "-", (long long)u2.version, u2.seat_held, members, outbox_text(s, &o), rechecks);
+    store_user_clear(&u2);
+}
+
+/* A SQLite store with a bit of everything goes into the fixture's (SQLite or PostgreSQL) with its keys. */
+static void test_copy(void **state)
+{
+    fixture_t *f = *state;
+    char src_path[128];
+    snprintf(src_path, sizeof(src_path), "sqlite:%s/source.db", f->dir);
+    store_t *src = open_ok(src_path), *dst = open_ok(f->path);
+
+    const char *emails[] = {"b1@example.com", "b2@example.com"};
+    insert_user(src, "u-1", "one");
+    store_user_t u = make_user("u-2", "two", emails, 2);
+    u.odeus_role = "editor";
+    assert_int_equal(store_user_insert(src, &u), STORE_OK);
+    insert_user(src, "u-3", "three");
+    assert_int_equal(store_user_delete(src, "u-1"), STORE_OK); /* a gap in the seqs */
+    store_group_t g = {.id = "g-1",
+                       .display_name = "Eng",
+                       .created = "2026-01-01T00:00:00Z",
+                       .last_modified = "2026-01-01T00:00:00Z",
+                       .version = 1,
+                       .resource = "{}"};
+    assert_int_equal(store_group_insert(src, &g), STORE_OK);
+    int added = 0;
+    assert_int_equal(store_group_member_add(src, "g-1", "u-3", &added), STORE_OK);
+    assert_int_equal(store_group_member_add(src, "g-1", "u-2", &added), STORE_OK);
+    int64_t done = outbox_add(src, "u-2", "invite", 0);
+    assert_int_equal(store_outbox_finish(src, done, STORE_OUTBOX_DONE, "done", NULL, 2000), STORE_OK);
+    int64_t batched = outbox_add(src, "u-3", "invite", 0);
+    assert_int_equal(store_outbox_set_batch(src, batched, batched), STORE_OK);
+    outbox_add(src, "u-3", "deactivate", 0); /* supersedes the batched invite */
+    int64_t failed = outbox_add(src, "u-9", "invite", 0);
+    assert_int_equal(store_outbox_finish(src, failed, STORE_OUTBOX_FAILED, "refused", "400", 3000), STORE_OK);
+    outbox_add(src, "u-2", "update_role", 5000);
+    assert_int_equal(store_recheck_schedule(src, "u-2", "b1@example.com", done, 1000, 2000, 9000), STORE_OK);
+    store_mirror_group_t mg = {.group_id = "g-1", .odeus_id = "o-1", .state = STORE_MIRROR_LIVE, .updated_ms = 7};
+    assert_int_equal(store_mirror_group_put(src, &mg), STORE_OK);
+    assert_int_equal(store_mirror_member_put(src, "g-1", "b1@example.com", 1, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_mirror_member_put(src, "g-1", "gone@example.com", 0, 100, 900, "not found"), STORE_OK);
+
+    char want[8192], got[8192];
+    store_text(src, want, sizeof(want));
+    store_copy_counts_t n;
+    assert_int_equal(store_copy(src, dst, 0, &n), STORE_OK);
+    assert_int_equal(n.mirror_groups, 1);
+    assert_int_equal(n.mirror_members, 2);
+    store_mirror_group_t copied;
+    assert_int_equal(store_mirror_group_get(dst, "g-1", &copied), STORE_OK);
+    assert_string_equal(copied.odeus_id, "o-1");
+    assert_int_equal(copied.state, STORE_MIRROR_LIVE);
+    store_mirror_group_clear(&copied);
+    assert_int_equal(n.users, 2);
+    assert_int_equal(n.emails, 2);
+    assert_int_equal(n.groups, 1);
+    assert_int_equal(n.members, 2);
+    assert_int_equal(n.outbox, 5);
+    assert_int_equal(n.rechecks, 1);
+    store_text(dst, got, sizeof(got));
+    assert_string_equal(got, want);
+
+    /* a second copy finds data: refused, nothing changed; with replace, the same target again */
+    assert_int_equal(store_copy(src, dst, 0, &n), STORE_CONFLICT);
+    assert_non_null(strstr(store_errmsg(dst), "holds"));
+    assert_int_equal(store_copy(src, dst, 1, &n), STORE_OK);
+    store_text(dst, got, sizeof(got));
+    assert_string_equal(got, want);
+
+    /* the target's next keys come after the copied ones: a new user, a new outbox row after the last */
+    outbox_text_t o;
+    outbox_text(dst, &o);
+    insert_user(dst, "u-4", "four");
+    assert_true(outbox_add(dst, "u-4", "invite", 0) > o.max_id);
+    collect_t c;
+    assert_string_equal(scan_ids(dst, STORE_SCAN_ALL, NULL, &c), "u-2,u-3,u-4");
+    /* the copy is the target's: it does not change the source */
+    store_text(src, got, sizeof(got));
+    assert_string_equal(got, want);
+    store_close(src);
+    store_close(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_creates_schema_and_reopen_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_newer_schema_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_bad_path_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_concurrent_first_open, setup, teardown),

@@ -29,6 +29,10 @@ https://{{ .Values.gateway.externalHost }}
 {{ include "gw.scheme" . | lower }}://{{ include "gw.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.service.port }}
 {{- end -}}
 {{- end -}}
+{{/* "true" when the gateway runs on PostgreSQL (database.url or database.existingSecret), else "". */}}
+{{- define "gw.postgres" -}}{{ if or .Values.database.url .Values.database.existingSecret }}true{{ end }}{{- end -}}
+{{- define "gw.databaseSecret" -}}{{ .Values.database.existingSecret | default (printf "%s-database" (include "gw.name" .)) }}{{- end -}}
+{{- define "gw.databaseSecretKey" -}}{{ if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}url{{ end }}{{- end -}}
 {{- define "gw.scheme" -}}{{ if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end }}{{- end -}}
 
 {{/* The gateway container, shared by the Deployment and the sidecar snippet. */}}
@@ -75,6 +79,16 @@ https://{{ .Values.gateway.externalHost }}
       value: /secrets/odeus/{{ include "gw.apiKeySecretKey" . }}
     - name: SCIM_TOKEN_FILE
       value: /secrets/scim/{{ include "gw.tokensSecretKey" . }}
+    {{- if include "gw.postgres" . }}
+    # The URL holds the database password: from a mounted Secret, never an env value.
+    - name: GATEWAY_DATABASE_URL_FILE
+      value: /secrets/database/{{ include "gw.databaseSecretKey" . }}
+    # Each replica's own audit chain, /data/audit-<pod name>.jsonl (README, "High availability").
+    - name: GATEWAY_REPLICA_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    {{- end }}
     {{- if .Values.tls.enabled }}
     - name: GATEWAY_TLS_CERT
       value: /tls/tls.crt
@@ -130,6 +144,11 @@ https://{{ .Values.gateway.externalHost }}
     - name: scim-tokens
       mountPath: /secrets/scim
       readOnly: true
+    {{- if include "gw.postgres" . }}
+    - name: database-url
+      mountPath: /secrets/database
+      readOnly: true
+    {{- end }}
     {{- if .Values.tls.enabled }}
     - name: tls
       mountPath: /tls
@@ -144,14 +163,24 @@ https://{{ .Values.gateway.externalHost }}
 
 {{- define "gw.volumes" -}}
 - name: data
+{{- if and (include "gw.postgres" .) (not .Values.persistence.existingClaim) }}
+  # PostgreSQL holds the data; /data keeps this pod's audit log only, for the pod's life.
+  emptyDir: {}
+{{- else }}
   persistentVolumeClaim:
     claimName: {{ .Values.persistence.existingClaim | default (printf "%s-data" (include "gw.name" .)) }}
+{{- end }}
 - name: odeus-api-key
   secret:
     secretName: {{ include "gw.apiKeySecret" . }}
 - name: scim-tokens
   secret:
     secretName: {{ include "gw.tokensSecret" . }}
+{{- if include "gw.postgres" . }}
+- name: database-url
+  secret:
+    secretName: {{ include "gw.databaseSecret" . }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 - name: tls
   secret:
