@@ -517,7 +517,8 @@ static void default_replica_name(gw_config_t *c)
     for (char *p = host; *p != '\0'; p++)
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
             *p = '-';
-    snprintf(c->replica_name, sizeof(c->replica_name), "%s", replica_name_ok(host) ? host : "gateway");
+    /* host is cut to 63 above; the precision says so to the compiler too */
+    snprintf(c->replica_name, sizeof(c->replica_name), "%.63s", replica_name_ok(host) ? host : "gateway");
 }
 
 static const option_def_t options[] = {
