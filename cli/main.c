@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/audit_cli.h"
+#include "cli/groups_cli.h"
 #include "cli/migrate_cli.h"
 #include "cli/outbox_cli.h"
 #include "common/alloc.h"
@@ -18,6 +19,8 @@ int main(int argc, char **argv)
         return gw_audit_cli_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "outbox") == 0)
         return gw_outbox_cli_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "groups") == 0)
+        return gw_groups_cli_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "migrate") == 0)
         return gw_migrate_cli_main(argc - 1, argv + 1);
     switch (gw_config_load(&config, argc, argv)) {

@@ -76,9 +76,9 @@ static int run(const char *from_url, const char *to_url, int force)
         rc = 1;
     } else {
         printf("migrated %s -> %s: %lld users (%lld emails), %lld groups (%lld memberships), %lld outbox rows, "
-               "%lld pending-invitee re-sends\n",
+               "%lld pending-invitee re-sends, %lld mirrored groups (%lld known members)\n",
                from_shown, to_shown, (long long)n.users, (long long)n.emails, (long long)n.groups, (long long)n.members,
-               (long long)n.outbox, (long long)n.rechecks);
+               (long long)n.outbox, (long long)n.rechecks, (long long)n.mirror_groups, (long long)n.mirror_members);
     }
     store_close(to);
     store_close(from);

@@ -161,6 +161,7 @@ NUMBER_SETTER(set_rate_limit_burst, rate_limit_burst, unsigned, 1, 1000000, 1)
 NUMBER_SETTER(set_deactivation_guard, deactivation_guard, unsigned, 0, 1000000, 1)
 NUMBER_SETTER(set_shutdown_grace, shutdown_grace_ms, int64_t, 1100, 600000, 1)
 NUMBER_SETTER(set_max_connections, max_connections, unsigned, 1, 100000, 1)
+NUMBER_SETTER(set_groups_check_interval, odeus_groups_check_interval_ms, int64_t, 0, 7 * 24 * 3600, 1000)
 
 static int set_url(char *dst, size_t dst_len, const char *value, char *why, size_t why_len)
 {
@@ -291,30 +292,88 @@ static int set_group_role_map(gw_config_t *c, const char *value, char *why, size
     return more;
 }
 
-/* --access-groups NAME[,NAME...]: matched like the role map's groups. */
-static int set_access_groups(gw_config_t *c, const char *value, char *why, size_t why_len)
+/* A list of group names (--access-groups, --odeus-groups-only) into `names`, *n of them: 0, or -1 with `why`. */
+static int set_group_names(char names[GW_MAX_ROLE_MAP][GW_ROLE_MAP_GROUP_LEN], size_t *n, const char *value, char *why,
+                           size_t why_len)
 {
     const char *p = value, *entry;
     size_t len;
     int more;
-    c->n_access_groups = 0;
+    *n = 0;
     while ((more = list_next(&p, &entry, &len, why, why_len)) == 1) {
-        if (c->n_access_groups == GW_MAX_ROLE_MAP) {
+        if (*n == GW_MAX_ROLE_MAP) {
             snprintf(why, why_len, "more than %d groups", GW_MAX_ROLE_MAP);
             return -1;
         }
-        if (copy_group_name(c->access_groups[c->n_access_groups], entry, len, why, why_len) != 0)
+        if (copy_group_name(names[*n], entry, len, why, why_len) != 0)
             return -1;
-        c->n_access_groups++;
+        (*n)++;
     }
     return more;
+}
+
+/* --access-groups NAME[,NAME...]: matched like the role map's groups. */
+static int set_access_groups(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    return set_group_names(c->access_groups, &c->n_access_groups, value, why, why_len);
+}
+
+/* --odeus-groups-only NAME[,NAME...]: matched like the role map's groups. */
+static int set_groups_only(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    return set_group_names(c->odeus_groups_only, &c->n_odeus_groups_only, value, why, why_len);
+}
+
+static int set_odeus_groups(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (strcmp(value, "off") == 0 || value[0] == '\0') {
+        c->odeus_groups = GW_ODEUS_GROUPS_OFF;
+    } else if (strcmp(value, "mirror") == 0) {
+        c->odeus_groups = GW_ODEUS_GROUPS_MIRROR;
+    } else {
+        snprintf(why, why_len, "must be off or mirror");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_groups_adopt(gw_config_t *c, const char *value, char *why, size_t why_len)
+{
+    if (value == NULL || strcmp(value, "1") == 0 || strcmp(value, "true") == 0)
+        c->odeus_groups_adopt = 1;
+    else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || value[0] == '\0')
+        c->odeus_groups_adopt = 0;
+    else {
+        snprintf(why, why_len, "must be true or false");
+        return -1;
+    }
+    return 0;
+}
+
+/* The one rule of every group list (--group-role-map, --access-groups, --odeus-groups-only): a name
+ * matches a group's displayName or externalId, ignoring ASCII case. */
+static int names_match(const char *name, const char *display_name, const char *external_id)
+{
+    return (display_name != NULL && strcasecmp(name, display_name) == 0) ||
+           (external_id != NULL && strcasecmp(name, external_id) == 0);
 }
 
 int gw_config_access_group(const gw_config_t *c, const char *display_name, const char *external_id)
 {
     for (size_t i = 0; i < c->n_access_groups; i++)
-        if ((display_name != NULL && strcasecmp(c->access_groups[i], display_name) == 0) ||
-            (external_id != NULL && strcasecmp(c->access_groups[i], external_id) == 0))
+        if (names_match(c->access_groups[i], display_name, external_id))
+            return 1;
+    return 0;
+}
+
+int gw_config_odeus_group(const gw_config_t *c, const char *display_name, const char *external_id)
+{
+    if (c->odeus_groups != GW_ODEUS_GROUPS_MIRROR)
+        return 0;
+    if (c->n_odeus_groups_only == 0)
+        return 1;
+    for (size_t i = 0; i < c->n_odeus_groups_only; i++)
+        if (names_match(c->odeus_groups_only[i], display_name, external_id))
             return 1;
     return 0;
 }
@@ -323,8 +382,7 @@ const char *gw_config_group_role(const gw_config_t *c, const char *display_name,
 {
     for (size_t i = 0; i < c->n_group_roles; i++) {
         const gw_group_role_t *e = &c->group_roles[i];
-        if ((display_name != NULL && strcasecmp(e->group, display_name) == 0) ||
-            (external_id != NULL && strcasecmp(e->group, external_id) == 0))
+        if (names_match(e->group, display_name, external_id))
             return e->role;
     }
     return NULL;
@@ -460,7 +518,8 @@ static void default_replica_name(gw_config_t *c)
     for (char *p = host; *p != '\0'; p++)
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
             *p = '-';
-    snprintf(c->replica_name, sizeof(c->replica_name), "%s", replica_name_ok(host) ? host : "gateway");
+    /* host is cut to 63 above; the precision says so to the compiler too */
+    snprintf(c->replica_name, sizeof(c->replica_name), "%.63s", replica_name_ok(host) ? host : "gateway");
 }
 
 static const option_def_t options[] = {
@@ -495,6 +554,14 @@ static const option_def_t options[] = {
      "Odeus role when no group or roles value names one (default member)"},
     {"access-groups", "GATEWAY_ACCESS_GROUPS", 1, set_access_groups,
      "NAME,...: a seat also needs membership of one of these groups (externalId or displayName)"},
+    {"odeus-groups", "GATEWAY_ODEUS_GROUPS", 1, set_odeus_groups,
+     "off (default) or mirror: keep one Odeus workspace group per SCIM group, members by their Odeus email"},
+    {"odeus-groups-only", "GATEWAY_ODEUS_GROUPS_ONLY", 1, set_groups_only,
+     "NAME,...: mirror only these groups (externalId or displayName; default: every group)"},
+    {"odeus-groups-adopt", "GATEWAY_ODEUS_GROUPS_ADOPT", 0, set_groups_adopt,
+     "link a SCIM group to an Odeus group that already has its name, instead of ending in a conflict"},
+    {"odeus-groups-check-interval", "GATEWAY_ODEUS_GROUPS_CHECK_INTERVAL", 1, set_groups_check_interval,
+     "seconds between drift checks of the mirrored groups in the server, 0 = none (default 0)"},
     {"deactivation-guard", "GATEWAY_DEACTIVATION_GUARD", 1, set_deactivation_guard,
      "one request deactivating more users than this holds them for an operator, 0 = off (default 50)"},
     {"group-role-map", "GATEWAY_GROUP_ROLE_MAP", 1, set_group_role_map,
@@ -542,6 +609,8 @@ static void print_help(void)
            "\nSubcommands:\n"
            "  audit verify FILE                    check the audit log's hash chain\n"
            "  outbox list|stats|retry|drop         inspect and repair the queue of changes for Odeus\n"
+           "  groups check [--json] [--apply [--remove-extra]]\n"
+           "                                       compare the mirrored Odeus groups with the directory\n"
            "  migrate --from sqlite:PATH --to URL  copy the directory and the outbox to another database\n",
            MIN_TOKEN_LEN);
 }

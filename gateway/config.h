@@ -56,8 +56,14 @@ typedef enum gw_proxy_header {
 } gw_proxy_header_t;
 
 /* Invites per call at most: Odeus echoes every address in its answer, and at 254 bytes an address
- * this many still fit the client's 64 KiB answer cap (upstream/client.c RESPONSE_MAX). */
+ * this many still fit the 64 KiB the client once capped answers at (upstream/client.c RESPONSE_MAX). */
 #define GW_INVITE_BATCH_MAX 200
+
+/** --odeus-groups. */
+typedef enum gw_odeus_groups {
+    GW_ODEUS_GROUPS_OFF,    /** SCIM groups stay in the directory (roles, access) */
+    GW_ODEUS_GROUPS_MIRROR, /** and each one (or those of --odeus-groups-only) has an Odeus workspace group */
+} gw_odeus_groups_t;
 
 typedef struct gw_config {
     char listen_host[64];
@@ -101,7 +107,12 @@ typedef struct gw_config {
     size_t n_group_roles;
     char access_groups[GW_MAX_ROLE_MAP][GW_ROLE_MAP_GROUP_LEN]; /** --access-groups; none: SCIM active alone holds a seat */
     size_t n_access_groups;
-    unsigned deactivation_guard; /** one request deactivating more users than this holds them (0: off; default 50) */
+    unsigned deactivation_guard;    /** one request deactivating more users than this holds them (0: off; default 50) */
+    gw_odeus_groups_t odeus_groups; /** --odeus-groups (default off) */
+    char odeus_groups_only[GW_MAX_ROLE_MAP][GW_ROLE_MAP_GROUP_LEN]; /** --odeus-groups-only; none: every group */
+    size_t n_odeus_groups_only;
+    int odeus_groups_adopt;                 /** --odeus-groups-adopt: link to an existing Odeus group of the same name */
+    int64_t odeus_groups_check_interval_ms; /** --odeus-groups-check-interval; 0: no drift check in the server */
     scim_email_source_t email_source;
     char public_url[512]; /** "" = derived from each request's Host */
     gw_log_level_t log_level;
@@ -148,6 +159,12 @@ void gw_config_database_shown(const char *url, char *out, size_t out_len);
  * Static string.
  */
 const char *gw_config_group_role(const gw_config_t *config, const char *display_name, const char *external_id);
+
+/**
+ * 1 when a SCIM group with this displayName and externalId is to be mirrored into Odeus:
+ * --odeus-groups mirror, and --odeus-groups-only names it (matched as --group-role-map) or is unset.
+ */
+int gw_config_odeus_group(const gw_config_t *config, const char *display_name, const char *external_id);
 
 /** 1 when --access-groups names a group with `display_name` or `external_id` (case-insensitively), else 0. */
 int gw_config_access_group(const gw_config_t *config, const char *display_name, const char *external_id);

@@ -13,6 +13,8 @@
 #include "gateway/batch.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
+#include "gateway/mirror.h"
+#include "gateway/outbox.h"
 #include "gateway/request.h"
 #include "gateway/users_lifecycle.h"
 #include "gateway/users_list.h"
@@ -235,7 +237,8 @@ typedef struct group_change {
     size_t n_roles, cap_roles;
     int64_t *deactivations; /* outbox rows of the deactivations it queued (access groups), for the guard */
     size_t n_deactivations, cap_deactivations;
-    int held; /* the guard held them */
+    int held;     /* the guard held them */
+    int mirrored; /* it queued calls of the Odeus group mirror: the delivery thread is told at the commit */
 } group_change_t;
 
 static group_change_t *change_new(gw_request_t *r, const char *event, const char *group_id)
@@ -279,6 +282,8 @@ static void audit_change(group_change_t *c)
         json_object_set_new(f, "deactivations_held", json_integer((json_int_t)c->n_deactivations));
     if (w->config->dry_run)
         json_object_set_new(f, "dry_run", json_true());
+    if (c->mirrored)
+        json_object_set_new(f, "odeus_group_mirror", json_true()); /* its Odeus group follows through the outbox */
     gw_audit_append(w->audit, c->event, json_incref(f));
     if (gw_log_enabled(GW_LOG_INFO))
         gw_log(GW_LOG_INFO, c->event, json_incref(f));
@@ -311,6 +316,8 @@ static void on_committed(gw_batch_item_t *item, int committed)
         return;
     }
     audit_change(c);
+    if (c->mirrored)
+        gw_outbox_kick(c->worker->outbox);
     if (r != NULL) {
         if (c->location != NULL)
             gw_respond_header(r, H2O_TOKEN_LOCATION, c->location);
@@ -579,7 +586,8 @@ void gw_groups_create(gw_request_t *r)
         goto fail;
     }
     c = change_new(r, "group_created", id);
-    if (rc != STORE_OK || add_members(c, &members, group_matters(w->config, row.display_name, row.external_id)) != 0) {
+    if (rc != STORE_OK || add_members(c, &members, group_matters(w->config, row.display_name, row.external_id)) != 0 ||
+        (c->mirrored = gw_mirror_group_created(w->config, w->store, id, row.display_name, row.external_id, c->added > 0)) < 0) {
         respond_store_failure(r);
         goto out;
     }
@@ -696,6 +704,10 @@ static void write_change(gw_request_t *r, const store_group_t *old, const json_t
     if ((remap || matters_before) && recompute_after(c, &former, remap) != 0)
         goto store_failed;
     if (guard_deactivations(c) != 0)
+        goto store_failed;
+    if ((attrs_changed || c->added > 0 || c->removed > 0) &&
+        (c->mirrored =
+             gw_mirror_group_changed(cfg, w->store, old->id, old->display_name, name, ext, c->added > 0 || c->removed > 0)) < 0)
         goto store_failed;
 
     /* Okta's path-less replace with the same name: nothing changed, no new version, no entry */
@@ -846,7 +858,8 @@ void gw_groups_delete(gw_request_t *r, const char *id)
     group_change_t *c = change_new(r, "group_deleted", id);
     int mapped = group_matters(w->config, old.display_name, old.external_id);
     if (store_group_members(w->store, id, collect_member_id, &former) != STORE_OK || store_group_delete(w->store, id) != STORE_OK ||
-        (mapped && recompute_after(c, &former, 0) != 0) || guard_deactivations(c) != 0 || gw_batch_keep(w) != 0) {
+        (mapped && recompute_after(c, &former, 0) != 0) || guard_deactivations(c) != 0 ||
+        (c->mirrored = gw_mirror_group_deleted(w->config, w->store, id)) < 0 || gw_batch_keep(w) != 0) {
         change_free(c);
         respond_store_failure(r);
         goto out;

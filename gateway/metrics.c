@@ -55,6 +55,13 @@ static atomic_ullong rate_limited[GW_MAX_TOKENS];
 static atomic_llong tls_not_after = -1;
 static atomic_ullong tls_reloads[2];
 static _Atomic(const char *) circuit_state;
+static atomic_ullong group_calls[ODEUS_GROUP_CALLS][ODEUS_OUTCOME_UNSUPPORTED + 1];
+static atomic_ullong group_conflicts;
+static atomic_int groups_unsupported;
+/* the last drift check: written by one thread at a time, read by scrapes; a torn read shows a mix of
+   two checks' figures for one scrape at worst, so a mutex keeps them whole */
+static pthread_mutex_t drift_lock = PTHREAD_MUTEX_INITIALIZER;
+static gw_metrics_drift_t drift;
 static atomic_llong odeus_rate_milli = -1; /* thousandths of a call per second: an integer atomic, -1 until set */
 
 static int method_index(const char *m, size_t len)
@@ -229,6 +236,8 @@ typedef struct outbox_stats {
     size_t count[N_ACTIONS];
     int64_t oldest_ms[N_ACTIONS];
     size_t held;
+    size_t group_count; /* the rows of the Odeus group mirror (action group_*), all kinds together */
+    int64_t group_oldest_ms;
 } outbox_stats_t;
 
 static void on_outbox_stat(void *ctx, const char *action, size_t count, size_t held, int64_t oldest_created_ms)
@@ -236,6 +245,12 @@ static void on_outbox_stat(void *ctx, const char *action, size_t count, size_t h
     outbox_stats_t *st = ctx;
     odeus_action_t a;
     st->held += held;
+    if (strncmp(action, "group_", 6) == 0) {
+        if (st->group_count == 0 || oldest_created_ms < st->group_oldest_ms)
+            st->group_oldest_ms = oldest_created_ms;
+        st->group_count += count;
+        return;
+    }
     if (odeus_action_parse(action, &a) != 0 || (unsigned)a >= N_ACTIONS)
         return;
     st->count[a] = count;
@@ -245,6 +260,66 @@ static void on_outbox_stat(void *ctx, const char *action, size_t count, size_t h
 static void print_audit_count(void *ctx, const char *event, unsigned long long written)
 {
     fprintf(ctx, "gateway_audit_entries_total{event=\"%s\"} %llu\n", event, written);
+}
+
+void gw_metrics_group_call(odeus_group_call_t call, odeus_outcome_t outcome)
+{
+    if ((unsigned)call < ODEUS_GROUP_CALLS && (unsigned)outcome <= ODEUS_OUTCOME_UNSUPPORTED)
+        atomic_fetch_add_explicit(&group_calls[call][outcome], 1, memory_order_relaxed);
+}
+
+void gw_metrics_group_conflict(void)
+{
+    atomic_fetch_add_explicit(&group_conflicts, 1, memory_order_relaxed);
+}
+
+void gw_metrics_groups_unsupported(void)
+{
+    atomic_store(&groups_unsupported, 1);
+}
+
+void gw_metrics_groups_drift(const gw_metrics_drift_t *d)
+{
+    pthread_mutex_lock(&drift_lock);
+    drift = *d;
+    pthread_mutex_unlock(&drift_lock);
+}
+
+/* The mirror's series, only with --odeus-groups mirror (a gateway without it has none to show). */
+static void render_groups(FILE *f)
+{
+    head(f, "gateway_odeus_group_calls_total", "counter", "Finished Odeus group calls of the mirror by call and outcome.");
+    for (int c = 0; c < ODEUS_GROUP_CALLS; c++)
+        for (int o = 0; o <= ODEUS_OUTCOME_UNSUPPORTED; o++) {
+            unsigned long long n = atomic_load(&group_calls[c][o]);
+            if (n > 0)
+                fprintf(f, "gateway_odeus_group_calls_total{call=\"%s\",outcome=\"%s\"} %llu\n",
+                        odeus_group_call_name((odeus_group_call_t)c), odeus_outcome_name((odeus_outcome_t)o), n);
+        }
+    head(f, "gateway_odeus_group_conflicts_total", "counter",
+         "Mirror rows that ended in a conflict (the name is taken in Odeus, or the group is managed by Odeus' SCIM).");
+    fprintf(f, "gateway_odeus_group_conflicts_total %llu\n", atomic_load(&group_conflicts));
+    head(f, "gateway_odeus_groups_unsupported", "gauge", "1 once Odeus showed it has no group API: mirroring stopped.");
+    fprintf(f, "gateway_odeus_groups_unsupported %d\n", atomic_load(&groups_unsupported));
+    pthread_mutex_lock(&drift_lock);
+    gw_metrics_drift_t d = drift;
+    pthread_mutex_unlock(&drift_lock);
+    if (d.checked_at_ms == 0)
+        return;
+    head(f, "gateway_odeus_groups_check_timestamp_seconds", "gauge", "When the last drift check of the mirrored groups ended.");
+    fprintf(f, "gateway_odeus_groups_check_timestamp_seconds %lld\n", (long long)(d.checked_at_ms / 1000));
+    head(f, "gateway_odeus_groups_checked", "gauge", "Mirrored groups by what the last drift check found.");
+    fprintf(f, "gateway_odeus_groups_checked{status=\"all\"} %zu\n", d.groups);
+    fprintf(f, "gateway_odeus_groups_checked{status=\"drifted\"} %zu\n", d.groups_drifted);
+    fprintf(f, "gateway_odeus_groups_checked{status=\"missing_in_odeus\"} %zu\n", d.groups_missing);
+    fprintf(f, "gateway_odeus_groups_checked{status=\"conflict\"} %zu\n", d.groups_conflict);
+    head(f, "gateway_odeus_groups_drift_members", "gauge",
+         "Members that differ between the mirrored Odeus groups and the directory at the last check, by kind.");
+    fprintf(f, "gateway_odeus_groups_drift_members{kind=\"extra\"} %zu\n", d.extra);
+    fprintf(f, "gateway_odeus_groups_drift_members{kind=\"missing_pending_invitee\"} %zu\n", d.missing_pending_invitee);
+    fprintf(f, "gateway_odeus_groups_drift_members{kind=\"missing_queued\"} %zu\n", d.missing_queued);
+    fprintf(f, "gateway_odeus_groups_drift_members{kind=\"missing_refused\"} %zu\n", d.missing_refused);
+    fprintf(f, "gateway_odeus_groups_drift_members{kind=\"missing_removed_by_hand\"} %zu\n", d.missing_removed);
 }
 
 char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
@@ -364,7 +439,7 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
         fprintf(f, "gateway_odeus_rate_per_second %lld.%03lld\n", rate_milli / 1000, rate_milli % 1000);
     }
 
-    outbox_stats_t st = {{0}, {0}, 0};
+    outbox_stats_t st = {{0}, {0}, 0, 0, 0};
     int outbox_ok = state->store != NULL && store_outbox_stats(state->store, on_outbox_stat, &st) == STORE_OK;
     head(f, "gateway_outbox_scrape_ok", "gauge", "1 when the outbox gauges below could be read from the database.");
     fprintf(f, "gateway_outbox_scrape_ok %d\n", outbox_ok);
@@ -377,6 +452,15 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
             double age =
                 st.count[a] > 0 && state->now_ms > st.oldest_ms[a] ? (double)(state->now_ms - st.oldest_ms[a]) / 1000.0 : 0;
             fprintf(f, "gateway_outbox_oldest_pending_age_seconds{kind=\"%s\"} %.3f\n", odeus_action_name((odeus_action_t)a), age);
+        }
+        if (cfg->odeus_groups == GW_ODEUS_GROUPS_MIRROR) {
+            head(f, "gateway_outbox_group_pending", "gauge",
+                 "Undelivered calls of the Odeus group mirror, and the age of the oldest.");
+            fprintf(f, "gateway_outbox_group_pending %zu\n", st.group_count);
+            double age = st.group_count > 0 && state->now_ms > st.group_oldest_ms
+                             ? (double)(state->now_ms - st.group_oldest_ms) / 1000.0
+                             : 0;
+            fprintf(f, "gateway_outbox_group_oldest_pending_age_seconds %.3f\n", age);
         }
         head(f, "gateway_deprovisioning_lag_seconds", "gauge",
              "Age of the oldest deactivation Odeus has not confirmed yet (0: none pending).");
@@ -405,6 +489,9 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
          "Members named in group requests that were not added: no such user, or a group (nested groups are not supported).");
     fprintf(f, "gateway_group_members_skipped_total{reason=\"unknown_user\"} %llu\n", atomic_load(&group_members_skipped[0]));
     fprintf(f, "gateway_group_members_skipped_total{reason=\"nested_group\"} %llu\n", atomic_load(&group_members_skipped[1]));
+
+    if (cfg->odeus_groups == GW_ODEUS_GROUPS_MIRROR)
+        render_groups(f);
 
     if (cfg->tls_cert[0] != '\0') {
         head(f, "gateway_tls_reloads_total", "counter", "Certificate loads (start and SIGHUP) by result.");

@@ -63,6 +63,21 @@ void gw_metrics_circuit(const char *state_name);
  */
 void gw_metrics_odeus_rate(double per_sec);
 
+/** One finished group call of the mirror (gateway/mirror.h), by call and outcome. */
+void gw_metrics_group_call(odeus_group_call_t call, odeus_outcome_t outcome);
+/** One mirror row that ended in a conflict (409: the name is taken, or the group is managed by Odeus' SCIM). */
+void gw_metrics_group_conflict(void);
+/** The workspace has no group API: exported as gateway_odeus_groups_unsupported 1 from then on. */
+void gw_metrics_groups_unsupported(void);
+
+/** The figures of the last drift check of the mirrored groups (gw_mirror_check), exported as gauges once set. */
+typedef struct gw_metrics_drift {
+    size_t groups, groups_drifted, groups_missing, groups_conflict, extra;
+    size_t missing_pending_invitee, missing_queued, missing_refused, missing_removed;
+    int64_t checked_at_ms;
+} gw_metrics_drift_t;
+void gw_metrics_groups_drift(const gw_metrics_drift_t *drift);
+
 /** What the renderer needs from the running server. */
 typedef struct gw_metrics_state {
     const gw_config_t *config;

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "gateway/metrics.h"
+#include "gateway/mirror.h"
 #include "store/store.h"
 #include "upstream/breaker.h"
 #include "upstream/client.h"
@@ -72,7 +73,9 @@ typedef struct job {
     char *role;
     int attempts; /* before this one */
     int64_t recheck_until;
-    int64_t sent_mono; /* a 429 lowers the pacer's rate only for calls sent after its last decrease */
+    int64_t sent_mono;        /* a 429 lowers the pacer's rate only for calls sent after its last decrease */
+    gw_mirror_plan_t *mirror; /* a group call of the mirror (gateway/mirror.h): its plan, and its row */
+    store_outbox_t mirror_row;
     struct job *next;
 } job_t;
 
@@ -96,6 +99,7 @@ struct gw_outbox {
     store_t *store;
     upstream_client_t *client;
     pthread_t thread;
+    gw_mirror_checker_t *checker; /* the groups drift check (--odeus-groups-check-interval), NULL when off */
     atomic_int stop;
     atomic_int kicked;
     atomic_int auth_failing;
@@ -145,6 +149,11 @@ static uint64_t next_random(gw_outbox_t *ob)
 
 static void job_free(job_t *job)
 {
+    if (job->mirror != NULL) {
+        gw_mirror_plan_clear(job->mirror);
+        free(job->mirror);
+        store_outbox_clear(&job->mirror_row);
+    }
     free(job->user_id);
     free(job->email);
     free(job->role);
@@ -828,6 +837,137 @@ static void batch_send(gw_outbox_t *ob, batch_t *b)
 }
 
 /*
+ * How a mirror row goes on after its plan or its answer (inside the poll's transaction when there
+ * was a call): ended, looked at again at a set time, or retried with backoff like any call.
+ */
+static void mirror_outcome(gw_outbox_t *ob, const store_outbox_t *row, const gw_mirror_plan_t *plan, int attempts)
+{
+    int64_t now = gw_clock_unix_ms();
+    store_status_t rc = STORE_OK;
+    switch (plan->step) {
+    case GW_MIRROR_END: {
+        rc = store_outbox_finish(ob->store, row->id, plan->state, plan->outcome,
+                                 plan->state == STORE_OUTBOX_DONE ? NULL : plan->message, now);
+        gw_log_level_t level = plan->state == STORE_OUTBOX_DONE ? GW_LOG_INFO : GW_LOG_ERROR;
+        if (gw_log_enabled(level))
+            gw_log(level, plan->state == STORE_OUTBOX_DONE ? "odeus_group_synced" : "odeus_group_failed",
+                   json_pack("{s:I, s:s, s:s, s:s, s:s}", "outbox_id", (json_int_t)row->id, "group_id", row->user_id, "action",
+                             row->action, "outcome", plan->outcome, "message", plan->message));
+        break;
+    }
+    case GW_MIRROR_LATER:
+        rc = store_outbox_reschedule(ob->store, row->id, plan->at_ms, plan->outcome, plan->message);
+        break;
+    case GW_MIRROR_RETRY:
+    case GW_MIRROR_SEND: {
+        int64_t delay = upstream_retry_delay_capped_ms((unsigned)attempts + 1, ODEUS_OUTCOME_RETRY, -1, next_random(ob),
+                                                       ob->config->odeus_retry_max_delay_ms);
+        rc = store_outbox_reschedule(ob->store, row->id, now + delay, "retry", plan->message);
+        gw_log(GW_LOG_WARN, "odeus_retry",
+               json_pack("{s:I, s:s, s:s, s:s, s:I}", "outbox_id", (json_int_t)row->id, "group_id", row->user_id, "action",
+                         row->action, "message", plan->message, "retry_in_ms", (json_int_t)delay));
+        break;
+    }
+    }
+    if (rc != STORE_OK)
+        log_store_failure(ob, row->id);
+    ob->rescan = 1; /* the group's next row, or this one's new time */
+}
+
+static void on_group_done(void *user, const odeus_group_result_t *res)
+{
+    job_t *job = user;
+    gw_outbox_t *ob = job->outbox;
+    ob->n_calls--;
+    ob->completed = 1;
+    note_answer(ob, job->probe, job->sent_mono, &res->result);
+    records_begin(ob);
+    gw_mirror_record(ob->config, ob->store, &job->mirror_row, job->mirror, res, gw_clock_unix_ms());
+    if (job->mirror->step == GW_MIRROR_RETRY) {
+        /* a 429 or 5xx: Retry-After and the outbox's backoff, as for the users' calls */
+        int64_t delay = upstream_retry_delay_capped_ms((unsigned)job->attempts + 1, res->result.outcome, res->result.retry_after_ms,
+                                                       next_random(ob), ob->config->odeus_retry_max_delay_ms);
+        if (store_outbox_reschedule(ob->store, job->id, gw_clock_unix_ms() + delay, odeus_outcome_name(res->result.outcome),
+                                    res->result.message) != STORE_OK)
+            log_store_failure(ob, job->id);
+        gw_log(res->result.outcome == ODEUS_OUTCOME_AUTH ? GW_LOG_ERROR : GW_LOG_WARN,
+               res->result.outcome == ODEUS_OUTCOME_AUTH ? "odeus_auth_failed" : "odeus_retry",
+               json_pack("{s:I, s:s, s:s, s:I, s:s, s:I}", "outbox_id", (json_int_t)job->id, "group_id", job->user_id, "call",
+                         odeus_group_call_name(job->mirror->req.call), "http_status", (json_int_t)res->result.http_status,
+                         "message", res->result.message, "retry_in_ms", (json_int_t)delay));
+        ob->rescan = 1;
+    } else {
+        mirror_outcome(ob, &job->mirror_row, job->mirror, job->attempts);
+    }
+    inflight_remove(ob, job);
+    job_free(job);
+}
+
+/* The dry-run line of a group call, in full as for the users' calls. */
+static void log_dry_run_group(gw_outbox_t *ob, int64_t id, const odeus_group_request_t *req)
+{
+    odeus_http_t http;
+    if (odeus_group_http(req, &http) != 0)
+        return;
+    char url[2048];
+    snprintf(url, sizeof(url), "%s%s", ob->config->odeus_base_url, http.path);
+    gw_log(GW_LOG_INFO, "dry_run_call",
+           json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "outbox_id", (json_int_t)id, "call", odeus_group_call_name(req->call),
+                     "method", http.method, "url", url, "authorization", "Bearer [redacted]", "body",
+                     http.body != NULL ? http.body : ""));
+    odeus_http_clear(&http);
+}
+
+/*
+ * A due row of the mirror: planned first (many need no call: already done, in sync, in conflict),
+ * then sent under the same pacing and concurrency as every call. Returns 0 when it could not start
+ * for pacing (the row stays due), else 1.
+ */
+static int start_group_row(gw_outbox_t *ob, const store_outbox_t *row, int *probe, int64_t *wake)
+{
+    gw_mirror_plan_t *plan = gw_calloc(1, sizeof(*plan));
+    gw_mirror_prepare(ob->config, ob->store, row, gw_clock_unix_ms(), plan);
+    if (plan->step != GW_MIRROR_SEND) {
+        mirror_outcome(ob, row, plan, row->attempts);
+        gw_mirror_plan_clear(plan);
+        free(plan);
+        return 1;
+    }
+    if (!may_start(ob, probe, wake)) {
+        gw_mirror_plan_clear(plan);
+        free(plan);
+        return 0;
+    }
+    job_t *job = job_new(ob, row->id, row->user_id, row->email, NULL);
+    job->attempts = row->attempts;
+    job->probe = *probe;
+    job->mirror = plan;
+    job->mirror_row = (store_outbox_t){.id = row->id,
+                                       .user_id = gw_strdup(row->user_id),
+                                       .action = gw_strdup(row->action),
+                                       .email = gw_strdup(row->email),
+                                       .role = row->role != NULL ? gw_strdup(row->role) : NULL,
+                                       .attempts = row->attempts};
+    if (ob->config->dry_run)
+        log_dry_run_group(ob, row->id, &plan->req);
+    job->sent_mono = gw_clock_mono_ms();
+    if (upstream_client_submit_group(ob->client, &plan->req, on_group_done, job) != 0) {
+        /* a call that cannot be built now never can (a name that is not UTF-8): ended, not looped on */
+        gw_log(GW_LOG_ERROR, "outbox_bad_row",
+               json_pack("{s:I, s:s, s:s}", "outbox_id", (json_int_t)row->id, "action", row->action, "error",
+                         "the group call could not be built"));
+        if (store_outbox_finish(ob->store, row->id, STORE_OUTBOX_FAILED, "refused", "the group call could not be built",
+                                gw_clock_unix_ms()) != STORE_OK)
+            log_store_failure(ob, row->id);
+        job_free(job);
+        return 1;
+    }
+    inflight_push(ob, job);
+    ob->n_calls++;
+    return 1;
+}
+
+/*
  * Starts what is due. A full scan looks at every pending row; a kick's scan (`full` 0) only at the
  * rows committed since the last scan, which is all a kick can have added: the rows an earlier scan
  * left (pacing, a seat on the wire, a full read) keep `rescan` set until a full scan takes them.
@@ -884,6 +1024,11 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
                 /* nothing more starts in this scan */
             } else if (seat_in_flight(ob, rows[i].email)) {
                 held_back = 1;
+            } else if (gw_mirror_is_action(rows[i].action)) {
+                if (start_group_row(ob, &rows[i], &probe, &wake))
+                    used++;
+                else
+                    paced = 1;
             } else if (batching && strcmp(rows[i].action, odeus_action_name(ODEUS_INVITE)) == 0) {
                 if (batch == NULL && may_start(ob, &probe, &wake))
                     batch = batch_open(ob, probe);
@@ -918,6 +1063,8 @@ static int64_t scan_due(gw_outbox_t *ob, int full)
 
     /* A kick's scan is for the rows just committed, which are due at once: re-sends and the times
      * of later attempts are the full scan's business (they change only with time and outcomes). */
+    if (full && !paced && n < DUE_BATCH && gw_mirror_resend_due(ob->config, ob->store, now) != 0)
+        log_store_failure(ob, 0);
     if (full && !paced && n < DUE_BATCH) {
         store_recheck_t rc[8];
         size_t m = 0;
@@ -1101,9 +1248,13 @@ gw_outbox_t *gw_outbox_start(const gw_config_t *config, char *err, size_t err_le
     };
     if ((ob->client = upstream_client_create(&uc, err, err_len)) == NULL)
         goto fail;
+    ob->checker = gw_mirror_checker_start(config, err, err_len);
+    if (ob->checker == NULL && err_len > 0 && err[0] != '\0')
+        goto fail;
     int rc = pthread_create(&ob->thread, NULL, delivery_main, ob);
     if (rc != 0) {
         snprintf(err, err_len, "cannot start the delivery thread: %s", strerror(rc));
+        gw_mirror_checker_stop(ob->checker);
         goto fail;
     }
     return ob;
@@ -1119,6 +1270,7 @@ fail:
 
 void gw_outbox_stop(gw_outbox_t *ob, int64_t grace_ms)
 {
+    gw_mirror_checker_stop(ob->checker);
     atomic_store(&ob->stop, 1);
     upstream_client_wakeup(ob->client);
     pthread_join(ob->thread, NULL);

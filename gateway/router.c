@@ -9,6 +9,7 @@
 #include "gateway/config.h"
 #include "gateway/linger.h"
 #include "gateway/metrics.h"
+#include "gateway/mirror.h"
 #include "gateway/outbox.h"
 #include "gateway/ratelimit.h"
 #include "gateway/respond.h"
@@ -464,9 +465,16 @@ int gw_router_handle(gw_worker_t *w, h2o_req_t *req)
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
         const char *why;
         r->route = "/readyz";
-        if (ready(w, &why))
-            gw_respond_json(r, 200, json_pack("{s:s, s:b}", "status", "ready", "dry_run", cfg->dry_run));
-        else
+        if (ready(w, &why)) {
+            json_t *body = json_pack("{s:s, s:b}", "status", "ready", "dry_run", cfg->dry_run);
+            /* users and roles go on without the group API: a detail, not a reason to be unready */
+            if (cfg->odeus_groups == GW_ODEUS_GROUPS_MIRROR)
+                json_object_set_new(body, "odeus_groups",
+                                    json_string(gw_mirror_unsupported() ? "unsupported: this Odeus workspace has no group API; "
+                                                                          "group mirroring stopped"
+                                                                        : "mirror"));
+            gw_respond_json(r, 200, body);
+        } else
             gw_respond_json(r, 503, json_pack("{s:s, s:s}", "status", "not ready", "reason", why));
         return 0;
     }

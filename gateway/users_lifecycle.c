@@ -12,6 +12,7 @@
 #include "gateway/audit.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
+#include "gateway/mirror.h"
 #include "gateway/users_list.h"
 #include "gateway/users_render.h"
 #include "scim/user.h"
@@ -517,6 +518,9 @@ int gw_users_role_recompute(gw_worker_t *w, const char *user_id, const char *cau
     ret = -1;
     if (store_user_set_seat(s, user_id, held, now) != STORE_OK)
         goto out;
+    /* the seat's Odeus groups follow it: a member without a seat is taken out, and put back with it */
+    if (held != u.seat_held && gw_mirror_seat_moved(w->config, s, user_id, u.odeus_email) < 0)
+        goto out;
     out->moved = odeus_role_rank(before) != odeus_role_rank(now) || held != u.seat_held;
     out->role = now;
     out->held = held;
@@ -630,6 +634,10 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
         if (!ch->answer_now)
             pending_register(p, outbox_id);
     }
+    /* the seat's Odeus groups follow it, after its own call; queued last, so that whether a grant
+       waits for its invite (above) does not depend on them */
+    if ((ch->held_before != ch->held_after || op == GW_USERS_DELETE) && gw_mirror_seat_moved(w->config, s, row->id, ch->seat) < 0)
+        goto store_error;
     if (gw_batch_keep(w) != 0)
         goto store_error;
     return 0;

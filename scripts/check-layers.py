@@ -23,7 +23,7 @@ ALLOWED = {
 }
 # tests/<layer> sees what its layer sees, and the mock Odeus; tests/e2e drives the binary over HTTP.
 TEST_ALLOWED = {k: v | {"mock"} for k, v in ALLOWED.items()}
-TEST_ALLOWED.update(mock={"mock"}, e2e={"e2e", "mock", "common"}, fuzz={"scim", "common"})
+TEST_ALLOWED.update(mock={"mock"}, e2e={"e2e", "mock", "common"}, fuzz={"scim", "upstream", "common"})
 # system headers a layer must not include (regex on the <...> name)
 FORBIDDEN_SYSTEM = {
     "common": r"^(h2o|curl/|sqlite3|libpq|postgresql/)",

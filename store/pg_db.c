@@ -206,6 +206,24 @@ static const char *const migrations[] = {
     /* 7 -> 8: outbox leases */
     "ALTER TABLE outbox ADD COLUMN lease_owner TEXT COLLATE \"C\", ADD COLUMN lease_until BIGINT;"
     "CREATE INDEX outbox_lease ON outbox (seat) WHERE lease_until IS NOT NULL;",
+    /* 8 -> 9: the Odeus group mirror (store/sqlite_db.c says why); emails are stored folded by the writer */
+    "CREATE TABLE mirror_groups ("
+    " group_id TEXT COLLATE \"C\" PRIMARY KEY,"
+    " odeus_id TEXT COLLATE \"C\","
+    " state TEXT COLLATE \"C\" NOT NULL,"
+    " reason TEXT COLLATE \"C\","
+    " updated_at BIGINT NOT NULL);"
+    "CREATE TABLE mirror_members ("
+    " group_id TEXT COLLATE \"C\" NOT NULL,"
+    " email TEXT COLLATE \"C\" NOT NULL,"
+    " have BIGINT NOT NULL,"
+    " next_at BIGINT NOT NULL DEFAULT 0,"
+    " until_at BIGINT NOT NULL DEFAULT 0,"
+    " sends BIGINT NOT NULL DEFAULT 0,"
+    " last_error TEXT COLLATE \"C\","
+    " PRIMARY KEY (group_id, email));"
+    "CREATE INDEX mirror_members_email ON mirror_members (email);"
+    "CREATE INDEX mirror_members_next ON mirror_members (next_at) WHERE have = 0;",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(PG_SCHEMA_VERSION == STORE_SCHEMA_VERSION, "a migration step needs its SQLite twin in store/sqlite_db.c");

@@ -18,6 +18,7 @@
  *   sqlite_outbox.c   the outbox as the delivery loop and the request handlers use it
  *   sqlite_recheck.c  the pending-invitee re-sends
  *   sqlite_admin.c    the operator's view of the outbox (list, stats, retry, drop)
+ *   sqlite_mirror.c   the Odeus group mirror (links to Odeus groups, what Odeus holds)
  *   sqlite_copy.c     copying a whole store into another (migrate)
  *
  * Statements. Every statement is named by a store_sql_id_t and prepared once per store_t, lazily
@@ -61,7 +62,7 @@
  * The schema version both backends migrate to: sqlite_db.c and pg_db.c each check at compile time
  * that their migration list ends there, so that a step added to one is added to the other.
  */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 /** How long a connection waits for another process's lock before STORE_ERROR. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -163,6 +164,17 @@ typedef enum store_sql_id {
     SQL_OUTBOX_DROP,
     SQL_OUTBOX_HOLD,
     SQL_OUTBOX_RELEASE,
+    /* sqlite_mirror.c */
+    SQL_MIRROR_GET,
+    SQL_MIRROR_PUT,
+    SQL_MIRROR_FORGET,
+    SQL_MIRROR_FORGET_MEMBERS,
+    SQL_MIRROR_ALL,
+    SQL_MIRROR_OF_SEAT,
+    SQL_MIRROR_RESEND_DUE,
+    SQL_MIRROR_MEMBERS,
+    SQL_MIRROR_MEMBER_PUT,
+    SQL_MIRROR_MEMBER_FORGET,
     SQL_COPY_COUNT, /* also names sqlite_copy.c's run-time statements in errors */
     SQL__COUNT
 } store_sql_id_t;
@@ -182,6 +194,7 @@ extern const store_sql_t store__outbox_sql[SQL__COUNT];
 extern const store_sql_t store__recheck_sql[SQL__COUNT];
 extern const store_sql_t store__admin_sql[SQL__COUNT];
 extern const store_sql_t store__groups_sql[SQL__COUNT];
+extern const store_sql_t store__mirror_sql[SQL__COUNT];
 
 /* The entry of statement `id`, from whichever table holds it; NULL if none does. */
 const store_sql_t *store__sql(store_sql_id_t id);

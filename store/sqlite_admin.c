@@ -28,7 +28,8 @@ const store_sql_t store__admin_sql[SQL__COUNT] = {
                                                    " WHERE state = 0 AND outcome = 'held' AND (?1 = 0 OR id = ?1)"},
     /* sqlite_copy.c: whether a migration's target is empty */
     [SQL_COPY_COUNT] = {"copy rows", "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM groups)"
-                                     " + (SELECT count(*) FROM outbox) + (SELECT count(*) FROM invitee_recheck)"},
+                                     " + (SELECT count(*) FROM outbox) + (SELECT count(*) FROM invitee_recheck)"
+                                     " + (SELECT count(*) FROM mirror_groups)"},
 };
 
 store_status_t store_outbox_get_stats(store_t *store, store_outbox_stats_t *out)

@@ -46,6 +46,10 @@ static const copy_table_t tables[] = {
      "ittttiiiittitiitti", "id", "id"},
     {"invitee_recheck", "user_id, email, outbox_id, created_at, next_at, until_at, sends, last_error, seat, action, role",
      "ttiiiiitttt", "user_id", "user_id"},
+    /* the Odeus group mirror: its links to Odeus groups, and what Odeus holds */
+    {"mirror_groups", "group_id, odeus_id, state, reason, updated_at", "tttti", "group_id", "group_id"},
+    {"mirror_members", "group_id, email, have, next_at, until_at, sends, last_error", "ttiiiit", "group_id, email",
+     "group_id, email"},
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -191,13 +195,13 @@ store_status_t store_copy(store_t *from, store_t *to, int replace, store_copy_co
     if (ret == STORE_OK)
         ret = store_row_count(to, &present);
     if (ret == STORE_OK && present > 0 && !replace) {
-        store__error(to, "the target holds %lld rows (users, groups, outbox rows, re-sends)", (long long)present);
+        store__error(to, "the target holds %lld rows (users, groups, outbox rows, re-sends, group mirrors)", (long long)present);
         ret = STORE_CONFLICT;
     }
     if (ret == STORE_OK && present > 0)
         ret = empty_tables(to);
-    int64_t *slots[N_TABLES] = {&counts->users,   &counts->emails, &counts->groups,
-                                &counts->members, &counts->outbox, &counts->rechecks};
+    int64_t *slots[N_TABLES] = {&counts->users,  &counts->emails,   &counts->groups,        &counts->members,
+                                &counts->outbox, &counts->rechecks, &counts->mirror_groups, &counts->mirror_members};
     for (size_t i = 0; ret == STORE_OK && i < N_TABLES; i++)
         ret = copy_table(from, to, &tables[i], slots[i]);
     if (ret == STORE_OK)

@@ -177,6 +177,32 @@ static const char *const migrations[] = {
     "ALTER TABLE outbox ADD COLUMN lease_until INTEGER;"
     /* the calls on the wire, per seat: a record ends the lease, so this index holds those rows only */
     "CREATE INDEX outbox_lease ON outbox(seat) WHERE lease_until IS NOT NULL;",
+    /*
+     * 8 -> 9: the Odeus workspace groups mirrored from SCIM groups (README, "Mirroring groups into
+     * Odeus"). mirror_groups holds, per SCIM group id, the Odeus group's id once created or adopted
+     * and whether the mirror is live or ended in a conflict; it outlives the SCIM group until the
+     * Odeus group is deleted. mirror_members holds what the gateway knows of each Odeus group's
+     * members (lower-case email): `have` 1 when Odeus confirmed the membership; 0 with next_at for
+     * an address Odeus did not find (a pending invitee), re-sent until until_at. The directory's
+     * side (who should be a member) is group_members itself, never copied.
+     */
+    "CREATE TABLE mirror_groups ("
+    " group_id TEXT PRIMARY KEY,"
+    " odeus_id TEXT,"
+    " state TEXT NOT NULL,"
+    " reason TEXT,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE mirror_members ("
+    " group_id TEXT NOT NULL,"
+    " email TEXT NOT NULL,"
+    " have INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL DEFAULT 0,"
+    " until_at INTEGER NOT NULL DEFAULT 0,"
+    " sends INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT,"
+    " PRIMARY KEY (group_id, email)) WITHOUT ROWID;"
+    "CREATE INDEX mirror_members_email ON mirror_members(email);"
+    "CREATE INDEX mirror_members_next ON mirror_members(next_at) WHERE have = 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(SCHEMA_VERSION == STORE_SCHEMA_VERSION, "a migration step needs its PostgreSQL twin in store/pg_db.c");

@@ -87,7 +87,7 @@ const store_sql_t store__outbox_sql[SQL__COUNT] = {
                                   " WHERE seat = lower(?1) AND state = 0 AND id < ?2"},
     [SQL_OUTBOX_SUPERSEDE_ROLE] = {"supersede outbox rows",
                                    "UPDATE outbox SET state = 3, outcome = 'superseded', superseded_by = ?2, done_at = ?3"
-                                   " WHERE seat = lower(?1) AND state = 0 AND id < ?2 AND action = 'update_role'"},
+                                   " WHERE seat = lower(?1) AND state = 0 AND id < ?2 AND action = ?4"},
     [SQL_OUTBOX_SUPERSEDED_BY] = {"superseded rows", "SELECT id FROM outbox WHERE superseded_by = ?1"},
     [SQL_OUTBOX_DELIVERED_INVITE] = {"delivered invite", "SELECT 1 FROM outbox WHERE seat = lower(?1) AND action = 'invite'"
                                                          " AND state = 1 AND outcome = 'done' LIMIT 1"},
@@ -170,15 +170,16 @@ static store_status_t older_pending(store_t *s, const char *email, int64_t befor
 }
 
 /*
- * Supersedes the seat's pending rows older than `new_id`: all of them for a deactivation, only the
- * role changes for a role change. The rows those had superseded are re-pointed at `new_id` first.
+ * Supersedes the seat's pending rows older than `new_id`: all of them for a deactivation (or a
+ * group's deletion), only those of the same action for a role change (or a group's membership
+ * sync). The rows those had superseded are re-pointed at `new_id` first.
  */
 static store_status_t supersede(store_t *s, const store_outbox_t *row, int64_t new_id, int deactivate)
 {
     store_q_t q = q_begin(s, SQL_OUTBOX_REPOINT);
     q_text(&q, 1, row->email);
     q_int64(&q, 2, new_id);
-    q_text(&q, 3, deactivate ? NULL : "update_role");
+    q_text(&q, 3, deactivate ? NULL : row->action);
     q_step(&q);
     if (q_end(&q, STORE_OK) != STORE_OK)
         return STORE_ERROR;
@@ -186,6 +187,8 @@ static store_status_t supersede(store_t *s, const store_outbox_t *row, int64_t n
     q_text(&q, 1, row->email);
     q_int64(&q, 2, new_id);
     q_int64(&q, 3, row->created_at_ms);
+    if (!deactivate)
+        q_text(&q, 4, row->action);
     q_step(&q);
     return q_end(&q, STORE_OK);
 }
@@ -200,7 +203,10 @@ store_status_t store_outbox_insert(store_t *store, const store_outbox_t *row, in
     if (store__op_enter(store, &scope) != STORE_OK)
         return STORE_ERROR;
     int64_t id = 0;
-    int deactivate = strcmp(row->action, "deactivate") == 0, role = strcmp(row->action, "update_role") == 0;
+    /* a group's queue (seat "group:<id>") coalesces as a user's: its deletion makes every older
+       change moot, and its newest membership sync reads the directory as the older ones would */
+    int deactivate = strcmp(row->action, "deactivate") == 0 || strcmp(row->action, "group_delete") == 0;
+    int role = strcmp(row->action, "update_role") == 0 || strcmp(row->action, "group_members") == 0;
     store_status_t ret = insert_row(store, row, &id);
     /* Most changes find nothing queued for their seat: one look-up instead of two updates. */
     if (ret == STORE_OK && (deactivate || role)) {

@@ -8,8 +8,8 @@
 
 const store_sql_t *store__sql(store_sql_id_t id)
 {
-    static const store_sql_t *const tables[] = {store__tx_sql,      store__users_sql, store__outbox_sql,
-                                                store__recheck_sql, store__admin_sql, store__groups_sql};
+    static const store_sql_t *const tables[] = {store__tx_sql,    store__users_sql,  store__outbox_sql, store__recheck_sql,
+                                                store__admin_sql, store__groups_sql, store__mirror_sql};
     if ((int)id < 0 || id >= SQL__COUNT)
         return NULL;
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)

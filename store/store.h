@@ -33,6 +33,89 @@
 #define STORE_MUST_CHECK __attribute__((warn_unused_result))
 #else
 #define STORE_MUST_CHECK
+/* ---- the Odeus group mirror (store/sqlite_mirror.c) ------------------------------------------ */
+
+/*
+ * With --odeus-groups mirror, each mirrored SCIM group has one Odeus workspace group. The store keeps
+ * the link (the Odeus id) and what Odeus is known to hold; who should be in it is the directory
+ * itself (group_members and each member's seat). The calls go through the outbox like the users'
+ * (actions group_create, group_rename, group_delete, group_members; email "group:<SCIM group id>",
+ * so that a group's calls are ordered and coalesced as one queue).
+ */
+
+typedef enum store_mirror_state {
+    STORE_MIRROR_PENDING,  /** the Odeus group is to be created */
+    STORE_MIRROR_ADOPTING, /** the name was taken and --odeus-groups-adopt is set: the existing group is to be looked up */
+    STORE_MIRROR_LIVE,     /** linked to odeus_id */
+    STORE_MIRROR_CONFLICT, /** Odeus refused it for good (reason): the group is not mirrored */
+} store_mirror_state_t;
+
+/**
+ * A mirrored group. Filled by store_mirror_group_get(): owned, store_mirror_group_clear(). Given
+ * to store_mirror_group_put(): borrowed. Handed to a store_mirror_group_cb: borrowed for the call.
+ */
+typedef struct store_mirror_group {
+    char *group_id; /** the SCIM group's id */
+    char *odeus_id; /** NULL until created or adopted */
+    store_mirror_state_t state;
+    char *reason;       /** why it ended in conflict; may be NULL */
+    int64_t updated_ms; /** unix ms of the last put */
+} store_mirror_group_t;
+
+void store_mirror_group_clear(store_mirror_group_t *group);
+
+/** Reads the mirror of SCIM group `group_id`: STORE_OK; STORE_NOT_FOUND (not mirrored); STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_mirror_group_get(store_t *store, const char *group_id, store_mirror_group_t *out);
+
+/** Writes (inserts or replaces) the mirror of group->group_id. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_mirror_group_put(store_t *store, const store_mirror_group_t *group);
+
+/** Forgets the mirror of `group_id` and what it knew of its members (its Odeus group is gone). STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_mirror_group_forget(store_t *store, const char *group_id);
+
+typedef int (*store_mirror_group_cb)(void *ctx, const store_mirror_group_t *group);
+
+/**
+ * Visits mirrored groups, in no particular order: with `user_id` or `email` (either may be NULL)
+ * those whose Odeus group a user's seat moving may change: the groups user `user_id` is a member
+ * of, and those the mirror knows `email` in (held by Odeus, or not found by it); found through
+ * indexes, whatever the directory's size. Else with `due_ms` > 0 those with a not-found address
+ * whose re-send is due at `due_ms` and no pending outbox row of their own; else all of them. The
+ * callback may stop the visit (non-zero). STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_mirror_groups(store_t *store, const char *user_id, const char *email, int64_t due_ms,
+                                                    store_mirror_group_cb cb, void *ctx);
+
+/** One address of a mirrored group, from both sides. Borrowed for the callback only. */
+typedef struct store_mirror_member {
+    const char *email;      /** lower case */
+    const char *user_id;    /** a member of the SCIM group with this Odeus email (the first), or NULL */
+    int want;               /** such a member holds the seat: Odeus should have the address in the group */
+    int have;               /** Odeus confirmed the membership */
+    int seat_pending;       /** the seat has a pending outbox row (its invite goes first) */
+    int64_t next_at;        /** have 0: when a not-found address is sent again (INT64_MAX: given up), 0 when never sent */
+    int64_t until_at;       /** no re-send after this */
+    int sends;              /** how many times Odeus did not find it */
+    const char *last_error; /** may be NULL */
+} store_mirror_member_t;
+
+typedef int (*store_mirror_member_cb)(void *ctx, const store_mirror_member_t *member);
+
+/**
+ * Visits every address of group `group_id`'s mirror: the Odeus emails of the SCIM group's members
+ * and the addresses the mirror knows of, each once, by email. The callback may stop the visit.
+ * STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_mirror_members(store_t *store, const char *group_id, store_mirror_member_cb cb, void *ctx);
+
+/**
+ * Records what Odeus said of `email` in group `group_id`: have 1 (a member), or have 0 with
+ * `next_at` > 0 (not found: sent again then, no later than `until_at`; sends + 1), or have 0 and
+ * next_at 0 (not a member: the entry is forgotten). `last_error` may be NULL. STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_mirror_member_put(store_t *store, const char *group_id, const char *email, int have,
+                                                        int64_t next_at, int64_t until_at, const char *last_error);
+
 #endif
 
 /**
@@ -466,7 +549,10 @@ void store_outbox_clear(store_outbox_t *row);
  *   has not gone out yet must never go out after the deactivation);
  * - an update_role supersedes older pending update_role rows (the newest role is what counts);
  * - an invite supersedes nothing: Odeus skips invites of active members, so a deactivation it
- *   follows must still go out first or the invite's role would be lost.
+ *   follows must still go out first or the invite's role would be lost;
+ * - the rows of a mirrored group (email "group:<SCIM group id>", section "the Odeus group mirror"):
+ *   a group_delete supersedes every older pending row of its group, a group_members row the older
+ *   pending group_members rows (each sync reads the directory when it goes out).
  * Superseded rows get state STORE_OUTBOX_SUPERSEDED, outcome "superseded" and superseded_by = the
  * new id (rows they had superseded are re-pointed too). Any pending-invitee re-send of the seat is
  * cancelled: the new change is the seat's current intent. STORE_OK or STORE_ERROR (nothing written).
@@ -728,21 +814,105 @@ STORE_MUST_CHECK store_status_t store_recheck_remove(store_t *store, const char 
 /** The number of scheduled re-sends: STORE_OK or STORE_ERROR. */
 STORE_MUST_CHECK store_status_t store_recheck_count(store_t *store, size_t *count);
 
+/* ---- the Odeus group mirror (store/sqlite_mirror.c) ------------------------------------------ */
+
+/*
+ * With --odeus-groups mirror, each mirrored SCIM group has one Odeus workspace group. The store keeps
+ * the link (the Odeus id) and what Odeus is known to hold; who should be in it is the directory
+ * itself (group_members and each member's seat). The calls go through the outbox like the users'
+ * (actions group_create, group_rename, group_delete, group_members; email "group:<SCIM group id>",
+ * so that a group's calls are ordered and coalesced as one queue).
+ */
+
+typedef enum store_mirror_state {
+    STORE_MIRROR_PENDING,  /** the Odeus group is to be created */
+    STORE_MIRROR_ADOPTING, /** the name was taken and --odeus-groups-adopt is set: the existing group is to be looked up */
+    STORE_MIRROR_LIVE,     /** linked to odeus_id */
+    STORE_MIRROR_CONFLICT, /** Odeus refused it for good (reason): the group is not mirrored */
+} store_mirror_state_t;
+
+/**
+ * A mirrored group. Filled by store_mirror_group_get(): owned, store_mirror_group_clear(). Given
+ * to store_mirror_group_put(): borrowed. Handed to a store_mirror_group_cb: borrowed for the call.
+ */
+typedef struct store_mirror_group {
+    char *group_id; /** the SCIM group's id */
+    char *odeus_id; /** NULL until created or adopted */
+    store_mirror_state_t state;
+    char *reason;       /** why it ended in conflict; may be NULL */
+    int64_t updated_ms; /** unix ms of the last put */
+} store_mirror_group_t;
+
+void store_mirror_group_clear(store_mirror_group_t *group);
+
+/** Reads the mirror of SCIM group `group_id`: STORE_OK; STORE_NOT_FOUND (not mirrored); STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_mirror_group_get(store_t *store, const char *group_id, store_mirror_group_t *out);
+
+/** Writes (inserts or replaces) the mirror of group->group_id. STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_mirror_group_put(store_t *store, const store_mirror_group_t *group);
+
+/** Forgets the mirror of `group_id` and what it knew of its members (its Odeus group is gone). STORE_OK or STORE_ERROR. */
+STORE_MUST_CHECK store_status_t store_mirror_group_forget(store_t *store, const char *group_id);
+
+typedef int (*store_mirror_group_cb)(void *ctx, const store_mirror_group_t *group);
+
+/**
+ * Visits mirrored groups, in no particular order: with `user_id` or `email` (either may be NULL)
+ * those whose Odeus group a user's seat moving may change: the groups user `user_id` is a member
+ * of, and those the mirror knows `email` in (held by Odeus, or not found by it); found through
+ * indexes, whatever the directory's size. Else with `due_ms` > 0 those with a not-found address
+ * whose re-send is due at `due_ms` and no pending outbox row of their own; else all of them. The
+ * callback may stop the visit (non-zero). STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_mirror_groups(store_t *store, const char *user_id, const char *email, int64_t due_ms,
+                                                    store_mirror_group_cb cb, void *ctx);
+
+/** One address of a mirrored group, from both sides. Borrowed for the callback only. */
+typedef struct store_mirror_member {
+    const char *email;      /** lower case */
+    const char *user_id;    /** a member of the SCIM group with this Odeus email (the first), or NULL */
+    int want;               /** such a member holds the seat: Odeus should have the address in the group */
+    int have;               /** Odeus confirmed the membership */
+    int seat_pending;       /** the seat has a pending outbox row (its invite goes first) */
+    int64_t next_at;        /** have 0: when a not-found address is sent again (INT64_MAX: given up), 0 when never sent */
+    int64_t until_at;       /** no re-send after this */
+    int sends;              /** how many times Odeus did not find it */
+    const char *last_error; /** may be NULL */
+} store_mirror_member_t;
+
+typedef int (*store_mirror_member_cb)(void *ctx, const store_mirror_member_t *member);
+
+/**
+ * Visits every address of group `group_id`'s mirror: the Odeus emails of the SCIM group's members
+ * and the addresses the mirror knows of, each once, by email. The callback may stop the visit.
+ * STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_mirror_members(store_t *store, const char *group_id, store_mirror_member_cb cb, void *ctx);
+
+/**
+ * Records what Odeus said of `email` in group `group_id`: have 1 (a member), or have 0 with
+ * `next_at` > 0 (not found: sent again then, no later than `until_at`; sends + 1), or have 0 and
+ * next_at 0 (not a member: the entry is forgotten). `last_error` may be NULL. STORE_OK or STORE_ERROR.
+ */
+STORE_MUST_CHECK store_status_t store_mirror_member_put(store_t *store, const char *group_id, const char *email, int have,
+                                                        int64_t next_at, int64_t until_at, const char *last_error);
+
 /* ---- moving a store (cli/migrate_cli.c) ---------------------------------------------------- */
 
 /** The rows store_copy copied, per table. */
 typedef struct store_copy_counts {
     int64_t users, emails, groups, members, outbox, rechecks;
+    int64_t mirror_groups, mirror_members; /** the Odeus group mirror's links and what Odeus holds */
 } store_copy_counts_t;
 
 /**
- * The number of rows a store holds: users, groups, outbox rows and re-sends. STORE_OK or STORE_ERROR.
+ * The number of rows a store holds: users, groups, outbox rows, re-sends and group mirrors. STORE_OK or STORE_ERROR.
  */
 STORE_MUST_CHECK store_status_t store_row_count(store_t *store, int64_t *count);
 
 /**
  * Copies every row of `from` (users with their email index and sort columns, groups, memberships,
- * the outbox in every state, the pending-invitee re-sends) into `to`, keeping every key: user and
+ * the outbox in every state, the pending-invitee re-sends, the Odeus group mirror) into `to`, keeping every key: user and
  * group ids and seqs, outbox ids (their order is the delivery order); the next rows `to` makes get
  * keys after the copied ones. Either backend on either side. One transaction on `to`: on failure it
  * is unchanged. A non-empty `to` is refused (STORE_CONFLICT) unless `replace`, which empties it

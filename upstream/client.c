@@ -16,8 +16,9 @@
 
 #include "common/alloc.h"
 
-/* Odeus answers with a few hundred bytes; anything near this is not Odeus. */
-#define RESPONSE_MAX               (64 * 1024)
+/* Odeus answers the user calls with a few hundred bytes; a page of 250 groups (ids, names,
+ * descriptions, times) stays well under this. Anything near it is not Odeus. */
+#define RESPONSE_MAX               (256 * 1024)
 #define RETRY_AFTER_MAX            128
 #define DEFAULT_TIMEOUT_MS         10000L
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
@@ -36,6 +37,13 @@ typedef struct call {
     char **emails;
     size_t n_emails;
     odeus_result_t *results;
+    /* a group call: its request (strings copied, for the answer's classification), URL and method */
+    upstream_group_cb group_cb;
+    odeus_group_request_t group;
+    char *group_strings[3]; /* group_id, name, cursor */
+    char *url;
+    const char *method;
+    odeus_group_result_t group_result;
 
     char *resp;
     size_t resp_len, resp_cap;
@@ -118,6 +126,10 @@ static void call_free(call_t *call)
         free(call->emails[i]);
     free(call->emails);
     free(call->results);
+    for (size_t i = 0; i < 3; i++)
+        free(call->group_strings[i]);
+    free(call->url);
+    odeus_group_result_clear(&call->group_result);
     free(call->body);
     free(call->resp);
     free(call);
@@ -329,7 +341,7 @@ static CURLcode setup_easy(upstream_client_t *c, call_t *call)
             goto out;                                                                                                              \
     } while (0)
 
-    SET(CURLOPT_URL, c->urls[call->action]);
+    SET(CURLOPT_URL, call->url != NULL ? call->url : c->urls[call->action]);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -345,8 +357,15 @@ static CURLcode setup_easy(upstream_client_t *c, call_t *call)
         SET(CURLOPT_CAINFO, c->ca_file);
     SET(CURLOPT_HTTPHEADER, c->headers);
     SET(CURLOPT_USERAGENT, "odeus-scim-gateway");
-    SET(CURLOPT_POSTFIELDS, call->body);
-    SET(CURLOPT_POSTFIELDSIZE, (long)strlen(call->body));
+    if (call->method != NULL && strcmp(call->method, "GET") == 0) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else {
+        /* DELETE of members carries a body; DELETE of a group an empty one */
+        SET(CURLOPT_POSTFIELDS, call->body != NULL ? call->body : "");
+        SET(CURLOPT_POSTFIELDSIZE, (long)(call->body != NULL ? strlen(call->body) : 0));
+        if (call->method != NULL && strcmp(call->method, "POST") != 0)
+            SET(CURLOPT_CUSTOMREQUEST, call->method);
+    }
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, call);
     SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -405,6 +424,35 @@ int upstream_client_submit_invites(upstream_client_t *c, const odeus_invitee_t *
     return start(c, call);
 }
 
+int upstream_client_submit_group(upstream_client_t *c, const odeus_group_request_t *req, upstream_group_cb cb, void *user)
+{
+    odeus_http_t http;
+    if (c == NULL || cb == NULL || req == NULL || odeus_group_http(req, &http) != 0)
+        return -1;
+    call_t *call = gw_calloc(1, sizeof(*call));
+    call->group_cb = cb;
+    call->user = user;
+    call->group = *req;
+    /* the emails are not needed to read the answer: the request keeps none of them */
+    call->group.emails = NULL;
+    call->group.n_emails = 0;
+    const char *strings[3] = {req->group_id, req->name, req->cursor};
+    for (size_t i = 0; i < 3; i++)
+        call->group_strings[i] = strings[i] != NULL ? gw_strdup(strings[i]) : NULL;
+    call->group.group_id = call->group_strings[0];
+    call->group.name = call->group_strings[1];
+    call->group.cursor = call->group_strings[2];
+    call->method = http.method;
+    call->body = http.body;
+    if (!c->dry_run) {
+        size_t n = strlen(c->base_url) + strlen(http.path) + 1;
+        call->url = gw_malloc(n);
+        snprintf(call->url, n, "%s%s", c->base_url, http.path);
+    }
+    free(http.path);
+    return start(c, call);
+}
+
 /* Hands a built call to curl (or, in dry-run, to the next poll); frees it when that fails. */
 static int start(upstream_client_t *c, call_t *call)
 {
@@ -413,6 +461,7 @@ static int start(upstream_client_t *c, call_t *call)
         call->result.http_status = 0;
         call->result.retry_after_ms = -1;
         snprintf(call->result.message, sizeof(call->result.message), "dry-run");
+        call->group_result.result = call->result;
         for (size_t i = 0; i < call->n_emails; i++)
             call->results[i] = call->result;
         list_push(&c->queued, call);
@@ -467,6 +516,17 @@ static void finish(upstream_client_t *c, call_t *call, CURLcode code)
     long status = 0;
 
     curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (call->group_cb != NULL) {
+        const char *text = code != CURLE_OK ? (call->errbuf[0] != '\0' ? call->errbuf : curl_easy_strerror(code)) : NULL;
+        if (call->resp_too_large)
+            text = "response too large";
+        odeus_group_classify(&call->group, status, call->resp, call->resp_len,
+                             call->retry_after[0] != '\0' ? call->retry_after : NULL, (int64_t)time(NULL), text,
+                             &call->group_result);
+        redact(call->group_result.result.message, c->api_key);
+        redact(call->group_result.result.message, c->base_url);
+        return;
+    }
     if (call->batch_cb != NULL && !call->resp_too_large) {
         classify_batch(call, status, code != CURLE_OK ? (call->errbuf[0] != '\0' ? call->errbuf : curl_easy_strerror(code)) : NULL);
         for (size_t i = 0; i < call->n_emails; i++) {
@@ -567,7 +627,9 @@ int upstream_client_poll(upstream_client_t *c, int timeout_ms)
     while ((call = done.head) != NULL) {
         list_remove(&done, call);
         c->inflight--;
-        if (call->batch_cb != NULL)
+        if (call->group_cb != NULL)
+            call->group_cb(call->user, &call->group_result);
+        else if (call->batch_cb != NULL)
             call->batch_cb(call->user, call->results, call->n_emails);
         else
             call->cb(call->user, &call->result);

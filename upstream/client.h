@@ -55,6 +55,18 @@ typedef void (*upstream_batch_cb)(void *user, const odeus_result_t *results, siz
 GW_MUST_CHECK int upstream_client_submit_invites(upstream_client_t *client, const odeus_invitee_t *users, size_t n,
                                                  upstream_batch_cb cb, void *user);
 
+/** Called once per group call with its answer (borrowed for the duration of the call). */
+typedef void (*upstream_group_cb)(void *user, const odeus_group_result_t *result);
+
+/**
+ * Starts one group call (odeus_group_http builds it; the client copies what it needs). `cb` is
+ * called exactly once, from a later upstream_client_poll(), unless the client is destroyed first.
+ * In dry-run every call completes as ODEUS_OUTCOME_DONE with an empty answer. Returns 0, or -1
+ * when the call could not be started (then `cb` is not called).
+ */
+GW_MUST_CHECK int upstream_client_submit_group(upstream_client_t *client, const odeus_group_request_t *req, upstream_group_cb cb,
+                                               void *user);
+
 /**
  * Waits up to `timeout_ms` for network activity or a wakeup, moves transfers forward and calls
  * the callbacks of the calls that finished. Returns 0, or -1 on a curl multi error.

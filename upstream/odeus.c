@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "common/alloc.h"
 #include "common/json.h"
 
 /* A Retry-After beyond this is a misconfigured server, not a plan: waiting longer than an hour
@@ -171,6 +172,10 @@ const char *odeus_outcome_name(odeus_outcome_t outcome)
         return "retry";
     case ODEUS_OUTCOME_AUTH:
         return "auth";
+    case ODEUS_OUTCOME_CONFLICT:
+        return "conflict";
+    case ODEUS_OUTCOME_UNSUPPORTED:
+        return "unsupported";
     }
     return "unknown";
 }
@@ -182,6 +187,8 @@ int odeus_outcome_is_final(odeus_outcome_t outcome)
     case ODEUS_OUTCOME_ALREADY:
     case ODEUS_OUTCOME_NOT_MEMBER:
     case ODEUS_OUTCOME_REFUSED:
+    case ODEUS_OUTCOME_CONFLICT:
+    case ODEUS_OUTCOME_UNSUPPORTED:
         return 1;
     case ODEUS_OUTCOME_RETRY:
     case ODEUS_OUTCOME_AUTH:
@@ -361,6 +368,316 @@ void odeus_classify_invites(const odeus_invitee_t *users, size_t n, long http_st
         out[i] = out[0];
         if (json_is_object(json))
             invite_address(json, users[i].email, &out[i]);
+    }
+    json_decref(json);
+}
+
+/* ---- workspace groups ------------------------------------------------------------------------ */
+
+static const char *const group_call_names[ODEUS_GROUP_CALLS] = {
+    [ODEUS_GROUP_LIST] = "group_list",     [ODEUS_GROUP_CREATE] = "group_create",   [ODEUS_GROUP_RENAME] = "group_rename",
+    [ODEUS_GROUP_DELETE] = "group_delete", [ODEUS_GROUP_MEMBERS] = "group_members", [ODEUS_GROUP_ADD] = "group_add",
+    [ODEUS_GROUP_REMOVE] = "group_remove",
+};
+
+#define GROUPS_PATH "/user-management/v1/groups"
+
+const char *odeus_group_call_name(odeus_group_call_t call)
+{
+    return (unsigned)call < ODEUS_GROUP_CALLS ? group_call_names[call] : "unknown";
+}
+
+/* Appends `s` percent-encoded (RFC 3986 unreserved characters as they are) to the buffer. */
+static void put_escaped(gw_json_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            gw_json_buf_put(b, (const char *)p, 1);
+        } else {
+            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            gw_json_buf_put(b, esc, 3);
+        }
+    }
+}
+
+/* "?limit=N[&cursor=C][&name=N]" for the list calls. */
+static void put_page_query(gw_json_buf_t *b, const odeus_group_request_t *req, int with_name)
+{
+    char limit[32];
+    unsigned n = req->limit == 0 || req->limit > ODEUS_GROUP_BATCH_MAX ? ODEUS_GROUP_BATCH_MAX : req->limit;
+    snprintf(limit, sizeof(limit), "?limit=%u", n);
+    gw_json_buf_put(b, limit, strlen(limit));
+    if (req->cursor != NULL) {
+        gw_json_buf_put(b, "&cursor=", 8);
+        put_escaped(b, req->cursor);
+    }
+    if (with_name && req->name != NULL) {
+        gw_json_buf_put(b, "&name=", 6);
+        put_escaped(b, req->name);
+    }
+}
+
+/* The group's own path, "/user-management/v1/groups/<id>", with `tail` after it. */
+static void put_group_path(gw_json_buf_t *b, const char *id, const char *tail)
+{
+    gw_json_buf_put(b, GROUPS_PATH "/", strlen(GROUPS_PATH "/"));
+    put_escaped(b, id);
+    gw_json_buf_put(b, tail, strlen(tail));
+}
+
+static char *emails_body(const odeus_group_request_t *req)
+{
+    if (req->emails == NULL || req->n_emails == 0 || req->n_emails > ODEUS_GROUP_BATCH_MAX)
+        return NULL;
+    json_t *list = json_array();
+    for (size_t i = 0; i < req->n_emails; i++) {
+        json_t *e = req->emails[i] != NULL ? json_string(req->emails[i]) : NULL;
+        if (e == NULL) {
+            json_decref(list);
+            return NULL;
+        }
+        json_array_append_new(list, e);
+    }
+    json_t *root = json_pack("{s:o}", "emails", list);
+    char *out = root != NULL ? dump_malloc(root) : NULL;
+    json_decref(root);
+    return out;
+}
+
+static char *name_body(const char *name, const char *description)
+{
+    json_t *root = name != NULL ? json_pack("{s:s}", "name", name) : NULL; /* NULL for a name that is not UTF-8 */
+    if (root != NULL && description != NULL) {
+        json_t *d = json_string(description);
+        if (d == NULL) {
+            json_decref(root);
+            return NULL;
+        }
+        json_object_set_new(root, "description", d);
+    }
+    char *out = root != NULL ? dump_malloc(root) : NULL;
+    json_decref(root);
+    return out;
+}
+
+int odeus_group_http(const odeus_group_request_t *req, odeus_http_t *out)
+{
+    gw_json_buf_t path = {0};
+    memset(out, 0, sizeof(*out));
+    if ((unsigned)req->call >= ODEUS_GROUP_CALLS)
+        return -1;
+    if (req->call != ODEUS_GROUP_LIST && req->call != ODEUS_GROUP_CREATE && (req->group_id == NULL || req->group_id[0] == '\0'))
+        return -1;
+    switch (req->call) {
+    case ODEUS_GROUP_LIST:
+        out->method = "GET";
+        gw_json_buf_put(&path, GROUPS_PATH, strlen(GROUPS_PATH));
+        put_page_query(&path, req, 1);
+        break;
+    case ODEUS_GROUP_CREATE:
+        out->method = "POST";
+        gw_json_buf_put(&path, GROUPS_PATH, strlen(GROUPS_PATH));
+        out->body = name_body(req->name, req->description);
+        break;
+    case ODEUS_GROUP_RENAME:
+        out->method = "PATCH";
+        put_group_path(&path, req->group_id, "");
+        out->body = name_body(req->name, NULL);
+        break;
+    case ODEUS_GROUP_DELETE:
+        out->method = "DELETE";
+        put_group_path(&path, req->group_id, "");
+        break;
+    case ODEUS_GROUP_MEMBERS:
+        out->method = "GET";
+        put_group_path(&path, req->group_id, "/members");
+        put_page_query(&path, req, 0);
+        break;
+    case ODEUS_GROUP_ADD:
+    case ODEUS_GROUP_REMOVE:
+        out->method = req->call == ODEUS_GROUP_ADD ? "POST" : "DELETE";
+        put_group_path(&path, req->group_id, "/members");
+        out->body = emails_body(req);
+        break;
+    }
+    out->path = gw_json_buf_take(&path, NULL);
+    int needs_body = req->call == ODEUS_GROUP_CREATE || req->call == ODEUS_GROUP_RENAME || req->call == ODEUS_GROUP_ADD ||
+                     req->call == ODEUS_GROUP_REMOVE;
+    if (needs_body && out->body == NULL) {
+        odeus_http_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+void odeus_http_clear(odeus_http_t *http)
+{
+    if (http == NULL)
+        return;
+    free(http->path);
+    free(http->body);
+    memset(http, 0, sizeof(*http));
+}
+
+void odeus_group_result_clear(odeus_group_result_t *res)
+{
+    if (res == NULL)
+        return;
+    for (size_t i = 0; i < res->n_items; i++) {
+        free(res->items[i].id);
+        free(res->items[i].name);
+        free(res->items[i].email);
+        free(res->items[i].description);
+    }
+    free(res->items);
+    for (size_t i = 0; i < res->n_not_found; i++)
+        free(res->not_found[i]);
+    free(res->not_found);
+    free(res->next_cursor);
+    memset(res, 0, sizeof(*res));
+}
+
+static char *dup_string(const json_t *v)
+{
+    return json_is_string(v) ? gw_strdup(json_string_value(v)) : NULL;
+}
+
+/* Appends the group or member object `o` to the items; objects without an id or email are skipped. */
+static void add_item(odeus_group_result_t *res, const json_t *o, int member)
+{
+    if (!json_is_object(o))
+        return;
+    odeus_group_item_t it = {.id = dup_string(json_object_get(o, "id"))};
+    if (member)
+        it.email = dup_string(json_object_get(o, "email"));
+    else {
+        it.name = dup_string(json_object_get(o, "name"));
+        it.description = dup_string(json_object_get(o, "description"));
+    }
+    it.scim_managed = json_is_true(json_object_get(o, "isScimManaged"));
+    if ((member && it.email == NULL) || (!member && (it.id == NULL || it.name == NULL))) {
+        free(it.id);
+        free(it.name);
+        free(it.email);
+        free(it.description);
+        return;
+    }
+    res->items = gw_realloc(res->items, (res->n_items + 1) * sizeof(*res->items));
+    res->items[res->n_items++] = it;
+}
+
+static void add_items(odeus_group_result_t *res, const json_t *list, int member)
+{
+    size_t i;
+    json_t *o;
+    if (!json_is_array(list))
+        return;
+    json_array_foreach(list, i, o) add_item(res, o, member);
+}
+
+/* What a 200/201 carries, by call. */
+static void read_success(odeus_group_result_t *res, odeus_group_call_t call, const json_t *json)
+{
+    switch (call) {
+    case ODEUS_GROUP_LIST:
+        add_items(res, json_object_get(json, "groups"), 0);
+        break;
+    case ODEUS_GROUP_CREATE:
+    case ODEUS_GROUP_RENAME:
+        add_item(res, json_object_get(json, "group"), 0);
+        break;
+    case ODEUS_GROUP_MEMBERS:
+        add_items(res, json_object_get(json, "members"), 1);
+        break;
+    case ODEUS_GROUP_ADD: {
+        add_items(res, json_object_get(json, "added"), 1);
+        add_items(res, json_object_get(json, "alreadyMembers"), 1);
+        const json_t *nf = json_object_get(json, "notFound");
+        size_t i;
+        json_t *e;
+        if (json_is_array(nf)) {
+            json_array_foreach(nf, i, e)
+            {
+                if (!json_is_string(e))
+                    continue;
+                res->not_found = gw_realloc(res->not_found, (res->n_not_found + 1) * sizeof(*res->not_found));
+                res->not_found[res->n_not_found++] = gw_strdup(json_string_value(e));
+            }
+        }
+        break;
+    }
+    case ODEUS_GROUP_DELETE:
+    case ODEUS_GROUP_REMOVE:
+        break;
+    }
+    if (call == ODEUS_GROUP_LIST || call == ODEUS_GROUP_MEMBERS)
+        res->next_cursor = dup_string(json_object_get(json, "nextCursor"));
+}
+
+void odeus_group_classify(const odeus_group_request_t *req, long http_status, const char *body, size_t body_len,
+                          const char *retry_after, int64_t now_unix, const char *transport_error, odeus_group_result_t *res)
+{
+    odeus_result_t *out = &res->result;
+    json_t *json = NULL;
+    const char *reason = NULL, *code = NULL;
+
+    memset(res, 0, sizeof(*res));
+    out->retry_after_ms = -1;
+    if (transport_error != NULL) {
+        out->outcome = ODEUS_OUTCOME_RETRY;
+        set_message(out, "network: %s", transport_error);
+        return;
+    }
+    out->http_status = http_status;
+    out->retry_after_ms = parse_retry_after(retry_after, now_unix);
+    if (body != NULL && body_len > 0)
+        json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_object(json)) {
+        if (json_is_string(json_object_get(json, "message")))
+            reason = json_string_value(json_object_get(json, "message"));
+        if (json_is_string(json_object_get(json, "code")))
+            code = json_string_value(json_object_get(json, "code"));
+    }
+    if (code != NULL)
+        snprintf(res->code, sizeof(res->code), "%s", code);
+    const char *what = reason != NULL ? reason : code != NULL ? code : "";
+
+    if (http_status == 200 || http_status == 201) {
+        if (!json_is_object(json)) {
+            out->outcome = ODEUS_OUTCOME_RETRY; /* not Odeus speaking: asking again is safe */
+            set_message(out, "HTTP %ld without a JSON object body", http_status);
+        } else {
+            out->outcome = ODEUS_OUTCOME_DONE;
+            read_success(res, req->call, json);
+            set_message(out, "%s", reason != NULL ? reason : "ok");
+        }
+    } else if (http_status == 404) {
+        if (code != NULL && strcmp(code, "GROUP_NOT_FOUND") == 0) {
+            /* the group is gone: a delete, or a removal from it, has reached its goal */
+            out->outcome =
+                req->call == ODEUS_GROUP_DELETE || req->call == ODEUS_GROUP_REMOVE ? ODEUS_OUTCOME_ALREADY : ODEUS_OUTCOME_REFUSED;
+        } else {
+            /* a 404 that is not about a group: the route itself is missing (no group API here) */
+            out->outcome = ODEUS_OUTCOME_UNSUPPORTED;
+        }
+        set_message(out, "HTTP 404: %s", what[0] != '\0' ? what : "not found");
+    } else if (http_status == 405) {
+        out->outcome = ODEUS_OUTCOME_UNSUPPORTED;
+        set_message(out, "HTTP 405: %s", what[0] != '\0' ? what : "method not allowed");
+    } else if (http_status == 409) {
+        out->outcome = ODEUS_OUTCOME_CONFLICT;
+        set_message(out, "HTTP 409 %s: %s", code != NULL ? code : "", reason != NULL ? reason : "conflict");
+    } else if (http_status == 400) {
+        out->outcome = ODEUS_OUTCOME_REFUSED;
+        set_message(out, "HTTP 400: %s", what[0] != '\0' ? what : "bad request");
+    } else if (http_status == 401 || http_status == 403) {
+        out->outcome = ODEUS_OUTCOME_AUTH;
+        set_message(out, "HTTP %ld: %s", http_status,
+                    what[0] != '\0' ? what : "API key rejected or missing the USER_MANAGEMENT_API scope");
+    } else {
+        out->outcome = ODEUS_OUTCOME_RETRY;
+        set_message(out, "HTTP %ld%s%s", http_status, what[0] != '\0' ? ": " : "", what);
     }
     json_decref(json);
 }

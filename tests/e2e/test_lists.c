@@ -216,7 +216,8 @@ static void test_sort_columns_after_upgrade(void **state)
         "ALTER TABLE users DROP COLUMN display_name; ALTER TABLE users DROP COLUMN family_name;"
         "ALTER TABLE users DROP COLUMN given_name; ALTER TABLE users DROP COLUMN primary_email;"
         "ALTER TABLE outbox DROP COLUMN batch_id; DROP INDEX outbox_lease; ALTER TABLE outbox DROP COLUMN lease_owner;"
-        "ALTER TABLE outbox DROP COLUMN lease_until; PRAGMA user_version = 5;";
+        "ALTER TABLE outbox DROP COLUMN lease_until; DROP TABLE mirror_members; DROP TABLE mirror_groups;"
+        "PRAGMA user_version = 5;";
     char *err = NULL;
     if (sqlite3_exec(db, undo, NULL, NULL, &err) != SQLITE_OK)
         fail_msg("undoing schema 6: %s", err);

@@ -164,7 +164,9 @@ static void test_migrate_sqlite_to_postgres(void **state)
     char *users_before = get_normalized(&f->gw, users_path), *groups_before = get_normalized(&f->gw, groups_path);
     assert_int_equal(gw_stop(&f->gw), 0);
     char text[65536];
-    json_t *rows = json_loads(outbox_all(src_arg), 0, NULL); /* leaked on failure only */
+    char *listed = outbox_all(src_arg);
+    json_t *rows = json_loads(listed, 0, NULL);
+    free(listed);
     json_int_t drop_id = 0, max_id = 0;
     size_t i;
     json_t *row;
@@ -246,7 +248,9 @@ static void test_migrate_sqlite_to_postgres(void **state)
     assert_true(mock_odeus_count(f->mock, "/deactivate-user") >= deactivations + 1);
     char *fresh = create_user(&gw2, "{\"userName\":\"fresh@example.com\",\"active\":true}");
     WAIT_FOR_EVERY(gw_drain(&gw2) && stat_of(pg_arg, "pending") == 0, 20000, 100);
-    rows = json_loads(outbox_all(pg_arg), 0, NULL);
+    listed = outbox_all(pg_arg);
+    rows = json_loads(listed, 0, NULL);
+    free(listed);
     json_int_t fresh_id = 0;
     json_array_foreach(rows, i, row)
     {

@@ -33,6 +33,18 @@ typedef struct member {
     int invited; /* an invite was accepted by the mock at some point */
 } member_t;
 
+/* A workspace group (odeus-api.md, "Groups"). Member emails as added; compared ignoring case. */
+typedef struct mgroup {
+    char id[40];
+    char name[128];
+    char description[256];
+    int scim_managed;
+    int deleted;
+    char (*emails)[128];
+    char (*roles)[16];
+    size_t n, cap;
+} mgroup_t;
+
 typedef struct conn {
     int fd;
     char *in;
@@ -74,6 +86,11 @@ struct mock_odeus {
     size_t members_len, members_cap;
     size_t *buckets; /* open addressing into members (index + 1), size buckets_cap */
     size_t buckets_cap;
+    /* workspace groups, in id order (ids grow) */
+    mgroup_t *groups;
+    size_t groups_len, groups_cap, group_seq;
+    int groups_off;          /* the workspace has no group API: its routes answer 404 */
+    unsigned group_page_max; /* the largest page it answers, whatever the limit asked (0: 250) */
 
     /* owned by the server thread */
     conn_t **conns;
@@ -367,6 +384,351 @@ static int model_apply(mock_odeus_t *m, const char *path, const char *body, size
     return not_member;
 }
 
+/* ---- workspace groups (guarded by mu) ---- */
+
+#define GROUPS_PREFIX "/user-management/v1/groups"
+
+static int is_group_path(const char *path)
+{
+    size_t n = strlen(GROUPS_PREFIX);
+    return strncmp(path, GROUPS_PREFIX, n) == 0 && (path[n] == '\0' || path[n] == '/' || path[n] == '?');
+}
+
+static mgroup_t *group_find(mock_odeus_t *m, const char *id)
+{
+    for (size_t i = 0; i < m->groups_len; i++)
+        if (!m->groups[i].deleted && strcmp(m->groups[i].id, id) == 0)
+            return &m->groups[i];
+    return NULL;
+}
+
+static mgroup_t *group_new(mock_odeus_t *m, const char *name, int scim_managed)
+{
+    if (m->groups_len == m->groups_cap) {
+        m->groups_cap = m->groups_cap ? m->groups_cap * 2 : 16;
+        m->groups = xrealloc(m->groups, m->groups_cap * sizeof(*m->groups));
+    }
+    mgroup_t *g = &m->groups[m->groups_len++];
+    memset(g, 0, sizeof(*g));
+    snprintf(g->id, sizeof(g->id), "00000000-0000-4000-8000-%012zx", ++m->group_seq);
+    copy_field(g->name, sizeof(g->name), name, strlen(name));
+    g->scim_managed = scim_managed;
+    return g;
+}
+
+static ssize_t group_member_index(const mgroup_t *g, const char *email)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcasecmp(g->emails[i], email) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static void group_member_add(mgroup_t *g, const char *email, const char *role)
+{
+    if (group_member_index(g, email) >= 0)
+        return;
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 8;
+        g->emails = xrealloc(g->emails, g->cap * sizeof(*g->emails));
+        g->roles = xrealloc(g->roles, g->cap * sizeof(*g->roles));
+    }
+    copy_field(g->emails[g->n], sizeof(g->emails[g->n]), email, strlen(email));
+    copy_field(g->roles[g->n], sizeof(g->roles[g->n]), role, strlen(role));
+    g->n++;
+}
+
+static int group_member_remove(mgroup_t *g, const char *email)
+{
+    ssize_t i = group_member_index(g, email);
+    if (i < 0)
+        return 0;
+    g->n--;
+    memmove(g->emails[i], g->emails[g->n], sizeof(g->emails[0]));
+    memmove(g->roles[i], g->roles[g->n], sizeof(g->roles[0]));
+    return 1;
+}
+
+static json_t *group_json(const mgroup_t *g)
+{
+    return json_pack("{s:s, s:s, s:s?, s:b, s:b, s:I, s:s, s:s}", "id", g->id, "name", g->name, "description",
+                     g->description[0] != '\0' ? g->description : NULL, "isScimManaged", g->scim_managed, "isPublic", 0,
+                     "memberCount", (json_int_t)g->n, "createdAt", "2026-01-01T00:00:00Z", "updatedAt", "2026-01-01T00:00:00Z");
+}
+
+static json_t *member_json(const mgroup_t *g, size_t i)
+{
+    char id[48];
+    snprintf(id, sizeof(id), "member-%08zx", email_hash(g->emails[i]) & 0xffffffffu);
+    return json_pack("{s:s, s:s, s:n, s:s, s:s}", "id", id, "email", g->emails[i], "name", "role", g->roles[i], "addedAt",
+                     "2026-01-01T00:00:00Z");
+}
+
+/* The value of query parameter `name` (percent-decoded) into `out`; 1 when present. */
+static int query_param(const char *path, const char *name, char *out, size_t out_len)
+{
+    const char *q = strchr(path, '?');
+    size_t n = strlen(name);
+    for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&')) {
+        p++;
+        if (strncmp(p, name, n) == 0 && p[n] == '=') {
+            size_t k = 0;
+            for (p += n + 1; *p != '\0' && *p != '&' && k + 1 < out_len; p++) {
+                if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+                    char hex[3] = {p[1], p[2], 0};
+                    out[k++] = (char)strtol(hex, NULL, 16);
+                    p += 2;
+                } else {
+                    out[k++] = *p == '+' ? ' ' : *p;
+                }
+            }
+            out[k] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The page size a list call gets: its limit (1..250, else 400), no more than the mock's page_max. -1 when invalid. */
+static int page_limit(mock_odeus_t *m, const char *path)
+{
+    char v[16];
+    long limit = 250;
+    if (query_param(path, "limit", v, sizeof(v))) {
+        char *end;
+        limit = strtol(v, &end, 10);
+        if (*end != '\0' || limit < 1 || limit > 250)
+            return -1;
+    }
+    unsigned max = m->group_page_max > 0 ? m->group_page_max : 250;
+    return (int)(limit > (long)max ? (long)max : limit);
+}
+
+static int email_cmp(const void *a, const void *b)
+{
+    return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void group_error(int *status, json_t **out, int code_status, const char *code, const char *message)
+{
+    *status = code_status;
+    *out = json_pack("{s:s, s:s}", "code", code, "message", message);
+}
+
+/* A name as Odeus takes it: trimmed, 1..100 characters (bytes here). 0, or -1. */
+static int group_name(const json_t *v, char *out, size_t out_len)
+{
+    if (!json_is_string(v))
+        return -1;
+    const char *s = json_string_value(v);
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    while (n > 0 && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    if (n == 0 || n > 100 || n >= out_len)
+        return -1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static int name_taken(mock_odeus_t *m, const char *name, const mgroup_t *except)
+{
+    for (size_t i = 0; i < m->groups_len; i++)
+        if (!m->groups[i].deleted && &m->groups[i] != except && strcasecmp(m->groups[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Answers one group call from the model (under mu): the status and the body (the caller's). */
+static void group_answer(mock_odeus_t *m, const char *method, const char *path, const char *body, size_t body_len, int *status,
+                         char **text)
+{
+    json_t *req = body_len > 0 ? json_loadb(body, body_len, 0, NULL) : NULL, *out = NULL;
+    const char *rest = path + strlen(GROUPS_PREFIX);
+    char id[64] = "", name[128];
+    int members = 0;
+    *status = 200;
+    if (m->groups_off) {
+        group_error(status, &out, 404, "NOT_FOUND", "Not found");
+        goto done;
+    }
+    if (*rest == '/') {
+        const char *end = rest + 1 + strcspn(rest + 1, "/?");
+        copy_field(id, sizeof(id), rest + 1, (size_t)(end - rest - 1));
+        members = strncmp(end, "/members", 8) == 0 && (end[8] == '\0' || end[8] == '?');
+        if (!members && *end != '\0' && *end != '?') {
+            group_error(status, &out, 404, "NOT_FOUND", "Not found");
+            goto done;
+        }
+    }
+    if (id[0] == '\0') {
+        if (strcmp(method, "GET") == 0) {
+            int limit = page_limit(m, path);
+            char cursor[64] = "", want[256];
+            int by_name = query_param(path, "name", want, sizeof(want));
+            query_param(path, "cursor", cursor, sizeof(cursor));
+            if (limit < 0) {
+                group_error(status, &out, 400, "INVALID_REQUEST", "limit must be 1..250");
+                goto done;
+            }
+            json_t *list = json_array();
+            const char *last = NULL;
+            size_t i = 0;
+            for (; i < m->groups_len; i++) {
+                mgroup_t *g = &m->groups[i];
+                if (g->deleted || strcmp(g->id, cursor) <= 0 || (by_name && strcasecmp(g->name, want) != 0))
+                    continue;
+                if (json_array_size(list) == (size_t)limit)
+                    break;
+                json_array_append_new(list, group_json(g));
+                last = g->id;
+            }
+            out = json_pack("{s:o}", "groups", list);
+            if (i < m->groups_len && last != NULL)
+                json_object_set_new(out, "nextCursor", json_string(last));
+        } else if (strcmp(method, "POST") == 0) {
+            if (group_name(json_object_get(req, "name"), name, sizeof(name)) != 0) {
+                group_error(status, &out, 400, "INVALID_REQUEST", "name must be 1..100 characters");
+            } else if (name_taken(m, name, NULL)) {
+                group_error(status, &out, 409, "GROUP_NAME_TAKEN", "A group with this name already exists");
+            } else {
+                *status = 201;
+                mgroup_t *g = group_new(m, name, 0);
+                const char *d = json_string_value(json_object_get(req, "description"));
+                if (d != NULL)
+                    copy_field(g->description, sizeof(g->description), d, strlen(d));
+                out = json_pack("{s:o}", "group", group_json(g));
+            }
+        } else {
+            group_error(status, &out, 405, "METHOD_NOT_ALLOWED", "Method not allowed");
+        }
+        goto done;
+    }
+    mgroup_t *g = group_find(m, id);
+    if (g == NULL) {
+        group_error(status, &out, 404, "GROUP_NOT_FOUND", "Group not found");
+        goto done;
+    }
+    int writes = strcmp(method, "GET") != 0;
+    if (writes && g->scim_managed) {
+        group_error(status, &out, 409, "GROUP_SCIM_MANAGED", "This group is managed by SCIM and cannot be changed");
+        goto done;
+    }
+    if (!members) {
+        if (strcmp(method, "GET") == 0) {
+            out = json_pack("{s:o}", "group", group_json(g));
+        } else if (strcmp(method, "PATCH") == 0) {
+            json_t *v = json_object_get(req, "name");
+            if (v == NULL && json_object_get(req, "description") == NULL) {
+                group_error(status, &out, 400, "INVALID_REQUEST", "name or description required");
+            } else if (v != NULL && group_name(v, name, sizeof(name)) != 0) {
+                group_error(status, &out, 400, "INVALID_REQUEST", "name must be 1..100 characters");
+            } else if (v != NULL && strcmp(name, g->name) != 0 && name_taken(m, name, g)) {
+                group_error(status, &out, 409, "GROUP_NAME_TAKEN", "A group with this name already exists");
+            } else {
+                if (v != NULL)
+                    copy_field(g->name, sizeof(g->name), name, strlen(name));
+                out = json_pack("{s:o}", "group", group_json(g));
+            }
+        } else if (strcmp(method, "DELETE") == 0) {
+            g->deleted = 1;
+            out = json_pack("{s:s, s:s}", "status", "success", "id", g->id);
+        } else {
+            group_error(status, &out, 405, "METHOD_NOT_ALLOWED", "Method not allowed");
+        }
+        goto done;
+    }
+    if (strcmp(method, "GET") == 0) {
+        int limit = page_limit(m, path);
+        char cursor[256] = "";
+        query_param(path, "cursor", cursor, sizeof(cursor));
+        if (limit < 0) {
+            group_error(status, &out, 400, "INVALID_REQUEST", "limit must be 1..250");
+            goto done;
+        }
+        char **sorted = xrealloc(NULL, (g->n + 1) * sizeof(*sorted));
+        for (size_t i = 0; i < g->n; i++)
+            sorted[i] = g->emails[i];
+        qsort(sorted, g->n, sizeof(*sorted), email_cmp);
+        json_t *list = json_array();
+        size_t i = 0;
+        const char *last = NULL;
+        for (; i < g->n; i++) {
+            if (cursor[0] != '\0' && strcasecmp(sorted[i], cursor) <= 0)
+                continue;
+            if (json_array_size(list) == (size_t)limit)
+                break;
+            json_array_append_new(list, member_json(g, (size_t)group_member_index(g, sorted[i])));
+            last = sorted[i];
+        }
+        out = json_pack("{s:o}", "members", list);
+        if (i < g->n && last != NULL)
+            json_object_set_new(out, "nextCursor", json_string(last));
+        free(sorted);
+        goto done;
+    }
+    if (strcmp(method, "POST") != 0 && strcmp(method, "DELETE") != 0) {
+        group_error(status, &out, 405, "METHOD_NOT_ALLOWED", "Method not allowed");
+        goto done;
+    }
+    json_t *emails = json_object_get(req, "emails"), *e;
+    size_t i;
+    if (!json_is_array(emails) || json_array_size(emails) == 0 || json_array_size(emails) > 250) {
+        group_error(status, &out, 400, "INVALID_REQUEST", "emails must hold 1..250 addresses");
+        goto done;
+    }
+    json_array_foreach(emails, i, e)
+    {
+        if (!json_is_string(e)) {
+            group_error(status, &out, 400, "INVALID_REQUEST", "emails must be strings");
+            goto done;
+        }
+    }
+    if (strcmp(method, "POST") == 0) {
+        json_t *added = json_array(), *already = json_array(), *not_found = json_array();
+        json_array_foreach(emails, i, e)
+        {
+            const char *email = json_string_value(e);
+            member_t *x = member_find(m, email, 0);
+            if (x == NULL || x->state != MOCK_MEMBER_ACTIVE) {
+                /* pending invitees, deactivated users and unknown addresses alike */
+                json_array_append(not_found, e);
+            } else if (group_member_index(g, email) >= 0) {
+                json_array_append_new(already, member_json(g, (size_t)group_member_index(g, email)));
+            } else {
+                /* a workspace admin is stored as group admin */
+                group_member_add(g, x->email, strcmp(x->role, "admin") == 0 ? "admin" : "member");
+                json_array_append_new(added, member_json(g, g->n - 1));
+            }
+        }
+        out = json_pack("{s:o, s:o, s:o}", "added", added, "alreadyMembers", already, "notFound", not_found);
+    } else {
+        json_t *removed = json_array(), *not_members = json_array();
+        json_array_foreach(emails, i, e)
+        {
+            ssize_t k = group_member_index(g, json_string_value(e));
+            if (k < 0) {
+                json_array_append(not_members, e);
+                continue;
+            }
+            json_t *mj = member_json(g, (size_t)k);
+            json_array_append_new(removed,
+                                  json_pack("{s:O, s:O}", "id", json_object_get(mj, "id"), "email", json_object_get(mj, "email")));
+            json_decref(mj);
+            group_member_remove(g, json_string_value(e));
+        }
+        out = json_pack("{s:o, s:o}", "removed", removed, "notMembers", not_members);
+    }
+done:
+    *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    json_decref(req);
+}
+
 /* 1 when the rate-limited mode has no token left for this request. */
 static int rate_exceeded(mock_odeus_t *m)
 {
@@ -591,7 +953,15 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
         m->counts.requests++;
         if (fault == MOCK_429)
             m->counts.throttled++;
-        if ((fault == MOCK_OK || fault == MOCK_DONE_HANG) && strcmp(r.method, "POST") == 0) {
+        int group_status = 0;
+        char *group_text = NULL;
+        if (is_group_path(r.path)) {
+            if (fault == MOCK_OK || fault == MOCK_DONE_HANG) {
+                group_answer(m, r.method, r.path, c->in + head_len, content_length, &group_status, &group_text);
+                if (group_status < 300)
+                    m->counts.ok++;
+            }
+        } else if ((fault == MOCK_OK || fault == MOCK_DONE_HANG) && strcmp(r.method, "POST") == 0) {
             not_member = model_apply(m, r.path, c->in + head_len, content_length);
             if (!not_member)
                 m->counts.ok++;
@@ -606,7 +976,11 @@ static void conn_process(mock_odeus_t *m, conn_t *c)
         pthread_cond_broadcast(&m->cond);
         pthread_mutex_unlock(&m->mu);
 
-        answer(c, &r, c->in + head_len, content_length, fault, retry_after_s, not_member, invalid_suffix);
+        if (group_text != NULL && fault == MOCK_OK)
+            respond(c, group_status, group_text, 0);
+        else
+            answer(c, &r, c->in + head_len, content_length, fault, retry_after_s, not_member, invalid_suffix);
+        free(group_text);
         consumed = head_len + content_length;
         memmove(c->in, c->in + consumed, c->in_len - consumed);
         c->in_len -= consumed;
@@ -801,6 +1175,11 @@ void mock_odeus_stop(mock_odeus_t *m)
     free(m->faults);
     free(m->members);
     free(m->buckets);
+    for (size_t i = 0; i < m->groups_len; i++) {
+        free(m->groups[i].emails);
+        free(m->groups[i].roles);
+    }
+    free(m->groups);
     free(m);
 }
 
@@ -1023,4 +1402,90 @@ void mock_odeus_counts(mock_odeus_t *m, mock_odeus_counts_t *out)
     pthread_mutex_lock(&m->mu);
     *out = m->counts;
     pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_set_groups_api(mock_odeus_t *m, int on)
+{
+    pthread_mutex_lock(&m->mu);
+    m->groups_off = !on;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mock_odeus_set_group_page_max(mock_odeus_t *m, unsigned n)
+{
+    pthread_mutex_lock(&m->mu);
+    m->group_page_max = n;
+    pthread_mutex_unlock(&m->mu);
+}
+
+int mock_odeus_group_create(mock_odeus_t *m, const char *name, int scim_managed, char *id_out, size_t id_len)
+{
+    pthread_mutex_lock(&m->mu);
+    mgroup_t *g = group_new(m, name, scim_managed);
+    if (id_out != NULL)
+        snprintf(id_out, id_len, "%s", g->id);
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
+int mock_odeus_group_member(mock_odeus_t *m, const char *group_id, const char *email, int add)
+{
+    int rc = -1;
+    pthread_mutex_lock(&m->mu);
+    mgroup_t *g = group_find(m, group_id);
+    if (g != NULL) {
+        if (add)
+            group_member_add(g, email, "member");
+        else
+            group_member_remove(g, email);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+static int group_name_cmp(const void *a, const void *b)
+{
+    int c = strcasecmp((*(mgroup_t *const *)a)->name, (*(mgroup_t *const *)b)->name);
+    return c != 0 ? c : strcmp((*(mgroup_t *const *)a)->id, (*(mgroup_t *const *)b)->id);
+}
+
+static int lower_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *mock_odeus_groups_json(mock_odeus_t *m)
+{
+    pthread_mutex_lock(&m->mu);
+    mgroup_t **live = xrealloc(NULL, (m->groups_len + 1) * sizeof(*live));
+    size_t n = 0;
+    for (size_t i = 0; i < m->groups_len; i++)
+        if (!m->groups[i].deleted)
+            live[n++] = &m->groups[i];
+    qsort(live, n, sizeof(*live), group_name_cmp);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        mgroup_t *g = live[i];
+        char **emails = xrealloc(NULL, (g->n + 1) * sizeof(*emails));
+        for (size_t k = 0; k < g->n; k++) {
+            emails[k] = strdup(g->emails[k]);
+            for (char *p = emails[k]; *p != '\0'; p++)
+                *p = (char)tolower((unsigned char)*p);
+        }
+        qsort(emails, g->n, sizeof(*emails), lower_cmp);
+        json_t *members = json_array();
+        for (size_t k = 0; k < g->n; k++) {
+            json_array_append_new(members, json_string(emails[k]));
+            free(emails[k]);
+        }
+        free(emails);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:o}", "id", g->id, "name", g->name, "isScimManaged",
+                                              g->scim_managed, "members", members));
+    }
+    free(live);
+    pthread_mutex_unlock(&m->mu);
+    char *text = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    return text;
 }

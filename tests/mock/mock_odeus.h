@@ -125,4 +125,30 @@ typedef struct mock_odeus_counts {
 } mock_odeus_counts_t;
 void mock_odeus_counts(mock_odeus_t *mock, mock_odeus_counts_t *out);
 
+/*
+ * Workspace groups (odeus-api.md, "Groups"), always answered from a model of their own under
+ * /user-management/v1/groups: list (paged by id, `name=` exact and ignoring case), get, create
+ * (names trimmed, 1..100, unique ignoring case: 409 GROUP_NAME_TAKEN), update, delete (404
+ * GROUP_NOT_FOUND once gone), members (paged by email), add (only active members of the member
+ * model; pending invitees, deactivated and unknown addresses come back in notFound) and remove.
+ * Groups marked SCIM-managed answer writes with 409 GROUP_SCIM_MANAGED. Pushed faults come first.
+ */
+
+/** 0: the workspace has no group API (every group route answers 404 Not found); default 1. */
+void mock_odeus_set_groups_api(mock_odeus_t *mock, int on);
+/** The largest page the list calls answer, whatever limit they ask for (0: 250, the default). */
+void mock_odeus_set_group_page_max(mock_odeus_t *mock, unsigned n);
+/**
+ * Makes a group as the product UI would: no uniqueness check. Its id goes to `id_out` (`id_len`
+ * bytes, may be NULL). Returns 0.
+ */
+int mock_odeus_group_create(mock_odeus_t *mock, const char *name, int scim_managed, char *id_out, size_t id_len);
+/** Adds (add 1) or removes (add 0) `email` by hand, with no check on the member model. 0, or -1 for no such group. */
+int mock_odeus_group_member(mock_odeus_t *mock, const char *group_id, const char *email, int add);
+/**
+ * The groups as JSON text (malloc'd; free()): [{"id","name","isScimManaged","members":[email...]}],
+ * by name ignoring case, members in lower case and sorted, for assertions.
+ */
+char *mock_odeus_groups_json(mock_odeus_t *mock);
+
 #endif

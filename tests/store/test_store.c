@@ -22,7 +22,7 @@
 #include "store/test_db.h"
 
 /* The schema version a new database gets (store/sqlite_db.c, migrations[]). */
-#define SCHEMA_NOW 8
+#define SCHEMA_NOW 9
 
 typedef struct fixture {
     char dir[64];
@@ -194,9 +194,11 @@ static int raw_user_version(const char *path)
     return v;
 }
 
-/* Takes a schema 8 database back to schema 7 (the lease columns), and a schema 7 one to 6 (the batch column). */
+/* Takes a schema 9 database back to schema 8 (the group mirror's tables), a schema 8 one to 7 (the lease
+ * columns), and a schema 7 one to 6 (the batch column). */
+#define UNDO_SCHEMA_9 "DROP TABLE mirror_members; DROP TABLE mirror_groups;"
 #define UNDO_SCHEMA_8                                                                                                              \
-    "DROP INDEX outbox_lease; ALTER TABLE outbox DROP COLUMN lease_owner; ALTER TABLE outbox DROP COLUMN lease_until;"
+    UNDO_SCHEMA_9 "DROP INDEX outbox_lease; ALTER TABLE outbox DROP COLUMN lease_owner; ALTER TABLE outbox DROP COLUMN lease_until;"
 #define UNDO_SCHEMA_7 UNDO_SCHEMA_8 "ALTER TABLE outbox DROP COLUMN batch_id;"
 /* Takes a schema 6 database back to schema 5 (what the 5 -> 6 migration added, removed). */
 #define UNDO_SCHEMA_6                                                                                                              \
@@ -213,7 +215,7 @@ static int raw_user_version(const char *path)
     "ALTER TABLE invitee_recheck DROP COLUMN action; ALTER TABLE invitee_recheck DROP COLUMN role;"
 
 /* The same undos on PostgreSQL (dropping a column drops its indexes). */
-#define PG_UNDO_SCHEMA_8 "ALTER TABLE outbox DROP COLUMN lease_owner, DROP COLUMN lease_until;"
+#define PG_UNDO_SCHEMA_8 UNDO_SCHEMA_9 "ALTER TABLE outbox DROP COLUMN lease_owner, DROP COLUMN lease_until;"
 #define PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_8 "ALTER TABLE outbox DROP COLUMN batch_id;"
 #define PG_UNDO_SCHEMA_6                                                                                                           \
     "ALTER TABLE users DROP COLUMN display_name, DROP COLUMN family_name, DROP COLUMN given_name, DROP COLUMN primary_email;"      \
@@ -1327,7 +1329,8 @@ static void test_open_migrates_v3(void **state)
     }
     store_close(s);
     assert_int_equal(raw_exec2(f->path, UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3",
-                               PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_6 PG_UNDO_SCHEMA_5_4 "UPDATE store_schema SET version = 3"),
+                               PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_6 PG_UNDO_SCHEMA_5_4
+                               "UPDATE store_schema SET version = 3"),
                      SQLITE_OK);
     assert_int_not_equal(raw_exec2(f->path, "SELECT display_name FROM users", "SELECT display_name FROM users"), SQLITE_OK);
 
@@ -2317,11 +2320,22 @@ static void test_copy(void **state)
     assert_int_equal(store_outbox_finish(src, failed, STORE_OUTBOX_FAILED, "refused", "400", 3000), STORE_OK);
     outbox_add(src, "u-2", "update_role", 5000);
     assert_int_equal(store_recheck_schedule(src, "u-2", "b1@example.com", done, 1000, 2000, 9000), STORE_OK);
+    store_mirror_group_t mg = {.group_id = "g-1", .odeus_id = "o-1", .state = STORE_MIRROR_LIVE, .updated_ms = 7};
+    assert_int_equal(store_mirror_group_put(src, &mg), STORE_OK);
+    assert_int_equal(store_mirror_member_put(src, "g-1", "b1@example.com", 1, 0, 0, NULL), STORE_OK);
+    assert_int_equal(store_mirror_member_put(src, "g-1", "gone@example.com", 0, 100, 900, "not found"), STORE_OK);
 
     char want[8192], got[8192];
     store_text(src, want, sizeof(want));
     store_copy_counts_t n;
     assert_int_equal(store_copy(src, dst, 0, &n), STORE_OK);
+    assert_int_equal(n.mirror_groups, 1);
+    assert_int_equal(n.mirror_members, 2);
+    store_mirror_group_t copied;
+    assert_int_equal(store_mirror_group_get(dst, "g-1", &copied), STORE_OK);
+    assert_string_equal(copied.odeus_id, "o-1");
+    assert_int_equal(copied.state, STORE_MIRROR_LIVE);
+    store_mirror_group_clear(&copied);
     assert_int_equal(n.users, 2);
     assert_int_equal(n.emails, 2);
     assert_int_equal(n.groups, 1);

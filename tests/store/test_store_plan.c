@@ -92,6 +92,18 @@ static void assert_plan_uses(store_sql_id_t id, const char *index)
         fail_msg("statement %d does not use %s; plan:\n%s", (int)id, index, plan);
 }
 
+/* The mirror's look-ups per seat move and per scan are index look-ups, whatever the directory's size. */
+static void test_mirror_plans(void **state)
+{
+    (void)state;
+    assert_no_full_scan(SQL_MIRROR_OF_SEAT);
+    assert_plan_uses(SQL_MIRROR_OF_SEAT, "group_members_user");
+    assert_plan_uses(SQL_MIRROR_OF_SEAT, "mirror_members_email");
+    assert_no_full_scan(SQL_MIRROR_RESEND_DUE);
+    assert_plan_uses(SQL_MIRROR_RESEND_DUE, "mirror_members_next");
+    assert_plan_uses(SQL_MIRROR_MEMBERS, "outbox_seat");
+}
+
 static void test_outbox_plans(void **state)
 {
     (void)state;
@@ -236,8 +248,8 @@ static void test_select_plans(void **state)
 static void test_every_statement_in_one_table(void **state)
 {
     (void)state;
-    const store_sql_t *tables[] = {store__tx_sql,      store__users_sql, store__outbox_sql,
-                                   store__recheck_sql, store__admin_sql, store__groups_sql};
+    const store_sql_t *tables[] = {store__tx_sql,    store__users_sql,  store__outbox_sql, store__recheck_sql,
+                                   store__admin_sql, store__groups_sql, store__mirror_sql};
     for (int i = 0; i < SQL__COUNT; i++) {
         int holders = 0;
         for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
@@ -266,7 +278,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox_plans),           cmocka_unit_test(test_user_plans),
         cmocka_unit_test(test_select_plans),           cmocka_unit_test(test_every_statement_in_one_table),
-        cmocka_unit_test(test_all_statements_prepare),
+        cmocka_unit_test(test_all_statements_prepare), cmocka_unit_test(test_mirror_plans),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
