@@ -198,7 +198,8 @@ static int raw_user_version(const char *path)
  * columns), and a schema 7 one to 6 (the batch column). */
 #define UNDO_SCHEMA_9 "DROP TABLE mirror_members; DROP TABLE mirror_groups;"
 #define UNDO_SCHEMA_8                                                                                                              \
-    UNDO_SCHEMA_9 "DROP INDEX outbox_lease; ALTER TABLE outbox DROP COLUMN lease_owner; ALTER TABLE outbox DROP COLUMN lease_until;"
+    UNDO_SCHEMA_9 "DROP INDEX outbox_lease; ALTER TABLE outbox DROP COLUMN lease_owner; ALTER TABLE outbox DROP COLUMN "           \
+                  "lease_until;"
 #define UNDO_SCHEMA_7 UNDO_SCHEMA_8 "ALTER TABLE outbox DROP COLUMN batch_id;"
 /* Takes a schema 6 database back to schema 5 (what the 5 -> 6 migration added, removed). */
 #define UNDO_SCHEMA_6                                                                                                              \
@@ -1329,8 +1330,7 @@ static void test_open_migrates_v3(void **state)
     }
     store_close(s);
     assert_int_equal(raw_exec2(f->path, UNDO_SCHEMA_7 UNDO_SCHEMA_6 UNDO_SCHEMA_5_4 "PRAGMA user_version = 3",
-                               PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_6 PG_UNDO_SCHEMA_5_4
-                               "UPDATE store_schema SET version = 3"),
+                               PG_UNDO_SCHEMA_7 PG_UNDO_SCHEMA_6 PG_UNDO_SCHEMA_5_4 "UPDATE store_schema SET version = 3"),
                      SQLITE_OK);
     assert_int_not_equal(raw_exec2(f->path, "SELECT display_name FROM users", "SELECT display_name FROM users"), SQLITE_OK);
 
