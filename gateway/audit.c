@@ -236,7 +236,7 @@ void gw_audit_close(gw_audit_t *a)
     free(a);
 }
 
-/* Entries a thread appends between gw_audit_batch_begin and _end: their wait happens at the end. */
+/* Entries a thread appends between gw_audit_batch_begin and its end: their wait happens at the end. */
 static _Thread_local int batch_depth;
 static _Thread_local unsigned long long batch_ticket;
 static _Thread_local gw_audit_t *batch_audit;
@@ -333,13 +333,6 @@ int gw_audit_sync(const gw_audit_mark_t *mark)
     return rc;
 }
 
-int gw_audit_batch_end(void)
-{
-    gw_audit_mark_t mark;
-    gw_audit_batch_end_deferred(&mark);
-    return gw_audit_sync(&mark);
-}
-
 int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)
 {
     char now[GW_RFC3339_LEN];
@@ -381,7 +374,7 @@ int gw_audit_append(gw_audit_t *a, const char *event, json_t *fields)
     a->seq++;
     hash_hex(p->p + start, p->len - start - 1, a->head);
     unsigned long long ticket = (unsigned long long)a->seq;
-    if (batch_depth > 0) { /* gw_audit_batch_end writes and waits */
+    if (batch_depth > 0) { /* gw_audit_sync writes and waits, for the batch */
         batch_ticket = ticket;
         batch_audit = a;
         rc = 0;

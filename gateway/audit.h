@@ -78,13 +78,12 @@ void gw_audit_settled(gw_audit_t *audit, int dry_run, const char *request_id, co
                       const char *odeus_call, const char *result, const char *odeus_outcome, long odeus_status);
 
 /**
- * Between gw_audit_batch_begin() and gw_audit_batch_end() (same thread, may nest) gw_audit_append
- * writes without waiting for the disk; the outermost _end waits once for every entry of the batch
- * (one fdatasync for all of them) and returns 0, or -1 when that failed (already logged and
- * counted). Callers answer the IdP only after _end.
+ * Between gw_audit_batch_begin() and gw_audit_batch_end_deferred() (same thread, may nest)
+ * gw_audit_append writes without waiting for the disk; the outermost end hands out a mark, and
+ * gw_audit_sync waits once for every entry of the batch (one fdatasync for all of them). Callers
+ * answer the IdP only after that.
  */
 void gw_audit_batch_begin(void);
-int gw_audit_batch_end(void);
 
 /** What a batch's entries need to be on disk: the log (NULL when the batch wrote none) and the last entry. */
 typedef struct gw_audit_mark {
@@ -92,10 +91,7 @@ typedef struct gw_audit_mark {
     unsigned long long ticket;
 } gw_audit_mark_t;
 
-/**
- * Ends the batch like gw_audit_batch_end but without waiting: `*mark` says what to wait for, with
- * gw_audit_sync on any thread (gateway/flusher.h). Callers answer the IdP only after that.
- */
+/** Ends the batch without waiting: `*mark` says what to wait for, with gw_audit_sync on any thread (gateway/flusher.h). */
 void gw_audit_batch_end_deferred(gw_audit_mark_t *mark);
 /**
  * Writes and fdatasyncs the entries up to `mark` (shared with any concurrent caller); 0, or -1 when
