@@ -311,7 +311,7 @@ static void on_committed(gw_batch_item_t *item, int committed)
         r->pending = NULL;
     if (!committed) {
         if (r != NULL)
-            gw_respond_errorf(r, 500, NULL, "the directory could not be written; nothing was changed");
+            gw_users_respond_commit_failed(r);
         change_free(c);
         return;
     }
@@ -532,8 +532,8 @@ static int group_matters(const gw_config_t *cfg, const char *name, const char *e
 
 static void respond_store_failure(gw_request_t *r)
 {
+    gw_users_respond_store_error(r); /* before the drop, whose own failure would replace the store's message */
     gw_batch_drop(r->worker);
-    gw_users_respond_store_error(r);
 }
 
 static int64_t group_if_match(gw_request_t *r, const store_group_t *row)

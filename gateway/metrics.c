@@ -443,6 +443,9 @@ char *gw_metrics_render(const gw_metrics_state_t *state, size_t *len)
     int outbox_ok = state->store != NULL && store_outbox_stats(state->store, on_outbox_stat, &st) == STORE_OK;
     head(f, "gateway_outbox_scrape_ok", "gauge", "1 when the outbox gauges below could be read from the database.");
     fprintf(f, "gateway_outbox_scrape_ok %d\n", outbox_ok);
+    head(f, "gateway_database_reachable", "gauge",
+         "0 while this worker's connection to the database is broken and not made again yet (PostgreSQL; requests get 503).");
+    fprintf(f, "gateway_database_reachable %d\n", state->store == NULL || !store_unavailable(state->store, NULL));
     if (outbox_ok) {
         head(f, "gateway_outbox_pending", "gauge", "Undelivered Odeus changes by kind.");
         for (int a = 0; a < N_ACTIONS; a++)

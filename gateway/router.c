@@ -263,7 +263,8 @@ static int ready(gw_worker_t *w, const char **why)
 {
     size_t pending;
     if (store_outbox_pending_count(w->store, &pending) != STORE_OK) {
-        *why = "the database cannot be read";
+        *why = store_unavailable(w->store, NULL) ? "the database is unreachable (the gateway is connecting again)"
+                                                 : "the database cannot be read";
         return 0;
     }
     if (gw_outbox_auth_failing(w->outbox)) {

@@ -643,11 +643,13 @@ int gw_users_commit(gw_request_t *r, gw_users_write_t op, const store_user_t *ro
     return 0;
 
 store_error:
-    gw_log(GW_LOG_ERROR, "store_failed", json_pack("{s:s, s:s}", "request_id", r->request_id, "error", store_errmsg(s)));
     if (p->registered)
         pending_unregister(p);
+    /* judged before the drop, whose own failure would replace the store's message */
+    int failed = gw_users_store_failure(r, err, "the database is unreachable; nothing was changed",
+                                        "the directory could not be written; nothing was changed");
     gw_batch_drop(w);
-    return scim_error_set(err, 500, NULL, "the directory could not be written; nothing was changed");
+    return failed;
 }
 
 void gw_users_answer(gw_users_pending_t *p)
@@ -676,7 +678,7 @@ static void on_change_committed(gw_batch_item_t *item, int committed)
             pending_unregister(p);
         if (r != NULL) {
             r->pending = NULL;
-            gw_respond_errorf(r, 500, NULL, "the directory could not be written; nothing was changed");
+            gw_users_respond_commit_failed(r);
         }
         gw_users_pending_free(p);
         return;

@@ -138,11 +138,38 @@ int gw_users_append_row_text(gw_request_t *r, gw_users_loc_t *l, const store_use
     return rc;
 }
 
+int gw_users_store_failure(gw_request_t *r, scim_error_t *err, const char *unreachable, const char *failed)
+{
+    store_t *s = r->worker->store;
+    int retry_s = 1;
+    int gone = store_unavailable(s, &retry_s);
+    gw_log(gone ? GW_LOG_WARN : GW_LOG_ERROR, gone ? "store_unavailable" : "store_failed",
+           json_pack("{s:s, s:s}", "request_id", r->request_id, "error", store_errmsg(s)));
+    if (!gone)
+        return scim_error_set(err, 500, NULL, "%s", failed);
+    char retry_after[16];
+    snprintf(retry_after, sizeof(retry_after), "%d", retry_s);
+    gw_respond_header(r, H2O_TOKEN_RETRY_AFTER, retry_after);
+    return scim_error_set(err, 503, NULL, "%s: retry after %d s", unreachable, retry_s);
+}
+
+static void respond_store_failure(gw_request_t *r, const char *unreachable, const char *failed)
+{
+    scim_error_t err;
+    (void)gw_users_store_failure(r, &err, unreachable, failed);
+    gw_respond_error(r, &err);
+}
+
 void gw_users_respond_store_error(gw_request_t *r)
 {
-    gw_log(GW_LOG_ERROR, "store_failed",
-           json_pack("{s:s, s:s}", "request_id", r->request_id, "error", store_errmsg(r->worker->store)));
-    gw_respond_errorf(r, 500, NULL, "the directory could not be read or written; nothing was changed");
+    respond_store_failure(r, "the database is unreachable; nothing was changed",
+                          "the directory could not be read or written; nothing was changed");
+}
+
+void gw_users_respond_commit_failed(gw_request_t *r)
+{
+    respond_store_failure(r, "the database became unreachable before the change was confirmed; it may not have been made",
+                          "the directory could not be written; nothing was changed");
 }
 
 void gw_users_respond_not_found(gw_request_t *r, const char *id)

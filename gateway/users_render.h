@@ -51,8 +51,20 @@ void gw_users_loc_free(gw_users_loc_t *l);
  */
 GW_MUST_CHECK int gw_users_append_row_text(gw_request_t *r, gw_users_loc_t *l, const store_user_t *row, gw_json_buf_t *b);
 
-/** Logs the store's error (store_failed) and answers 500: nothing was changed. */
+/**
+ * The error for a failure of the worker's store, logged: while the database is unreachable
+ * (store_unavailable) a 503 with detail `unreachable`, with Retry-After added to r's answer (the
+ * IdP's connector retries those, and the store is making its connection again meanwhile), else a
+ * 500 with detail `failed`. Fills `err`; -1, as scim_error_set.
+ */
+int gw_users_store_failure(gw_request_t *r, scim_error_t *err, const char *unreachable, const char *failed);
+/**
+ * Logs the store's error (store_failed) and answers 500: nothing was changed. While the database
+ * is unreachable (store_unavailable) it logs store_unavailable and answers 503 with Retry-After.
+ */
 void gw_users_respond_store_error(gw_request_t *r);
+/** The same for a batch whose commit failed: the 503 says the change may not have been made. */
+void gw_users_respond_commit_failed(gw_request_t *r);
 
 /** Answers 404: no User `id`. */
 void gw_users_respond_not_found(gw_request_t *r, const char *id);

@@ -264,7 +264,7 @@ static store_status_t migrate(store_t *s)
         }
     }
     if (ret == STORE_OK)
-        ret = store_commit(s);
+        ret = store__pg_run_script(s, "schema commit", "COMMIT");
     if (ret != STORE_OK) {
         char saved[sizeof(s->errmsg)];
         memcpy(saved, s->errmsg, sizeof(saved));
@@ -277,8 +277,10 @@ static store_status_t migrate(store_t *s)
 store_t *store__pg_open(const char *url, char *err, size_t err_len)
 {
     store_t *s = gw_calloc(1, sizeof(*s));
-    if (store__pg_connect(s, url) == STORE_OK && migrate(s) == STORE_OK)
+    if (store__pg_connect(s, url) == STORE_OK && migrate(s) == STORE_OK) {
+        store__pg_opened(s);
         return s;
+    }
     /* the URL may carry a password: the message names the database through libpq's words only */
     if (err != NULL && err_len > 0)
         snprintf(err, err_len, "store: PostgreSQL: %s", s->errmsg);

@@ -36,12 +36,15 @@
  */
 #include "store/sqlite.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 
 /* The advisory lock key of writers (pg_advisory_xact_lock): "odeu" in ASCII, for pg_locks readers. */
 #define PG_WRITE_LOCK "1868850549"
@@ -59,6 +62,18 @@ struct store_pg {
     char *text[SQL__COUNT]; /* translated SQL, once per connection */
     int n_params[SQL__COUNT];
     char prepared[SQL__COUNT];
+    int relaxed; /* store_relax_sync: set again on a new session */
+    int opened;  /* store__pg_open is done: from then on a broken connection is made again */
+    int in_tx;   /* between a BEGIN that worked and its COMMIT or ROLLBACK */
+    /* Reconnecting (see usable()): the attempt under way, and when the next may start. */
+    int lost;       /* the connection broke and no new one is up yet */
+    int connecting; /* PQresetStart done, the handshake goes on with PQresetPoll */
+    PostgresPollingStatusType polling;
+    int64_t deadline_ms; /* of the handshake under way (monotonic) */
+    int64_t next_try_ms; /* no attempt before (monotonic); the backoff */
+    int backoff_ms;
+    int64_t connect_timeout_ms; /* the URL's connect_timeout, else PG_CONNECT_TIMEOUT_S */
+    char why[160];              /* libpq's word on the last failure, for store_errmsg */
 };
 
 struct store_pgq {
@@ -70,6 +85,8 @@ struct store_pgq {
     PGresult *res;
     int row; /* the current row of res; -1 before the first step */
 };
+
+static int usable(store_t *s);
 
 /* ---- SQL translation ---------------------------------------------------------------------------- */
 
@@ -176,6 +193,19 @@ static q_step_t run(store_q_t *q)
         types[i] = PG_TEXT_OID;
     const store_sql_t *entry = store__sql(q->id);
     const char *what = entry != NULL ? entry->name : "statement";
+    const char *sql = pq->oneoff != NULL ? pq->oneoff : pg->text[q->id];
+    /*
+     * A read outside a transaction that finds the connection broken (the server restarted while it
+     * sat idle) runs once more on a new one: it changed nothing, so running it again is safe.
+     */
+    int retry = strncmp(sql, "SELECT", 6) == 0 && !pg->in_tx;
+again:
+    if (usable(q->s) != 0) {
+        free(values);
+        free(types);
+        q->fail = STORE_ERROR;
+        return Q_ERROR;
+    }
     if (pq->oneoff != NULL) {
         pq->res = PQexecParams(pg->conn, pq->oneoff, n, types, values, NULL, NULL, 0);
     } else {
@@ -184,6 +214,11 @@ static q_step_t run(store_q_t *q)
         if (!pg->prepared[q->id]) {
             PGresult *res = PQprepare(pg->conn, name, pg->text[q->id], n, types);
             int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            if (!ok && retry && PQstatus(pg->conn) == CONNECTION_BAD) {
+                retry = 0;
+                PQclear(res);
+                goto again;
+            }
             if (!ok) {
                 pg_error(q->s, what, res);
                 q->fail = STORE_ERROR;
@@ -198,9 +233,15 @@ static q_step_t run(store_q_t *q)
         }
         pq->res = PQexecPrepared(pg->conn, name, n, values, NULL, NULL, 0);
     }
+    ExecStatusType st = PQresultStatus(pq->res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && retry && PQstatus(pg->conn) == CONNECTION_BAD) {
+        retry = 0;
+        PQclear(pq->res);
+        pq->res = NULL;
+        goto again;
+    }
     free(values);
     free(types);
-    ExecStatusType st = PQresultStatus(pq->res);
     if (st == PGRES_COMMAND_OK) {
         pq->row = 0;
         return Q_DONE;
@@ -288,41 +329,57 @@ static store_status_t simple(store_t *s, const char *what, const char *sql, Exec
 
 int store__pg_autocommit(store_t *s)
 {
-    PGTransactionStatusType st = PQtransactionStatus(s->pg->conn);
-    return st == PQTRANS_IDLE || st == PQTRANS_UNKNOWN;
+    /* not the server's word: a transaction whose connection broke is still the caller's to end */
+    return !s->pg->in_tx;
 }
 
 store_status_t store__pg_exec(store_t *s, store_sql_id_t id)
 {
-    PGconn *conn = s->pg->conn;
-    PGTransactionStatusType st = PQtransactionStatus(conn);
+    struct store_pg *pg = s->pg;
     switch (id) {
     case SQL_BEGIN:
-        if (st != PQTRANS_IDLE) {
-            store__error(s, "begin: %s", st == PQTRANS_UNKNOWN ? "the connection to PostgreSQL is lost" : "a transaction is open");
-            return STORE_ERROR;
-        }
-        if (simple(s, "begin", "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")", PGRES_TUPLES_OK) != STORE_OK) {
-            if (!store__pg_autocommit(s))
+        for (int attempt = 0;; attempt++) {
+            if (usable(s) != 0)
+                return STORE_ERROR;
+            PGTransactionStatusType st = PQtransactionStatus(pg->conn);
+            if (st != PQTRANS_IDLE) {
+                store__error(s, "begin: a transaction is open");
+                return STORE_ERROR;
+            }
+            if (simple(s, "begin", "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")", PGRES_TUPLES_OK) == STORE_OK) {
+                pg->in_tx = 1;
+                return STORE_OK;
+            }
+            /* a connection that broke while idle is found here: nothing was begun, begin on a new one */
+            if (attempt == 0 && PQstatus(pg->conn) == CONNECTION_BAD)
+                continue;
+            if (PQstatus(pg->conn) == CONNECTION_OK && PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
                 (void)simple(s, "rollback", "ROLLBACK", PGRES_COMMAND_OK);
             return STORE_ERROR;
         }
-        return STORE_OK;
     case SQL_COMMIT: {
-        if (st == PQTRANS_IDLE || st == PQTRANS_UNKNOWN) {
-            store__error(s, "commit: %s", st == PQTRANS_IDLE ? "no transaction is open" : "the connection to PostgreSQL is lost");
+        if (!pg->in_tx) {
+            store__error(s, "commit: no transaction is open");
             return STORE_ERROR;
         }
+        if (usable(s) != 0) {
+            pg->in_tx = 0;
+            return STORE_ERROR;
+        }
+        pg->in_tx = 0;
         /* COMMIT of a failed transaction answers ROLLBACK without an error: that is a failure here */
-        if (st == PQTRANS_INERROR) {
+        if (PQtransactionStatus(pg->conn) == PQTRANS_INERROR) {
             store__error(s, "commit: the transaction failed earlier and was rolled back");
             (void)simple(s, "rollback", "ROLLBACK", PGRES_COMMAND_OK);
             return STORE_ERROR;
         }
-        PGresult *res = PQexec(conn, "COMMIT");
+        PGresult *res = PQexec(pg->conn, "COMMIT");
         store_status_t ret = STORE_OK;
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            pg_error(s, "commit", res);
+            if (PQstatus(pg->conn) == CONNECTION_BAD)
+                store__error(s, "commit: the connection to PostgreSQL was lost before the commit was confirmed");
+            else
+                pg_error(s, "commit", res);
             ret = STORE_ERROR;
         } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
             store__error(s, "commit: PostgreSQL rolled the transaction back (%s)", PQcmdStatus(res));
@@ -332,7 +389,9 @@ store_status_t store__pg_exec(store_t *s, store_sql_id_t id)
         return ret;
     }
     case SQL_ROLLBACK:
-        if (st == PQTRANS_IDLE || st == PQTRANS_UNKNOWN)
+        pg->in_tx = 0;
+        /* a broken connection took its transaction with it: the server rolled it back */
+        if (PQstatus(pg->conn) != CONNECTION_OK || pg->lost || PQtransactionStatus(pg->conn) == PQTRANS_IDLE)
             return STORE_OK;
         return simple(s, "rollback", "ROLLBACK", PGRES_COMMAND_OK);
     default: {
@@ -341,6 +400,8 @@ store_status_t store__pg_exec(store_t *s, store_sql_id_t id)
             store__error(s, "statement %d has no SQL", (int)id);
             return STORE_ERROR;
         }
+        if (usable(s) != 0)
+            return STORE_ERROR;
         return simple(s, sql->name, sql->text, PGRES_COMMAND_OK);
     }
     }
@@ -348,6 +409,8 @@ store_status_t store__pg_exec(store_t *s, store_sql_id_t id)
 
 store_status_t store__pg_last_id(store_t *s, int64_t *id)
 {
+    if (usable(s) != 0)
+        return STORE_ERROR;
     PGresult *res = PQexec(s->pg->conn, "SELECT lastval()");
     store_status_t ret = STORE_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
@@ -362,6 +425,9 @@ store_status_t store__pg_last_id(store_t *s, int64_t *id)
 
 store_status_t store__pg_relax_sync(store_t *s)
 {
+    s->pg->relaxed = 1;
+    if (usable(s) != 0)
+        return STORE_ERROR;
     return simple(s, "synchronous_commit=off", "SET synchronous_commit = off", PGRES_COMMAND_OK);
 }
 
@@ -391,6 +457,31 @@ static void ignore_notice(void *arg, const char *message)
     (void)arg, (void)message; /* "relation already exists, skipping" and the like: nothing for the log */
 }
 
+/*
+ * Connection defaults a URL may override (libpq's later keywords win, and the URL is expanded in
+ * place of "dbname"): without connect_timeout libpq waits for the system's TCP timeout, minutes;
+ * the keepalives find a server that vanished while the connection was idle within about half a
+ * minute, and tcp_user_timeout bounds a query whose packets nobody acknowledges.
+ */
+static const char *const connect_keywords[] = {
+    "connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+#define PG_CONNECT_TIMEOUT_S "5"
+
+/* The session's settings, on every new connection. */
+static store_status_t session_setup(store_t *s)
+{
+    PQsetNoticeProcessor(s->pg->conn, ignore_notice, NULL);
+    /*
+     * synchronous_commit on: a commit returns once its WAL is flushed (the server's own group
+     * commit shares the flush among concurrent commits). lock_timeout: as SQLite's busy timeout, a
+     * writer waits for another's lock a few seconds, then fails rather than hanging.
+     */
+    char sql[200];
+    snprintf(sql, sizeof(sql), "SET synchronous_commit = %s; SET lock_timeout = %d; SET client_min_messages = warning",
+             s->pg->relaxed ? "off" : "on", STORE_BUSY_TIMEOUT_MS);
+    return simple(s, "session settings", sql, PGRES_COMMAND_OK);
+}
+
 /* Connects and sets the session up; STORE_ERROR with the message in `s`. */
 store_status_t store__pg_connect(store_t *s, const char *url)
 {
@@ -399,26 +490,148 @@ store_status_t store__pg_connect(store_t *s, const char *url)
         store__error(s, "libpq was built without thread support");
         return STORE_ERROR;
     }
-    s->pg->conn = PQconnectdb(url);
+    const char *values[] = {PG_CONNECT_TIMEOUT_S, "15", "5", "3", "15000", url, NULL};
+    s->pg->conn = PQconnectdbParams(connect_keywords, values, 1);
     if (s->pg->conn == NULL || PQstatus(s->pg->conn) != CONNECTION_OK) {
         pg_error(s, "cannot connect to PostgreSQL", NULL);
         return STORE_ERROR;
     }
-    PQsetNoticeProcessor(s->pg->conn, ignore_notice, NULL);
-    /*
-     * synchronous_commit on: a commit returns once its WAL is flushed (the server's own group
-     * commit shares the flush among concurrent commits). lock_timeout: as SQLite's busy timeout, a
-     * writer waits for another's lock a few seconds, then fails rather than hanging.
-     */
-    char sql[160];
-    snprintf(sql, sizeof(sql), "SET synchronous_commit = on; SET lock_timeout = %d; SET client_min_messages = warning",
-             STORE_BUSY_TIMEOUT_MS);
-    return simple(s, "session settings", sql, PGRES_COMMAND_OK);
+    s->pg->connect_timeout_ms = 1000 * (int64_t)atoi(PG_CONNECT_TIMEOUT_S);
+    PQconninfoOption *opts = PQconninfo(s->pg->conn);
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL && atoi(o->val) > 0)
+            s->pg->connect_timeout_ms = 1000 * (int64_t)atoi(o->val);
+    PQconninfoFree(opts);
+    return session_setup(s);
+}
+
+void store__pg_opened(store_t *s)
+{
+    s->pg->opened = 1;
+}
+
+/* ---- reconnecting --------------------------------------------------------------------------------- */
+
+#define PG_BACKOFF_FIRST_MS 250
+#define PG_BACKOFF_MAX_MS   8000
+/* How long one store call may drive a handshake before it answers "unavailable" and lets its caller go on. */
+#define PG_HANDSHAKE_SLICE_MS 200
+
+static void note_why(struct store_pg *pg, const char *msg)
+{
+    if (msg == NULL || msg[0] == '\0')
+        msg = "the connection was closed";
+    snprintf(pg->why, sizeof(pg->why), "%.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+static void attempt_failed(struct store_pg *pg, const char *msg)
+{
+    note_why(pg, msg);
+    pg->connecting = 0;
+    pg->backoff_ms = pg->backoff_ms == 0 ? PG_BACKOFF_FIRST_MS : pg->backoff_ms * 2;
+    if (pg->backoff_ms > PG_BACKOFF_MAX_MS)
+        pg->backoff_ms = PG_BACKOFF_MAX_MS;
+    pg->next_try_ms = gw_clock_mono_ms() + pg->backoff_ms;
+}
+
+/*
+ * Drives the handshake under way for at most PG_HANDSHAKE_SLICE_MS: 1 when the connection is up,
+ * 0 when it goes on (or failed: then the backoff is set).
+ */
+static int drive_handshake(struct store_pg *pg)
+{
+    int64_t slice_end = gw_clock_mono_ms() + PG_HANDSHAKE_SLICE_MS;
+    for (;;) {
+        if (pg->polling == PGRES_POLLING_OK)
+            return 1;
+        if (pg->polling == PGRES_POLLING_FAILED) {
+            attempt_failed(pg, PQerrorMessage(pg->conn));
+            return 0;
+        }
+        int64_t now = gw_clock_mono_ms();
+        if (now >= pg->deadline_ms) {
+            attempt_failed(pg, "timeout expired while connecting");
+            return 0;
+        }
+        int64_t until = slice_end < pg->deadline_ms ? slice_end : pg->deadline_ms;
+        int fd = PQsocket(pg->conn);
+        if (fd >= 0) {
+            struct pollfd pfd = {.fd = fd, .events = pg->polling == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+            int ready = poll(&pfd, 1, until > now ? (int)(until - now) : 0);
+            if (ready < 0 && errno == EINTR)
+                continue;
+            if (ready == 0) {
+                if (gw_clock_mono_ms() < pg->deadline_ms)
+                    return 0; /* the next call goes on from here */
+                continue;     /* the deadline check above ends the attempt */
+            }
+        }
+        pg->polling = PQresetPoll(pg->conn);
+    }
+}
+
+/*
+ * Whether the connection can take a statement now. A connection that broke is made again here,
+ * lazily, by whichever call comes next: without blocking the caller longer than one handshake
+ * slice, and with a growing pause between failed attempts, during which every call fails at once
+ * and store_unavailable() tells callers when to try again. Never inside a transaction: its
+ * statements so far died with the old connection (the server rolled them back), and running the
+ * rest on a new one would write half of it; the caller's COMMIT fails and its ROLLBACK ends it.
+ * 0, or -1 with the message set.
+ */
+static int usable(store_t *s)
+{
+    struct store_pg *pg = s->pg;
+    if (!pg->connecting && !pg->lost && PQstatus(pg->conn) == CONNECTION_OK)
+        return 0;
+    if (!pg->lost) {
+        pg->lost = 1;
+        note_why(pg, PQerrorMessage(pg->conn));
+    }
+    if (!pg->opened || pg->in_tx) {
+        store__error(s, "the connection to PostgreSQL was lost (%s)%s", pg->why,
+                     pg->in_tx ? "; the transaction was rolled back" : "");
+        return -1;
+    }
+    if (!pg->connecting && gw_clock_mono_ms() >= pg->next_try_ms) {
+        if (PQresetStart(pg->conn)) {
+            pg->connecting = 1;
+            pg->polling = PGRES_POLLING_WRITING;
+            pg->deadline_ms = gw_clock_mono_ms() + pg->connect_timeout_ms;
+        } else {
+            attempt_failed(pg, PQerrorMessage(pg->conn));
+        }
+    }
+    if (pg->connecting && drive_handshake(pg)) {
+        pg->connecting = 0;
+        memset(pg->prepared, 0, sizeof(pg->prepared)); /* a new session has none of the old one's */
+        if (session_setup(s) == STORE_OK) {
+            pg->lost = 0;
+            pg->backoff_ms = 0;
+            pg->next_try_ms = 0;
+            return 0;
+        }
+        attempt_failed(pg, s->errmsg); /* still lost: the next attempt starts a fresh connection */
+    }
+    store__error(s, "PostgreSQL is unreachable (%s)", pg->why);
+    return -1;
+}
+
+int store__pg_unavailable(store_t *s, int *retry_after_s)
+{
+    struct store_pg *pg = s->pg;
+    if (!pg->lost && !pg->connecting && PQstatus(pg->conn) == CONNECTION_OK)
+        return 0;
+    if (retry_after_s != NULL) {
+        int64_t wait = pg->connecting ? 0 : pg->next_try_ms - gw_clock_mono_ms();
+        *retry_after_s = wait > 1000 ? (int)((wait + 999) / 1000) : 1;
+    }
+    return 1;
 }
 
 void store__pg_close(store_t *s)
 {
-    if (s->pg->conn != NULL && !store__pg_autocommit(s))
+    if (s->pg->conn != NULL && PQstatus(s->pg->conn) == CONNECTION_OK && PQtransactionStatus(s->pg->conn) != PQTRANS_IDLE)
         (void)simple(s, "rollback", "ROLLBACK", PGRES_COMMAND_OK);
     PQfinish(s->pg->conn);
     for (size_t i = 0; i < SQL__COUNT; i++)
@@ -430,6 +643,8 @@ void store__pg_close(store_t *s)
 /* Runs a migration step (several statements, no parameters): STORE_OK or STORE_ERROR. */
 store_status_t store__pg_run_script(store_t *s, const char *what, const char *sql)
 {
+    if (usable(s) != 0)
+        return STORE_ERROR;
     PGresult *res = PQexec(s->pg->conn, sql);
     ExecStatusType st = PQresultStatus(res);
     store_status_t ret = STORE_OK;
@@ -444,6 +659,8 @@ store_status_t store__pg_run_script(store_t *s, const char *what, const char *sq
 /* Reads one integer (NULL: STORE_NOT_FOUND) with `sql`. */
 store_status_t store__pg_scalar(store_t *s, const char *what, const char *sql, int64_t *out)
 {
+    if (usable(s) != 0)
+        return STORE_ERROR;
     PGresult *res = PQexec(s->pg->conn, sql);
     store_status_t ret = STORE_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {

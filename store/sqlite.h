@@ -393,8 +393,13 @@ int store__pg_url_check(const char *url, char *why, size_t why_len);
 store_t *store__pg_open(const char *url, char *err, size_t err_len);
 void store__pg_close(store_t *s);
 store_status_t store__pg_relax_sync(store_t *s);
-/* pg_query.c for pg_db.c: connect (and set the session up), run a script, read one integer. */
+int store__pg_unavailable(store_t *s, int *retry_after_s);
+/*
+ * pg_query.c for pg_db.c: connect (and set the session up), say the store is open (from then on a
+ * broken connection is made again on the next use), run a script, read one integer.
+ */
 store_status_t store__pg_connect(store_t *s, const char *url);
+void store__pg_opened(store_t *s);
 store_status_t store__pg_run_script(store_t *s, const char *what, const char *sql);
 store_status_t store__pg_scalar(store_t *s, const char *what, const char *sql, int64_t *out);
 /* Runs transaction statement `id` (SQL_BEGIN, SQL_COMMIT, SQL_ROLLBACK, the savepoints). */

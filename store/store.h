@@ -87,6 +87,17 @@ STORE_MUST_CHECK store_status_t store_relax_sync(store_t *store);
  */
 const char *store_errmsg(const store_t *store);
 
+/**
+ * Whether the database is unreachable now: the connection broke (a server restart, a network
+ * fault) and no new one is up yet. Every call fails with STORE_ERROR meanwhile, at once while the
+ * store waits between attempts: the store makes the connection again itself, on a later call, with
+ * a growing pause (a quarter second, doubling up to 8 s), and never inside a transaction (the
+ * server rolled that back; its COMMIT fails, its ROLLBACK ends it). Callers tell their own callers
+ * to come back after `*retry_after_s` seconds (at least 1; may be NULL). Always 0 on SQLite, whose
+ * file does not go away.
+ */
+int store_unavailable(store_t *store, int *retry_after_s);
+
 /* ---- transactions ---------------------------------------------------------------------------- */
 
 /**
