@@ -2235,6 +2235,58 @@ static void test_pg_due_skips_locked_rows(void **state)
     store_close(writer);
 }
 
+/* Ends every other session on the database of `url` (as a server restart or a failover does). */
+static void terminate_sessions(const char *url)
+{
+    assert_int_equal(test_db_exec(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                       "WHERE datname = current_database() AND pid <> pg_backend_pid()"),
+                     0);
+}
+
+/*
+ * A connection lost inside a transaction is not made again until the transaction ends: what the
+ * transaction wrote died with it (the server rolled it back), and nothing after the loss may run
+ * outside it. Its COMMIT fails, its ROLLBACK ends it, and the next call connects again by itself,
+ * as does a read on a connection lost while idle.
+ */
+static void test_pg_connection_lost(void **state)
+{
+    fixture_t *f = *state;
+    if (!test_db_pg())
+        skip(); /* a SQLite file does not go away */
+    store_t *s = open_ok(f->path);
+    int retry_s = 0;
+    assert_false(store_unavailable(s, &retry_s));
+
+    assert_int_equal(store_begin(s), STORE_OK);
+    insert_user(s, "u-lost", "lost");
+    terminate_sessions(f->path);
+    store_user_t u = make_user("u-after", "after", NULL, 0);
+    assert_int_equal(store_user_insert(s, &u), STORE_ERROR); /* not on a new connection, outside the transaction */
+    assert_true(store_unavailable(s, &retry_s));
+    assert_true(retry_s >= 1);
+    assert_int_equal(store_commit(s), STORE_ERROR);
+    store_rollback(s);
+
+    /* the next call connects again: neither user was written */
+    int64_t version;
+    assert_int_equal(store_user_version(s, "u-lost", &version), STORE_NOT_FOUND);
+    assert_false(store_unavailable(s, NULL));
+    assert_int_equal(store_user_version(s, "u-after", &version), STORE_NOT_FOUND);
+
+    /* lost while idle: the next read, and the next transaction, simply run on a new connection */
+    insert_user(s, "u-idle", "idle");
+    terminate_sessions(f->path);
+    assert_int_equal(store_user_version(s, "u-idle", &version), STORE_OK);
+    terminate_sessions(f->path);
+    assert_int_equal(store_begin(s), STORE_OK);
+    insert_user(s, "u-begun", "begun");
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(store_user_version(s, "u-begun", &version), STORE_OK);
+    assert_false(store_unavailable(s, NULL));
+    store_close(s);
+}
+
 /* ---- store_copy ------------------------------------------------------------------------------ */
 
 /* Every outbox row of `s` as text, oldest first (for one comparison); `max_id` gets the largest id. */
@@ -2406,6 +2458,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writers_take_turns_across_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_due_skips_locked_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_connection_lost, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
