@@ -14,8 +14,10 @@
  * name "s<id>" on first use, with the types of that first call's parameters (integers as int8,
  * text as text). Results are read whole (PQexecPrepared), not row by row: a scan's
  * callback may call back into the store, as on SQLite, and one connection can only run one query
- * at a time. The cost is memory proportional to a scan's rows; the store's scans are bounded by
- * their callers (pages, seats, due rows) except the full scans of a small directory.
+ * at a time. The store's scans are bounded by their callers (pages, seats, due rows), except the
+ * scans of a whole table (a filter no index narrows, a sort by an unindexed attribute): those are
+ * streamed through a cursor, PG_SCAN_CHUNK rows at a time, so that a directory of 100,000 users is
+ * never in the client's memory at once (see streamed()).
  *
  * Transactions: store_begin is BEGIN plus a transaction-scoped advisory lock (PG_WRITE_LOCK), the
  * same lock for every writer of the database, replicas included. That is the SQLite writers'
@@ -74,6 +76,7 @@ struct store_pg {
     int backoff_ms;
     int64_t connect_timeout_ms; /* the URL's connect_timeout, else PG_CONNECT_TIMEOUT_S */
     char why[160];              /* libpq's word on the last failure, for store_errmsg */
+    unsigned cursors;           /* cursors declared on this connection, for their names */
 };
 
 struct store_pgq {
@@ -83,7 +86,8 @@ struct store_pgq {
     char *oneoff; /* the translated SQL of a statement built at run time (owned) */
     int oneoff_params;
     PGresult *res;
-    int row; /* the current row of res; -1 before the first step */
+    int row;         /* the current row of res; -1 before the first step */
+    char cursor[16]; /* a streamed scan's cursor ("" for a statement read whole) */
 };
 
 static int usable(store_t *s);
@@ -175,6 +179,37 @@ void store__pg_bind(store_q_t *q, int idx, const char *text, int is_int)
     pq->is_int[idx - 1] = (char)is_int;
 }
 
+/*
+ * Statements that may return a whole table. They run as a cursor WITH HOLD, fetched in chunks:
+ * between two fetches the connection is free for the scan's callback to call back into the store,
+ * and WITH HOLD lets the cursor outlive the statement's own implicit transaction outside a
+ * transaction (the server then keeps the result, not the client); inside one it is an ordinary
+ * cursor, closed by q_end before the commit.
+ */
+#define PG_SCAN_CHUNK 256
+
+static int streamed(store_sql_id_t id)
+{
+    return id == SQL_SCAN_ALL || id == SQL_GROUP_SCAN_ALL || id == SQL_USER_SELECT;
+}
+
+/* The next chunk of q's cursor into pq->res: Q_ROW, Q_DONE or Q_ERROR (recorded). */
+static q_step_t fetch_chunk(store_q_t *q)
+{
+    struct store_pgq *pq = q->pq;
+    char sql[64];
+    snprintf(sql, sizeof(sql), "FETCH %d FROM %s", PG_SCAN_CHUNK, pq->cursor);
+    PQclear(pq->res);
+    pq->res = PQexec(q->s->pg->conn, sql);
+    pq->row = 0;
+    if (PQresultStatus(pq->res) != PGRES_TUPLES_OK) {
+        pg_error(q->s, "fetch", pq->res);
+        q->fail = STORE_ERROR;
+        return Q_ERROR;
+    }
+    return PQntuples(pq->res) > 0 ? Q_ROW : Q_DONE;
+}
+
 /* Runs the query with its parameters; Q_ROW, Q_DONE or Q_ERROR (recorded). */
 static q_step_t run(store_q_t *q)
 {
@@ -206,7 +241,16 @@ again:
         q->fail = STORE_ERROR;
         return Q_ERROR;
     }
-    if (pq->oneoff != NULL) {
+    if (streamed(q->id)) {
+        snprintf(pq->cursor, sizeof(pq->cursor), "c%u", ++pg->cursors);
+        size_t len = strlen(sql) + 64;
+        char *declare = gw_malloc(len);
+        snprintf(declare, len, "DECLARE %s NO SCROLL CURSOR WITH HOLD FOR %s", pq->cursor, sql);
+        pq->res = PQexecParams(pg->conn, declare, n, types, values, NULL, NULL, 0);
+        free(declare);
+        if (PQresultStatus(pq->res) != PGRES_COMMAND_OK)
+            pq->cursor[0] = '\0'; /* none to fetch from or close */
+    } else if (pq->oneoff != NULL) {
         pq->res = PQexecParams(pg->conn, pq->oneoff, n, types, values, NULL, NULL, 0);
     } else {
         char name[16];
@@ -242,6 +286,8 @@ again:
     }
     free(values);
     free(types);
+    if (st == PGRES_COMMAND_OK && pq->cursor[0] != '\0')
+        return fetch_chunk(q);
     if (st == PGRES_COMMAND_OK) {
         pq->row = 0;
         return Q_DONE;
@@ -262,7 +308,12 @@ q_step_t store__pg_step(store_q_t *q)
         return run(q);
     if (pq->row < PQntuples(pq->res))
         pq->row++;
-    return pq->row < PQntuples(pq->res) ? Q_ROW : Q_DONE;
+    if (pq->row < PQntuples(pq->res))
+        return Q_ROW;
+    /* a chunk shorter than asked for was the cursor's last */
+    if (pq->cursor[0] != '\0' && PQntuples(pq->res) == PG_SCAN_CHUNK && q->fail == STORE_OK)
+        return fetch_chunk(q);
+    return Q_DONE;
 }
 
 const char *store__pg_col(store_q_t *q, int col)
@@ -302,6 +353,12 @@ int store__pg_conflict_on(store_q_t *q, const char *column)
 void store__pg_q_end(store_q_t *q)
 {
     struct store_pgq *pq = q->pq;
+    PGconn *conn = q->s->pg->conn;
+    if (pq->cursor[0] != '\0' && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_INERROR) {
+        char sql[32];
+        snprintf(sql, sizeof(sql), "CLOSE %s", pq->cursor);
+        PQclear(PQexec(conn, sql)); /* a failure leaves a cursor the session's end drops */
+    }
     for (int i = 0; i < pq->n; i++)
         free(pq->values[i]);
     free(pq->values);

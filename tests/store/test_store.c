@@ -2235,6 +2235,60 @@ static void test_pg_due_skips_locked_rows(void **state)
     store_close(writer);
 }
 
+/* Counts the users a scan visits, reading each one back through the store on the way (re-entrant). */
+typedef struct reentrant_count {
+    store_t *s;
+    int seen, read_back;
+} reentrant_count_t;
+
+static int on_count_reading_back(void *ctx, const store_user_t *row)
+{
+    reentrant_count_t *c = ctx;
+    int64_t version;
+    c->seen++;
+    if (store_user_version(c->s, row->id, &version) == STORE_OK && version == row->version)
+        c->read_back++;
+    return 0;
+}
+
+/*
+ * A scan of a whole table larger than PostgreSQL's fetch chunk (256 rows) visits every row once,
+ * in order of insertion, while its callback calls back into the store, inside a transaction and
+ * outside one, and the store is usable afterwards (the cursor was closed).
+ */
+static void test_scan_all_large(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->path);
+    enum { N = 700 };
+    assert_int_equal(store_begin(s), STORE_OK);
+    for (int i = 0; i < N; i++) {
+        char id[32], name[32];
+        snprintf(id, sizeof(id), "scan-%04d", i);
+        snprintf(name, sizeof(name), "user%04d", i);
+        insert_user(s, id, name);
+    }
+    assert_int_equal(store_commit(s), STORE_OK);
+    for (int in_tx = 0; in_tx < 2; in_tx++) {
+        if (in_tx)
+            assert_int_equal(store_begin(s), STORE_OK);
+        reentrant_count_t c = {.s = s};
+        assert_int_equal(store_user_scan(s, STORE_SCAN_ALL, NULL, on_count_reading_back, &c), STORE_OK);
+        assert_int_equal(c.seen, N);
+        assert_int_equal(c.read_back, N);
+        collect_t first = {.stop_after = 2};
+        assert_int_equal(store_user_scan(s, STORE_SCAN_ALL, NULL, on_user_collect, &first), STORE_OK);
+        assert_string_equal(first.ids, "scan-0000,scan-0001");
+        if (in_tx) {
+            insert_user(s, "scan-late", "late");
+            assert_int_equal(store_commit(s), STORE_OK);
+        }
+    }
+    int64_t version;
+    assert_int_equal(store_user_version(s, "scan-late", &version), STORE_OK);
+    store_close(s);
+}
+
 /* Ends every other session on the database of `url` (as a server restart or a failover does). */
 static void terminate_sessions(const char *url)
 {
@@ -2459,6 +2513,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writers_take_turns_across_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_due_skips_locked_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_connection_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_all_large, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
