@@ -252,6 +252,34 @@ static int64_t parse_retry_after(const char *value, int64_t now_unix)
     return ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : ms;
 }
 
+/*
+ * What every answer, to a user call or a group call, is read for first. No HTTP answer is a RETRY
+ * and all there is to say: -1, `out` complete. Otherwise 0 with the status and Retry-After in `out`,
+ * the body parsed into *json (the caller's to release; NULL when empty or not JSON) and the
+ * object's "message" in *reason (NULL when there is none); the caller classifies the status.
+ */
+static int read_answer(long http_status, const char *body, size_t body_len, const char *retry_after, int64_t now_unix,
+                       const char *transport_error, odeus_result_t *out, json_t **json, const char **reason)
+{
+    memset(out, 0, sizeof(*out));
+    out->retry_after_ms = -1;
+    *json = NULL;
+    *reason = NULL;
+    if (transport_error != NULL) {
+        /* curl's error text names host and port at most; the caller never passes the URL */
+        out->outcome = ODEUS_OUTCOME_RETRY;
+        set_message(out, "network: %s", transport_error);
+        return -1;
+    }
+    out->http_status = http_status;
+    out->retry_after_ms = parse_retry_after(retry_after, now_unix);
+    if (body != NULL && body_len > 0)
+        *json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_object(*json) && json_is_string(json_object_get(*json, "message")))
+        *reason = json_string_value(json_object_get(*json, "message"));
+    return 0;
+}
+
 static int list_has_email(const json_t *list, const char *email)
 {
     size_t i;
@@ -284,26 +312,11 @@ static void invite_address(const json_t *json, const char *email, odeus_result_t
 void odeus_classify(odeus_action_t action, const char *email, long http_status, const char *body, size_t body_len,
                     const char *retry_after, int64_t now_unix, const char *transport_error, odeus_result_t *out)
 {
-    json_t *json = NULL;
-    const char *reason = NULL;
+    json_t *json;
+    const char *reason;
 
-    memset(out, 0, sizeof(*out));
-    out->retry_after_ms = -1;
-
-    if (transport_error != NULL) {
-        /* curl's error text names host and port at most; the caller never passes the URL */
-        out->outcome = ODEUS_OUTCOME_RETRY;
-        out->http_status = 0;
-        set_message(out, "network: %s", transport_error);
+    if (read_answer(http_status, body, body_len, retry_after, now_unix, transport_error, out, &json, &reason) != 0)
         return;
-    }
-
-    out->http_status = http_status;
-    out->retry_after_ms = parse_retry_after(retry_after, now_unix);
-    if (body != NULL && body_len > 0)
-        json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
-    if (json_is_object(json) && json_is_string(json_object_get(json, "message")))
-        reason = json_string_value(json_object_get(json, "message"));
 
     switch (http_status) {
     case 200:
@@ -619,26 +632,14 @@ void odeus_group_classify(const odeus_group_request_t *req, long http_status, co
                           const char *retry_after, int64_t now_unix, const char *transport_error, odeus_group_result_t *res)
 {
     odeus_result_t *out = &res->result;
-    json_t *json = NULL;
-    const char *reason = NULL, *code = NULL;
+    json_t *json;
+    const char *reason, *code = NULL;
 
     memset(res, 0, sizeof(*res));
-    out->retry_after_ms = -1;
-    if (transport_error != NULL) {
-        out->outcome = ODEUS_OUTCOME_RETRY;
-        set_message(out, "network: %s", transport_error);
+    if (read_answer(http_status, body, body_len, retry_after, now_unix, transport_error, out, &json, &reason) != 0)
         return;
-    }
-    out->http_status = http_status;
-    out->retry_after_ms = parse_retry_after(retry_after, now_unix);
-    if (body != NULL && body_len > 0)
-        json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
-    if (json_is_object(json)) {
-        if (json_is_string(json_object_get(json, "message")))
-            reason = json_string_value(json_object_get(json, "message"));
-        if (json_is_string(json_object_get(json, "code")))
-            code = json_string_value(json_object_get(json, "code"));
-    }
+    if (json_is_object(json) && json_is_string(json_object_get(json, "code")))
+        code = json_string_value(json_object_get(json, "code"));
     if (code != NULL)
         snprintf(res->code, sizeof(res->code), "%s", code);
     const char *what = reason != NULL ? reason : code != NULL ? code : "";

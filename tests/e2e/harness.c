@@ -352,6 +352,28 @@ void gw_kill(gw_proc_t *p)
     wait_exit(p);
 }
 
+int harness_cli(char *out, size_t out_len, int with_stderr, const char *fmt, ...)
+{
+    char args[2048], cmd[2560], sink[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "%s %s %s", getenv("GATEWAY_BIN"), args, with_stderr ? "2>&1" : "2>/dev/null");
+    if (out == NULL) {
+        out = sink;
+        out_len = sizeof(sink);
+    }
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, out_len - 1, p);
+    assert_int_equal(ferror(p), 0);
+    out[n] = '\0';
+    int status = pclose(p);
+    assert_int_not_equal(status, -1);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 size_t harness_curl_append(char *data, size_t size, size_t n, void *arg)
 {
     char **buf = arg;

@@ -55,6 +55,12 @@ const char *harness_store_arg(const char *data_dir);
 const char *harness_audit_path(const char *data_dir, char *buf, size_t len);
 /** Removes a directory tree made by harness_tmpdir (and, on a PostgreSQL run, its database). */
 void harness_rmdir(const char *dir);
+/**
+ * Runs the gateway binary ($GATEWAY_BIN) as a command, `fmt` its arguments as the shell reads them.
+ * Its stdout goes into `out` (NUL-terminated, up to `out_len`; NULL: read and dropped), and with
+ * `with_stderr` its stderr too, else stderr is dropped. The exit code, -1 when it did not exit.
+ */
+int harness_cli(char *out, size_t out_len, int with_stderr, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /**
  * Starts the gateway. `odeus_url` may be NULL (dry-run: no key given). `extra` is a

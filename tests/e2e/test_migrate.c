@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,26 +19,6 @@
 
 #include "harness.h"
 #include "mock/mock_odeus.h"
-
-/* Runs the binary with `args`; stdout (and stderr with `with_stderr`) into out. Returns the exit code. */
-static int run_cli(char *out, size_t out_len, int with_stderr, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int run_cli(char *out, size_t out_len, int with_stderr, const char *fmt, ...)
-{
-    char args[2048], cmd[2560];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd), "%s %s %s", getenv("GATEWAY_BIN"), args, with_stderr ? "2>&1" : "2>/dev/null");
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, out_len - 1, p);
-    assert_int_equal(ferror(p), 0);
-    out[n] = '\0';
-    int status = pclose(p);
-    assert_int_not_equal(status, -1);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* The throwaway server's maintenance URL. */
 static void server_url(char *buf, size_t len)
@@ -110,7 +89,7 @@ static void patch_active(gw_proc_t *gw, const char *id, int active)
 static json_int_t stat_of(const char *store_arg, const char *key)
 {
     static char out[65536];
-    assert_int_equal(run_cli(out, sizeof(out), 0, "outbox stats --json %s", store_arg), 0);
+    assert_int_equal(harness_cli(out, sizeof(out), 0, "outbox stats --json %s", store_arg), 0);
     json_t *j = json_loads(out, 0, NULL);
     assert_non_null(j);
     json_int_t v = json_integer_value(json_object_get(j, key));
@@ -121,7 +100,7 @@ static json_int_t stat_of(const char *store_arg, const char *key)
 static char *outbox_all(const char *store_arg)
 {
     static char out[1 << 20];
-    assert_int_equal(run_cli(out, sizeof(out), 0, "outbox list --state all --limit 10000 --json %s", store_arg), 0);
+    assert_int_equal(harness_cli(out, sizeof(out), 0, "outbox list --state all --limit 10000 --json %s", store_arg), 0);
     assert_non_null(strstr(out, "\"id\""));
     return strdup(out);
 }
@@ -179,7 +158,7 @@ static void test_migrate_sqlite_to_postgres(void **state)
     }
     json_decref(rows);
     assert_true(drop_id > 0);
-    assert_int_equal(run_cli(text, sizeof(text), 0, "outbox drop %lld --yes %s", (long long)drop_id, src_arg), 0);
+    assert_int_equal(harness_cli(text, sizeof(text), 0, "outbox drop %lld --yes %s", (long long)drop_id, src_arg), 0);
     assert_int_equal(stat_of(src_arg, "pending"), 3); /* done2's and gone's deactivations, waiting's invite */
     assert_int_equal(stat_of(src_arg, "done"), 3);
     assert_int_equal(stat_of(src_arg, "failed"), 1);
@@ -201,7 +180,7 @@ static void test_migrate_sqlite_to_postgres(void **state)
     snprintf(target, sizeof(target), "%.*s/%s", (int)(strrchr(server, '/') - server), server, name);
     snprintf(pg_arg, sizeof(pg_arg), "--database '%s'", target);
 
-    assert_int_equal(run_cli(text, sizeof(text), 1, "migrate --from sqlite:%s/gateway.db --to '%s'", dir, target), 0);
+    assert_int_equal(harness_cli(text, sizeof(text), 1, "migrate --from sqlite:%s/gateway.db --to '%s'", dir, target), 0);
     assert_non_null(strstr(text, "migrated sqlite:"));
     assert_non_null(strstr(text, ": 6 users ("));
     assert_non_null(strstr(text, copied));
@@ -211,7 +190,7 @@ static void test_migrate_sqlite_to_postgres(void **state)
     free(outbox_after);
 
     /* a second run finds data there: refused, nothing changed, the password never shown */
-    assert_int_equal(run_cli(text, sizeof(text), 1, "migrate --from sqlite:%s/gateway.db --to '%s'", dir, target), 3);
+    assert_int_equal(harness_cli(text, sizeof(text), 1, "migrate --from sqlite:%s/gateway.db --to '%s'", dir, target), 3);
     assert_non_null(strstr(text, "not empty"));
     assert_non_null(strstr(text, "--force"));
     assert_null(strstr(text, password));
@@ -223,14 +202,14 @@ static void test_migrate_sqlite_to_postgres(void **state)
     fprintf(uf, "%s\n", target);
     assert_int_equal(fclose(uf), 0);
     setenv("GATEWAY_DATABASE_URL_FILE", url_file, 1);
-    assert_int_equal(run_cli(text, sizeof(text), 1, "migrate --from sqlite:%s/gateway.db --force", dir), 0);
+    assert_int_equal(harness_cli(text, sizeof(text), 1, "migrate --from sqlite:%s/gateway.db --force", dir), 0);
     unsetenv("GATEWAY_DATABASE_URL_FILE");
     assert_null(strstr(text, password));
     outbox_after = outbox_all(pg_arg);
     assert_string_equal(outbox_after, outbox_before);
     free(outbox_after);
     /* a missing source file is refused, not created empty (which --force would copy over the target) */
-    assert_int_equal(run_cli(text, sizeof(text), 1, "migrate --from sqlite:%s/nope.db --to '%s' --force", dir, target), 1);
+    assert_int_equal(harness_cli(text, sizeof(text), 1, "migrate --from sqlite:%s/nope.db --to '%s' --force", dir, target), 1);
     assert_int_equal(stat_of(pg_arg, "done"), 3);
 
     /* a gateway on the copy: the same reads; it delivers the pending rows; new rows come after the copied ones */
@@ -285,10 +264,10 @@ static void test_migrate_usage(void **state)
 {
     (void)state;
     char text[4096];
-    assert_int_equal(run_cli(text, sizeof(text), 1, "migrate --to postgres://u:s3cretpw@127.0.0.1:1/x"), 2);
+    assert_int_equal(harness_cli(text, sizeof(text), 1, "migrate --to postgres://u:s3cretpw@127.0.0.1:1/x"), 2);
     assert_non_null(strstr(text, "--from"));
     /* an unknown argument is not echoed: it may be a URL with its password */
-    assert_int_equal(run_cli(text, sizeof(text), 1, "migrate --from sqlite:/tmp/x.db postgres://u:s3cretpw@127.0.0.1:1/x"), 2);
+    assert_int_equal(harness_cli(text, sizeof(text), 1, "migrate --from sqlite:/tmp/x.db postgres://u:s3cretpw@127.0.0.1:1/x"), 2);
     assert_null(strstr(text, "s3cretpw"));
     /* an unreachable target: a failure that names the database without its password */
     char dir[64];
@@ -298,7 +277,8 @@ static void test_migrate_usage(void **state)
     FILE *touch = fopen(db, "w");
     assert_non_null(touch);
     assert_int_equal(fclose(touch), 0);
-    assert_int_equal(run_cli(text, sizeof(text), 1, "migrate --from sqlite:%s --to postgres://u:s3cretpw@127.0.0.1:1/x", db), 1);
+    assert_int_equal(harness_cli(text, sizeof(text), 1, "migrate --from sqlite:%s --to postgres://u:s3cretpw@127.0.0.1:1/x", db),
+                     1);
     assert_non_null(strstr(text, "127.0.0.1:1/x"));
     assert_null(strstr(text, "s3cretpw"));
     harness_rmdir(dir);

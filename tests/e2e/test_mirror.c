@@ -291,14 +291,9 @@ static void test_conflicts_and_no_group_api(void **state)
     char *fin = group(f, "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"finance\"}");
     /* the name is taken: not adopted, the row ends in conflict and says why */
     char out[8192];
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "%s outbox list --state failed --json --data-dir %s", getenv("GATEWAY_BIN"), f->dir);
     int found = 0;
     for (long long deadline = harness_now_ms() + 10000; !found && wait_tick(deadline, 100);) {
-        FILE *p = popen(cmd, "r");
-        size_t n = fread(out, 1, sizeof(out) - 1, p);
-        out[n] = '\0';
-        pclose(p);
+        harness_cli(out, sizeof(out), 0, "outbox list --state failed --json --data-dir %s", f->dir);
         found = strstr(out, "GROUP_NAME_TAKEN") != NULL && strstr(out, "\"conflict\"") != NULL;
         gw_drain(&f->gw);
     }

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -513,20 +512,6 @@ static void *patch_thread(void *arg)
     return NULL;
 }
 
-static int run_verify(const char *file, const char *head, char *out, size_t out_len)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s audit verify %s %s", getenv("GATEWAY_BIN"), file, head != NULL ? head : "");
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, out_len - 1, p);
-    assert_int_equal(ferror(p), 0);
-    out[n] = '\0';
-    int status = pclose(p);
-    assert_int_not_equal(status, -1);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static void test_audit_and_graceful_shutdown(void **state)
 {
     (void)state;
@@ -575,7 +560,7 @@ static void test_audit_and_graceful_shutdown(void **state)
     assert_int_equal(deactivated, 1);
     assert_int_equal(confirmed, 1);
 
-    assert_int_equal(run_verify(audit, NULL, out, sizeof(out)), 0);
+    assert_int_equal(harness_cli(out, sizeof(out), 0, "audit verify %s", audit), 0);
     char expect[64];
     snprintf(expect, sizeof(expect), "ok: %d entries", entries);
     assert_non_null(strstr(out, expect));
@@ -590,10 +575,10 @@ static void test_audit_and_graceful_shutdown(void **state)
     char head_hex[65];
     memcpy(head_hex, last + 8, 64);
     head_hex[64] = '\0';
-    assert_int_equal(run_verify(audit, head_hex, out, sizeof(out)), 0);
+    assert_int_equal(harness_cli(out, sizeof(out), 0, "audit verify %s %s", audit, head_hex), 0);
     /* an edit is detected */
     sh("sed -i '1s/user_created/user_updated/' %s", audit);
-    assert_int_equal(run_verify(audit, NULL, out, sizeof(out)), 1);
+    assert_int_equal(harness_cli(out, sizeof(out), 0, "audit verify %s", audit), 1);
     assert_non_null(strstr(out, "line 2"));
 
     free(id);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -16,31 +15,10 @@
 #include "harness.h"
 #include "mock/mock_odeus.h"
 
-/* Runs the binary with `args` (a shell fragment); stdout into out (may be NULL). Returns the exit code. */
-static int run_cli(char *out, size_t out_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run_cli(char *out, size_t out_len, const char *fmt, ...)
-{
-    char args[1024], cmd[1536];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", getenv("GATEWAY_BIN"), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char sink[4096];
-    size_t n = fread(out != NULL ? out : sink, 1, (out != NULL ? out_len : sizeof(sink)) - 1, p);
-    assert_int_equal(ferror(p), 0);
-    (out != NULL ? out : sink)[n] = '\0';
-    int status = pclose(p);
-    assert_int_not_equal(status, -1);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static json_t *cli_json(const char *dir, const char *what)
 {
     static char out[65536];
-    assert_int_equal(run_cli(out, sizeof(out), "outbox %s --json %s", what, harness_store_arg(dir)), 0);
+    assert_int_equal(harness_cli(out, sizeof(out), 0, "outbox %s --json %s", what, harness_store_arg(dir)), 0);
     json_t *j = json_loads(out, 0, NULL);
     if (j == NULL)
         fail_msg("outbox %s --json printed no JSON: %s", what, out);
@@ -59,7 +37,7 @@ static json_int_t stat_of(const char *dir, const char *key)
 static int stat_of_url(const char *dir)
 {
     static char out[65536];
-    return run_cli(out, sizeof(out), "outbox stats --json --database sqlite:%s/gateway.db", dir);
+    return harness_cli(out, sizeof(out), 0, "outbox stats --json --database sqlite:%s/gateway.db", dir);
 }
 
 static void test_outbox_commands(void **state)
@@ -94,16 +72,16 @@ static void test_outbox_commands(void **state)
     json_int_t row_id = json_integer_value(json_object_get(row, "id"));
     json_decref(rows);
     char text[4096];
-    assert_int_equal(run_cli(text, sizeof(text), "outbox list %s", harness_store_arg(dir)), 0);
+    assert_int_equal(harness_cli(text, sizeof(text), 0, "outbox list %s", harness_store_arg(dir)), 0);
     assert_non_null(strstr(text, "deactivate"));
 
     /* drop needs --yes: a dropped deactivation means a person keeps access. */
-    assert_int_equal(run_cli(NULL, 0, "outbox drop %lld %s", (long long)row_id, harness_store_arg(dir)), 2);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox drop %lld %s", (long long)row_id, harness_store_arg(dir)), 2);
     assert_int_equal(stat_of(dir, "pending"), 1);
-    assert_int_equal(run_cli(NULL, 0, "outbox drop 999999 --yes %s", harness_store_arg(dir)), 1);
-    assert_int_equal(run_cli(NULL, 0, "outbox frobnicate %s", harness_store_arg(dir)), 2);
-    assert_int_equal(run_cli(NULL, 0, "outbox retry %lld %s", (long long)row_id, harness_store_arg(dir)), 0);
-    assert_int_equal(run_cli(NULL, 0, "outbox drop %lld --yes %s", (long long)row_id, harness_store_arg(dir)), 0);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox drop 999999 --yes %s", harness_store_arg(dir)), 1);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox frobnicate %s", harness_store_arg(dir)), 2);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox retry %lld %s", (long long)row_id, harness_store_arg(dir)), 0);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox drop %lld --yes %s", (long long)row_id, harness_store_arg(dir)), 0);
     assert_int_equal(stat_of(dir, "pending"), 0);
     assert_int_equal(stat_of(dir, "failed"), 1);
     rows = cli_json(dir, "list --state failed");
@@ -111,7 +89,7 @@ static void test_outbox_commands(void **state)
     json_decref(rows);
 
     /* retry brings a failed row back, and a running gateway delivers it. */
-    assert_int_equal(run_cli(NULL, 0, "outbox retry --all-failed %s", harness_store_arg(dir)), 0);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox retry --all-failed %s", harness_store_arg(dir)), 0);
     assert_int_equal(stat_of(dir, "pending"), 1);
     mock_odeus_set_default(f->mock, MOCK_OK);
     free(f->gw.log); /* gw_start starts a fresh gw_proc_t */
@@ -120,16 +98,16 @@ static void test_outbox_commands(void **state)
     assert_true(mock_odeus_count(f->mock, "/deactivate-user") >= 1);
 
     /* A wrong data directory is refused, not silently created. */
-    assert_int_equal(run_cli(NULL, 0, "outbox stats --data-dir %s/nope", dir), 1);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox stats --data-dir %s/nope", dir), 1);
     /* --database names the same file as a URL (SQLite runs); a URL that is none is a usage error, and so is a bare path */
     char url[600];
     if (harness_database(dir, url, sizeof(url)) == NULL)
         assert_int_equal(stat_of_url(dir), 0);
-    assert_int_equal(run_cli(NULL, 0, "outbox stats --database sqlite:%s/nope/gateway.db", dir), 1);
-    assert_int_equal(run_cli(NULL, 0, "outbox stats --database %s/gateway.db", dir), 2);
-    assert_int_equal(run_cli(NULL, 0, "outbox stats --database mysql://localhost/gw"), 2);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox stats --database sqlite:%s/nope/gateway.db", dir), 1);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox stats --database %s/gateway.db", dir), 2);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox stats --database mysql://localhost/gw"), 2);
     setenv("GATEWAY_DATABASE_URL", "sqlite:", 1);
-    assert_int_equal(run_cli(NULL, 0, "outbox stats"), 2);
+    assert_int_equal(harness_cli(NULL, 0, 0, "outbox stats"), 2);
     unsetenv("GATEWAY_DATABASE_URL");
     free(id);
 }

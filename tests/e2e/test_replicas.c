@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <curl/curl.h>
 #include <libpq-fe.h>
 
+#include "burst.h"
 #include "harness.h"
 #include "mock/mock_odeus.h"
 
@@ -30,148 +30,24 @@
 /* the seat calls compared per user: far more than the burst makes for one user */
 #define CALLS_MAX 512
 
-static const char *const roles[] = {"member", "editor", "admin"};
-
 /* The two replicas; A (0) is killed mid-burst, after which only B (1) serves. */
 typedef struct replicas {
     gw_proc_t gw[2];
     pthread_mutex_t lock;
     int alive[2];
+    size_t on_a; /* the burst's calls sent to A */
 } replicas_t;
 
-typedef struct user {
-    char id[40];
-    char email[64];
-    int known_active; /* as test_crash.c: -1 unknown (never set, or a later change got no definite answer) */
-    int known_role;
-} user_t;
-
-typedef struct worker {
-    replicas_t *rs;
-    user_t users[USERS_PER_WORKER];
-    unsigned seed;
-    size_t successes, failures, on_a;
-} worker_t;
-
-static atomic_int workers_done;
-/* set while B takes A's rows over: nothing new supersedes them meanwhile, so each is B's to deliver */
-static atomic_int paused;
-
-/* One SCIM call to a live replica chosen at random; status 0 when the replica died under it. */
-static void call(worker_t *w, const char *method, const char *path, const char *body, http_resp_t *r)
+/* The burst's calls go to a live replica chosen at random. */
+static int route(void *arg, unsigned *seed)
 {
-    replicas_t *rs = w->rs;
+    replicas_t *rs = arg;
     pthread_mutex_lock(&rs->lock);
-    int which = rs->alive[0] && rs->alive[1] ? (int)(rand_r(&w->seed) % 2) : rs->alive[0] ? 0 : 1;
+    int which = rs->alive[0] && rs->alive[1] ? (int)(rand_r(seed) % 2) : rs->alive[0] ? 0 : 1;
     int port = rs->gw[which].port;
+    rs->on_a += which == 0;
     pthread_mutex_unlock(&rs->lock);
-    w->on_a += which == 0;
-    memset(r, 0, sizeof(*r));
-    r->status = harness_call(NULL, port, method, path, body, &r->body);
-    if (r->body != NULL)
-        r->json = json_loads(r->body, 0, NULL);
-}
-
-static void find_id(worker_t *w, user_t *u)
-{
-    char path[256];
-    http_resp_t r;
-    snprintf(path, sizeof(path), "/scim/v2/Users?filter=userName%%20eq%%20%%22%s%%22", u->email);
-    call(w, "GET", path, NULL, &r);
-    json_t *res = json_array_get(json_object_get(r.json, "Resources"), 0);
-    if (r.status == 200 && res != NULL)
-        snprintf(u->id, sizeof(u->id), "%s", json_string_value(json_object_get(res, "id")));
-    http_resp_clear(&r);
-}
-
-static void *work(void *arg)
-{
-    worker_t *w = arg;
-    for (int op = 0; op < OPS_PER_WORKER; op++) {
-        long long resume_by = harness_now_ms() + 60000;
-        while (atomic_load(&paused) && wait_tick(resume_by, 10))
-            ;
-        user_t *u = &w->users[rand_r(&w->seed) % USERS_PER_WORKER];
-        http_resp_t r;
-        char body[512], path[96];
-        int role = (int)(rand_r(&w->seed) % 3), active = -1;
-        if (u->id[0] == '\0') {
-            snprintf(body, sizeof(body), "{\"userName\":\"%s\",\"active\":true,\"roles\":[{\"value\":\"%s\"}]}", u->email,
-                     roles[role]);
-            call(w, "POST", "/scim/v2/Users", body, &r);
-            if (r.status == 201) {
-                snprintf(u->id, sizeof(u->id), "%s", json_str(&r, "id"));
-                u->known_active = 1;
-                u->known_role = role;
-            } else if (r.status == 409 || r.status == 0) {
-                find_id(w, u);
-            }
-        } else {
-            snprintf(path, sizeof(path), "/scim/v2/Users/%s", u->id);
-            int kind = (int)(rand_r(&w->seed) % 3);
-            if (kind < 2) {
-                active = kind;
-                snprintf(body, sizeof(body),
-                         "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
-                         "\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":%s}}]}",
-                         active ? "true" : "false");
-            } else {
-                snprintf(body, sizeof(body),
-                         "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":"
-                         "\"replace\",\"path\":\"roles\",\"value\":[{\"value\":\"%s\"}]}]}",
-                         roles[role]);
-            }
-            call(w, "PATCH", path, body, &r);
-            int value = r.status == 200 ? 1 : r.status == 0 || r.status >= 500 ? -1 : 0; /* 0: refused, nothing changed */
-            if (value != 0 && active >= 0)
-                u->known_active = value > 0 ? active : -1;
-            else if (value != 0)
-                u->known_role = value > 0 ? role : -1;
-        }
-        if (r.status >= 200 && r.status < 300)
-            w->successes++;
-        else
-            w->failures++;
-        http_resp_clear(&r);
-    }
-    atomic_fetch_add(&workers_done, 1);
-    return NULL;
-}
-
-/* As test_crash.c: asserts the IdP's last answered changes are in the directory; counts users Odeus holds otherwise. */
-static size_t mismatches(worker_t *w, mock_odeus_t *mock)
-{
-    size_t n = 0;
-    for (int i = 0; i < WORKERS; i++) {
-        for (int k = 0; k < USERS_PER_WORKER; k++) {
-            user_t *u = &w[i].users[k];
-            if (u->id[0] == '\0')
-                find_id(&w[i], u);
-            char role[16] = "";
-            mock_member_t m = mock_odeus_member(mock, u->email, role, sizeof(role));
-            if (u->id[0] == '\0') {
-                n += m == MOCK_MEMBER_ACTIVE;
-                continue;
-            }
-            char path[96];
-            http_resp_t r;
-            snprintf(path, sizeof(path), "/scim/v2/Users/%s", u->id);
-            call(&w[i], "GET", path, NULL, &r);
-            assert_int_equal(r.status, 200);
-            int active = json_is_true(json_object_get(r.json, "active"));
-            const char *dir_role = json_string_value(json_object_get(json_array_get(json_object_get(r.json, "roles"), 0), "value"));
-            if (u->known_active >= 0 && active != u->known_active)
-                fail_msg("%s (%s): the IdP was last told it is %s, the directory says %s: %s", u->email, u->id,
-                         u->known_active ? "active" : "inactive", active ? "active" : "inactive", r.body);
-            if (u->known_role >= 0 && dir_role != NULL && active && strcmp(dir_role, roles[u->known_role]) != 0)
-                fail_msg("%s (%s): the IdP was last told its role is %s, the directory says %s", u->email, u->id,
-                         roles[u->known_role], dir_role);
-            if (active != (m == MOCK_MEMBER_ACTIVE) || (active && dir_role != NULL && strcmp(role, dir_role) != 0))
-                n++;
-            http_resp_clear(&r);
-        }
-    }
-    return n;
+    return port;
 }
 
 /* ---- the shared database, read directly ------------------------------------------------------- */
@@ -328,17 +204,15 @@ static void test_two_replicas_one_killed(void **state)
     replica_id(&rs.gw[1], id_b, sizeof(id_b));
     assert_string_not_equal(id_a, id_b);
 
-    static worker_t w[WORKERS];
-    for (int i = 0; i < WORKERS; i++) {
-        w[i] = (worker_t){.rs = &rs, .seed = 4321u + (unsigned)i};
-        for (int k = 0; k < USERS_PER_WORKER; k++) {
-            snprintf(w[i].users[k].email, sizeof(w[i].users[k].email), "ha-%d-%d@example.com", i, k);
-            w[i].users[k].known_active = w[i].users[k].known_role = -1;
-        }
-    }
-    pthread_t t[WORKERS];
-    for (int i = 0; i < WORKERS; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+    /* a create whose replica died under it is looked up at once: it may have been committed */
+    burst_t *b = burst_start(&(burst_config_t){.workers = WORKERS,
+                                               .users = USERS_PER_WORKER,
+                                               .ops = OPS_PER_WORKER,
+                                               .prefix = "ha",
+                                               .seed = 4321u,
+                                               .route = route,
+                                               .route_arg = &rs,
+                                               .find_unanswered_creates = 1});
 
     /* both replicas serve and deliver for a while ... */
     EXPECT_STAYS(gw_drain(&rs.gw[0]) && gw_drain(&rs.gw[1]) && gw_alive(&rs.gw[0]) && gw_alive(&rs.gw[1]), 1000);
@@ -350,7 +224,8 @@ static void test_two_replicas_one_killed(void **state)
                                 " (extract(epoch from clock_timestamp()) * 1000)::bigint",
                                 id_a) > 0,
                    15000, 20);
-    atomic_store(&paused, 1);
+    /* no new changes while B takes A's rows over: none supersedes them meanwhile, so each is B's to deliver */
+    burst_pause(b, 1);
     pthread_mutex_lock(&rs.lock);
     gw_kill(&rs.gw[0]);
     rs.alive[0] = 0;
@@ -368,20 +243,15 @@ static void test_two_replicas_one_killed(void **state)
     long long killed_at = harness_now_ms();
     WAIT_FOR_EVERY(gw_drain(&rs.gw[1]) && db_count(url, pending_sql, NULL) == 0, 30000, 100);
     long long takeover_ms = harness_now_ms() - killed_at;
-    atomic_store(&paused, 0);
+    burst_pause(b, 0);
 
-    WAIT_FOR_EVERY(gw_drain(&rs.gw[1]) && atomic_load(&workers_done) == WORKERS, 300000, 50);
-    for (int i = 0; i < WORKERS; i++)
-        pthread_join(t[i], NULL);
-    size_t ok = 0, failed = 0, on_a = 0;
-    for (int i = 0; i < WORKERS; i++) {
-        ok += w[i].successes;
-        failed += w[i].failures;
-        on_a += w[i].on_a;
-    }
+    WAIT_FOR_EVERY(gw_drain(&rs.gw[1]) && burst_done(b), 300000, 50);
+    size_t ok, failed;
+    burst_join(b, &ok, &failed);
+    size_t on_a = rs.on_a;
 
     /* B delivers everything, A's rows included once their leases ended */
-    WAIT_FOR_EVERY(gw_drain(&rs.gw[1]) && mismatches(w, mock) == 0, 120000, 200);
+    WAIT_FOR_EVERY(gw_drain(&rs.gw[1]) && burst_mismatches(b, mock) == 0, 120000, 200);
     WAIT_FOR_EVERY(gw_drain(&rs.gw[1]) && db_count(url, "SELECT count(*) FROM outbox WHERE state = 0", NULL) == 0, 60000, 200);
     /* the rows A held were claimed and recorded by B (a few may have been superseded first) */
     int taken_over = 0;
@@ -396,9 +266,8 @@ static void test_two_replicas_one_killed(void **state)
     /* not before A's leases ended */
     assert_true(takeover_ms >= 3000);
 
-    for (int i = 0; i < WORKERS; i++)
-        for (int k = 0; k < USERS_PER_WORKER; k++)
-            check_order(url, mock, w[i].users[k].email);
+    for (size_t i = 0; i < burst_users(b); i++)
+        check_order(url, mock, burst_email(b, i));
 
     mock_odeus_counts_t c;
     mock_odeus_counts(mock, &c);
@@ -411,6 +280,7 @@ static void test_two_replicas_one_killed(void **state)
     assert_int_equal(gw_stop(&rs.gw[1]), 0);
     free(rs.gw[0].log);
     free(rs.gw[1].log);
+    burst_free(b);
     mock_odeus_stop(mock);
     harness_rmdir(dir_b);
     harness_rmdir(dir_a);
