@@ -290,6 +290,7 @@ static void outage(enum relay_mode cut)
     WAIT_FOR_EVERY(metric_is(&gw, "gateway_database_reachable 1\n"), 5000, 50);
 
     assert_int_equal(gw_stop(&gw), 0);
+    free(gw.log);
     relay_stop(&relay);
     mock_odeus_stop(mock);
     harness_rmdir(dir);
