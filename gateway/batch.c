@@ -83,6 +83,8 @@ void gw_batch_dispose(gw_worker_t *w)
 
 static void log_store_error(gw_worker_t *w, const char *what)
 {
+    if (store_unavailable(w->store, NULL))
+        return; /* each request's answer logs store_unavailable: one line per refused request, not two */
     gw_log(GW_LOG_ERROR, "store_failed",
            json_pack("{s:s, s:i, s:s}", "step", what, "worker", w->index, "error", store_errmsg(w->store)));
 }
