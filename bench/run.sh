@@ -495,6 +495,8 @@ patch_active() {
   c0=$(odeus_calls) d0=$(odeus_deactivations) a0=$(invite_addresses "$4")
   POS_FILE=$5 run_wrk "$1" "$2" "$3" "$4"
   sleep 0.5 # requests wrk gave up on at the end still finish
+  # and their calls are made: an invite batch formed at the end of the run may still be on its way
+  outbox_drained "$4"
   calls=$(($(odeus_calls) - c0)) deact=$(($(odeus_deactivations) - d0)) react=$(($(invite_addresses "$4") - a0))
   got=$((deact + react))
   sent=$(tail -1 "$work/results" | awk '{print $7}')
