@@ -869,7 +869,12 @@ static void mirror_outcome(gw_outbox_t *ob, const store_outbox_t *row, const gw_
         break;
     }
     }
-    if (rc != STORE_OK)
+    if (rc == STORE_CONFLICT)
+        /* its lease ran out while its call was out, and another replica took the row over: that one records it */
+        gw_log(GW_LOG_WARN, "outbox_lease_lost",
+               json_pack("{s:I, s:s, s:s, s:s}", "outbox_id", (json_int_t)row->id, "group_id", row->user_id, "action", row->action,
+                         "error", store_errmsg(ob->store)));
+    else if (rc != STORE_OK)
         log_store_failure(ob, row->id);
     ob->rescan = 1; /* the group's next row, or this one's new time */
 }
@@ -919,12 +924,17 @@ static void log_dry_run_group(gw_outbox_t *ob, int64_t id, const odeus_group_req
 }
 
 /*
- * A due row of the mirror: planned first (many need no call: already done, in sync, in conflict),
- * then sent under the same pacing and concurrency as every call. Returns 0 when it could not start
- * for pacing (the row stays due), else 1.
+ * A due row of the mirror: claimed, planned (many need no call: already done, in sync, in
+ * conflict), then sent under the same pacing and concurrency as every call. Claimed before it is
+ * planned, not only before its call: the plan reads what the row's last attempt recorded (the
+ * members Odeus has, the group's id), so a replica planning a row another one is working on would
+ * send the same call again. Returns 0 when it could not start for pacing (the row stays due, and
+ * this replica's until its next scan claims it again or the lease ends), else 1.
  */
 static int start_group_row(gw_outbox_t *ob, const store_outbox_t *row, int *probe, int64_t *wake)
 {
+    if (!claim_row(ob, row->id))
+        return 1; /* another replica's, or no longer due */
     gw_mirror_plan_t *plan = gw_calloc(1, sizeof(*plan));
     gw_mirror_prepare(ob->config, ob->store, row, gw_clock_unix_ms(), plan);
     if (plan->step != GW_MIRROR_SEND) {

@@ -50,12 +50,20 @@ static const char *pg_server(void)
     return url;
 }
 
+/* libpq's notices ("database ... does not exist, skipping" of a DROP DATABASE IF EXISTS) are not news here. */
+static void pg_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Runs `sql` on the maintenance database; SQLSTATE `allowed` (may be NULL) counts as success. */
 static void pg_admin(const char *sql, const char *allowed)
 {
     PGconn *c = PQconnectdb(pg_server());
     if (PQstatus(c) != CONNECTION_OK)
         fail_msg("PostgreSQL: %s", PQerrorMessage(c));
+    PQsetNoticeProcessor(c, pg_quiet, NULL);
     PGresult *r = PQexec(c, sql);
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || (allowed != NULL && state != NULL && strcmp(state, allowed) == 0);
@@ -227,8 +235,12 @@ void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const c
     gw_start_ex(p, data_dir, odeus_url, NULL, 1500, extra);
 }
 
-void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *token_file, int deadline_ms,
-                 const char *const *extra)
+/*
+ * Starts the binary on `data_dir`; on a PostgreSQL run with the database of data directory `db_dir`,
+ * and as replica `replica` when not NULL.
+ */
+static void start_gateway(gw_proc_t *p, const char *data_dir, const char *db_dir, const char *replica, const char *odeus_url,
+                          const char *token_file, int deadline_ms, const char *const *extra)
 {
     char deadline[16];
     snprintf(deadline, sizeof(deadline), "%d", deadline_ms);
@@ -247,9 +259,13 @@ void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, cons
     argv[n++] = "--data-dir";
     argv[n++] = data_dir;
     char database[600];
-    if (harness_database(data_dir, database, sizeof(database)) != NULL) {
+    if (harness_database(db_dir, database, sizeof(database)) != NULL) {
         argv[n++] = "--database";
         argv[n++] = database;
+    }
+    if (replica != NULL) {
+        argv[n++] = "--replica-name";
+        argv[n++] = replica;
     }
     argv[n++] = "--threads";
     argv[n++] = "2";
@@ -309,6 +325,20 @@ void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, cons
             fail();
         }
     }
+}
+
+void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *token_file, int deadline_ms,
+                 const char *const *extra)
+{
+    start_gateway(p, data_dir, data_dir, NULL, odeus_url, token_file, deadline_ms, extra);
+}
+
+void gw_start_replica(gw_proc_t *p, const char *data_dir, const char *db_dir, const char *replica, const char *odeus_url,
+                      const char *const *extra)
+{
+    if (pg_server()[0] == '\0')
+        fail_msg("replicas need a shared database: run on PostgreSQL (GATEWAY_TEST_DATABASE_URL_FILE)");
+    start_gateway(p, data_dir, db_dir, replica, odeus_url, NULL, 1500, extra);
 }
 
 static int wait_exit(gw_proc_t *p)
@@ -572,18 +602,61 @@ int gw_fixture_setup(void **state, const char *const *extra)
     return 0;
 }
 
+int gw_fixture_setup_replicas(void **state, const char *const *extra)
+{
+    gw_fixture_t *f = calloc(1, sizeof(*f));
+    harness_tmpdir(f->dir, sizeof(f->dir));
+    harness_tmpdir(f->dir2, sizeof(f->dir2));
+    f->mock = mock_odeus_start();
+    assert_non_null(f->mock);
+    gw_start_replica(&f->gw, f->dir, f->dir, "replica-1", mock_odeus_url(f->mock), extra);
+    gw_start_replica(&f->gw2, f->dir2, f->dir, "replica-2", mock_odeus_url(f->mock), extra);
+    *state = f;
+    return 0;
+}
+
+/* 0 when gateway `p`, stopped with exit status `rc`, exited 0 and its log shows no secret and no query string. */
+static int stopped_clean(const gw_proc_t *p, int rc)
+{
+    int bad = rc != 0;
+    /* Secrets never reach the log, and neither do query strings (filters carry emails). */
+    const char *const never[] = {TEST_SCIM_TOKEN, TEST_ODEUS_KEY, "filter="};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+        if (p->log != NULL && strstr(p->log, never[i]) != NULL) {
+            fprintf(stderr, "the gateway's log shows %s\n", i < 2 ? "a secret" : "a query string");
+            bad = 1;
+        }
+    return bad ? -1 : 0;
+}
+
+int gw_fixture_stop(gw_fixture_t *f)
+{
+    /* both replicas shut down side by side: each takes about a second */
+    int second = f->gw2.pid > 0;
+    if (second)
+        assert_int_equal(kill(f->gw2.pid, SIGTERM), 0);
+    int rc = stopped_clean(&f->gw, gw_stop(&f->gw));
+    if (second && stopped_clean(&f->gw2, wait_exit(&f->gw2)) != 0)
+        rc = -1;
+    return rc;
+}
+
+void gw_fixture_free(gw_fixture_t *f)
+{
+    free(f->gw.log);
+    free(f->gw2.log);
+    mock_odeus_stop(f->mock);
+    harness_rmdir(f->dir);
+    if (f->dir2[0] != '\0')
+        harness_rmdir(f->dir2);
+    free(f);
+}
+
 int gw_fixture_teardown(void **state)
 {
     gw_fixture_t *f = *state;
-    int rc = gw_stop(&f->gw);
-    /* Secrets never reach the log, and neither do query strings (filters carry emails). */
-    assert_null(strstr(f->gw.log, TEST_SCIM_TOKEN));
-    assert_null(strstr(f->gw.log, TEST_ODEUS_KEY));
-    assert_null(strstr(f->gw.log, "filter="));
-    free(f->gw.log);
-    mock_odeus_stop(f->mock);
-    harness_rmdir(f->dir);
-    free(f);
+    int rc = gw_fixture_stop(f);
+    gw_fixture_free(f);
     assert_int_equal(rc, 0);
     return 0;
 }

@@ -71,6 +71,14 @@ void gw_start(gw_proc_t *p, const char *data_dir, const char *odeus_url, const c
 /** The same with `token_file` as SCIM_TOKEN_FILE (NULL: SCIM_TOKEN=TEST_SCIM_TOKEN) and a request deadline. */
 void gw_start_ex(gw_proc_t *p, const char *data_dir, const char *odeus_url, const char *token_file, int deadline_ms,
                  const char *const *extra);
+/**
+ * gw_start for one of several replicas on one PostgreSQL database (README, "High availability"):
+ * the gateway keeps its audit log in data directory `data_dir` and its directory and outbox in the
+ * database of data directory `db_dir` (harness_database), and is named `replica` (--replica-name).
+ * Fails the test on a SQLite run: replicas need a shared database.
+ */
+void gw_start_replica(gw_proc_t *p, const char *data_dir, const char *db_dir, const char *replica, const char *odeus_url,
+                      const char *const *extra);
 /** SIGTERM and wait; returns the exit status (or -1 when killed by a signal). */
 int gw_stop(gw_proc_t *p);
 /** SIGKILL and wait. */
@@ -114,20 +122,35 @@ const char *json_str(const http_resp_t *r, const char *key);
 /** totalResults of a ListResponse (asserting it is a JSON integer). */
 long list_total(const http_resp_t *r);
 
-/* A test fixture shared by the integration tests: a mock Odeus and a gateway pointed at it. */
+/*
+ * A test fixture shared by the integration tests: a mock Odeus and a gateway pointed at it, or
+ * (gw_fixture_setup_replicas) two replicas of the gateway on one PostgreSQL database.
+ */
 struct mock_odeus;
 typedef struct gw_fixture {
     struct mock_odeus *mock;
     gw_proc_t gw;
     char dir[64];
+    /* the second replica, on gw's database with a data directory of its own; pid 0 when there is none */
+    gw_proc_t gw2;
+    char dir2[64];
 } gw_fixture_t;
 
 /** cmocka setup: fresh data dir, mock Odeus, gateway with `extra` arguments (may be NULL). */
 int gw_fixture_setup(void **state, const char *const *extra);
 /**
- * cmocka teardown: stops the gateway (which must exit 0, i.e. clean under LeakSanitizer too),
- * checks that no secret and no query string reached its log, then frees everything.
+ * The same with two replicas (gw_start_replica), both with `extra` and the same mock Odeus: gw is
+ * replica-1, gw2 replica-2. Fails the test on a SQLite run.
  */
+int gw_fixture_setup_replicas(void **state, const char *const *extra);
+/**
+ * Stops the fixture's gateways; 0 when each exited 0 (i.e. clean under LeakSanitizer too) and no
+ * secret and no query string reached its log, else -1 (what went wrong is printed).
+ */
+int gw_fixture_stop(gw_fixture_t *f);
+/** Frees a stopped fixture: the logs, the mock, the data directories (and their databases). */
+void gw_fixture_free(gw_fixture_t *f);
+/** cmocka teardown: gw_fixture_stop, gw_fixture_free, and fails the test if the stop did not succeed. */
 int gw_fixture_teardown(void **state);
 
 /*

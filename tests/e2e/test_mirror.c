@@ -16,132 +16,43 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "groups_util.h"
 #include "harness.h"
 #include "mock/mock_odeus.h"
 
 static const char *const mirror_args[] = {"--odeus-groups", "mirror", "--pending-invitee-recheck-interval", "1", NULL};
-
-/* "name:email,email;name:..." of the mock's groups, in its order (by name), into buf. */
-static const char *groups_of(mock_odeus_t *mock, char *buf, size_t len)
-{
-    char *text = mock_odeus_groups_json(mock);
-    json_t *list = json_loads(text, 0, NULL), *g;
-    size_t i, off = 0;
-    buf[0] = '\0';
-    json_array_foreach(list, i, g)
-    {
-        off += (size_t)snprintf(buf + off, len - off, "%s%s:", i > 0 ? ";" : "", json_string_value(json_object_get(g, "name")));
-        size_t k;
-        json_t *e;
-        json_array_foreach(json_object_get(g, "members"), k, e)
-        {
-            off += (size_t)snprintf(buf + off, len - off, "%s%s", k > 0 ? "," : "", json_string_value(e));
-        }
-    }
-    json_decref(list);
-    free(text);
-    return buf;
-}
-
-static int cmp_text(const void *a, const void *b)
-{
-    return strcasecmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * The directory's groups as the gateway answers them, in the form of groups_of: each group's name
- * and the emails of its members who are active (who hold an Odeus seat), by name, sorted.
- */
-static const char *directory_groups(gw_fixture_t *f, char *buf, size_t len)
-{
-    http_resp_t r;
-    scim(&f->gw, "GET", "/scim/v2/Groups?count=100", NULL, &r);
-    assert_int_equal(r.status, 200);
-    json_t *list = json_object_get(r.json, "Resources"), *g;
-    size_t i, n = json_array_size(list), off = 0;
-    char **lines = calloc(n + 1, sizeof(*lines));
-    json_array_foreach(list, i, g)
-    {
-        char *emails[64];
-        size_t k, m = 0;
-        json_t *member;
-        json_array_foreach(json_object_get(g, "members"), k, member)
-        {
-            char path[128];
-            http_resp_t u;
-            snprintf(path, sizeof(path), "/scim/v2/Users/%s", json_string_value(json_object_get(member, "value")));
-            scim(&f->gw, "GET", path, NULL, &u);
-            if (u.status == 200 && json_is_true(json_object_get(u.json, "active")) && m < 64)
-                emails[m++] =
-                    strdup(json_string_value(json_object_get(json_array_get(json_object_get(u.json, "emails"), 0), "value")));
-            http_resp_clear(&u);
-        }
-        qsort(emails, m, sizeof(*emails), cmp_text);
-        char line[1024];
-        size_t at = (size_t)snprintf(line, sizeof(line), "%s:", json_string_value(json_object_get(g, "displayName")));
-        for (k = 0; k < m; k++) {
-            at += (size_t)snprintf(line + at, sizeof(line) - at, "%s%s", k > 0 ? "," : "", emails[k]);
-            free(emails[k]);
-        }
-        lines[i] = strdup(line);
-    }
-    qsort(lines, n, sizeof(*lines), cmp_text);
-    buf[0] = '\0';
-    for (i = 0; i < n; i++) {
-        off += (size_t)snprintf(buf + off, len - off, "%s%s", i > 0 ? ";" : "", lines[i]);
-        free(lines[i]);
-    }
-    free(lines);
-    http_resp_clear(&r);
-    return buf;
-}
 
 /* The mock's groups are `want`, and so are the directory's (the groups this test mirrors: all of them). */
 static int groups_are(gw_fixture_t *f, const char *want)
 {
     char buf[2048];
     gw_drain(&f->gw);
-    return strcmp(groups_of(f->mock, buf, sizeof(buf)), want) == 0;
+    return strcmp(groups_of_mock(f->mock, buf, sizeof(buf)), want) == 0;
 }
 
 /* The mock's workspace groups equal the directory's: names, and the emails of members holding a seat. */
 static void assert_mirrored(gw_fixture_t *f)
 {
     char mock[2048], dir[2048];
-    groups_of(f->mock, mock, sizeof(mock));
-    directory_groups(f, dir, sizeof(dir));
+    groups_of_mock(f->mock, mock, sizeof(mock));
+    groups_of_directory(&f->gw, dir, sizeof(dir));
     if (strcmp(mock, dir) != 0)
         fail_msg("Odeus has %s\nthe directory %s", mock, dir);
 }
 
 static char *user(gw_fixture_t *f, const char *name)
 {
-    char body[512];
-    snprintf(body, sizeof(body),
-             "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"%s@example.com\",\"active\":true,"
-             "\"emails\":[{\"value\":\"%s@example.com\",\"primary\":true}]}",
-             name, name);
-    return create_user(&f->gw, body);
+    return groups_user(&f->gw, name);
 }
 
 static char *group(gw_fixture_t *f, const char *body)
 {
-    http_resp_t r;
-    scim(&f->gw, "POST", "/scim/v2/Groups", body, &r);
-    assert_int_equal(r.status, 201);
-    char *id = strdup(json_str(&r, "id"));
-    http_resp_clear(&r);
-    return id;
+    return groups_group(&f->gw, body);
 }
 
 static void patch(gw_fixture_t *f, const char *path, const char *ops)
 {
-    char body[2048];
-    http_resp_t r;
-    snprintf(body, sizeof(body), "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":%s}", ops);
-    scim(&f->gw, "PATCH", path, body, &r);
-    assert_true(r.status == 200 || r.status == 204);
-    http_resp_clear(&r);
+    groups_patch(&f->gw, path, ops);
 }
 
 /* Runs the binary as `groups check` against the fixture's data and mock; stdout into out. The exit code. */
@@ -330,7 +241,7 @@ static void test_conflicts_and_no_group_api(void **state)
             snprintf(cmd2, sizeof(cmd2), "%s outbox list --state all --data-dir %s >&2", getenv("GATEWAY_BIN"), f->dir);
             if (system(cmd2) != 0)
                 fprintf(stderr, "outbox list failed\n");
-            fail_msg("groups: %s", groups_of(f->mock, buf, sizeof(buf)));
+            fail_msg("groups: %s", groups_of_mock(f->mock, buf, sizeof(buf)));
         }
     /* a group deleted and one of the same name created at once: the new one waits for the old one's
        deletion instead of ending in a conflict, whichever call goes first */
