@@ -75,7 +75,7 @@ static void flush_round(gw_flusher_t *f, gw_flush_job_t *jobs)
     pthread_mutex_unlock(&a->lock);
     for (gw_flush_job_t *j = jobs; j != NULL; j = j->next_) {
         n++;
-        j->wal_failed = store_sync(f->store, j->wal_ticket) != STORE_OK;
+        j->wal_failed = f->store != NULL && store_sync(f->store, j->wal_ticket) != STORE_OK;
         if (j->wal_failed)
             gw_log(GW_LOG_ERROR, "store_failed", json_pack("{s:s, s:s}", "step", "flush", "error", store_errmsg(f->store)));
     }
@@ -135,6 +135,11 @@ gw_flusher_t *gw_flusher_start(const char *db_path, h2o_multithread_receiver_t *
     store_t *store = store_open(db_path, err, err_len);
     if (store == NULL)
         return NULL;
+    if (!store_defers_sync(store)) {
+        /* PostgreSQL: nothing to sync (every ticket is 0); the audit side is still worth its thread */
+        store_close(store);
+        store = NULL;
+    }
     gw_flusher_t *f = gw_calloc(1, sizeof(*f));
     f->store = store;
     f->done = done;

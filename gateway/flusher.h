@@ -10,6 +10,9 @@
  * instead of falling with the disk's flush latency. Nothing is answered before its job is back
  * (gateway/batch.h holds the answers).
  *
+ * On PostgreSQL the commit is durable when it returns (every ticket is 0): the thread keeps no
+ * database connection and only the audit log's fdatasync leaves the loop.
+ *
  * Ownership: the worker starts the flusher (gw_flusher_start, on its own database connection) and
  * stops it (gw_flusher_stop, which finishes every submitted job first). A job belongs to the caller
  * and must stay valid until it came back through the receiver.

@@ -37,8 +37,13 @@ const store_sql_t store__pg_sql[SQL__COUNT] = {
                                       " WHERE store_fold(value) = store_fold(?1)) ORDER BY seq"},
     [SQL_SEAT_HOLDERS] = {"seat holders", "SELECT " USER_COLUMNS " FROM users WHERE seat_held = 1"
                                           " AND store_fold(odeus_email) = store_fold(?1) AND id <> ?2 ORDER BY seq"},
-    /* never run: the page and count caches are SQLite's alone (sqlite_users.c change_marks) */
-    [SQL_DATA_VERSION] = {"data_version", "SELECT 0"},
+    /*
+     * The page and count caches' mark of other sessions' commits (sqlite_users.c change_marks):
+     * the snapshot changes whenever any transaction that wrote commits (or starts writing), so
+     * an equal hash means nothing was committed in between (a 64-bit hash: a false "equal" needs
+     * a collision). Conservative: commits anywhere in the cluster count.
+     */
+    [SQL_DATA_VERSION] = {"data_version", "SELECT hashtextextended(txid_current_snapshot()::text, 0)"},
     [SQL_GROUP_SCAN_NAME] = {"scan groups", "SELECT " GROUP_COLUMNS " FROM groups WHERE store_fold(display_name) ="
                                             " store_fold(?1) ORDER BY seq"},
     [SQL_MEMBER_ADD] = {"add member", "INSERT INTO group_members (group_seq, user_seq) SELECT g.seq, u.seq FROM groups AS g,"

@@ -77,6 +77,7 @@ struct store_pg {
     int64_t connect_timeout_ms; /* the URL's connect_timeout, else PG_CONNECT_TIMEOUT_S */
     char why[160];              /* libpq's word on the last failure, for store_errmsg */
     unsigned cursors;           /* cursors declared on this connection, for their names */
+    int64_t total_changes;      /* rows its statements changed (the page cache's own-writes mark) */
 };
 
 struct store_pgq {
@@ -289,6 +290,7 @@ again:
     if (st == PGRES_COMMAND_OK && pq->cursor[0] != '\0')
         return fetch_chunk(q);
     if (st == PGRES_COMMAND_OK) {
+        pg->total_changes += store__pg_changes(q);
         pq->row = 0;
         return Q_DONE;
     }
@@ -672,6 +674,11 @@ static int usable(store_t *s)
     }
     store__error(s, "PostgreSQL is unreachable (%s)", pg->why);
     return -1;
+}
+
+int64_t store__pg_total_changes(store_t *s)
+{
+    return s->pg->total_changes;
 }
 
 int store__pg_unavailable(store_t *s, int *retry_after_s)

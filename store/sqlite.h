@@ -394,6 +394,8 @@ store_t *store__pg_open(const char *url, char *err, size_t err_len);
 void store__pg_close(store_t *s);
 store_status_t store__pg_relax_sync(store_t *s);
 int store__pg_unavailable(store_t *s, int *retry_after_s);
+/* The rows this connection's statements changed so far (sqlite3_total_changes64's twin). */
+int64_t store__pg_total_changes(store_t *s);
 /*
  * pg_query.c for pg_db.c: connect (and set the session up), say the store is open (from then on a
  * broken connection is made again on the next use), run a script, read one integer.

@@ -412,6 +412,11 @@ void store_close(store_t *store)
     free(store);
 }
 
+int store_defers_sync(const store_t *store)
+{
+    return store->pg == NULL;
+}
+
 int store_unavailable(store_t *store, int *retry_after_s)
 {
     return store->pg != NULL ? store__pg_unavailable(store, retry_after_s) : 0;

@@ -340,17 +340,13 @@ store_status_t store_user_scan(store_t *store, store_index_t index, const char *
     return visit_users(&q, cb, ctx, NULL, NULL, NULL);
 }
 
-/* The database's change marks: PRAGMA data_version (other connections) and total_changes (this one). */
+/*
+ * The database's change marks: PRAGMA data_version (other connections) and total_changes (this
+ * one); on PostgreSQL a hash of the current snapshot and the rows this connection changed.
+ */
 static store_status_t change_marks(store_t *s, int64_t *data_version, int64_t *changes)
 {
-    if (s->pg != NULL) {
-        /* PostgreSQL has no cheap equivalent (other replicas write too): marks that never match, no reuse */
-        static _Atomic int64_t never_same;
-        *data_version = ++never_same;
-        *changes = 0;
-        return STORE_OK;
-    }
-    *changes = sqlite3_total_changes64(s->db);
+    *changes = s->pg != NULL ? store__pg_total_changes(s) : sqlite3_total_changes64(s->db);
     return q_scalar(s, SQL_DATA_VERSION, data_version) == STORE_ERROR ? STORE_ERROR : STORE_OK;
 }
 

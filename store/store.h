@@ -98,6 +98,13 @@ const char *store_errmsg(const store_t *store);
  */
 int store_unavailable(store_t *store, int *retry_after_s);
 
+/**
+ * Whether store_commit_deferred hands out tickets that store_sync must wait for: 1 on SQLite (the
+ * commit is written, its fsync is left for store_sync), 0 on PostgreSQL, where a commit is durable
+ * once it returns (a client cannot wait for another session's commit) and every ticket is 0.
+ */
+int store_defers_sync(const store_t *store);
+
 /* ---- transactions ---------------------------------------------------------------------------- */
 
 /**
