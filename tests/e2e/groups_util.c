@@ -25,13 +25,7 @@ char *groups_user(gw_proc_t *gw, const char *name)
 
 char *groups_group(gw_proc_t *gw, const char *body)
 {
-    http_resp_t r;
-    scim(gw, "POST", "/scim/v2/Groups", body, &r);
-    if (r.status != 201)
-        fail_msg("group create: expected 201, got %ld: %s", r.status, r.body);
-    char *id = strdup(json_str(&r, "id"));
-    http_resp_clear(&r);
-    return id;
+    return create_resource(gw, "/scim/v2/Groups", body);
 }
 
 void groups_patch(gw_proc_t *gw, const char *path, const char *ops)

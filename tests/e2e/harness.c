@@ -566,16 +566,21 @@ void assert_scim_error(const http_resp_t *r, long status, const char *scim_type)
     assert_true(json_is_string(json_object_get(r->json, "detail")));
 }
 
-char *create_user(gw_proc_t *p, const char *body)
+char *create_resource(gw_proc_t *p, const char *path, const char *body)
 {
     http_resp_t r;
-    scim(p, "POST", "/scim/v2/Users", body, &r);
+    scim(p, "POST", path, body, &r);
     if (r.status != 201)
-        fail_msg("create: expected 201, got %ld: %s", r.status, r.body);
+        fail_msg("create %s: expected 201, got %ld: %s", path, r.status, r.body);
     char *id = strdup(json_str(&r, "id"));
     assert_true(strlen(id) == 36);
     http_resp_clear(&r);
     return id;
+}
+
+char *create_user(gw_proc_t *p, const char *body)
+{
+    return create_resource(p, "/scim/v2/Users", body);
 }
 
 const char *json_str(const http_resp_t *r, const char *key)

@@ -115,6 +115,8 @@ const char *url_encode(const char *s);
 
 /** Asserts a SCIM error response: status, content type, schemas, "status" string, scimType (NULL: absent). */
 void assert_scim_error(const http_resp_t *r, long status, const char *scim_type);
+/** POSTs `body` to `path` (a resource type's endpoint) and asserts 201; returns the new id (malloc'd). */
+char *create_resource(gw_proc_t *p, const char *path, const char *body);
 /** POSTs a user and asserts 201; returns the new id (malloc'd). */
 char *create_user(gw_proc_t *p, const char *body);
 /** The string member `key` of r->json, or "" when absent. */
