@@ -132,14 +132,10 @@ static void destroy(gw_flusher_t *f)
 
 gw_flusher_t *gw_flusher_start(const char *db_path, h2o_multithread_receiver_t *done, char *err, size_t err_len)
 {
-    store_t *store = store_open(db_path, err, err_len);
-    if (store == NULL)
+    /* PostgreSQL: nothing to sync (every ticket is 0), no connection; the audit side still has its thread */
+    store_t *store = NULL;
+    if (store_defers_sync(db_path) && (store = store_open(db_path, err, err_len)) == NULL)
         return NULL;
-    if (!store_defers_sync(store)) {
-        /* PostgreSQL: nothing to sync (every ticket is 0); the audit side is still worth its thread */
-        store_close(store);
-        store = NULL;
-    }
     gw_flusher_t *f = gw_calloc(1, sizeof(*f));
     f->store = store;
     f->done = done;

@@ -270,12 +270,8 @@ static store_status_t migrate(store_t *s)
     }
     if (ret == STORE_OK)
         ret = store__pg_run_script(s, "schema commit", "COMMIT");
-    if (ret != STORE_OK) {
-        char saved[sizeof(s->errmsg)];
-        memcpy(saved, s->errmsg, sizeof(saved));
-        store_rollback(s);
-        memcpy(s->errmsg, saved, sizeof(saved));
-    }
+    if (ret != STORE_OK)
+        store__rollback_keeping_error(s);
     return ret;
 }
 

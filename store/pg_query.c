@@ -524,7 +524,9 @@ static void ignore_notice(void *arg, const char *message)
  */
 static const char *const connect_keywords[] = {
     "connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
-#define PG_CONNECT_TIMEOUT_S "5"
+#define PG_CONNECT_TIMEOUT_S 5
+#define PG_STR_(x)           #x
+#define PG_STR(x)            PG_STR_(x)
 
 /* The session's settings, on every new connection. */
 static store_status_t session_setup(store_t *s)
@@ -549,13 +551,13 @@ store_status_t store__pg_connect(store_t *s, const char *url)
         store__error(s, "libpq was built without thread support");
         return STORE_ERROR;
     }
-    const char *values[] = {PG_CONNECT_TIMEOUT_S, "15", "5", "3", "15000", url, NULL};
+    const char *values[] = {PG_STR(PG_CONNECT_TIMEOUT_S), "15", "5", "3", "15000", url, NULL};
     s->pg->conn = PQconnectdbParams(connect_keywords, values, 1);
     if (s->pg->conn == NULL || PQstatus(s->pg->conn) != CONNECTION_OK) {
         pg_error(s, "cannot connect to PostgreSQL", NULL);
         return STORE_ERROR;
     }
-    s->pg->connect_timeout_ms = 1000 * (int64_t)atoi(PG_CONNECT_TIMEOUT_S);
+    s->pg->connect_timeout_ms = 1000 * (int64_t)PG_CONNECT_TIMEOUT_S;
     PQconninfoOption *opts = PQconninfo(s->pg->conn);
     for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
         if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL && atoi(o->val) > 0)

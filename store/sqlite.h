@@ -270,6 +270,9 @@ void store__verror(store_t *s, const char *fmt, va_list ap);
 
 /* ---- transactions (sqlite_tx.c) ------------------------------------------------------------------ */
 
+/* store_rollback, keeping the message of the failure that made the caller roll back. */
+void store__rollback_keeping_error(store_t *s);
+
 /*
  * A write that touches several rows runs inside store__op_enter/store__op_leave, which make it
  * atomic on its own: outside a transaction it gets its own BEGIN IMMEDIATE, inside the caller's

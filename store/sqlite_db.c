@@ -317,12 +317,8 @@ static store_status_t migrate(store_t *s)
         goto out;
     ret = store_commit(s);
 out:
-    if (ret != STORE_OK) {
-        char saved[sizeof(s->errmsg)];
-        memcpy(saved, s->errmsg, sizeof(saved));
-        store_rollback(s);
-        memcpy(s->errmsg, saved, sizeof(saved));
-    }
+    if (ret != STORE_OK)
+        store__rollback_keeping_error(s);
     return ret;
 }
 
@@ -412,9 +408,9 @@ void store_close(store_t *store)
     free(store);
 }
 
-int store_defers_sync(const store_t *store)
+int store_defers_sync(const char *path)
 {
-    return store->pg == NULL;
+    return !store__pg_url(path);
 }
 
 int store_unavailable(store_t *store, int *retry_after_s)

@@ -246,6 +246,14 @@ store_status_t store_sync(store_t *store, uint64_t ticket)
     return group_wait(store, store->group, ticket);
 }
 
+void store__rollback_keeping_error(store_t *s)
+{
+    char saved[sizeof(s->errmsg)];
+    memcpy(saved, s->errmsg, sizeof(saved));
+    store_rollback(s);
+    memcpy(s->errmsg, saved, sizeof(saved));
+}
+
 void store_rollback(store_t *store)
 {
     if (store->pg != NULL) {

@@ -99,11 +99,12 @@ const char *store_errmsg(const store_t *store);
 int store_unavailable(store_t *store, int *retry_after_s);
 
 /**
- * Whether store_commit_deferred hands out tickets that store_sync must wait for: 1 on SQLite (the
- * commit is written, its fsync is left for store_sync), 0 on PostgreSQL, where a commit is durable
- * once it returns (a client cannot wait for another session's commit) and every ticket is 0.
+ * Whether a store opened on `path` (as store_open takes it) hands out store_commit_deferred
+ * tickets that store_sync must wait for: 1 on SQLite (the commit is written, its fsync left for
+ * store_sync), 0 on PostgreSQL, where a commit is durable once it returns (a client cannot wait
+ * for another session's commit) and every ticket is 0. Opens nothing.
  */
-int store_defers_sync(const store_t *store);
+int store_defers_sync(const char *path);
 
 /* ---- transactions ---------------------------------------------------------------------------- */
 

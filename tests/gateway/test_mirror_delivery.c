@@ -60,33 +60,59 @@ static size_t add_calls(mock_odeus_t *mock)
     return n;
 }
 
+/* A mirroring gateway's configuration over a fresh data directory and a mock Odeus, its store open. */
+typedef struct env {
+    char dir[64];
+    mock_odeus_t *mock;
+    gw_config_t config;
+    store_t *store;
+} env_t;
+
+/* `extra`: further arguments (NULL-terminated, may be NULL). */
+static void env_setup(env_t *e, const char *const *extra)
+{
+    snprintf(e->dir, sizeof(e->dir), "/tmp/gw-mirror-delivery-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    e->mock = mock_odeus_start();
+    assert_non_null(e->mock);
+    setenv("SCIM_TOKEN", "a-token-long-enough-for-the-gateway", 1);
+    setenv("ODEUS_API_KEY", "test-odeus-key-fedcba9876543210", 1);
+    char *argv[16] = {"odeus-scim-gateway",
+                      "--data-dir",
+                      e->dir,
+                      "--odeus-base-url",
+                      (char *)mock_odeus_url(e->mock),
+                      "--odeus-groups",
+                      "mirror",
+                      "--odeus-rate-per-sec",
+                      "0"};
+    int argc = 9;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && argc < 15; i++)
+        argv[argc++] = (char *)extra[i];
+    assert_int_equal(gw_config_load(&e->config, argc, argv), GW_CONFIG_OK);
+    char db[128], err[256];
+    snprintf(db, sizeof(db), "%s/gateway.db", e->dir);
+    e->store = store_open(db, err, sizeof(err));
+    assert_non_null(e->store);
+}
+
+static void env_teardown(env_t *e)
+{
+    store_close(e->store);
+    gw_config_clear(&e->config);
+    mock_odeus_stop(e->mock);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_sync_batches_and_resends(void **state)
 {
     (void)state;
-    char dir[64] = "/tmp/gw-mirror-delivery-XXXXXX", db[128];
-    assert_non_null(mkdtemp(dir));
-    snprintf(db, sizeof(db), "%s/gateway.db", dir);
-    mock_odeus_t *mock = mock_odeus_start();
-    assert_non_null(mock);
-    setenv("SCIM_TOKEN", "a-token-long-enough-for-the-gateway", 1);
-    setenv("ODEUS_API_KEY", "test-odeus-key-fedcba9876543210", 1);
-    char *argv[] = {"odeus-scim-gateway",
-                    "--data-dir",
-                    dir,
-                    "--odeus-base-url",
-                    (char *)mock_odeus_url(mock),
-                    "--odeus-groups",
-                    "mirror",
-                    "--pending-invitee-recheck-interval",
-                    "1",
-                    "--odeus-rate-per-sec",
-                    "0",
-                    NULL};
-    gw_config_t config;
-    assert_int_equal(gw_config_load(&config, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv), GW_CONFIG_OK);
-    char err[256];
-    store_t *s = store_open(db, err, sizeof(err));
-    assert_non_null(s);
+    env_t e;
+    env_setup(&e, (const char *const[]){"--pending-invitee-recheck-interval", "1", NULL});
+    mock_odeus_t *mock = e.mock;
+    store_t *s = e.store;
 
     /* the directory: one group of MEMBERS users holding their seats; the Odeus group exists, empty */
     store_group_t g = {.id = "g1",
@@ -125,7 +151,8 @@ static void test_sync_batches_and_resends(void **state)
     assert_int_equal(store_outbox_insert(s, &row, NULL), STORE_OK);
     assert_int_equal(store_commit(s), STORE_OK);
 
-    gw_outbox_t *ob = gw_outbox_start(&config, err, sizeof(err));
+    char err[256];
+    gw_outbox_t *ob = gw_outbox_start(&e.config, err, sizeof(err));
     assert_non_null(ob);
     int64_t until = now_ms() + 10000;
     while (mock_members(mock) != MEMBERS - INVITEES && now_ms() < until)
@@ -147,13 +174,7 @@ static void test_sync_batches_and_resends(void **state)
     /* one re-send per interval: more than one only if this thread was slower than the interval */
     assert_true(add_calls(mock) >= 3);
     gw_outbox_stop(ob, 1000);
-
-    store_close(s);
-    gw_config_clear(&config);
-    mock_odeus_stop(mock);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    env_teardown(&e);
 }
 
 static int64_t queue_row(store_t *s, const char *group_id, const char *action, const char *name)
@@ -188,27 +209,17 @@ static store_mirror_state_t mirror_state(store_t *s, const char *group_id)
 static void test_name_held_by_another_mirror(void **state)
 {
     (void)state;
-    char dir[64] = "/tmp/gw-mirror-delivery-XXXXXX", db[128];
-    assert_non_null(mkdtemp(dir));
-    snprintf(db, sizeof(db), "%s/gateway.db", dir);
-    mock_odeus_t *mock = mock_odeus_start();
-    assert_non_null(mock);
-    setenv("SCIM_TOKEN", "a-token-long-enough-for-the-gateway", 1);
-    setenv("ODEUS_API_KEY", "test-odeus-key-fedcba9876543210", 1);
-    char *argv[] = {
-        "odeus-scim-gateway",   "--data-dir", dir, "--odeus-base-url", (char *)mock_odeus_url(mock), "--odeus-groups", "mirror",
-        "--odeus-rate-per-sec", "0",          NULL};
-    gw_config_t config;
-    assert_int_equal(gw_config_load(&config, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv), GW_CONFIG_OK);
-    char err[256];
-    store_t *s = store_open(db, err, sizeof(err));
-    assert_non_null(s);
+    env_t e;
+    env_setup(&e, NULL);
+    mock_odeus_t *mock = e.mock;
+    store_t *s = e.store;
     for (const char *const *id = (const char *const[]){"old", "new", NULL}; *id != NULL; id++) {
         store_mirror_group_t mg = {.group_id = (char *)*id, .state = STORE_MIRROR_PENDING, .updated_ms = now_ms()};
         assert_int_equal(store_mirror_group_put(s, &mg), STORE_OK);
     }
     queue_row(s, "old", "group_create", "Eng");
-    gw_outbox_t *ob = gw_outbox_start(&config, err, sizeof(err));
+    char err[256];
+    gw_outbox_t *ob = gw_outbox_start(&e.config, err, sizeof(err));
     assert_non_null(ob);
     int64_t until = now_ms() + 10000;
     while (mirror_state(s, "old") != STORE_MIRROR_LIVE && now_ms() < until)
@@ -243,12 +254,7 @@ static void test_name_held_by_another_mirror(void **state)
     assert_null(strstr(text, "\"name\":\"Eng\""));
     free(text);
     gw_outbox_stop(ob, 1000);
-    store_close(s);
-    gw_config_clear(&config);
-    mock_odeus_stop(mock);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    env_teardown(&e);
 }
 
 int main(void)
