@@ -23,7 +23,6 @@
 #include <libpq-fe.h>
 
 #include "mock/mock_odeus.h"
-#include "store/test_db.h"
 
 /*
  * PostgreSQL runs (the test_gateway_*_pg variants): GATEWAY_TEST_DATABASE_URL_FILE names the URL of
@@ -33,7 +32,22 @@
  */
 static const char *pg_server(void)
 {
-    return test_db_server(); /* the store tests' reading of the same variables */
+    static char url[512];
+    static int read_once;
+    if (read_once)
+        return url;
+    read_once = 1;
+    const char *file = getenv("GATEWAY_TEST_DATABASE_URL_FILE");
+    if (file == NULL || file[0] == '\0')
+        return url;
+    FILE *f = fopen(file, "r");
+    if (f == NULL || fgets(url, sizeof(url), f) == NULL) {
+        read_once = 0; /* every test that asks fails: none may fall back to SQLite */
+        fail_msg("GATEWAY_TEST_DATABASE_URL_FILE=%s: cannot read it (did the pg_server fixture start?)", file);
+    }
+    fclose(f);
+    url[strcspn(url, "\r\n")] = '\0';
+    return url;
 }
 
 /* libpq's notices ("database ... does not exist, skipping" of a DROP DATABASE IF EXISTS) are not news here. */
