@@ -391,6 +391,8 @@ static int plan_members(plan_t *p, plan_op_t op, const scim__path_t *path, const
                                   "members[...] selects members to remove; to add one, add to path members");
         if (count_member(&p->members_named, err) != 0 || check_string(id, "members.value", err) != 0)
             return -1;
+        if (json_string_length(id) == 0) /* as a listed member with an empty value: names no one */
+            return scim_error_set(err, 400, SCIM_TYPE_INVALID_VALUE, "members[value eq \"\"] names no member (an empty id)");
         plan_remove(p, json_string_value(id), json_string_length(id), 0);
         return 0;
     }
